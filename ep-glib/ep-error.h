@@ -1,0 +1,49 @@
+/* ep-error.h: the EP_ERROR domain
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined(EP_GLIB_INSIDE) && !defined(EP_GLIB_COMPILATION)
+# error "Only <ep-glib.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+#include "ep-version.h"
+
+G_BEGIN_DECLS
+
+/**
+ * EP_ERROR:
+ *
+ * The error domain of ep-glib.
+ */
+#define EP_ERROR (ep_error_quark ())
+
+/**
+ * EpError:
+ * @EP_ERROR_INVALID_CONFIG: a construction property is missing or malformed
+ * @EP_ERROR_QUEUE_LOCKED: another producer owns the queue directory
+ * @EP_ERROR_STORAGE: the queue directory or a file in it cannot be used
+ * @EP_ERROR_DELIVERY: the consumer could not be reached or refused the events
+ * @EP_ERROR_CLOSED: the producer was closed
+ * @EP_ERROR_INVALID_EVENT: an event is not valid (empty name, too large, bad characters)
+ * @EP_ERROR_BUDGET_EXCEEDED: storing the event would exceed #EpProducer:max-disk-usage
+ *
+ * Error codes of the %EP_ERROR domain.
+ */
+typedef enum {
+  EP_ERROR_INVALID_CONFIG,
+  EP_ERROR_QUEUE_LOCKED,
+  EP_ERROR_STORAGE,
+  EP_ERROR_DELIVERY,
+  EP_ERROR_CLOSED,
+  EP_ERROR_INVALID_EVENT,
+  EP_ERROR_BUDGET_EXCEEDED,
+} EpError;
+
+EP_AVAILABLE_IN_ALL
+GQuark ep_error_quark (void);
+
+G_END_DECLS

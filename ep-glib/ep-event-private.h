@@ -1,0 +1,88 @@
+/* ep-event-private.h: building, validating and (de)serializing one event
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * An event travels through ep-glib as a *record*: the GVariant serialization
+ * (normal form) of the type EP_EVENT_RECORD_TYPE, "(xssss)":
+ *
+ *   x  created_us    real time of the send call, microseconds since the epoch
+ *   s  id            UUID v4, lower-case, 36 characters (the SQS entry Id)
+ *   s  name          event type, non-empty
+ *   s  headers_json  the headers as the JSON object that is sent, exactly as sent
+ *   s  payload       the caller's payload, sent verbatim as the MessageBody
+ *
+ * The record is what the queue stores (inside its own frame) and what the
+ * transport reads back. Its *logical size* is the UTF-8 byte count of what
+ * travels: strlen (id) + strlen (name) + strlen (headers_json) + strlen (payload).
+ */
+#pragma once
+
+#include "ep-glib.h"
+
+G_BEGIN_DECLS
+
+#define EP_EVENT_RECORD_TYPE "(xssss)"
+
+/* One header of an event, borrowed strings. */
+typedef struct {
+  const char *key;
+  const char *value;
+} EpHeader;
+
+/* A parsed record. The strings point into @record, which the struct owns. */
+typedef struct {
+  GBytes     *record;
+  gint64      created_us;
+  const char *id;
+  const char *name;
+  const char *headers_json;
+  const char *payload;
+  gsize       logical_size;
+} EpEvent;
+
+/* Validation: UTF-8 and every character allowed by XML 1.0. On failure
+ * returns FALSE and sets @reason to a static string describing the problem. */
+gboolean  ep_event_text_is_valid     (const char    *text,
+                                      gssize         len,
+                                      const char   **reason);
+
+/* Appends @text to @out as a JSON string literal (with the quotes). */
+void      ep_event_append_json_string (GString      *out,
+                                       const char   *text);
+
+/* Builds the headers JSON object: @defaults in their order, each replaced by
+ * the caller's value when @caller has the key; then the caller's other keys.
+ * Entries with a NULL or empty default value are omitted. */
+void      ep_event_build_headers_json (GString            *out,
+                                       const EpHeader     *defaults,
+                                       guint               n_defaults,
+                                       GHashTable         *caller);
+
+/* Serializes a record (normal-form GVariant "(xssss)") into a newly allocated
+ * buffer; returns it and sets @out_len. Never fails. */
+guint8   *ep_event_record_build      (gint64         created_us,
+                                      const char    *id,
+                                      const char    *name,
+                                      const char    *headers_json,
+                                      gsize          headers_len,
+                                      const char    *payload,
+                                      gsize          payload_len,
+                                      gsize         *out_len);
+
+/* Parses a record; FALSE with EP_ERROR_STORAGE if it is not a normal-form
+ * "(xssss)" value. */
+gboolean  ep_event_parse             (GBytes        *record,
+                                      EpEvent       *out,
+                                      GError       **error);
+void      ep_event_clear             (EpEvent       *event);
+
+/* The event name of a record without a full parse, or NULL if malformed.
+ * The result points into @data. */
+const char *ep_event_record_peek_name (const guint8 *data,
+                                       gsize         len);
+
+const char *ep_consent_category_to_header (EpConsentCategory category);
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EpEvent, ep_event_clear)
+
+G_END_DECLS

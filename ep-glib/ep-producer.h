@@ -1,0 +1,96 @@
+/* ep-producer.h: the event producer
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined(EP_GLIB_INSIDE) && !defined(EP_GLIB_COMPILATION)
+# error "Only <ep-glib.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+
+#include "ep-version.h"
+#include "ep-types.h"
+#include "ep-credentials.h"
+
+G_BEGIN_DECLS
+
+/**
+ * EP_MAX_EVENT_SIZE:
+ *
+ * The largest event, in UTF-8 bytes of everything that travels for it (id,
+ * name, payload and the headers as the JSON object that is sent).
+ */
+#define EP_MAX_EVENT_SIZE 20480
+
+/**
+ * EP_MONITORING_EVENT_NAME:
+ *
+ * The name of the event ep-glib sends with its own dropped-event counters.
+ */
+#define EP_MONITORING_EVENT_NAME "tep-tl-monitoring"
+
+#define EP_TYPE_PRODUCER (ep_producer_get_type ())
+
+EP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (EpProducer, ep_producer, EP, PRODUCER, GObject)
+
+EP_AVAILABLE_IN_ALL
+EpProducer    *ep_producer_new                 (const char           *app_name,
+                                                const char           *app_version,
+                                                const char           *consumer_uri,
+                                                const char           *public_consumer_uri,
+                                                GError              **error);
+EP_AVAILABLE_IN_ALL
+EpSendResult   ep_producer_send_event          (EpProducer           *self,
+                                                const char           *name,
+                                                EpConsentCategory     category,
+                                                const char           *payload,
+                                                GHashTable           *headers);
+EP_AVAILABLE_IN_ALL
+void           ep_producer_set_consent_blocked (EpProducer           *self,
+                                                EpConsentCategory     category,
+                                                gboolean              blocked);
+EP_AVAILABLE_IN_ALL
+gboolean       ep_producer_get_consent_blocked (EpProducer           *self,
+                                                EpConsentCategory     category);
+EP_AVAILABLE_IN_ALL
+void           ep_producer_set_credentials     (EpProducer           *self,
+                                                EpCredentials        *credentials);
+EP_AVAILABLE_IN_ALL
+EpCredentials *ep_producer_dup_credentials     (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+gboolean       ep_producer_get_outage          (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+guint64        ep_producer_get_queue_length    (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+guint64        ep_producer_get_queue_bytes     (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+guint          ep_producer_get_discarded_records (EpProducer         *self);
+EP_AVAILABLE_IN_ALL
+const char    *ep_producer_get_queue_dir       (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+GVariant      *ep_producer_dup_counters        (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+char          *ep_producer_dup_counters_json   (EpProducer           *self);
+EP_AVAILABLE_IN_ALL
+void           ep_producer_flush_async         (EpProducer           *self,
+                                                GCancellable         *cancellable,
+                                                GAsyncReadyCallback   callback,
+                                                gpointer              user_data);
+EP_AVAILABLE_IN_ALL
+gboolean       ep_producer_flush_finish        (EpProducer           *self,
+                                                GAsyncResult         *result,
+                                                GError              **error);
+EP_AVAILABLE_IN_ALL
+void           ep_producer_close_async         (EpProducer           *self,
+                                                GCancellable         *cancellable,
+                                                GAsyncReadyCallback   callback,
+                                                gpointer              user_data);
+EP_AVAILABLE_IN_ALL
+gboolean       ep_producer_close_finish        (EpProducer           *self,
+                                                GAsyncResult         *result,
+                                                GError              **error);
+
+G_END_DECLS

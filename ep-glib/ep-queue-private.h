@@ -1,0 +1,112 @@
+/* ep-queue-private.h: the persistent queue of event records (a GVariant journal)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The only part of ep-glib that touches the queue's journal files. Stores
+ * opaque event records (see ep-event-private.h) in order, hands out the oldest
+ * ones that are not in flight, and forgets them only when told to.
+ *
+ * Thread safety: every function may be called from any thread; an internal
+ * mutex serialises them. No function emits signals or touches a GMainContext.
+ * ep_queue_append() is on the application's send path: one write(2) (or
+ * writev) and O(1) bookkeeping, never a rewrite, never an fsync unless
+ * sync_on_send.
+ */
+#pragma once
+
+#include "ep-glib.h"
+
+G_BEGIN_DECLS
+
+#define EP_TYPE_QUEUE (ep_queue_get_type ())
+G_DECLARE_FINAL_TYPE (EpQueue, ep_queue, EP, QUEUE, GObject)
+
+/* An event handed out by ep_queue_take() / ep_queue_peek(). */
+typedef struct {
+  guint64  seq;           /* the queue's handle of this event, increasing in send order */
+  GBytes  *record;        /* the event record, as given to ep_queue_append() */
+  guint32  logical_size;  /* as given to ep_queue_append() */
+} EpQueueItem;
+
+void      ep_queue_item_free   (EpQueueItem *item);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpQueueItem, ep_queue_item_free)
+
+/* Opens (creating with mode 0700 if needed) the queue in @dir, takes the
+ * advisory lock and restores every intact record in order.
+ * - @max_bytes: budget of logical bytes (what ep_queue_get_bytes() counts).
+ * - @sync_on_send: fdatasync before ep_queue_append() returns.
+ * - @feral_names: (nullable): records whose event name is in this list are
+ *   removed during open (persistently).
+ * Errors: EP_ERROR_QUEUE_LOCKED when another open queue (any process,
+ * including this one) holds the lock; EP_ERROR_STORAGE when the directory
+ * cannot be created/opened/locked or a file has a newer format version (that
+ * file is left untouched). Corrupt or torn records are not errors: they are
+ * skipped, counted (ep_queue_get_discarded()) and logged once with g_warning. */
+EpQueue    *ep_queue_open            (const char          *dir,
+                                      guint64              max_bytes,
+                                      gboolean             sync_on_send,
+                                      const char * const  *feral_names,
+                                      GError             **error);
+
+/* Appends one record. When it returns TRUE the record is in the kernel
+ * (survives SIGKILL) and will reach stable storage within one second (a
+ * background thread fdatasyncs), or before return with sync_on_send.
+ * Errors: EP_ERROR_BUDGET_EXCEEDED (over max_bytes), EP_ERROR_STORAGE (I/O
+ * error, disk full, file size limit; nothing partial stays visible),
+ * EP_ERROR_CLOSED (after ep_queue_close()). */
+gboolean    ep_queue_append          (EpQueue             *self,
+                                      const guint8        *record,
+                                      gsize                record_len,
+                                      guint32              logical_size,
+                                      GError             **error);
+
+/* Hands out up to @max_items of the oldest events that are not in flight,
+ * whose logical sizes add up to at most @max_bytes (at least one event is
+ * returned when any is pending, whatever its size), and marks them in flight.
+ * Reads the records from disk (pread): call it off the main thread when the
+ * caller cares. Returns (element-type EpQueueItem) an array, possibly empty,
+ * never NULL; a record that can no longer be read is discarded and counted. */
+GPtrArray  *ep_queue_take            (EpQueue             *self,
+                                      guint                max_items,
+                                      gsize                max_bytes);
+
+/* Like ep_queue_take() but does not mark anything in flight: up to @max_items
+ * queued events (in flight or not) with seq > @after_seq, oldest first. */
+GPtrArray  *ep_queue_peek            (EpQueue             *self,
+                                      guint64              after_seq,
+                                      guint                max_items);
+
+/* Forgets events for good (confirmed, or refused by the consumer). Unknown
+ * seqs are ignored. Persistent: after a restart they are not restored.
+ * Returns FALSE with EP_ERROR_STORAGE if the removal could not be written
+ * (the events are then forgotten in memory and may come back after a
+ * restart: a duplicate, never a loss). */
+gboolean    ep_queue_remove          (EpQueue             *self,
+                                      const guint64       *seqs,
+                                      guint                n_seqs,
+                                      GError             **error);
+
+/* Puts in-flight events back: they are handed out again, in their order. */
+void        ep_queue_release         (EpQueue             *self,
+                                      const guint64       *seqs,
+                                      guint                n_seqs);
+
+guint64     ep_queue_get_length      (EpQueue             *self);   /* events stored and not removed */
+guint64     ep_queue_get_bytes       (EpQueue             *self);   /* their logical bytes */
+guint64     ep_queue_get_pending     (EpQueue             *self);   /* of those, not in flight */
+guint       ep_queue_get_discarded   (EpQueue             *self);   /* corrupt records discarded at open */
+/* created_us of the oldest queued event (the first 8 bytes of a record are
+ * its created_us, a host-order gint64: the GVariant "(x...)" layout); 0 if empty */
+gint64      ep_queue_get_oldest_time (EpQueue             *self);
+const char *ep_queue_get_dir         (EpQueue             *self);
+
+/* fdatasync everything appended so far. Blocking: not for the main thread. */
+gboolean    ep_queue_sync            (EpQueue             *self,
+                                      GError             **error);
+
+/* Syncs, stops the background sync thread, closes the files and releases the
+ * lock. Idempotent; also done by dispose. Later appends fail with
+ * EP_ERROR_CLOSED. */
+void        ep_queue_close           (EpQueue             *self);
+
+G_END_DECLS

@@ -1,0 +1,50 @@
+/* ep-types.h: enumerations of the public API
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined(EP_GLIB_INSIDE) && !defined(EP_GLIB_COMPILATION)
+# error "Only <ep-glib.h> can be included directly."
+#endif
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * EpConsentCategory:
+ * @EP_CONSENT_CATEGORY_NECESSARY: events the application needs to work; never blocked
+ * @EP_CONSENT_CATEGORY_PERFORMANCE: performance and usage measurement; blocked by default
+ * @EP_CONSENT_CATEGORY_TARGETING: personalisation and advertising; blocked by default
+ *
+ * The consent category an event belongs to. It travels as the
+ * `consent-category` header (`NECESSARY`, `PERFORMANCE`, `TARGETING`).
+ */
+typedef enum {
+  EP_CONSENT_CATEGORY_NECESSARY,
+  EP_CONSENT_CATEGORY_PERFORMANCE,
+  EP_CONSENT_CATEGORY_TARGETING,
+} EpConsentCategory;
+
+/**
+ * EpSendResult:
+ * @EP_SEND_RESULT_STORED: the event is in the persistent queue and will be delivered
+ * @EP_SEND_RESULT_CONSENT_FILTERED: the event's category is blocked; it was dropped
+ *   and counted, and never touched the disk or the network
+ * @EP_SEND_RESULT_VALIDATION_FAILED: the event was invalid (empty name, over 20480
+ *   bytes, or characters outside XML 1.0); it was dropped and counted
+ * @EP_SEND_RESULT_STORING_FAILED: the queue could not store the event (over
+ *   #EpProducer:max-disk-usage, disk full, I/O error, producer closed); it was
+ *   dropped and counted, and a storage outage started
+ *
+ * What ep_producer_send_event() did with an event.
+ */
+typedef enum {
+  EP_SEND_RESULT_STORED,
+  EP_SEND_RESULT_CONSENT_FILTERED,
+  EP_SEND_RESULT_VALIDATION_FAILED,
+  EP_SEND_RESULT_STORING_FAILED,
+} EpSendResult;
+
+G_END_DECLS

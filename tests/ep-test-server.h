@@ -1,0 +1,93 @@
+/* ep-test-server.h: a scripted fake SQS consumer on a SoupServer at 127.0.0.1
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Listens on 127.0.0.1, port 0, in the thread-default main context of the
+ * creating thread (the test's). Parses each POST as a SendMessageBatch form,
+ * records it, and answers by the next scripted action (FIFO); when the script
+ * is empty it answers with the default action (initially ACCEPT: a real SQS
+ * XML reply confirming every entry).
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "ep-glib.h"
+
+G_BEGIN_DECLS
+
+typedef struct _EpTestServer EpTestServer;
+
+typedef struct {
+  char       *id;
+  char       *body;          /* MessageBody */
+  char       *name;          /* attribute Name */
+  char       *headers_json;  /* attribute Headers */
+} EpTestEntry;
+
+typedef struct {
+  char        *path;          /* e.g. "/api/event-batch" */
+  GHashTable  *http_headers;  /* (element-type utf8 utf8): lower-cased name -> value */
+  GHashTable  *form;          /* (element-type utf8 utf8): every decoded form field */
+  GPtrArray   *form_keys;     /* (element-type utf8): form keys in the order received */
+  GPtrArray   *entries;       /* (element-type EpTestEntry): entries 1..N in order */
+} EpTestRequest;
+
+typedef enum {
+  EP_TEST_ACTION_ACCEPT,        /* 200, every entry confirmed (minus sender_fault/retry names below) */
+  EP_TEST_ACTION_REPLY,         /* canned: status, content type, body, optional Retry-After */
+  EP_TEST_ACTION_HANG,          /* never answer (until the server is freed or ep_test_server_release_hung) */
+  EP_TEST_ACTION_RESET,         /* close the connection without any reply */
+  EP_TEST_ACTION_RESET_MID_REPLY, /* send status line, headers and half a body, then close */
+} EpTestActionKind;
+
+EpTestServer   *ep_test_server_new              (void);
+void            ep_test_server_free             (EpTestServer   *self);
+/* "http://127.0.0.1:PORT" + @path */
+char           *ep_test_server_dup_uri          (EpTestServer   *self,
+                                                 const char     *path);
+
+void            ep_test_server_push_accept      (EpTestServer   *self);
+void            ep_test_server_push_reply       (EpTestServer   *self,
+                                                 guint           status,
+                                                 const char     *content_type,
+                                                 const char     *body,
+                                                 const char     *retry_after);
+void            ep_test_server_push_hang        (EpTestServer   *self);
+void            ep_test_server_push_reset       (EpTestServer   *self);
+void            ep_test_server_push_reset_mid_reply (EpTestServer *self);
+/* The action used when the script is empty; for REPLY uses the given reply. */
+void            ep_test_server_set_default      (EpTestServer   *self,
+                                                 EpTestActionKind kind,
+                                                 guint           status,
+                                                 const char     *body,
+                                                 const char     *retry_after);
+
+/* With ACCEPT: entries whose event name is listed get a BatchResultErrorEntry
+ * with SenderFault true (code InvalidMessageContents)... */
+void            ep_test_server_set_sender_fault_names (EpTestServer *self,
+                                                       const char * const *names);
+/* ...or SenderFault false (code InternalError)... */
+void            ep_test_server_set_retryable_names    (EpTestServer *self,
+                                                       const char * const *names);
+/* ...and a batch holding any entry whose name is listed is refused whole
+ * with @status (400 or 413) and an SQS ErrorResponse. */
+void            ep_test_server_set_poison_names (EpTestServer   *self,
+                                                 const char * const *names,
+                                                 guint           status);
+
+/* Answers every hung request now with a 500 (so tests can end cleanly). */
+void            ep_test_server_release_hung     (EpTestServer   *self);
+
+/* Every request received so far, in order (element-type EpTestRequest). */
+GPtrArray      *ep_test_server_get_requests     (EpTestServer   *self);
+guint           ep_test_server_get_n_requests   (EpTestServer   *self);
+/* Ids of every entry the server confirmed, in order (duplicates kept). */
+GPtrArray      *ep_test_server_get_confirmed_ids (EpTestServer  *self);
+/* Requests currently hanging. */
+guint           ep_test_server_get_n_hung       (EpTestServer   *self);
+
+/* An SQS SendMessageBatchResponse body confirming @ids (helper for REPLY). */
+char           *ep_test_sqs_accept_body         (const char * const *ids);
+
+G_END_DECLS

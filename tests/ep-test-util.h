@@ -1,0 +1,59 @@
+/* ep-test-util.h: helpers shared by the GTest programs
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "ep-glib.h"
+
+G_BEGIN_DECLS
+
+/* How long a spin may wait before the test fails. Generous: CI machines are
+ * shared and slow; a correct run never comes near it. */
+#define EP_TEST_TIMEOUT_MS 20000
+
+/* Initialises GTest and an isolated environment: XDG dirs under a fresh
+ * temporary directory (removed at exit). Call instead of g_test_init. */
+void      ep_test_init            (int          *argc,
+                                   char       ***argv);
+
+/* A new empty directory under the test's temporary root, mode 0700. */
+char     *ep_test_make_dir        (const char   *prefix);
+
+/* rm -rf, for test cleanup. */
+void      ep_test_remove_tree     (const char   *path);
+
+/* Iterates the thread-default main context until @cond returns TRUE; fails the
+ * test (g_error, with @what) after @timeout_ms. Never sleeps for a fixed time:
+ * it blocks in the main context, woken by its sources or every 10 ms. */
+void      ep_test_spin_until_func (gboolean    (*cond) (gpointer data),
+                                   gpointer      data,
+                                   guint         timeout_ms,
+                                   const char   *what);
+
+/* Spins while the expression is false. */
+#define EP_TEST_SPIN_UNTIL(expr) \
+  G_STMT_START { \
+    gint64 _ep_deadline = g_get_monotonic_time () + EP_TEST_TIMEOUT_MS * 1000; \
+    while (!(expr)) \
+      { \
+        if (g_get_monotonic_time () > _ep_deadline) \
+          g_error ("%s:%d: timed out waiting for: %s", __FILE__, __LINE__, #expr); \
+        ep_test_iterate (); \
+      } \
+  } G_STMT_END
+
+/* One blocking iteration of the thread-default context, woken at least every
+ * 10 ms. */
+void      ep_test_iterate         (void);
+
+/* Runs an async call to completion: spins until *@result is set. */
+void      ep_test_wait_result     (GAsyncResult **result);
+
+/* A GAsyncReadyCallback that stores a ref of the result in *user_data
+ * (a GAsyncResult **). */
+void      ep_test_store_result    (GObject       *source,
+                                   GAsyncResult  *result,
+                                   gpointer       user_data);
+
+G_END_DECLS
