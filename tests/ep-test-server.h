@@ -86,6 +86,11 @@ guint           ep_test_server_get_n_requests   (EpTestServer   *self);
 GPtrArray      *ep_test_server_get_confirmed_ids (EpTestServer  *self);
 /* Requests currently hanging. */
 guint           ep_test_server_get_n_hung       (EpTestServer   *self);
+/* Distinct client connections (remote ip:port) that sent a request so far:
+ * with connection reuse, several sequential requests count once. */
+guint           ep_test_server_get_n_connections (EpTestServer  *self);
+/* The port the server listens on (127.0.0.1). */
+guint16         ep_test_server_get_port         (EpTestServer   *self);
 
 /* An SQS SendMessageBatchResponse body confirming @ids (helper for REPLY). */
 char           *ep_test_sqs_accept_body         (const char * const *ids);

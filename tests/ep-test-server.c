@@ -1,0 +1,774 @@
+/* ep-test-server.c: a scripted fake SQS consumer on a SoupServer at 127.0.0.1
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Every request is recorded (path, headers, decoded form, raw key order and
+ * the SendMessageBatch entries), then answered by the next scripted action.
+ * Actions that break the connection (RESET, RESET_MID_REPLY) pause the
+ * message in the handler and steal the connection from an idle callback, so
+ * libsoup's own I/O is never pulled out from under its feet.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-test-server.h"
+
+#define ENTRY_PREFIX "SendMessageBatchRequestEntry."
+
+typedef struct {
+  EpTestActionKind  kind;
+  guint             status;
+  char             *content_type;  /* owned, nullable */
+  char             *body;          /* owned, nullable */
+  char             *retry_after;   /* owned, nullable */
+} Action;
+
+/* A message waiting for its connection to be stolen (RESET*). */
+typedef struct {
+  EpTestServer      *server;       /* unowned: the server outlives it */
+  SoupServerMessage *msg;          /* owned ref, paused */
+  EpTestActionKind   kind;
+  guint              source_id;
+} PendingReset;
+
+struct _EpTestServer {
+  SoupServer   *server;            /* owned */
+  guint16       port;
+  GQueue        script;            /* (element-type Action) owned */
+  Action        default_action;
+  GPtrArray    *requests;          /* (element-type EpTestRequest) owned */
+  GPtrArray    *confirmed_ids;     /* (element-type utf8) owned */
+  GPtrArray    *hung;              /* (element-type SoupServerMessage) owned refs, paused */
+  GList        *pending_resets;    /* (element-type PendingReset) owned */
+  GHashTable   *client_addresses;  /* (element-type utf8) set of "ip:port" seen */
+  GStrv         sender_fault_names;
+  GStrv         retryable_names;
+  GStrv         poison_names;
+  guint         poison_status;
+};
+
+/* ---- actions ---- */
+
+static Action *
+action_new (EpTestActionKind kind,
+            guint            status,
+            const char      *content_type,
+            const char      *body,
+            const char      *retry_after)
+{
+  Action *action = g_new0 (Action, 1);
+
+  action->kind = kind;
+  action->status = status;
+  action->content_type = g_strdup (content_type);
+  action->body = g_strdup (body);
+  action->retry_after = g_strdup (retry_after);
+  return action;
+}
+
+static void
+action_clear (Action *action)
+{
+  g_clear_pointer (&action->content_type, g_free);
+  g_clear_pointer (&action->body, g_free);
+  g_clear_pointer (&action->retry_after, g_free);
+}
+
+static void
+action_free (Action *action)
+{
+  action_clear (action);
+  g_free (action);
+}
+
+/* ---- recorded requests ---- */
+
+static void
+entry_free (EpTestEntry *entry)
+{
+  g_free (entry->id);
+  g_free (entry->body);
+  g_free (entry->name);
+  g_free (entry->headers_json);
+  g_free (entry);
+}
+
+static void
+request_free (EpTestRequest *request)
+{
+  g_free (request->path);
+  g_clear_pointer (&request->http_headers, g_hash_table_unref);
+  g_clear_pointer (&request->form, g_hash_table_unref);
+  g_clear_pointer (&request->form_keys, g_ptr_array_unref);
+  g_clear_pointer (&request->entries, g_ptr_array_unref);
+  g_free (request);
+}
+
+/* Decodes one form component the way soup_form_decode does ('+' is a space). */
+static char *
+form_decode_component (const char *text,
+                       gssize      len)
+{
+  g_autofree char *copy = len < 0 ? g_strdup (text) : g_strndup (text, len);
+  char *decoded;
+
+  g_strdelimit (copy, "+", ' ');
+  decoded = g_uri_unescape_string (copy, NULL);
+  return decoded != NULL ? decoded : g_strdup ("<bad %-escape>");
+}
+
+static GPtrArray *
+split_form_keys (const char *raw)
+{
+  GPtrArray *keys = g_ptr_array_new_with_free_func (g_free);
+  g_auto(GStrv) pairs = g_strsplit (raw, "&", -1);
+
+  for (guint i = 0; pairs[i] != NULL; i++)
+    {
+      const char *eq = strchr (pairs[i], '=');
+
+      if (pairs[i][0] == '\0')
+        continue;
+      g_ptr_array_add (keys, form_decode_component (pairs[i],
+                                                    eq ? eq - pairs[i] : -1));
+    }
+  return keys;
+}
+
+static const char *
+entry_field (GHashTable *form,
+             guint       n,
+             const char *field)
+{
+  g_autofree char *key = g_strdup_printf (ENTRY_PREFIX "%u.%s", n, field);
+
+  return g_hash_table_lookup (form, key);
+}
+
+/* The string value of the message attribute named @attr_name, or NULL. */
+static const char *
+entry_attribute (GHashTable *form,
+                 guint       n,
+                 const char *attr_name)
+{
+  for (guint k = 1; ; k++)
+    {
+      g_autofree char *name_key = g_strdup_printf ("MessageAttribute.%u.Name", k);
+      g_autofree char *value_key = g_strdup_printf ("MessageAttribute.%u.Value.StringValue", k);
+      const char *name = entry_field (form, n, name_key);
+
+      if (name == NULL)
+        return NULL;
+      if (g_str_equal (name, attr_name))
+        return entry_field (form, n, value_key);
+    }
+}
+
+static GPtrArray *
+collect_entries (GHashTable *form)
+{
+  GPtrArray *entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+
+  for (guint n = 1; entry_field (form, n, "Id") != NULL; n++)
+    {
+      EpTestEntry *entry = g_new0 (EpTestEntry, 1);
+
+      entry->id = g_strdup (entry_field (form, n, "Id"));
+      entry->body = g_strdup (entry_field (form, n, "MessageBody"));
+      entry->name = g_strdup (entry_attribute (form, n, "Name"));
+      entry->headers_json = g_strdup (entry_attribute (form, n, "Headers"));
+      g_ptr_array_add (entries, entry);
+    }
+  return entries;
+}
+
+static void
+copy_header (const char *name,
+             const char *value,
+             gpointer    user_data)
+{
+  GHashTable *headers = user_data;
+
+  g_hash_table_replace (headers, g_ascii_strdown (name, -1), g_strdup (value));
+}
+
+static EpTestRequest *
+request_record (SoupServerMessage *msg)
+{
+  EpTestRequest *request = g_new0 (EpTestRequest, 1);
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  g_autofree char *raw = g_strndup (g_bytes_get_data (bytes, NULL),
+                                    g_bytes_get_size (bytes));
+
+  request->path = g_strdup (g_uri_get_path (soup_server_message_get_uri (msg)));
+  request->http_headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  soup_message_headers_foreach (soup_server_message_get_request_headers (msg),
+                                copy_header, request->http_headers);
+  request->form = soup_form_decode (raw);
+  request->form_keys = split_form_keys (raw);
+  request->entries = collect_entries (request->form);
+  return request;
+}
+
+static void
+remember_client (EpTestServer      *self,
+                 SoupServerMessage *msg)
+{
+  GSocketAddress *address = soup_server_message_get_remote_address (msg);
+  GInetAddress *inet;
+  g_autofree char *ip = NULL;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (address))
+    return;
+  inet = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address));
+  ip = g_inet_address_to_string (inet);
+  g_hash_table_add (self->client_addresses,
+                    g_strdup_printf ("%s:%u", ip,
+                                     g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address))));
+}
+
+/* ---- SQS XML ---- */
+
+static gboolean
+name_listed (GStrv       names,
+             const char *name)
+{
+  return names != NULL && name != NULL && g_strv_contains ((const char * const *) names, name);
+}
+
+static void
+append_be32 (GString *buffer,
+             guint32  value)
+{
+  guint32 be = GUINT32_TO_BE (value);
+
+  g_string_append_len (buffer, (const char *) &be, 4);
+}
+
+static void
+append_md5_attribute (GString    *buffer,
+                      const char *name,
+                      const char *value)
+{
+  append_be32 (buffer, strlen (name));
+  g_string_append (buffer, name);
+  append_be32 (buffer, strlen ("String"));
+  g_string_append (buffer, "String");
+  g_string_append_c (buffer, 1);
+  append_be32 (buffer, strlen (value));
+  g_string_append (buffer, value);
+}
+
+/* MD5OfMessageAttributes as SQS computes it, for the two string attributes
+ * ep-glib sends ("Headers" sorts before "Name"). */
+static char *
+md5_of_attributes (const EpTestEntry *entry)
+{
+  g_autoptr(GString) buffer = g_string_new (NULL);
+
+  if (entry->headers_json != NULL)
+    append_md5_attribute (buffer, "Headers", entry->headers_json);
+  if (entry->name != NULL)
+    append_md5_attribute (buffer, "Name", entry->name);
+  return g_compute_checksum_for_data (G_CHECKSUM_MD5, (const guchar *) buffer->str, buffer->len);
+}
+
+static void
+append_element (GString    *xml,
+                const char *element,
+                const char *text)
+{
+  g_autofree char *escaped = g_markup_escape_text (text != NULL ? text : "", -1);
+
+  g_string_append_printf (xml, "      <%s>%s</%s>\n", element, escaped, element);
+}
+
+static void
+append_result_entry (GString           *xml,
+                     const EpTestEntry *entry)
+{
+  g_autofree char *message_id = g_uuid_string_random ();
+  g_autofree char *body_md5 = g_compute_checksum_for_string (G_CHECKSUM_MD5,
+                                                             entry->body ? entry->body : "", -1);
+  g_autofree char *attributes_md5 = md5_of_attributes (entry);
+
+  g_string_append (xml, "    <SendMessageBatchResultEntry>\n");
+  append_element (xml, "Id", entry->id);
+  append_element (xml, "MessageId", message_id);
+  append_element (xml, "MD5OfMessageBody", body_md5);
+  append_element (xml, "MD5OfMessageAttributes", attributes_md5);
+  g_string_append (xml, "    </SendMessageBatchResultEntry>\n");
+}
+
+static void
+append_error_entry (GString           *xml,
+                    const EpTestEntry *entry,
+                    gboolean           sender_fault)
+{
+  g_string_append (xml, "    <BatchResultErrorEntry>\n");
+  append_element (xml, "Id", entry->id);
+  append_element (xml, "SenderFault", sender_fault ? "true" : "false");
+  append_element (xml, "Code", sender_fault ? "InvalidMessageContents" : "InternalError");
+  append_element (xml, "Message", sender_fault ? "The test server refuses this event name."
+                                               : "The test server failed this entry; retry later.");
+  g_string_append (xml, "    </BatchResultErrorEntry>\n");
+}
+
+static void
+append_response_metadata (GString *xml)
+{
+  g_autofree char *request_id = g_uuid_string_random ();
+
+  g_string_append_printf (xml,
+                          "  <ResponseMetadata>\n"
+                          "    <RequestId>%s</RequestId>\n"
+                          "  </ResponseMetadata>\n", request_id);
+}
+
+static char *
+error_response_body (const char *type,
+                     const char *code,
+                     const char *message)
+{
+  g_autofree char *escaped = g_markup_escape_text (message, -1);
+  g_autofree char *request_id = g_uuid_string_random ();
+
+  return g_strdup_printf ("<?xml version=\"1.0\"?>\n"
+                          "<ErrorResponse xmlns=\"" "http://queue.amazonaws.com/doc/2012-11-05/" "\">\n"
+                          "  <Error>\n"
+                          "    <Type>%s</Type>\n"
+                          "    <Code>%s</Code>\n"
+                          "    <Message>%s</Message>\n"
+                          "    <Detail/>\n"
+                          "  </Error>\n"
+                          "  <RequestId>%s</RequestId>\n"
+                          "</ErrorResponse>\n",
+                          type, code, escaped, request_id);
+}
+
+char *
+ep_test_sqs_accept_body (const char * const *ids)
+{
+  GString *xml = g_string_new ("<?xml version=\"1.0\"?>\n"
+                               "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n"
+                               "  <SendMessageBatchResult>\n");
+
+  for (guint i = 0; ids != NULL && ids[i] != NULL; i++)
+    {
+      EpTestEntry entry = { (char *) ids[i], (char *) "", NULL, NULL };
+
+      append_result_entry (xml, &entry);
+    }
+  g_string_append (xml, "  </SendMessageBatchResult>\n");
+  append_response_metadata (xml);
+  g_string_append (xml, "</SendMessageBatchResponse>\n");
+  return g_string_free (xml, FALSE);
+}
+
+/* ---- answering ---- */
+
+static void
+set_xml_response (SoupServerMessage *msg,
+                  guint              status,
+                  char              *body)  /* (transfer full) */
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "text/xml", SOUP_MEMORY_TAKE, body, strlen (body));
+}
+
+/* A validation error SQS itself would give, or NULL when the batch is sound. */
+static char *
+validate_batch (EpTestRequest *request)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+  if (request->entries->len == 0)
+    return error_response_body ("Sender", "AWS.SimpleQueueService.EmptyBatchRequest",
+                                "There should be at least one SendMessageBatchRequestEntry in the request.");
+  if (request->entries->len > 10)
+    return error_response_body ("Sender", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+                                "Maximum number of entries per request are 10.");
+  for (guint i = 0; i < request->entries->len; i++)
+    {
+      EpTestEntry *entry = g_ptr_array_index (request->entries, i);
+      g_autofree char *message = NULL;
+
+      if (g_hash_table_add (seen, entry->id))
+        continue;
+      message = g_strdup_printf ("Id %s repeated.", entry->id);
+      return error_response_body ("Sender", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", message);
+    }
+  return NULL;
+}
+
+static gboolean
+batch_has_poison (EpTestServer  *self,
+                  EpTestRequest *request)
+{
+  for (guint i = 0; i < request->entries->len; i++)
+    {
+      EpTestEntry *entry = g_ptr_array_index (request->entries, i);
+
+      if (name_listed (self->poison_names, entry->name))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+answer_accept (EpTestServer      *self,
+               SoupServerMessage *msg,
+               EpTestRequest     *request)
+{
+  char *invalid = validate_batch (request);
+  GString *xml;
+
+  if (invalid != NULL)
+    {
+      set_xml_response (msg, SOUP_STATUS_BAD_REQUEST, invalid);
+      return;
+    }
+  if (batch_has_poison (self, request))
+    {
+      gboolean too_long = self->poison_status == 413;
+
+      set_xml_response (msg, self->poison_status,
+                        error_response_body ("Sender",
+                                             too_long ? "AWS.SimpleQueueService.BatchRequestTooLong"
+                                                      : "InvalidParameterValue",
+                                             "The test server refuses a poison event in this batch."));
+      return;
+    }
+
+  xml = g_string_new ("<?xml version=\"1.0\"?>\n"
+                      "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n"
+                      "  <SendMessageBatchResult>\n");
+  for (guint i = 0; i < request->entries->len; i++)
+    {
+      EpTestEntry *entry = g_ptr_array_index (request->entries, i);
+
+      if (name_listed (self->sender_fault_names, entry->name))
+        append_error_entry (xml, entry, TRUE);
+      else if (name_listed (self->retryable_names, entry->name))
+        append_error_entry (xml, entry, FALSE);
+      else
+        {
+          append_result_entry (xml, entry);
+          g_ptr_array_add (self->confirmed_ids, g_strdup (entry->id));
+        }
+    }
+  g_string_append (xml, "  </SendMessageBatchResult>\n");
+  append_response_metadata (xml);
+  g_string_append (xml, "</SendMessageBatchResponse>\n");
+  set_xml_response (msg, SOUP_STATUS_OK, g_string_free (xml, FALSE));
+}
+
+static void
+answer_canned (SoupServerMessage *msg,
+               const Action      *action)
+{
+  const char *body = action->body != NULL ? action->body : "";
+  const char *content_type = action->content_type != NULL ? action->content_type : "text/xml";
+
+  soup_server_message_set_status (msg, action->status, NULL);
+  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_COPY, body, strlen (body));
+  if (action->retry_after != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                  "Retry-After", action->retry_after);
+}
+
+static void
+write_half_reply (GIOStream *stream)
+{
+  static const char half_body[] =
+    "<?xml version=\"1.0\"?>\n"
+    "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n"
+    "  <SendMessageBatchResult>\n"
+    "    <SendMessageBatchResultEntry>\n"
+    "      <Id>";
+  g_autofree char *head = g_strdup_printf ("HTTP/1.1 200 OK\r\n"
+                                           "Content-Type: text/xml\r\n"
+                                           "Content-Length: %zu\r\n"
+                                           "\r\n", 2 * strlen (half_body) + 100);
+  GOutputStream *out = g_io_stream_get_output_stream (stream);
+
+  /* Loopback and a few hundred bytes: the blocking writes cannot stall. */
+  g_output_stream_write_all (out, head, strlen (head), NULL, NULL, NULL);
+  g_output_stream_write_all (out, half_body, strlen (half_body), NULL, NULL, NULL);
+  g_output_stream_flush (out, NULL, NULL);
+}
+
+static void
+pending_reset_free (PendingReset *pending)
+{
+  g_clear_handle_id (&pending->source_id, g_source_remove);
+  g_clear_object (&pending->msg);
+  g_free (pending);
+}
+
+static gboolean
+pending_reset_run (gpointer user_data)
+{
+  PendingReset *pending = user_data;
+  EpTestServer *self = pending->server;
+  g_autoptr(GIOStream) stream = NULL;
+
+  pending->source_id = 0;
+  stream = soup_server_message_steal_connection (pending->msg);
+  if (stream != NULL)
+    {
+      if (pending->kind == EP_TEST_ACTION_RESET_MID_REPLY)
+        write_half_reply (stream);
+      g_io_stream_close (stream, NULL, NULL);
+    }
+  self->pending_resets = g_list_remove (self->pending_resets, pending);
+  pending_reset_free (pending);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_reset (EpTestServer      *self,
+                SoupServerMessage *msg,
+                EpTestActionKind   kind)
+{
+  PendingReset *pending = g_new0 (PendingReset, 1);
+
+  soup_server_message_pause (msg);
+  pending->server = self;
+  pending->msg = g_object_ref (msg);
+  pending->kind = kind;
+  pending->source_id = g_idle_add (pending_reset_run, pending);
+  self->pending_resets = g_list_prepend (self->pending_resets, pending);
+}
+
+static const Action *
+next_action (EpTestServer *self,
+             Action      **owned)
+{
+  *owned = g_queue_pop_head (&self->script);
+  return *owned != NULL ? *owned : &self->default_action;
+}
+
+static void
+server_callback (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 const char        *path,
+                 GHashTable        *query,
+                 gpointer           user_data)
+{
+  EpTestServer *self = user_data;
+  EpTestRequest *request = request_record (msg);
+  Action *owned = NULL;
+  const Action *action = next_action (self, &owned);
+
+  remember_client (self, msg);
+  g_ptr_array_add (self->requests, request);
+
+  switch (action->kind)
+    {
+    case EP_TEST_ACTION_ACCEPT:
+      answer_accept (self, msg, request);
+      break;
+    case EP_TEST_ACTION_REPLY:
+      answer_canned (msg, action);
+      break;
+    case EP_TEST_ACTION_HANG:
+      soup_server_message_pause (msg);
+      g_ptr_array_add (self->hung, g_object_ref (msg));
+      break;
+    case EP_TEST_ACTION_RESET:
+    case EP_TEST_ACTION_RESET_MID_REPLY:
+      schedule_reset (self, msg, action->kind);
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+  g_clear_pointer (&owned, action_free);
+}
+
+/* ---- public API ---- */
+
+EpTestServer *
+ep_test_server_new (void)
+{
+  EpTestServer *self = g_new0 (EpTestServer, 1);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GError) error = NULL;
+  GSList *uris;
+
+  self->server = soup_server_new ("server-header", "ep-test-server ", NULL);
+  g_queue_init (&self->script);
+  self->default_action.kind = EP_TEST_ACTION_ACCEPT;
+  self->requests = g_ptr_array_new_with_free_func ((GDestroyNotify) request_free);
+  self->confirmed_ids = g_ptr_array_new_with_free_func (g_free);
+  self->hung = g_ptr_array_new_with_free_func (g_object_unref);
+  self->client_addresses = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->poison_status = 400;
+
+  soup_server_add_handler (self->server, NULL, server_callback, self, NULL);
+  if (!soup_server_listen (self->server, address, 0, &error))
+    g_error ("ep-test-server: cannot listen on 127.0.0.1: %s", error->message);
+
+  uris = soup_server_get_uris (self->server);
+  g_assert_nonnull (uris);
+  self->port = g_uri_get_port (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  return self;
+}
+
+void
+ep_test_server_free (EpTestServer *self)
+{
+  if (self == NULL)
+    return;
+
+  g_list_free_full (g_steal_pointer (&self->pending_resets), (GDestroyNotify) pending_reset_free);
+  soup_server_disconnect (self->server);
+  g_clear_pointer (&self->hung, g_ptr_array_unref);
+  g_clear_object (&self->server);
+  g_queue_clear_full (&self->script, (GDestroyNotify) action_free);
+  action_clear (&self->default_action);
+  g_clear_pointer (&self->requests, g_ptr_array_unref);
+  g_clear_pointer (&self->confirmed_ids, g_ptr_array_unref);
+  g_clear_pointer (&self->client_addresses, g_hash_table_unref);
+  g_clear_pointer (&self->sender_fault_names, g_strfreev);
+  g_clear_pointer (&self->retryable_names, g_strfreev);
+  g_clear_pointer (&self->poison_names, g_strfreev);
+  g_free (self);
+}
+
+char *
+ep_test_server_dup_uri (EpTestServer *self,
+                        const char   *path)
+{
+  return g_strdup_printf ("http://127.0.0.1:%u%s", self->port, path ? path : "");
+}
+
+guint16
+ep_test_server_get_port (EpTestServer *self)
+{
+  return self->port;
+}
+
+void
+ep_test_server_push_accept (EpTestServer *self)
+{
+  g_queue_push_tail (&self->script, action_new (EP_TEST_ACTION_ACCEPT, 200, NULL, NULL, NULL));
+}
+
+void
+ep_test_server_push_reply (EpTestServer *self,
+                           guint         status,
+                           const char   *content_type,
+                           const char   *body,
+                           const char   *retry_after)
+{
+  g_queue_push_tail (&self->script,
+                     action_new (EP_TEST_ACTION_REPLY, status, content_type, body, retry_after));
+}
+
+void
+ep_test_server_push_hang (EpTestServer *self)
+{
+  g_queue_push_tail (&self->script, action_new (EP_TEST_ACTION_HANG, 0, NULL, NULL, NULL));
+}
+
+void
+ep_test_server_push_reset (EpTestServer *self)
+{
+  g_queue_push_tail (&self->script, action_new (EP_TEST_ACTION_RESET, 0, NULL, NULL, NULL));
+}
+
+void
+ep_test_server_push_reset_mid_reply (EpTestServer *self)
+{
+  g_queue_push_tail (&self->script, action_new (EP_TEST_ACTION_RESET_MID_REPLY, 0, NULL, NULL, NULL));
+}
+
+void
+ep_test_server_set_default (EpTestServer     *self,
+                            EpTestActionKind  kind,
+                            guint             status,
+                            const char       *body,
+                            const char       *retry_after)
+{
+  action_clear (&self->default_action);
+  self->default_action.kind = kind;
+  self->default_action.status = status;
+  self->default_action.body = g_strdup (body);
+  self->default_action.retry_after = g_strdup (retry_after);
+}
+
+void
+ep_test_server_set_sender_fault_names (EpTestServer       *self,
+                                       const char * const *names)
+{
+  g_strfreev (self->sender_fault_names);
+  self->sender_fault_names = g_strdupv ((GStrv) names);
+}
+
+void
+ep_test_server_set_retryable_names (EpTestServer       *self,
+                                    const char * const *names)
+{
+  g_strfreev (self->retryable_names);
+  self->retryable_names = g_strdupv ((GStrv) names);
+}
+
+void
+ep_test_server_set_poison_names (EpTestServer       *self,
+                                 const char * const *names,
+                                 guint               status)
+{
+  g_strfreev (self->poison_names);
+  self->poison_names = g_strdupv ((GStrv) names);
+  self->poison_status = status;
+}
+
+void
+ep_test_server_release_hung (EpTestServer *self)
+{
+  for (guint i = 0; i < self->hung->len; i++)
+    {
+      SoupServerMessage *msg = g_ptr_array_index (self->hung, i);
+
+      set_xml_response (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR,
+                        error_response_body ("Receiver", "InternalError",
+                                             "The test server released a hung request."));
+      soup_server_message_unpause (msg);
+    }
+  g_ptr_array_set_size (self->hung, 0);
+}
+
+GPtrArray *
+ep_test_server_get_requests (EpTestServer *self)
+{
+  return self->requests;
+}
+
+guint
+ep_test_server_get_n_requests (EpTestServer *self)
+{
+  return self->requests->len;
+}
+
+GPtrArray *
+ep_test_server_get_confirmed_ids (EpTestServer *self)
+{
+  return self->confirmed_ids;
+}
+
+guint
+ep_test_server_get_n_hung (EpTestServer *self)
+{
+  return self->hung->len;
+}
+
+guint
+ep_test_server_get_n_connections (EpTestServer *self)
+{
+  return g_hash_table_size (self->client_addresses);
+}
