@@ -29,9 +29,11 @@ typedef struct {
   const char *value;
 } EpHeader;
 
-/* A parsed record. The strings point into @record, which the struct owns. */
+/* A parsed record. The strings point into @variant, which the struct owns
+ * (with @record, the bytes it was parsed from). */
 typedef struct {
   GBytes     *record;
+  GVariant   *variant;
   gint64      created_us;
   const char *id;
   const char *name;
@@ -50,24 +52,30 @@ gboolean  ep_event_text_is_valid     (const char    *text,
 void      ep_event_append_json_string (GString      *out,
                                        const char   *text);
 
-/* Builds the headers JSON object: @defaults in their order, each replaced by
- * the caller's value when @caller has the key; then the caller's other keys.
- * Entries with a NULL or empty default value are omitted. */
-void      ep_event_build_headers_json (GString            *out,
+/* Builds the headers JSON object into @out (replacing its contents):
+ * @defaults in their order, each replaced by the caller's value when @caller
+ * has the key; then the caller's other keys. Defaults with a NULL or empty
+ * value are omitted. Every key and value is checked with
+ * ep_event_text_is_valid(); on the first bad one returns FALSE and sets
+ * @reason (a static string) and @bad_key (borrowed). */
+gboolean  ep_event_build_headers_json (GString            *out,
                                        const EpHeader     *defaults,
                                        guint               n_defaults,
-                                       GHashTable         *caller);
+                                       GHashTable         *caller,
+                                       const char        **reason,
+                                       const char        **bad_key);
 
-/* Serializes a record (normal-form GVariant "(xssss)") into a newly allocated
- * buffer; returns it and sets @out_len. Never fails. */
-guint8   *ep_event_record_build      (gint64         created_us,
+/* Serializes a record (normal-form GVariant "(xssss)") into @out, replacing
+ * its contents (so a caller can reuse one buffer). Never fails. */
+void      ep_event_record_build      (GByteArray    *out,
+                                      gint64         created_us,
                                       const char    *id,
                                       const char    *name,
+                                      gsize          name_len,
                                       const char    *headers_json,
                                       gsize          headers_len,
                                       const char    *payload,
-                                      gsize          payload_len,
-                                      gsize         *out_len);
+                                      gsize          payload_len);
 
 /* Parses a record; FALSE with EP_ERROR_STORAGE if it is not a normal-form
  * "(xssss)" value. */

@@ -1,0 +1,71 @@
+/* ep-monitor-private.h: dropped-event counters and the persisted outage state
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Counters per reason per event name, kept in memory under a mutex (any
+ * thread may count) and persisted to their own file, apart from the queue's
+ * journal, so that they survive a crash and a broken queue. The same file
+ * keeps the outage state so it can be restored at start.
+ */
+#pragma once
+
+#include "ep-glib.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  EP_DROP_CONSENT_FILTERED,
+  EP_DROP_VALIDATION_FAILED,
+  EP_DROP_STORING_FAILED,
+  EP_N_DROP_REASONS
+} EpDropReason;
+
+/* Longest event name kept in a counter key (longer ones are cut at a
+ * character boundary), and most names in one snapshot: together they keep
+ * the monitoring event well under EP_MAX_EVENT_SIZE. */
+#define EP_MONITOR_MAX_NAME_BYTES 96
+#define EP_MONITOR_MAX_SNAPSHOT_NAMES 100
+
+#define EP_MONITOR_SNAPSHOT_TYPE "(a{st}a{st}a{st})"
+
+#define EP_TYPE_MONITOR (ep_monitor_get_type ())
+G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
+
+/* Loads @path if it exists. A file that cannot be parsed is renamed to
+ * "<path>.corrupt", logged with g_warning, and the monitor starts empty. */
+EpMonitor  *ep_monitor_new              (const char   *path);
+
+/* Counts one dropped event; thread-safe. Returns TRUE if the monitor was
+ * clean before (the caller should arrange an ep_monitor_save() soon). */
+gboolean    ep_monitor_add              (EpMonitor    *self,
+                                         EpDropReason  reason,
+                                         const char   *name);
+guint64     ep_monitor_get_count        (EpMonitor    *self,
+                                         EpDropReason  reason,
+                                         const char   *name);
+gboolean    ep_monitor_is_empty         (EpMonitor    *self);
+
+/* The current counts, EP_MONITOR_SNAPSHOT_TYPE, at most
+ * EP_MONITOR_MAX_SNAPSHOT_NAMES names in all. (transfer full) */
+GVariant   *ep_monitor_snapshot         (EpMonitor    *self);
+/* {"consentFilteredEvents":{..},"validationFailedEvents":{..},"storingFailedEvents":{..}} */
+char       *ep_monitor_snapshot_to_json (GVariant     *snapshot);
+/* Subtracts a snapshot's counts once the consumer confirmed them. */
+gboolean    ep_monitor_subtract         (EpMonitor    *self,
+                                         GVariant     *snapshot);
+
+void        ep_monitor_get_outage       (EpMonitor    *self,
+                                         gboolean     *storage,
+                                         gboolean     *delivery);
+/* Returns TRUE if the state changed (and the monitor became dirty). */
+gboolean    ep_monitor_set_outage       (EpMonitor    *self,
+                                         gboolean      storage,
+                                         gboolean      delivery);
+
+gboolean    ep_monitor_is_dirty         (EpMonitor    *self);
+/* Writes the file (atomically, durably, mode 0600) if dirty. Blocking: call
+ * it from a worker thread. Thread-safe. */
+gboolean    ep_monitor_save             (EpMonitor    *self,
+                                         GError      **error);
+
+G_END_DECLS

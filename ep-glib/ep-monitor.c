@@ -1,0 +1,390 @@
+/* ep-monitor.c: dropped-event counters and the persisted outage state
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The file is one GVariant of type "(ua{st}a{st}a{st}bb)": format version,
+ * the three counter maps (consentFilteredEvents, validationFailedEvents,
+ * storingFailedEvents), then the storage and delivery outage flags. It is
+ * replaced atomically and durably on every save.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "ep-monitor-private.h"
+
+#define STATE_TYPE "(ua{st}a{st}a{st}bb)"
+#define STATE_VERSION 1
+
+struct _EpMonitor
+{
+  GObject     parent_instance;
+
+  char       *path;                        /* owned, immutable */
+  GMutex      save_lock;                   /* held for a whole save, so saves never overtake each other */
+  GMutex      lock;                        /* protects everything below */
+  GHashTable *counts[EP_N_DROP_REASONS];   /* owned: name (owned) -> guint64 count (boxed in the pointer) */
+  gboolean    storage_outage;
+  gboolean    delivery_outage;
+  gboolean    dirty;                       /* changed since the last save */
+  guint64     generation;                  /* bumped on every change, to detect saves that raced */
+};
+
+G_DEFINE_FINAL_TYPE (EpMonitor, ep_monitor, G_TYPE_OBJECT)
+
+static const char * const reason_keys[EP_N_DROP_REASONS] = {
+  "consentFilteredEvents",
+  "validationFailedEvents",
+  "storingFailedEvents",
+};
+
+static void
+ep_monitor_finalize (GObject *object)
+{
+  EpMonitor *self = EP_MONITOR (object);
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    g_hash_table_unref (self->counts[i]);
+  g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->save_lock);
+  g_free (self->path);
+
+  G_OBJECT_CLASS (ep_monitor_parent_class)->finalize (object);
+}
+
+static void
+ep_monitor_class_init (EpMonitorClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = ep_monitor_finalize;
+}
+
+static void
+ep_monitor_init (EpMonitor *self)
+{
+  g_mutex_init (&self->lock);
+  g_mutex_init (&self->save_lock);
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    self->counts[i] = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+/* A counter key: valid UTF-8, XML 1.0 characters only, at most
+ * EP_MONITOR_MAX_NAME_BYTES, so the monitoring event that carries it is
+ * itself valid whatever name the application used. */
+static char *
+counter_key (const char *name)
+{
+  g_autofree char *valid = g_utf8_make_valid (name ? name : "", -1);
+  GString *key = g_string_sized_new (strlen (valid));
+
+  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar ch = g_utf8_get_char (p);
+      gboolean xml_ok = ch == 0x9 || ch == 0xA || ch == 0xD ||
+                        (ch >= 0x20 && ch <= 0xD7FF) ||
+                        (ch >= 0xE000 && ch <= 0xFFFD) || ch >= 0x10000;
+
+      if (!xml_ok)
+        ch = 0xFFFD;
+      if (key->len + g_unichar_to_utf8 (ch, NULL) > EP_MONITOR_MAX_NAME_BYTES)
+        break;
+      g_string_append_unichar (key, ch);
+    }
+  return g_string_free (key, FALSE);
+}
+
+static void
+add_locked (EpMonitor    *self,
+            EpDropReason  reason,
+            const char   *key,
+            gint64        delta)
+{
+  GHashTable *table = self->counts[reason];
+  guint64 *count = g_hash_table_lookup (table, key);
+
+  if (count == NULL)
+    {
+      if (delta <= 0)
+        return;
+      count = g_new0 (guint64, 1);
+      g_hash_table_insert (table, g_strdup (key), count);
+    }
+  if (delta < 0 && (guint64) -delta >= *count)
+    g_hash_table_remove (table, key);
+  else
+    *count += delta;
+  self->dirty = TRUE;
+  self->generation++;
+}
+
+static void
+load_map (EpMonitor    *self,
+          EpDropReason  reason,
+          GVariant     *map)
+{
+  GVariantIter iter;
+  const char *name;
+  guint64 count;
+
+  g_variant_iter_init (&iter, map);
+  while (g_variant_iter_next (&iter, "{&st}", &name, &count))
+    if (count > 0)
+      add_locked (self, reason, name, (gint64) MIN (count, (guint64) G_MAXINT64));
+}
+
+static gboolean
+load (EpMonitor  *self,
+      GError    **error)
+{
+  g_autofree char *contents = NULL;
+  g_autoptr(GVariant) state = NULL;
+  gsize len;
+  guint32 version;
+
+  if (!g_file_get_contents (self->path, &contents, &len, error))
+    return FALSE;
+  state = g_variant_new_from_data (G_VARIANT_TYPE (STATE_TYPE), contents, len, FALSE, NULL, NULL);
+  state = g_variant_ref_sink (g_variant_get_normal_form (state));
+  g_variant_get_child (state, 0, "u", &version);
+  if (version != STATE_VERSION || g_variant_get_size (state) != len)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "unexpected format (version %u, %zu bytes)", version, len);
+      return FALSE;
+    }
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    {
+      g_autoptr(GVariant) map = g_variant_get_child_value (state, i + 1);
+      load_map (self, i, map);
+    }
+  g_variant_get_child (state, 4, "b", &self->storage_outage);
+  g_variant_get_child (state, 5, "b", &self->delivery_outage);
+  self->dirty = FALSE;
+  return TRUE;
+}
+
+EpMonitor *
+ep_monitor_new (const char *path)
+{
+  EpMonitor *self = g_object_new (EP_TYPE_MONITOR, NULL);
+  g_autoptr(GError) error = NULL;
+
+  self->path = g_strdup (path);
+  if (g_file_test (path, G_FILE_TEST_EXISTS) && !load (self, &error))
+    {
+      g_autofree char *aside = g_strconcat (path, ".corrupt", NULL);
+
+      g_warning ("Dropped-event counters in %s cannot be read (%s); "
+                 "moved aside to %s, counting from zero",
+                 path, error->message, aside);
+      g_rename (path, aside);
+      for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+        g_hash_table_remove_all (self->counts[i]);
+      self->storage_outage = self->delivery_outage = FALSE;
+      self->dirty = TRUE;
+    }
+  return self;
+}
+
+gboolean
+ep_monitor_add (EpMonitor    *self,
+                EpDropReason  reason,
+                const char   *name)
+{
+  g_autofree char *key = counter_key (name);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  gboolean was_clean = !self->dirty;
+
+  g_assert (reason < EP_N_DROP_REASONS);
+  add_locked (self, reason, key, 1);
+  return was_clean;
+}
+
+guint64
+ep_monitor_get_count (EpMonitor    *self,
+                      EpDropReason  reason,
+                      const char   *name)
+{
+  g_autofree char *key = counter_key (name);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  guint64 *count = g_hash_table_lookup (self->counts[reason], key);
+
+  return count ? *count : 0;
+}
+
+gboolean
+ep_monitor_is_empty (EpMonitor *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    if (g_hash_table_size (self->counts[i]) > 0)
+      return FALSE;
+  return TRUE;
+}
+
+static GVariant *
+map_to_variant (GHashTable *table,
+                guint      *budget)
+{
+  g_autoptr(GList) keys = g_hash_table_get_keys (table);
+  GVariantBuilder builder;
+
+  /* Sorted, so snapshots and files are deterministic. */
+  keys = g_list_sort (keys, (GCompareFunc) strcmp);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{st}"));
+  for (GList *l = keys; l != NULL && *budget > 0; l = l->next, (*budget)--)
+    {
+      guint64 *count = g_hash_table_lookup (table, l->data);
+      g_variant_builder_add (&builder, "{st}", l->data, *count);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+GVariant *
+ep_monitor_snapshot (EpMonitor *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  guint budget = EP_MONITOR_MAX_SNAPSHOT_NAMES;
+  GVariant *maps[EP_N_DROP_REASONS];
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    maps[i] = map_to_variant (self->counts[i], &budget);
+  return g_variant_ref_sink (g_variant_new_tuple (maps, EP_N_DROP_REASONS));
+}
+
+char *
+ep_monitor_snapshot_to_json (GVariant *snapshot)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (builder);
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    {
+      g_autoptr(GVariant) map = g_variant_get_child_value (snapshot, i);
+      GVariantIter iter;
+      const char *name;
+      guint64 count;
+
+      json_builder_set_member_name (builder, reason_keys[i]);
+      json_builder_begin_object (builder);
+      g_variant_iter_init (&iter, map);
+      while (g_variant_iter_next (&iter, "{&st}", &name, &count))
+        {
+          json_builder_set_member_name (builder, name);
+          json_builder_add_int_value (builder, (gint64) MIN (count, (guint64) G_MAXINT64));
+        }
+      json_builder_end_object (builder);
+    }
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
+}
+
+gboolean
+ep_monitor_subtract (EpMonitor *self,
+                     GVariant  *snapshot)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  gboolean was_clean = !self->dirty;
+
+  g_return_val_if_fail (g_variant_is_of_type (snapshot, G_VARIANT_TYPE (EP_MONITOR_SNAPSHOT_TYPE)), FALSE);
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    {
+      g_autoptr(GVariant) map = g_variant_get_child_value (snapshot, i);
+      GVariantIter iter;
+      const char *name;
+      guint64 count;
+
+      g_variant_iter_init (&iter, map);
+      while (g_variant_iter_next (&iter, "{&st}", &name, &count))
+        add_locked (self, i, name, -(gint64) MIN (count, (guint64) G_MAXINT64));
+    }
+  return was_clean;
+}
+
+void
+ep_monitor_get_outage (EpMonitor *self,
+                       gboolean  *storage,
+                       gboolean  *delivery)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  *storage = self->storage_outage;
+  *delivery = self->delivery_outage;
+}
+
+gboolean
+ep_monitor_set_outage (EpMonitor *self,
+                       gboolean   storage,
+                       gboolean   delivery)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  storage = !!storage;
+  delivery = !!delivery;
+  if (self->storage_outage == storage && self->delivery_outage == delivery)
+    return FALSE;
+  self->storage_outage = storage;
+  self->delivery_outage = delivery;
+  self->dirty = TRUE;
+  self->generation++;
+  return TRUE;
+}
+
+gboolean
+ep_monitor_is_dirty (EpMonitor *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  return self->dirty;
+}
+
+static GVariant *
+serialize_locked (EpMonitor *self)
+{
+  guint budget = G_MAXUINT;
+  GVariant *maps[EP_N_DROP_REASONS];
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    maps[i] = map_to_variant (self->counts[i], &budget);
+  return g_variant_ref_sink (g_variant_new ("(u@a{st}@a{st}@a{st}bb)", STATE_VERSION,
+                                            maps[0], maps[1], maps[2],
+                                            self->storage_outage, self->delivery_outage));
+}
+
+gboolean
+ep_monitor_save (EpMonitor  *self,
+                 GError    **error)
+{
+  g_autoptr(GMutexLocker) save_locker = g_mutex_locker_new (&self->save_lock);
+  g_autoptr(GVariant) state = NULL;
+  guint64 generation;
+
+  g_mutex_lock (&self->lock);
+  if (!self->dirty)
+    {
+      g_mutex_unlock (&self->lock);
+      return TRUE;
+    }
+  state = serialize_locked (self);
+  generation = self->generation;
+  g_mutex_unlock (&self->lock);
+
+  /* Written outside the lock so counting never waits for the disk. */
+  if (!g_file_set_contents_full (self->path, g_variant_get_data (state), g_variant_get_size (state),
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0600, error))
+    return FALSE;
+
+  g_mutex_lock (&self->lock);
+  if (self->generation == generation)
+    self->dirty = FALSE;
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}

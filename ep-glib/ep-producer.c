@@ -1,0 +1,1635 @@
+/* ep-producer.c: the event producer
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-device-private.h"
+#include "ep-event-private.h"
+#include "ep-monitor-private.h"
+#include "ep-queue-private.h"
+#include "ep-scheduler-private.h"
+#include "ep-transport-private.h"
+
+/**
+ * EpProducer:
+ *
+ * Sends analytics events to the TIDAL Event Platform.
+ *
+ * An application hands events to [method@Ep.Producer.send_event]: a cheap
+ * call, safe from any thread, that stores the event on disk before it
+ * returns. The producer delivers stored events in batches to the consumer
+ * from the [struct@GLib.MainContext] that was the thread-default when it was
+ * created, deletes them only once the consumer confirmed them, counts every
+ * event it had to drop and why, and tells the application through
+ * [signal@Ep.Producer::outage-changed] when delivery or storage stops working.
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autoptr(EpProducer) producer =
+ *   ep_producer_new ("my-player", "1.2.0",
+ *                    "https://ingest.example.com/api/event-batch",
+ *                    "https://ingest.example.com/api/public/event-batch",
+ *                    &error);
+ *
+ * if (producer == NULL)
+ *   g_error ("%s", error->message);
+ *
+ * ep_producer_send_event (producer, "playback_session",
+ *                         EP_CONSENT_CATEGORY_NECESSARY,
+ *                         "{\"trackId\":42}", NULL);
+ * ```
+ *
+ * Other settings are construct properties, set with g_initable_new():
+ *
+ * ```c
+ * producer = g_initable_new (EP_TYPE_PRODUCER, NULL, &error,
+ *                            "app-name", "my-player",
+ *                            "app-version", "1.2.0",
+ *                            "consumer-uri", consumer_uri,
+ *                            "public-consumer-uri", public_uri,
+ *                            "batch-interval", 10000,
+ *                            NULL);
+ * ```
+ */
+
+#define DEFAULT_MAX_DISK_USAGE (10 * 1024 * 1024)
+#define DEFAULT_BATCH_INTERVAL_MS 30000
+#define DEFAULT_MONITORING_INTERVAL_MS 60000
+#define DEFAULT_REQUEST_TIMEOUT_MS 10000
+#define DEFAULT_MAX_IN_FLIGHT 4
+#define MONITOR_SAVE_DELAY_MS 200
+#define UUID_LEN 36
+
+/* The default headers, in the order they are sent. */
+enum {
+  HEADER_APP_NAME,
+  HEADER_APP_VERSION,
+  HEADER_CLIENT_ID,
+  HEADER_AUTHORIZATION,
+  HEADER_CONSENT_CATEGORY,
+  HEADER_TIMESTAMP,
+  HEADER_DEVICE_VENDOR,
+  HEADER_DEVICE_MODEL,
+  HEADER_OS_NAME,
+  HEADER_OS_VERSION,
+  HEADER_BROWSER_NAME,
+  HEADER_BROWSER_VERSION,
+  N_HEADERS
+};
+
+static const char * const header_keys[N_HEADERS] = {
+  "app-name", "app-version", "client-id", "authorization", "consent-category",
+  "requested-sent-timestamp", "device-vendor", "device-model", "os-name",
+  "os-version", "browser-name", "browser-version",
+};
+
+struct _EpProducer
+{
+  GObject        parent_instance;
+
+  /* Configuration: construct-only, immutable once init succeeded. */
+  char          *app_name;
+  char          *app_version;
+  char          *consumer_uri;
+  char          *public_consumer_uri;
+  char          *queue_dir;
+  guint64        max_disk_usage;
+  guint          batch_interval_ms;
+  guint          monitoring_interval_ms;
+  guint          request_timeout_ms;
+  guint          max_in_flight;
+  gboolean       strict_mode;
+  gboolean       sync_on_send;
+  char         **feral_event_types;
+  char          *device_info[4];       /* vendor, model, os-name, os-version as configured */
+  char          *browser_name;
+  char          *browser_version;
+
+  /* Default header values that never change after init (borrowed from the
+   * fields above or from ep_device_info_get()); the credential-dependent
+   * and per-event ones are filled in by send. */
+  const char    *static_headers[N_HEADERS];
+
+  GMainContext  *context;              /* owned: thread-default at creation; signals fire here */
+  EpQueue       *queue;                /* owned; NULL until init */
+  EpMonitor     *monitor;              /* owned; NULL until init */
+  EpTransport   *transport;            /* owned; NULL until init */
+  EpScheduler   *scheduler;            /* owned; NULL until init */
+
+  GMutex         lock;                 /* protects credentials */
+  EpCredentials *credentials;          /* owned, nullable */
+
+  int            consent_blocked[3];   /* atomic, indexed by EpConsentCategory */
+  int            storage_outage;       /* atomic: set by send on any thread */
+  gboolean       delivery_outage;      /* main context only */
+  gboolean       outage;               /* main context only: the value last announced */
+  int            update_pending;       /* atomic: an update_on_main() idle is queued */
+  int            save_pending;         /* atomic: a monitor save is queued */
+  guint64        notified_length;      /* main context only */
+  guint64        notified_bytes;       /* main context only */
+  gboolean       initialized;
+  gboolean       closed;
+};
+
+enum {
+  PROP_0,
+  PROP_APP_NAME,
+  PROP_APP_VERSION,
+  PROP_CONSUMER_URI,
+  PROP_PUBLIC_CONSUMER_URI,
+  PROP_QUEUE_DIR,
+  PROP_MAX_DISK_USAGE,
+  PROP_BATCH_INTERVAL,
+  PROP_MONITORING_INTERVAL,
+  PROP_REQUEST_TIMEOUT,
+  PROP_STRICT_MODE,
+  PROP_SYNC_ON_SEND,
+  PROP_MAX_IN_FLIGHT,
+  PROP_FERAL_EVENT_TYPES,
+  PROP_DEVICE_VENDOR,
+  PROP_DEVICE_MODEL,
+  PROP_OS_NAME,
+  PROP_OS_VERSION,
+  PROP_BROWSER_NAME,
+  PROP_BROWSER_VERSION,
+  PROP_CREDENTIALS,
+  PROP_OUTAGE,
+  PROP_QUEUE_LENGTH,
+  PROP_QUEUE_BYTES,
+  PROP_DISCARDED_RECORDS,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_OUTAGE_CHANGED,
+  SIGNAL_CREDENTIALS_REJECTED,
+  N_SIGNALS
+};
+
+static GParamSpec *properties[N_PROPS];
+static guint signals[N_SIGNALS];
+
+static void ep_producer_initable_iface_init (GInitableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (EpProducer, ep_producer, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
+                                                      ep_producer_initable_iface_init))
+
+/* Per-thread buffers reused by every send, so sending allocates nothing but
+ * the event id. */
+typedef struct {
+  GString    *headers;
+  GByteArray *record;
+} SendBuffers;
+
+static void
+send_buffers_free (gpointer data)
+{
+  SendBuffers *buffers = data;
+
+  g_string_free (buffers->headers, TRUE);
+  g_byte_array_unref (buffers->record);
+  g_free (buffers);
+}
+
+static GPrivate send_buffers_key = G_PRIVATE_INIT (send_buffers_free);
+
+static SendBuffers *
+get_send_buffers (void)
+{
+  SendBuffers *buffers = g_private_get (&send_buffers_key);
+
+  if (G_UNLIKELY (buffers == NULL))
+    {
+      buffers = g_new0 (SendBuffers, 1);
+      buffers->headers = g_string_sized_new (1024);
+      buffers->record = g_byte_array_sized_new (4096);
+      g_private_set (&send_buffers_key, buffers);
+    }
+  return buffers;
+}
+
+/* Main-context work ------------------------------------------------------ */
+
+/* Work queued from any thread onto the producer's context. The source holds
+ * only a weak reference: a pending update never keeps a dropped producer
+ * (and its queue lock) alive. */
+typedef struct {
+  GWeakRef   producer;
+  void     (*func) (EpProducer *self);
+} MainCall;
+
+static void
+main_call_free (gpointer data)
+{
+  MainCall *call = data;
+
+  g_weak_ref_clear (&call->producer);
+  g_free (call);
+}
+
+static gboolean
+main_call_dispatch (gpointer data)
+{
+  MainCall *call = data;
+  g_autoptr(EpProducer) self = g_weak_ref_get (&call->producer);
+
+  if (self != NULL)
+    call->func (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+call_on_main (EpProducer *self,
+              guint       delay_ms,
+              void      (*func) (EpProducer *self))
+{
+  g_autoptr(GSource) source = delay_ms ? g_timeout_source_new (delay_ms) : g_idle_source_new ();
+  MainCall *call = g_new0 (MainCall, 1);
+
+  g_weak_ref_init (&call->producer, self);
+  call->func = func;
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, main_call_dispatch, call, main_call_free);
+  g_source_attach (source, self->context);
+}
+
+static void
+save_monitor_in_thread (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_monitor_save (EP_MONITOR (source_object), &error))
+    g_warning ("Cannot save the dropped-event counters: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+save_monitor_now (EpProducer *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_atomic_int_set (&self->save_pending, 0);
+  task = g_task_new (self->monitor, NULL, NULL, NULL);
+  g_task_set_source_tag (task, save_monitor_now);
+  g_task_run_in_thread (task, save_monitor_in_thread);
+}
+
+/* Any thread: the counters or the outage state changed. */
+static void
+schedule_monitor_save (EpProducer *self)
+{
+  if (g_atomic_int_compare_and_exchange (&self->save_pending, 0, 1))
+    call_on_main (self, MONITOR_SAVE_DELAY_MS, save_monitor_now);
+}
+
+static void
+update_queue_properties (EpProducer *self)
+{
+  guint64 length = ep_queue_get_length (self->queue);
+  guint64 bytes = ep_queue_get_bytes (self->queue);
+
+  if (length != self->notified_length)
+    {
+      self->notified_length = length;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_QUEUE_LENGTH]);
+    }
+  if (bytes != self->notified_bytes)
+    {
+      self->notified_bytes = bytes;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_QUEUE_BYTES]);
+    }
+}
+
+static void
+update_outage (EpProducer *self)
+{
+  gboolean storage = g_atomic_int_get (&self->storage_outage);
+  gboolean outage = storage || self->delivery_outage;
+
+  if (ep_monitor_set_outage (self->monitor, storage, self->delivery_outage))
+    schedule_monitor_save (self);
+  if (outage == self->outage)
+    return;
+
+  self->outage = outage;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OUTAGE]);
+  g_signal_emit (self, signals[SIGNAL_OUTAGE_CHANGED], 0, outage);
+}
+
+static void
+update_on_main (EpProducer *self)
+{
+  g_atomic_int_set (&self->update_pending, 0);
+  if (self->queue == NULL)
+    return;
+  update_queue_properties (self);
+  update_outage (self);
+}
+
+/* Any thread: the queue or the storage state changed. Coalesced: one idle
+ * at a time, so a burst of sends costs one main-loop dispatch. */
+static void
+schedule_update (EpProducer *self)
+{
+  if (g_atomic_int_compare_and_exchange (&self->update_pending, 0, 1))
+    call_on_main (self, 0, update_on_main);
+}
+
+/* Scheduler callbacks (main context) ------------------------------------- */
+
+static void
+on_delivery_failing (EpScheduler *scheduler,
+                     gboolean     failing,
+                     EpProducer  *self)
+{
+  self->delivery_outage = failing;
+  update_outage (self);
+}
+
+static void
+on_credentials_rejected (EpScheduler *scheduler,
+                         guint        status,
+                         EpProducer  *self)
+{
+  g_signal_emit (self, signals[SIGNAL_CREDENTIALS_REJECTED], 0, status);
+}
+
+static void
+on_queue_changed (EpScheduler *scheduler,
+                  EpProducer  *self)
+{
+  update_queue_properties (self);
+}
+
+/* Events ------------------------------------------------------------------ */
+
+static void
+fill_headers (EpProducer        *self,
+              EpHeader          *headers,
+              EpCredentials     *credentials,
+              gboolean           with_authorization,
+              EpConsentCategory  category,
+              const char        *timestamp)
+{
+  for (guint i = 0; i < N_HEADERS; i++)
+    {
+      headers[i].key = header_keys[i];
+      headers[i].value = self->static_headers[i];
+    }
+  if (credentials != NULL)
+    {
+      headers[HEADER_CLIENT_ID].value = ep_credentials_get_client_id (credentials);
+      if (with_authorization)
+        headers[HEADER_AUTHORIZATION].value = ep_credentials_get_token (credentials);
+    }
+  headers[HEADER_CONSENT_CATEGORY].value = ep_consent_category_to_header (category);
+  headers[HEADER_TIMESTAMP].value = timestamp;
+}
+
+static EpCredentials *
+dup_credentials (EpProducer *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  return self->credentials ? g_object_ref (self->credentials) : NULL;
+}
+
+/* Enriches and validates an event into @buffers->record. Returns NULL on
+ * success, else a static reason (and @detail, borrowed, may name a header). */
+static const char *
+build_record (EpProducer        *self,
+              SendBuffers       *buffers,
+              const char        *name,
+              EpConsentCategory  category,
+              const char        *payload,
+              GHashTable        *caller_headers,
+              gboolean           with_authorization,
+              const char       **detail)
+{
+  g_autoptr(EpCredentials) credentials = dup_credentials (self);
+  gint64 now_us = g_get_real_time ();
+  char timestamp[24];
+  char id[UUID_LEN + 1];
+  g_autofree char *uuid = NULL;
+  EpHeader headers[N_HEADERS];
+  const char *reason = NULL;
+  gsize name_len, payload_len, size;
+
+  *detail = NULL;
+  name_len = strlen (name);
+  if (name_len == 0)
+    return "has an empty name";
+  if (!ep_event_text_is_valid (name, name_len, &reason))
+    return reason;
+  payload_len = strlen (payload);
+  if (!ep_event_text_is_valid (payload, payload_len, &reason))
+    {
+      *detail = "payload";
+      return reason;
+    }
+
+  g_snprintf (timestamp, sizeof timestamp, "%" G_GINT64_FORMAT, now_us / 1000);
+  fill_headers (self, headers, credentials, with_authorization, category, timestamp);
+  if (!ep_event_build_headers_json (buffers->headers, headers, N_HEADERS, caller_headers,
+                                    &reason, detail))
+    return reason;
+
+  size = UUID_LEN + name_len + buffers->headers->len + payload_len;
+  if (size > EP_MAX_EVENT_SIZE)
+    return "is larger than 20480 bytes";
+
+  uuid = g_uuid_string_random ();
+  memcpy (id, uuid, sizeof id);
+  ep_event_record_build (buffers->record, now_us, id, name, name_len,
+                         buffers->headers->str, buffers->headers->len, payload, payload_len);
+  return NULL;
+}
+
+static gsize
+record_logical_size (const char *name,
+                     SendBuffers *buffers,
+                     const char *payload)
+{
+  return UUID_LEN + strlen (name) + buffers->headers->len + strlen (payload);
+}
+
+static GBytes *
+build_monitoring_event (gpointer    user_data,
+                        const char *payload)
+{
+  EpProducer *self = user_data;
+  SendBuffers *buffers = get_send_buffers ();
+  const char *detail;
+  const char *reason;
+
+  reason = build_record (self, buffers, EP_MONITORING_EVENT_NAME, EP_CONSENT_CATEGORY_NECESSARY,
+                         payload, NULL, FALSE, &detail);
+  if (reason != NULL)
+    {
+      g_warning ("Cannot build the %s event: it %s", EP_MONITORING_EVENT_NAME, reason);
+      return NULL;
+    }
+  return g_bytes_new (buffers->record->data, buffers->record->len);
+}
+
+static void
+count_drop (EpProducer   *self,
+            EpDropReason  reason,
+            const char   *name)
+{
+  if (ep_monitor_add (self->monitor, reason, name))
+    schedule_monitor_save (self);
+}
+
+static void
+report_invalid (EpProducer *self,
+                const char *name,
+                const char *reason,
+                const char *detail)
+{
+  g_autofree char *shown = g_utf8_make_valid (name, 200);
+
+  count_drop (self, EP_DROP_VALIDATION_FAILED, name);
+  if (!self->strict_mode)
+    return;
+  if (detail != NULL)
+    g_critical ("Event '%s' dropped: '%s' %s", shown, detail, reason);
+  else
+    g_critical ("Event '%s' dropped: it %s", shown, reason);
+}
+
+static EpSendResult
+store (EpProducer  *self,
+       SendBuffers *buffers,
+       const char  *name,
+       gsize        logical_size)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_queue_append (self->queue, buffers->record->data, buffers->record->len,
+                        logical_size, &error))
+    {
+      count_drop (self, EP_DROP_STORING_FAILED, name);
+      g_debug ("Event '%s' not stored: %s", name, error->message);
+      if (g_atomic_int_compare_and_exchange (&self->storage_outage, FALSE, TRUE))
+        {
+          g_warning ("Storage outage: %s", error->message);
+          schedule_update (self);
+        }
+      return EP_SEND_RESULT_STORING_FAILED;
+    }
+
+  if (G_UNLIKELY (g_atomic_int_get (&self->storage_outage)) &&
+      g_atomic_int_compare_and_exchange (&self->storage_outage, TRUE, FALSE))
+    g_message ("Storage outage over: events are stored again");
+  schedule_update (self);
+  return EP_SEND_RESULT_STORED;
+}
+
+/* GObject ----------------------------------------------------------------- */
+
+static void
+ep_producer_dispose (GObject *object)
+{
+  EpProducer *self = EP_PRODUCER (object);
+
+  if (self->scheduler != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->scheduler, self);
+      ep_scheduler_stop (self->scheduler);
+      g_clear_object (&self->scheduler);
+    }
+  /* Stored events are already in the kernel; this syncs them and releases
+   * the directory's lock at once, so a new producer can take over. */
+  if (self->queue != NULL)
+    ep_queue_close (self->queue);
+  if (self->monitor != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!ep_monitor_save (self->monitor, &error))
+        g_warning ("Cannot save the dropped-event counters: %s", error->message);
+    }
+  g_clear_object (&self->transport);
+
+  G_OBJECT_CLASS (ep_producer_parent_class)->dispose (object);
+}
+
+static void
+ep_producer_finalize (GObject *object)
+{
+  EpProducer *self = EP_PRODUCER (object);
+
+  g_clear_object (&self->queue);
+  g_clear_object (&self->monitor);
+  g_clear_object (&self->credentials);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_mutex_clear (&self->lock);
+  g_free (self->app_name);
+  g_free (self->app_version);
+  g_free (self->consumer_uri);
+  g_free (self->public_consumer_uri);
+  g_free (self->queue_dir);
+  g_strfreev (self->feral_event_types);
+  for (guint i = 0; i < G_N_ELEMENTS (self->device_info); i++)
+    g_free (self->device_info[i]);
+  g_free (self->browser_name);
+  g_free (self->browser_version);
+
+  G_OBJECT_CLASS (ep_producer_parent_class)->finalize (object);
+}
+
+static void
+ep_producer_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  EpProducer *self = EP_PRODUCER (object);
+
+  switch (prop_id)
+    {
+    case PROP_APP_NAME:
+      g_value_set_string (value, self->app_name);
+      break;
+    case PROP_APP_VERSION:
+      g_value_set_string (value, self->app_version);
+      break;
+    case PROP_CONSUMER_URI:
+      g_value_set_string (value, self->consumer_uri);
+      break;
+    case PROP_PUBLIC_CONSUMER_URI:
+      g_value_set_string (value, self->public_consumer_uri);
+      break;
+    case PROP_QUEUE_DIR:
+      g_value_set_string (value, self->queue_dir);
+      break;
+    case PROP_MAX_DISK_USAGE:
+      g_value_set_uint64 (value, self->max_disk_usage);
+      break;
+    case PROP_BATCH_INTERVAL:
+      g_value_set_uint (value, self->batch_interval_ms);
+      break;
+    case PROP_MONITORING_INTERVAL:
+      g_value_set_uint (value, self->monitoring_interval_ms);
+      break;
+    case PROP_REQUEST_TIMEOUT:
+      g_value_set_uint (value, self->request_timeout_ms);
+      break;
+    case PROP_STRICT_MODE:
+      g_value_set_boolean (value, self->strict_mode);
+      break;
+    case PROP_SYNC_ON_SEND:
+      g_value_set_boolean (value, self->sync_on_send);
+      break;
+    case PROP_MAX_IN_FLIGHT:
+      g_value_set_uint (value, self->max_in_flight);
+      break;
+    case PROP_FERAL_EVENT_TYPES:
+      g_value_set_boxed (value, self->feral_event_types);
+      break;
+    case PROP_DEVICE_VENDOR:
+    case PROP_DEVICE_MODEL:
+    case PROP_OS_NAME:
+    case PROP_OS_VERSION:
+      g_value_set_string (value, self->device_info[prop_id - PROP_DEVICE_VENDOR]);
+      break;
+    case PROP_BROWSER_NAME:
+      g_value_set_string (value, self->browser_name);
+      break;
+    case PROP_BROWSER_VERSION:
+      g_value_set_string (value, self->browser_version);
+      break;
+    case PROP_CREDENTIALS:
+      g_value_take_object (value, ep_producer_dup_credentials (self));
+      break;
+    case PROP_OUTAGE:
+      g_value_set_boolean (value, self->outage);
+      break;
+    case PROP_QUEUE_LENGTH:
+      g_value_set_uint64 (value, ep_producer_get_queue_length (self));
+      break;
+    case PROP_QUEUE_BYTES:
+      g_value_set_uint64 (value, ep_producer_get_queue_bytes (self));
+      break;
+    case PROP_DISCARDED_RECORDS:
+      g_value_set_uint (value, ep_producer_get_discarded_records (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+ep_producer_set_property (GObject      *object,
+                          guint         prop_id,
+                          const GValue *value,
+                          GParamSpec   *pspec)
+{
+  EpProducer *self = EP_PRODUCER (object);
+
+  switch (prop_id)
+    {
+    case PROP_APP_NAME:
+      self->app_name = g_value_dup_string (value);
+      break;
+    case PROP_APP_VERSION:
+      self->app_version = g_value_dup_string (value);
+      break;
+    case PROP_CONSUMER_URI:
+      self->consumer_uri = g_value_dup_string (value);
+      break;
+    case PROP_PUBLIC_CONSUMER_URI:
+      self->public_consumer_uri = g_value_dup_string (value);
+      break;
+    case PROP_QUEUE_DIR:
+      self->queue_dir = g_value_dup_string (value);
+      break;
+    case PROP_MAX_DISK_USAGE:
+      self->max_disk_usage = g_value_get_uint64 (value);
+      break;
+    case PROP_BATCH_INTERVAL:
+      self->batch_interval_ms = g_value_get_uint (value);
+      break;
+    case PROP_MONITORING_INTERVAL:
+      self->monitoring_interval_ms = g_value_get_uint (value);
+      break;
+    case PROP_REQUEST_TIMEOUT:
+      self->request_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_STRICT_MODE:
+      self->strict_mode = g_value_get_boolean (value);
+      break;
+    case PROP_SYNC_ON_SEND:
+      self->sync_on_send = g_value_get_boolean (value);
+      break;
+    case PROP_MAX_IN_FLIGHT:
+      self->max_in_flight = g_value_get_uint (value);
+      break;
+    case PROP_FERAL_EVENT_TYPES:
+      self->feral_event_types = g_value_dup_boxed (value);
+      break;
+    case PROP_DEVICE_VENDOR:
+    case PROP_DEVICE_MODEL:
+    case PROP_OS_NAME:
+    case PROP_OS_VERSION:
+      self->device_info[prop_id - PROP_DEVICE_VENDOR] = g_value_dup_string (value);
+      break;
+    case PROP_BROWSER_NAME:
+      self->browser_name = g_value_dup_string (value);
+      break;
+    case PROP_BROWSER_VERSION:
+      self->browser_version = g_value_dup_string (value);
+      break;
+    case PROP_CREDENTIALS:
+      ep_producer_set_credentials (self, g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static GParamSpec *
+config_string (const char *name)
+{
+  return g_param_spec_string (name, NULL, NULL, NULL,
+                              G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+                              G_PARAM_STATIC_STRINGS);
+}
+
+static GParamSpec *
+config_uint (const char *name,
+             guint       min,
+             guint       def)
+{
+  return g_param_spec_uint (name, NULL, NULL, min, G_MAXUINT, def,
+                            G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+                            G_PARAM_STATIC_STRINGS);
+}
+
+static GParamSpec *
+config_boolean (const char *name)
+{
+  return g_param_spec_boolean (name, NULL, NULL, FALSE,
+                               G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+                               G_PARAM_STATIC_STRINGS);
+}
+
+static void
+ep_producer_class_init (EpProducerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  const GParamFlags read_only = G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY;
+
+  object_class->dispose = ep_producer_dispose;
+  object_class->finalize = ep_producer_finalize;
+  object_class->get_property = ep_producer_get_property;
+  object_class->set_property = ep_producer_set_property;
+
+  /**
+   * EpProducer:app-name:
+   *
+   * The application's name: the `app-name` header, and the name of the
+   * default queue directory (`$XDG_STATE_HOME/ep-glib/<app-name>/`).
+   * Required; must not contain `/` unless [property@Ep.Producer:queue-dir]
+   * is set.
+   */
+  properties[PROP_APP_NAME] = config_string ("app-name");
+
+  /**
+   * EpProducer:app-version:
+   *
+   * The application's version: the `app-version` header.
+   */
+  properties[PROP_APP_VERSION] = config_string ("app-version");
+
+  /**
+   * EpProducer:consumer-uri:
+   *
+   * The absolute http or https URI batches are posted to when an access
+   * token is known (with `Authorization: Bearer <token>`). Required.
+   */
+  properties[PROP_CONSUMER_URI] = config_string ("consumer-uri");
+
+  /**
+   * EpProducer:public-consumer-uri:
+   *
+   * The absolute http or https URI batches are posted to without an access
+   * token (with `X-Tidal-Token: <client-id>`), and where the monitoring
+   * event goes. Required.
+   */
+  properties[PROP_PUBLIC_CONSUMER_URI] = config_string ("public-consumer-uri");
+
+  /**
+   * EpProducer:queue-dir: (nullable)
+   *
+   * The directory of the persistent queue. Defaults to
+   * `$XDG_STATE_HOME/ep-glib/<app-name>/`. Created with mode 0700.
+   */
+  properties[PROP_QUEUE_DIR] = config_string ("queue-dir");
+
+  /**
+   * EpProducer:max-disk-usage:
+   *
+   * The most bytes of event data the queue holds (the logical size that
+   * [property@Ep.Producer:queue-bytes] counts). Beyond it, new events are
+   * dropped as storing failures; queued events are never dropped.
+   */
+  properties[PROP_MAX_DISK_USAGE] =
+    g_param_spec_uint64 ("max-disk-usage", NULL, NULL, 1, G_MAXUINT64, DEFAULT_MAX_DISK_USAGE,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * EpProducer:batch-interval:
+   *
+   * Milliseconds between delivery attempts; also the shortest delay before
+   * a retry after a failure.
+   */
+  properties[PROP_BATCH_INTERVAL] = config_uint ("batch-interval", 1, DEFAULT_BATCH_INTERVAL_MS);
+
+  /**
+   * EpProducer:monitoring-interval:
+   *
+   * Milliseconds between monitoring events (sent only when a dropped-event
+   * counter is non-zero).
+   */
+  properties[PROP_MONITORING_INTERVAL] =
+    config_uint ("monitoring-interval", 1, DEFAULT_MONITORING_INTERVAL_MS);
+
+  /**
+   * EpProducer:request-timeout:
+   *
+   * Milliseconds to wait for the consumer's reply before a request counts
+   * as failed. Also bounds the last delivery attempt of
+   * [method@Ep.Producer.close_async].
+   */
+  properties[PROP_REQUEST_TIMEOUT] = config_uint ("request-timeout", 1, DEFAULT_REQUEST_TIMEOUT_MS);
+
+  /**
+   * EpProducer:strict-mode:
+   *
+   * When %TRUE, an event that fails validation also logs a critical
+   * warning naming the event and the reason, so integration bugs are loud.
+   */
+  properties[PROP_STRICT_MODE] = config_boolean ("strict-mode");
+
+  /**
+   * EpProducer:sync-on-send:
+   *
+   * When %TRUE, [method@Ep.Producer.send_event] waits until the event is on
+   * stable storage (fdatasync) before it returns. By default events are in
+   * the kernel when send returns (they survive the application being
+   * killed) and on stable storage within one second.
+   */
+  properties[PROP_SYNC_ON_SEND] = config_boolean ("sync-on-send");
+
+  /**
+   * EpProducer:max-in-flight:
+   *
+   * The most batches delivered at once.
+   */
+  properties[PROP_MAX_IN_FLIGHT] = config_uint ("max-in-flight", 1, DEFAULT_MAX_IN_FLIGHT);
+
+  /**
+   * EpProducer:feral-event-types: (nullable)
+   *
+   * Event names removed from the queue at start, so that a poison event
+   * type from an old release cannot jam the queue.
+   */
+  properties[PROP_FERAL_EVENT_TYPES] =
+    g_param_spec_boxed ("feral-event-types", NULL, NULL, G_TYPE_STRV,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * EpProducer:device-vendor: (nullable)
+   *
+   * The `device-vendor` header; detected from DMI `sys_vendor` when unset.
+   */
+  properties[PROP_DEVICE_VENDOR] = config_string ("device-vendor");
+
+  /**
+   * EpProducer:device-model: (nullable)
+   *
+   * The `device-model` header; detected from DMI `product_name` when unset.
+   */
+  properties[PROP_DEVICE_MODEL] = config_string ("device-model");
+
+  /**
+   * EpProducer:os-name: (nullable)
+   *
+   * The `os-name` header; detected from `/etc/os-release` `NAME` when unset.
+   */
+  properties[PROP_OS_NAME] = config_string ("os-name");
+
+  /**
+   * EpProducer:os-version: (nullable)
+   *
+   * The `os-version` header; detected from `/etc/os-release` `VERSION_ID`
+   * when unset.
+   */
+  properties[PROP_OS_VERSION] = config_string ("os-version");
+
+  /**
+   * EpProducer:browser-name: (nullable)
+   *
+   * The `browser-name` header, for web-view hosts; omitted when unset.
+   */
+  properties[PROP_BROWSER_NAME] = config_string ("browser-name");
+
+  /**
+   * EpProducer:browser-version: (nullable)
+   *
+   * The `browser-version` header, for web-view hosts; omitted when unset.
+   */
+  properties[PROP_BROWSER_VERSION] = config_string ("browser-version");
+
+  /**
+   * EpProducer:credentials: (nullable)
+   *
+   * The current credentials. New events carry their client id and token;
+   * requests from now on use them.
+   */
+  properties[PROP_CREDENTIALS] =
+    g_param_spec_object ("credentials", NULL, NULL, EP_TYPE_CREDENTIALS,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * EpProducer:outage:
+   *
+   * %TRUE while events cannot be stored (a storage outage) or cannot be
+   * delivered (a delivery outage). Persisted: a producer starts with the
+   * state its predecessor left.
+   */
+  properties[PROP_OUTAGE] = g_param_spec_boolean ("outage", NULL, NULL, FALSE, read_only);
+
+  /**
+   * EpProducer:queue-length:
+   *
+   * The number of events stored and not yet confirmed. Notified from the
+   * producer's main context.
+   */
+  properties[PROP_QUEUE_LENGTH] =
+    g_param_spec_uint64 ("queue-length", NULL, NULL, 0, G_MAXUINT64, 0, read_only);
+
+  /**
+   * EpProducer:queue-bytes:
+   *
+   * The logical size in bytes of the queued events: what
+   * [property@Ep.Producer:max-disk-usage] limits.
+   */
+  properties[PROP_QUEUE_BYTES] =
+    g_param_spec_uint64 ("queue-bytes", NULL, NULL, 0, G_MAXUINT64, 0, read_only);
+
+  /**
+   * EpProducer:discarded-records:
+   *
+   * The number of corrupt records found and discarded when the queue was
+   * opened (also logged once as a warning).
+   */
+  properties[PROP_DISCARDED_RECORDS] =
+    g_param_spec_uint ("discarded-records", NULL, NULL, 0, G_MAXUINT, 0, read_only);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * EpProducer::outage-changed:
+   * @self: the producer
+   * @outage: the new value of [property@Ep.Producer:outage]
+   *
+   * Emitted on the producer's main context each time an outage starts or
+   * ends. Not emitted for the state restored at start.
+   */
+  signals[SIGNAL_OUTAGE_CHANGED] =
+    g_signal_new ("outage-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+
+  /**
+   * EpProducer::credentials-rejected:
+   * @self: the producer
+   * @http_status: 401 or 403
+   *
+   * Emitted when the consumer refused the access token. The events are
+   * kept; set fresh credentials with [method@Ep.Producer.set_credentials]
+   * and the next attempt uses them.
+   */
+  signals[SIGNAL_CREDENTIALS_REJECTED] =
+    g_signal_new ("credentials-rejected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+}
+
+static void
+ep_producer_init (EpProducer *self)
+{
+  g_mutex_init (&self->lock);
+  self->context = g_main_context_ref_thread_default ();
+  self->max_disk_usage = DEFAULT_MAX_DISK_USAGE;
+  self->batch_interval_ms = DEFAULT_BATCH_INTERVAL_MS;
+  self->monitoring_interval_ms = DEFAULT_MONITORING_INTERVAL_MS;
+  self->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
+  self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+  self->consent_blocked[EP_CONSENT_CATEGORY_PERFORMANCE] = TRUE;
+  self->consent_blocked[EP_CONSENT_CATEGORY_TARGETING] = TRUE;
+}
+
+/* Initialization ----------------------------------------------------------- */
+
+static gboolean
+check_uri (const char  *property,
+           const char  *value,
+           GError     **error)
+{
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *scheme;
+
+  if (value == NULL || *value == '\0')
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "%s is required (an absolute http or https URI)", property);
+      return FALSE;
+    }
+  uri = g_uri_parse (value, G_URI_FLAGS_NONE, &local_error);
+  scheme = uri ? g_uri_get_scheme (uri) : NULL;
+  if (uri == NULL || (g_ascii_strcasecmp (scheme, "http") != 0 &&
+                      g_ascii_strcasecmp (scheme, "https") != 0) ||
+      g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "%s '%s' is not an absolute http or https URI%s%s", property, value,
+                   local_error ? ": " : "", local_error ? local_error->message : "");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_header_value (const char  *property,
+                    const char  *value,
+                    GError     **error)
+{
+  const char *reason;
+
+  if (value == NULL || ep_event_text_is_valid (value, -1, &reason))
+    return TRUE;
+  g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG, "%s %s", property, reason);
+  return FALSE;
+}
+
+static gboolean
+check_config (EpProducer  *self,
+              GError     **error)
+{
+  if (self->app_name == NULL || *self->app_name == '\0')
+    {
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG, "app-name is required");
+      return FALSE;
+    }
+  if (self->queue_dir == NULL &&
+      (strchr (self->app_name, '/') != NULL || self->app_name[0] == '.'))
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "app-name '%s' cannot name a queue directory (it contains '/' or starts "
+                   "with '.'); set queue-dir", self->app_name);
+      return FALSE;
+    }
+  if (!check_uri ("consumer-uri", self->consumer_uri, error) ||
+      !check_uri ("public-consumer-uri", self->public_consumer_uri, error))
+    return FALSE;
+
+  for (guint i = 0; i < N_HEADERS; i++)
+    if (!check_header_value (header_keys[i], self->static_headers[i], error))
+      return FALSE;
+  return TRUE;
+}
+
+static const char *
+nonempty (const char *value)
+{
+  return (value != NULL && *value != '\0') ? value : NULL;
+}
+
+static void
+resolve_static_headers (EpProducer *self)
+{
+  const EpDeviceInfo *device = ep_device_info_get ();
+
+  self->static_headers[HEADER_APP_NAME] = self->app_name;
+  self->static_headers[HEADER_APP_VERSION] = nonempty (self->app_version);
+  self->static_headers[HEADER_DEVICE_VENDOR] = self->device_info[0] ? self->device_info[0] : device->vendor;
+  self->static_headers[HEADER_DEVICE_MODEL] = self->device_info[1] ? self->device_info[1] : device->model;
+  self->static_headers[HEADER_OS_NAME] = self->device_info[2] ? self->device_info[2] : device->os_name;
+  self->static_headers[HEADER_OS_VERSION] = self->device_info[3] ? self->device_info[3] : device->os_version;
+  self->static_headers[HEADER_BROWSER_NAME] = nonempty (self->browser_name);
+  self->static_headers[HEADER_BROWSER_VERSION] = nonempty (self->browser_version);
+  for (guint i = 0; i < N_HEADERS; i++)
+    self->static_headers[i] = nonempty (self->static_headers[i]);
+}
+
+static char *
+user_agent (EpProducer *self)
+{
+  return g_strdup_printf ("ep-glib/%s %s/%s", PACKAGE_VERSION, self->app_name,
+                          self->app_version ? self->app_version : "unknown");
+}
+
+static void
+start_scheduler (EpProducer *self,
+                 gboolean    delivery_failing)
+{
+  g_autofree char *agent = user_agent (self);
+  g_autoptr(EpCredentials) credentials = dup_credentials (self);
+  EpSchedulerConfig config = {
+    .consumer_uri = self->consumer_uri,
+    .public_consumer_uri = self->public_consumer_uri,
+    .batch_interval_ms = self->batch_interval_ms,
+    .monitoring_interval_ms = self->monitoring_interval_ms,
+    .request_timeout_ms = self->request_timeout_ms,
+    .max_in_flight = self->max_in_flight,
+    .delivery_failing = delivery_failing,
+    .build_monitoring_event = build_monitoring_event,
+    .build_monitoring_event_data = self,
+  };
+
+  self->transport = ep_transport_new (agent, self->request_timeout_ms);
+  self->scheduler = ep_scheduler_new (self->queue, self->monitor, self->transport, &config);
+  ep_scheduler_set_credentials (self->scheduler, credentials);
+  g_signal_connect (self->scheduler, "delivery-failing", G_CALLBACK (on_delivery_failing), self);
+  g_signal_connect (self->scheduler, "credentials-rejected",
+                    G_CALLBACK (on_credentials_rejected), self);
+  g_signal_connect (self->scheduler, "queue-changed", G_CALLBACK (on_queue_changed), self);
+  ep_scheduler_start (self->scheduler);
+}
+
+static gboolean
+ep_producer_initable_init (GInitable     *initable,
+                           GCancellable  *cancellable,
+                           GError       **error)
+{
+  EpProducer *self = EP_PRODUCER (initable);
+  g_autofree char *monitor_path = NULL;
+  gboolean storage, delivery;
+
+  g_return_val_if_fail (!self->initialized, FALSE);
+
+  resolve_static_headers (self);
+  if (!check_config (self, error))
+    return FALSE;
+
+  if (self->queue_dir == NULL)
+    self->queue_dir = g_build_filename (g_get_user_state_dir (), "ep-glib", self->app_name, NULL);
+
+  self->queue = ep_queue_open (self->queue_dir, self->max_disk_usage, self->sync_on_send,
+                               (const char * const *) self->feral_event_types, error);
+  if (self->queue == NULL)
+    return FALSE;
+
+  monitor_path = g_build_filename (self->queue_dir, "monitor.gvariant", NULL);
+  self->monitor = ep_monitor_new (monitor_path);
+  ep_monitor_get_outage (self->monitor, &storage, &delivery);
+  self->storage_outage = storage;
+  self->delivery_outage = delivery;
+  self->outage = storage || delivery;
+  self->notified_length = ep_queue_get_length (self->queue);
+  self->notified_bytes = ep_queue_get_bytes (self->queue);
+
+  start_scheduler (self, delivery);
+  self->initialized = TRUE;
+  return TRUE;
+}
+
+static void
+ep_producer_initable_iface_init (GInitableIface *iface)
+{
+  iface->init = ep_producer_initable_init;
+}
+
+/* Public API ---------------------------------------------------------------- */
+
+/**
+ * ep_producer_new:
+ * @app_name: the application's name (the `app-name` header)
+ * @app_version: (nullable): the application's version
+ * @consumer_uri: where batches go when an access token is known
+ * @public_consumer_uri: where batches go without a token, and the
+ *   monitoring event
+ * @error: return location for a #GError
+ *
+ * Creates a producer with the default settings, opens its queue in
+ * `$XDG_STATE_HOME/ep-glib/<app-name>/` and restores the events stored
+ * there. Other settings are properties; see g_initable_new().
+ *
+ * The producer delivers from the thread-default main context of the caller.
+ *
+ * Returns: (transfer full): a new producer, or %NULL with @error set
+ *   (%EP_ERROR_INVALID_CONFIG, %EP_ERROR_QUEUE_LOCKED or %EP_ERROR_STORAGE)
+ */
+EpProducer *
+ep_producer_new (const char  *app_name,
+                 const char  *app_version,
+                 const char  *consumer_uri,
+                 const char  *public_consumer_uri,
+                 GError     **error)
+{
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return g_initable_new (EP_TYPE_PRODUCER, NULL, error,
+                         "app-name", app_name,
+                         "app-version", app_version,
+                         "consumer-uri", consumer_uri,
+                         "public-consumer-uri", public_consumer_uri,
+                         NULL);
+}
+
+/**
+ * ep_producer_send_event:
+ * @self: an #EpProducer
+ * @name: the event type, e.g. `playback_session`
+ * @category: the event's consent category
+ * @payload: the business data, normally JSON, sent verbatim
+ * @headers: (nullable) (element-type utf8 utf8): headers that override or
+ *   extend the default headers
+ *
+ * Sends an event: fire-and-forget, safe to call from any thread, and cheap
+ * (a few microseconds; it never waits for the network).
+ *
+ * A blocked category drops the event before it touches the disk. Otherwise
+ * the event gets an id and the default headers, is validated (at most
+ * %EP_MAX_EVENT_SIZE bytes, valid UTF-8, XML 1.0 characters only) and is
+ * appended to the queue. Every dropped event is counted by reason.
+ *
+ * Returns: what happened to the event
+ */
+EpSendResult
+ep_producer_send_event (EpProducer        *self,
+                        const char        *name,
+                        EpConsentCategory  category,
+                        const char        *payload,
+                        GHashTable        *headers)
+{
+  SendBuffers *buffers;
+  const char *reason;
+  const char *detail;
+
+  g_return_val_if_fail (EP_IS_PRODUCER (self), EP_SEND_RESULT_VALIDATION_FAILED);
+  g_return_val_if_fail (self->initialized, EP_SEND_RESULT_STORING_FAILED);
+  g_return_val_if_fail (name != NULL, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_return_val_if_fail (payload != NULL, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, EP_SEND_RESULT_VALIDATION_FAILED);
+
+  if (g_atomic_int_get (&self->consent_blocked[category]))
+    {
+      count_drop (self, EP_DROP_CONSENT_FILTERED, name);
+      return EP_SEND_RESULT_CONSENT_FILTERED;
+    }
+
+  buffers = get_send_buffers ();
+  reason = build_record (self, buffers, name, category, payload, headers, TRUE, &detail);
+  if (reason != NULL)
+    {
+      report_invalid (self, name, reason, detail);
+      return EP_SEND_RESULT_VALIDATION_FAILED;
+    }
+
+  return store (self, buffers, name, record_logical_size (name, buffers, payload));
+}
+
+/**
+ * ep_producer_set_consent_blocked:
+ * @self: an #EpProducer
+ * @category: a consent category
+ * @blocked: whether events of @category are dropped
+ *
+ * Blocks or unblocks a consent category, effective for the next send on
+ * any thread. %EP_CONSENT_CATEGORY_PERFORMANCE and
+ * %EP_CONSENT_CATEGORY_TARGETING are blocked until the application unblocks
+ * them; %EP_CONSENT_CATEGORY_NECESSARY can never be blocked (asking for it
+ * is ignored with a warning).
+ */
+void
+ep_producer_set_consent_blocked (EpProducer        *self,
+                                 EpConsentCategory  category,
+                                 gboolean           blocked)
+{
+  g_return_if_fail (EP_IS_PRODUCER (self));
+  g_return_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING);
+
+  if (category == EP_CONSENT_CATEGORY_NECESSARY)
+    {
+      if (blocked)
+        g_warning ("The NECESSARY consent category cannot be blocked; ignored");
+      return;
+    }
+  g_atomic_int_set (&self->consent_blocked[category], !!blocked);
+}
+
+/**
+ * ep_producer_get_consent_blocked:
+ * @self: an #EpProducer
+ * @category: a consent category
+ *
+ * Returns: whether events of @category are dropped; always %FALSE for
+ *   %EP_CONSENT_CATEGORY_NECESSARY
+ */
+gboolean
+ep_producer_get_consent_blocked (EpProducer        *self,
+                                 EpConsentCategory  category)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), FALSE);
+  g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, FALSE);
+
+  return g_atomic_int_get (&self->consent_blocked[category]);
+}
+
+/**
+ * ep_producer_set_credentials:
+ * @self: an #EpProducer
+ * @credentials: (nullable): the new credentials, or %NULL when logged out
+ *
+ * Replaces the credentials. Events sent from now on carry the new client id
+ * and token; events already stored keep the headers they were stored with.
+ * Requests from now on use the new token. Safe to call from any thread.
+ */
+void
+ep_producer_set_credentials (EpProducer    *self,
+                             EpCredentials *credentials)
+{
+  gboolean changed;
+
+  g_return_if_fail (EP_IS_PRODUCER (self));
+  g_return_if_fail (credentials == NULL || EP_IS_CREDENTIALS (credentials));
+
+  g_mutex_lock (&self->lock);
+  changed = g_set_object (&self->credentials, credentials);
+  g_mutex_unlock (&self->lock);
+
+  if (!changed)
+    return;
+  if (self->scheduler != NULL)
+    ep_scheduler_set_credentials (self->scheduler, credentials);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CREDENTIALS]);
+}
+
+/**
+ * ep_producer_dup_credentials:
+ * @self: an #EpProducer
+ *
+ * Returns: (transfer full) (nullable): the current credentials
+ */
+EpCredentials *
+ep_producer_dup_credentials (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+
+  return dup_credentials (self);
+}
+
+/**
+ * ep_producer_get_outage:
+ * @self: an #EpProducer
+ *
+ * Returns: the value of [property@Ep.Producer:outage]
+ */
+gboolean
+ep_producer_get_outage (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), FALSE);
+
+  return self->outage;
+}
+
+/**
+ * ep_producer_get_queue_length:
+ * @self: an #EpProducer
+ *
+ * Returns: the number of events stored and not yet confirmed
+ */
+guint64
+ep_producer_get_queue_length (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), 0);
+
+  return self->queue ? ep_queue_get_length (self->queue) : 0;
+}
+
+/**
+ * ep_producer_get_queue_bytes:
+ * @self: an #EpProducer
+ *
+ * Returns: the logical size in bytes of the queued events
+ */
+guint64
+ep_producer_get_queue_bytes (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), 0);
+
+  return self->queue ? ep_queue_get_bytes (self->queue) : 0;
+}
+
+/**
+ * ep_producer_get_discarded_records:
+ * @self: an #EpProducer
+ *
+ * Returns: the number of corrupt records discarded when the queue was opened
+ */
+guint
+ep_producer_get_discarded_records (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), 0);
+
+  return self->queue ? ep_queue_get_discarded (self->queue) : 0;
+}
+
+/**
+ * ep_producer_get_queue_dir:
+ * @self: an #EpProducer
+ *
+ * Returns: (type filename) (nullable): the queue directory in use
+ */
+const char *
+ep_producer_get_queue_dir (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+
+  return self->queue_dir;
+}
+
+/**
+ * ep_producer_dup_counters:
+ * @self: an #EpProducer
+ *
+ * The dropped-event counters not yet reported to the consumer: a
+ * #GVariant of type `(a{st}a{st}a{st})` holding, per event name, the
+ * consent-filtered, validation-failed and storing-failed counts.
+ *
+ * Returns: (transfer full): the counters
+ */
+GVariant *
+ep_producer_dup_counters (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+  g_return_val_if_fail (self->monitor != NULL, NULL);
+
+  return ep_monitor_snapshot (self->monitor);
+}
+
+/**
+ * ep_producer_dup_counters_json:
+ * @self: an #EpProducer
+ *
+ * The dropped-event counters not yet reported, as the JSON payload of the
+ * monitoring event: `{"consentFilteredEvents":{…},
+ * "validationFailedEvents":{…},"storingFailedEvents":{…}}`.
+ *
+ * Returns: (transfer full): the counters as JSON
+ */
+char *
+ep_producer_dup_counters_json (EpProducer *self)
+{
+  g_autoptr(GVariant) snapshot = NULL;
+
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+  g_return_val_if_fail (self->monitor != NULL, NULL);
+
+  snapshot = ep_monitor_snapshot (self->monitor);
+  return ep_monitor_snapshot_to_json (snapshot);
+}
+
+static void
+flush_done (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (ep_scheduler_flush_finish (EP_SCHEDULER (source), result, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+/**
+ * ep_producer_flush_async:
+ * @self: an #EpProducer
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the flush is over
+ * @user_data: data for @callback
+ *
+ * Delivers everything queued now, skipping any backoff delay (but never
+ * before a time the consumer asked for with `Retry-After`), until the queue
+ * is empty or a batch fails.
+ */
+void
+ep_producer_flush_async (EpProducer          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (EP_IS_PRODUCER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ep_producer_flush_async);
+
+  if (self->scheduler == NULL || self->closed)
+    {
+      g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED, "The producer is closed");
+      return;
+    }
+  ep_scheduler_flush_async (self->scheduler, cancellable, flush_done, g_steal_pointer (&task));
+}
+
+/**
+ * ep_producer_flush_finish:
+ * @self: an #EpProducer
+ * @result: the result passed to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when the queue was emptied; %FALSE with @error set
+ *   (%EP_ERROR_DELIVERY saying why, %EP_ERROR_CLOSED, or
+ *   %G_IO_ERROR_CANCELLED) when events are still queued
+ */
+gboolean
+ep_producer_flush_finish (EpProducer    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ep_producer_flush_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+close_queue_in_thread (GTask        *task,
+                       gpointer      source_object,
+                       gpointer      task_data,
+                       GCancellable *cancellable)
+{
+  EpQueue *queue = task_data;
+
+  ep_queue_close (queue);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+close_delivered (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  EpProducer *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_scheduler_close_finish (EP_SCHEDULER (source), result, &error))
+    g_debug ("Last delivery attempt before close: %s", error->message);
+
+  g_task_set_task_data (task, g_object_ref (self->queue), g_object_unref);
+  g_task_run_in_thread (task, close_queue_in_thread);
+}
+
+/**
+ * ep_producer_close_async:
+ * @self: an #EpProducer
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the producer is closed
+ * @user_data: data for @callback
+ *
+ * Makes one last delivery attempt, bounded by
+ * [property@Ep.Producer:request-timeout], then stops the timers, syncs the
+ * queue to stable storage and releases its directory. Undelivered events
+ * stay queued for the next producer. Later sends fail with
+ * %EP_SEND_RESULT_STORING_FAILED.
+ */
+void
+ep_producer_close_async (EpProducer          *self,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (EP_IS_PRODUCER (self));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ep_producer_close_async);
+
+  if (self->scheduler == NULL || self->closed)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  self->closed = TRUE;
+  ep_scheduler_close_async (self->scheduler, cancellable, close_delivered, g_steal_pointer (&task));
+}
+
+/**
+ * ep_producer_close_finish:
+ * @self: an #EpProducer
+ * @result: the result passed to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once the producer is closed
+ */
+gboolean
+ep_producer_close_finish (EpProducer    *self,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ep_producer_close_async, FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

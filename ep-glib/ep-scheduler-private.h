@@ -1,0 +1,76 @@
+/* ep-scheduler-private.h: timers, backoff, network monitor; drives delivery
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Lives on the producer's GMainContext. Takes batches from the queue, has
+ * the transport post them, applies the replies to the queue and the monitor,
+ * and reports what the producer must announce through private signals
+ * (emitted on that context only):
+ *   "delivery-failing" (gboolean): a delivery outage starts (TRUE) or ends
+ *   "credentials-rejected" (guint http_status)
+ *   "queue-changed": events were removed from the queue
+ * The scheduler holds no reference to the producer.
+ */
+#pragma once
+
+#include "ep-glib.h"
+#include "ep-monitor-private.h"
+#include "ep-queue-private.h"
+#include "ep-transport-private.h"
+
+G_BEGIN_DECLS
+
+/* Builds the record of a monitoring event with the producer's default
+ * headers (client-id, never authorization). */
+typedef GBytes *(*EpMonitoringEventFunc) (gpointer    user_data,
+                                          const char *payload);
+
+typedef struct {
+  char                 *consumer_uri;
+  char                 *public_consumer_uri;
+  guint                 batch_interval_ms;
+  guint                 monitoring_interval_ms;
+  guint                 request_timeout_ms;
+  guint                 max_in_flight;
+  gboolean              delivery_failing;    /* restored outage state */
+  EpMonitoringEventFunc build_monitoring_event;
+  gpointer              build_monitoring_event_data;  /* unowned; must outlive the scheduler's start..stop */
+} EpSchedulerConfig;
+
+#define EP_TYPE_SCHEDULER (ep_scheduler_get_type ())
+G_DECLARE_FINAL_TYPE (EpScheduler, ep_scheduler, EP, SCHEDULER, GObject)
+
+/* Copies @config. Captures the thread-default main context. */
+EpScheduler *ep_scheduler_new             (EpQueue                 *queue,
+                                           EpMonitor               *monitor,
+                                           EpTransport             *transport,
+                                           const EpSchedulerConfig *config);
+void         ep_scheduler_start           (EpScheduler             *self);
+/* Stops timers and aborts requests in flight (their events go back to the
+ * queue). Idempotent; no callbacks into the producer afterwards. */
+void         ep_scheduler_stop            (EpScheduler             *self);
+
+/* Thread-safe. */
+void         ep_scheduler_set_credentials (EpScheduler             *self,
+                                           EpCredentials           *credentials);
+
+/* Delivers until the queue is empty or a batch fails. TRUE when the queue
+ * was emptied; else FALSE with EP_ERROR_DELIVERY saying why. */
+void         ep_scheduler_flush_async     (EpScheduler             *self,
+                                           GCancellable            *cancellable,
+                                           GAsyncReadyCallback      callback,
+                                           gpointer                 user_data);
+gboolean     ep_scheduler_flush_finish    (EpScheduler             *self,
+                                           GAsyncResult            *result,
+                                           GError                 **error);
+
+/* One last delivery attempt bounded by the request timeout, then stop. */
+void         ep_scheduler_close_async     (EpScheduler             *self,
+                                           GCancellable            *cancellable,
+                                           GAsyncReadyCallback      callback,
+                                           gpointer                 user_data);
+gboolean     ep_scheduler_close_finish    (EpScheduler             *self,
+                                           GAsyncResult            *result,
+                                           GError                 **error);
+
+G_END_DECLS

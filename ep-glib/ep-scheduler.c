@@ -1,0 +1,919 @@
+/* ep-scheduler.c: timers, backoff, network monitor; drives delivery
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A *drain* delivers the queue oldest first in batches of at most ten
+ * events, keeping up to max-in-flight batches posted at once, until the
+ * queue has nothing left to hand out or a batch fails. Drains start on the
+ * batch timer and on flush. Reading and encoding a batch happens in a GTask
+ * worker thread (it reads the journal with pread); the main context only
+ * posts, applies replies and keeps time.
+ *
+ * Only a confirmation (or the consumer's definite refusal of an entry)
+ * removes an event. Everything else puts the events back, in order.
+ *
+ * After a failure the next attempt waits an exponential, jittered backoff:
+ * never sooner than batch-interval, at most MAX_BACKOFF_MS, and never
+ * before a Retry-After time. Flush skips the backoff but not Retry-After.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-scheduler-private.h"
+
+#define MAX_BATCH_EVENTS 10
+#define MAX_BATCH_BYTES (250 * 1024)
+#define MAX_BACKOFF_MS (10 * 60 * 1000)
+#define NETWORK_BACK_DELAY_MS 1000
+
+struct _EpScheduler
+{
+  GObject            parent_instance;
+
+  EpQueue           *queue;              /* owned */
+  EpMonitor         *monitor;            /* owned */
+  EpTransport       *transport;          /* owned */
+  GMainContext      *context;            /* owned: where everything below runs */
+  EpSchedulerConfig  config;             /* URIs owned (copied) */
+
+  GMutex             lock;               /* protects token and client_id */
+  char              *token;              /* owned, nullable */
+  char              *client_id;          /* owned, nullable */
+
+  GCancellable      *cancellable;        /* owned: cancels every request at stop */
+  GSource           *batch_timer;        /* owned, nullable: the next attempt */
+  GSource           *monitoring_timer;   /* owned, nullable */
+  GSource           *close_timer;        /* owned, nullable: bounds the last attempt */
+  GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
+  gulong             network_changed_id;
+
+  guint              in_flight;          /* batches being read, posted or parsed */
+  guint              reading;            /* of those, being read by a worker */
+  gboolean           draining;
+  gboolean           drain_failed;       /* a batch of this drain failed: take no more */
+  char              *last_failure;       /* owned, nullable: why the last attempt failed */
+  guint              failures;           /* consecutive failed attempts */
+  gint64             backoff_until;      /* monotonic µs; 0 when none */
+  gint64             retry_after_until;  /* monotonic µs; 0 when none */
+  gboolean           delivery_failing;
+  gboolean           monitoring_in_flight;
+  gboolean           stopped;
+  GPtrArray         *flush_tasks;        /* owned (element-type GTask): waiting for the drain */
+  GTask             *close_task;         /* owned, nullable */
+};
+
+enum {
+  SIGNAL_DELIVERY_FAILING,
+  SIGNAL_CREDENTIALS_REJECTED,
+  SIGNAL_QUEUE_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (EpScheduler, ep_scheduler, G_TYPE_OBJECT)
+
+/* One batch, from the worker that reads it to the reply that settles it. */
+typedef struct {
+  EpScheduler *scheduler;     /* owned once posted: keeps the scheduler for the reply */
+  GPtrArray  *items;          /* owned (element-type EpQueueItem) */
+  GArray     *events;         /* owned (element-type EpEvent), parallel to items */
+  GBytes     *body;           /* owned: the form body */
+  gboolean    authenticated;  /* posted with a bearer token */
+  gboolean    monitoring;     /* the monitoring event (not from the queue) */
+  GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
+} Batch;
+
+static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
+static void fill_pipeline (EpScheduler *self);
+static void post_batch (EpScheduler *self, Batch *batch);
+static void release_batch (EpScheduler *self, Batch *batch);
+
+static void
+batch_free (Batch *batch)
+{
+  g_clear_pointer (&batch->items, g_ptr_array_unref);
+  g_clear_pointer (&batch->events, g_array_unref);
+  g_clear_pointer (&batch->body, g_bytes_unref);
+  g_clear_pointer (&batch->snapshot, g_variant_unref);
+  g_clear_object (&batch->scheduler);
+  g_free (batch);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Batch, batch_free)
+
+static Batch *
+batch_new (void)
+{
+  Batch *batch = g_new0 (Batch, 1);
+
+  batch->items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
+  batch->events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
+  g_array_set_clear_func (batch->events, (GDestroyNotify) ep_event_clear);
+  return batch;
+}
+
+static guint64
+batch_seq (Batch *batch,
+           guint  i)
+{
+  return ((EpQueueItem *) g_ptr_array_index (batch->items, i))->seq;
+}
+
+static const EpEvent *
+batch_event (Batch *batch,
+             guint  i)
+{
+  return &g_array_index (batch->events, EpEvent, i);
+}
+
+static void
+batch_encode (Batch *batch)
+{
+  g_autofree const EpEvent **events = g_new (const EpEvent *, batch->events->len);
+
+  for (guint i = 0; i < batch->events->len; i++)
+    events[i] = batch_event (batch, i);
+  batch->body = ep_transport_encode_batch (events, batch->events->len);
+}
+
+/* GObject ------------------------------------------------------------------ */
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+static void
+ep_scheduler_dispose (GObject *object)
+{
+  EpScheduler *self = EP_SCHEDULER (object);
+
+  ep_scheduler_stop (self);
+
+  G_OBJECT_CLASS (ep_scheduler_parent_class)->dispose (object);
+}
+
+static void
+ep_scheduler_finalize (GObject *object)
+{
+  EpScheduler *self = EP_SCHEDULER (object);
+
+  g_clear_object (&self->queue);
+  g_clear_object (&self->monitor);
+  g_clear_object (&self->transport);
+  g_clear_object (&self->cancellable);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->flush_tasks, g_ptr_array_unref);
+  g_free (self->config.consumer_uri);
+  g_free (self->config.public_consumer_uri);
+  g_free (self->token);
+  g_free (self->client_id);
+  g_free (self->last_failure);
+  g_mutex_clear (&self->lock);
+
+  G_OBJECT_CLASS (ep_scheduler_parent_class)->finalize (object);
+}
+
+static void
+ep_scheduler_class_init (EpSchedulerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = ep_scheduler_dispose;
+  object_class->finalize = ep_scheduler_finalize;
+
+  signals[SIGNAL_DELIVERY_FAILING] =
+    g_signal_new ("delivery-failing", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  signals[SIGNAL_CREDENTIALS_REJECTED] =
+    g_signal_new ("credentials-rejected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+  signals[SIGNAL_QUEUE_CHANGED] =
+    g_signal_new ("queue-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+ep_scheduler_init (EpScheduler *self)
+{
+  g_mutex_init (&self->lock);
+  self->cancellable = g_cancellable_new ();
+  self->flush_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+}
+
+/* Outage and backoff ------------------------------------------------------- */
+
+static void
+set_failing (EpScheduler *self,
+             gboolean     failing)
+{
+  if (self->delivery_failing == failing)
+    return;
+  self->delivery_failing = failing;
+  if (failing)
+    g_warning ("Delivery outage: %s", self->last_failure ? self->last_failure : "delivery failed");
+  else
+    g_message ("Delivery outage over: the consumer confirmed a batch");
+  g_signal_emit (self, signals[SIGNAL_DELIVERY_FAILING], 0, failing);
+}
+
+static gint64
+backoff_ms (EpScheduler *self)
+{
+  gint64 base = MAX (self->config.batch_interval_ms, 1);
+  gint64 delay = base;
+
+  for (guint i = 1; i < self->failures && delay < MAX_BACKOFF_MS; i++)
+    delay *= 2;
+  /* Jitter spreads the retries of many clients after a shared outage. */
+  delay += g_random_int_range (0, (gint32) MIN (delay / 4 + 1, G_MAXINT32));
+  return CLAMP (delay, base, MAX (base, MAX_BACKOFF_MS));
+}
+
+static void
+record_failure (EpScheduler *self,
+                char        *why)
+{
+  g_free (self->last_failure);
+  self->last_failure = why;
+  self->drain_failed = TRUE;
+  self->failures++;
+  self->backoff_until = g_get_monotonic_time () + backoff_ms (self) * 1000;
+  g_debug ("Delivery attempt failed (%u in a row): %s", self->failures, why);
+  set_failing (self, TRUE);
+}
+
+static void
+record_success (EpScheduler *self)
+{
+  self->failures = 0;
+  self->backoff_until = 0;
+  set_failing (self, FALSE);
+}
+
+static void
+set_retry_after (EpScheduler *self,
+                 gint64       seconds)
+{
+  if (seconds < 0)
+    return;
+  self->retry_after_until = g_get_monotonic_time () +
+                            MIN (seconds, EP_RETRY_AFTER_MAX_SECONDS) * G_USEC_PER_SEC;
+}
+
+/* The earliest time a non-forced attempt may start, in monotonic µs. */
+static gint64
+next_allowed (EpScheduler *self)
+{
+  return MAX (self->backoff_until, self->retry_after_until);
+}
+
+/* Drains ------------------------------------------------------------------- */
+
+static void
+finish_flushes (EpScheduler *self)
+{
+  g_autoptr(GPtrArray) tasks = g_steal_pointer (&self->flush_tasks);
+  guint64 left = ep_queue_get_length (self->queue);
+
+  self->flush_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < tasks->len; i++)
+    {
+      GTask *task = g_ptr_array_index (tasks, i);
+
+      if (self->stopped)
+        g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED,
+                                 "The producer was closed before the queue was delivered");
+      else if (left == 0)
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
+                                 "%" G_GUINT64_FORMAT " events are still queued: %s", left,
+                                 self->last_failure ? self->last_failure
+                                                    : "they were put back by the consumer");
+    }
+}
+
+static void
+finish_close (EpScheduler *self)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->close_task);
+
+  ep_scheduler_stop (self);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+drain_finished (EpScheduler *self)
+{
+  self->draining = FALSE;
+  finish_flushes (self);
+  if (self->close_task != NULL)
+    {
+      finish_close (self);
+      return;
+    }
+  if (self->stopped)
+    return;
+  if (self->drain_failed)
+    arm_batch_timer (self, (next_allowed (self) - g_get_monotonic_time ()) / 1000);
+  else
+    arm_batch_timer (self, self->config.batch_interval_ms);
+}
+
+static void
+maybe_drain_finished (EpScheduler *self)
+{
+  if (self->draining && self->in_flight == 0)
+    drain_finished (self);
+}
+
+static void
+read_batch_in_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  EpScheduler *self = source_object;
+  g_autoptr(Batch) batch = batch_new ();
+  g_autoptr(GPtrArray) items = ep_queue_take (self->queue, MAX_BATCH_EVENTS, MAX_BATCH_BYTES);
+
+  /* Each item moves to the batch, or is freed here. */
+  g_ptr_array_set_free_func (items, NULL);
+  for (guint i = 0; i < items->len; i++)
+    {
+      EpQueueItem *item = g_ptr_array_index (items, i);
+      g_autoptr(GError) error = NULL;
+      EpEvent event;
+
+      if (!ep_event_parse (item->record, &event, &error))
+        {
+          /* Unreadable events can never be delivered: drop them. */
+          g_warning ("Dropping queued event %" G_GUINT64_FORMAT ": %s", item->seq, error->message);
+          ep_queue_remove (self->queue, &item->seq, 1, NULL);
+          ep_queue_item_free (item);
+          continue;
+        }
+      g_array_append_val (batch->events, event);
+      g_ptr_array_add (batch->items, item);
+    }
+  if (batch->events->len > 0)
+    batch_encode (batch);
+  g_task_return_pointer (task, g_steal_pointer (&batch), (GDestroyNotify) batch_free);
+}
+
+static void
+batch_read (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  EpScheduler *self = EP_SCHEDULER (source);
+  g_autoptr(Batch) batch = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  self->reading--;
+  if (self->stopped || batch->events->len == 0)
+    {
+      release_batch (self, batch);
+      self->in_flight--;
+      maybe_drain_finished (self);
+      return;
+    }
+  post_batch (self, g_steal_pointer (&batch));
+  fill_pipeline (self);
+}
+
+/* Starts reading batches until max-in-flight are under way. */
+static void
+fill_pipeline (EpScheduler *self)
+{
+  while (!self->stopped && !self->drain_failed &&
+         self->in_flight < self->config.max_in_flight &&
+         ep_queue_get_pending (self->queue) > (guint64) self->reading * MAX_BATCH_EVENTS)
+    {
+      g_autoptr(GTask) task = g_task_new (self, NULL, batch_read, NULL);
+
+      g_task_set_source_tag (task, fill_pipeline);
+      self->in_flight++;
+      self->reading++;
+      g_task_run_in_thread (task, read_batch_in_thread);
+    }
+  maybe_drain_finished (self);
+}
+
+static void
+start_drain (EpScheduler *self)
+{
+  if (self->stopped || self->draining)
+    return;
+  destroy_source (&self->batch_timer);
+  self->draining = TRUE;
+  self->drain_failed = FALSE;
+  fill_pipeline (self);
+}
+
+static gboolean
+batch_timer_cb (gpointer user_data)
+{
+  EpScheduler *self = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  g_clear_pointer (&self->batch_timer, g_source_unref);
+  if (next_allowed (self) > now)
+    arm_batch_timer (self, (next_allowed (self) - now) / 1000);
+  else
+    start_drain (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+arm_batch_timer (EpScheduler *self,
+                 gint64       delay_ms)
+{
+  destroy_source (&self->batch_timer);
+  if (self->stopped)
+    return;
+  self->batch_timer = g_timeout_source_new ((guint) CLAMP (delay_ms, 0, G_MAXUINT));
+  g_source_set_callback (self->batch_timer, batch_timer_cb, self, NULL);
+  g_source_attach (self->batch_timer, self->context);
+}
+
+/* Replies ------------------------------------------------------------------ */
+
+static void
+release_batch (EpScheduler *self,
+               Batch       *batch)
+{
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      guint64 seq = batch_seq (batch, i);
+      ep_queue_release (self->queue, &seq, 1);
+    }
+}
+
+static void
+remove_seqs (EpScheduler *self,
+             GArray      *seqs)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (seqs->len == 0)
+    return;
+  if (!ep_queue_remove (self->queue, (guint64 *) seqs->data, seqs->len, &error))
+    g_warning ("Confirmed events could not be removed for good (they may be sent again): %s",
+               error->message);
+  g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
+}
+
+/* Applies a SendMessageBatchResponse. Returns whether anything was settled. */
+static gboolean
+apply_batch_result (EpScheduler  *self,
+                    Batch        *batch,
+                    EpBatchReply *reply)
+{
+  g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autoptr(GArray) kept = g_array_new (FALSE, FALSE, sizeof (guint64));
+
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      const EpEvent *event = batch_event (batch, i);
+      guint64 seq = batch_seq (batch, i);
+
+      if (g_hash_table_contains (reply->confirmed, event->id))
+        g_array_append_val (removed, seq);
+      else if (g_hash_table_contains (reply->sender_faults, event->id))
+        {
+          g_warning ("The consumer refused event '%s' (%s): dropped", event->name,
+                     (const char *) g_hash_table_lookup (reply->sender_faults, event->id));
+          ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
+          g_array_append_val (removed, seq);
+        }
+      else
+        g_array_append_val (kept, seq);
+    }
+  ep_queue_release (self->queue, (guint64 *) kept->data, kept->len);
+  remove_seqs (self, removed);
+  return removed->len > 0;
+}
+
+/* BatchEntryIdsNotDistinct: keeps the first event of each id, removes the
+ * later copies. Returns whether any copy was removed. */
+static gboolean
+apply_ids_not_distinct (EpScheduler *self,
+                        Batch       *batch)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autoptr(GArray) kept = g_array_new (FALSE, FALSE, sizeof (guint64));
+
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      guint64 seq = batch_seq (batch, i);
+
+      if (g_hash_table_add (seen, (gpointer) batch_event (batch, i)->id))
+        g_array_append_val (kept, seq);
+      else
+        g_array_append_val (removed, seq);
+    }
+  ep_queue_release (self->queue, (guint64 *) kept->data, kept->len);
+  if (removed->len > 0)
+    g_warning ("Removed %u duplicate events the consumer refused as not distinct", removed->len);
+  remove_seqs (self, removed);
+  return removed->len > 0;
+}
+
+/* A whole-batch 400/413: halve the batch until the refused events stand
+ * alone; a single refused event is dropped and counted. */
+static void
+apply_batch_refused (EpScheduler  *self,
+                     Batch        *batch,
+                     EpBatchReply *reply)
+{
+  guint n = batch->items->len;
+
+  if (n == 1)
+    {
+      const EpEvent *event = batch_event (batch, 0);
+      g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
+      guint64 seq = batch_seq (batch, 0);
+
+      g_warning ("The consumer refused event '%s' on its own (HTTP %u): dropped",
+                 event->name, reply->http_status);
+      ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
+      g_array_append_val (removed, seq);
+      remove_seqs (self, removed);
+      return;
+    }
+
+  for (guint half = 0; half < 2; half++)
+    {
+      Batch *part = batch_new ();
+      guint from = half ? n / 2 : 0;
+      guint to = half ? n : n / 2;
+
+      for (guint i = from; i < to; i++)
+        {
+          EpEvent *event = &g_array_index (batch->events, EpEvent, i);
+
+          g_ptr_array_add (part->items, g_steal_pointer (&g_ptr_array_index (batch->items, i)));
+          g_array_append_val (part->events, *event);
+          memset (event, 0, sizeof *event);
+        }
+      batch_encode (part);
+      self->in_flight++;
+      post_batch (self, part);
+    }
+  g_ptr_array_set_free_func (batch->items, NULL);
+  g_ptr_array_set_size (batch->items, 0);
+}
+
+static char *
+describe_reply (EpBatchReply *reply)
+{
+  return g_strdup_printf ("HTTP %u%s%s", reply->http_status,
+                          reply->error_message ? ": " : "",
+                          reply->error_message ? reply->error_message : "");
+}
+
+static void
+apply_reply (EpScheduler  *self,
+             Batch        *batch,
+             EpBatchReply *reply)
+{
+  switch (reply->kind)
+    {
+    case EP_REPLY_BATCH_RESULT:
+      if (apply_batch_result (self, batch, reply))
+        record_success (self);
+      else
+        record_failure (self, g_strdup ("the consumer confirmed none of the batch"));
+      break;
+    case EP_REPLY_IDS_NOT_DISTINCT:
+      if (!apply_ids_not_distinct (self, batch))
+        record_failure (self, describe_reply (reply));
+      break;
+    case EP_REPLY_BATCH_REFUSED:
+      apply_batch_refused (self, batch, reply);
+      break;
+    case EP_REPLY_AUTH_REJECTED:
+      release_batch (self, batch);
+      record_failure (self, describe_reply (reply));
+      if (batch->authenticated)
+        g_signal_emit (self, signals[SIGNAL_CREDENTIALS_REJECTED], 0, reply->http_status);
+      break;
+    case EP_REPLY_THROTTLED:
+      release_batch (self, batch);
+      set_retry_after (self, reply->retry_after_s);
+      record_failure (self, describe_reply (reply));
+      break;
+    case EP_REPLY_FAILED:
+    default:
+      release_batch (self, batch);
+      record_failure (self, describe_reply (reply));
+      break;
+    }
+}
+
+static void
+apply_monitoring_reply (EpScheduler  *self,
+                        Batch        *batch,
+                        EpBatchReply *reply)
+{
+  const EpEvent *event = batch_event (batch, 0);
+
+  self->monitoring_in_flight = FALSE;
+  if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
+      g_hash_table_contains (reply->confirmed, event->id))
+    ep_monitor_subtract (self->monitor, batch->snapshot);
+  else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
+    set_retry_after (self, reply->retry_after_s);
+}
+
+static void
+batch_posted (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(Batch) batch = user_data;
+  EpScheduler *self = batch->scheduler;
+  g_autoptr(EpBatchReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
+  if (batch->monitoring)
+    {
+      apply_monitoring_reply (self, batch, reply);
+      return;
+    }
+
+  self->in_flight--;
+  if (self->stopped)
+    release_batch (self, batch);
+  else if (reply == NULL)
+    {
+      release_batch (self, batch);
+      record_failure (self, g_strdup (error->message));
+    }
+  else
+    apply_reply (self, batch, reply);
+
+  fill_pipeline (self);
+}
+
+static void
+post_batch (EpScheduler *self,
+            Batch       *batch)
+{
+  g_autofree char *token = NULL;
+  g_autofree char *client_id = NULL;
+  const char *uri;
+
+  g_mutex_lock (&self->lock);
+  token = batch->monitoring ? NULL : g_strdup (self->token);
+  client_id = g_strdup (self->client_id);
+  g_mutex_unlock (&self->lock);
+
+  batch->authenticated = token != NULL;
+  batch->scheduler = g_object_ref (self);
+  uri = token ? self->config.consumer_uri : self->config.public_consumer_uri;
+  ep_transport_post_async (self->transport, uri, token, client_id, batch->body,
+                           self->cancellable, batch_posted, batch);
+}
+
+/* Monitoring --------------------------------------------------------------- */
+
+static void
+send_monitoring_event (EpScheduler *self)
+{
+  g_autoptr(Batch) batch = NULL;
+  g_autoptr(GBytes) record = NULL;
+  g_autofree char *payload = NULL;
+  g_autoptr(GError) error = NULL;
+  EpEvent event;
+
+  if (self->monitoring_in_flight || ep_monitor_is_empty (self->monitor) ||
+      self->config.build_monitoring_event == NULL ||
+      next_allowed (self) > g_get_monotonic_time ())
+    return;
+
+  batch = batch_new ();
+  batch->monitoring = TRUE;
+  batch->snapshot = ep_monitor_snapshot (self->monitor);
+  payload = ep_monitor_snapshot_to_json (batch->snapshot);
+  record = self->config.build_monitoring_event (self->config.build_monitoring_event_data, payload);
+  if (record == NULL || !ep_event_parse (record, &event, &error))
+    return;
+  g_array_append_val (batch->events, event);
+  batch_encode (batch);
+  self->monitoring_in_flight = TRUE;
+  post_batch (self, g_steal_pointer (&batch));
+}
+
+static gboolean
+monitoring_timer_cb (gpointer user_data)
+{
+  send_monitoring_event (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Network monitor ---------------------------------------------------------- */
+
+static void
+on_network_changed (GNetworkMonitor *monitor,
+                    gboolean         available,
+                    EpScheduler     *self)
+{
+  /* Only ever an early attempt: the monitor may be wrong, so it never
+   * stops attempts. */
+  if (!available || !self->delivery_failing || self->draining || self->stopped)
+    return;
+  g_debug ("The network came back: trying again soon");
+  self->backoff_until = 0;
+  arm_batch_timer (self, MAX (NETWORK_BACK_DELAY_MS,
+                              (self->retry_after_until - g_get_monotonic_time ()) / 1000));
+}
+
+/* Public (private) API ---------------------------------------------------- */
+
+EpScheduler *
+ep_scheduler_new (EpQueue                 *queue,
+                  EpMonitor               *monitor,
+                  EpTransport             *transport,
+                  const EpSchedulerConfig *config)
+{
+  EpScheduler *self = g_object_new (EP_TYPE_SCHEDULER, NULL);
+
+  self->queue = g_object_ref (queue);
+  self->monitor = g_object_ref (monitor);
+  self->transport = g_object_ref (transport);
+  self->context = g_main_context_ref_thread_default ();
+  self->config = *config;
+  self->config.consumer_uri = g_strdup (config->consumer_uri);
+  self->config.public_consumer_uri = g_strdup (config->public_consumer_uri);
+  self->config.max_in_flight = MAX (config->max_in_flight, 1);
+  self->delivery_failing = config->delivery_failing;
+  return self;
+}
+
+void
+ep_scheduler_start (EpScheduler *self)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  arm_batch_timer (self, self->config.batch_interval_ms);
+
+  self->monitoring_timer = g_timeout_source_new (MAX (self->config.monitoring_interval_ms, 1));
+  g_source_set_callback (self->monitoring_timer, monitoring_timer_cb, self, NULL);
+  g_source_attach (self->monitoring_timer, self->context);
+
+  self->network_monitor = g_network_monitor_get_default ();
+  self->network_changed_id = g_signal_connect (self->network_monitor, "network-changed",
+                                               G_CALLBACK (on_network_changed), self);
+}
+
+void
+ep_scheduler_stop (EpScheduler *self)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  if (self->stopped)
+    return;
+  self->stopped = TRUE;
+  destroy_source (&self->batch_timer);
+  destroy_source (&self->monitoring_timer);
+  destroy_source (&self->close_timer);
+  if (self->network_monitor != NULL)
+    g_clear_signal_handler (&self->network_changed_id, self->network_monitor);
+  self->network_monitor = NULL;
+  g_cancellable_cancel (self->cancellable);
+  finish_flushes (self);
+}
+
+void
+ep_scheduler_set_credentials (EpScheduler   *self,
+                              EpCredentials *credentials)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  g_mutex_lock (&self->lock);
+  g_free (self->token);
+  g_free (self->client_id);
+  self->token = credentials ? g_strdup (ep_credentials_get_token (credentials)) : NULL;
+  self->client_id = credentials ? g_strdup (ep_credentials_get_client_id (credentials)) : NULL;
+  g_mutex_unlock (&self->lock);
+}
+
+void
+ep_scheduler_flush_async (EpScheduler         *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ep_scheduler_flush_async);
+  g_task_set_check_cancellable (task, TRUE);
+
+  if (self->stopped)
+    {
+      g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED, "The producer is closed");
+      return;
+    }
+  if (self->retry_after_until > now)
+    {
+      g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
+                               "The consumer asked to wait %" G_GINT64_FORMAT
+                               " more seconds (Retry-After); nothing was sent",
+                               (self->retry_after_until - now + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+      return;
+    }
+
+  g_ptr_array_add (self->flush_tasks, g_steal_pointer (&task));
+  self->backoff_until = 0;
+  if (self->draining)
+    {
+      /* Join the drain under way; lift a failure so it goes on now. */
+      self->drain_failed = FALSE;
+      fill_pipeline (self);
+    }
+  else
+    start_drain (self);
+}
+
+gboolean
+ep_scheduler_flush_finish (EpScheduler   *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static gboolean
+close_timeout_cb (gpointer user_data)
+{
+  EpScheduler *self = user_data;
+
+  g_clear_pointer (&self->close_timer, g_source_unref);
+  g_debug ("Last delivery attempt timed out; closing");
+  if (self->close_task != NULL)
+    finish_close (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ep_scheduler_close_async (EpScheduler         *self,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, ep_scheduler_close_async);
+
+  if (self->stopped || self->close_task != NULL)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  self->close_task = g_steal_pointer (&task);
+  destroy_source (&self->monitoring_timer);
+
+  if (self->retry_after_until > g_get_monotonic_time () ||
+      (!self->draining && ep_queue_get_pending (self->queue) == 0))
+    {
+      finish_close (self);
+      return;
+    }
+
+  self->close_timer = g_timeout_source_new (MAX (self->config.request_timeout_ms, 1));
+  g_source_set_callback (self->close_timer, close_timeout_cb, self, NULL);
+  g_source_attach (self->close_timer, self->context);
+  self->backoff_until = 0;
+  if (!self->draining)
+    start_drain (self);
+}
+
+gboolean
+ep_scheduler_close_finish (EpScheduler   *self,
+                           GAsyncResult  *result,
+                           GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
