@@ -18,6 +18,10 @@
 
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
 #define MAX_LOGGED_TEXT   200
+/* libsoup's default of 2 connections per host would queue the producer's
+ * batches (max-in-flight is 4 by default) behind each other. The session
+ * properties are construct-only, so this is a generous fixed bound. */
+#define MAX_CONNS_PER_HOST 16
 
 /* ------------------------------------------------------------------------ */
 /* Retry-After                                                               */
@@ -97,16 +101,27 @@ batch_reply_new (guint http_status)
   return reply;
 }
 
-/* Server-provided text made safe for one log line: printable ASCII only
- * (anything else becomes '?'), at most MAX_LOGGED_TEXT characters. */
+/* Server-provided text made safe for one log line: valid UTF-8 without
+ * control characters (each becomes '?'), at most MAX_LOGGED_TEXT
+ * characters. */
 static char *
 sanitize_for_log (const char *text)
 {
+  g_autofree char *valid = g_utf8_make_valid (text, -1);
   GString *out = g_string_new (NULL);
+  const char *p = valid;
+  guint n_chars = 0;
 
-  for (const char *p = text; *p != '\0' && out->len < MAX_LOGGED_TEXT; p++)
-    g_string_append_c (out, g_ascii_isprint (*p) ? *p : '?');
-  if (strlen (text) > MAX_LOGGED_TEXT)
+  for (; *p != '\0' && n_chars < MAX_LOGGED_TEXT; p = g_utf8_next_char (p), n_chars++)
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (g_unichar_iscntrl (c))
+        g_string_append_c (out, '?');
+      else
+        g_string_append_unichar (out, c);
+    }
+  if (*p != '\0')
     g_string_append (out, "...");
   return g_string_free (out, FALSE);
 }
@@ -724,6 +739,8 @@ ep_transport_new (const char *user_agent,
   /* The timeout is ours (a timer per request), not the session's I/O
    * timeout, so that a slow trickle cannot stretch a request forever. */
   self->session = soup_session_new_with_options ("user-agent", user_agent,
+                                                 "max-conns-per-host", MAX_CONNS_PER_HOST,
+                                                 "max-conns", MAX_CONNS_PER_HOST * 2,
                                                  NULL);
   self->timeout_ms = timeout_ms;
   return self;
