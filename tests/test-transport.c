@@ -434,15 +434,15 @@ test_encode_order (void)
 {
   EpEvent events[10];
   const EpEvent *pointers[10];
-  g_autofree char *ids[10] = { NULL, };
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GBytes) body = NULL;
   g_autofree char *text = NULL;
   g_auto(GStrv) pairs = NULL;
 
   for (guint i = 0; i < 10; i++)
     {
-      ids[i] = g_strdup_printf ("id-%u", i);
-      events[i] = make_event (ids[i], "name", "{}", "{}");
+      g_ptr_array_add (ids, g_strdup_printf ("id-%u", i));
+      events[i] = make_event (g_ptr_array_index (ids, i), "name", "{}", "{}");
       pointers[i] = &events[i];
     }
   body = ep_transport_encode_batch (pointers, 10);
@@ -519,15 +519,15 @@ test_encode_round_trip (void)
   };
   EpEvent events[G_N_ELEMENTS (payloads)];
   const EpEvent *pointers[G_N_ELEMENTS (payloads)];
-  g_autofree char *ids[G_N_ELEMENTS (payloads)] = { NULL, };
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GBytes) body = NULL;
   g_autofree char *text = NULL;
   g_autoptr(GHashTable) form = NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (payloads); i++)
     {
-      ids[i] = g_uuid_string_random ();
-      events[i] = make_event (ids[i], payloads[(i + 1) % G_N_ELEMENTS (payloads)],
+      g_ptr_array_add (ids, g_uuid_string_random ());
+      events[i] = make_event (g_ptr_array_index (ids, i), payloads[(i + 1) % G_N_ELEMENTS (payloads)],
                               "{\"client-id\":\"a+b&c=d\",\"x\":\"\xc3\xa9\"}", payloads[i]);
       pointers[i] = &events[i];
     }
@@ -543,7 +543,7 @@ test_encode_round_trip (void)
       g_autofree char *name_key = g_strdup_printf ("SendMessageBatchRequestEntry.%u.MessageAttribute.1.Value.StringValue", i + 1);
       g_autofree char *headers_key = g_strdup_printf ("SendMessageBatchRequestEntry.%u.MessageAttribute.2.Value.StringValue", i + 1);
 
-      g_assert_cmpstr (g_hash_table_lookup (form, id_key), ==, ids[i]);
+      g_assert_cmpstr (g_hash_table_lookup (form, id_key), ==, g_ptr_array_index (ids, i));
       g_assert_cmpstr (g_hash_table_lookup (form, body_key), ==, payloads[i]);
       g_assert_cmpstr (g_hash_table_lookup (form, name_key), ==, events[i].name);
       g_assert_cmpstr (g_hash_table_lookup (form, headers_key), ==, events[i].headers_json);
