@@ -33,7 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpQueueItem, ep_queue_item_free)
 
 /* Opens (creating with mode 0700 if needed) the queue in @dir, takes the
  * advisory lock and restores every intact record in order.
- * - @max_bytes: budget of logical bytes (what ep_queue_get_bytes() counts).
+ * - @max_bytes: budget of logical bytes (what ep_queue_get_bytes() counts);
+ *   0 means no limit.
  * - @sync_on_send: fdatasync before ep_queue_append() returns.
  * - @feral_names: (nullable): records whose event name is in this list are
  *   removed during open (persistently).
@@ -108,5 +109,23 @@ gboolean    ep_queue_sync            (EpQueue             *self,
  * lock. Idempotent; also done by dispose. Later appends fail with
  * EP_ERROR_CLOSED. */
 void        ep_queue_close           (EpQueue             *self);
+
+/* Additions for tests, benchmarks and tools. */
+
+/* Bytes of the journal files (live, dead and tombstone records). */
+guint64     ep_queue_get_disk_usage  (EpQueue             *self);
+
+/* Segment files are rotated once they would exceed @bytes (default: a
+ * quarter of max_bytes, between 1 and 64 MiB). Small values are for tests. */
+void        ep_queue_set_segment_size (EpQueue            *self,
+                                       gsize               bytes);
+
+/* Reclaims space now, as the background thread does on its own: deletes
+ * segment files without live events (oldest first) and compacts the sealed
+ * segments when dead space dominates (or always, with @force_compaction).
+ * Blocking. */
+gboolean    ep_queue_reclaim         (EpQueue             *self,
+                                      gboolean             force_compaction,
+                                      GError             **error);
 
 G_END_DECLS
