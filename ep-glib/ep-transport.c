@@ -646,8 +646,8 @@ post_data_free (PostData *data)
 {
   post_data_stop_timer (data);
   if (data->caller_cancellable != NULL)
-    g_cancellable_disconnect (data->caller_cancellable, data->caller_handler);
-  g_cancellable_disconnect (data->abort_cancellable, data->abort_handler);
+    g_clear_signal_handler (&data->caller_handler, data->caller_cancellable);
+  g_clear_signal_handler (&data->abort_handler, data->abort_cancellable);
   g_clear_object (&data->caller_cancellable);
   g_clear_object (&data->abort_cancellable);
   g_clear_object (&data->cancellable);
@@ -662,13 +662,27 @@ cancel_chained (GCancellable *source,
   g_cancellable_cancel (G_CANCELLABLE (user_data));
 }
 
-/* Makes @from's cancellation cancel @to; returns the handler id. */
+static void
+unref_chained (gpointer  data,
+               GClosure *closure)
+{
+  g_object_unref (data);
+}
+
+/* Makes @from's cancellation cancel @to; returns the handler id. A plain
+ * signal handler rather than g_cancellable_connect(): post_data_free may
+ * run inside @from's emission (a cancellation can complete the request
+ * synchronously), where g_cancellable_disconnect() would deadlock. */
 static gulong
 chain_cancellable (GCancellable *from,
                    GCancellable *to)
 {
-  return g_cancellable_connect (from, G_CALLBACK (cancel_chained),
-                                g_object_ref (to), g_object_unref);
+  gulong handler = g_signal_connect_data (from, "cancelled", G_CALLBACK (cancel_chained),
+                                          g_object_ref (to), unref_chained, 0);
+
+  if (g_cancellable_is_cancelled (from))
+    g_cancellable_cancel (to);
+  return handler;
 }
 
 static gboolean

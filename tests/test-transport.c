@@ -897,6 +897,33 @@ test_post_reset_mid_reply (PostFixture   *fixture,
   g_assert_cmpint (next->kind, ==, EP_REPLY_BATCH_RESULT);
 }
 
+/* A reset on a reused keep-alive connection: libsoup 3.2 reports it (it
+ * could also resend the idempotent request; then the server sees it twice
+ * and the second attempt is answered). Never a hang, never a timeout. */
+static void
+test_post_reset_reused (PostFixture   *fixture,
+                        gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpBatchReply) first = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  g_autoptr(EpBatchReply) second = NULL;
+
+  g_assert_no_error (error);
+  ep_test_server_push_reset (fixture->server);
+  second = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  if (second != NULL)
+    {
+      g_assert_cmpint (second->kind, ==, EP_REPLY_BATCH_RESULT);
+      g_assert_cmpuint (ep_test_server_get_n_requests (fixture->server), ==, 3);
+    }
+  else
+    {
+      g_assert_true (error->domain == G_IO_ERROR);
+      g_assert_false (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT));
+      g_assert_cmpuint (ep_test_server_get_n_requests (fixture->server), ==, 2);
+    }
+}
+
 typedef struct {
   gint64 last_tick_us;
   gint64 longest_gap_us;
@@ -1110,6 +1137,7 @@ main (int    argc,
   ADD_POST_TEST ("invalid-uri", test_post_invalid_uri);
   ADD_POST_TEST ("reset", test_post_reset);
   ADD_POST_TEST ("reset-mid-reply", test_post_reset_mid_reply);
+  ADD_POST_TEST ("reset-reused", test_post_reset_reused);
   ADD_POST_TEST ("timeout", test_post_timeout);
   ADD_POST_TEST ("cancel", test_post_cancel);
   ADD_POST_TEST ("cancelled-before", test_post_cancelled_before);
