@@ -2525,16 +2525,17 @@ consumer_announce (Consumer  *self,
 {
   g_autofree char *text = g_strdup_printf ("%u\n", port);
 
+  /* The port file first: whoever sees the URL line may look for it */
+  if (self->options->port_file != NULL
+      && !g_file_set_contents (self->options->port_file, text, -1, error))
+    return FALSE;
+
   printf ("ep-consumer listening on http://127.0.0.1:%u\n", port);
   fflush (stdout);
   if (!self->options->quiet)
     fprintf (stderr, "ep-consumer: endpoints http://127.0.0.1:%u" ENDPOINT_PRIVATE
              " and http://127.0.0.1:%u" ENDPOINT_PUBLIC "; control at "
              "http://127.0.0.1:%u/control/{fail,hang,stats}\n", port, port, port);
-
-  if (self->options->port_file != NULL
-      && !g_file_set_contents (self->options->port_file, text, -1, error))
-    return FALSE;
 
   return TRUE;
 }
@@ -2565,6 +2566,10 @@ consumer_new (Options *options)
   self->started_us = self->rate_us = g_get_monotonic_time ();
   self->status_line = !options->quiet && isatty (STDERR_FILENO);
   consumer_add_handlers (self);
+  /* Before the URL is announced, so that no signal can arrive unhandled */
+  self->signal_ids[0] = g_unix_signal_add (SIGINT, on_quit_signal, self);
+  self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_quit_signal, self);
+  self->signal_ids[2] = g_unix_signal_add (SIGUSR1, on_toggle_signal, self);
 
   return self;
 }
@@ -2605,9 +2610,6 @@ consumer_print_summary (Consumer *self)
 static void
 consumer_run (Consumer *self)
 {
-  self->signal_ids[0] = g_unix_signal_add (SIGINT, on_quit_signal, self);
-  self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_quit_signal, self);
-  self->signal_ids[2] = g_unix_signal_add (SIGUSR1, on_toggle_signal, self);
   if (self->status_line)
     self->status_id = g_timeout_add (STATUS_INTERVAL_MS, status_tick, self);
 
