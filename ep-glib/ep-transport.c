@@ -423,8 +423,7 @@ classify_success (EpBatchReply *reply,
   if (root == ROOT_BATCH_RESPONSE)
     {
       reply->kind = EP_REPLY_BATCH_RESULT;
-      reply->error_message = g_strdup_printf ("HTTP %u: %u confirmed, %u refused, %u to retry",
-                                              reply->http_status,
+      reply->error_message = g_strdup_printf ("%u confirmed, %u refused, %u to retry",
                                               g_hash_table_size (reply->confirmed),
                                               g_hash_table_size (reply->sender_faults),
                                               g_hash_table_size (reply->retryable));
@@ -433,16 +432,14 @@ classify_success (EpBatchReply *reply,
   clear_entries (reply);
   reply->kind = EP_REPLY_FAILED;
   if (root == ROOT_ERROR_RESPONSE)
-    reply->error_message = g_strdup_printf ("HTTP %u with an SQS ErrorResponse (%s)",
-                                            reply->http_status,
+    reply->error_message = g_strdup_printf ("a success status with an SQS ErrorResponse (%s)",
                                             reply->error_code ? reply->error_code : "no code");
   else
     {
       g_autofree char *safe = sanitize_for_log (error->message);
 
-      reply->error_message = g_strdup_printf ("HTTP %u but the body is not an SQS "
-                                              "SendMessageBatchResponse: %s",
-                                              reply->http_status, safe);
+      reply->error_message = g_strdup_printf ("the body is not an SQS "
+                                              "SendMessageBatchResponse: %s", safe);
     }
 }
 
@@ -473,6 +470,30 @@ kind_for_error_status (EpBatchReply *reply)
     }
 }
 
+/* "<reason phrase>[: <SQS code>][ (<SQS message>)]", for logs; the status
+ * number itself is in EpBatchReply.http_status. */
+static char *
+describe_error (const char *reason,
+                const char *code,
+                const char *message)
+{
+  GString *out = g_string_new (reason);
+
+  if (code != NULL)
+    {
+      g_autofree char *safe = sanitize_for_log (code);
+
+      g_string_append_printf (out, ": %s", safe);
+    }
+  if (message != NULL)
+    {
+      g_autofree char *safe = sanitize_for_log (message);
+
+      g_string_append_printf (out, " (%s)", safe);
+    }
+  return g_string_free (out, FALSE);
+}
+
 static void
 classify_error (EpBatchReply *reply,
                 const char   *retry_after,
@@ -482,7 +503,6 @@ classify_error (EpBatchReply *reply,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *message = NULL;
-  g_autofree char *safe_message = NULL;
   const char *reason = soup_status_get_phrase (reply->http_status);
 
   /* The body only refines the log line (and the 400 case): an error status
@@ -498,15 +518,7 @@ classify_error (EpBatchReply *reply,
   if (reply->kind == EP_REPLY_THROTTLED)
     reply->retry_after_s = ep_parse_retry_after (retry_after, now_s);
 
-  safe_message = message ? sanitize_for_log (message) : NULL;
-  reply->error_message = g_strdup_printf ("HTTP %u%s%s%s%s%s%s%s",
-                                          reply->http_status,
-                                          reason ? " " : "", reason ? reason : "",
-                                          reply->error_code ? ": " : "",
-                                          reply->error_code ? reply->error_code : "",
-                                          safe_message ? " (" : "",
-                                          safe_message ? safe_message : "",
-                                          safe_message ? ")" : "");
+  reply->error_message = describe_error (reason, reply->error_code, message);
 }
 
 EpBatchReply *

@@ -214,7 +214,10 @@ test_reply_batch_refused (void)
   g_assert_null (html_400->error_code);
   g_assert_cmpint (empty_413->kind, ==, EP_REPLY_BATCH_REFUSED);
   g_assert_cmpint (empty_413->retry_after_s, ==, -1);
-  g_assert_nonnull (strstr (empty_413->error_message, "413"));
+  g_assert_cmpstr (empty_413->error_message, ==, "Request Entity Too Large");
+  g_assert_cmpstr (too_long->error_message, ==, "Request Entity Too Large: "
+                   "AWS.SimpleQueueService.BatchRequestTooLong "
+                   "(Batch requests cannot be longer than 262144 bytes.)");
 }
 
 static void
@@ -258,13 +261,12 @@ test_reply_failed_status (void)
     {
       g_autoptr(EpBatchReply) reply = ep_batch_reply_parse (statuses[i], "30", NOW_S,
                                                             "<x/>", 4);
-      g_autofree char *status = g_strdup_printf ("%u", statuses[i]);
 
       g_assert_cmpint (reply->kind, ==, EP_REPLY_FAILED);
       g_assert_cmpuint (reply->http_status, ==, statuses[i]);
       /* Retry-After counts only with 429/503. */
       g_assert_cmpint (reply->retry_after_s, ==, -1);
-      g_assert_nonnull (strstr (reply->error_message, status));
+      g_assert_cmpstr (reply->error_message, ==, soup_status_get_phrase (statuses[i]));
       assert_no_entries (reply);
     }
 }
@@ -343,6 +345,24 @@ test_reply_binary_garbage (void)
   g_assert_true (g_utf8_validate (reply->error_message, -1, NULL));
   for (const char *p = reply->error_message; *p != '\0'; p = g_utf8_next_char (p))
     g_assert_false (g_unichar_iscntrl (g_utf8_get_char (p)));
+}
+
+/* Server text in the log line is bounded and free of control characters. */
+static void
+test_reply_long_message (void)
+{
+  g_autofree char *filler = g_strnfill (5000, 'x');
+  g_autofree char *body = g_strdup_printf ("<ErrorResponse xmlns=\"" EP_SQS_XMLNS "\"><Error>"
+                                           "<Type>Receiver</Type><Code>Internal&#10;Error</Code>"
+                                           "<Message>line1&#13;&#10;%s</Message></Error></ErrorResponse>",
+                                           filler);
+  g_autoptr(EpBatchReply) reply = parse_string (500, body);
+
+  g_assert_cmpint (reply->kind, ==, EP_REPLY_FAILED);
+  g_assert_cmpstr (reply->error_code, ==, "Internal\nError");
+  g_assert_cmpuint (strlen (reply->error_message), <, 500);
+  g_assert_true (g_str_has_prefix (reply->error_message, "Internal Server Error: Internal?Error (line1??xxx"));
+  g_assert_true (g_str_has_suffix (reply->error_message, "...)"));
 }
 
 /* A large body of many entries parses in one pass. */
@@ -1116,6 +1136,7 @@ main (int    argc,
   g_test_add_func ("/ep/transport/reply/empty-body", test_reply_empty_body);
   g_test_add_func ("/ep/transport/reply/error-response-on-2xx", test_reply_error_response_on_2xx);
   g_test_add_func ("/ep/transport/reply/binary-garbage", test_reply_binary_garbage);
+  g_test_add_func ("/ep/transport/reply/long-message", test_reply_long_message);
   g_test_add_func ("/ep/transport/reply/many-entries", test_reply_many_entries);
   g_test_add_func ("/ep/transport/retry-after", test_retry_after);
   g_test_add_func ("/ep/transport/encode/order", test_encode_order);
