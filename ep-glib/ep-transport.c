@@ -569,7 +569,8 @@ append_encoded (GString    *out,
     }
 }
 
-/* Appends "&SendMessageBatchRequestEntry.<n>.<field>=<encoded value>". */
+/* Appends "SendMessageBatchRequestEntry.<n>.<field>=<encoded value>", after
+ * an '&' unless it is the first pair. */
 static void
 append_field (GString    *out,
               guint       n,
