@@ -808,7 +808,7 @@ ep_producer_class_init (EpProducerClass *klass)
   properties[PROP_PUBLIC_CONSUMER_URI] = config_string ("public-consumer-uri");
 
   /**
-   * EpProducer:queue-dir: (nullable)
+   * EpProducer:queue-dir:
    *
    * The directory of the persistent queue. Defaults to
    * `$XDG_STATE_HOME/ep-glib/<app-name>/`. Created with mode 0700.
@@ -878,7 +878,7 @@ ep_producer_class_init (EpProducerClass *klass)
   properties[PROP_MAX_IN_FLIGHT] = config_uint ("max-in-flight", 1, DEFAULT_MAX_IN_FLIGHT);
 
   /**
-   * EpProducer:feral-event-types: (nullable)
+   * EpProducer:feral-event-types:
    *
    * Event names removed from the queue at start, so that a poison event
    * type from an old release cannot jam the queue.
@@ -888,28 +888,28 @@ ep_producer_class_init (EpProducerClass *klass)
                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
-   * EpProducer:device-vendor: (nullable)
+   * EpProducer:device-vendor:
    *
    * The `device-vendor` header; detected from DMI `sys_vendor` when unset.
    */
   properties[PROP_DEVICE_VENDOR] = config_string ("device-vendor");
 
   /**
-   * EpProducer:device-model: (nullable)
+   * EpProducer:device-model:
    *
    * The `device-model` header; detected from DMI `product_name` when unset.
    */
   properties[PROP_DEVICE_MODEL] = config_string ("device-model");
 
   /**
-   * EpProducer:os-name: (nullable)
+   * EpProducer:os-name:
    *
    * The `os-name` header; detected from `/etc/os-release` `NAME` when unset.
    */
   properties[PROP_OS_NAME] = config_string ("os-name");
 
   /**
-   * EpProducer:os-version: (nullable)
+   * EpProducer:os-version:
    *
    * The `os-version` header; detected from `/etc/os-release` `VERSION_ID`
    * when unset.
@@ -917,21 +917,21 @@ ep_producer_class_init (EpProducerClass *klass)
   properties[PROP_OS_VERSION] = config_string ("os-version");
 
   /**
-   * EpProducer:browser-name: (nullable)
+   * EpProducer:browser-name:
    *
    * The `browser-name` header, for web-view hosts; omitted when unset.
    */
   properties[PROP_BROWSER_NAME] = config_string ("browser-name");
 
   /**
-   * EpProducer:browser-version: (nullable)
+   * EpProducer:browser-version:
    *
    * The `browser-version` header, for web-view hosts; omitted when unset.
    */
   properties[PROP_BROWSER_VERSION] = config_string ("browser-version");
 
   /**
-   * EpProducer:credentials: (nullable)
+   * EpProducer:credentials:
    *
    * The current credentials. New events carry their client id and token;
    * requests from now on use them.

@@ -1,0 +1,234 @@
+/* test-event.c: building, validating and (de)serializing one event
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "ep-device-private.h"
+#include "ep-event-private.h"
+#include "ep-test-util.h"
+
+static gboolean
+valid (const char *text)
+{
+  const char *reason = NULL;
+  gboolean ok = ep_event_text_is_valid (text, -1, &reason);
+
+  g_assert_true (ok || reason != NULL);
+  return ok;
+}
+
+static void
+test_valid_text (void)
+{
+  g_assert_true (valid (""));
+  g_assert_true (valid ("plain ascii {\"json\": 1}"));
+  g_assert_true (valid ("tab\tnewline\ncr\r"));
+  g_assert_true (valid ("\xc3\xa9t\xc3\xa9"));                 /* été */
+  g_assert_true (valid ("\xe2\x82\xac"));                      /* € */
+  g_assert_true (valid ("\xed\x9f\xbf"));                      /* U+D7FF */
+  g_assert_true (valid ("\xee\x80\x80"));                      /* U+E000 */
+  g_assert_true (valid ("\xef\xbf\xbd"));                      /* U+FFFD */
+  g_assert_true (valid ("\xf0\x9f\x8e\xb5"));                  /* U+1F3B5 */
+  g_assert_true (valid ("\xf4\x8f\xbf\xbf"));                  /* U+10FFFF */
+  g_assert_true (valid ("\x7f \xc2\x80 \xc2\x9f"));            /* C1 and DEL: allowed by XML 1.0 */
+}
+
+static void
+test_invalid_text (void)
+{
+  /* C0 controls other than tab, newline, carriage return. */
+  for (int c = 1; c < 0x20; c++)
+    {
+      char text[4] = { 'a', (char) c, 'b', 0 };
+
+      if (c == '\t' || c == '\n' || c == '\r')
+        g_assert_true (valid (text));
+      else
+        g_assert_false (valid (text));
+    }
+  /* Lone surrogates, encoded as CESU would. */
+  g_assert_false (valid ("\xed\xa0\x80"));                     /* U+D800 */
+  g_assert_false (valid ("\xed\xbf\xbf"));                     /* U+DFFF */
+  g_assert_false (valid ("x\xed\xb0\x80y"));
+  /* Non-characters XML excludes. */
+  g_assert_false (valid ("\xef\xbf\xbe"));                     /* U+FFFE */
+  g_assert_false (valid ("\xef\xbf\xbf"));                     /* U+FFFF */
+  /* Malformed UTF-8. */
+  g_assert_false (valid ("\xc3"));                             /* truncated */
+  g_assert_false (valid ("\xc3\x28"));                         /* bad continuation */
+  g_assert_false (valid ("\xc0\xaf"));                         /* overlong */
+  g_assert_false (valid ("\xe0\x80\xaf"));                     /* overlong */
+  g_assert_false (valid ("\xf0\x80\x80\xaf"));                 /* overlong */
+  g_assert_false (valid ("\xf4\x90\x80\x80"));                 /* > U+10FFFF */
+  g_assert_false (valid ("\xff"));
+  g_assert_false (valid ("\x80"));
+}
+
+/* Our escaper must produce JSON that json-glib reads back to the same
+ * strings, for every byte that can reach it. */
+static void
+test_json_escaping (void)
+{
+  const char *samples[] = {
+    "", "plain", "quote \" backslash \\ slash /", "\n\r\t\b\f", "\x01\x1f\x7f",
+    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\xb5", "</script>", "\xe2\x80\xa8",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (samples); i++)
+    {
+      g_autoptr(GString) json = g_string_new ("[");
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(GError) error = NULL;
+      JsonArray *array;
+
+      ep_event_append_json_string (json, samples[i]);
+      g_string_append_c (json, ']');
+      json_parser_load_from_data (parser, json->str, -1, &error);
+      g_assert_no_error (error);
+      array = json_node_get_array (json_parser_get_root (parser));
+      g_assert_cmpstr (json_array_get_string_element (array, 0), ==, samples[i]);
+    }
+}
+
+static void
+test_headers_json (void)
+{
+  EpHeader defaults[] = {
+    { "app-name", "player" },
+    { "app-version", NULL },
+    { "client-id", "abc" },
+    { "os-name", "" },
+  };
+  g_autoptr(GHashTable) caller = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  const char *reason = NULL;
+  const char *bad_key = NULL;
+  JsonObject *object;
+
+  g_hash_table_insert (caller, "client-id", "override");
+  g_hash_table_insert (caller, "extra", "x\"y");
+  g_assert_true (ep_event_build_headers_json (out, defaults, G_N_ELEMENTS (defaults), caller,
+                                              &reason, &bad_key));
+  /* Defaults keep their order and come first. */
+  g_assert_true (g_str_has_prefix (out->str, "{\"app-name\":\"player\",\"client-id\":\"override\""));
+
+  json_parser_load_from_data (parser, out->str, -1, &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpuint (json_object_get_size (object), ==, 3);
+  g_assert_cmpstr (json_object_get_string_member (object, "app-name"), ==, "player");
+  g_assert_cmpstr (json_object_get_string_member (object, "client-id"), ==, "override");
+  g_assert_cmpstr (json_object_get_string_member (object, "extra"), ==, "x\"y");
+  /* Unknown and empty defaults are omitted, never sent empty. */
+  g_assert_false (json_object_has_member (object, "app-version"));
+  g_assert_false (json_object_has_member (object, "os-name"));
+
+  /* A bad caller header fails and names the key. */
+  g_hash_table_insert (caller, "bad", "\x01");
+  g_assert_false (ep_event_build_headers_json (out, defaults, G_N_ELEMENTS (defaults), caller,
+                                               &reason, &bad_key));
+  g_assert_cmpstr (bad_key, ==, "bad");
+  g_assert_nonnull (reason);
+}
+
+static void
+check_record_matches_gvariant (const char *id,
+                               const char *name,
+                               const char *headers,
+                               const char *payload)
+{
+  g_autoptr(GByteArray) ours = g_byte_array_new ();
+  g_autoptr(GVariant) reference = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_auto(EpEvent) event = { 0 };
+  g_autoptr(GError) error = NULL;
+  gint64 created = 1700000000123456;
+
+  ep_event_record_build (ours, created, id, name, strlen (name), headers, strlen (headers),
+                         payload, strlen (payload));
+  reference = g_variant_ref_sink (g_variant_new ("(xssss)", created, id, name, headers, payload));
+  g_assert_cmpmem (ours->data, ours->len, g_variant_get_data (reference), g_variant_get_size (reference));
+
+  bytes = g_bytes_new (ours->data, ours->len);
+  g_assert_true (ep_event_parse (bytes, &event, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (event.created_us, ==, created);
+  g_assert_cmpstr (event.id, ==, id);
+  g_assert_cmpstr (event.name, ==, name);
+  g_assert_cmpstr (event.headers_json, ==, headers);
+  g_assert_cmpstr (event.payload, ==, payload);
+  g_assert_cmpuint (event.logical_size, ==, strlen (id) + strlen (name) + strlen (headers) + strlen (payload));
+  g_assert_cmpstr (ep_event_record_peek_name (ours->data, ours->len), ==, name);
+}
+
+/* The hand-written serializer is byte-identical to g_variant_new() across
+ * every framing-offset width. */
+static void
+test_record_format (void)
+{
+  const char *id = "3f1c0b6e-2b1e-4c55-9b7e-0d1f2a3b4c5d";
+  g_autofree char *medium = g_strnfill (300, 'm');
+  g_autofree char *large = g_strnfill (70000, 'L');
+
+  check_record_matches_gvariant (id, "e", "{}", "");
+  check_record_matches_gvariant (id, "playback_session", "{\"a\":\"b\"}", "{\"x\":1}");
+  check_record_matches_gvariant (id, "n", "{}", medium);
+  check_record_matches_gvariant (id, "n", medium, large);
+}
+
+static void
+test_record_corrupt (void)
+{
+  g_autoptr(GBytes) garbage = g_bytes_new_static ("not a record at all", 19);
+  g_auto(EpEvent) event = { 0 };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (ep_event_parse (garbage, &event, &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_assert_null (ep_event_record_peek_name ((const guint8 *) "short", 5));
+}
+
+static void
+test_os_release (void)
+{
+  const char *contents =
+    "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"
+    "NAME=\"Debian GNU/Linux\"\n"
+    "VERSION_ID=\"12\"\n"
+    "ID=debian\n"
+    "EMPTY=\n";
+  g_autofree char *name = ep_os_release_lookup (contents, "NAME");
+  g_autofree char *version = ep_os_release_lookup (contents, "VERSION_ID");
+  g_autofree char *id = ep_os_release_lookup (contents, "ID");
+  g_autofree char *empty = ep_os_release_lookup (contents, "EMPTY");
+  g_autofree char *missing = ep_os_release_lookup (contents, "BUILD_ID");
+
+  g_assert_cmpstr (name, ==, "Debian GNU/Linux");
+  g_assert_cmpstr (version, ==, "12");
+  g_assert_cmpstr (id, ==, "debian");
+  g_assert_null (empty);
+  g_assert_null (missing);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  ep_test_init (&argc, &argv);
+
+  g_test_add_func ("/ep/event/valid-text", test_valid_text);
+  g_test_add_func ("/ep/event/invalid-text", test_invalid_text);
+  g_test_add_func ("/ep/event/json-escaping", test_json_escaping);
+  g_test_add_func ("/ep/event/headers-json", test_headers_json);
+  g_test_add_func ("/ep/event/record-format", test_record_format);
+  g_test_add_func ("/ep/event/record-corrupt", test_record_corrupt);
+  g_test_add_func ("/ep/event/os-release", test_os_release);
+
+  return g_test_run ();
+}

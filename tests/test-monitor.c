@@ -1,0 +1,167 @@
+/* test-monitor.c: dropped-event counters and their persistence
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <sys/stat.h>
+
+#include "ep-monitor-private.h"
+#include "ep-test-util.h"
+
+static char *
+monitor_path (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("monitor");
+
+  return g_build_filename (dir, "monitor.gvariant", NULL);
+}
+
+static JsonObject *
+parse_object (JsonParser *parser,
+              const char *json)
+{
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (parser, json, -1, &error);
+  g_assert_no_error (error);
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+static void
+test_counts_and_json (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+  g_autoptr(GVariant) snapshot = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *json = NULL;
+  JsonObject *root;
+
+  g_assert_true (ep_monitor_is_empty (monitor));
+  snapshot = ep_monitor_snapshot (monitor);
+  json = ep_monitor_snapshot_to_json (snapshot);
+  /* All three maps, even when empty. */
+  g_assert_cmpstr (json, ==, "{\"consentFilteredEvents\":{},\"validationFailedEvents\":{},"
+                             "\"storingFailedEvents\":{}}");
+
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "ad_click"));
+  g_assert_false (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "ad_click"));
+  ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, "big");
+  ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
+  g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "ad_click"), ==, 2);
+
+  g_clear_pointer (&snapshot, g_variant_unref);
+  g_clear_pointer (&json, g_free);
+  snapshot = ep_monitor_snapshot (monitor);
+  json = ep_monitor_snapshot_to_json (snapshot);
+  root = parse_object (parser, json);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (root, "consentFilteredEvents"),
+                                               "ad_click"), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (root, "validationFailedEvents"),
+                                               "big"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (root, "storingFailedEvents"),
+                                               "play"), ==, 1);
+
+  /* Counts that arrive after the snapshot survive its subtraction. */
+  ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "ad_click");
+  ep_monitor_subtract (monitor, snapshot);
+  g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "ad_click"), ==, 1);
+  g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_VALIDATION_FAILED, "big"), ==, 0);
+  g_assert_false (ep_monitor_is_empty (monitor));
+}
+
+static void
+test_persistence (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(GError) error = NULL;
+  gboolean storage, delivery;
+  GStatBuf st;
+
+  {
+    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+
+    ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
+    ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
+    g_assert_true (ep_monitor_set_outage (monitor, TRUE, FALSE));
+    g_assert_false (ep_monitor_set_outage (monitor, TRUE, FALSE));
+    g_assert_true (ep_monitor_is_dirty (monitor));
+    g_assert_true (ep_monitor_save (monitor, &error));
+    g_assert_no_error (error);
+    g_assert_false (ep_monitor_is_dirty (monitor));
+  }
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  {
+    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
+    ep_monitor_get_outage (monitor, &storage, &delivery);
+    g_assert_true (storage);
+    g_assert_false (delivery);
+  }
+}
+
+static void
+test_corrupt_file (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autofree char *aside = g_strconcat (path, ".corrupt", NULL);
+  g_autoptr(EpMonitor) monitor = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, "\x01garbage that is no state file", -1, &error);
+  g_assert_no_error (error);
+
+  g_test_expect_message ("Ep", G_LOG_LEVEL_WARNING, "*cannot be read*");
+  monitor = ep_monitor_new (path);
+  g_test_assert_expected_messages ();
+  g_assert_true (ep_monitor_is_empty (monitor));
+  g_assert_true (g_file_test (aside, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_odd_names (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+  g_autoptr(GVariant) snapshot = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *long_name = g_strnfill (1000, 'n');
+  g_autofree char *json = NULL;
+  JsonObject *validation;
+  GList *members;
+
+  /* Invalid UTF-8, control characters and huge names still make a valid
+   * monitoring payload. */
+  ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, "bad\xff\x01name");
+  ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, long_name);
+  ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, "");
+  snapshot = ep_monitor_snapshot (monitor);
+  json = ep_monitor_snapshot_to_json (snapshot);
+  validation = json_object_get_object_member (parse_object (parser, json), "validationFailedEvents");
+  g_assert_cmpuint (json_object_get_size (validation), ==, 3);
+  members = json_object_get_members (validation);
+  for (GList *l = members; l; l = l->next)
+    g_assert_cmpuint (strlen (l->data), <=, EP_MONITOR_MAX_NAME_BYTES);
+  g_list_free (members);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  ep_test_init (&argc, &argv);
+
+  g_test_add_func ("/ep/monitor/counts-and-json", test_counts_and_json);
+  g_test_add_func ("/ep/monitor/persistence", test_persistence);
+  g_test_add_func ("/ep/monitor/corrupt-file", test_corrupt_file);
+  g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
+
+  return g_test_run ();
+}

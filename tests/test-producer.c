@@ -1,0 +1,804 @@
+/* test-producer.c: the public API from send down to the disk
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gobject/gvaluecollector.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "ep-event-private.h"
+#include "ep-queue-private.h"
+#include "ep-test-util.h"
+
+/* Nothing is delivered in these tests: the consumer is a closed port and the
+ * timers are far away. Delivery has its own test program. */
+#define NOWHERE "http://127.0.0.1:9/api/event-batch"
+#define NOWHERE_PUBLIC "http://127.0.0.1:9/api/public/event-batch"
+#define ONE_HOUR (60 * 60 * 1000)
+
+static EpProducer *
+new_producer_full (const char  *dir,
+                   GError     **error,
+                   const char  *first_property,
+                   ...)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
+  const char *name;
+  va_list args;
+  GObject *object;
+
+  g_array_set_clear_func (values, (GDestroyNotify) g_value_unset);
+
+#define ADD(n, type, setter, v) \
+  G_STMT_START { GValue _v = G_VALUE_INIT; g_value_init (&_v, type); setter (&_v, v); \
+                 g_ptr_array_add (names, (gpointer) n); g_array_append_val (values, _v); } G_STMT_END
+  ADD ("app-name", G_TYPE_STRING, g_value_set_string, "test-app");
+  ADD ("app-version", G_TYPE_STRING, g_value_set_string, "1.2.3");
+  ADD ("consumer-uri", G_TYPE_STRING, g_value_set_string, NOWHERE);
+  ADD ("public-consumer-uri", G_TYPE_STRING, g_value_set_string, NOWHERE_PUBLIC);
+  ADD ("queue-dir", G_TYPE_STRING, g_value_set_string, dir);
+  ADD ("batch-interval", G_TYPE_UINT, g_value_set_uint, ONE_HOUR);
+  ADD ("monitoring-interval", G_TYPE_UINT, g_value_set_uint, ONE_HOUR);
+  ADD ("device-vendor", G_TYPE_STRING, g_value_set_string, "Vendor");
+  ADD ("device-model", G_TYPE_STRING, g_value_set_string, "Model 1");
+  ADD ("os-name", G_TYPE_STRING, g_value_set_string, "TestOS");
+  ADD ("os-version", G_TYPE_STRING, g_value_set_string, "42");
+#undef ADD
+
+  va_start (args, first_property);
+  for (name = first_property; name != NULL; name = va_arg (args, const char *))
+    {
+      g_autoptr(GTypeClass) klass = g_type_class_ref (EP_TYPE_PRODUCER);
+      GParamSpec *pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), name);
+      GValue value = G_VALUE_INIT;
+      g_autofree char *collect_error = NULL;
+
+      g_assert_nonnull (pspec);
+      G_VALUE_COLLECT_INIT (&value, pspec->value_type, args, 0, &collect_error);
+      g_assert_null (collect_error);
+      g_ptr_array_add (names, (gpointer) name);
+      g_array_append_val (values, value);
+    }
+  va_end (args);
+
+  g_type_ensure (EP_TYPE_PRODUCER);
+  object = g_object_new_with_properties (EP_TYPE_PRODUCER, names->len,
+                                         (const char **) names->pdata,
+                                         (const GValue *) values->data);
+  if (!g_initable_init (G_INITABLE (object), NULL, error))
+    {
+      g_object_unref (object);
+      return NULL;
+    }
+  return EP_PRODUCER (object);
+}
+
+static EpProducer *
+new_producer (const char *dir)
+{
+  g_autoptr(GError) error = NULL;
+  EpProducer *producer = new_producer_full (dir, &error, NULL);
+
+  g_assert_no_error (error);
+  return producer;
+}
+
+/* The events stored in @dir, read straight from the queue. */
+static GArray *
+read_queue (const char *dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, G_MAXUINT64, FALSE, NULL, &error);
+  g_autoptr(GPtrArray) items = NULL;
+  GArray *events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
+
+  g_assert_no_error (error);
+  g_array_set_clear_func (events, (GDestroyNotify) ep_event_clear);
+  items = ep_queue_peek (queue, 0, G_MAXUINT);
+  for (guint i = 0; i < items->len; i++)
+    {
+      EpQueueItem *item = g_ptr_array_index (items, i);
+      EpEvent event;
+
+      g_assert_true (ep_event_parse (item->record, &event, &error));
+      g_assert_no_error (error);
+      g_array_append_val (events, event);
+    }
+  ep_queue_close (queue);
+  return events;
+}
+
+static JsonObject *
+parse_headers (JsonParser *parser,
+               const char *json)
+{
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (parser, json, -1, &error);
+  g_assert_no_error (error);
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+static guint
+count_of (EpProducer *producer,
+          guint       reason,
+          const char *name)
+{
+  g_autoptr(GVariant) counters = ep_producer_dup_counters (producer);
+  g_autoptr(GVariant) map = g_variant_get_child_value (counters, reason);
+  guint64 count = 0;
+
+  g_variant_lookup (map, name, "t", &count);
+  return count;
+}
+
+enum { CONSENT = 0, VALIDATION = 1, STORING = 2 };
+
+/* ------------------------------------------------------------------------ */
+
+static void
+test_config_errors (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("config");
+  g_autofree char *file = g_build_filename (dir, "a-file", NULL);
+  g_autofree char *under_file = g_build_filename (file, "queue", NULL);
+  g_autoptr(GError) error = NULL;
+  EpProducer *producer;
+
+  producer = ep_producer_new (NULL, "1", NOWHERE, NOWHERE_PUBLIC, &error);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "app-name"));
+  g_clear_error (&error);
+
+  producer = ep_producer_new ("app", "1", "/api/event-batch", NOWHERE_PUBLIC, &error);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "consumer-uri"));
+  g_clear_error (&error);
+
+  producer = ep_producer_new ("app", "1", NOWHERE, "ftp://example.com/x", &error);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "public-consumer-uri"));
+  g_clear_error (&error);
+
+  producer = ep_producer_new ("../escape", "1", NOWHERE, NOWHERE_PUBLIC, &error);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+  g_clear_error (&error);
+
+  g_file_set_contents (file, "x", 1, &error);
+  g_assert_no_error (error);
+  producer = new_producer_full (under_file, &error, NULL);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+}
+
+static void
+test_default_queue_dir (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpProducer) producer = ep_producer_new ("default-dir-app", NULL, NOWHERE,
+                                                    NOWHERE_PUBLIC, &error);
+  g_autofree char *expected = g_build_filename (g_get_user_state_dir (), "ep-glib",
+                                                "default-dir-app", NULL);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (ep_producer_get_queue_dir (producer), ==, expected);
+  g_assert_true (g_file_test (expected, G_FILE_TEST_IS_DIR));
+}
+
+static void
+on_notify_count (GObject    *object,
+                 GParamSpec *pspec,
+                 guint      *count)
+{
+  (*count)++;
+}
+
+static void
+test_send_stored (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("send");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  g_autoptr(GHashTable) headers = g_hash_table_new (g_str_hash, g_str_equal);
+  guint notified = 0;
+  guint64 length = 0;
+
+  g_signal_connect (producer, "notify::queue-length", G_CALLBACK (on_notify_count), &notified);
+  g_assert_cmpint (ep_producer_send_event (producer, "playback_session",
+                                           EP_CONSENT_CATEGORY_NECESSARY, "{\"a\":1}", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  g_hash_table_insert (headers, "x-custom", "yes");
+  g_assert_cmpint (ep_producer_send_event (producer, "second", EP_CONSENT_CATEGORY_NECESSARY,
+                                           "", headers),
+                   ==, EP_SEND_RESULT_STORED);
+  /* Correct at once, and notified from the main context later. */
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  g_object_get (producer, "queue-length", &length, NULL);
+  g_assert_cmpuint (length, ==, 2);
+  g_assert_cmpuint (ep_producer_get_queue_bytes (producer), >, 0);
+  g_assert_cmpuint (notified, ==, 0);
+  EP_TEST_SPIN_UNTIL (notified > 0);
+  g_assert_false (ep_producer_get_outage (producer));
+}
+
+static void
+test_default_headers (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("headers");
+  g_autoptr(GArray) events = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  gint64 before = g_get_real_time () / 1000, after;
+  JsonObject *headers;
+  const EpEvent *event;
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpProducer) producer = new_producer_full (dir, &error,
+                                                        "browser-name", "WebKit",
+                                                        NULL);
+    g_autoptr(EpCredentials) credentials = ep_credentials_new ("secret-token", "client-7");
+    g_autoptr(GHashTable) caller = g_hash_table_new (g_str_hash, g_str_equal);
+
+    g_assert_no_error (error);
+    ep_producer_send_event (producer, "anonymous", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+    ep_producer_set_credentials (producer, credentials);
+    g_hash_table_insert (caller, "os-name", "CallerOS");
+    g_hash_table_insert (caller, "trace", "t-1");
+    ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_TARGETING, FALSE);
+    ep_producer_send_event (producer, "logged_in", EP_CONSENT_CATEGORY_TARGETING, "{}", caller);
+  }
+  after = g_get_real_time () / 1000;
+
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, 2);
+
+  event = &g_array_index (events, EpEvent, 0);
+  g_assert_cmpstr (event->name, ==, "anonymous");
+  g_assert_true (g_uuid_string_is_valid (event->id));
+  g_assert_cmpstr (event->id, ==, g_ascii_strdown (event->id, -1));
+  headers = parse_headers (parser, event->headers_json);
+  g_assert_cmpstr (json_object_get_string_member (headers, "app-name"), ==, "test-app");
+  g_assert_cmpstr (json_object_get_string_member (headers, "app-version"), ==, "1.2.3");
+  g_assert_cmpstr (json_object_get_string_member (headers, "consent-category"), ==, "NECESSARY");
+  g_assert_cmpstr (json_object_get_string_member (headers, "device-vendor"), ==, "Vendor");
+  g_assert_cmpstr (json_object_get_string_member (headers, "device-model"), ==, "Model 1");
+  g_assert_cmpstr (json_object_get_string_member (headers, "os-name"), ==, "TestOS");
+  g_assert_cmpstr (json_object_get_string_member (headers, "os-version"), ==, "42");
+  g_assert_cmpstr (json_object_get_string_member (headers, "browser-name"), ==, "WebKit");
+  /* Unknown values are omitted, never sent empty. */
+  g_assert_false (json_object_has_member (headers, "client-id"));
+  g_assert_false (json_object_has_member (headers, "authorization"));
+  g_assert_false (json_object_has_member (headers, "browser-version"));
+  {
+    gint64 stamp = g_ascii_strtoll (json_object_get_string_member (headers, "requested-sent-timestamp"),
+                                    NULL, 10);
+    g_assert_cmpint (stamp, >=, before);
+    g_assert_cmpint (stamp, <=, after);
+  }
+
+  event = &g_array_index (events, EpEvent, 1);
+  headers = parse_headers (parser, event->headers_json);
+  g_assert_cmpstr (json_object_get_string_member (headers, "client-id"), ==, "client-7");
+  /* The raw token, no "Bearer ". */
+  g_assert_cmpstr (json_object_get_string_member (headers, "authorization"), ==, "secret-token");
+  g_assert_cmpstr (json_object_get_string_member (headers, "consent-category"), ==, "TARGETING");
+  /* Caller headers win, key by key. */
+  g_assert_cmpstr (json_object_get_string_member (headers, "os-name"), ==, "CallerOS");
+  g_assert_cmpstr (json_object_get_string_member (headers, "os-version"), ==, "42");
+  g_assert_cmpstr (json_object_get_string_member (headers, "trace"), ==, "t-1");
+}
+
+static void
+test_size_boundary (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("size");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  g_autofree char *payload = NULL;
+  guint64 probe_size;
+
+  /* The size of an empty-payload event of this name and these headers. */
+  g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  probe_size = ep_producer_get_queue_bytes (producer);
+  g_assert_cmpuint (probe_size, >, 36);
+
+  payload = g_strnfill (EP_MAX_EVENT_SIZE - probe_size, 'p');
+  g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  g_assert_cmpuint (ep_producer_get_queue_bytes (producer), ==, probe_size + EP_MAX_EVENT_SIZE);
+
+  g_free (payload);
+  payload = g_strnfill (EP_MAX_EVENT_SIZE - probe_size + 1, 'p');
+  g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  g_assert_cmpuint (count_of (producer, VALIDATION, "sized"), ==, 1);
+}
+
+static void
+test_invalid_events (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("invalid");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  g_autoptr(GHashTable) bad_header = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *bad_payloads[] = {
+    "\x01", "a\x1f", "\xed\xa0\x80", "\xef\xbf\xbe", "\xef\xbf\xbf", "\xc3", "\xff",
+  };
+
+  g_assert_cmpint (ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_assert_cmpuint (count_of (producer, VALIDATION, ""), ==, 1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_payloads); i++)
+    g_assert_cmpint (ep_producer_send_event (producer, "bad", EP_CONSENT_CATEGORY_NECESSARY,
+                                             bad_payloads[i], NULL),
+                     ==, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_assert_cmpuint (count_of (producer, VALIDATION, "bad"), ==, G_N_ELEMENTS (bad_payloads));
+
+  g_assert_cmpint (ep_producer_send_event (producer, "bad\x02name", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+
+  g_hash_table_insert (bad_header, "x", "\xef\xbf\xbf");
+  g_assert_cmpint (ep_producer_send_event (producer, "hdr", EP_CONSENT_CATEGORY_NECESSARY, "{}", bad_header),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+
+  /* Tab, newline, carriage return and astral characters are fine. */
+  g_assert_cmpint (ep_producer_send_event (producer, "ok", EP_CONSENT_CATEGORY_NECESSARY,
+                                           "\t\n\r\xf0\x9f\x8e\xb5", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
+}
+
+static void
+test_strict_mode (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = ep_test_make_dir ("strict");
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "strict-mode", TRUE, NULL);
+
+      g_assert_no_error (error);
+      ep_producer_send_event (producer, "loud_event", EP_CONSENT_CATEGORY_NECESSARY, "\x01", NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*loud_event*control character*");
+}
+
+static void
+test_not_strict_is_quiet (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("quiet");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+
+  /* Criticals are fatal in this test program: this passing shows that a
+   * non-strict producer only counts. */
+  g_assert_cmpint (ep_producer_send_event (producer, "quiet", EP_CONSENT_CATEGORY_NECESSARY, "\x01", NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+}
+
+static void
+test_consent (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("consent");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+
+  /* Privacy by default. */
+  g_assert_false (ep_producer_get_consent_blocked (producer, EP_CONSENT_CATEGORY_NECESSARY));
+  g_assert_true (ep_producer_get_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE));
+  g_assert_true (ep_producer_get_consent_blocked (producer, EP_CONSENT_CATEGORY_TARGETING));
+
+  g_assert_cmpint (ep_producer_send_event (producer, "perf", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL),
+                   ==, EP_SEND_RESULT_CONSENT_FILTERED);
+  g_assert_cmpint (ep_producer_send_event (producer, "ad", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL),
+                   ==, EP_SEND_RESULT_CONSENT_FILTERED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+  g_assert_cmpuint (count_of (producer, CONSENT, "perf"), ==, 1);
+  g_assert_cmpuint (count_of (producer, CONSENT, "ad"), ==, 1);
+
+  /* A blocked event is dropped before validation: an invalid one counts as
+   * consent-filtered, not as invalid. */
+  g_assert_cmpint (ep_producer_send_event (producer, "perf", EP_CONSENT_CATEGORY_PERFORMANCE, "\x01", NULL),
+                   ==, EP_SEND_RESULT_CONSENT_FILTERED);
+
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, FALSE);
+  g_assert_cmpint (ep_producer_send_event (producer, "perf", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  g_assert_cmpint (ep_producer_send_event (producer, "ad", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL),
+                   ==, EP_SEND_RESULT_CONSENT_FILTERED);
+
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, TRUE);
+  g_assert_cmpint (ep_producer_send_event (producer, "perf", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL),
+                   ==, EP_SEND_RESULT_CONSENT_FILTERED);
+
+  /* NECESSARY can never be blocked. */
+  g_test_expect_message ("Ep", G_LOG_LEVEL_WARNING, "*NECESSARY*cannot be blocked*");
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_NECESSARY, TRUE);
+  g_test_assert_expected_messages ();
+  g_assert_false (ep_producer_get_consent_blocked (producer, EP_CONSENT_CATEGORY_NECESSARY));
+  g_assert_cmpint (ep_producer_send_event (producer, "need", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  g_assert_cmpuint (count_of (producer, CONSENT, "perf"), ==, 3);
+}
+
+#define N_THREADS 8
+#define SENDS_PER_THREAD 2000
+
+static gpointer
+send_many (gpointer data)
+{
+  EpProducer *producer = data;
+
+  for (guint i = 0; i < SENDS_PER_THREAD; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("{\"thread\":%p,\"i\":%u}", (void *) g_thread_self (), i);
+
+      g_assert_cmpint (ep_producer_send_event (producer, "threaded", EP_CONSENT_CATEGORY_NECESSARY,
+                                               payload, NULL),
+                       ==, EP_SEND_RESULT_STORED);
+    }
+  return NULL;
+}
+
+static void
+test_threads (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("threads");
+  g_autoptr(GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GArray) events = NULL;
+  GThread *threads[N_THREADS];
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    for (guint i = 0; i < N_THREADS; i++)
+      threads[i] = g_thread_new ("sender", send_many, producer);
+    for (guint i = 0; i < N_THREADS; i++)
+      g_thread_join (threads[i]);
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, N_THREADS * SENDS_PER_THREAD);
+  }
+
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, N_THREADS * SENDS_PER_THREAD);
+  for (guint i = 0; i < events->len; i++)
+    g_assert_true (g_hash_table_add (ids, (gpointer) g_array_index (events, EpEvent, i).id));
+}
+
+static void
+test_restore (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("restore");
+  g_autoptr(GArray) events = NULL;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    for (guint i = 0; i < 50; i++)
+      {
+        g_autofree char *payload = g_strdup_printf ("{\"n\":%u}", i);
+        ep_producer_send_event (producer, "ordered", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL);
+      }
+    /* Dropped without close: nothing stored may be lost. */
+  }
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    /* Correct as soon as construction returns. */
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 50);
+    g_assert_cmpuint (ep_producer_get_discarded_records (producer), ==, 0);
+  }
+
+  events = read_queue (dir);
+  for (guint i = 0; i < events->len; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("{\"n\":%u}", i);
+      g_assert_cmpstr (g_array_index (events, EpEvent, i).payload, ==, expected);
+    }
+}
+
+static void
+test_locked (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("locked");
+  g_autoptr(EpProducer) first = new_producer (dir);
+  g_autoptr(EpProducer) second = NULL;
+  g_autoptr(GError) error = NULL;
+
+  second = new_producer_full (dir, &error, NULL);
+  g_assert_null (second);
+  g_assert_error (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED);
+  g_clear_error (&error);
+
+  /* Disposing releases the lock at once. */
+  g_clear_object (&first);
+  second = new_producer_full (dir, &error, NULL);
+  g_assert_no_error (error);
+  g_assert_nonnull (second);
+}
+
+static void
+on_outage_changed (EpProducer *producer,
+                   gboolean    outage,
+                   GArray     *changes)
+{
+  g_array_append_val (changes, outage);
+}
+
+static guint64
+probe_event_size (const char *name)
+{
+  g_autofree char *dir = ep_test_make_dir ("probe");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+
+  g_assert_cmpint (ep_producer_send_event (producer, name, EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  return ep_producer_get_queue_bytes (producer);
+}
+
+static void
+test_budget (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("budget");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  g_autoptr(EpProducer) producer = NULL;
+  g_autofree char *payload = g_strnfill (1000, 'b');
+  guint64 small = probe_event_size ("fill");
+  guint64 budget = 5 * (small + 1000) + small + 10;
+  guint stored = 0;
+
+  producer = new_producer_full (dir, &error, "max-disk-usage", budget, NULL);
+  g_assert_no_error (error);
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
+
+  while (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL) ==
+         EP_SEND_RESULT_STORED)
+    stored++;
+  g_assert_cmpuint (stored, ==, 5);
+  g_assert_cmpuint (ep_producer_get_queue_bytes (producer), ==, 5 * (small + 1000));
+  /* Over budget: new events are dropped, old ones kept. */
+  g_assert_cmpint (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
+                   ==, EP_SEND_RESULT_STORING_FAILED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, stored);
+  g_assert_cmpuint (count_of (producer, STORING, "fill"), ==, 2);
+
+  EP_TEST_SPIN_UNTIL (changes->len == 1);
+  g_assert_true (g_array_index (changes, gboolean, 0));
+  g_assert_true (ep_producer_get_outage (producer));
+
+  /* A small event still fits: the next successful store ends the outage. */
+  g_assert_cmpint (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  EP_TEST_SPIN_UNTIL (changes->len == 2);
+  g_assert_false (g_array_index (changes, gboolean, 1));
+  g_assert_false (ep_producer_get_outage (producer));
+}
+
+/* A disk error (here: the file size limit) is a storage outage; once the
+ * disk works again the next store ends it. */
+static void
+test_disk_error (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = ep_test_make_dir ("disk");
+      g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
+      g_autoptr(EpProducer) producer = new_producer (dir);
+      g_autofree char *payload = g_strnfill (4000, 'd');
+      struct rlimit limit;
+      guint stored = 0;
+
+      g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
+      signal (SIGXFSZ, SIG_IGN);
+      getrlimit (RLIMIT_FSIZE, &limit);
+      limit.rlim_cur = 64 * 1024;
+      g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &limit), ==, 0);
+
+      while (ep_producer_send_event (producer, "disk", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL) ==
+             EP_SEND_RESULT_STORED)
+        g_assert_cmpuint (++stored, <, 1000);
+      g_assert_cmpuint (count_of (producer, STORING, "disk"), ==, 1);
+      EP_TEST_SPIN_UNTIL (changes->len == 1);
+      g_assert_true (ep_producer_get_outage (producer));
+
+      limit.rlim_cur = limit.rlim_max;
+      g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &limit), ==, 0);
+      g_assert_cmpint (ep_producer_send_event (producer, "disk", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
+                       ==, EP_SEND_RESULT_STORED);
+      EP_TEST_SPIN_UNTIL (changes->len == 2);
+      g_assert_false (ep_producer_get_outage (producer));
+      g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, stored + 1);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
+static void
+test_counters_survive_restart (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("counters");
+  g_autofree char *json = NULL;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+    ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+    ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  }
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    g_assert_cmpuint (count_of (producer, CONSENT, "blocked"), ==, 2);
+    g_assert_cmpuint (count_of (producer, VALIDATION, ""), ==, 1);
+    json = ep_producer_dup_counters_json (producer);
+    g_assert_cmpstr (json, ==, "{\"consentFilteredEvents\":{\"blocked\":2},"
+                               "\"validationFailedEvents\":{\"\":1},\"storingFailedEvents\":{}}");
+  }
+}
+
+static void
+test_outage_persisted (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("outage");
+  g_autoptr(GError) error = NULL;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "max-disk-usage", (guint64) 10, NULL);
+
+    g_assert_no_error (error);
+    g_assert_cmpint (ep_producer_send_event (producer, "big", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                     ==, EP_SEND_RESULT_STORING_FAILED);
+    EP_TEST_SPIN_UNTIL (ep_producer_get_outage (producer));
+  }
+  {
+    g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    /* Restored, and not announced. */
+    g_assert_true (ep_producer_get_outage (producer));
+    g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
+    g_assert_cmpint (ep_producer_send_event (producer, "ok", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                     ==, EP_SEND_RESULT_STORED);
+    EP_TEST_SPIN_UNTIL (changes->len == 1);
+    g_assert_false (g_array_index (changes, gboolean, 0));
+  }
+}
+
+static void
+check_modes (const char *dir)
+{
+  g_autoptr(GDir) listing = g_dir_open (dir, 0, NULL);
+  const char *name;
+  GStatBuf st;
+  guint files = 0;
+
+  g_assert_cmpint (g_stat (dir, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+  while ((name = g_dir_read_name (listing)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      g_assert_cmpint (g_stat (path, &st), ==, 0);
+      if (S_ISDIR (st.st_mode))
+        g_assert_cmpint (st.st_mode & 0777, ==, 0700);
+      else
+        g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+      files++;
+    }
+  g_assert_cmpuint (files, >, 0);
+}
+
+static void
+test_modes (void)
+{
+  g_autofree char *parent = ep_test_make_dir ("modes");
+  g_autofree char *dir = g_build_filename (parent, "queue", NULL);
+  mode_t old_mask = umask (0);
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    ep_producer_send_event (producer, "m", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+    ep_producer_send_event (producer, "m", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+  }
+  umask (old_mask);
+  check_modes (dir);
+}
+
+static void
+test_feral (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("feral");
+  const char *feral[] = { "poison", NULL };
+  g_autoptr(GArray) events = NULL;
+  g_autoptr(GError) error = NULL;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    ep_producer_send_event (producer, "ok", EP_CONSENT_CATEGORY_NECESSARY, "1", NULL);
+    ep_producer_send_event (producer, "poison", EP_CONSENT_CATEGORY_NECESSARY, "2", NULL);
+    ep_producer_send_event (producer, "ok", EP_CONSENT_CATEGORY_NECESSARY, "3", NULL);
+  }
+  {
+    g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "feral-event-types", feral, NULL);
+
+    g_assert_no_error (error);
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  }
+  /* Removed for good, not just skipped. */
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, 2);
+  g_assert_cmpstr (g_array_index (events, EpEvent, 0).payload, ==, "1");
+  g_assert_cmpstr (g_array_index (events, EpEvent, 1).payload, ==, "3");
+}
+
+static void
+test_closed (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("closed");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  ep_producer_send_event (producer, "before", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_close_finish (producer, result, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (ep_producer_send_event (producer, "after", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                   ==, EP_SEND_RESULT_STORING_FAILED);
+  g_assert_cmpuint (count_of (producer, STORING, "after"), ==, 1);
+
+  /* The directory is free, and the event sent before close is there. */
+  {
+    g_autoptr(EpProducer) next = new_producer (dir);
+    g_assert_cmpuint (ep_producer_get_queue_length (next), ==, 1);
+  }
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  ep_test_init (&argc, &argv);
+
+  g_test_add_func ("/ep/producer/config-errors", test_config_errors);
+  g_test_add_func ("/ep/producer/default-queue-dir", test_default_queue_dir);
+  g_test_add_func ("/ep/producer/send-stored", test_send_stored);
+  g_test_add_func ("/ep/producer/default-headers", test_default_headers);
+  g_test_add_func ("/ep/producer/size-boundary", test_size_boundary);
+  g_test_add_func ("/ep/producer/invalid-events", test_invalid_events);
+  g_test_add_func ("/ep/producer/strict-mode", test_strict_mode);
+  g_test_add_func ("/ep/producer/not-strict-is-quiet", test_not_strict_is_quiet);
+  g_test_add_func ("/ep/producer/consent", test_consent);
+  g_test_add_func ("/ep/producer/threads", test_threads);
+  g_test_add_func ("/ep/producer/restore", test_restore);
+  g_test_add_func ("/ep/producer/locked", test_locked);
+  g_test_add_func ("/ep/producer/budget", test_budget);
+  g_test_add_func ("/ep/producer/disk-error", test_disk_error);
+  g_test_add_func ("/ep/producer/counters-survive-restart", test_counters_survive_restart);
+  g_test_add_func ("/ep/producer/outage-persisted", test_outage_persisted);
+  g_test_add_func ("/ep/producer/modes", test_modes);
+  g_test_add_func ("/ep/producer/feral", test_feral);
+  g_test_add_func ("/ep/producer/closed", test_closed);
+
+  return g_test_run ();
+}
