@@ -921,8 +921,28 @@ json_read_attributes (Entry       *entry,
   return TRUE;
 }
 
+static void
+json_warn_unknown_members (Consumer   *self,
+                           JsonObject *object)
+{
+  static const char *const known[] = {
+    "Id", "MessageBody", "DelaySeconds", "MessageAttributes",
+    "MessageSystemAttributes", "MessageDeduplicationId", "MessageGroupId", NULL
+  };
+  g_autoptr(GList) names = json_object_get_members (object);
+
+  for (GList *l = names; l != NULL; l = l->next)
+    if (!g_strv_contains (known, l->data))
+      {
+        g_autofree char *name = g_strconcat ("Entries[].", l->data, NULL);
+
+        consumer_warn_parameter (self, name);
+      }
+}
+
 static gboolean
-json_read_entry (Batch       *batch,
+json_read_entry (Consumer    *self,
+                 Batch       *batch,
                  guint        index,
                  JsonNode    *node,
                  GError     **error)
@@ -938,6 +958,7 @@ json_read_entry (Batch       *batch,
       return FALSE;
     }
   object = json_node_get_object (node);
+  json_warn_unknown_members (self, object);
 
   return json_get_string (object, "Id", where, &entry->id, error)
          && json_get_string (object, "MessageBody", where, &entry->body, error)
@@ -969,7 +990,8 @@ json_request_entries (JsonNode  *root,
 }
 
 static Batch *
-batch_from_json (const char  *data,
+batch_from_json (Consumer    *self,
+                 const char  *data,
                  gsize        len,
                  GError     **error)
 {
@@ -988,7 +1010,7 @@ batch_from_json (const char  *data,
   if (entries == NULL)
     return NULL;
   for (guint i = 0; i < json_array_get_length (entries); i++)
-    if (!json_read_entry (batch, i + 1, json_array_get_element (entries, i), error))
+    if (!json_read_entry (self, batch, i + 1, json_array_get_element (entries, i), error))
       return NULL;
   batch_seal (batch);
 
@@ -2080,7 +2102,7 @@ request_parse (Request  *req,
   const char *data = g_bytes_get_data (bytes, &len);
 
   if (req->protocol == PROTOCOL_JSON)
-    return batch_from_json (data, len, error);
+    return batch_from_json (req->consumer, data, len, error);
 
   return batch_from_query (req->consumer, data != NULL ? data : "", len, error);
 }
