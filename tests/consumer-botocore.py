@@ -25,7 +25,7 @@ try:
     import botocore.loaders
     import botocore.session
 except ImportError as e:
-    print("1..0 # SKIP botocore is not importable by %s: %s" % (sys.executable, e))
+    print("SKIP: botocore is not importable by %s: %s" % (sys.executable, e))
     sys.exit(77)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
