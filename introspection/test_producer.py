@@ -1,0 +1,396 @@
+#!/usr/bin/python3
+# test_producer.py: the Ep-1.0 API from Python (PyGObject), against the build tree
+#
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Run by meson (suite "introspection") with GI_TYPELIB_PATH and LD_LIBRARY_PATH
+# pointing at the ep-glib build directory. The consumer is a small SoupServer
+# inside this process that speaks SQS SendMessageBatch, so the test needs no
+# other program. No sleeps: every wait spins a GLib.MainLoop until a condition
+# holds, with a timeout that fails the test.
+
+import gc
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+import urllib.parse
+import uuid
+
+# Isolate the user directories before GLib reads (and caches) them.
+_TMP = tempfile.mkdtemp(prefix="ep-glib-pytest-")
+for _var in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+    os.environ[_var] = os.path.join(_TMP, _var.lower())
+os.environ.setdefault("GIO_USE_PROXY_RESOLVER", "dummy")
+os.environ.setdefault("GSETTINGS_BACKEND", "memory")
+
+import gi  # noqa: E402
+
+gi.require_version("GLib", "2.0")
+gi.require_version("Gio", "2.0")
+gi.require_version("Soup", "3.0")
+gi.require_version("Ep", "1.0")
+from gi.repository import Ep, GLib, Gio, Soup  # noqa: E402
+
+SQS_NS = "http://queue.amazonaws.com/doc/2012-11-05/"
+TIMEOUT_S = 10
+UUID4_CHARS = set("0123456789abcdef-")
+
+
+class FakeConsumer:
+    """A loopback SQS SendMessageBatch endpoint that confirms every entry,
+    or fails every request with 503 while `failing` is set."""
+
+    def __init__(self):
+        self.failing = False
+        self.events = []  # dicts: id, name, payload, headers, path
+        self.requests = 0
+        self.server = Soup.Server()
+        for path in ("/api/event-batch", "/api/public/event-batch"):
+            self.server.add_handler(path, self._handle)
+        self.server.listen_local(0, Soup.ServerListenOptions.IPV4_ONLY)
+        uri = self.server.get_uris()[0]
+        self.base = "http://127.0.0.1:%d" % uri.get_port()
+
+    @property
+    def consumer_uri(self):
+        return self.base + "/api/event-batch"
+
+    @property
+    def public_consumer_uri(self):
+        return self.base + "/api/public/event-batch"
+
+    def close(self):
+        self.server.disconnect()
+
+    def _reply(self, msg, status, body):
+        msg.set_status(status, None)
+        msg.set_response("text/xml", Soup.MemoryUse.COPY, body.encode())
+
+    def _handle(self, server, msg, path, query):
+        self.requests += 1
+        if msg.get_method() != "POST":
+            self._reply(msg, 405, self._error("Sender", "MethodNotAllowed"))
+        elif self.failing:
+            self._reply(msg, 503, self._error("Receiver", "ServiceUnavailable"))
+        else:
+            self._reply(msg, 200, self._confirm(msg, path))
+
+    def _error(self, kind, code):
+        return ('<?xml version="1.0"?><ErrorResponse xmlns="%s"><Error><Type>%s</Type>'
+                '<Code>%s</Code><Message>injected by the test</Message><Detail/></Error>'
+                '<RequestId>%s</RequestId></ErrorResponse>' % (SQS_NS, kind, code, uuid.uuid4()))
+
+    def _confirm(self, msg, path):
+        body = msg.get_request_body().flatten().get_data()
+        form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
+        prefix = "SendMessageBatchRequestEntry.%d."
+        entries = []
+        n = 1
+        while (prefix % n) + "Id" in form:
+            p = prefix % n
+            entry = {
+                "id": form[p + "Id"][0],
+                "payload": form[p + "MessageBody"][0],
+                "path": path,
+            }
+            for a in (1, 2):
+                name = form[p + "MessageAttribute.%d.Name" % a][0]
+                value = form[p + "MessageAttribute.%d.Value.StringValue" % a][0]
+                entry[name.lower()] = value
+            entry["headers"] = json.loads(entry["headers"])
+            entries.append(entry)
+            n += 1
+        self.events.extend(entries)
+        results = "".join(
+            "<SendMessageBatchResultEntry><Id>%s</Id><MessageId>%s</MessageId>"
+            "<MD5OfMessageBody>%s</MD5OfMessageBody></SendMessageBatchResultEntry>"
+            % (e["id"], uuid.uuid4(), hashlib.md5(e["payload"].encode()).hexdigest())
+            for e in entries)
+        return ('<?xml version="1.0"?><SendMessageBatchResponse xmlns="%s">'
+                '<SendMessageBatchResult>%s</SendMessageBatchResult>'
+                '<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata>'
+                '</SendMessageBatchResponse>' % (SQS_NS, results, uuid.uuid4()))
+
+    def app_events(self):
+        return [e for e in self.events if e["name"] != Ep.MONITORING_EVENT_NAME]
+
+
+def run_until(condition, what, timeout_s=TIMEOUT_S):
+    """Runs a main loop until condition() holds; the timeout fails the test."""
+    deadline = GLib.get_monotonic_time() + int(timeout_s * 1000000)
+    loop = GLib.MainLoop()
+
+    def check():
+        if condition() or GLib.get_monotonic_time() >= deadline:
+            loop.quit()
+            return GLib.SOURCE_REMOVE
+        return GLib.SOURCE_CONTINUE
+
+    GLib.timeout_add(5, check)
+    loop.run()
+    if not condition():
+        raise AssertionError("timed out after %ss waiting for %s" % (timeout_s, what))
+
+
+class ProducerTest(unittest.TestCase):
+    def setUp(self):
+        self.consumer = FakeConsumer()
+        self.queue_dir = tempfile.mkdtemp(prefix="queue-", dir=_TMP)
+        self.producers = []
+
+    def tearDown(self):
+        while self.producers:
+            self.close(self.producers.pop())
+        gc.collect()  # dispose them (async results hold references) before the rmtree
+        self.consumer.close()
+        shutil.rmtree(self.queue_dir, ignore_errors=True)
+
+    # helpers
+
+    def new_producer(self, queue_dir=None, **props):
+        config = dict(
+            app_name="ep-pytest",
+            app_version="1.0",
+            consumer_uri=self.consumer.consumer_uri,
+            public_consumer_uri=self.consumer.public_consumer_uri,
+            queue_dir=queue_dir or self.queue_dir,
+            batch_interval=100,
+            request_timeout=2000,
+            monitoring_interval=3600 * 1000,
+        )
+        config.update(props)
+        producer = Ep.Producer(**config)
+        producer.init(None)
+        self.producers.append(producer)
+        return producer
+
+    def flush(self, producer):
+        """Returns (ok, error) of flush_async/flush_finish."""
+        done = []
+
+        def on_flushed(source, result, user_data):
+            try:
+                done.append((source.flush_finish(result), None))
+            except GLib.Error as error:
+                done.append((False, error))
+
+        producer.flush_async(None, on_flushed, None)
+        run_until(lambda: done, "flush to finish")
+        return done[0]
+
+    def close(self, producer):
+        done = []
+
+        def on_closed(source, result, user_data):
+            done.append(source.close_finish(result))
+
+        producer.close_async(None, on_closed, None)
+        run_until(lambda: done, "close to finish")
+        self.assertTrue(done[0])
+
+    def assert_ep_error(self, error, code):
+        self.assertIsInstance(error, GLib.Error)
+        self.assertEqual(error.domain, GLib.quark_to_string(Ep.error_quark()))
+        self.assertEqual(error.code, int(code), error.message)
+        self.assertTrue(error.matches(Ep.error_quark(), code))
+
+    # tests
+
+    def test_construct_and_send(self):
+        producer = self.new_producer()
+        self.assertEqual(producer.props.queue_length, 0)
+        self.assertEqual(producer.get_queue_dir(), self.queue_dir)
+        self.assertFalse(producer.props.outage)
+
+        lengths = []
+        producer.connect("notify::queue-length",
+                         lambda p, pspec: lengths.append(p.props.queue_length))
+
+        result = producer.send_event("playback_session", Ep.ConsentCategory.NECESSARY,
+                                     '{"trackId":42}', None)
+        self.assertEqual(result, Ep.SendResult.STORED)
+        self.assertEqual(producer.get_queue_length(), 1)
+        self.assertGreater(producer.props.queue_bytes, 0)
+
+        # The notification arrives on the producer's main context.
+        run_until(lambda: 1 in lengths, "notify::queue-length")
+
+    def test_new_uses_state_dir(self):
+        producer = Ep.Producer.new("ep-pytest-new", "2.0", self.consumer.consumer_uri,
+                                   self.consumer.public_consumer_uri)
+        self.producers.append(producer)
+        expected = os.path.join(os.environ["XDG_STATE_HOME"], "ep-glib", "ep-pytest-new")
+        self.assertEqual(producer.get_queue_dir(), expected)
+        self.assertTrue(os.path.isdir(expected))
+        self.assertEqual(os.stat(expected).st_mode & 0o777, 0o700)
+        self.assertEqual(producer.send_event("x", Ep.ConsentCategory.NECESSARY, "{}", None),
+                         Ep.SendResult.STORED)
+
+    def test_consent(self):
+        producer = self.new_producer()
+        self.assertFalse(producer.get_consent_blocked(Ep.ConsentCategory.NECESSARY))
+        self.assertTrue(producer.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE))
+        self.assertTrue(producer.get_consent_blocked(Ep.ConsentCategory.TARGETING))
+
+        result = producer.send_event("perf", Ep.ConsentCategory.PERFORMANCE, "{}", None)
+        self.assertEqual(result, Ep.SendResult.CONSENT_FILTERED)
+        self.assertEqual(producer.props.queue_length, 0)
+        counters = json.loads(producer.dup_counters_json())
+        self.assertEqual(counters["consentFilteredEvents"], {"perf": 1})
+        self.assertEqual(counters["validationFailedEvents"], {})
+        self.assertEqual(counters["storingFailedEvents"], {})
+
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, False)
+        self.assertFalse(producer.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE))
+        result = producer.send_event("perf", Ep.ConsentCategory.PERFORMANCE, "{}", None)
+        self.assertEqual(result, Ep.SendResult.STORED)
+        self.assertEqual(producer.props.queue_length, 1)
+        self.assertEqual(producer.send_event("ad", Ep.ConsentCategory.TARGETING, "{}", None),
+                         Ep.SendResult.CONSENT_FILTERED)
+
+        # The GVariant form of the same counters.
+        consent, validation, storing = producer.dup_counters().unpack()
+        self.assertEqual(consent, {"perf": 1, "ad": 1})
+
+    def test_validation(self):
+        producer = self.new_producer()
+        self.assertEqual(producer.send_event("", Ep.ConsentCategory.NECESSARY, "{}", None),
+                         Ep.SendResult.VALIDATION_FAILED)
+        big = "x" * (Ep.MAX_EVENT_SIZE + 1)
+        self.assertEqual(producer.send_event("big", Ep.ConsentCategory.NECESSARY, big, None),
+                         Ep.SendResult.VALIDATION_FAILED)
+        self.assertEqual(producer.send_event("ctl", Ep.ConsentCategory.NECESSARY, "\x01", None),
+                         Ep.SendResult.VALIDATION_FAILED)
+        counters = json.loads(producer.dup_counters_json())
+        # (How an empty name is keyed is the library's business.)
+        self.assertEqual(counters["validationFailedEvents"]["big"], 1)
+        self.assertEqual(counters["validationFailedEvents"]["ctl"], 1)
+        self.assertEqual(producer.props.queue_length, 0)
+
+    def test_invalid_config(self):
+        with self.assertRaises(GLib.Error) as caught:
+            self.new_producer(consumer_uri="api/event-batch")
+        self.assert_ep_error(caught.exception, Ep.Error.INVALID_CONFIG)
+        self.assertIn("consumer-uri", caught.exception.message)
+
+        with self.assertRaises(GLib.Error) as caught:
+            Ep.Producer.new("ep-pytest", "1.0", "ftp://example.com/x",
+                            self.consumer.public_consumer_uri)
+        self.assert_ep_error(caught.exception, Ep.Error.INVALID_CONFIG)
+
+        with self.assertRaises(GLib.Error) as caught:
+            self.new_producer(app_name="")
+        self.assert_ep_error(caught.exception, Ep.Error.INVALID_CONFIG)
+
+    def test_queue_locked(self):
+        first = self.new_producer()
+        with self.assertRaises(GLib.Error) as caught:
+            self.new_producer()
+        self.assert_ep_error(caught.exception, Ep.Error.QUEUE_LOCKED)
+
+        # Once the first one is closed, the directory is free again.
+        self.producers.remove(first)
+        self.close(first)
+        self.new_producer()
+
+    def test_headers_and_delivery(self):
+        producer = self.new_producer()
+        producer.set_consent_blocked(Ep.ConsentCategory.TARGETING, False)
+        payloads = ['{"n":%d}' % i for i in range(25)]
+        for i, payload in enumerate(payloads):
+            category = Ep.ConsentCategory.TARGETING if i % 2 else Ep.ConsentCategory.NECESSARY
+            headers = {"x-seq": str(i), "app-version": "override"}
+            self.assertEqual(producer.send_event("seq", category, payload, headers),
+                             Ep.SendResult.STORED)
+        self.assertEqual(producer.props.queue_length, 25)
+
+        ok, error = self.flush(producer)
+        self.assertIsNone(error)
+        self.assertTrue(ok)
+        self.assertEqual(producer.props.queue_length, 0)
+        self.assertEqual(producer.props.queue_bytes, 0)
+
+        events = self.consumer.app_events()
+        self.assertEqual(sorted(e["payload"] for e in events), sorted(payloads))
+        ids = [e["id"] for e in events]
+        self.assertEqual(len(set(ids)), 25)
+        for event in events:
+            self.assertEqual(len(event["id"]), 36)
+            self.assertLessEqual(set(event["id"]), UUID4_CHARS)
+            self.assertEqual(event["id"][14], "4")
+            self.assertEqual(event["path"], "/api/public/event-batch")
+            self.assertEqual(event["name"], "seq")
+            headers = event["headers"]
+            seq = int(json.loads(event["payload"])["n"])
+            self.assertEqual(headers["x-seq"], str(seq))
+            self.assertEqual(headers["app-version"], "override")
+            self.assertEqual(headers["app-name"], "ep-pytest")
+            self.assertEqual(headers["consent-category"],
+                             "TARGETING" if seq % 2 else "NECESSARY")
+            self.assertNotIn("authorization", headers)
+
+    def test_credentials(self):
+        producer = self.new_producer()
+        # Keep a reference: PyGObject warns when a property is set to a temporary.
+        credentials = Ep.Credentials.new("secret-token", "client-7")
+        producer.props.credentials = credentials
+        self.assertEqual(producer.dup_credentials().props.client_id, "client-7")
+        producer.send_event("authed", Ep.ConsentCategory.NECESSARY, "{}", None)
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        [event] = self.consumer.app_events()
+        self.assertEqual(event["path"], "/api/event-batch")
+        self.assertEqual(event["headers"]["authorization"], "secret-token")
+        self.assertEqual(event["headers"]["client-id"], "client-7")
+
+    def test_outage(self):
+        producer = self.new_producer()
+        changes = []
+        notified = []
+        producer.connect("outage-changed", lambda p, outage: changes.append(outage))
+        producer.connect("notify::outage", lambda p, pspec: notified.append(p.props.outage))
+
+        self.consumer.failing = True
+        for i in range(3):
+            producer.send_event("during-outage", Ep.ConsentCategory.NECESSARY,
+                                '{"i":%d}' % i, None)
+        ok, error = self.flush(producer)
+        self.assertFalse(ok)
+        self.assert_ep_error(error, Ep.Error.DELIVERY)
+        run_until(lambda: changes == [True], "outage-changed(true)")
+        self.assertTrue(producer.props.outage)
+        self.assertIn(True, notified)
+        self.assertEqual(producer.props.queue_length, 3)
+
+        self.consumer.failing = False
+        ok, error = self.flush(producer)
+        self.assertIsNone(error)
+        self.assertTrue(ok)
+        run_until(lambda: changes == [True, False], "outage-changed(false)")
+        self.assertFalse(producer.props.outage)
+        self.assertEqual(notified[-1], False)
+        self.assertEqual(producer.props.queue_length, 0)
+        self.assertEqual(len(self.consumer.app_events()), 3)
+
+    def test_delivery_by_timer(self):
+        producer = self.new_producer()
+        producer.send_event("timed", Ep.ConsentCategory.NECESSARY, "{}", None)
+        run_until(lambda: producer.props.queue_length == 0
+                               and len(self.consumer.app_events()) == 1,
+                               "the batch-interval timer to deliver")
+
+
+def main():
+    try:
+        program = unittest.main(exit=False, verbosity=2)
+        return 0 if program.result.wasSuccessful() else 1
+    finally:
+        shutil.rmtree(_TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
