@@ -1,0 +1,1155 @@
+/* test-queue.c: the persistent queue (EpQueue)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <glib/gstdio.h>
+
+#include "ep-queue-private.h"
+#include "ep-test-util.h"
+
+#define SEGMENT_HEADER_SIZE 32
+#define FRAME_HEADER_SIZE   32
+
+/* g_test_expect_message() does not see structured log messages on GLib
+ * 2.74, so a writer counts (and swallows) the queue's "discarded" warnings. */
+static guint discard_warnings;
+
+static GLogWriterOutput
+count_discard_warnings (GLogLevelFlags   level,
+                        const GLogField *fields,
+                        gsize            n_fields,
+                        gpointer         user_data)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_str_equal (fields[i].key, "MESSAGE") && (level & G_LOG_LEVEL_WARNING) &&
+        strstr (fields[i].value, "discarded") != NULL)
+      {
+        g_atomic_int_inc (&discard_warnings);
+        return G_LOG_WRITER_HANDLED;
+      }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Helpers */
+
+static GBytes *
+make_record (gint64      created_us,
+             const char *name,
+             const char *payload,
+             guint32    *logical_size)
+{
+  g_autoptr(GVariant) v = NULL;
+  const char *id = "0b4e6a4c-2f47-4a4b-9a57-3f2a3e1a6f10";
+  const char *headers = "{\"app-name\":\"test\"}";
+
+  v = g_variant_ref_sink (g_variant_new ("(xssss)", created_us, id, name, headers, payload));
+  if (logical_size != NULL)
+    *logical_size = strlen (id) + strlen (name) + strlen (headers) + strlen (payload);
+  return g_variant_get_data_as_bytes (v);
+}
+
+static gboolean
+try_append (EpQueue     *queue,
+            const char  *name,
+            const char  *payload,
+            GError     **error)
+{
+  g_autoptr(GBytes) record = NULL;
+  guint32 logical;
+  static gint64 created = 1000;
+
+  record = make_record (g_atomic_pointer_add (&created, 1), name, payload, &logical);
+  return ep_queue_append (queue, g_bytes_get_data (record, NULL), g_bytes_get_size (record),
+                          logical, error);
+}
+
+static void
+append (EpQueue    *queue,
+        const char *payload)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (try_append (queue, "test_event", payload, &error));
+  g_assert_no_error (error);
+}
+
+static char *
+record_payload (GBytes *record)
+{
+  g_autoptr(GVariant) v = NULL;
+  const char *payload;
+
+  v = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(xssss)"), record, FALSE));
+  g_variant_get (v, "(x&s&s&s&s)", NULL, NULL, NULL, NULL, &payload);
+  return g_strdup (payload);
+}
+
+/* The payloads of @items joined with commas. */
+static char *
+items_payloads (GPtrArray *items)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      EpQueueItem *item = items->pdata[i];
+      g_autofree char *payload = record_payload (item->record);
+
+      g_string_append_printf (out, "%s%s", i > 0 ? "," : "", payload);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static char *
+queue_payloads (EpQueue *queue)
+{
+  g_autoptr(GPtrArray) items = ep_queue_peek (queue, 0, G_MAXUINT);
+
+  return items_payloads (items);
+}
+
+static guint64
+item_seq (GPtrArray *items,
+          guint      i)
+{
+  return ((EpQueueItem *) items->pdata[i])->seq;
+}
+
+static EpQueue *
+open_queue (const char          *dir,
+            guint64              max_bytes,
+            const char * const  *feral,
+            guint                expected_discarded)
+{
+  g_autoptr(GError) error = NULL;
+  guint warnings_before = g_atomic_int_get (&discard_warnings);
+  EpQueue *queue;
+
+  queue = ep_queue_open (dir, max_bytes, FALSE, feral, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (queue);
+  g_assert_cmpuint (ep_queue_get_discarded (queue), ==, expected_discarded);
+  g_assert_cmpuint (g_atomic_int_get (&discard_warnings) - warnings_before, ==,
+                    expected_discarded > 0 ? 1 : 0);
+  return queue;
+}
+
+static gint
+compare_paths (gconstpointer a,
+               gconstpointer b)
+{
+  return g_strcmp0 (*(char * const *) a, *(char * const *) b);
+}
+
+/* The segment files of @dir, sorted. */
+static GPtrArray *
+list_segments (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (name, ".journal"))
+      g_ptr_array_add (names, g_build_filename (dir, name, NULL));
+  g_ptr_array_sort (names, compare_paths);
+  return names;
+}
+
+static char *
+only_segment (const char *dir)
+{
+  g_autoptr(GPtrArray) names = list_segments (dir);
+
+  g_assert_cmpuint (names->len, ==, 1);
+  return g_strdup (names->pdata[0]);
+}
+
+static guint64
+file_size (const char *path)
+{
+  struct stat st;
+
+  g_assert_no_errno (g_stat (path, &st));
+  return st.st_size;
+}
+
+static void
+write_file (const char   *path,
+            const guint8 *data,
+            gsize         len)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, (const char *) data, len, &error);
+  g_assert_no_error (error);
+}
+
+static GBytes *
+read_file (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  char *data;
+  gsize len;
+
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, len);
+}
+
+static char *
+self_exe (void)
+{
+  g_autoptr(GError) error = NULL;
+  char *path = g_file_read_link ("/proc/self/exe", &error);
+
+  g_assert_no_error (error);
+  return path;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Tests */
+
+static void
+test_order (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("order");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) first = NULL;
+  g_autoptr(GPtrArray) rest = NULL;
+  g_autoptr(GPtrArray) none = NULL;
+  g_autoptr(GPtrArray) again = NULL;
+  g_autoptr(GPtrArray) peeked = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *payloads = NULL;
+  guint64 seqs[5];
+  guint64 one[1];
+  gint64 oldest = 0;
+
+  g_assert_cmpint (ep_queue_get_oldest_time (queue), ==, 0);
+  for (guint i = 1; i <= 5; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("e%u", i);
+
+      append (queue, payload);
+      if (i == 1)
+        oldest = ep_queue_get_oldest_time (queue);
+    }
+  g_assert_cmpint (oldest, >, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 5);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 5);
+  g_assert_cmpuint (ep_queue_get_bytes (queue), >, 0);
+
+  first = ep_queue_take (queue, 2, G_MAXSIZE);
+  payloads = items_payloads (first);
+  g_assert_cmpstr (payloads, ==, "e1,e2");
+  g_clear_pointer (&payloads, g_free);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 3);
+  g_assert_cmpuint (item_seq (first, 0), <, item_seq (first, 1));
+
+  /* max_bytes: at least one, then only what fits */
+  rest = ep_queue_take (queue, 10, 1);
+  payloads = items_payloads (rest);
+  g_assert_cmpstr (payloads, ==, "e3");
+  g_clear_pointer (&payloads, g_free);
+  g_ptr_array_unref (rest);
+  rest = ep_queue_take (queue, 10, G_MAXSIZE);
+  payloads = items_payloads (rest);
+  g_assert_cmpstr (payloads, ==, "e4,e5");
+  g_clear_pointer (&payloads, g_free);
+  none = ep_queue_take (queue, 10, G_MAXSIZE);
+  g_assert_cmpuint (none->len, ==, 0);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 0);
+
+  /* released events are handed out again, in order */
+  one[0] = item_seq (first, 1);
+  ep_queue_release (queue, one, 1);
+  again = ep_queue_take (queue, 10, G_MAXSIZE);
+  payloads = items_payloads (again);
+  g_assert_cmpstr (payloads, ==, "e2");
+  g_clear_pointer (&payloads, g_free);
+
+  seqs[0] = item_seq (first, 0);     /* e1 */
+  seqs[1] = item_seq (rest, 0) - 1;  /* e3 */
+  seqs[2] = 999999;                  /* unknown: ignored */
+  g_assert_true (ep_queue_remove (queue, seqs, 3, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  g_assert_cmpint (ep_queue_get_oldest_time (queue), ==, oldest + 1);
+
+  seqs[0] = item_seq (rest, 1);
+  seqs[1] = item_seq (rest, 0);
+  seqs[2] = item_seq (first, 1);
+  ep_queue_release (queue, seqs, 3);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 3);
+  g_ptr_array_unref (again);
+  again = ep_queue_take (queue, 10, G_MAXSIZE);
+  payloads = items_payloads (again);
+  g_assert_cmpstr (payloads, ==, "e2,e4,e5");
+  g_clear_pointer (&payloads, g_free);
+
+  /* peek does not care about in-flight and starts after a seq */
+  peeked = ep_queue_peek (queue, item_seq (first, 1), 10);
+  payloads = items_payloads (peeked);
+  g_assert_cmpstr (payloads, ==, "e4,e5");
+  g_clear_pointer (&payloads, g_free);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 0);
+}
+
+static void
+test_restore_after_close (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("restore");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr(GPtrArray) after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *payloads = NULL;
+  guint64 last_seq, bytes, seq;
+
+  append (queue, "a");
+  append (queue, "b");
+  append (queue, "c");
+  items = ep_queue_take (queue, 1, G_MAXSIZE);
+  seq = item_seq (items, 0);
+  g_assert_true (ep_queue_remove (queue, &seq, 1, &error));
+  g_assert_no_error (error);
+  g_ptr_array_unref (items);
+  items = ep_queue_take (queue, 1, G_MAXSIZE);  /* b in flight */
+  last_seq = item_seq (items, 0) + 1;
+  bytes = ep_queue_get_bytes (queue);
+  ep_queue_close (queue);
+  ep_queue_close (queue);  /* idempotent */
+  g_assert_false (try_append (queue, "n", "late", &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_CLOSED);
+  g_clear_error (&error);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  payloads = queue_payloads (queue);
+  g_assert_cmpstr (payloads, ==, "b,c");
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 2);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 2);  /* in flight is not persistent */
+  g_assert_cmpuint (ep_queue_get_bytes (queue), ==, bytes);
+  append (queue, "d");
+  after = ep_queue_peek (queue, last_seq, 10);
+  g_assert_cmpuint (after->len, ==, 1);
+  g_assert_cmpuint (item_seq (after, 0), >, last_seq);
+}
+
+static void
+test_restore_after_dispose (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("dispose");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autofree char *payloads = NULL;
+
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("%u", i);
+
+      append (queue, payload);
+    }
+  g_clear_object (&queue);  /* no close */
+
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 100);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 100);
+  payloads = queue_payloads (queue);
+  g_assert_true (g_str_has_prefix (payloads, "0,1,2,3,"));
+  g_assert_true (g_str_has_suffix (payloads, ",98,99"));
+}
+
+/* Cuts the file inside the last record at every byte offset. */
+static void
+test_torn_tail (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("torn");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GBytes) contents = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *base = NULL;
+  g_autofree char *last = g_strnfill (150, 'z');
+  g_autoptr(GBytes) last_record = make_record (0, "test_event", last, NULL);
+  guint64 start, payload_end;
+
+  append (queue, "first");
+  append (queue, "second");
+  start = ep_queue_get_disk_usage (queue);
+  append (queue, last);
+  ep_queue_close (queue);
+  path = only_segment (dir);
+  base = g_path_get_basename (path);
+  contents = read_file (path);
+  payload_end = start + FRAME_HEADER_SIZE + g_bytes_get_size (last_record);
+  g_assert_cmpuint (g_bytes_get_size (contents), >=, payload_end);
+
+  for (guint64 cut = start; cut < g_bytes_get_size (contents); cut++)
+    {
+      g_autofree char *torn_dir = ep_test_make_dir ("torn-copy");
+      g_autofree char *torn_path = g_build_filename (torn_dir, base, NULL);
+      g_autoptr(EpQueue) torn = NULL;
+      g_autofree char *payloads = NULL;
+      g_autofree char *expected = NULL;
+      gboolean intact = cut >= payload_end;  /* only padding is missing */
+
+      write_file (torn_path, g_bytes_get_data (contents, NULL), cut);
+      torn = open_queue (torn_dir, 0, NULL, intact || cut == start ? 0 : 1);
+      payloads = queue_payloads (torn);
+      expected = g_strdup_printf ("first,second%s%s", intact ? "," : "", intact ? last : "");
+      g_assert_cmpstr (payloads, ==, expected);
+      if (!intact)
+        g_assert_cmpuint (file_size (torn_path), ==, start);
+
+      append (torn, "next");
+      g_clear_object (&torn);
+      torn = open_queue (torn_dir, 0, NULL, 0);
+      g_clear_pointer (&payloads, g_free);
+      g_clear_pointer (&expected, g_free);
+      payloads = queue_payloads (torn);
+      expected = g_strdup_printf ("first,second,%s%snext", intact ? last : "", intact ? "," : "");
+      g_assert_cmpstr (payloads, ==, expected);
+      g_clear_object (&torn);
+      ep_test_remove_tree (torn_dir);
+    }
+}
+
+/* Records of 5 events; @offsets gets the frame offset of each. */
+static char *
+make_five (guint64 offsets[5])
+{
+  g_autofree char *dir = ep_test_make_dir ("five");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+
+  for (guint i = 0; i < 5; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("payload-%u-%s", i, "abcdefghijklmnopqrstuvwxyz");
+
+      offsets[i] = ep_queue_get_disk_usage (queue);
+      append (queue, payload);
+    }
+  return g_steal_pointer (&dir);
+}
+
+static void
+flip_bit (const char *path,
+          guint64     offset,
+          guint       bit)
+{
+  g_autoptr(GBytes) contents = read_file (path);
+  g_autofree guint8 *data = g_memdup2 (g_bytes_get_data (contents, NULL), g_bytes_get_size (contents));
+
+  data[offset] ^= 1u << bit;
+  write_file (path, data, g_bytes_get_size (contents));
+}
+
+static void
+test_corrupt_middle (void)
+{
+  /* byte offsets inside the third frame: payload, length, seq, magic */
+  const guint where[] = { FRAME_HEADER_SIZE + 20, 9, 17, 1, FRAME_HEADER_SIZE + 60 };
+
+  for (guint w = 0; w < G_N_ELEMENTS (where); w++)
+    for (guint bit = 0; bit < 8; bit += 3)
+      {
+        guint64 offsets[5];
+        g_autofree char *dir = make_five (offsets);
+        g_autofree char *path = only_segment (dir);
+        g_autoptr(EpQueue) queue = NULL;
+        g_autofree char *payloads = NULL;
+
+        flip_bit (path, offsets[2] + where[w], bit);
+        queue = open_queue (dir, 0, NULL, 1);
+        g_assert_cmpuint (ep_queue_get_length (queue), ==, 4);
+        payloads = queue_payloads (queue);
+        g_assert_cmpstr (payloads, ==,
+                         "payload-0-abcdefghijklmnopqrstuvwxyz,payload-1-abcdefghijklmnopqrstuvwxyz,"
+                         "payload-3-abcdefghijklmnopqrstuvwxyz,payload-4-abcdefghijklmnopqrstuvwxyz");
+        append (queue, "after");
+        g_assert_cmpuint (ep_queue_get_length (queue), ==, 5);
+        g_clear_object (&queue);
+        ep_test_remove_tree (dir);
+      }
+}
+
+static void
+test_corrupt_segment_header (void)
+{
+  guint64 offsets[5];
+  g_autofree char *dir = make_five (offsets);
+  g_autofree char *path = only_segment (dir);
+  g_autoptr(EpQueue) queue = NULL;
+  g_autoptr(GPtrArray) segments = NULL;
+
+  flip_bit (path, 3, 0);
+  queue = open_queue (dir, 0, NULL, 1);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 5);
+  append (queue, "after");  /* goes to a new segment */
+  g_clear_object (&queue);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, ==, 2);
+  queue = open_queue (dir, 0, NULL, 1);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 6);
+}
+
+static void
+assert_open_refused (const char *dir,
+                     const char *path,
+                     GBytes     *expected_contents)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = NULL;
+  g_autoptr(GBytes) after = NULL;
+
+  queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_null (queue);
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_assert_nonnull (strstr (error->message, "newer version"));
+  after = read_file (path);
+  g_assert_true (g_bytes_equal (after, expected_contents));
+  g_assert_cmpuint (list_segments (dir)->len, ==, 1);
+}
+
+static void
+set_le32 (guint8  *data,
+          guint32  value)
+{
+  value = GUINT32_TO_LE (value);
+  memcpy (data, &value, 4);
+}
+
+static void
+test_newer_version (void)
+{
+  guint64 offsets[5];
+  g_autofree char *dir = make_five (offsets);
+  g_autofree char *path = only_segment (dir);
+  g_autoptr(GBytes) original = read_file (path);
+  g_autoptr(GBytes) newer = NULL;
+  g_autoptr(GPtrArray) leak_check = NULL;
+  g_autofree guint8 *data = NULL;
+  gsize len = g_bytes_get_size (original);
+  guint8 *frame;
+
+  /* a newer segment header */
+  data = g_memdup2 (g_bytes_get_data (original, NULL), len);
+  set_le32 (data + 8, 2);
+  set_le32 (data + 28, crc32 (0, data, 28));
+  write_file (path, data, len);
+  newer = read_file (path);
+  assert_open_refused (dir, path, newer);
+  assert_open_refused (dir, path, newer);  /* still refused, still untouched */
+
+  /* a newer frame inside a current segment */
+  g_free (data);
+  data = g_memdup2 (g_bytes_get_data (original, NULL), len);
+  frame = data + offsets[3];
+  frame[4] = 2;
+  frame[5] = 0;
+  set_le32 (frame + 28, crc32 (0, frame, 28));
+  write_file (path, data, len);
+  g_bytes_unref (newer);
+  newer = read_file (path);
+  assert_open_refused (dir, path, newer);
+}
+
+static void
+test_locked (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("locked");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(EpQueue) second = NULL;
+  g_autoptr(GError) error = NULL;
+
+  second = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_null (second);
+  g_assert_error (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED);
+  g_clear_error (&error);
+
+  ep_queue_close (queue);
+  second = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (second);
+  g_clear_object (&second);
+
+  /* dispose releases it too */
+  second = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_object (&second);
+  second = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+}
+
+/* Child mode: opens the queue, reports readiness on stdout, waits to die. */
+static int
+hold_lock_main (const char *dir)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  char byte = queue != NULL ? 'R' : 'E';
+
+  if (write (STDOUT_FILENO, &byte, 1) != 1 || queue == NULL)
+    return 1;
+  for (;;)
+    pause ();
+  return 0;
+}
+
+static void
+test_locked_killed (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("killed");
+  g_autofree char *exe = self_exe ();
+  const char *argv[] = { exe, "--hold-lock", dir, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = NULL;
+  GPid pid;
+  int out_fd, status;
+  char byte = 0;
+
+  g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                            NULL, NULL, &pid, NULL, &out_fd, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (read (out_fd, &byte, 1), ==, 1);
+  g_assert_cmpint (byte, ==, 'R');
+
+  queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_error (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED);
+  g_assert_nonnull (strstr (error->message, dir));
+  g_clear_error (&error);
+
+  g_assert_no_errno (kill (pid, SIGKILL));
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFSIGNALED (status));
+  close (out_fd);
+  g_spawn_close_pid (pid);
+
+  queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (queue);
+}
+
+static void
+test_budget (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("budget");
+  g_autoptr(EpQueue) queue = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+  guint32 logical;
+  g_autoptr(GBytes) record = make_record (0, "test_event", "0123456789", &logical);
+  guint64 seq;
+
+  queue = open_queue (dir, 3 * logical, NULL, 0);
+  append (queue, "0123456789");
+  append (queue, "0123456789");
+  append (queue, "0123456789");
+  g_assert_cmpuint (ep_queue_get_bytes (queue), ==, 3 * logical);
+  g_assert_false (try_append (queue, "test_event", "0123456789", &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_BUDGET_EXCEEDED);
+  g_clear_error (&error);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+
+  items = ep_queue_take (queue, 1, G_MAXSIZE);
+  seq = item_seq (items, 0);
+  g_assert_true (ep_queue_remove (queue, &seq, 1, &error));
+  g_assert_no_error (error);
+  append (queue, "0123456789");
+  g_assert_false (try_append (queue, "test_event", "0123456789", &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_BUDGET_EXCEEDED);
+}
+
+static void
+disk_error_child (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("fsize");
+  g_autofree char *big = g_strnfill (1024, 'k');
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *path = only_segment (dir);
+  g_autofree char *payloads = NULL;
+  struct rlimit saved, limited;
+  guint64 size;
+
+  signal (SIGXFSZ, SIG_IGN);
+  append (queue, "a");
+  append (queue, "b");
+  size = file_size (path);
+  g_assert_cmpuint (size, ==, ep_queue_get_disk_usage (queue));
+
+  g_assert_no_errno (getrlimit (RLIMIT_FSIZE, &saved));
+  limited = saved;
+  limited.rlim_cur = size + 1500;  /* one 1 KiB record fits, the next one half */
+  g_assert_no_errno (setrlimit (RLIMIT_FSIZE, &limited));
+
+  append (queue, big);
+  size = file_size (path);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_false (try_append (queue, "test_event", big, &error));
+      g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+      g_assert_nonnull (strstr (error->message, g_strerror (EFBIG)));
+      g_clear_error (&error);
+      g_assert_cmpuint (file_size (path), ==, size);  /* nothing partial */
+      g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+    }
+
+  g_assert_no_errno (setrlimit (RLIMIT_FSIZE, &saved));
+  append (queue, "d");
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  payloads = queue_payloads (queue);
+  g_assert_true (g_str_has_prefix (payloads, "a,b,kkkk"));
+  g_assert_true (g_str_has_suffix (payloads, "kkkk,d"));
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 4);
+}
+
+static void
+test_disk_error (void)
+{
+  if (g_test_subprocess ())
+    {
+      disk_error_child ();
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
+static void
+test_feral (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("feral");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  const char * const feral[] = { "poison", "other", NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *payloads = NULL;
+
+  g_assert_true (try_append (queue, "good", "1", &error));
+  g_assert_true (try_append (queue, "poison", "2", &error));
+  g_assert_true (try_append (queue, "good", "3", &error));
+  g_assert_true (try_append (queue, "poison", "4", &error));
+  g_assert_true (try_append (queue, "poisoned", "5", &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, feral, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  payloads = queue_payloads (queue);
+  g_assert_cmpstr (payloads, ==, "1,3,5");
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  g_clear_pointer (&payloads, g_free);
+  payloads = queue_payloads (queue);
+  g_assert_cmpstr (payloads, ==, "1,3,5");
+}
+
+static void
+test_modes (void)
+{
+  g_autofree char *parent = ep_test_make_dir ("modes");
+  g_autofree char *dir = g_build_filename (parent, "a", "queue", NULL);
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GDir) d = NULL;
+  const char *name;
+  struct stat st;
+  guint n_files = 0;
+
+  append (queue, "x");
+  ep_queue_set_segment_size (queue, 64);
+  append (queue, "y");  /* a second segment */
+  g_assert_no_errno (g_stat (dir, &st));
+  g_assert_cmpint (st.st_mode & 07777, ==, 0700);
+  d = g_dir_open (dir, 0, NULL);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      g_assert_no_errno (g_stat (path, &st));
+      g_assert_cmpint (st.st_mode & 07777, ==, 0600);
+      n_files++;
+    }
+  g_assert_cmpuint (n_files, ==, 3);  /* lock and two segments */
+}
+
+/* Appends @n events "p<i>" with a padding of ~400 bytes. */
+static void
+append_numbered (EpQueue *queue,
+                 guint    first,
+                 guint    n)
+{
+  g_autofree char *pad = g_strnfill (400, '.');
+
+  for (guint i = first; i < first + n; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("p%u%s", i, pad);
+
+      append (queue, payload);
+    }
+}
+
+static GArray *
+take_seqs (EpQueue *queue)
+{
+  g_autoptr(GPtrArray) items = ep_queue_take (queue, G_MAXUINT, G_MAXSIZE);
+  GArray *seqs = g_array_new (FALSE, FALSE, sizeof (guint64));
+
+  for (guint i = 0; i < items->len; i++)
+    g_array_append_val (seqs, ((EpQueueItem *) items->pdata[i])->seq);
+  return seqs;
+}
+
+static void
+test_segment_deletion (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("deletion");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GPtrArray) before = NULL;
+  g_autoptr(GPtrArray) after = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+  guint64 usage;
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 40);
+  before = list_segments (dir);
+  g_assert_cmpuint (before->len, >=, 5);
+  usage = ep_queue_get_disk_usage (queue);
+
+  seqs = take_seqs (queue);
+  for (guint i = 0; i < 30; i += 10)  /* in batches, as the scheduler does */
+    g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, i), 10, &error));
+  g_assert_no_error (error);
+  g_assert_true (ep_queue_reclaim (queue, FALSE, &error));
+  g_assert_no_error (error);
+
+  after = list_segments (dir);
+  g_assert_cmpuint (after->len, <, before->len);
+  g_assert_cmpstr (g_strrstr (before->pdata[0], "/"), !=, g_strrstr (after->pdata[0], "/"));
+  g_assert_cmpuint (ep_queue_get_disk_usage (queue), <, usage);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 10);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 10);
+  items = ep_queue_peek (queue, 0, G_MAXUINT);
+  for (guint i = 0; i < 10; i++)
+    {
+      g_autofree char *payload = record_payload (((EpQueueItem *) items->pdata[i])->record);
+      g_autofree char *prefix = g_strdup_printf ("p%u.", 30 + i);
+
+      g_assert_true (g_str_has_prefix (payload, prefix));
+      g_assert_cmpuint (item_seq (items, i), ==, g_array_index (seqs, guint64, 30 + i));
+    }
+}
+
+static guint64
+dir_bytes (const char *dir)
+{
+  g_autoptr(GPtrArray) segments = list_segments (dir);
+  guint64 total = 0;
+
+  for (guint i = 0; i < segments->len; i++)
+    total += file_size (segments->pdata[i]);
+  return total;
+}
+
+/* Two stuck events (0 and 30) keep the oldest segments alive: only
+ * compaction can reclaim the space. */
+static EpQueue *
+make_stuck_queue (const char *dir,
+                  GArray    **seqs_out)
+{
+  EpQueue *queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GError) error = NULL;
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 60);
+  seqs = take_seqs (queue);
+  for (guint i = 0; i < 60; i++)
+    if (i != 0 && i != 30)
+      g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, i), 1, &error));
+  g_assert_no_error (error);
+  *seqs_out = g_steal_pointer (&seqs);
+  return queue;
+}
+
+static void
+assert_stuck_pair (EpQueue *queue,
+                   GArray  *seqs)
+{
+  g_autoptr(GPtrArray) items = ep_queue_peek (queue, 0, G_MAXUINT);
+  g_autofree char *p0 = NULL;
+  g_autofree char *p30 = NULL;
+
+  g_assert_cmpuint (items->len, ==, 2);
+  g_assert_cmpuint (item_seq (items, 0), ==, g_array_index (seqs, guint64, 0));
+  g_assert_cmpuint (item_seq (items, 1), ==, g_array_index (seqs, guint64, 30));
+  p0 = record_payload (((EpQueueItem *) items->pdata[0])->record);
+  p30 = record_payload (((EpQueueItem *) items->pdata[1])->record);
+  g_assert_true (g_str_has_prefix (p0, "p0."));
+  g_assert_true (g_str_has_prefix (p30, "p30."));
+}
+
+static void
+test_compaction (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("compaction");
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(EpQueue) queue = make_stuck_queue (dir, &seqs);
+  g_autoptr(GPtrArray) taken = NULL;
+  g_autoptr(GError) error = NULL;
+  guint64 usage = ep_queue_get_disk_usage (queue);
+  guint64 bytes = dir_bytes (dir);
+
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, 0);
+  g_assert_true (ep_queue_reclaim (queue, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_disk_usage (queue), <, usage / 4);
+  g_assert_cmpuint (dir_bytes (dir), <, bytes / 4);
+  g_assert_cmpuint (list_segments (dir)->len, <=, 2);
+  assert_stuck_pair (queue, seqs);
+
+  /* in-flight state survives, and the moved records read back */
+  ep_queue_release (queue, (guint64 *) (gpointer) seqs->data, seqs->len);
+  taken = ep_queue_take (queue, 10, G_MAXSIZE);
+  g_assert_cmpuint (taken->len, ==, 2);
+  append_numbered (queue, 100, 1);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 0), 1, &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 2);
+}
+
+/* A crash after the rename but before the old files were deleted. */
+static void
+test_compaction_interrupted (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("interrupted");
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(EpQueue) queue = make_stuck_queue (dir, &seqs);
+  g_autoptr(GPtrArray) before = list_segments (dir);
+  g_autoptr(GPtrArray) contents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  g_autoptr(GPtrArray) after = NULL;
+  g_autoptr(GPtrArray) reopened = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = NULL;
+  const char *compacted;
+
+  for (guint i = 0; i < before->len; i++)
+    g_ptr_array_add (contents, read_file (before->pdata[i]));
+  g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+
+  after = list_segments (dir);
+  compacted = after->pdata[0];
+  for (guint i = 0; i < before->len && strcmp (before->pdata[i], compacted) < 0; i++)
+    write_file (before->pdata[i], g_bytes_get_data (contents->pdata[i], NULL),
+                g_bytes_get_size (contents->pdata[i]));
+  tmp = g_strconcat (compacted, ".tmp", NULL);
+  write_file (tmp, (const guint8 *) "garbage", 7);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_stuck_pair (queue, seqs);
+  reopened = list_segments (dir);
+  g_ptr_array_sort (reopened, compare_paths);
+  g_assert_cmpuint (reopened->len, ==, after->len);
+  g_assert_false (g_file_test (tmp, G_FILE_TEST_EXISTS));
+}
+
+/* Holes in the middle of the index are squeezed out; order stays. */
+static void
+test_index_squeeze (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("squeeze");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autoptr(GPtrArray) items = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n = 20000;
+
+  for (guint i = 0; i < n; i++)
+    {
+      char payload[16];
+
+      g_snprintf (payload, sizeof payload, "%u", i);
+      append (queue, payload);
+    }
+  seqs = take_seqs (queue);
+  g_assert_cmpuint (seqs->len, ==, n);
+  for (guint i = 1; i < n; i++)
+    {
+      if (i % 1000 == 0)
+        continue;
+      g_array_append_val (removed, g_array_index (seqs, guint64, i));
+      if (removed->len == 100)
+        {
+          g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) removed->data, 100, &error));
+          g_array_set_size (removed, 0);
+        }
+    }
+  g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) removed->data, removed->len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 20);
+  ep_queue_release (queue, (guint64 *) (gpointer) seqs->data, seqs->len);
+  items = ep_queue_take (queue, G_MAXUINT, G_MAXSIZE);
+  g_assert_cmpuint (items->len, ==, 20);
+  for (guint i = 0; i < 20; i++)
+    {
+      g_autofree char *payload = record_payload (((EpQueueItem *) items->pdata[i])->record);
+      g_autofree char *expected = g_strdup_printf ("%u", i * 1000);
+
+      g_assert_cmpstr (payload, ==, expected);
+    }
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 0), 1, &error));
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 19);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 19);
+}
+
+typedef struct {
+  EpQueue *queue;
+  guint    thread;
+  guint    n;
+} AppendThread;
+
+static gpointer
+append_thread (gpointer data)
+{
+  AppendThread *t = data;
+
+  for (guint i = 0; i < t->n; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("%u:%u", t->thread, i);
+
+      append (t->queue, payload);
+    }
+  return NULL;
+}
+
+static void
+check_threads_order (EpQueue *queue,
+                     guint    n_threads,
+                     guint    n)
+{
+  g_autoptr(GPtrArray) items = ep_queue_peek (queue, 0, G_MAXUINT);
+  g_autofree guint *next = g_new0 (guint, n_threads);
+
+  g_assert_cmpuint (items->len, ==, n_threads * n);
+  for (guint i = 0; i < items->len; i++)
+    {
+      g_autofree char *payload = record_payload (((EpQueueItem *) items->pdata[i])->record);
+      guint thread, number;
+
+      g_assert_cmpint (sscanf (payload, "%u:%u", &thread, &number), ==, 2);
+      g_assert_cmpuint (thread, <, n_threads);
+      g_assert_cmpuint (number, ==, next[thread]);  /* each thread's order kept */
+      next[thread]++;
+    }
+  for (guint t = 0; t < n_threads; t++)
+    g_assert_cmpuint (next[t], ==, n);
+}
+
+static void
+test_threads (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("threads");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  AppendThread threads[8];
+  GThread *handles[8];
+
+  ep_queue_set_segment_size (queue, 64 * 1024);  /* rotate while racing */
+  for (guint t = 0; t < 8; t++)
+    {
+      threads[t] = (AppendThread) { queue, t, 2000 };
+      handles[t] = g_thread_new ("append", append_thread, &threads[t]);
+    }
+  for (guint t = 0; t < 8; t++)
+    g_thread_join (handles[t]);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 16000);
+  check_threads_order (queue, 8, 2000);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  check_threads_order (queue, 8, 2000);
+}
+
+static void
+test_sync_on_send (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("sync");
+  g_autoptr(EpQueue) queue = NULL;
+  g_autoptr(GError) error = NULL;
+
+  queue = ep_queue_open (dir, 0, TRUE, NULL, &error);
+  g_assert_no_error (error);
+  append (queue, "durable");
+  g_assert_true (ep_queue_sync (queue, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (ep_queue_get_dir (queue), ==, dir);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 1);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  if (argc == 3 && g_str_equal (argv[1], "--hold-lock"))
+    return hold_lock_main (argv[2]);
+
+  g_log_set_writer_func (count_discard_warnings, NULL, NULL);
+  ep_test_init (&argc, &argv);
+
+  g_test_add_func ("/ep/queue/order", test_order);
+  g_test_add_func ("/ep/queue/restore-after-close", test_restore_after_close);
+  g_test_add_func ("/ep/queue/restore-after-dispose", test_restore_after_dispose);
+  g_test_add_func ("/ep/queue/recover-torn-tail", test_torn_tail);
+  g_test_add_func ("/ep/queue/recover-corrupt-middle", test_corrupt_middle);
+  g_test_add_func ("/ep/queue/recover-corrupt-segment-header", test_corrupt_segment_header);
+  g_test_add_func ("/ep/queue/refuse-newer-version", test_newer_version);
+  g_test_add_func ("/ep/queue/locked", test_locked);
+  g_test_add_func ("/ep/queue/locked-until-killed", test_locked_killed);
+  g_test_add_func ("/ep/queue/budget", test_budget);
+  g_test_add_func ("/ep/queue/disk-error", test_disk_error);
+  g_test_add_func ("/ep/queue/feral", test_feral);
+  g_test_add_func ("/ep/queue/modes", test_modes);
+  g_test_add_func ("/ep/queue/segment-deletion", test_segment_deletion);
+  g_test_add_func ("/ep/queue/compaction", test_compaction);
+  g_test_add_func ("/ep/queue/compaction-interrupted", test_compaction_interrupted);
+  g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
+  g_test_add_func ("/ep/queue/threads", test_threads);
+  g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
+
+  return g_test_run ();
+}
