@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <gobject/gvaluecollector.h>
 #include <string.h>
 
 #include "ep-test-util.h"
@@ -127,4 +128,99 @@ void
 ep_test_wait_result (GAsyncResult **result)
 {
   EP_TEST_SPIN_UNTIL (*result != NULL);
+}
+
+#define ONE_HOUR_MS (60 * 60 * 1000)
+
+static void
+add_value (GPtrArray  *names,
+           GArray     *values,
+           const char *name,
+           GType       type,
+           ...)
+{
+  GValue value = G_VALUE_INIT;
+  g_autofree char *collect_error = NULL;
+  va_list args;
+
+  va_start (args, type);
+  G_VALUE_COLLECT_INIT (&value, type, args, 0, &collect_error);
+  va_end (args);
+  g_assert_null (collect_error);
+  g_ptr_array_add (names, (gpointer) name);
+  g_array_append_val (values, value);
+}
+
+EpProducer *
+ep_test_producer_new (const char  *dir,
+                      const char  *consumer_uri,
+                      const char  *public_consumer_uri,
+                      GError     **error,
+                      const char  *first_property,
+                      ...)
+{
+  g_autoptr(GTypeClass) klass = g_type_class_ref (EP_TYPE_PRODUCER);
+  g_autoptr(GPtrArray) names = g_ptr_array_new ();
+  g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
+  const char *name;
+  va_list args;
+  GObject *object;
+
+  g_array_set_clear_func (values, (GDestroyNotify) g_value_unset);
+  add_value (names, values, "app-name", G_TYPE_STRING, "test-app");
+  add_value (names, values, "app-version", G_TYPE_STRING, "1.2.3");
+  add_value (names, values, "consumer-uri", G_TYPE_STRING, consumer_uri);
+  add_value (names, values, "public-consumer-uri", G_TYPE_STRING, public_consumer_uri);
+  add_value (names, values, "queue-dir", G_TYPE_STRING, dir);
+  add_value (names, values, "batch-interval", G_TYPE_UINT, ONE_HOUR_MS);
+  add_value (names, values, "monitoring-interval", G_TYPE_UINT, ONE_HOUR_MS);
+  add_value (names, values, "device-vendor", G_TYPE_STRING, "Vendor");
+  add_value (names, values, "device-model", G_TYPE_STRING, "Model 1");
+  add_value (names, values, "os-name", G_TYPE_STRING, "TestOS");
+  add_value (names, values, "os-version", G_TYPE_STRING, "42");
+
+  /* The caller's values replace the defaults above. */
+  va_start (args, first_property);
+  for (name = first_property; name != NULL; name = va_arg (args, const char *))
+    {
+      GParamSpec *pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), name);
+      GValue value = G_VALUE_INIT;
+      g_autofree char *collect_error = NULL;
+
+      guint index;
+
+      g_assert_nonnull (pspec);
+      G_VALUE_COLLECT_INIT (&value, pspec->value_type, args, 0, &collect_error);
+      g_assert_null (collect_error);
+      if (g_ptr_array_find_with_equal_func (names, name, g_str_equal, &index))
+        {
+          g_value_unset (&g_array_index (values, GValue, index));
+          g_array_index (values, GValue, index) = value;
+          continue;
+        }
+      g_ptr_array_add (names, (gpointer) name);
+      g_array_append_val (values, value);
+    }
+  va_end (args);
+
+  object = g_object_new_with_properties (EP_TYPE_PRODUCER, names->len,
+                                         (const char **) names->pdata,
+                                         (const GValue *) values->data);
+  if (!g_initable_init (G_INITABLE (object), NULL, error))
+    {
+      g_object_unref (object);
+      return NULL;
+    }
+  return EP_PRODUCER (object);
+}
+
+gboolean
+ep_test_flush (EpProducer  *producer,
+               GError     **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  return ep_producer_flush_finish (producer, result, error);
 }

@@ -56,4 +56,18 @@ void      ep_test_store_result    (GObject       *source,
                                    GAsyncResult  *result,
                                    gpointer       user_data);
 
+/* A producer for tests: app "test-app" 1.2.3, fixed device and OS headers,
+ * @dir as queue, batch and monitoring timers an hour away (tests flush),
+ * then the given property/value pairs. NULL with @error set when init fails. */
+EpProducer *ep_test_producer_new  (const char   *dir,
+                                   const char   *consumer_uri,
+                                   const char   *public_consumer_uri,
+                                   GError      **error,
+                                   const char   *first_property,
+                                   ...);
+
+/* Flushes and waits: the result of ep_producer_flush_finish(). */
+gboolean    ep_test_flush         (EpProducer   *producer,
+                                   GError      **error);
+
 G_END_DECLS

@@ -5,7 +5,6 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
-#include <gobject/gvaluecollector.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
@@ -20,65 +19,9 @@
  * timers are far away. Delivery has its own test program. */
 #define NOWHERE "http://127.0.0.1:9/api/event-batch"
 #define NOWHERE_PUBLIC "http://127.0.0.1:9/api/public/event-batch"
-#define ONE_HOUR (60 * 60 * 1000)
 
-static EpProducer *
-new_producer_full (const char  *dir,
-                   GError     **error,
-                   const char  *first_property,
-                   ...)
-{
-  g_autoptr(GPtrArray) names = g_ptr_array_new ();
-  g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
-  const char *name;
-  va_list args;
-  GObject *object;
-
-  g_array_set_clear_func (values, (GDestroyNotify) g_value_unset);
-
-#define ADD(n, type, setter, v) \
-  G_STMT_START { GValue _v = G_VALUE_INIT; g_value_init (&_v, type); setter (&_v, v); \
-                 g_ptr_array_add (names, (gpointer) n); g_array_append_val (values, _v); } G_STMT_END
-  ADD ("app-name", G_TYPE_STRING, g_value_set_string, "test-app");
-  ADD ("app-version", G_TYPE_STRING, g_value_set_string, "1.2.3");
-  ADD ("consumer-uri", G_TYPE_STRING, g_value_set_string, NOWHERE);
-  ADD ("public-consumer-uri", G_TYPE_STRING, g_value_set_string, NOWHERE_PUBLIC);
-  ADD ("queue-dir", G_TYPE_STRING, g_value_set_string, dir);
-  ADD ("batch-interval", G_TYPE_UINT, g_value_set_uint, ONE_HOUR);
-  ADD ("monitoring-interval", G_TYPE_UINT, g_value_set_uint, ONE_HOUR);
-  ADD ("device-vendor", G_TYPE_STRING, g_value_set_string, "Vendor");
-  ADD ("device-model", G_TYPE_STRING, g_value_set_string, "Model 1");
-  ADD ("os-name", G_TYPE_STRING, g_value_set_string, "TestOS");
-  ADD ("os-version", G_TYPE_STRING, g_value_set_string, "42");
-#undef ADD
-
-  va_start (args, first_property);
-  for (name = first_property; name != NULL; name = va_arg (args, const char *))
-    {
-      g_autoptr(GTypeClass) klass = g_type_class_ref (EP_TYPE_PRODUCER);
-      GParamSpec *pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), name);
-      GValue value = G_VALUE_INIT;
-      g_autofree char *collect_error = NULL;
-
-      g_assert_nonnull (pspec);
-      G_VALUE_COLLECT_INIT (&value, pspec->value_type, args, 0, &collect_error);
-      g_assert_null (collect_error);
-      g_ptr_array_add (names, (gpointer) name);
-      g_array_append_val (values, value);
-    }
-  va_end (args);
-
-  g_type_ensure (EP_TYPE_PRODUCER);
-  object = g_object_new_with_properties (EP_TYPE_PRODUCER, names->len,
-                                         (const char **) names->pdata,
-                                         (const GValue *) values->data);
-  if (!g_initable_init (G_INITABLE (object), NULL, error))
-    {
-      g_object_unref (object);
-      return NULL;
-    }
-  return EP_PRODUCER (object);
-}
+#define new_producer_full(dir, error, ...) \
+  ep_test_producer_new (dir, NOWHERE, NOWHERE_PUBLIC, error, __VA_ARGS__)
 
 static EpProducer *
 new_producer (const char *dir)

@@ -1,0 +1,874 @@
+/* test-delivery.c: the scheduler, the transport and the producer together,
+ * against a scripted SQS consumer on 127.0.0.1
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "ep-event-private.h"
+#include "ep-queue-private.h"
+#include "ep-test-server.h"
+#include "ep-test-util.h"
+
+#define EVENT_PATH "/api/event-batch"
+#define PUBLIC_PATH "/api/public/event-batch"
+
+typedef struct {
+  EpTestServer *server;
+  char         *dir;
+  char         *uri;
+  char         *public_uri;
+  GArray       *outages;    /* (element-type gboolean): outage-changed, in order */
+  GArray       *rejected;   /* (element-type guint): credentials-rejected statuses */
+} Fixture;
+
+static void
+fixture_setup (Fixture       *fx,
+               gconstpointer  data)
+{
+  fx->server = ep_test_server_new ();
+  fx->dir = ep_test_make_dir ("delivery");
+  fx->uri = ep_test_server_dup_uri (fx->server, EVENT_PATH);
+  fx->public_uri = ep_test_server_dup_uri (fx->server, PUBLIC_PATH);
+  fx->outages = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  fx->rejected = g_array_new (FALSE, FALSE, sizeof (guint));
+}
+
+static void
+fixture_teardown (Fixture       *fx,
+                  gconstpointer  data)
+{
+  ep_test_server_release_hung (fx->server);
+  ep_test_server_free (fx->server);
+  g_free (fx->uri);
+  g_free (fx->public_uri);
+  g_free (fx->dir);
+  g_array_unref (fx->outages);
+  g_array_unref (fx->rejected);
+}
+
+static void
+on_outage_changed (EpProducer *producer,
+                   gboolean    outage,
+                   Fixture    *fx)
+{
+  g_array_append_val (fx->outages, outage);
+}
+
+static void
+on_credentials_rejected (EpProducer *producer,
+                         guint       status,
+                         Fixture    *fx)
+{
+  g_array_append_val (fx->rejected, status);
+}
+
+static void
+watch (Fixture    *fx,
+       EpProducer *producer)
+{
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), fx);
+  g_signal_connect (producer, "credentials-rejected", G_CALLBACK (on_credentials_rejected), fx);
+}
+
+#define producer_new(fx, ...) \
+  ep_test_producer_new ((fx)->dir, (fx)->uri, (fx)->public_uri, NULL, __VA_ARGS__)
+
+static void
+send_n (EpProducer *producer,
+        const char *name,
+        guint       n)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("{\"seq\":%u}", i);
+
+      g_assert_cmpint (ep_producer_send_event (producer, name, EP_CONSENT_CATEGORY_NECESSARY,
+                                               payload, NULL),
+                       ==, EP_SEND_RESULT_STORED);
+    }
+}
+
+static EpTestRequest *
+request (Fixture *fx,
+         guint    i)
+{
+  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+
+  g_assert_cmpuint (i, <, requests->len);
+  return g_ptr_array_index (requests, i);
+}
+
+static const char *
+header (EpTestRequest *req,
+        const char    *name)
+{
+  return g_hash_table_lookup (req->http_headers, name);
+}
+
+static gboolean
+counters_have (EpProducer *producer,
+               const char *fragment)
+{
+  g_autofree char *counters = ep_producer_dup_counters_json (producer);
+
+  return strstr (counters, fragment) != NULL;
+}
+
+static void
+assert_flush_fails (EpProducer *producer,
+                    const char *pattern)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (ep_test_flush (producer, &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_DELIVERY);
+  if (pattern != NULL && !g_pattern_match_simple (pattern, error->message))
+    g_error ("flush error '%s' does not match '%s'", error->message, pattern);
+}
+
+static void
+assert_flush_ok (EpProducer *producer)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (ep_test_flush (producer, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void
+test_batches_in_order (Fixture       *fx,
+                       gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
+  GPtrArray *requests;
+  guint seq = 0;
+
+  send_n (producer, "ordered", 21);
+  assert_flush_ok (producer);
+
+  requests = ep_test_server_get_requests (fx->server);
+  g_assert_cmpuint (requests->len, ==, 3);
+  g_assert_cmpuint (request (fx, 0)->entries->len, ==, 10);
+  g_assert_cmpuint (request (fx, 1)->entries->len, ==, 10);
+  g_assert_cmpuint (request (fx, 2)->entries->len, ==, 1);
+  for (guint r = 0; r < requests->len; r++)
+    {
+      EpTestRequest *req = request (fx, r);
+
+      g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+      for (guint e = 0; e < req->entries->len; e++, seq++)
+        {
+          EpTestEntry *entry = g_ptr_array_index (req->entries, e);
+          g_autofree char *expected = g_strdup_printf ("{\"seq\":%u}", seq);
+
+          g_assert_cmpstr (entry->body, ==, expected);
+          g_assert_cmpstr (entry->name, ==, "ordered");
+          g_assert_true (g_uuid_string_is_valid (entry->id));
+        }
+    }
+  EP_TEST_SPIN_UNTIL (TRUE);
+  g_assert_cmpuint (fx->outages->len, ==, 0);
+}
+
+static void
+test_request_shape (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  const char *expected_keys[] = {
+    "SendMessageBatchRequestEntry.1.Id",
+    "SendMessageBatchRequestEntry.1.MessageBody",
+    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name",
+    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue",
+    "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType",
+    "SendMessageBatchRequestEntry.1.MessageAttribute.2.Name",
+    "SendMessageBatchRequestEntry.1.MessageAttribute.2.Value.StringValue",
+    "SendMessageBatchRequestEntry.1.MessageAttribute.2.Value.DataType",
+  };
+  EpTestRequest *req;
+  EpTestEntry *entry;
+  JsonObject *headers;
+
+  ep_producer_send_event (producer, "shape", EP_CONSENT_CATEGORY_NECESSARY,
+                          "{\"text\":\"a&b=c+d%e \xc3\xa9\"}", NULL);
+  assert_flush_ok (producer);
+
+  req = request (fx, 0);
+  g_assert_cmpuint (req->form_keys->len, ==, G_N_ELEMENTS (expected_keys));
+  for (guint i = 0; i < G_N_ELEMENTS (expected_keys); i++)
+    g_assert_cmpstr (g_ptr_array_index (req->form_keys, i), ==, expected_keys[i]);
+  g_assert_cmpstr (g_hash_table_lookup (req->form, "SendMessageBatchRequestEntry.1.MessageAttribute.1.Name"), ==, "Name");
+  g_assert_cmpstr (g_hash_table_lookup (req->form, "SendMessageBatchRequestEntry.1.MessageAttribute.2.Name"), ==, "Headers");
+  g_assert_cmpstr (g_hash_table_lookup (req->form, "SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.DataType"), ==, "String");
+  g_assert_false (g_hash_table_contains (req->form, "Action"));
+  g_assert_false (g_hash_table_contains (req->form, "Version"));
+  g_assert_cmpstr (header (req, "content-type"), ==, "application/x-www-form-urlencoded");
+  g_assert_nonnull (strstr (header (req, "user-agent"), "ep-glib/"));
+  g_assert_nonnull (strstr (header (req, "user-agent"), "test-app/1.2.3"));
+
+  entry = g_ptr_array_index (req->entries, 0);
+  g_assert_cmpstr (entry->body, ==, "{\"text\":\"a&b=c+d%e \xc3\xa9\"}");
+  json_parser_load_from_data (parser, entry->headers_json, -1, &error);
+  g_assert_no_error (error);
+  headers = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (headers, "app-name"), ==, "test-app");
+  g_assert_cmpstr (json_object_get_string_member (headers, "consent-category"), ==, "NECESSARY");
+}
+
+static void
+test_token_paths (Fixture       *fx,
+                  gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(EpCredentials) anonymous = ep_credentials_new (NULL, "client-1");
+  g_autoptr(EpCredentials) logged_in = ep_credentials_new ("tok-1", "client-1");
+  g_autoptr(EpCredentials) refreshed = ep_credentials_new ("tok-2", "client-1");
+  EpTestRequest *req;
+
+  /* No credentials at all: the public endpoint, no token headers. */
+  send_n (producer, "nobody", 1);
+  assert_flush_ok (producer);
+  req = request (fx, 0);
+  g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+  g_assert_null (header (req, "authorization"));
+  g_assert_null (header (req, "x-tidal-token"));
+
+  ep_producer_set_credentials (producer, anonymous);
+  send_n (producer, "anonymous", 1);
+  assert_flush_ok (producer);
+  req = request (fx, 1);
+  g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+  g_assert_cmpstr (header (req, "x-tidal-token"), ==, "client-1");
+  g_assert_null (header (req, "authorization"));
+
+  ep_producer_set_credentials (producer, logged_in);
+  send_n (producer, "logged_in", 1);
+  /* A token refresh changes the HTTP header of later requests, not the
+   * stored event's headers. */
+  ep_producer_set_credentials (producer, refreshed);
+  assert_flush_ok (producer);
+  req = request (fx, 2);
+  g_assert_cmpstr (req->path, ==, EVENT_PATH);
+  g_assert_cmpstr (header (req, "authorization"), ==, "Bearer tok-2");
+  g_assert_nonnull (strstr (((EpTestEntry *) g_ptr_array_index (req->entries, 0))->headers_json,
+                            "\"authorization\":\"tok-1\""));
+}
+
+static void
+test_sender_faults_and_retryable (Fixture       *fx,
+                                  gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  const char *faulty[] = { "refused", NULL };
+  const char *retry[] = { "later", NULL };
+  g_autofree char *counters = NULL;
+
+  ep_test_server_set_sender_fault_names (fx->server, faulty);
+  ep_test_server_set_retryable_names (fx->server, retry);
+  send_n (producer, "fine", 3);
+  send_n (producer, "refused", 1);
+  send_n (producer, "later", 1);
+
+  /* The refused event is deleted and counted; the retryable one is kept. */
+  assert_flush_fails (producer, "1 events are still queued*");
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
+  counters = ep_producer_dup_counters_json (producer);
+  g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"refused\":1}"));
+
+  ep_test_server_set_retryable_names (fx->server, NULL);
+  assert_flush_ok (producer);
+}
+
+static void
+test_unmentioned_ids_kept (Fixture       *fx,
+                           gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  const char *none[] = { NULL };
+  g_autofree char *body = ep_test_sqs_accept_body (none);
+
+  send_n (producer, "unmentioned", 2);
+  ep_test_server_push_reply (fx->server, 200, "text/xml", body, NULL);
+  assert_flush_fails (producer, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  assert_flush_ok (producer);
+}
+
+static void
+append_record (EpQueue    *queue,
+               const char *id,
+               const char *payload)
+{
+  g_autoptr(GByteArray) record = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+
+  ep_event_record_build (record, g_get_real_time (), id, "dup", 3, "{}", 2, payload, strlen (payload));
+  g_assert_true (ep_queue_append (queue, record->data, record->len,
+                                  36 + 3 + 2 + strlen (payload), &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_ids_not_distinct (Fixture       *fx,
+                       gconstpointer  data)
+{
+  const char *id = "11111111-2222-4333-8444-555555555555";
+  GPtrArray *confirmed;
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpQueue) queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+
+    g_assert_no_error (error);
+    append_record (queue, id, "first");
+    append_record (queue, id, "copy");
+    append_record (queue, "66666666-2222-4333-8444-555555555555", "other");
+    ep_queue_close (queue);
+  }
+  {
+    g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+    /* The test consumer refuses the batch as SQS does; the copy is removed
+     * and the rest go through. */
+    assert_flush_ok (producer);
+  }
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 2);
+  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  g_assert_cmpuint (confirmed->len, ==, 2);
+  g_assert_cmpstr (((EpTestEntry *) g_ptr_array_index (request (fx, 1)->entries, 0))->body, ==, "first");
+}
+
+static void
+test_outage_once_per_change (Fixture       *fx,
+                             gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+
+  watch (fx, producer);
+  send_n (producer, "o", 3);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 500, "oops", NULL);
+  assert_flush_fails (producer, "*HTTP 500*");
+  assert_flush_fails (producer, "*HTTP 500*");
+  g_assert_true (ep_producer_get_outage (producer));
+  g_assert_cmpuint (fx->outages->len, ==, 1);
+  g_assert_true (g_array_index (fx->outages, gboolean, 0));
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  assert_flush_ok (producer);
+  g_assert_cmpuint (fx->outages->len, ==, 2);
+  g_assert_false (g_array_index (fx->outages, gboolean, 1));
+  assert_flush_ok (producer);
+  g_assert_cmpuint (fx->outages->len, ==, 2);
+}
+
+static void
+test_failure_classes (Fixture       *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "request-timeout", 2000, NULL);
+
+  watch (fx, producer);
+  send_n (producer, "f", 2);
+
+  ep_test_server_push_reset (fx->server);
+  assert_flush_fails (producer, NULL);
+  ep_test_server_push_reset_mid_reply (fx->server);
+  assert_flush_fails (producer, NULL);
+  ep_test_server_push_reply (fx->server, 502, "text/html", "<html>Bad gateway</html>", NULL);
+  assert_flush_fails (producer, "*HTTP 502*");
+  ep_test_server_push_reply (fx->server, 200, "text/html", "<html>not SQS</html>", NULL);
+  assert_flush_fails (producer, NULL);
+  ep_test_server_push_reply (fx->server, 200, "text/xml", "", NULL);
+  assert_flush_fails (producer, NULL);
+
+  /* Nothing was lost, and one outage was announced. */
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  g_assert_cmpuint (fx->outages->len, ==, 1);
+  assert_flush_ok (producer);
+  g_assert_cmpuint (fx->outages->len, ==, 2);
+}
+
+static void
+test_connection_refused (Fixture       *fx,
+                         gconstpointer  data)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpProducer) producer = NULL;
+  g_autofree char *uri = NULL;
+  guint16 port;
+
+  /* A port that was just free: nobody listens there. */
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  address = g_inet_socket_address_new (loopback, 0);
+  g_socket_bind (socket, address, FALSE, &error);
+  g_assert_no_error (error);
+  g_clear_object (&address);
+  address = g_socket_get_local_address (socket, &error);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address));
+  g_socket_close (socket, NULL);
+  uri = g_strdup_printf ("http://127.0.0.1:%u/api/public/event-batch", port);
+
+  producer = ep_test_producer_new (fx->dir, uri, uri, &error, NULL);
+  g_assert_no_error (error);
+  watch (fx, producer);
+  send_n (producer, "refused", 3);
+  assert_flush_fails (producer, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+  g_assert_cmpuint (fx->outages->len, ==, 1);
+}
+
+typedef struct {
+  gint64 last;
+  gint64 longest_gap;
+  guint  ticks;
+} Ticker;
+
+static gboolean
+tick (gpointer data)
+{
+  Ticker *ticker = data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (ticker->last != 0)
+    ticker->longest_gap = MAX (ticker->longest_gap, now - ticker->last);
+  ticker->last = now;
+  ticker->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+test_hung_consumer (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "request-timeout", 300, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  Ticker ticker = { 0 };
+  guint tick_id;
+
+  watch (fx, producer);
+  send_n (producer, "hung", 25);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+
+  tick_id = g_timeout_add (1, tick, &ticker);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_source_remove (tick_id);
+
+  g_assert_false (ep_producer_flush_finish (producer, result, &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_DELIVERY);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 25);
+  g_assert_true (ep_producer_get_outage (producer));
+  /* The main loop went on while the consumer hung. Generous bound: the
+   * machines are shared; a blocked loop would show the whole timeout. */
+  g_assert_cmpuint (ticker.ticks, >, 20);
+  g_assert_cmpint (ticker.longest_gap, <, 250 * 1000);
+}
+
+static void
+test_retry_after (Fixture       *fx,
+                  gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  guint requests;
+
+  watch (fx, producer);
+  send_n (producer, "throttled", 2);
+  ep_test_server_push_reply (fx->server, 503, "text/plain", "slow down", "120");
+  assert_flush_fails (producer, "*HTTP 503*");
+  requests = ep_test_server_get_n_requests (fx->server);
+
+  /* Flush skips backoff, never a Retry-After. */
+  assert_flush_fails (producer, "*Retry-After*");
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, requests);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+}
+
+static void
+test_retry_after_429_date (Fixture       *fx,
+                           gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(GDateTime) later = g_date_time_add_seconds (g_date_time_new_now_utc (), 300);
+  g_autofree char *date = g_date_time_format (later, "%a, %d %b %Y %H:%M:%S GMT");
+
+  send_n (producer, "throttled", 1);
+  ep_test_server_push_reply (fx->server, 429, "text/plain", "too many", date);
+  assert_flush_fails (producer, "*HTTP 429*");
+  assert_flush_fails (producer, "*Retry-After*");
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 1);
+}
+
+static void
+test_credentials_rejected (Fixture       *fx,
+                           gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(EpCredentials) stale = ep_credentials_new ("stale", "client");
+  g_autoptr(EpCredentials) fresh = ep_credentials_new ("fresh", "client");
+  guint n;
+
+  watch (fx, producer);
+  ep_producer_set_credentials (producer, stale);
+  send_n (producer, "auth", 2);
+
+  ep_test_server_push_reply (fx->server, 401, "text/plain", "expired", NULL);
+  assert_flush_fails (producer, "*HTTP 401*");
+  g_assert_cmpuint (fx->rejected->len, ==, 1);
+  g_assert_cmpuint (g_array_index (fx->rejected, guint, 0), ==, 401);
+  g_assert_true (ep_producer_get_outage (producer));
+
+  ep_test_server_push_reply (fx->server, 403, "text/plain", "forbidden", NULL);
+  assert_flush_fails (producer, "*HTTP 403*");
+  g_assert_cmpuint (g_array_index (fx->rejected, guint, 1), ==, 403);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+
+  ep_producer_set_credentials (producer, fresh);
+  assert_flush_ok (producer);
+  n = ep_test_server_get_n_requests (fx->server);
+  g_assert_cmpstr (header (request (fx, n - 1), "authorization"), ==, "Bearer fresh");
+  g_assert_false (ep_producer_get_outage (producer));
+}
+
+static void
+test_poison_split (Fixture       *fx,
+                   gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
+  const char *poison[] = { "poison", NULL };
+  g_autofree char *counters = NULL;
+  GPtrArray *confirmed;
+
+  watch (fx, producer);
+  ep_test_server_set_poison_names (fx->server, poison, GPOINTER_TO_UINT (data));
+  send_n (producer, "good", 4);
+  send_n (producer, "poison", 1);
+  send_n (producer, "good", 5);
+
+  assert_flush_ok (producer);
+  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  g_assert_cmpuint (confirmed->len, ==, 9);
+  counters = ep_producer_dup_counters_json (producer);
+  g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"poison\":1}"));
+  /* The consumer answered every time: no outage. */
+  g_assert_cmpuint (fx->outages->len, ==, 0);
+}
+
+static void
+test_max_in_flight (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 4, "request-timeout", 10000, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
+  GPtrArray *requests;
+
+  send_n (producer, "parallel", 60);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+
+  /* Four batches hang at once, never more, and no event is in two. */
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 4);
+  for (guint i = 0; i < 20; i++)
+    ep_test_iterate ();
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 4);
+  requests = ep_test_server_get_requests (fx->server);
+  for (guint r = 0; r < requests->len; r++)
+    {
+      EpTestRequest *req = g_ptr_array_index (requests, r);
+
+      for (guint e = 0; e < req->entries->len; e++)
+        g_assert_true (g_hash_table_add (ids, ((EpTestEntry *) g_ptr_array_index (req->entries, e))->id));
+    }
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_release_hung (fx->server);
+  ep_test_wait_result (&result);
+  g_assert_false (ep_producer_flush_finish (producer, result, &error));
+  g_clear_error (&error);
+  assert_flush_ok (producer);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 60);
+}
+
+static void
+test_monitoring_event (Fixture       *fx,
+                       gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "monitoring-interval", 20, NULL);
+  g_autoptr(EpCredentials) credentials = ep_credentials_new ("secret", "client-9");
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  EpTestRequest *req;
+  EpTestEntry *entry;
+  JsonObject *object;
+
+  ep_producer_set_credentials (producer, credentials);
+  ep_producer_send_event (producer, "ad_view", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+  ep_producer_send_event (producer, "ad_view", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 1);
+  req = request (fx, 0);
+  g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+  g_assert_cmpstr (header (req, "x-tidal-token"), ==, "client-9");
+  g_assert_null (header (req, "authorization"));
+  g_assert_cmpuint (req->entries->len, ==, 1);
+  entry = g_ptr_array_index (req->entries, 0);
+  g_assert_cmpstr (entry->name, ==, EP_MONITORING_EVENT_NAME);
+
+  json_parser_load_from_data (parser, entry->headers_json, -1, &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (object, "client-id"), ==, "client-9");
+  g_assert_cmpstr (json_object_get_string_member (object, "consent-category"), ==, "NECESSARY");
+  g_assert_false (json_object_has_member (object, "authorization"));
+
+  json_parser_load_from_data (parser, entry->body, -1, &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object, "consentFilteredEvents"),
+                                               "ad_view"), ==, 2);
+  g_assert_cmpuint (json_object_get_size (json_object_get_object_member (object, "validationFailedEvents")), ==, 0);
+  g_assert_cmpuint (json_object_get_size (json_object_get_object_member (object, "storingFailedEvents")), ==, 0);
+
+  /* Confirmed: the counts are subtracted, and nothing more is sent. */
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
+}
+
+static void
+test_monitoring_failure_keeps_counts (Fixture       *fx,
+                                      gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "monitoring-interval", 20, NULL);
+  g_autofree char *counters = NULL;
+
+  watch (fx, producer);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 500, "down", NULL);
+  ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL);
+
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 3);
+  counters = ep_producer_dup_counters_json (producer);
+  g_assert_nonnull (strstr (counters, "\"consentFilteredEvents\":{\"blocked\":1}"));
+  /* A failed monitoring post never changes the outage state. */
+  g_assert_cmpuint (fx->outages->len, ==, 0);
+  g_assert_false (ep_producer_get_outage (producer));
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
+}
+
+static void
+test_close_dead_consumer (Fixture       *fx,
+                          gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "request-timeout", 300, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  gint64 start;
+
+  send_n (producer, "closing", 5);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  start = g_get_monotonic_time ();
+  ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_close_finish (producer, result, &error));
+  g_assert_no_error (error);
+  /* Bounded by request-timeout (300 ms), with room for a slow machine. */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+
+  /* Nothing lost: the next producer has all five. */
+  g_clear_object (&producer);
+  producer = producer_new (fx, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 5);
+}
+
+static void
+test_close_delivers (Fixture       *fx,
+                     gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  send_n (producer, "last", 12);
+  ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_close_finish (producer, result, &error));
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 12);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+}
+
+static void
+test_restart_mid_delivery (Fixture       *fx,
+                           gconstpointer  data)
+{
+  g_autoptr(GHashTable) stored = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  GPtrArray *confirmed;
+
+  {
+    g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 2, NULL);
+
+    send_n (producer, "restart", 45);
+    ep_test_server_push_accept (fx->server);
+    ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+    ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) >= 1 &&
+                        ep_test_server_get_confirmed_ids (fx->server)->len == 10);
+    /* Dropped with batches in flight. */
+  }
+  ep_test_wait_result (&result);
+  g_clear_object (&result);
+
+  {
+    GPtrArray *requests = ep_test_server_get_requests (fx->server);
+
+    for (guint r = 0; r < requests->len; r++)
+      {
+        EpTestRequest *req = g_ptr_array_index (requests, r);
+        for (guint e = 0; e < req->entries->len; e++)
+          g_hash_table_add (stored, g_strdup (((EpTestEntry *) g_ptr_array_index (req->entries, e))->id));
+      }
+  }
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_release_hung (fx->server);
+  {
+    g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 35);
+    assert_flush_ok (producer);
+  }
+
+  /* Every event was confirmed at least once. */
+  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  g_assert_cmpuint (confirmed->len, >=, 45);
+  {
+    g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+    for (guint i = 0; i < confirmed->len; i++)
+      g_hash_table_add (seen, g_ptr_array_index (confirmed, i));
+    g_assert_cmpuint (g_hash_table_size (seen), ==, 45);
+    GHashTableIter iter;
+    gpointer id;
+    g_hash_table_iter_init (&iter, stored);
+    while (g_hash_table_iter_next (&iter, &id, NULL))
+      g_assert_true (g_hash_table_contains (seen, id));
+  }
+}
+
+static void
+test_batch_timer (Fixture       *fx,
+                  gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "batch-interval", 20, NULL);
+
+  /* No flush: the timer delivers. */
+  send_n (producer, "timed", 3);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 3);
+}
+
+static void
+test_backoff_after_failure (Fixture       *fx,
+                            gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "batch-interval", 40, NULL);
+  gint64 first_failure;
+  gint64 retry;
+
+  watch (fx, producer);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 500, "down", NULL);
+  send_n (producer, "backoff", 1);
+
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
+  first_failure = g_get_monotonic_time ();
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 2);
+  retry = g_get_monotonic_time ();
+  /* Never sooner than batch-interval after a failure. */
+  g_assert_cmpint (retry - first_failure, >=, 40 * 1000 - 2000);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 3);
+  g_assert_cmpuint (fx->outages->len, ==, 1);
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  EP_TEST_SPIN_UNTIL (fx->outages->len == 2);
+}
+
+static void
+test_budget_recovers_after_delivery (Fixture       *fx,
+                                     gconstpointer  data)
+{
+  g_autofree char *payload = g_strnfill (2000, 'x');
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-disk-usage", (guint64) 10000, NULL);
+
+  watch (fx, producer);
+  while (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL) ==
+         EP_SEND_RESULT_STORED)
+    ;
+  EP_TEST_SPIN_UNTIL (fx->outages->len == 1);
+  /* Delivering frees the budget; the storage outage lasts until a store
+   * succeeds, even though the queue drained. */
+  assert_flush_ok (producer);
+  for (guint i = 0; i < 10; i++)
+    ep_test_iterate ();
+  g_assert_true (ep_producer_get_outage (producer));
+  g_assert_cmpint (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  EP_TEST_SPIN_UNTIL (fx->outages->len == 2);
+  g_assert_false (ep_producer_get_outage (producer));
+}
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+int
+main (int   argc,
+      char *argv[])
+{
+  ep_test_init (&argc, &argv);
+
+  ADD ("/ep/delivery/batches-in-order", test_batches_in_order);
+  ADD ("/ep/delivery/request-shape", test_request_shape);
+  ADD ("/ep/delivery/token-paths", test_token_paths);
+  ADD ("/ep/delivery/sender-faults-and-retryable", test_sender_faults_and_retryable);
+  ADD ("/ep/delivery/unmentioned-ids-kept", test_unmentioned_ids_kept);
+  ADD ("/ep/delivery/ids-not-distinct", test_ids_not_distinct);
+  ADD ("/ep/delivery/outage-once-per-change", test_outage_once_per_change);
+  ADD ("/ep/delivery/failure-classes", test_failure_classes);
+  ADD ("/ep/delivery/connection-refused", test_connection_refused);
+  ADD ("/ep/delivery/hung-consumer", test_hung_consumer);
+  ADD ("/ep/delivery/retry-after-503", test_retry_after);
+  ADD ("/ep/delivery/retry-after-429-date", test_retry_after_429_date);
+  ADD ("/ep/delivery/credentials-rejected", test_credentials_rejected);
+  g_test_add ("/ep/delivery/poison-split-400", Fixture, GUINT_TO_POINTER (400),
+              fixture_setup, test_poison_split, fixture_teardown);
+  g_test_add ("/ep/delivery/poison-split-413", Fixture, GUINT_TO_POINTER (413),
+              fixture_setup, test_poison_split, fixture_teardown);
+  ADD ("/ep/delivery/max-in-flight", test_max_in_flight);
+  ADD ("/ep/delivery/monitoring-event", test_monitoring_event);
+  ADD ("/ep/delivery/monitoring-failure-keeps-counts", test_monitoring_failure_keeps_counts);
+  ADD ("/ep/delivery/close-dead-consumer", test_close_dead_consumer);
+  ADD ("/ep/delivery/close-delivers", test_close_delivers);
+  ADD ("/ep/delivery/restart-mid-delivery", test_restart_mid_delivery);
+  ADD ("/ep/delivery/batch-timer", test_batch_timer);
+  ADD ("/ep/delivery/backoff-after-failure", test_backoff_after_failure);
+  ADD ("/ep/delivery/budget-recovers-after-delivery", test_budget_recovers_after_delivery);
+
+  return g_test_run ();
+}
