@@ -640,6 +640,15 @@ class TestFaults(ConsumerTestCase):
         self.assertEqual(first, second)
         self.assertTrue(first[0] and first[1], "with p=0.5 over 10 entries expect both outcomes")
 
+    def test_garbage_rate(self):
+        c = self.start("--garbage-rate", "1")
+        reply = c.post(self.PARAMS)
+        self.assertEqual(reply.status, 200, reply)
+        self.assertTrue(reply.headers["Content-Type"].startswith("text/html"), reply)
+        self.assertNotIn(NS.encode(), reply.body)
+        self.assertEqual(c.events(), [])
+        self.assertEqual(c.stats()["faults_injected"], 1)
+
     def test_latency(self):
         c = self.start("--latency", "400")
         results = []

@@ -133,6 +133,7 @@ typedef struct {
   double   sender_fault_rate;
   double   receiver_fault_rate;
   double   hang_rate;
+  double   garbage_rate;
   gint64   seed;
   gboolean quiet;
   gboolean verbose;
@@ -2172,6 +2173,23 @@ request_finish (Request *req)
     consumer_hold_reply (self, req->msg, self->options->latency_ms);
 }
 
+/* A 200 reply that is not SQS XML, as a proxy's error page would be */
+static gboolean
+request_inject_garbage (Request *req)
+{
+  Consumer *self = req->consumer;
+
+  if (!roll (self->rand, self->options->garbage_rate))
+    return FALSE;
+
+  reply_take (req->msg, SOUP_STATUS_OK, "text/html",
+              g_strdup ("<html><body><h1>Welcome</h1><p>Injected non-SQS reply "
+                        "(--garbage-rate).</p></body></html>\n"));
+  self->totals.faults++;
+
+  return TRUE;
+}
+
 static gboolean
 request_maybe_hang (Request *req)
 {
@@ -2229,7 +2247,7 @@ handle_event_batch (SoupServer        *server,
     request_reply_error (&req, error);
   else if (request_maybe_hang (&req))
     return;
-  else if (!request_inject_failure (&req))
+  else if (!request_inject_failure (&req) && !request_inject_garbage (&req))
     request_process_batch (&req);
 
   request_finish (&req);
@@ -2701,6 +2719,8 @@ option_context_new (Options *o)
       "Fail each valid entry with probability P (SenderFault false)", "P" },
     { "hang-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->hang_rate,
       "Never answer a request, with probability P", "P" },
+    { "garbage-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->garbage_rate,
+      "Answer a request with 200 and an HTML page, with probability P", "P" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &o->seed,
       "Seed the random choices and ids, for repeatable runs", "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
@@ -2765,7 +2785,8 @@ options_check (Options  *o,
          && check_probability ("fail-rate", o->fail_rate, error)
          && check_probability ("sender-fault-rate", o->sender_fault_rate, error)
          && check_probability ("receiver-fault-rate", o->receiver_fault_rate, error)
-         && check_probability ("hang-rate", o->hang_rate, error);
+         && check_probability ("hang-rate", o->hang_rate, error)
+         && check_probability ("garbage-rate", o->garbage_rate, error);
 }
 
 static void
