@@ -1660,6 +1660,8 @@ consumer_write_events (Consumer    *self,
 
   if (lines->len == 0)
     return TRUE;
+  if (self->output == stdout)
+    status_clear (self);
   if (fwrite (lines->str, 1, lines->len, self->output) != lines->len
       || fflush (self->output) != 0)
     {
