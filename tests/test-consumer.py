@@ -650,7 +650,7 @@ class TestFaults(ConsumerTestCase):
         self.assertEqual(c.stats()["faults_injected"], 1)
 
     def test_latency(self):
-        c = self.start("--latency", "400")
+        c = self.start("--latency", "1000")
         results = []
 
         def post():
@@ -663,15 +663,15 @@ class TestFaults(ConsumerTestCase):
             t.start()
         # The loop is not blocked: the control endpoint answers at once.
         c.wait_for(lambda: c.stats()["held_replies"] == 2, "two delayed replies")
-        self.assertLess(time.monotonic() - t0, 0.4)
+        self.assertLess(time.monotonic() - t0, 1.0, "both requests were held at once")
         for t in threads:
             t.join(10)
         total = time.monotonic() - t0
         self.assertEqual(len(results), 2)
         for reply, elapsed in results:
             self.batch_result(reply)
-            self.assertGreaterEqual(elapsed, 0.39)
-        self.assertLess(total, 0.75, "the two delayed replies ran concurrently")
+            self.assertGreaterEqual(elapsed, 0.99)
+        self.assertLess(total, 1.9, "the two delayed replies ran concurrently")
 
     def test_hang(self):
         c = self.start("--hang-rate", "1")
