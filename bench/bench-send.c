@@ -1,0 +1,254 @@
+/* bench-send.c: latency of ep_queue_append and cost of restoring a queue
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Usage: bench-send [--quick]
+ *
+ * 1. Appends 1 KiB records and measures the latency of single
+ *    ep_queue_append() calls (median, p99, p99.9, max in ns) with 0, 10k,
+ *    100k and 1M events already queued (--quick: 0, 1k, 10k, 100k).
+ * 2. Closes the queue and opens it again: prints the restore time and the
+ *    resident memory per restored event (VmRSS before/after the open).
+ *
+ * The queue lives in a fresh directory under $TMPDIR (or /tmp), which is
+ * deleted at the end. The full run needs about 1.1 GB of disk.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "ep-queue-private.h"
+
+#define RECORD_SIZE 1024
+
+static gint64
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
+}
+
+/* A "(xssss)" record of exactly RECORD_SIZE bytes. */
+static GBytes *
+make_record (void)
+{
+  const char *id = "2c8c7a51-4d8e-4f0e-9b83-5f7f0e6e9a21";
+  const char *headers = "{\"app-name\":\"bench\",\"consent-category\":\"NECESSARY\"}";
+  gsize payload_len = 900;
+
+  for (;;)
+    {
+      g_autofree char *payload = g_strnfill (payload_len, 'p');
+      g_autoptr(GVariant) v = g_variant_ref_sink (
+          g_variant_new ("(xssss)", g_get_real_time (), id, "bench_event", headers, payload));
+      gsize size = g_variant_get_size (v);
+
+      if (size == RECORD_SIZE || size > RECORD_SIZE)
+        return g_variant_get_data_as_bytes (v);
+      payload_len += RECORD_SIZE - size;
+    }
+}
+
+static void
+append_or_die (EpQueue *queue,
+               GBytes  *record)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_queue_append (queue, g_bytes_get_data (record, NULL), g_bytes_get_size (record),
+                        g_bytes_get_size (record), &error))
+    g_error ("append failed: %s", error->message);
+}
+
+static int
+compare_gint64 (const void *a,
+                const void *b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+static gint64
+percentile (const gint64 *sorted,
+            guint         n,
+            double        p)
+{
+  guint i = (guint) (p * (n - 1) + 0.5);
+
+  return sorted[MIN (i, n - 1)];
+}
+
+static void
+sort_samples (gint64 *samples,
+              guint   n)
+{
+  qsort (samples, n, sizeof (gint64), compare_gint64);
+}
+
+/* Raw pwrite() latency of @len bytes, appended to a scratch file. */
+static void
+measure_pwrite (const char *dir,
+                gsize       len,
+                guint       n,
+                gint64     *median,
+                gint64     *p99)
+{
+  g_autofree char *path = g_build_filename (dir, "scratch", NULL);
+  g_autofree gint64 *samples = g_new (gint64, n);
+  g_autofree char *buf = g_strnfill (len, 'b');
+  int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    g_error ("cannot create %s", path);
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 start = now_ns ();
+
+      if (pwrite (fd, buf, len, (off_t) i * len) != (ssize_t) len)
+        g_error ("pwrite failed");
+      samples[i] = now_ns () - start;
+    }
+  close (fd);
+  g_unlink (path);
+  sort_samples (samples, n);
+  *median = percentile (samples, n, 0.5);
+  *p99 = percentile (samples, n, 0.99);
+}
+
+/* Measures @n single appends. */
+static void
+measure_appends (EpQueue *queue,
+                 GBytes  *record,
+                 guint    n,
+                 guint64  queued)
+{
+  g_autofree gint64 *samples = g_new (gint64, n);
+  gint64 raw_median, raw_p99;
+
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 start = now_ns ();
+
+      append_or_die (queue, record);
+      samples[i] = now_ns () - start;
+    }
+  sort_samples (samples, n);
+  measure_pwrite (ep_queue_get_dir (queue), g_bytes_get_size (record) + 32, n,
+                  &raw_median, &raw_p99);
+  g_print ("%12" G_GUINT64_FORMAT " %10" G_GINT64_FORMAT " %10" G_GINT64_FORMAT
+           " %10" G_GINT64_FORMAT " %10" G_GINT64_FORMAT " %12" G_GINT64_FORMAT
+           " %10" G_GINT64_FORMAT "\n",
+           queued, percentile (samples, n, 0.5), percentile (samples, n, 0.99),
+           percentile (samples, n, 0.999), samples[n - 1], raw_median, raw_p99);
+}
+
+/* Resident memory in bytes, from /proc/self/status. */
+static guint64
+vm_rss (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  line = strstr (status, "VmRSS:");
+  return line != NULL ? g_ascii_strtoull (line + 6, NULL, 10) * 1024 : 0;
+}
+
+static void
+remove_dir (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static EpQueue *
+open_or_die (const char *dir)
+{
+  g_autoptr(GError) error = NULL;
+  EpQueue *queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+
+  if (queue == NULL)
+    g_error ("cannot open the queue: %s", error->message);
+  return queue;
+}
+
+static void
+measure_restore (const char *dir)
+{
+  g_autoptr(EpQueue) queue = NULL;
+  guint64 rss_before, rss_after, length;
+  gint64 start, elapsed;
+
+  rss_before = vm_rss ();
+  start = now_ns ();
+  queue = open_or_die (dir);
+  elapsed = now_ns () - start;
+  rss_after = vm_rss ();
+  length = ep_queue_get_length (queue);
+
+  g_print ("\nrestore of %" G_GUINT64_FORMAT " events (%.1f MiB on disk): %.3f s, "
+           "RSS +%.1f MiB = %.1f bytes/event\n",
+           length, ep_queue_get_disk_usage (queue) / 1048576.0, elapsed / 1e9,
+           (double) (rss_after - rss_before) / 1048576.0,
+           length > 0 ? (double) (rss_after - rss_before) / length : 0.0);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  gboolean quick = argc > 1 && g_str_equal (argv[1], "--quick");
+  const guint64 levels_full[] = { 0, 10000, 100000, 1000000 };
+  const guint64 levels_quick[] = { 0, 10000, 50000, 100000 };
+  const guint64 *levels = quick ? levels_quick : levels_full;
+  guint samples = quick ? 2000 : 10000;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) record = make_record ();
+  g_autoptr(EpQueue) queue = NULL;
+  g_autofree char *dir = NULL;
+  guint64 queued = 0;
+
+  dir = g_dir_make_tmp ("ep-bench-send-XXXXXX", &error);
+  if (dir == NULL)
+    g_error ("%s", error->message);
+  queue = open_or_die (dir);
+
+  g_print ("ep_queue_append of %" G_GSIZE_FORMAT "-byte records, %u samples per row, in ns\n",
+           g_bytes_get_size (record), samples);
+  g_print ("%12s %10s %10s %10s %10s %12s %10s\n", "queued", "median", "p99", "p99.9", "max",
+           "pwrite med", "pwrite p99");
+  for (guint i = 0; i < 4; i++)
+    {
+      for (; queued < levels[i]; queued++)
+        append_or_die (queue, record);
+      measure_appends (queue, record, samples, queued);
+      queued += samples;
+    }
+
+  if (!ep_queue_sync (queue, &error))
+    g_error ("%s", error->message);
+  g_clear_object (&queue);
+  measure_restore (dir);
+
+  remove_dir (dir);
+  return 0;
+}
