@@ -1,0 +1,201 @@
+/* test-network.c: GNetworkMonitor reports speed up retries, never stop them
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A network monitor of our own is registered on GIO's extension point and
+ * selected with GIO_USE_NETWORK_MONITOR, so the producer gets it from
+ * g_network_monitor_get_default() exactly as it gets the system's.
+ */
+#include "config.h"
+
+#include "ep-test-server.h"
+#include "ep-test-util.h"
+
+#define TEST_TYPE_NETWORK_MONITOR (test_network_monitor_get_type ())
+G_DECLARE_FINAL_TYPE (TestNetworkMonitor, test_network_monitor, TEST, NETWORK_MONITOR, GObject)
+
+struct _TestNetworkMonitor
+{
+  GObject  parent_instance;
+  gboolean available;
+};
+
+enum {
+  PROP_0,
+  PROP_NETWORK_AVAILABLE,
+  PROP_NETWORK_METERED,
+  PROP_CONNECTIVITY,
+};
+
+static void test_network_monitor_iface_init (GNetworkMonitorInterface *iface);
+static void test_network_monitor_initable_iface_init (GInitableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestNetworkMonitor, test_network_monitor, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
+                                                      test_network_monitor_initable_iface_init)
+                               G_IMPLEMENT_INTERFACE (G_TYPE_NETWORK_MONITOR,
+                                                      test_network_monitor_iface_init))
+
+static void
+test_network_monitor_get_property (GObject    *object,
+                                   guint       prop_id,
+                                   GValue     *value,
+                                   GParamSpec *pspec)
+{
+  TestNetworkMonitor *self = TEST_NETWORK_MONITOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_NETWORK_AVAILABLE:
+      g_value_set_boolean (value, self->available);
+      break;
+    case PROP_NETWORK_METERED:
+      g_value_set_boolean (value, FALSE);
+      break;
+    case PROP_CONNECTIVITY:
+      g_value_set_enum (value, self->available ? G_NETWORK_CONNECTIVITY_FULL
+                                               : G_NETWORK_CONNECTIVITY_LOCAL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+test_network_monitor_class_init (TestNetworkMonitorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = test_network_monitor_get_property;
+  g_object_class_override_property (object_class, PROP_NETWORK_AVAILABLE, "network-available");
+  g_object_class_override_property (object_class, PROP_NETWORK_METERED, "network-metered");
+  g_object_class_override_property (object_class, PROP_CONNECTIVITY, "connectivity");
+}
+
+static void
+test_network_monitor_init (TestNetworkMonitor *self)
+{
+  self->available = TRUE;
+}
+
+static gboolean
+test_network_monitor_can_reach (GNetworkMonitor     *monitor,
+                                GSocketConnectable  *connectable,
+                                GCancellable        *cancellable,
+                                GError             **error)
+{
+  return TRUE;
+}
+
+static void
+test_network_monitor_iface_init (GNetworkMonitorInterface *iface)
+{
+  iface->can_reach = test_network_monitor_can_reach;
+}
+
+static gboolean
+test_network_monitor_initable_init (GInitable     *initable,
+                                    GCancellable  *cancellable,
+                                    GError       **error)
+{
+  return TRUE;
+}
+
+static void
+test_network_monitor_initable_iface_init (GInitableIface *iface)
+{
+  iface->init = test_network_monitor_initable_init;
+}
+
+static void
+set_network (gboolean available)
+{
+  TestNetworkMonitor *monitor = TEST_NETWORK_MONITOR (g_network_monitor_get_default ());
+
+  monitor->available = available;
+  g_object_notify (G_OBJECT (monitor), "network-available");
+  g_signal_emit_by_name (monitor, "network-changed", available);
+}
+
+static void
+on_outage_changed (EpProducer *producer,
+                   gboolean    outage,
+                   guint      *changes)
+{
+  (*changes)++;
+}
+
+/* After a failure the backoff is at least batch-interval (a minute here);
+ * the network coming back brings the next attempt forward to seconds. */
+static void
+test_network_back_triggers_attempt (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = ep_test_make_dir ("network");
+  EpTestServer *server = ep_test_server_new ();
+  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  g_autoptr(EpProducer) producer = NULL;
+  guint changes = 0;
+
+  producer = ep_test_producer_new (dir, uri, uri, &error, "batch-interval", 60 * 1000, NULL);
+  g_assert_no_error (error);
+  g_assert_true (TEST_IS_NETWORK_MONITOR (g_network_monitor_get_default ()));
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), &changes);
+
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  ep_test_server_push_reply (server, 503, "text/plain", "offline", NULL);
+  g_assert_false (ep_test_flush (producer, &error));
+  g_clear_error (&error);
+  g_assert_true (ep_producer_get_outage (producer));
+
+  /* Losing the network changes nothing... */
+  set_network (FALSE);
+  /* ...and its return brings an attempt within seconds, not a minute. */
+  set_network (TRUE);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  EP_TEST_SPIN_UNTIL (changes == 2);
+  g_assert_false (ep_producer_get_outage (producer));
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
+/* The monitor may be wrong: "no network" never stops an attempt. */
+static void
+test_network_down_does_not_stop (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = ep_test_make_dir ("network-down");
+  EpTestServer *server = ep_test_server_new ();
+  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  g_autoptr(EpProducer) producer = NULL;
+
+  producer = ep_test_producer_new (dir, uri, uri, &error, "batch-interval", 20, NULL);
+  g_assert_no_error (error);
+  set_network (FALSE);
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (server)->len, ==, 1);
+  set_network (TRUE);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_setenv ("GIO_USE_NETWORK_MONITOR", "ep-test", TRUE);
+  ep_test_init (&argc, &argv);
+
+  /* Registering the point is idempotent; GIO does it again on first use. */
+  g_io_extension_point_register (G_NETWORK_MONITOR_EXTENSION_POINT_NAME);
+  g_io_extension_point_implement (G_NETWORK_MONITOR_EXTENSION_POINT_NAME,
+                                  TEST_TYPE_NETWORK_MONITOR, "ep-test", 1000);
+
+  g_test_add_func ("/ep/network/back-triggers-attempt", test_network_back_triggers_attempt);
+  g_test_add_func ("/ep/network/down-does-not-stop", test_network_down_does_not_stop);
+
+  return g_test_run ();
+}
