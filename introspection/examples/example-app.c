@@ -18,7 +18,7 @@
 
 #include <ep-glib.h>
 
-#define QUEUE_PRINT_INTERVAL_MS 200
+#define QUEUE_PRINT_INTERVAL_MS 500
 
 typedef struct {
   /* options */
@@ -44,6 +44,8 @@ typedef struct {
 } App;
 
 static const char *const category_names[] = { "NECESSARY", "PERFORMANCE", "TARGETING" };
+/* One event type per category, so the counters show each. */
+static const char *const event_names[] = { "playback_session", "ui_timing", "ad_impression" };
 
 static void
 on_outage_changed (EpProducer *producer,
@@ -81,7 +83,8 @@ send_one (App *app)
   EpSendResult result;
 
   g_hash_table_insert (headers, (char *) "x-example-lang", (char *) "c");
-  result = ep_producer_send_event (app->producer, "example_event", category, payload, headers);
+  result = ep_producer_send_event (app->producer, event_names[category], category,
+                                   payload, headers);
   app->results[result]++;
   app->sent++;
   if (result == EP_SEND_RESULT_STORED && app->stored != NULL)

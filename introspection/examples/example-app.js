@@ -18,8 +18,10 @@ import System from 'system';
 Gio._promisify(Ep.Producer.prototype, 'flush_async', 'flush_finish');
 Gio._promisify(Ep.Producer.prototype, 'close_async', 'close_finish');
 
-const QUEUE_PRINT_INTERVAL_MS = 200;
+const QUEUE_PRINT_INTERVAL_MS = 500;
 const CATEGORY_NAMES = ['NECESSARY', 'PERFORMANCE', 'TARGETING'];
+// One event type per category, so the counters show each.
+const EVENT_NAMES = ['playback_session', 'ui_timing', 'ad_impression'];
 
 const USAGE = `Usage: gjs -m example-app.js --consumer URL [--queue-dir DIR] [--events N]
        [--rate R] [--batch-interval MS] [--drain-timeout S] [--stored-file FILE]`;
@@ -90,7 +92,7 @@ class App {
         const category = this.sent % 3;
         const ref = GLib.uuid_string_random();
         const payload = JSON.stringify({seq: this.sent, ref, category: CATEGORY_NAMES[category]});
-        const result = this.producer.send_event('example_event', category, payload,
+        const result = this.producer.send_event(EVENT_NAMES[category], category, payload,
             {'x-example-lang': 'gjs'});
         this.results.set(result, this.results.get(result) + 1);
         this.sent++;

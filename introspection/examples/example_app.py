@@ -22,8 +22,10 @@ gi.require_version("GLib", "2.0")
 gi.require_version("Ep", "1.0")
 from gi.repository import Ep, GLib  # noqa: E402
 
-QUEUE_PRINT_INTERVAL_MS = 200
+QUEUE_PRINT_INTERVAL_MS = 500
 CATEGORY_NAMES = ["NECESSARY", "PERFORMANCE", "TARGETING"]
+# One event type per category, so the counters show each.
+EVENT_NAMES = ["playback_session", "ui_timing", "ad_impression"]
 
 
 class App:
@@ -65,7 +67,7 @@ class App:
         category = Ep.ConsentCategory(self.sent % 3)
         ref = str(uuid.uuid4())
         payload = json.dumps({"seq": self.sent, "ref": ref, "category": CATEGORY_NAMES[category]})
-        result = self.producer.send_event("example_event", category, payload,
+        result = self.producer.send_event(EVENT_NAMES[category], category, payload,
                                           {"x-example-lang": "python"})
         self.results[result] += 1
         self.sent += 1
