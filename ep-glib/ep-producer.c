@@ -1441,6 +1441,65 @@ ep_producer_get_queue_dir (EpProducer *self)
 }
 
 /**
+ * ep_producer_get_oldest_event_time:
+ * @self: an #EpProducer
+ *
+ * Returns: when the oldest queued event was sent, in microseconds since
+ *   the Unix epoch, or 0 when the queue is empty
+ */
+gint64
+ep_producer_get_oldest_event_time (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), 0);
+
+  return self->queue ? ep_queue_get_oldest_time (self->queue) : 0;
+}
+
+/**
+ * ep_producer_dup_queued_events:
+ * @self: an #EpProducer
+ * @after: 0 for the oldest events, else the position of the last event of
+ *   the previous page
+ * @max_events: the most events to return
+ *
+ * Reads queued events, oldest first, for inspection (`ep-tool dump`). The
+ * result is a #GVariant of type `a(txssss)`: for each event its queue
+ * position, the time it was sent (microseconds since the epoch), its id,
+ * name, headers (as the JSON object that is sent) and payload. To page on,
+ * pass the position of the last event as @after.
+ *
+ * This reads from disk on the calling thread: meant for tools, not for a
+ * UI's main loop.
+ *
+ * Returns: (transfer full): the events
+ */
+GVariant *
+ep_producer_dup_queued_events (EpProducer *self,
+                               guint64     after,
+                               guint       max_events)
+{
+  g_autoptr(GPtrArray) items = NULL;
+  GVariantBuilder builder;
+
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(txssss)"));
+  items = self->queue ? ep_queue_peek (self->queue, after, max_events)
+                      : g_ptr_array_new ();
+  for (guint i = 0; i < items->len; i++)
+    {
+      EpQueueItem *item = g_ptr_array_index (items, i);
+      g_auto(EpEvent) event = { 0 };
+
+      if (!ep_event_parse (item->record, &event, NULL))
+        continue;
+      g_variant_builder_add (&builder, "(txssss)", item->seq, event.created_us, event.id,
+                             event.name, event.headers_json, event.payload);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+/**
  * ep_producer_dup_counters:
  * @self: an #EpProducer
  *

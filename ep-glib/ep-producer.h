@@ -71,6 +71,12 @@ guint          ep_producer_get_discarded_records (EpProducer         *self);
 EP_AVAILABLE_IN_ALL
 const char    *ep_producer_get_queue_dir       (EpProducer           *self);
 EP_AVAILABLE_IN_ALL
+gint64         ep_producer_get_oldest_event_time (EpProducer         *self);
+EP_AVAILABLE_IN_ALL
+GVariant      *ep_producer_dup_queued_events   (EpProducer           *self,
+                                                guint64               after,
+                                                guint                 max_events);
+EP_AVAILABLE_IN_ALL
 GVariant      *ep_producer_dup_counters        (EpProducer           *self);
 EP_AVAILABLE_IN_ALL
 char          *ep_producer_dup_counters_json   (EpProducer           *self);

@@ -1,0 +1,390 @@
+/* ep-tool.c: inspect, feed and flush an ep-glib queue directory
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Built on the public API only: what it can do, an application can do.
+ */
+#include <ep-glib.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_CONSUMER "http://127.0.0.1:8080"
+#define DUMP_PAGE 256
+
+static char *opt_queue_dir;
+static char *opt_consumer = NULL;
+static char *opt_app_name = NULL;
+static char *opt_token;
+static char *opt_client_id;
+static char *opt_category = NULL;
+static char **opt_headers;
+static gboolean opt_json;
+static int opt_timeout_ms = 10000;
+
+static const GOptionEntry common_entries[] = {
+  { "queue-dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_queue_dir,
+    "The queue directory (required)", "DIR" },
+  { "consumer", 'c', 0, G_OPTION_ARG_STRING, &opt_consumer,
+    "Base URL of the TL consumer (default " DEFAULT_CONSUMER "); events go to "
+    "BASE/api/event-batch with a token, else BASE/api/public/event-batch", "URL" },
+  { "app-name", 0, 0, G_OPTION_ARG_STRING, &opt_app_name,
+    "The app-name header of events sent (default ep-tool)", "NAME" },
+  { "token", 0, 0, G_OPTION_ARG_STRING, &opt_token, "Access token for send and flush", "TOKEN" },
+  { "client-id", 0, 0, G_OPTION_ARG_STRING, &opt_client_id, "Client id for send and flush", "ID" },
+  { "category", 0, 0, G_OPTION_ARG_STRING, &opt_category,
+    "send: consent category necessary, performance or targeting (default necessary)", "CATEGORY" },
+  { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &opt_headers,
+    "send: an event header KEY=VALUE (repeatable)", "KEY=VALUE" },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "status: print JSON", NULL },
+  { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout_ms,
+    "flush: request timeout in milliseconds (default 10000)", "MS" },
+  { NULL }
+};
+
+static const char summary[] =
+  "Commands:\n"
+  "  send NAME PAYLOAD   store one event in the queue\n"
+  "  status              queue length, bytes, oldest event age, outage, dropped-event counters\n"
+  "  dump                print the queued events as JSON lines\n"
+  "  flush               deliver the queue to the consumer now\n"
+  "\n"
+  "The queue directory must not be in use by a running application.";
+
+static const char description[] =
+  "Examples:\n"
+  "  ep-tool status -d ~/.local/state/ep-glib/my-player\n"
+  "  ep-tool send -d /tmp/q --category performance playback_start '{\"track\":1}'\n"
+  "  ep-tool dump -d /tmp/q | jq .name\n"
+  "  ep-tool flush -d /tmp/q --consumer http://127.0.0.1:8080\n";
+
+static void
+fail (const char *format,
+      ...) G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN;
+
+static void
+fail (const char *format,
+      ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("ep-tool: %s\n", message);
+  exit (EXIT_FAILURE);
+}
+
+static EpProducer *
+open_producer (void)
+{
+  g_autofree char *base = NULL;
+  g_autofree char *uri = NULL;
+  g_autofree char *public_uri = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpCredentials) credentials = NULL;
+  EpProducer *producer;
+
+  if (opt_queue_dir == NULL)
+    fail ("--queue-dir is required (see --help)");
+
+  base = g_strdup (opt_consumer ? opt_consumer : DEFAULT_CONSUMER);
+  while (g_str_has_suffix (base, "/"))
+    base[strlen (base) - 1] = '\0';
+  uri = g_strconcat (base, "/api/event-batch", NULL);
+  public_uri = g_strconcat (base, "/api/public/event-batch", NULL);
+
+  /* The timers are set far away: the tool delivers only when told to. */
+  producer = g_initable_new (EP_TYPE_PRODUCER, NULL, &error,
+                             "app-name", opt_app_name ? opt_app_name : "ep-tool",
+                             "app-version", EP_VERSION_S,
+                             "consumer-uri", uri,
+                             "public-consumer-uri", public_uri,
+                             "queue-dir", opt_queue_dir,
+                             "batch-interval", G_MAXUINT,
+                             "monitoring-interval", G_MAXUINT,
+                             "request-timeout", (guint) MAX (opt_timeout_ms, 1),
+                             NULL);
+  if (producer == NULL)
+    {
+      if (g_error_matches (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED))
+        fail ("the queue in %s is in use by another producer; close that application first",
+              opt_queue_dir);
+      fail ("cannot open the queue in %s: %s", opt_queue_dir, error->message);
+    }
+  if (opt_token != NULL || opt_client_id != NULL)
+    {
+      credentials = ep_credentials_new (opt_token, opt_client_id);
+      ep_producer_set_credentials (producer, credentials);
+    }
+  return producer;
+}
+
+static EpConsentCategory
+parse_category (const char *name)
+{
+  if (name == NULL || g_ascii_strcasecmp (name, "necessary") == 0)
+    return EP_CONSENT_CATEGORY_NECESSARY;
+  if (g_ascii_strcasecmp (name, "performance") == 0)
+    return EP_CONSENT_CATEGORY_PERFORMANCE;
+  if (g_ascii_strcasecmp (name, "targeting") == 0)
+    return EP_CONSENT_CATEGORY_TARGETING;
+  fail ("unknown category '%s' (expected necessary, performance or targeting)", name);
+}
+
+static int
+cmd_send (int    argc,
+          char **argv)
+{
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GHashTable) headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  EpConsentCategory category = parse_category (opt_category);
+  static const char * const results[] = {
+    "stored", "dropped: consent category blocked", "dropped: invalid event", "dropped: not stored",
+  };
+  EpSendResult result;
+
+  if (argc != 3)
+    fail ("send takes NAME and PAYLOAD (see --help)");
+  for (guint i = 0; opt_headers != NULL && opt_headers[i] != NULL; i++)
+    {
+      const char *eq = strchr (opt_headers[i], '=');
+
+      if (eq == NULL || eq == opt_headers[i])
+        fail ("--header '%s' is not KEY=VALUE", opt_headers[i]);
+      g_hash_table_insert (headers, g_strndup (opt_headers[i], eq - opt_headers[i]), g_strdup (eq + 1));
+    }
+
+  producer = open_producer ();
+  /* Naming the category on the command line is the consent. */
+  ep_producer_set_consent_blocked (producer, category, FALSE);
+  result = ep_producer_send_event (producer, argv[1], category, argv[2], headers);
+  g_print ("%s\n", results[result]);
+  return result == EP_SEND_RESULT_STORED ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static char *
+format_age (gint64 oldest_us)
+{
+  gint64 seconds;
+
+  if (oldest_us == 0)
+    return g_strdup ("-");
+  seconds = MAX (0, (g_get_real_time () - oldest_us) / G_USEC_PER_SEC);
+  if (seconds < 120)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " s", seconds);
+  if (seconds < 7200)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " min", seconds / 60);
+  return g_strdup_printf ("%" G_GINT64_FORMAT " h", seconds / 3600);
+}
+
+static void
+print_status_json (EpProducer *producer,
+                   gint64      oldest,
+                   const char *counters)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "queue_dir");
+  json_builder_add_string_value (builder, ep_producer_get_queue_dir (producer));
+  json_builder_set_member_name (builder, "queue_length");
+  json_builder_add_int_value (builder, ep_producer_get_queue_length (producer));
+  json_builder_set_member_name (builder, "queue_bytes");
+  json_builder_add_int_value (builder, ep_producer_get_queue_bytes (producer));
+  json_builder_set_member_name (builder, "oldest_event_age_s");
+  if (oldest != 0)
+    json_builder_add_int_value (builder, MAX (0, (g_get_real_time () - oldest) / G_USEC_PER_SEC));
+  else
+    json_builder_add_null_value (builder);
+  json_builder_set_member_name (builder, "outage");
+  json_builder_add_boolean_value (builder, ep_producer_get_outage (producer));
+  json_builder_set_member_name (builder, "discarded_records");
+  json_builder_add_int_value (builder, ep_producer_get_discarded_records (producer));
+  json_builder_set_member_name (builder, "counters");
+  if (!json_parser_load_from_data (parser, counters, -1, NULL))
+    g_assert_not_reached ();
+  json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  text = json_to_string (root, FALSE);
+  g_print ("%s\n", text);
+}
+
+static int
+cmd_status (int    argc,
+            char **argv)
+{
+  g_autoptr(EpProducer) producer = open_producer ();
+  g_autofree char *counters = ep_producer_dup_counters_json (producer);
+  g_autofree char *age = NULL;
+  gint64 oldest = ep_producer_get_oldest_event_time (producer);
+
+  if (opt_json)
+    {
+      print_status_json (producer, oldest, counters);
+      return EXIT_SUCCESS;
+    }
+
+  age = format_age (oldest);
+  g_print ("queue:             %s\n", ep_producer_get_queue_dir (producer));
+  g_print ("events queued:     %" G_GUINT64_FORMAT "\n", ep_producer_get_queue_length (producer));
+  g_print ("bytes queued:      %" G_GUINT64_FORMAT "\n", ep_producer_get_queue_bytes (producer));
+  g_print ("oldest event age:  %s\n", age);
+  g_print ("outage:            %s\n", ep_producer_get_outage (producer) ? "yes" : "no");
+  g_print ("discarded records: %u\n", ep_producer_get_discarded_records (producer));
+  g_print ("dropped events:    %s\n", counters);
+  return EXIT_SUCCESS;
+}
+
+static void
+print_event_json (GVariant *event)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *line = NULL;
+  const char *id, *name, *headers, *payload;
+  guint64 position;
+  gint64 created;
+
+  g_variant_get (event, "(tx&s&s&s&s)", &position, &created, &id, &name, &headers, &payload);
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "id");
+  json_builder_add_string_value (builder, id);
+  json_builder_set_member_name (builder, "name");
+  json_builder_add_string_value (builder, name);
+  json_builder_set_member_name (builder, "created_ms");
+  json_builder_add_int_value (builder, created / 1000);
+  json_builder_set_member_name (builder, "headers");
+  if (json_parser_load_from_data (parser, headers, -1, NULL))
+    json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+  else
+    json_builder_add_string_value (builder, headers);
+  json_builder_set_member_name (builder, "payload");
+  json_builder_add_string_value (builder, payload);
+  json_builder_end_object (builder);
+
+  root = json_builder_get_root (builder);
+  line = json_to_string (root, FALSE);
+  g_print ("%s\n", line);
+}
+
+static int
+cmd_dump (int    argc,
+          char **argv)
+{
+  g_autoptr(EpProducer) producer = open_producer ();
+  guint64 after = 0;
+
+  while (TRUE)
+    {
+      g_autoptr(GVariant) events = ep_producer_dup_queued_events (producer, after, DUMP_PAGE);
+      gsize n = g_variant_n_children (events);
+
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) event = g_variant_get_child_value (events, i);
+
+          print_event_json (event);
+          g_variant_get_child (event, 0, "t", &after);
+        }
+      if (n < DUMP_PAGE)
+        break;
+    }
+  return EXIT_SUCCESS;
+}
+
+typedef struct {
+  GMainLoop *loop;
+  gboolean   ok;
+  char      *error;
+  guint64    total;
+} Flush;
+
+static void
+show_progress (EpProducer *producer,
+               GParamSpec *pspec,
+               Flush      *flush)
+{
+  guint64 left = ep_producer_get_queue_length (producer);
+
+  g_printerr ("\rdelivered %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " events, %" G_GUINT64_FORMAT
+              " left   ", flush->total - MIN (left, flush->total), flush->total, left);
+}
+
+static void
+flushed (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Flush *flush = user_data;
+  g_autoptr(GError) error = NULL;
+
+  flush->ok = ep_producer_flush_finish (EP_PRODUCER (source), result, &error);
+  if (!flush->ok)
+    flush->error = g_strdup (error->message);
+  g_main_loop_quit (flush->loop);
+}
+
+static int
+cmd_flush (int    argc,
+           char **argv)
+{
+  g_autoptr(EpProducer) producer = open_producer ();
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Flush flush = { loop, FALSE, NULL, ep_producer_get_queue_length (producer) };
+
+  g_signal_connect (producer, "notify::queue-length", G_CALLBACK (show_progress), &flush);
+  show_progress (producer, NULL, &flush);
+  ep_producer_flush_async (producer, NULL, flushed, &flush);
+  g_main_loop_run (loop);
+  g_printerr ("\n");
+
+  if (!flush.ok)
+    {
+      g_printerr ("ep-tool: flush incomplete: %s\n", flush.error);
+      g_free (flush.error);
+      return EXIT_FAILURE;
+    }
+  g_print ("delivered %" G_GUINT64_FORMAT " events; the queue is empty\n", flush.total);
+  return EXIT_SUCCESS;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new ("COMMAND [ARGS…] — inspect an ep-glib queue");
+  g_autoptr(GError) error = NULL;
+  const char *command;
+
+  setlocale (LC_ALL, "");
+  g_option_context_add_main_entries (context, common_entries, NULL);
+  g_option_context_set_summary (context, summary);
+  g_option_context_set_description (context, description);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    fail ("%s (see --help)", error->message);
+  if (argc < 2)
+    fail ("a command is required: send, status, dump or flush (see --help)");
+
+  command = argv[1];
+  argc--;
+  argv++;
+  if (g_str_equal (command, "send"))
+    return cmd_send (argc, argv);
+  if (g_str_equal (command, "status"))
+    return cmd_status (argc, argv);
+  if (g_str_equal (command, "dump"))
+    return cmd_dump (argc, argv);
+  if (g_str_equal (command, "flush"))
+    return cmd_flush (argc, argv);
+  fail ("unknown command '%s': expected send, status, dump or flush", command);
+}
