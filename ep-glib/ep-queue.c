@@ -107,6 +107,7 @@
 #define MAX_COMPACTION_BYTES     (G_GUINT64_CONSTANT (1) << 30)
 #define INDEX_CHUNK              4096
 #define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
+#define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
 #define ALIGN8(n)                (((n) + 7) & ~(guint64) 7)
 #define FRAME_SIZE(payload_len)  (HEADER_SIZE + ALIGN8 ((guint64) (payload_len)))
 
@@ -198,6 +199,7 @@ struct _EpQueue
   gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
   gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
   gboolean   reclaim_wanted;
+  gint64     reclaim_not_before; /* monotonic; after a failed reclaim */
   gboolean   stopping;
   gboolean   closed;
   guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
@@ -868,15 +870,22 @@ sync_thread_main (gpointer data)
           else if (!sync_dirty_locked (self, &error))
             g_warning ("%s", error->message);
         }
-      else if (self->reclaim_wanted)
+      else if (self->reclaim_wanted &&
+               g_get_monotonic_time () >= self->reclaim_not_before)
         {
           g_autoptr(GError) error = NULL;
+          gboolean ok;
 
           self->reclaim_wanted = FALSE;
           g_mutex_unlock (&self->mutex);
-          if (!reclaim (self, FALSE, &error))
-            g_warning ("Cannot reclaim queue space: %s", error->message);
+          ok = reclaim (self, FALSE, &error);
           g_mutex_lock (&self->mutex);
+          if (!ok)
+            {
+              g_warning ("Cannot reclaim queue space (retrying in a minute): %s",
+                         error->message);
+              self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
+            }
         }
       else
         g_cond_wait (&self->cond, &self->mutex);
@@ -963,6 +972,7 @@ compact_snapshot (EpQueue    *self,
 {
   EpQueueSegment *last;
   guint n_sealed = self->segments->len - 1;
+  guint64 live = 0;
 
   if (n_sealed == 0 || (!force && !compaction_worthwhile (self)))
     return FALSE;
@@ -987,8 +997,10 @@ compact_snapshot (EpQueue    *self,
       item.frame_len = FRAME_SIZE (e->length);
       g_assert (item.from != NULL);
       g_array_append_val (job->items, item);
+      live += item.frame_len;
     }
-  return TRUE;
+  /* offsets are 32-bit: never build a file near 4 GiB */
+  return live <= MAX_COMPACTION_BYTES;
 }
 
 /* Without the mutex: writes the header and copies the frames into @fd,
@@ -1081,6 +1093,17 @@ compact_install (EpQueue    *self,
 }
 
 static gboolean
+sync_file (int          fd,
+           const char  *name,
+           GError     **error)
+{
+  if (fdatasync (fd) == 0)
+    return TRUE;
+  set_errno_error (error, errno, "Cannot sync queue file", name);
+  return FALSE;
+}
+
+static gboolean
 sync_dir (EpQueue  *self,
           GError  **error)
 {
@@ -1121,8 +1144,7 @@ compact (EpQueue   *self,
       set_errno_error (error, errno, "Cannot create queue file", tmp_name);
       return FALSE;
     }
-  if (!compact_copy (&job, fd, &size, error) ||
-      (fdatasync (fd) != 0 && (set_errno_error (error, errno, "Cannot sync", tmp_name), TRUE)))
+  if (!compact_copy (&job, fd, &size, error) || !sync_file (fd, tmp_name, error))
     {
       close (fd);
       unlinkat (self->dir_fd, tmp_name, 0);
@@ -1265,15 +1287,15 @@ restore_list_files (EpQueue  *self,
                     GError  **error)
 {
   g_autoptr(GDir) dir = NULL;
+  g_autoptr(GError) local_error = NULL;
   const char *name;
   guint32 number;
 
-  dir = g_dir_open (self->dir, 0, error);
+  dir = g_dir_open (self->dir, 0, &local_error);
   if (dir == NULL)
     {
-      g_prefix_error (error, "Cannot read queue directory: ");
-      if (error != NULL)
-        (*error)->domain = EP_ERROR, (*error)->code = EP_ERROR_STORAGE;
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE, "Cannot read queue directory: %s",
+                   local_error->message);
       return FALSE;
     }
   while ((name = g_dir_read_name (dir)) != NULL)

@@ -170,6 +170,14 @@ list_segments (const char *dir)
   return names;
 }
 
+static guint
+count_segments (const char *dir)
+{
+  g_autoptr(GPtrArray) names = list_segments (dir);
+
+  return names->len;
+}
+
 static char *
 only_segment (const char *dir)
 {
@@ -523,7 +531,7 @@ assert_open_refused (const char *dir,
   g_assert_nonnull (strstr (error->message, "newer version"));
   after = read_file (path);
   g_assert_true (g_bytes_equal (after, expected_contents));
-  g_assert_cmpuint (list_segments (dir)->len, ==, 1);
+  g_assert_cmpuint (count_segments (dir), ==, 1);
 }
 
 static void
@@ -863,6 +871,26 @@ test_segment_deletion (void)
     }
 }
 
+/* The sync thread deletes dead segments on its own after a removal. */
+static void
+test_background_reclaim (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("background");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GError) error = NULL;
+  guint before;
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 40);
+  before = count_segments (dir);
+  seqs = take_seqs (queue);
+  g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) seqs->data, 30, &error));
+  g_assert_no_error (error);
+  EP_TEST_SPIN_UNTIL (count_segments (dir) < before);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 10);
+}
+
 static guint64
 dir_bytes (const char *dir)
 {
@@ -928,7 +956,7 @@ test_compaction (void)
   g_assert_no_error (error);
   g_assert_cmpuint (ep_queue_get_disk_usage (queue), <, usage / 4);
   g_assert_cmpuint (dir_bytes (dir), <, bytes / 4);
-  g_assert_cmpuint (list_segments (dir)->len, <=, 2);
+  g_assert_cmpuint (count_segments (dir), <=, 2);
   assert_stuck_pair (queue, seqs);
 
   /* in-flight state survives, and the moved records read back */
@@ -1145,6 +1173,7 @@ main (int    argc,
   g_test_add_func ("/ep/queue/feral", test_feral);
   g_test_add_func ("/ep/queue/modes", test_modes);
   g_test_add_func ("/ep/queue/segment-deletion", test_segment_deletion);
+  g_test_add_func ("/ep/queue/background-reclaim", test_background_reclaim);
   g_test_add_func ("/ep/queue/compaction", test_compaction);
   g_test_add_func ("/ep/queue/compaction-interrupted", test_compaction_interrupted);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
