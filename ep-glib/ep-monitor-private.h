@@ -67,5 +67,7 @@ gboolean    ep_monitor_is_dirty         (EpMonitor    *self);
  * it from a worker thread. Thread-safe. */
 gboolean    ep_monitor_save             (EpMonitor    *self,
                                          GError      **error);
+/* ep_monitor_save() in a worker thread; a failure is logged. */
+void        ep_monitor_save_in_background (EpMonitor  *self);
 
 G_END_DECLS

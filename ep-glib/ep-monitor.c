@@ -388,3 +388,25 @@ ep_monitor_save (EpMonitor  *self,
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
+
+static void
+save_in_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_monitor_save (EP_MONITOR (source_object), &error))
+    g_warning ("Cannot save the dropped-event counters: %s", error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+ep_monitor_save_in_background (EpMonitor *self)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
+
+  g_task_set_source_tag (task, ep_monitor_save_in_background);
+  g_task_run_in_thread (task, save_in_thread);
+}

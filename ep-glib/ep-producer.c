@@ -258,27 +258,10 @@ call_on_main (EpProducer *self,
 }
 
 static void
-save_monitor_in_thread (GTask        *task,
-                        gpointer      source_object,
-                        gpointer      task_data,
-                        GCancellable *cancellable)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (!ep_monitor_save (EP_MONITOR (source_object), &error))
-    g_warning ("Cannot save the dropped-event counters: %s", error->message);
-  g_task_return_boolean (task, TRUE);
-}
-
-static void
 save_monitor_now (EpProducer *self)
 {
-  g_autoptr(GTask) task = NULL;
-
   g_atomic_int_set (&self->save_pending, 0);
-  task = g_task_new (self->monitor, NULL, NULL, NULL);
-  g_task_set_source_tag (task, save_monitor_now);
-  g_task_run_in_thread (task, save_monitor_in_thread);
+  ep_monitor_save_in_background (self->monitor);
 }
 
 /* Any thread: the counters or the outage state changed. */

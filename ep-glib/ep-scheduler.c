@@ -471,6 +471,16 @@ remove_seqs (EpScheduler *self,
   g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
 }
 
+/* An event the consumer will never take: it was deleted, and counts as a
+ * validation failure. */
+static void
+count_refused (EpScheduler *self,
+               const char  *name)
+{
+  if (ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, name))
+    ep_monitor_save_in_background (self->monitor);
+}
+
 /* Applies a SendMessageBatchResponse. Returns whether anything was settled. */
 static gboolean
 apply_batch_result (EpScheduler  *self,
@@ -491,7 +501,7 @@ apply_batch_result (EpScheduler  *self,
         {
           g_warning ("The consumer refused event '%s' (%s): dropped", event->name,
                      (const char *) g_hash_table_lookup (reply->sender_faults, event->id));
-          ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
+          count_refused (self, event->name);
           g_array_append_val (removed, seq);
         }
       else
@@ -545,7 +555,7 @@ apply_batch_refused (EpScheduler  *self,
 
       g_warning ("The consumer refused event '%s' on its own (HTTP %u): dropped",
                  event->name, reply->http_status);
-      ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
+      count_refused (self, event->name);
       g_array_append_val (removed, seq);
       remove_seqs (self, removed);
       return;
@@ -630,7 +640,10 @@ apply_monitoring_reply (EpScheduler  *self,
   self->monitoring_in_flight = FALSE;
   if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
       g_hash_table_contains (reply->confirmed, event->id))
-    ep_monitor_subtract (self->monitor, batch->snapshot);
+    {
+      ep_monitor_subtract (self->monitor, batch->snapshot);
+      ep_monitor_save_in_background (self->monitor);
+    }
   else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
     set_retry_after (self, reply->retry_after_s);
 }
