@@ -91,6 +91,17 @@ const char *ep_event_record_peek_name (const guint8 *data,
 
 const char *ep_consent_category_to_header (EpConsentCategory category);
 
+#define EP_UUID_LEN 36
+
+/* A random (version 4) UUID in lower-case text, from @rand, which the
+ * caller seeds from a good source and keeps per thread. */
+void        ep_event_format_uuid_v4  (GRand   *rand,
+                                      char     out[EP_UUID_LEN + 1]);
+
+/* Decimal text of @value; returns its length. */
+gsize       ep_event_format_decimal  (gint64   value,
+                                      char     out[24]);
+
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EpEvent, ep_event_clear)
 
 G_END_DECLS

@@ -26,6 +26,17 @@
 
 #include "ep-event-private.h"
 
+#define ONES  G_GUINT64_CONSTANT (0x0101010101010101)
+#define HIGHS G_GUINT64_CONSTANT (0x8080808080808080)
+
+/* Whether any byte of @word is >= 0x80 or < 0x20 (the classic "has a byte
+ * less than n" trick; exact, since bytes >= 0x80 are caught first). */
+static inline gboolean
+has_high_or_control_byte (guint64 word)
+{
+  return ((word | ((word - ONES * 0x20) & ~word)) & HIGHS) != 0;
+}
+
 gboolean
 ep_event_text_is_valid (const char  *text,
                         gssize       len,
@@ -40,9 +51,24 @@ ep_event_text_is_valid (const char  *text,
 
   while (p < end)
     {
-      guchar c = *p;
+      guchar c;
       gunichar ch;
       guint n, i;
+
+      /* Eight printable ASCII bytes at a time: the common case. */
+      while (end - p >= 8)
+        {
+          guint64 word;
+
+          memcpy (&word, p, 8);
+          if (has_high_or_control_byte (word))
+            break;
+          p += 8;
+        }
+      if (p == end)
+        break;
+
+      c = *p;
 
       if (G_LIKELY (c >= 0x20 && c < 0x80))
         {
@@ -327,6 +353,51 @@ ep_event_record_peek_name (const guint8 *data,
   if (data[end_name - 1] != '\0' || memchr (data + end_id, '\0', end_name - end_id - 1) != NULL)
     return NULL;
   return (const char *) data + end_id;
+}
+
+void
+ep_event_format_uuid_v4 (GRand *rand,
+                         char   out[EP_UUID_LEN + 1])
+{
+  static const char hex[] = "0123456789abcdef";
+  guint8 bytes[16];
+  guint o = 0;
+
+  for (guint i = 0; i < 16; i += 4)
+    {
+      guint32 r = g_rand_int (rand);
+      memcpy (bytes + i, &r, 4);
+    }
+  bytes[6] = (bytes[6] & 0x0F) | 0x40;   /* version 4 */
+  bytes[8] = (bytes[8] & 0x3F) | 0x80;   /* RFC 4122 variant */
+
+  for (guint i = 0; i < 16; i++)
+    {
+      if (i == 4 || i == 6 || i == 8 || i == 10)
+        out[o++] = '-';
+      out[o++] = hex[bytes[i] >> 4];
+      out[o++] = hex[bytes[i] & 0xF];
+    }
+  out[o] = '\0';
+}
+
+gsize
+ep_event_format_decimal (gint64 value,
+                         char   out[24])
+{
+  char digits[24];
+  guint64 v = value < 0 ? -(guint64) value : (guint64) value;
+  gsize n = 0, len = 0;
+
+  do
+    digits[n++] = '0' + v % 10;
+  while ((v /= 10) != 0);
+  if (value < 0)
+    out[len++] = '-';
+  while (n > 0)
+    out[len++] = digits[--n];
+  out[len] = '\0';
+  return len;
 }
 
 const char *

@@ -61,7 +61,6 @@
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_MAX_IN_FLIGHT 4
 #define MONITOR_SAVE_DELAY_MS 200
-#define UUID_LEN 36
 
 /* The default headers, in the order they are sent. */
 enum {
@@ -183,6 +182,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (EpProducer, ep_producer, G_TYPE_OBJECT,
 typedef struct {
   GString    *headers;
   GByteArray *record;
+  GRand      *rand;     /* for event ids; seeded from the global, urandom-seeded generator */
 } SendBuffers;
 
 static void
@@ -192,7 +192,19 @@ send_buffers_free (gpointer data)
 
   g_string_free (buffers->headers, TRUE);
   g_byte_array_unref (buffers->record);
+  g_rand_free (buffers->rand);
   g_free (buffers);
+}
+
+static GRand *
+new_id_generator (void)
+{
+  guint32 seed[8];
+
+  /* g_random_*() is seeded from /dev/urandom once per process. */
+  for (guint i = 0; i < G_N_ELEMENTS (seed); i++)
+    seed[i] = g_random_int ();
+  return g_rand_new_with_seed_array (seed, G_N_ELEMENTS (seed));
 }
 
 static GPrivate send_buffers_key = G_PRIVATE_INIT (send_buffers_free);
@@ -207,6 +219,7 @@ get_send_buffers (void)
       buffers = g_new0 (SendBuffers, 1);
       buffers->headers = g_string_sized_new (1024);
       buffers->record = g_byte_array_sized_new (4096);
+      buffers->rand = new_id_generator ();
       g_private_set (&send_buffers_key, buffers);
     }
   return buffers;
@@ -399,8 +412,7 @@ build_record (EpProducer        *self,
   g_autoptr(EpCredentials) credentials = dup_credentials (self);
   gint64 now_us = g_get_real_time ();
   char timestamp[24];
-  char id[UUID_LEN + 1];
-  g_autofree char *uuid = NULL;
+  char id[EP_UUID_LEN + 1];
   EpHeader headers[N_HEADERS];
   const char *reason = NULL;
   gsize name_len, payload_len, size;
@@ -418,18 +430,17 @@ build_record (EpProducer        *self,
       return reason;
     }
 
-  g_snprintf (timestamp, sizeof timestamp, "%" G_GINT64_FORMAT, now_us / 1000);
+  ep_event_format_decimal (now_us / 1000, timestamp);
   fill_headers (self, headers, credentials, with_authorization, category, timestamp);
   if (!ep_event_build_headers_json (buffers->headers, headers, N_HEADERS, caller_headers,
                                     &reason, detail))
     return reason;
 
-  size = UUID_LEN + name_len + buffers->headers->len + payload_len;
+  size = EP_UUID_LEN + name_len + buffers->headers->len + payload_len;
   if (size > EP_MAX_EVENT_SIZE)
     return "is larger than 20480 bytes";
 
-  uuid = g_uuid_string_random ();
-  memcpy (id, uuid, sizeof id);
+  ep_event_format_uuid_v4 (buffers->rand, id);
   ep_event_record_build (buffers->record, now_us, id, name, name_len,
                          buffers->headers->str, buffers->headers->len, payload, payload_len);
   return NULL;
@@ -440,7 +451,7 @@ record_logical_size (const char *name,
                      SendBuffers *buffers,
                      const char *payload)
 {
-  return UUID_LEN + strlen (name) + buffers->headers->len + strlen (payload);
+  return EP_UUID_LEN + strlen (name) + buffers->headers->len + strlen (payload);
 }
 
 static GBytes *

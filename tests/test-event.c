@@ -68,6 +68,64 @@ test_invalid_text (void)
   g_assert_false (valid ("\x80"));
 }
 
+/* The word-at-a-time fast path finds a bad byte at any position. */
+static void
+test_invalid_text_any_position (void)
+{
+  const char *bad[] = { "\x01", "\x1f", "\xef\xbf\xbe", "\xff", "\xed\xa0\x80" };
+
+  for (guint b = 0; b < G_N_ELEMENTS (bad); b++)
+    for (guint pos = 0; pos < 40; pos++)
+      {
+        g_autoptr(GString) text = g_string_new (NULL);
+
+        for (guint i = 0; i < pos; i++)
+          g_string_append_c (text, 'a' + i % 26);
+        g_string_append (text, bad[b]);
+        g_string_append (text, "0123456789abcdef");
+        g_assert_false (valid (text->str));
+        /* And the same text without the bad part is fine. */
+        g_string_erase (text, pos, strlen (bad[b]));
+        g_assert_true (valid (text->str));
+      }
+}
+
+static void
+test_uuid (void)
+{
+  g_autoptr(GRand) rand = g_rand_new ();
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  for (guint i = 0; i < 10000; i++)
+    {
+      char id[EP_UUID_LEN + 1];
+
+      ep_event_format_uuid_v4 (rand, id);
+      g_assert_true (g_uuid_string_is_valid (id));
+      g_assert_cmpint (id[14], ==, '4');
+      g_assert_true (strchr ("89ab", id[19]) != NULL);
+      for (guint c = 0; c < EP_UUID_LEN; c++)
+        g_assert_false (g_ascii_isupper (id[c]));
+      g_assert_true (g_hash_table_add (seen, g_strdup (id)));
+    }
+}
+
+static void
+test_decimal (void)
+{
+  gint64 values[] = { 0, 7, 10, 1795732967221, -42, G_MAXINT64, G_MININT64 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      char ours[24];
+      g_autofree char *expected = g_strdup_printf ("%" G_GINT64_FORMAT, values[i]);
+      gsize len = ep_event_format_decimal (values[i], ours);
+
+      g_assert_cmpstr (ours, ==, expected);
+      g_assert_cmpuint (len, ==, strlen (expected));
+    }
+}
+
 /* Our escaper must produce JSON that json-glib reads back to the same
  * strings, for every byte that can reach it. */
 static void
@@ -224,6 +282,9 @@ main (int   argc,
 
   g_test_add_func ("/ep/event/valid-text", test_valid_text);
   g_test_add_func ("/ep/event/invalid-text", test_invalid_text);
+  g_test_add_func ("/ep/event/invalid-text-any-position", test_invalid_text_any_position);
+  g_test_add_func ("/ep/event/uuid", test_uuid);
+  g_test_add_func ("/ep/event/decimal", test_decimal);
   g_test_add_func ("/ep/event/json-escaping", test_json_escaping);
   g_test_add_func ("/ep/event/headers-json", test_headers_json);
   g_test_add_func ("/ep/event/record-format", test_record_format);
