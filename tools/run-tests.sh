@@ -66,10 +66,12 @@ run_meson_test() {
   count_results "$log_dir/$name.log"
   if ((rc != 0)); then
     status=1
-    # A run that stopped before its summary still counts as a failure.
-    if ! grep -q '^Ok:' "$log_dir/$name.log"; then
-      failed=$((failed + 1))
-    fi
+  fi
+  # A run that stopped before its summary, or ran nothing, counts as a failure.
+  if ! grep -q '^Ok:' "$log_dir/$name.log"; then
+    echo "run-tests: meson test in $dir printed no summary" >&2
+    status=1
+    failed=$((failed + 1))
   fi
 }
 
