@@ -156,6 +156,8 @@ ep_credentials_new (const char *token,
  * ep_credentials_get_token:
  * @self: an #EpCredentials
  *
+ * Gets the access token.
+ *
  * Returns: (nullable): the access token, or %NULL
  */
 const char *
@@ -169,6 +171,8 @@ ep_credentials_get_token (EpCredentials *self)
 /**
  * ep_credentials_get_client_id:
  * @self: an #EpCredentials
+ *
+ * Gets the client id.
  *
  * Returns: (nullable): the client id, or %NULL
  */

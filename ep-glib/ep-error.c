@@ -6,4 +6,11 @@
 
 #include "ep-error.h"
 
+/**
+ * ep_error_quark:
+ *
+ * The error domain of ep-glib's errors, %EP_ERROR.
+ *
+ * Returns: the quark of the %EP_ERROR domain
+ */
 G_DEFINE_QUARK (ep-error-quark, ep_error)

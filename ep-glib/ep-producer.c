@@ -1308,6 +1308,8 @@ ep_producer_set_consent_blocked (EpProducer        *self,
  * @self: an #EpProducer
  * @category: a consent category
  *
+ * Tells whether a consent category is blocked.
+ *
  * Returns: whether events of @category are dropped; always %FALSE for
  *   %EP_CONSENT_CATEGORY_NECESSARY
  */
@@ -1354,6 +1356,8 @@ ep_producer_set_credentials (EpProducer    *self,
  * ep_producer_dup_credentials:
  * @self: an #EpProducer
  *
+ * Gets the current credentials.
+ *
  * Returns: (transfer full) (nullable): the current credentials
  */
 EpCredentials *
@@ -1367,6 +1371,8 @@ ep_producer_dup_credentials (EpProducer *self)
 /**
  * ep_producer_get_outage:
  * @self: an #EpProducer
+ *
+ * Tells whether an outage is going on.
  *
  * Returns: the value of [property@Ep.Producer:outage]
  */
@@ -1382,6 +1388,8 @@ ep_producer_get_outage (EpProducer *self)
  * ep_producer_get_queue_length:
  * @self: an #EpProducer
  *
+ * Gets the value of [property@Ep.Producer:queue-length].
+ *
  * Returns: the number of events stored and not yet confirmed
  */
 guint64
@@ -1395,6 +1403,8 @@ ep_producer_get_queue_length (EpProducer *self)
 /**
  * ep_producer_get_queue_bytes:
  * @self: an #EpProducer
+ *
+ * Gets the value of [property@Ep.Producer:queue-bytes].
  *
  * Returns: the logical size in bytes of the queued events
  */
@@ -1410,6 +1420,8 @@ ep_producer_get_queue_bytes (EpProducer *self)
  * ep_producer_get_discarded_records:
  * @self: an #EpProducer
  *
+ * Gets the value of [property@Ep.Producer:discarded-records].
+ *
  * Returns: the number of corrupt records discarded when the queue was opened
  */
 guint
@@ -1424,6 +1436,8 @@ ep_producer_get_discarded_records (EpProducer *self)
  * ep_producer_get_queue_dir:
  * @self: an #EpProducer
  *
+ * Gets the queue directory, the configured one or the default.
+ *
  * Returns: (type filename) (nullable): the queue directory in use
  */
 const char *
@@ -1437,6 +1451,8 @@ ep_producer_get_queue_dir (EpProducer *self)
 /**
  * ep_producer_get_oldest_event_time:
  * @self: an #EpProducer
+ *
+ * Tells how old the oldest queued event is.
  *
  * Returns: when the oldest queued event was sent, in microseconds since
  *   the Unix epoch, or 0 when the queue is empty
@@ -1587,6 +1603,8 @@ ep_producer_flush_async (EpProducer          *self,
  * @result: the result passed to the callback
  * @error: return location for a #GError
  *
+ * Finishes an operation started with ep_producer_flush_async().
+ *
  * Returns: %TRUE when the queue was emptied; %FALSE with @error set
  *   (%EP_ERROR_DELIVERY saying why, %EP_ERROR_CLOSED, or
  *   %G_IO_ERROR_CANCELLED) when events are still queued
@@ -1672,6 +1690,8 @@ ep_producer_close_async (EpProducer          *self,
  * @self: an #EpProducer
  * @result: the result passed to the callback
  * @error: return location for a #GError
+ *
+ * Finishes an operation started with ep_producer_close_async().
  *
  * Returns: %TRUE once the producer is closed
  */
