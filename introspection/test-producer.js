@@ -376,5 +376,9 @@ main().then(failed => {
     print(`Bail out! ${e}`);
 }).finally(() => loop.quit());
 loop.run();
+// Let the producers' wrappers go (each saves its counters on dispose) before
+// their directories do.
+producers = [];
+System.gc();
 GLib.spawn_sync(null, ['rm', '-rf', TMP], null, GLib.SpawnFlags.SEARCH_PATH, null);
 System.exit(status);
