@@ -42,7 +42,7 @@ while (($#)); do
 done
 case "$lang" in c|gjs|python) ;; *) usage ;; esac
 
-if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold= plain=; fi
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 say() {
   printf '%s[demo]%s %s\n' "$bold" "$plain" "$*"
 }
@@ -52,9 +52,13 @@ say() {
 say "checking Debian packages"
 bash tools/install-deps.sh
 
+# The demo needs the tools and the examples (built with the tests and introspection).
+demo_options=(-Dtools=true -Dtests=true -Dintrospection=true)
 if [[ ! -f "$build_dir/build.ninja" ]]; then
   say "configuring $build_dir"
-  meson setup "$build_dir" >/dev/null
+  meson setup "$build_dir" "${demo_options[@]}" >/dev/null
+else
+  meson configure "$build_dir" "${demo_options[@]}" >/dev/null
 fi
 say "building ep-consumer, the example app and the typelib in $build_dir"
 ninja -C "$build_dir" tools/ep-consumer introspection/examples/example-app \
@@ -65,9 +69,10 @@ ninja -C "$build_dir" tools/ep-consumer introspection/examples/example-app \
 work=$(mktemp -d "${TMPDIR:-/tmp}/ep-glib-demo.XXXXXX")
 consumer_pid=
 app_pid=
+# shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
-  [[ -n "$app_pid" ]] && kill "$app_pid" 2>/dev/null || true
-  [[ -n "$consumer_pid" ]] && kill "$consumer_pid" 2>/dev/null || true
+  if [[ -n "$app_pid" ]]; then kill "$app_pid" 2>/dev/null || true; fi
+  if [[ -n "$consumer_pid" ]]; then kill "$consumer_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   if $keep; then
     say "kept $work"
