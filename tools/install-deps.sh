@@ -25,6 +25,8 @@ PACKAGES=(
   python3-botocore
   # memory checks
   valgrind
+  # the documentation coverage check (the docs test suite)
+  gi-docgen
 )
 
 check_only=false
