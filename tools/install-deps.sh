@@ -16,6 +16,8 @@ PACKAGES=(
   # build
   gcc pkg-config meson ninja-build
   libglib2.0-dev libsoup-3.0-dev libjson-glib-dev zlib1g-dev
+  # bench-suite's SQLite baseline
+  libsqlite3-dev
   gobject-introspection libgirepository1.0-dev
   # run time: the TLS backend for https consumers
   glib-networking
