@@ -4,6 +4,7 @@
  *
  * Usage: bench-send [--quick]
  *
+ * 0. Prints the cost of the record checksum (CRC-32C) alone.
  * 1. Appends 1 KiB records and measures the latency of single
  *    ep_queue_append() calls (median, p99, p99.9, max in ns) with 0, 10k,
  *    100k and 1M events already queued (--quick: 0, 1k, 10k, 100k).
@@ -152,6 +153,44 @@ measure_appends (EpQueue *queue,
            percentile (samples, n, 0.999), samples[n - 1], raw_median, raw_p99);
 }
 
+/* Median ns of one call of @checksum on @record (clock reads included). */
+static gint64
+measure_checksum (guint32 (*checksum) (const void *data, gsize len),
+                  GBytes   *record)
+{
+  const guint n = 20000;
+  g_autofree gint64 *samples = g_new (gint64, n);
+  gconstpointer data = g_bytes_get_data (record, NULL);
+  gsize len = g_bytes_get_size (record);
+  volatile guint32 sink = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 start = now_ns ();
+
+      sink += checksum (data, len);
+      samples[i] = now_ns () - start;
+    }
+  sort_samples (samples, n);
+  return percentile (samples, n, 0.5);
+}
+
+static gint64
+measure_clock (void)
+{
+  const guint n = 20000;
+  g_autofree gint64 *samples = g_new (gint64, n);
+
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 start = now_ns ();
+
+      samples[i] = now_ns () - start;
+    }
+  sort_samples (samples, n);
+  return percentile (samples, n, 0.5);
+}
+
 /* Resident memory in bytes, from /proc/self/status. */
 static guint64
 vm_rss (void)
@@ -232,6 +271,10 @@ main (int    argc,
     g_error ("%s", error->message);
   queue = open_or_die (dir);
 
+  g_print ("CRC-32C of one record, median ns: %" G_GINT64_FORMAT " as used, %"
+           G_GINT64_FORMAT " in software (clock reads: %" G_GINT64_FORMAT ")\n\n",
+           measure_checksum (ep_queue_crc32c, record),
+           measure_checksum (ep_queue_crc32c_software, record), measure_clock ());
   g_print ("ep_queue_append of %" G_GSIZE_FORMAT "-byte records, %u samples per row, in ns\n",
            g_bytes_get_size (record), samples);
   g_print ("%12s %10s %10s %10s %10s %12s %10s\n", "queued", "median", "p99", "p99.9", "max",

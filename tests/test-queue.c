@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <glib/gstdio.h>
 
@@ -231,6 +230,50 @@ self_exe (void)
 
 /* ---------------------------------------------------------------------- */
 /* Tests */
+
+/* Known CRC-32C values (RFC 3720, B.4), then the software and hardware
+ * versions against each other at every length 0..300 and every alignment. */
+static void
+test_crc32c (void)
+{
+  g_autofree guint8 *buf = g_malloc (300 + 8 + 65536);
+  guint8 block[32];
+  guint32 hw;
+  gboolean have_hw = ep_queue_crc32c_hardware ("", 0, &hw);
+
+  g_assert_cmphex (ep_queue_crc32c ("123456789", 9), ==, 0xE3069283);
+  g_assert_cmphex (ep_queue_crc32c_software ("123456789", 9), ==, 0xE3069283);
+  g_assert_cmphex (ep_queue_crc32c ("", 0), ==, 0);
+  memset (block, 0, sizeof block);
+  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x8A9136AA);
+  memset (block, 0xff, sizeof block);
+  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x62A8AB43);
+  for (guint i = 0; i < 32; i++)
+    block[i] = i;
+  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x46DD794E);
+  for (guint i = 0; i < 32; i++)
+    block[i] = 31 - i;
+  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x113FDB5C);
+  g_assert_cmphex (ep_queue_crc32c (block, 32), ==, 0x113FDB5C);
+
+  if (!have_hw)
+    {
+      g_test_message ("no SSE4.2 on this CPU or build: software CRC-32C only");
+      return;
+    }
+  g_assert_true (ep_queue_crc32c_hardware ("123456789", 9, &hw));
+  g_assert_cmphex (hw, ==, 0xE3069283);
+  for (guint i = 0; i < 300 + 8 + 65536; i++)
+    buf[i] = g_test_rand_int_range (0, 256);
+  for (gsize len = 0; len <= 300; len++)
+    for (gsize start = 0; start < 8; start++)
+      {
+        g_assert_true (ep_queue_crc32c_hardware (buf + start, len, &hw));
+        g_assert_cmphex (hw, ==, ep_queue_crc32c_software (buf + start, len));
+      }
+  g_assert_true (ep_queue_crc32c_hardware (buf + 3, 65536, &hw));
+  g_assert_cmphex (hw, ==, ep_queue_crc32c_software (buf + 3, 65536));
+}
 
 static void
 test_order (void)
@@ -558,7 +601,7 @@ test_newer_version (void)
   /* a newer segment header */
   data = g_memdup2 (g_bytes_get_data (original, NULL), len);
   set_le32 (data + 8, 2);
-  set_le32 (data + 28, crc32 (0, data, 28));
+  set_le32 (data + 28, ep_queue_crc32c (data, 28));
   write_file (path, data, len);
   newer = read_file (path);
   assert_open_refused (dir, path, newer);
@@ -570,7 +613,7 @@ test_newer_version (void)
   frame = data + offsets[3];
   frame[4] = 2;
   frame[5] = 0;
-  set_le32 (frame + 28, crc32 (0, frame, 28));
+  set_le32 (frame + 28, ep_queue_crc32c (frame, 28));
   write_file (path, data, len);
   g_bytes_unref (newer);
   newer = read_file (path);
@@ -1159,6 +1202,7 @@ main (int    argc,
   g_log_set_writer_func (count_discard_warnings, NULL, NULL);
   ep_test_init (&argc, &argv);
 
+  g_test_add_func ("/ep/queue/crc32c", test_crc32c);
   g_test_add_func ("/ep/queue/order", test_order);
   g_test_add_func ("/ep/queue/restore-after-close", test_restore_after_close);
   g_test_add_func ("/ep/queue/restore-after-dispose", test_restore_after_dispose);
