@@ -540,17 +540,20 @@ ep_producer_dispose (GObject *object)
       ep_scheduler_stop (self->scheduler);
       g_clear_object (&self->scheduler);
     }
-  /* Stored events are already in the kernel; this syncs them and releases
-   * the directory's lock at once, so a new producer can take over. */
-  if (self->queue != NULL)
-    ep_queue_close (self->queue);
-  if (self->monitor != NULL)
+  /* The counters and the outage state are saved while the directory is
+   * still ours; then the queue syncs and releases the directory's lock at
+   * once, so a new producer can take over. Stored events are already in
+   * the kernel. After close_async() the directory may have a new owner:
+   * close saved everything already. */
+  if (self->monitor != NULL && !self->closed)
     {
       g_autoptr(GError) error = NULL;
 
       if (!ep_monitor_save (self->monitor, &error))
         g_warning ("Cannot save the dropped-event counters: %s", error->message);
     }
+  if (self->queue != NULL)
+    ep_queue_close (self->queue);
   g_clear_object (&self->transport);
 
   G_OBJECT_CLASS (ep_producer_parent_class)->dispose (object);
@@ -1627,9 +1630,13 @@ close_queue_in_thread (GTask        *task,
                        gpointer      task_data,
                        GCancellable *cancellable)
 {
-  EpQueue *queue = task_data;
+  EpProducer *self = source_object;
+  g_autoptr(GError) error = NULL;
 
-  ep_queue_close (queue);
+  /* Saved while the directory is still ours. */
+  if (!ep_monitor_save (self->monitor, &error))
+    g_warning ("Cannot save the dropped-event counters: %s", error->message);
+  ep_queue_close (self->queue);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -1639,13 +1646,11 @@ close_delivered (GObject      *source,
                  gpointer      user_data)
 {
   g_autoptr(GTask) task = user_data;
-  EpProducer *self = g_task_get_source_object (task);
   g_autoptr(GError) error = NULL;
 
   if (!ep_scheduler_close_finish (EP_SCHEDULER (source), result, &error))
     g_debug ("Last delivery attempt before close: %s", error->message);
 
-  g_task_set_task_data (task, g_object_ref (self->queue), g_object_unref);
   g_task_run_in_thread (task, close_queue_in_thread);
 }
 

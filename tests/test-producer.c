@@ -701,6 +701,7 @@ test_closed (void)
   g_autoptr(GError) error = NULL;
 
   ep_producer_send_event (producer, "before", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  ep_producer_send_event (producer, "blocked_before", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
   ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
   ep_test_wait_result (&result);
   g_assert_true (ep_producer_close_finish (producer, result, &error));
@@ -710,10 +711,14 @@ test_closed (void)
                    ==, EP_SEND_RESULT_STORING_FAILED);
   g_assert_cmpuint (count_of (producer, STORING, "after"), ==, 1);
 
-  /* The directory is free, and the event sent before close is there. */
+  /* The directory is free, the event sent before close is there, and so
+   * are the counters (close saved them; the closed producer, still alive,
+   * no longer writes in a directory that has a new owner). */
   {
     g_autoptr(EpProducer) next = new_producer (dir);
     g_assert_cmpuint (ep_producer_get_queue_length (next), ==, 1);
+    g_assert_cmpuint (count_of (next, CONSENT, "blocked_before"), ==, 1);
+    g_assert_cmpuint (count_of (next, STORING, "after"), ==, 0);
   }
 }
 
