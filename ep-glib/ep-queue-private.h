@@ -42,7 +42,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpQueueItem, ep_queue_item_free)
  * including this one) holds the lock; EP_ERROR_STORAGE when the directory
  * cannot be created/opened/locked or a file has a newer format version (that
  * file is left untouched). Corrupt or torn records are not errors: they are
- * skipped, counted (ep_queue_get_discarded()) and logged once with g_warning. */
+ * skipped, counted (ep_queue_get_discarded()) and logged once with g_warning;
+ * then their bytes are dropped (compaction, during the open when the queue is
+ * small, else soon after in the background), so a later open does not count
+ * them again. */
 EpQueue    *ep_queue_open            (const char          *dir,
                                       guint64              max_bytes,
                                       gboolean             sync_on_send,

@@ -73,7 +73,12 @@
  * fails its checks is resynchronised by scanning for the next valid frame
  * at 8-byte alignment; the bad span is counted as one discarded record. Bad
  * bytes with no valid frame after them (a torn tail) are truncated away and
- * counted too (unless they are all zero).
+ * counted too (unless they are all zero). A segment that keeps bad bytes
+ * (a bad span, or a corrupt segment header) is sealed (a new active segment
+ * is started if it was the active one) and the sealed segments are
+ * compacted, which drops those bytes: during the open when they hold at most
+ * MAX_OPEN_COMPACTION_BYTES of live frames, else soon after, by the
+ * background thread. So each bad span is counted by one open only.
  *
  * Memory: payloads stay on disk; each queued event costs one 24-byte
  * EpQueueEntry in a chunked array (no giant realloc on the append path).
@@ -111,6 +116,7 @@
 #define MIN_SEGMENT_LIMIT        (1u * 1024 * 1024)
 #define MAX_SEGMENT_LIMIT        (64u * 1024 * 1024)
 #define MAX_COMPACTION_BYTES     (G_GUINT64_CONSTANT (1) << 30)
+#define MAX_OPEN_COMPACTION_BYTES (16u * 1024 * 1024)
 #define INDEX_CHUNK              4096
 #define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
 #define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
@@ -205,6 +211,7 @@ struct _EpQueue
   gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
   gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
   gboolean   reclaim_wanted;
+  gboolean   compaction_wanted; /* a sealed segment holds bytes that failed their checks */
   gint64     reclaim_not_before; /* monotonic; after a failed reclaim */
   gboolean   stopping;
   gboolean   closed;
@@ -881,18 +888,28 @@ add_entry (EpQueue        *self,
   self->live_bytes += logical_size;
 }
 
-static gboolean
-compaction_worthwhile (EpQueue *self)
+/* Bytes of the sealed segments: all of them, and their live frames. */
+static void
+sealed_bytes (EpQueue *self,
+              guint64 *total,
+              guint64 *live)
 {
-  guint64 total = 0, live = 0;
-
+  *total = *live = 0;
   for (guint i = 0; i + 1 < self->segments->len; i++)
     {
       EpQueueSegment *seg = self->segments->pdata[i];
 
-      total += seg->size;
-      live += seg->live_frame_bytes;
+      *total += seg->size;
+      *live += seg->live_frame_bytes;
     }
+}
+
+static gboolean
+compaction_worthwhile (EpQueue *self)
+{
+  guint64 total, live;
+
+  sealed_bytes (self, &total, &live);
   return total - live > MAX (live, self->segment_limit) && live <= MAX_COMPACTION_BYTES;
 }
 
@@ -1006,20 +1023,22 @@ sync_thread_main (gpointer data)
           else if (!sync_dirty_locked (self, &error))
             g_warning ("%s", error->message);
         }
-      else if (self->reclaim_wanted &&
+      else if ((self->reclaim_wanted || self->compaction_wanted) &&
                g_get_monotonic_time () >= self->reclaim_not_before)
         {
           g_autoptr(GError) error = NULL;
+          gboolean force = self->compaction_wanted;
           gboolean ok;
 
-          self->reclaim_wanted = FALSE;
+          self->reclaim_wanted = self->compaction_wanted = FALSE;
           g_mutex_unlock (&self->mutex);
-          ok = reclaim (self, FALSE, &error);
+          ok = reclaim (self, force, &error);
           g_mutex_lock (&self->mutex);
           if (!ok)
             {
               g_warning ("Cannot reclaim queue space (retrying in a minute): %s",
                          error->message);
+              self->compaction_wanted |= force;
               self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
             }
         }
@@ -1344,6 +1363,7 @@ typedef struct {
   guint64     base_seq;
   gboolean    superseded;  /* a later COMPACTED file holds its live events */
   guint64     tail;        /* where a torn tail starts; == size if none */
+  gboolean    bad_bytes;   /* holds a bad header or bad frames before its tail */
   EpQueueSegment *seg;     /* borrowed, once restored */
 } RestoreFile;
 
@@ -1355,6 +1375,7 @@ typedef struct {
   guint64     max_seq;      /* highest seq seen in events and tombstones */
   guint64     last_event_seq;
   gboolean    dir_changed;
+  gboolean    bad_bytes;      /* a restored file holds bad bytes */
 } Restore;
 
 static void
@@ -1394,7 +1415,7 @@ restore_open_file (EpQueue     *self,
                    guint32      number,
                    GError     **error)
 {
-  RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, NULL };
+  RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, NULL };
   struct stat st;
 
   file.fd = openat (self->dir_fd, name, O_RDWR | O_CLOEXEC);
@@ -1614,21 +1635,22 @@ find_next_frame (EpQueue         *self,
   return TRUE;
 }
 
-/* Replays the frames of @data; sets *@end to where the next frame goes and
- * *@tail to where a torn tail starts (@size if none). */
+/* Replays the frames of @data (the contents of @file); sets *@end to where
+ * the next frame goes, @file->tail to where a torn tail starts (@size if
+ * none) and @file->bad_bytes if bad frames come before it. */
 static gboolean
 restore_scan (EpQueue         *self,
               Restore         *rs,
-              EpQueueSegment  *seg,
+              RestoreFile     *file,
               const guint8    *data,
               gsize            size,
               guint64         *end,
-              guint64         *tail,
               GError         **error)
 {
+  EpQueueSegment *seg = file->seg;
   gsize off = HEADER_SIZE;
 
-  *tail = size;
+  file->tail = size;
   while (off < size)
     {
       FrameHeader h;
@@ -1649,13 +1671,14 @@ restore_scan (EpQueue         *self,
         {
           if (!all_zero (data + off, size - off))
             self->discarded++;
-          *tail = off;
+          file->tail = off;
           break;
         }
       self->discarded++;
+      file->bad_bytes = TRUE;
       off = next;
     }
-  *end = MIN (off, *tail);
+  *end = MIN (off, file->tail);
   *end = ALIGN8 (MAX (*end, HEADER_SIZE));
   return TRUE;
 }
@@ -1673,10 +1696,12 @@ restore_segment (EpQueue      *self,
   file->fd = -1;
   file->seg = seg;
   seg->base_seq = file->state == HEADER_VALID ? file->base_seq : 0;
-  seg->writable = file->state == HEADER_VALID;
   g_ptr_array_add (self->segments, seg);
   if (file->state == HEADER_CORRUPT)
-    self->discarded++;
+    {
+      self->discarded++;
+      file->bad_bytes = TRUE;
+    }
   if (file->size > HEADER_SIZE)
     {
       void *data = mmap (NULL, file->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, seg->fd, 0);
@@ -1686,10 +1711,13 @@ restore_segment (EpQueue      *self,
           set_errno_error (error, errno, "Cannot read queue file in", self->dir);
           return FALSE;
         }
-      ok = restore_scan (self, rs, seg, data, file->size, &end, &file->tail, error);
+      ok = restore_scan (self, rs, file, data, file->size, &end, error);
       munmap (data, file->size);
     }
   seg->size = end;
+  /* bad bytes are dropped by compacting the file, which must be sealed */
+  seg->writable = file->state == HEADER_VALID && !file->bad_bytes;
+  rs->bad_bytes |= file->bad_bytes;
   return ok;
 }
 
@@ -1792,6 +1820,7 @@ restore (EpQueue             *self,
   restore_remove_feral (self, &rs);
   tidy_index (self);
   self->reclaim_wanted = reclaim_possible (self);
+  self->compaction_wanted = rs.bad_bytes;
   if (self->discarded > 0)
     g_warning ("Queue %s: discarded %u corrupt or torn record(s) while restoring",
                self->dir, self->discarded);
@@ -1829,6 +1858,30 @@ open_dir_and_lock (EpQueue  *self,
   else
     set_errno_error (error, errsv, "Cannot lock queue directory", self->dir);
   return FALSE;
+}
+
+/* Bytes that failed their checks at open stay in their (sealed) segment
+ * until it is compacted: compact now when that is quick, else leave it to
+ * the sync thread, so that the next open does not meet them again. */
+static void
+compact_bad_bytes (EpQueue *self)
+{
+  g_autoptr(GError) error = NULL;
+  guint64 total, live;
+
+  g_mutex_lock (&self->mutex);
+  sealed_bytes (self, &total, &live);
+  g_mutex_unlock (&self->mutex);
+  if (!self->compaction_wanted || live > MAX_OPEN_COMPACTION_BYTES)
+    return;
+  if (reclaim (self, TRUE, &error))
+    {
+      self->compaction_wanted = FALSE;
+      return;
+    }
+  g_warning ("Queue %s: cannot compact away corrupt records (retrying in a minute): %s",
+             self->dir, error->message);
+  self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1921,6 +1974,7 @@ ep_queue_open (const char          *dir,
   g_mutex_unlock (&self->mutex);
   if (!ok)
     return NULL;
+  compact_bad_bytes (self);  /* before the sync thread starts */
 
   self->sync_thread = g_thread_try_new ("ep-queue-sync", sync_thread_main, self, error);
   if (self->sync_thread == NULL)

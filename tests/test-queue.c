@@ -555,8 +555,108 @@ test_corrupt_segment_header (void)
   g_clear_object (&queue);
   segments = list_segments (dir);
   g_assert_cmpuint (segments->len, ==, 2);
-  queue = open_queue (dir, 0, NULL, 1);
+  queue = open_queue (dir, 0, NULL, 0);  /* the first open compacted it away */
   g_assert_cmpuint (ep_queue_get_length (queue), ==, 6);
+}
+
+static void
+assert_numbered (EpQueue *queue,
+                 guint    n,
+                 guint    missing)
+{
+  g_autoptr(GPtrArray) items = ep_queue_peek (queue, 0, G_MAXUINT);
+
+  g_assert_cmpuint (items->len, ==, n - 1);
+  for (guint i = 0, number = 0; i < items->len; i++, number++)
+    {
+      g_autofree char *payload = record_payload (((EpQueueItem *) items->pdata[i])->record);
+      g_autofree char *prefix = NULL;
+
+      if (number == missing)
+        number++;
+      prefix = g_strdup_printf ("p%u.", number);
+      g_assert_true (g_str_has_prefix (payload, prefix));
+    }
+}
+
+/* A corrupt record is counted by the open that meets it, and then gone for
+ * good: in the active segment (@segment_size 0) or in an older one. */
+static void
+check_corrupt_bytes_dropped (gsize segment_size)
+{
+  g_autofree char *dir = ep_test_make_dir ("dropped");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autofree char *pad = g_strnfill (400, '.');
+  guint64 offset = 0;
+  guint n = 12;
+
+  if (segment_size > 0)
+    ep_queue_set_segment_size (queue, segment_size);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("p%u%s", i, pad);
+
+      if (i == 1)
+        offset = ep_queue_get_disk_usage (queue);
+      append (queue, payload);
+    }
+  g_clear_object (&queue);
+  segments = list_segments (dir);
+  if (segment_size > 0)
+    g_assert_cmpuint (segments->len, >=, 3);
+  else
+    g_assert_cmpuint (segments->len, ==, 1);
+  flip_bit (segments->pdata[0], offset + FRAME_HEADER_SIZE + 50, 2);  /* record 1 */
+
+  queue = open_queue (dir, 0, NULL, 1);
+  assert_numbered (queue, n, 1);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_numbered (queue, n, 1);
+  append (queue, "after");
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, n);
+}
+
+static void
+test_corrupt_bytes_dropped (void)
+{
+  check_corrupt_bytes_dropped (0);
+  check_corrupt_bytes_dropped (2048);
+}
+
+/* Too much data to compact during the open: the sync thread does it. */
+static void
+test_corrupt_bytes_dropped_later (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("dropped-later");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autofree char *pad = g_strnfill (1000, '.');
+  guint n = 18 * 1024;  /* 18 MiB */
+  guint64 offset = 0;
+
+  ep_queue_set_segment_size (queue, 1024 * 1024);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("p%u%s", i, pad);
+
+      if (i == 1)
+        offset = ep_queue_get_disk_usage (queue);
+      append (queue, payload);
+    }
+  g_clear_object (&queue);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, >, 10);
+  flip_bit (segments->pdata[0], offset + FRAME_HEADER_SIZE + 500, 2);  /* record 1 */
+
+  queue = open_queue (dir, 0, NULL, 1);
+  EP_TEST_SPIN_UNTIL (count_segments (dir) == 2);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_numbered (queue, n, 1);
 }
 
 static void
@@ -1209,6 +1309,9 @@ main (int    argc,
   g_test_add_func ("/ep/queue/recover-torn-tail", test_torn_tail);
   g_test_add_func ("/ep/queue/recover-corrupt-middle", test_corrupt_middle);
   g_test_add_func ("/ep/queue/recover-corrupt-segment-header", test_corrupt_segment_header);
+  g_test_add_func ("/ep/queue/recover-corrupt-bytes-dropped", test_corrupt_bytes_dropped);
+  g_test_add_func ("/ep/queue/recover-corrupt-bytes-dropped-later",
+                   test_corrupt_bytes_dropped_later);
   g_test_add_func ("/ep/queue/refuse-newer-version", test_newer_version);
   g_test_add_func ("/ep/queue/locked", test_locked);
   g_test_add_func ("/ep/queue/locked-until-killed", test_locked_killed);
