@@ -48,7 +48,8 @@
  *               next frame and every payload stay 8-byte aligned (GVariant
  *               needs aligned data; frames can be found again by scanning)
  * An event payload is the record exactly as given to ep_queue_append()
- * (a normal-form "(xssss)" GVariant, opaque here except for feral names).
+ * (a normal-form "(xssss)" GVariant, opaque here except for the event name,
+ * read with ep_event_record_peek_name() to find feral events).
  * A tombstone payload is an array of u64 seqs of removed events.
  *
  * Invariants
@@ -103,6 +104,7 @@
 
 #include <glib/gstdio.h>
 
+#include "ep-event-private.h"
 #include "ep-queue-private.h"
 
 #define FORMAT_VERSION           1
@@ -1528,12 +1530,9 @@ record_is_feral (const guint8 *data,
                  gsize         len,
                  GHashTable   *feral)
 {
-  g_autoptr(GVariant) record = NULL;
-  g_autoptr(GVariant) name = NULL;
+  const char *name = ep_event_record_peek_name (data, len);
 
-  record = g_variant_new_from_data (G_VARIANT_TYPE ("(xssss)"), data, len, FALSE, NULL, NULL);
-  name = g_variant_get_child_value (record, 2);
-  return g_hash_table_contains (feral, g_variant_get_string (name, NULL));
+  return name != NULL && g_hash_table_contains (feral, name);
 }
 
 static void

@@ -898,20 +898,22 @@ test_feral (void)
   g_assert_true (try_append (queue, "good", "3", &error));
   g_assert_true (try_append (queue, "poison", "4", &error));
   g_assert_true (try_append (queue, "poisoned", "5", &error));
+  /* not a record: no name, so not feral (and no crash) */
+  g_assert_true (ep_queue_append (queue, (const guint8 *) "poison", 6, 6, &error));
   g_assert_no_error (error);
   g_clear_object (&queue);
 
   queue = open_queue (dir, 0, feral, 0);
-  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 4);
   payloads = queue_payloads (queue);
-  g_assert_cmpstr (payloads, ==, "1,3,5");
+  g_assert_cmpstr (payloads, ==, "1,3,5,");
   g_clear_object (&queue);
 
   queue = open_queue (dir, 0, NULL, 0);
-  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 4);
   g_clear_pointer (&payloads, g_free);
   payloads = queue_payloads (queue);
-  g_assert_cmpstr (payloads, ==, "1,3,5");
+  g_assert_cmpstr (payloads, ==, "1,3,5,");
 }
 
 static void
