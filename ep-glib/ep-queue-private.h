@@ -131,6 +131,13 @@ gboolean    ep_queue_reclaim         (EpQueue             *self,
                                       gboolean             force_compaction,
                                       GError             **error);
 
+/* The next @n_writes frame writes (appends and removals) fail with @errsv
+ * (ENOSPC, EIO...) after writing half of the frame, as a full disk would.
+ * @n_writes 0 turns it off. */
+void        ep_queue_set_fault_injection (EpQueue          *self,
+                                          int               errsv,
+                                          guint             n_writes);
+
 /* CRC-32C (Castagnoli; "123456789" gives 0xE3069283), the checksum of the
  * journal format: the SSE4.2 crc32 instruction when the CPU has it, else a
  * table-driven software version. Any thread. */

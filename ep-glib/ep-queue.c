@@ -215,6 +215,8 @@ struct _EpQueue
   gboolean   reclaim_wanted;
   gboolean   compaction_wanted; /* a sealed segment holds bytes that failed their checks */
   gint64     reclaim_not_before; /* monotonic; after a failed reclaim */
+  int        fault_errno;     /* tests: ep_queue_set_fault_injection() */
+  guint      fault_writes;
   gboolean   stopping;
   gboolean   closed;
   guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
@@ -811,6 +813,24 @@ segment_for_frame (EpQueue  *self,
   return create_segment (self, seg != NULL ? seg->number + 1 : 1, 0, error);
 }
 
+/* Test hook (ep_queue_set_fault_injection()): writes the header and half of
+ * the payload of the frame in @iov, then fails as a full disk would. */
+static gboolean
+fault_injected (EpQueue      *self,
+                int           fd,
+                struct iovec *iov,
+                guint64       offset,
+                int          *errsv)
+{
+  if (self->fault_writes == 0)
+    return FALSE;
+  self->fault_writes--;
+  iov[1].iov_len /= 2;
+  pwritev_all (fd, iov, 2, offset, errsv);
+  *errsv = self->fault_errno;
+  return TRUE;
+}
+
 /* Appends one frame to the active segment with one pwritev(); on failure
  * truncates the file back so that nothing partial stays. */
 static EpQueueSegment *
@@ -833,7 +853,8 @@ write_frame (EpQueue       *self,
   iov[0] = (struct iovec) { header, HEADER_SIZE };
   iov[1] = (struct iovec) { (void *) payload, payload_len };
   iov[2] = (struct iovec) { (void *) padding, frame_len - HEADER_SIZE - payload_len };
-  if (!pwritev_all (seg->fd, iov, iov[2].iov_len > 0 ? 3 : 2, seg->size, &errsv))
+  if (fault_injected (self, seg->fd, iov, seg->size, &errsv) ||
+      !pwritev_all (seg->fd, iov, iov[2].iov_len > 0 ? 3 : 2, seg->size, &errsv))
     {
       g_autofree char *name = segment_name (seg->number);
 
@@ -2381,6 +2402,20 @@ ep_queue_set_segment_size (EpQueue *self,
 
   g_mutex_lock (&self->mutex);
   self->segment_limit = CLAMP (bytes, 2 * HEADER_SIZE, MAX_SEGMENT_LIMIT);
+  g_mutex_unlock (&self->mutex);
+}
+
+void
+ep_queue_set_fault_injection (EpQueue *self,
+                              int      errsv,
+                              guint    n_writes)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+  g_return_if_fail (errsv > 0 || n_writes == 0);
+
+  g_mutex_lock (&self->mutex);
+  self->fault_errno = errsv;
+  self->fault_writes = n_writes;
   g_mutex_unlock (&self->mutex);
 }
 

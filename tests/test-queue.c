@@ -884,6 +884,60 @@ test_disk_error (void)
   g_test_trap_assert_passed ();
 }
 
+/* A full disk or an I/O error (injected: half of the frame reaches the
+ * file) fails the append or the removal, leaves nothing partial, and the
+ * next write works. */
+static void
+test_write_fault (gconstpointer data)
+{
+  int errsv = GPOINTER_TO_INT (data);
+  g_autofree char *dir = ep_test_make_dir ("fault");
+  g_autofree char *big = g_strnfill (1024, 'k');
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) items = NULL;
+  g_autofree char *path = only_segment (dir);
+  g_autofree char *payloads = NULL;
+  guint64 size, seq;
+
+  append (queue, "a");
+  append (queue, "b");
+  size = file_size (path);
+  ep_queue_set_fault_injection (queue, errsv, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_false (try_append (queue, "test_event", i == 0 ? big : "x", &error));
+      g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+      g_assert_nonnull (strstr (error->message, g_strerror (errsv)));
+      g_clear_error (&error);
+      g_assert_cmpuint (file_size (path), ==, size);  /* nothing partial */
+      g_assert_cmpuint (ep_queue_get_disk_usage (queue), ==, size);
+      g_assert_cmpuint (ep_queue_get_length (queue), ==, 2);
+    }
+  append (queue, "c");  /* the fault is over */
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+
+  /* a failed removal forgets the event now; it comes back after a restart */
+  items = ep_queue_take (queue, 1, G_MAXSIZE);
+  seq = item_seq (items, 0);
+  size = file_size (path);
+  ep_queue_set_fault_injection (queue, errsv, 1);
+  g_assert_false (ep_queue_remove (queue, &seq, 1, &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_clear_error (&error);
+  g_assert_cmpuint (file_size (path), ==, size);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 2);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);  /* nothing discarded: nothing partial */
+  payloads = queue_payloads (queue);
+  g_assert_cmpstr (payloads, ==, "a,b,c");
+  append (queue, "d");
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 4);
+}
+
 static void
 test_feral (void)
 {
@@ -1319,6 +1373,8 @@ main (int    argc,
   g_test_add_func ("/ep/queue/locked-until-killed", test_locked_killed);
   g_test_add_func ("/ep/queue/budget", test_budget);
   g_test_add_func ("/ep/queue/disk-error", test_disk_error);
+  g_test_add_data_func ("/ep/queue/disk-full", GINT_TO_POINTER (ENOSPC), test_write_fault);
+  g_test_add_data_func ("/ep/queue/io-error", GINT_TO_POINTER (EIO), test_write_fault);
   g_test_add_func ("/ep/queue/feral", test_feral);
   g_test_add_func ("/ep/queue/modes", test_modes);
   g_test_add_func ("/ep/queue/segment-deletion", test_segment_deletion);
