@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Black-box tests of tools/ep-tool, delivering to a real tools/ep-consumer.
+
+Usage: test-tool.py PATH-TO-ep-tool PATH-TO-ep-consumer [unittest options]
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+EP_TOOL = None
+EP_CONSUMER = None
+TIMEOUT = 20.0
+
+
+def run_tool(*args, check=True):
+    proc = subprocess.run([EP_TOOL, *args], capture_output=True, text=True,
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        raise AssertionError("ep-tool %s failed (%d): %s" % (" ".join(args), proc.returncode,
+                                                             proc.stderr))
+    return proc
+
+
+def read_file(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+class Consumer:
+    """ep-consumer on a free loopback port, writing JSON lines to a file."""
+
+    def __init__(self, workdir, *extra):
+        self.output = os.path.join(workdir, "events.jsonl")
+        port_file = os.path.join(workdir, "port")
+        self.proc = subprocess.Popen([EP_CONSUMER, "--port", "0", "--port-file", port_file,
+                                      "--output", self.output, "--quiet", *extra],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + TIMEOUT
+        while not (os.path.exists(port_file) and read_file(port_file)):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("ep-consumer did not start: %s" % self.proc.stderr.read())
+            time.sleep(0.01)
+        self.url = "http://127.0.0.1:%s" % read_file(port_file)
+
+    def events(self):
+        if not os.path.exists(self.output):
+            return []
+        with open(self.output) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=TIMEOUT)
+        self.proc.stderr.close()
+
+
+class ToolTest(unittest.TestCase):
+    def setUp(self):
+        self.workdir = tempfile.mkdtemp(prefix="ep-tool-test-")
+        self.queue = os.path.join(self.workdir, "queue")
+
+    def tearDown(self):
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def status(self):
+        return json.loads(run_tool("status", "-d", self.queue, "--json").stdout)
+
+    def test_send_status_dump(self):
+        self.assertEqual(run_tool("send", "-d", self.queue, "play", '{"n":1}').stdout.strip(),
+                         "stored")
+        run_tool("send", "-d", self.queue, "--category", "performance", "-H", "x-trace=t1",
+                 "timing", '{"n":2}')
+        status = self.status()
+        self.assertEqual(status["queue_length"], 2)
+        self.assertGreater(status["queue_bytes"], 0)
+        self.assertFalse(status["outage"])
+        self.assertIsNotNone(status["oldest_event_age_s"])
+        self.assertEqual(status["counters"], {"consentFilteredEvents": {},
+                                              "validationFailedEvents": {},
+                                              "storingFailedEvents": {}})
+
+        text = run_tool("status", "-d", self.queue).stdout
+        self.assertIn("events queued:     2", text)
+
+        events = [json.loads(line) for line in
+                  run_tool("dump", "-d", self.queue).stdout.splitlines()]
+        self.assertEqual([e["name"] for e in events], ["play", "timing"])
+        self.assertEqual(events[1]["payload"], '{"n":2}')
+        self.assertEqual(events[1]["headers"]["x-trace"], "t1")
+        self.assertEqual(events[1]["headers"]["consent-category"], "PERFORMANCE")
+        self.assertEqual(events[0]["headers"]["app-name"], "ep-tool")
+
+    def test_invalid_event_is_counted(self):
+        proc = run_tool("send", "-d", self.queue, "bad", "\x01", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("invalid", proc.stdout)
+        self.assertEqual(self.status()["counters"]["validationFailedEvents"], {"bad": 1})
+
+    def test_dump_pages(self):
+        # More than one page of the dump (256 events).
+        for i in range(300):
+            run_tool("send", "-d", self.queue, "many", str(i))
+        lines = run_tool("dump", "-d", self.queue).stdout.splitlines()
+        self.assertEqual([json.loads(l)["payload"] for l in lines], [str(i) for i in range(300)])
+
+    def test_flush_delivers(self):
+        consumer = Consumer(self.workdir)
+        try:
+            for i in range(23):
+                run_tool("send", "-d", self.queue, "flushed", '{"i":%d}' % i)
+            ids = [json.loads(l)["id"] for l in run_tool("dump", "-d", self.queue).stdout.splitlines()]
+            proc = run_tool("flush", "-d", self.queue, "--consumer", consumer.url)
+            self.assertIn("delivered 23 events", proc.stdout)
+            self.assertIn("delivered", proc.stderr)   # the progress line
+            self.assertEqual(self.status()["queue_length"], 0)
+            self.assertEqual(sorted(e["id"] for e in consumer.events()), sorted(ids))
+        finally:
+            consumer.stop()
+
+    def test_flush_failure_keeps_events(self):
+        consumer = Consumer(self.workdir, "--fail-rate", "1", "--fail-status", "503")
+        try:
+            run_tool("send", "-d", self.queue, "kept", "{}")
+            proc = run_tool("flush", "-d", self.queue, "--consumer", consumer.url, check=False)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn("503", proc.stderr)
+            status = self.status()
+            self.assertEqual(status["queue_length"], 1)
+            self.assertTrue(status["outage"])
+        finally:
+            consumer.stop()
+
+    def test_locked_queue(self):
+        # A producer holding the directory: another ep-tool, kept in its flush
+        # by a "consumer" that accepts the connection and never answers.
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        silent.settimeout(TIMEOUT)
+        url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        run_tool("send", "-d", self.queue, "x", "{}")
+        holder = subprocess.Popen([EP_TOOL, "flush", "-d", self.queue, "--consumer", url,
+                                   "--timeout", "60000"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL)
+        try:
+            connection, _ = silent.accept()   # the holder opened the queue and posts
+            with connection:
+                connection.settimeout(TIMEOUT)
+                self.assertTrue(connection.recv(4096).startswith(b"POST "))
+                proc = run_tool("status", "-d", self.queue, check=False)
+                self.assertNotEqual(proc.returncode, 0)
+                self.assertIn("in use by another producer", proc.stderr)
+        finally:
+            holder.kill()
+            holder.wait()
+            silent.close()
+        # Free again once the holder is gone (even killed), and nothing was lost.
+        self.assertEqual(self.status()["queue_length"], 1)
+
+    def test_unusable_queue_dir(self):
+        blocker = os.path.join(self.workdir, "a-file")
+        open(blocker, "w").close()
+        proc = run_tool("status", "-d", os.path.join(blocker, "queue"), check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("cannot open the queue", proc.stderr)
+
+    def test_usage_errors(self):
+        proc = run_tool("status", check=False)
+        self.assertIn("--queue-dir is required", proc.stderr)
+        proc = run_tool("bogus", "-d", self.queue, check=False)
+        self.assertIn("unknown command", proc.stderr)
+        proc = run_tool("send", "-d", self.queue, "--category", "nope", "n", "{}", check=False)
+        self.assertIn("unknown category", proc.stderr)
+        self.assertIn("Examples", run_tool("--help").stdout)
+
+
+def main():
+    global EP_TOOL, EP_CONSUMER
+    if len(sys.argv) < 3:
+        sys.exit("usage: test-tool.py EP-TOOL EP-CONSUMER [unittest options]")
+    EP_TOOL, EP_CONSUMER = sys.argv[1], sys.argv[2]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
+
+
+if __name__ == "__main__":
+    main()
