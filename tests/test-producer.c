@@ -531,6 +531,56 @@ test_budget (void)
   g_assert_false (ep_producer_get_outage (producer));
 }
 
+typedef struct {
+  EpProducer *producer;
+  GThread    *signal_thread;
+  guint       changes;
+} ThreadedOutage;
+
+static void
+on_outage_record_thread (EpProducer     *producer,
+                         gboolean        outage,
+                         ThreadedOutage *data)
+{
+  data->signal_thread = g_thread_self ();
+  data->changes++;
+}
+
+static gpointer
+send_too_big (gpointer user_data)
+{
+  ThreadedOutage *data = user_data;
+
+  g_assert_cmpint (ep_producer_send_event (data->producer, "big", EP_CONSENT_CATEGORY_NECESSARY,
+                                           "{}", NULL),
+                   ==, EP_SEND_RESULT_STORING_FAILED);
+  return NULL;
+}
+
+/* A storage outage that starts on another thread is announced on the
+ * producer's main context, once. */
+static void
+test_outage_signal_on_main_context (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("outage-thread");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "max-disk-usage", (guint64) 10, NULL);
+  ThreadedOutage data = { producer, NULL, 0 };
+  GThread *sender;
+
+  g_assert_no_error (error);
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_record_thread), &data);
+  sender = g_thread_new ("sender", send_too_big, &data);
+  g_thread_join (sender);
+  g_assert_cmpuint (data.changes, ==, 0);
+
+  EP_TEST_SPIN_UNTIL (data.changes == 1);
+  g_assert_true (data.signal_thread == g_thread_self ());
+  for (guint i = 0; i < 5; i++)
+    ep_test_iterate ();
+  g_assert_cmpuint (data.changes, ==, 1);
+}
+
 /* A disk error (here: the file size limit) is a storage outage; once the
  * disk works again the next store ends it. */
 static void
@@ -742,6 +792,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/locked", test_locked);
   g_test_add_func ("/ep/producer/budget", test_budget);
   g_test_add_func ("/ep/producer/disk-error", test_disk_error);
+  g_test_add_func ("/ep/producer/outage-signal-on-main-context", test_outage_signal_on_main_context);
   g_test_add_func ("/ep/producer/counters-survive-restart", test_counters_survive_restart);
   g_test_add_func ("/ep/producer/outage-persisted", test_outage_persisted);
   g_test_add_func ("/ep/producer/modes", test_modes);
