@@ -12,6 +12,9 @@
  *   (autocommit) per send with a prepared statement, DELETE by id in one
  *   transaction per confirmed batch.
  *
+ * - BENCH_STORE_MEMORY: no storage at all (the web store without its file),
+ *   to show what the transport and the consumer allow on this machine.
+ *
  * A store is thread-safe (one mutex, as both originals serialise writers).
  * Taking and removing events is what a delivery loop needs; events handed out
  * are not handed out again until removed (delivery never fails here).
@@ -27,6 +30,7 @@ G_BEGIN_DECLS
 typedef enum {
   BENCH_STORE_WEB,
   BENCH_STORE_SQLITE,
+  BENCH_STORE_MEMORY,   /* web without any file: the transport's ceiling */
 } BenchStoreKind;
 
 typedef struct _BenchStore BenchStore;
