@@ -15,7 +15,7 @@ set -euo pipefail
 PACKAGES=(
   # build
   gcc pkg-config meson ninja-build
-  libglib2.0-dev libsoup-3.0-dev libjson-glib-dev zlib1g-dev
+  libglib2.0-dev libsoup-3.0-dev libjson-glib-dev
   # bench-suite's SQLite baseline
   libsqlite3-dev
   gobject-introspection libgirepository1.0-dev
