@@ -2,7 +2,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Usage: bench-suite [--quick] [--consumer PATH] [--tmpdir DIR]
+ * Usage: bench-suite [--quick] [--only PHASES] [--consumer PATH] [--tmpdir DIR]
  *
  * Measures, for ep-glib ("ours") and, in the same run on the same data, for
  * the TIDAL web producer's strategy ("web": the whole queue rewritten with
@@ -1155,7 +1155,7 @@ print_drain (const Config  *config,
   printf ("\n### 4. Drain to ep-consumer on loopback (events/s delivered and confirmed)\n\n");
   if (results->drain_skipped)
     {
-      printf ("Skipped: ep-consumer was not found (build with -Dtools=true or pass --consumer).\n");
+      printf ("Skipped: not selected with --only, or ep-consumer was not found (build with -Dtools=true or pass --consumer).\n");
       return;
     }
   printf ("| reply latency | max-in-flight | queued | ours | SQLite | web | ours ÷ SQLite | ours ÷ web "
@@ -1361,12 +1361,15 @@ main (int    argc,
   g_autofree char *restore_kind = NULL;
   g_autofree char *restore_dir = NULL;
   g_autofree char *tmpdir = NULL;
+  g_autofree char *only = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GOptionContext) context = NULL;
   const GOptionEntry entries[] = {
     { "quick", 0, 0, G_OPTION_ARG_NONE, &quick, "Tiny sizes, under 30 s: a crash check", NULL },
     { "consumer", 0, 0, G_OPTION_ARG_FILENAME, &consumer_path, "The ep-consumer to drain to", "PATH" },
     { "tmpdir", 0, 0, G_OPTION_ARG_FILENAME, &tmpdir, "Where the scratch directory goes", "DIR" },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &only,
+      "Run only these phases (comma-separated: latency, throughput, drain)", "PHASES" },
     { "restore-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &restore_kind, NULL, NULL },
     { "dir", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &restore_dir, NULL, NULL },
     G_OPTION_ENTRY_NULL
@@ -1403,14 +1406,25 @@ main (int    argc,
   results = g_new0 (Results, 1);
   print_machine (&config);
 
-  progress ("1. send latency");
-  phase_latency_ours (&config, results);
-  phase_latency_sqlite (&config, results);
-  phase_latency_web (&config, results);
-  progress ("2. throughput");
-  phase_throughput (&config, results);
-  progress ("4-5. drain");
-  phase_drain (&config, results);
+  if (only == NULL || strstr (only, "latency") != NULL)
+    {
+      progress ("1 and 3. send latency and restore");
+      phase_latency_ours (&config, results);
+      phase_latency_sqlite (&config, results);
+      phase_latency_web (&config, results);
+    }
+  if (only == NULL || strstr (only, "throughput") != NULL)
+    {
+      progress ("2. throughput");
+      phase_throughput (&config, results);
+    }
+  if (only == NULL || strstr (only, "drain") != NULL)
+    {
+      progress ("4 and 5. drain");
+      phase_drain (&config, results);
+    }
+  else
+    results->drain_skipped = TRUE;
 
   print_latency (&config, results);
   print_throughput (results);
