@@ -35,8 +35,8 @@ G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
  * "<path>.corrupt", logged with g_warning, and the monitor starts empty. */
 EpMonitor  *ep_monitor_new              (const char   *path);
 
-/* Counts one dropped event; thread-safe. Returns TRUE if the monitor was
- * clean before (the caller should arrange an ep_monitor_save() soon). */
+/* Counts one dropped event; thread-safe. Returns TRUE when the caller should
+ * arrange an ep_monitor_save() soon (the first change since a save began). */
 gboolean    ep_monitor_add              (EpMonitor    *self,
                                          EpDropReason  reason,
                                          const char   *name);
@@ -50,7 +50,8 @@ gboolean    ep_monitor_is_empty         (EpMonitor    *self);
 GVariant   *ep_monitor_snapshot         (EpMonitor    *self);
 /* {"consentFilteredEvents":{..},"validationFailedEvents":{..},"storingFailedEvents":{..}} */
 char       *ep_monitor_snapshot_to_json (GVariant     *snapshot);
-/* Subtracts a snapshot's counts once the consumer confirmed them. */
+/* Subtracts a snapshot's counts once the consumer confirmed them. Returns
+ * as ep_monitor_add() does. */
 gboolean    ep_monitor_subtract         (EpMonitor    *self,
                                          GVariant     *snapshot);
 
@@ -67,6 +68,10 @@ gboolean    ep_monitor_is_dirty         (EpMonitor    *self);
  * it from a worker thread. Thread-safe. */
 gboolean    ep_monitor_save             (EpMonitor    *self,
                                          GError      **error);
+/* After this, saves do nothing: the directory may belong to another
+ * producer. Counting goes on in memory. */
+void        ep_monitor_close            (EpMonitor    *self);
+
 /* ep_monitor_save() in a worker thread; a failure is logged. */
 void        ep_monitor_save_in_background (EpMonitor  *self);
 

@@ -30,6 +30,8 @@ struct _EpMonitor
   gboolean    storage_outage;
   gboolean    delivery_outage;
   gboolean    dirty;                       /* changed since the last save */
+  gboolean    save_requested;              /* a caller was told to arrange a save, none started since */
+  gboolean    closed;                      /* ep_monitor_close(): the file is no longer ours */
   guint64     generation;                  /* bumped on every change, to detect saves that raced */
 };
 
@@ -119,6 +121,17 @@ add_locked (EpMonitor    *self,
   self->generation++;
 }
 
+/* TRUE when the caller should arrange a save: the first change since the
+ * last save started. A change during a save asks for another one. */
+static gboolean
+request_save_locked (EpMonitor *self)
+{
+  if (self->save_requested)
+    return FALSE;
+  self->save_requested = TRUE;
+  return TRUE;
+}
+
 static void
 load_map (EpMonitor    *self,
           EpDropReason  reason,
@@ -195,11 +208,10 @@ ep_monitor_add (EpMonitor    *self,
 {
   g_autofree char *key = counter_key (name);
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
-  gboolean was_clean = !self->dirty;
 
   g_assert (reason < EP_N_DROP_REASONS);
   add_locked (self, reason, key, 1);
-  return was_clean;
+  return request_save_locked (self);
 }
 
 guint64
@@ -208,9 +220,12 @@ ep_monitor_get_count (EpMonitor    *self,
                       const char   *name)
 {
   g_autofree char *key = counter_key (name);
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
-  guint64 *count = g_hash_table_lookup (self->counts[reason], key);
+  g_autoptr(GMutexLocker) locker = NULL;
+  guint64 *count;
 
+  g_assert (reason < EP_N_DROP_REASONS);
+  locker = g_mutex_locker_new (&self->lock);
+  count = g_hash_table_lookup (self->counts[reason], key);
   return count ? *count : 0;
 }
 
@@ -289,10 +304,11 @@ gboolean
 ep_monitor_subtract (EpMonitor *self,
                      GVariant  *snapshot)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
-  gboolean was_clean = !self->dirty;
+  g_autoptr(GMutexLocker) locker = NULL;
 
   g_return_val_if_fail (g_variant_is_of_type (snapshot, G_VARIANT_TYPE (EP_MONITOR_SNAPSHOT_TYPE)), FALSE);
+
+  locker = g_mutex_locker_new (&self->lock);
 
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     {
@@ -305,7 +321,7 @@ ep_monitor_subtract (EpMonitor *self,
       while (g_variant_iter_next (&iter, "{&st}", &name, &count))
         add_locked (self, i, name, -(gint64) MIN (count, (guint64) G_MAXINT64));
     }
-  return was_clean;
+  return request_save_locked (self);
 }
 
 void
@@ -367,7 +383,8 @@ ep_monitor_save (EpMonitor  *self,
   guint64 generation;
 
   g_mutex_lock (&self->lock);
-  if (!self->dirty)
+  self->save_requested = FALSE;
+  if (!self->dirty || self->closed)
     {
       g_mutex_unlock (&self->lock);
       return TRUE;
@@ -387,6 +404,15 @@ ep_monitor_save (EpMonitor  *self,
     self->dirty = FALSE;
   g_mutex_unlock (&self->lock);
   return TRUE;
+}
+
+void
+ep_monitor_close (EpMonitor *self)
+{
+  g_autoptr(GMutexLocker) save_locker = g_mutex_locker_new (&self->save_lock);
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  self->closed = TRUE;
 }
 
 static void

@@ -122,8 +122,12 @@ struct _EpProducer
   EpCredentials *credentials;          /* owned, nullable */
 
   int            consent_blocked[3];   /* atomic, indexed by EpConsentCategory */
-  int            storage_outage;       /* atomic: set by send on any thread */
+  int            storage_warned;       /* atomic: a storage outage was logged, not yet its end */
+  gboolean       storage_outage;       /* main context only: the state last seen */
+  guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
+  guint          delivery_outages;     /* main context only: delivery outages begun */
+  guint          delivery_outages_seen;
   gboolean       outage;               /* main context only: the value last announced */
   int            update_pending;       /* atomic: an update_on_main() idle is queued */
   int            save_pending;         /* atomic: a monitor save is queued */
@@ -304,19 +308,43 @@ update_queue_properties (EpProducer *self)
 }
 
 static void
-update_outage (EpProducer *self)
+announce_outage (EpProducer *self,
+                 gboolean    outage)
 {
-  gboolean storage = g_atomic_int_get (&self->storage_outage);
-  gboolean outage = storage || self->delivery_outage;
-
-  if (ep_monitor_set_outage (self->monitor, storage, self->delivery_outage))
-    schedule_monitor_save (self);
-  if (outage == self->outage)
-    return;
-
   self->outage = outage;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OUTAGE]);
   g_signal_emit (self, signals[SIGNAL_OUTAGE_CHANGED], 0, outage);
+}
+
+/* Main context. The queue knows whether its latest append failed, in the
+ * order appends happened; the scheduler's reports are queued here. An
+ * outage that began and ended between two updates is still announced,
+ * TRUE then FALSE: each change is told once. */
+static void
+update_outage (EpProducer *self)
+{
+  guint64 failures;
+  gboolean storage = ep_queue_get_storing_failing (self->queue, &failures);
+  gboolean outage = storage || self->delivery_outage;
+  gboolean began = failures != self->storage_failures_seen ||
+                   self->delivery_outages != self->delivery_outages_seen;
+
+  self->storage_failures_seen = failures;
+  self->delivery_outages_seen = self->delivery_outages;
+  if (!storage && g_atomic_int_compare_and_exchange (&self->storage_warned, TRUE, FALSE))
+    g_message ("Storage outage over: events are stored again");
+  if (storage != self->storage_outage)
+    self->storage_outage = storage;
+  if (ep_monitor_set_outage (self->monitor, storage, self->delivery_outage))
+    schedule_monitor_save (self);
+
+  if (!self->outage && began && !outage)
+    {
+      announce_outage (self, TRUE);
+      announce_outage (self, FALSE);
+    }
+  else if (outage != self->outage)
+    announce_outage (self, outage);
 }
 
 static void
@@ -327,6 +355,8 @@ update_on_main (EpProducer *self)
     return;
   update_queue_properties (self);
   update_outage (self);
+  if (self->scheduler != NULL && self->notified_length > 0)
+    ep_scheduler_queue_grew (self->scheduler);
 }
 
 /* Any thread: the queue or the storage state changed. Coalesced: one idle
@@ -338,7 +368,15 @@ schedule_update (EpProducer *self)
     call_on_main (self, 0, update_on_main);
 }
 
-/* Scheduler callbacks (main context) ------------------------------------- */
+static void
+notify_credentials (EpProducer *self)
+{
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CREDENTIALS]);
+}
+
+/* Scheduler callbacks: on the main context, never inside a libsoup
+ * callback (the transport hands replies over from an idle), so the public
+ * signals they cause can be emitted right away. */
 
 static void
 on_delivery_failing (EpScheduler *scheduler,
@@ -346,6 +384,8 @@ on_delivery_failing (EpScheduler *scheduler,
                      EpProducer  *self)
 {
   self->delivery_outage = failing;
+  if (failing)
+    self->delivery_outages++;
   update_outage (self);
 }
 
@@ -512,17 +552,12 @@ store (EpProducer  *self,
     {
       count_drop (self, EP_DROP_STORING_FAILED, name);
       g_debug ("Event '%s' not stored: %s", name, error->message);
-      if (g_atomic_int_compare_and_exchange (&self->storage_outage, FALSE, TRUE))
-        {
-          g_warning ("Storage outage: %s", error->message);
-          schedule_update (self);
-        }
+      if (g_atomic_int_compare_and_exchange (&self->storage_warned, FALSE, TRUE))
+        g_warning ("Storage outage: %s", error->message);
+      schedule_update (self);
       return EP_SEND_RESULT_STORING_FAILED;
     }
 
-  if (G_UNLIKELY (g_atomic_int_get (&self->storage_outage)) &&
-      g_atomic_int_compare_and_exchange (&self->storage_outage, TRUE, FALSE))
-    g_message ("Storage outage over: events are stored again");
   schedule_update (self);
   return EP_SEND_RESULT_STORED;
 }
@@ -551,6 +586,7 @@ ep_producer_dispose (GObject *object)
 
       if (!ep_monitor_save (self->monitor, &error))
         g_warning ("Cannot save the dropped-event counters: %s", error->message);
+      ep_monitor_close (self->monitor);
     }
   if (self->queue != NULL)
     ep_queue_close (self->queue);
@@ -1170,6 +1206,7 @@ ep_producer_initable_init (GInitable     *initable,
   monitor_path = g_build_filename (self->queue_dir, "monitor.gvariant", NULL);
   self->monitor = ep_monitor_new (monitor_path);
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
+  ep_queue_set_storing_failing (self->queue, storage);
   self->storage_outage = storage;
   self->delivery_outage = delivery;
   self->outage = storage || delivery;
@@ -1333,7 +1370,8 @@ ep_producer_get_consent_blocked (EpProducer        *self,
  *
  * Replaces the credentials. Events sent from now on carry the new client id
  * and token; events already stored keep the headers they were stored with.
- * Requests from now on use the new token. Safe to call from any thread.
+ * Requests from now on use the new token. Safe to call from any thread;
+ * `notify::credentials` is emitted on the producer's main context.
  */
 void
 ep_producer_set_credentials (EpProducer    *self,
@@ -1344,15 +1382,16 @@ ep_producer_set_credentials (EpProducer    *self,
   g_return_if_fail (EP_IS_PRODUCER (self));
   g_return_if_fail (credentials == NULL || EP_IS_CREDENTIALS (credentials));
 
+  /* One critical section, so stored events and requests never disagree on
+   * which credentials are current. */
   g_mutex_lock (&self->lock);
   changed = g_set_object (&self->credentials, credentials);
+  if (changed && self->scheduler != NULL)
+    ep_scheduler_set_credentials (self->scheduler, credentials);
   g_mutex_unlock (&self->lock);
 
-  if (!changed)
-    return;
-  if (self->scheduler != NULL)
-    ep_scheduler_set_credentials (self->scheduler, credentials);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CREDENTIALS]);
+  if (changed)
+    call_on_main (self, 0, notify_credentials);
 }
 
 /**
@@ -1575,8 +1614,13 @@ flush_done (GObject      *source,
  * @user_data: data for @callback
  *
  * Delivers everything queued now, skipping any backoff delay (but never
- * before a time the consumer asked for with `Retry-After`), until the queue
- * is empty or a batch fails.
+ * before a time the consumer asked for with `Retry-After`). The flush is
+ * over when every event queued before the call was delivered (events sent
+ * meanwhile do not make it wait longer), or when a batch failed.
+ *
+ * Call it from the thread of the producer's main context. Cancelling
+ * @cancellable ends the wait at once; delivery goes on as usual. A pending
+ * flush holds a reference on the producer until it completes.
  */
 void
 ep_producer_flush_async (EpProducer          *self,
@@ -1608,9 +1652,9 @@ ep_producer_flush_async (EpProducer          *self,
  *
  * Finishes an operation started with ep_producer_flush_async().
  *
- * Returns: %TRUE when the queue was emptied; %FALSE with @error set
- *   (%EP_ERROR_DELIVERY saying why, %EP_ERROR_CLOSED, or
- *   %G_IO_ERROR_CANCELLED) when events are still queued
+ * Returns: %TRUE when every event queued before the flush was delivered;
+ *   %FALSE with @error set (%EP_ERROR_DELIVERY saying why, %EP_ERROR_CLOSED,
+ *   or %G_IO_ERROR_CANCELLED) when some are still queued
  */
 gboolean
 ep_producer_flush_finish (EpProducer    *self,
@@ -1633,9 +1677,11 @@ close_queue_in_thread (GTask        *task,
   EpProducer *self = source_object;
   g_autoptr(GError) error = NULL;
 
-  /* Saved while the directory is still ours. */
+  /* Saved while the directory is still ours; after that, nothing of this
+   * producer writes there. */
   if (!ep_monitor_save (self->monitor, &error))
     g_warning ("Cannot save the dropped-event counters: %s", error->message);
+  ep_monitor_close (self->monitor);
   ep_queue_close (self->queue);
   g_task_return_boolean (task, TRUE);
 }

@@ -99,10 +99,21 @@ guint64     ep_queue_get_length      (EpQueue             *self);   /* events st
 guint64     ep_queue_get_bytes       (EpQueue             *self);   /* their logical bytes */
 guint64     ep_queue_get_pending     (EpQueue             *self);   /* of those, not in flight */
 guint       ep_queue_get_discarded   (EpQueue             *self);   /* corrupt records discarded at open */
+guint64     ep_queue_get_next_seq    (EpQueue             *self);   /* every event appended so far has a smaller seq */
+guint64     ep_queue_get_first_seq   (EpQueue             *self);   /* oldest queued event's seq; G_MAXUINT64 if empty */
 /* created_us of the oldest queued event (the first 8 bytes of a record are
  * its created_us, a host-order gint64: the GVariant "(x...)" layout); 0 if empty */
 gint64      ep_queue_get_oldest_time (EpQueue             *self);
 const char *ep_queue_get_dir         (EpQueue             *self);
+
+/* Whether the latest append failed, in the order appends happened (or, until
+ * the next append, the state set with ep_queue_set_storing_failing(): a
+ * storage outage restored at start). @n_failures: (out) (optional): appends
+ * that failed since open. */
+gboolean    ep_queue_get_storing_failing (EpQueue         *self,
+                                          guint64         *n_failures);
+void        ep_queue_set_storing_failing (EpQueue         *self,
+                                          gboolean         failing);
 
 /* fdatasync everything appended so far. Blocking: not for the main thread. */
 gboolean    ep_queue_sync            (EpQueue             *self,

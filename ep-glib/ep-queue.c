@@ -219,6 +219,8 @@ struct _EpQueue
   guint      fault_writes;
   gboolean   stopping;
   gboolean   closed;
+  gboolean   storing_failing; /* the latest append failed (or restored state) */
+  guint64    append_failures; /* appends that failed since open */
   guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
   gint64     oldest_time;
 
@@ -2041,6 +2043,19 @@ append_locked (EpQueue       *self,
   return seg;
 }
 
+static void
+note_append_result_locked (EpQueue  *self,
+                           gboolean  ok)
+{
+  if (ok)
+    self->storing_failing = FALSE;
+  else
+    {
+      self->storing_failing = TRUE;
+      self->append_failures++;
+    }
+}
+
 /* sync_on_send: makes the append of @seq in @seg durable, or takes it back. */
 static gboolean
 sync_appended (EpQueue         *self,
@@ -2097,6 +2112,8 @@ ep_queue_append (EpQueue       *self,
 
   g_mutex_lock (&self->mutex);
   seg = append_locked (self, record, record_len, logical_size, payload_crc, &seq, error);
+  /* Recorded in append order, inside the same critical section. */
+  note_append_result_locked (self, seg != NULL);
   if (seg != NULL && self->sync_on_send)
     segment_ref (seg);
   g_mutex_unlock (&self->mutex);
@@ -2107,7 +2124,40 @@ ep_queue_append (EpQueue       *self,
     return TRUE;
   ok = sync_appended (self, seg, seq, error);
   segment_unref (seg);
+  if (!ok)
+    {
+      g_mutex_lock (&self->mutex);
+      note_append_result_locked (self, FALSE);
+      g_mutex_unlock (&self->mutex);
+    }
   return ok;
+}
+
+gboolean
+ep_queue_get_storing_failing (EpQueue *self,
+                              guint64 *n_failures)
+{
+  gboolean failing;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
+
+  g_mutex_lock (&self->mutex);
+  failing = self->storing_failing;
+  if (n_failures != NULL)
+    *n_failures = self->append_failures;
+  g_mutex_unlock (&self->mutex);
+  return failing;
+}
+
+void
+ep_queue_set_storing_failing (EpQueue  *self,
+                              gboolean  failing)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+
+  g_mutex_lock (&self->mutex);
+  self->storing_failing = !!failing;
+  g_mutex_unlock (&self->mutex);
 }
 
 /* A record to read once the mutex is released. */
@@ -2316,6 +2366,20 @@ ep_queue_release (EpQueue       *self,
   g_mutex_unlock (&self->mutex);
 }
 
+/* With the mutex held: the seq of the oldest event not removed. */
+static guint64
+first_seq_locked (EpQueue *self)
+{
+  for (gsize i = 0; i < self->index.len; i++)
+    {
+      EpQueueEntry *e = index_at (&self->index, i);
+
+      if (entry_state (e) != ENTRY_REMOVED)
+        return e->seq;
+    }
+  return G_MAXUINT64;
+}
+
 #define LOCKED_GETTER(type, name, expr) \
   type \
   ep_queue_get_##name (EpQueue *self) \
@@ -2332,6 +2396,8 @@ LOCKED_GETTER (guint64, length, self->n_live)
 LOCKED_GETTER (guint64, bytes, self->live_bytes)
 LOCKED_GETTER (guint64, pending, self->n_live - self->n_in_flight)
 LOCKED_GETTER (guint, discarded, self->discarded)
+LOCKED_GETTER (guint64, next_seq, self->next_seq)
+LOCKED_GETTER (guint64, first_seq, first_seq_locked (self))
 
 #undef LOCKED_GETTER
 

@@ -50,12 +50,18 @@ void         ep_scheduler_start           (EpScheduler             *self);
  * queue). Idempotent; no callbacks into the producer afterwards. */
 void         ep_scheduler_stop            (EpScheduler             *self);
 
+/* Events were stored: arms the batch timer if it is not armed (an empty
+ * queue has no timer, so an idle application gets no wakeups). */
+void         ep_scheduler_queue_grew      (EpScheduler             *self);
+
 /* Thread-safe. */
 void         ep_scheduler_set_credentials (EpScheduler             *self,
                                            EpCredentials           *credentials);
 
-/* Delivers until the queue is empty or a batch fails. TRUE when the queue
- * was emptied; else FALSE with EP_ERROR_DELIVERY saying why. */
+/* Delivers now (skipping backoff, not Retry-After) until every event queued
+ * before the call is settled (TRUE), or a batch fails (FALSE with
+ * EP_ERROR_DELIVERY saying why). Events sent meanwhile do not make it wait
+ * longer. Cancelling ends the wait at once; delivery goes on. */
 void         ep_scheduler_flush_async     (EpScheduler             *self,
                                            GCancellable            *cancellable,
                                            GAsyncReadyCallback      callback,

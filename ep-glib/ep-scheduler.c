@@ -59,7 +59,7 @@ struct _EpScheduler
   gboolean           delivery_failing;
   gboolean           monitoring_in_flight;
   gboolean           stopped;
-  GPtrArray         *flush_tasks;        /* owned (element-type GTask): waiting for the drain */
+  GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
   GTask             *close_task;         /* owned, nullable */
 };
 
@@ -84,6 +84,24 @@ typedef struct {
   gboolean    monitoring;     /* the monitoring event (not from the queue) */
   GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
 } Batch;
+
+/* A flush waiting for the events that were queued when it was asked for. */
+typedef struct {
+  GTask        *task;         /* owned */
+  guint64       target_seq;   /* done when no event with seq < target_seq is left */
+  GCancellable *cancellable;  /* owned, nullable */
+  gulong        cancelled_id;
+} Flush;
+
+static void
+flush_free (Flush *flush)
+{
+  if (flush->cancelled_id != 0)
+    g_signal_handler_disconnect (flush->cancellable, flush->cancelled_id);
+  g_clear_object (&flush->cancellable);
+  g_clear_object (&flush->task);
+  g_free (flush);
+}
 
 static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
 static void fill_pipeline (EpScheduler *self);
@@ -170,7 +188,7 @@ ep_scheduler_finalize (GObject *object)
   g_clear_object (&self->transport);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->context, g_main_context_unref);
-  g_clear_pointer (&self->flush_tasks, g_ptr_array_unref);
+  g_clear_pointer (&self->flushes, g_ptr_array_unref);
   g_free (self->config.consumer_uri);
   g_free (self->config.public_consumer_uri);
   g_free (self->token);
@@ -205,7 +223,7 @@ ep_scheduler_init (EpScheduler *self)
 {
   g_mutex_init (&self->lock);
   self->cancellable = g_cancellable_new ();
-  self->flush_tasks = g_ptr_array_new_with_free_func (g_object_unref);
+  self->flushes = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
 }
 
 /* Outage and backoff ------------------------------------------------------- */
@@ -253,8 +271,13 @@ record_failure (EpScheduler *self,
 static void
 record_success (EpScheduler *self)
 {
-  self->failures = 0;
-  self->backoff_until = 0;
+  /* A batch that failed in this drain keeps its backoff: the failing one
+   * must not be retried at once because another one went through. */
+  if (!self->drain_failed)
+    {
+      self->failures = 0;
+      self->backoff_until = 0;
+    }
   set_failing (self, FALSE);
 }
 
@@ -277,27 +300,38 @@ next_allowed (EpScheduler *self)
 
 /* Drains ------------------------------------------------------------------- */
 
+/* Completes the flushes whose events are all settled; with @drain_over,
+ * also the others, with the reason the drain stopped. */
 static void
-finish_flushes (EpScheduler *self)
+settle_flushes (EpScheduler *self,
+                gboolean     drain_over)
 {
-  g_autoptr(GPtrArray) tasks = g_steal_pointer (&self->flush_tasks);
-  guint64 left = ep_queue_get_length (self->queue);
+  guint64 first = ep_queue_get_first_seq (self->queue);
+  guint i = 0;
 
-  self->flush_tasks = g_ptr_array_new_with_free_func (g_object_unref);
-  for (guint i = 0; i < tasks->len; i++)
+  while (i < self->flushes->len)
     {
-      GTask *task = g_ptr_array_index (tasks, i);
+      Flush *flush = g_ptr_array_index (self->flushes, i);
+      g_autoptr(GTask) task = NULL;
 
+      if (!self->stopped && first < flush->target_seq && !drain_over)
+        {
+          i++;
+          continue;
+        }
+      task = g_object_ref (flush->task);
+      g_ptr_array_remove_index (self->flushes, i);
       if (self->stopped)
         g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED,
                                  "The producer was closed before the queue was delivered");
-      else if (left == 0)
+      else if (first >= flush->target_seq)
         g_task_return_boolean (task, TRUE);
       else
         g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
-                                 "%" G_GUINT64_FORMAT " events are still queued: %s", left,
+                                 "%" G_GUINT64_FORMAT " events are still queued: %s",
+                                 ep_queue_get_length (self->queue),
                                  self->last_failure ? self->last_failure
-                                                    : "they were put back by the consumer");
+                                                    : "the consumer did not confirm them");
     }
 }
 
@@ -314,7 +348,7 @@ static void
 drain_finished (EpScheduler *self)
 {
   self->draining = FALSE;
-  finish_flushes (self);
+  settle_flushes (self, TRUE);
   if (self->close_task != NULL)
     {
       finish_close (self);
@@ -323,9 +357,11 @@ drain_finished (EpScheduler *self)
   if (self->stopped)
     return;
   if (self->drain_failed)
-    arm_batch_timer (self, (next_allowed (self) - g_get_monotonic_time ()) / 1000);
-  else
+    arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
+                                (next_allowed (self) - g_get_monotonic_time ()) / 1000));
+  else if (ep_queue_get_length (self->queue) > 0)
     arm_batch_timer (self, self->config.batch_interval_ms);
+  /* else: nothing to deliver, no wakeups; ep_scheduler_queue_grew() arms it. */
 }
 
 static void
@@ -676,6 +712,7 @@ batch_posted (GObject      *source,
   else
     apply_reply (self, batch, reply);
 
+  settle_flushes (self, FALSE);
   fill_pipeline (self);
 }
 
@@ -737,19 +774,32 @@ monitoring_timer_cb (gpointer user_data)
 
 /* Network monitor ---------------------------------------------------------- */
 
+static gboolean
+network_came_back (gpointer user_data)
+{
+  EpScheduler *self = user_data;
+
+  /* Only ever an early attempt: the monitor may be wrong, so it never
+   * stops attempts. */
+  if (!self->delivery_failing || self->draining || self->stopped)
+    return G_SOURCE_REMOVE;
+  g_debug ("The network came back: trying again soon");
+  self->backoff_until = 0;
+  arm_batch_timer (self, MAX (NETWORK_BACK_DELAY_MS,
+                              (self->retry_after_until - g_get_monotonic_time ()) / 1000));
+  return G_SOURCE_REMOVE;
+}
+
+/* Emitted on the context of whoever made the monitor first: the work is
+ * forwarded to the scheduler's own context. */
 static void
 on_network_changed (GNetworkMonitor *monitor,
                     gboolean         available,
                     EpScheduler     *self)
 {
-  /* Only ever an early attempt: the monitor may be wrong, so it never
-   * stops attempts. */
-  if (!available || !self->delivery_failing || self->draining || self->stopped)
-    return;
-  g_debug ("The network came back: trying again soon");
-  self->backoff_until = 0;
-  arm_batch_timer (self, MAX (NETWORK_BACK_DELAY_MS,
-                              (self->retry_after_until - g_get_monotonic_time ()) / 1000));
+  if (available)
+    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, network_came_back,
+                                g_object_ref (self), g_object_unref);
 }
 
 /* Public (private) API ---------------------------------------------------- */
@@ -779,7 +829,8 @@ ep_scheduler_start (EpScheduler *self)
 {
   g_return_if_fail (EP_IS_SCHEDULER (self));
 
-  arm_batch_timer (self, self->config.batch_interval_ms);
+  if (ep_queue_get_length (self->queue) > 0)
+    arm_batch_timer (self, self->config.batch_interval_ms);
 
   self->monitoring_timer = g_timeout_source_new (MAX (self->config.monitoring_interval_ms, 1));
   g_source_set_callback (self->monitoring_timer, monitoring_timer_cb, self, NULL);
@@ -805,7 +856,7 @@ ep_scheduler_stop (EpScheduler *self)
     g_clear_signal_handler (&self->network_changed_id, self->network_monitor);
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
-  finish_flushes (self);
+  settle_flushes (self, TRUE);
 }
 
 void
@@ -820,6 +871,73 @@ ep_scheduler_set_credentials (EpScheduler   *self,
   self->token = credentials ? g_strdup (ep_credentials_get_token (credentials)) : NULL;
   self->client_id = credentials ? g_strdup (ep_credentials_get_client_id (credentials)) : NULL;
   g_mutex_unlock (&self->lock);
+}
+
+static gboolean
+cancel_flushes (gpointer user_data)
+{
+  EpScheduler *self = user_data;
+  guint i = 0;
+
+  while (i < self->flushes->len)
+    {
+      Flush *flush = g_ptr_array_index (self->flushes, i);
+      g_autoptr(GTask) task = NULL;
+
+      if (flush->cancellable == NULL || !g_cancellable_is_cancelled (flush->cancellable))
+        {
+          i++;
+          continue;
+        }
+      task = g_object_ref (flush->task);
+      g_ptr_array_remove_index (self->flushes, i);
+      g_task_return_error_if_cancelled (task);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: a flush's cancellable was cancelled. The flush ends at once,
+ * on the scheduler's context; delivery itself goes on. */
+static void
+on_flush_cancelled (GCancellable *cancellable,
+                    EpScheduler  *self)
+{
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  g_source_set_callback (idle, cancel_flushes, g_object_ref (self), g_object_unref);
+  g_source_attach (idle, self->context);
+}
+
+static void
+add_flush (EpScheduler  *self,
+           GTask        *task,
+           GCancellable *cancellable)
+{
+  Flush *flush = g_new0 (Flush, 1);
+
+  flush->task = task;
+  /* Events appended before this call have smaller seqs. */
+  flush->target_seq = ep_queue_get_next_seq (self->queue);
+  if (cancellable != NULL)
+    {
+      flush->cancellable = g_object_ref (cancellable);
+      flush->cancelled_id = g_signal_connect (cancellable, "cancelled",
+                                              G_CALLBACK (on_flush_cancelled), self);
+    }
+  g_ptr_array_add (self->flushes, flush);
+  if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
+    on_flush_cancelled (cancellable, self);
+}
+
+void
+ep_scheduler_queue_grew (EpScheduler *self)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  if (self->stopped || self->draining || self->batch_timer != NULL)
+    return;
+  arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
+                              (next_allowed (self) - g_get_monotonic_time ()) / 1000));
 }
 
 void
@@ -851,7 +969,7 @@ ep_scheduler_flush_async (EpScheduler         *self,
       return;
     }
 
-  g_ptr_array_add (self->flush_tasks, g_steal_pointer (&task));
+  add_flush (self, g_steal_pointer (&task), cancellable);
   self->backoff_until = 0;
   if (self->draining)
     {

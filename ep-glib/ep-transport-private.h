@@ -24,8 +24,8 @@ typedef enum {
   EP_REPLY_IDS_NOT_DISTINCT,   /* ErrorResponse, Type Sender, Code AWS.SimpleQueueService.BatchEntryIdsNotDistinct */
   EP_REPLY_AUTH_REJECTED,      /* 401 or 403 */
   EP_REPLY_THROTTLED,          /* 429 or 503 (retry_after_s set when a Retry-After header came) */
-  EP_REPLY_BATCH_REFUSED,      /* 400 or 413 for the whole batch (any other 400 body) */
-  EP_REPLY_FAILED,             /* any other status, or a 2xx body that is not SQS XML */
+  EP_REPLY_BATCH_REFUSED,      /* 413, or a 400 SQS ErrorResponse (Type Sender) whose code is about the entries */
+  EP_REPLY_FAILED,             /* any other status or 400 (HTML, NonExistentQueue...), or a 2xx body that is not SQS XML */
 } EpReplyKind;
 
 typedef struct {

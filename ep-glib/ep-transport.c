@@ -450,6 +450,30 @@ is_ids_not_distinct (EpBatchReply *reply)
          && g_strcmp0 (reply->error_code, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct") == 0;
 }
 
+/* SQS Sender errors that are about the entries of the batch: splitting the
+ * batch can isolate the entry at fault. Any other 400 (a proxy's HTML page,
+ * NonExistentQueue, AccessDenied, throttling codes...) says nothing about
+ * the events, so it must never make ep-glib drop them. */
+static gboolean
+is_refusal_of_entries (EpBatchReply *reply)
+{
+  static const char * const codes[] = {
+    "AWS.SimpleQueueService.BatchRequestTooLong",
+    "AWS.SimpleQueueService.InvalidBatchEntryId",
+    "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "MissingParameter",
+    "InvalidMessageContents",
+    "InvalidAttributeName",
+    "InvalidAttributeValue",
+    NULL
+  };
+
+  return g_strcmp0 (reply->error_type, "Sender") == 0 && reply->error_code != NULL &&
+         g_strv_contains (codes, reply->error_code);
+}
+
 static EpReplyKind
 kind_for_error_status (EpBatchReply *reply)
 {
@@ -462,8 +486,11 @@ kind_for_error_status (EpBatchReply *reply)
     case 503:
       return EP_REPLY_THROTTLED;
     case 400:
-      return is_ids_not_distinct (reply) ? EP_REPLY_IDS_NOT_DISTINCT : EP_REPLY_BATCH_REFUSED;
+      if (is_ids_not_distinct (reply))
+        return EP_REPLY_IDS_NOT_DISTINCT;
+      return is_refusal_of_entries (reply) ? EP_REPLY_BATCH_REFUSED : EP_REPLY_FAILED;
     case 413:
+      /* Too large, whatever the body says (proxies answer 413 in HTML). */
       return EP_REPLY_BATCH_REFUSED;
     default:
       return EP_REPLY_FAILED;
@@ -810,6 +837,55 @@ build_message (const char *uri,
   return msg;
 }
 
+/* The result is handed over from an idle, never from inside libsoup's
+ * callback: whatever the caller does with it (signals, new requests,
+ * dropping the session) then runs on a clean stack. */
+typedef struct {
+  GTask        *task;   /* owned */
+  EpBatchReply *reply;  /* owned, nullable */
+  GError       *error;  /* owned, nullable */
+} PostResult;
+
+static gboolean
+return_post_result (gpointer user_data)
+{
+  PostResult *res = user_data;
+
+  if (res->error != NULL)
+    g_task_return_error (res->task, g_steal_pointer (&res->error));
+  else
+    g_task_return_pointer (res->task, g_steal_pointer (&res->reply),
+                           (GDestroyNotify) ep_batch_reply_free);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+post_result_free (gpointer user_data)
+{
+  PostResult *res = user_data;
+
+  g_clear_pointer (&res->reply, ep_batch_reply_free);
+  g_clear_error (&res->error);
+  g_clear_object (&res->task);
+  g_free (res);
+}
+
+static void
+return_later (GTask        *task,
+              EpBatchReply *reply,
+              GError       *error)
+{
+  PostResult *res = g_new0 (PostResult, 1);
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  res->task = g_object_ref (task);
+  res->reply = reply;
+  res->error = error;
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  g_source_set_callback (idle, return_post_result, res, post_result_free);
+  g_source_attach (idle, g_task_get_context (task));
+}
+
 static void
 post_sent (GObject      *source,
            GAsyncResult *result,
@@ -828,21 +904,22 @@ post_sent (GObject      *source,
   if (bytes == NULL)
     {
       if (data->timed_out)
-        g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                 "No reply from the consumer within %u ms", data->timeout_ms);
+        return_later (task, NULL, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                               "No reply from the consumer within %u ms",
+                                               data->timeout_ms));
       else
-        g_task_return_error (task, g_steal_pointer (&error));
+        return_later (task, NULL, g_steal_pointer (&error));
       return;
     }
 
   headers = soup_message_get_response_headers (data->msg);
   body = g_bytes_get_data (bytes, &body_len);
-  g_task_return_pointer (task,
-                         ep_batch_reply_parse (soup_message_get_status (data->msg),
-                                               soup_message_headers_get_one (headers, "Retry-After"),
-                                               g_get_real_time () / G_USEC_PER_SEC,
-                                               body, body_len),
-                         (GDestroyNotify) ep_batch_reply_free);
+  return_later (task,
+                ep_batch_reply_parse (soup_message_get_status (data->msg),
+                                      soup_message_headers_get_one (headers, "Retry-After"),
+                                      g_get_real_time () / G_USEC_PER_SEC,
+                                      body, body_len),
+                NULL);
 }
 
 void

@@ -194,8 +194,9 @@ test_reply_ids_not_distinct (void)
   g_assert_nonnull (strstr (reply->error_message, "BatchEntryIdsNotDistinct"));
   assert_no_entries (reply);
 
-  /* The code with Type Receiver is not the SQS reply: no ids are removed. */
-  g_assert_cmpint (receiver->kind, ==, EP_REPLY_BATCH_REFUSED);
+  /* The code with Type Receiver is not the SQS reply: no ids are removed,
+   * and nothing about the entries is said either. */
+  g_assert_cmpint (receiver->kind, ==, EP_REPLY_FAILED);
 }
 
 static void
@@ -210,7 +211,9 @@ test_reply_batch_refused (void)
   g_assert_cmpstr (invalid_id->error_code, ==, "AWS.SimpleQueueService.InvalidBatchEntryId");
   g_assert_cmpint (too_long->kind, ==, EP_REPLY_BATCH_REFUSED);
   g_assert_cmpstr (too_long->error_code, ==, "AWS.SimpleQueueService.BatchRequestTooLong");
-  g_assert_cmpint (html_400->kind, ==, EP_REPLY_BATCH_REFUSED);
+  /* A 400 that is not SQS's refusal of entries (a proxy's page) must never
+   * lead to events being dropped: a plain failure. */
+  g_assert_cmpint (html_400->kind, ==, EP_REPLY_FAILED);
   g_assert_null (html_400->error_code);
   g_assert_cmpint (empty_413->kind, ==, EP_REPLY_BATCH_REFUSED);
   g_assert_cmpint (empty_413->retry_after_s, ==, -1);
@@ -341,7 +344,7 @@ test_reply_binary_garbage (void)
   g_autoptr(EpBatchReply) error_reply = ep_batch_reply_parse (400, NULL, NOW_S, garbage, sizeof garbage - 1);
 
   g_assert_cmpint (reply->kind, ==, EP_REPLY_FAILED);
-  g_assert_cmpint (error_reply->kind, ==, EP_REPLY_BATCH_REFUSED);
+  g_assert_cmpint (error_reply->kind, ==, EP_REPLY_FAILED);
   g_assert_true (g_utf8_validate (reply->error_message, -1, NULL));
   for (const char *p = reply->error_message; *p != '\0'; p = g_utf8_next_char (p))
     g_assert_false (g_unichar_iscntrl (g_utf8_get_char (p)));
@@ -778,7 +781,8 @@ test_post_statuses (PostFixture   *fixture,
     { 503, NULL, EP_REPLY_THROTTLED, -1 },
     { 401, NULL, EP_REPLY_AUTH_REJECTED, -1 },
     { 403, NULL, EP_REPLY_AUTH_REJECTED, -1 },
-    { 400, NULL, EP_REPLY_BATCH_REFUSED, -1 },
+    { 400, NULL, EP_REPLY_FAILED, -1 },
+    { 413, NULL, EP_REPLY_BATCH_REFUSED, -1 },
     { 302, NULL, EP_REPLY_FAILED, -1 },
   };
 
