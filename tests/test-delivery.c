@@ -718,22 +718,20 @@ test_restart_mid_delivery (Fixture       *fx,
                            gconstpointer  data)
 {
   g_autoptr(GHashTable) stored = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autoptr(GAsyncResult) result = NULL;
   GPtrArray *confirmed;
 
   {
-    g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 2, NULL);
+    /* Delivery started by the timer, not by a flush: nothing but the
+     * application holds the producer. */
+    g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 2, "batch-interval", 10, NULL);
 
     send_n (producer, "restart", 45);
     ep_test_server_push_accept (fx->server);
     ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
-    ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) >= 1 &&
-                        ep_test_server_get_confirmed_ids (fx->server)->len == 10);
-    /* Dropped with batches in flight. */
+                        ep_producer_get_queue_length (producer) == 35);
+    /* Dropped with batches in flight: the directory must be free at once. */
   }
-  ep_test_wait_result (&result);
-  g_clear_object (&result);
 
   {
     GPtrArray *requests = ep_test_server_get_requests (fx->server);
@@ -746,12 +744,13 @@ test_restart_mid_delivery (Fixture       *fx,
       }
   }
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
-  ep_test_server_release_hung (fx->server);
   {
     g_autoptr(EpProducer) producer = producer_new (fx, NULL);
 
+    g_assert_nonnull (producer);
     g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 35);
+    ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+    ep_test_server_release_hung (fx->server);
     assert_flush_ok (producer);
   }
 
@@ -834,6 +833,137 @@ test_budget_recovers_after_delivery (Fixture       *fx,
   g_assert_false (ep_producer_get_outage (producer));
 }
 
+/* A 400 that is not SQS refusing the entries (a proxy's page, a missing
+ * queue) says nothing about the events: they are kept, and it is an
+ * outage. */
+static void
+test_foreign_400_keeps_events (Fixture       *fx,
+                               gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  const char *no_queue =
+    "<ErrorResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\"><Error><Type>Sender</Type>"
+    "<Code>AWS.SimpleQueueService.NonExistentQueue</Code><Message>gone</Message></Error>"
+    "<RequestId>r</RequestId></ErrorResponse>";
+
+  watch (fx, producer);
+  send_n (producer, "kept", 7);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400,
+                              "<html><body>400 Request Header Or Cookie Too Large</body></html>", NULL);
+  assert_flush_fails (producer, "*HTTP 400*");
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
+  g_assert_cmpuint (fx->outages->len, ==, 1);
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400, no_queue, NULL);
+  assert_flush_fails (producer, "*NonExistentQueue*");
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  assert_flush_ok (producer);
+}
+
+/* One batch fails while another goes through: the failing one still waits
+ * at least batch-interval before it is tried again. */
+static void
+test_backoff_after_partial_success (Fixture       *fx,
+                                    gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "batch-interval", 400, "max-in-flight", 2, NULL);
+  gint64 failed_at, retried_at;
+  guint n;
+
+  send_n (producer, "partial", 20);
+  ep_test_server_push_reply (fx->server, 500, "text/plain", "one fails", NULL);
+  ep_test_server_push_accept (fx->server);
+  assert_flush_fails (producer, "*HTTP 500*");
+  failed_at = g_get_monotonic_time ();
+  n = ep_test_server_get_n_requests (fx->server);
+  g_assert_cmpuint (n, ==, 2);
+
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) > n);
+  retried_at = g_get_monotonic_time ();
+  g_assert_cmpint (retried_at - failed_at, >=, 400 * 1000 - 20 * 1000);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+}
+
+/* A flush waits for the events queued before it, not for those sent
+ * after: here the later ones hang, and the flush still succeeds. */
+static void
+test_flush_bounded (Fixture       *fx,
+                    gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 4, "request-timeout", 60000, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  send_n (producer, "before", 10);
+  ep_test_server_push_accept (fx->server);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+  send_n (producer, "after", 10);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_flush_finish (producer, result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 10);
+}
+
+static void
+test_flush_cancelled (Fixture       *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "request-timeout", 60000, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  send_n (producer, "cancelled", 3);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_producer_flush_async (producer, cancellable, ep_test_store_result, &result);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 1);
+  g_cancellable_cancel (cancellable);
+  ep_test_wait_result (&result);
+  g_assert_false (ep_producer_flush_finish (producer, result, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+}
+
+/* 401 on the public endpoint is a failure, but no credentials were used:
+ * nothing to refresh. */
+static void
+test_public_401_not_credentials (Fixture       *fx,
+                                 gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(EpCredentials) anonymous = ep_credentials_new (NULL, "client");
+
+  watch (fx, producer);
+  ep_producer_set_credentials (producer, anonymous);
+  send_n (producer, "public", 1);
+  ep_test_server_push_reply (fx->server, 401, "text/plain", "who?", NULL);
+  assert_flush_fails (producer, "*HTTP 401*");
+  g_assert_cmpuint (fx->rejected->len, ==, 0);
+  g_assert_true (ep_producer_get_outage (producer));
+}
+
+/* The monitoring counts are subtracted only for a confirmation of the
+ * monitoring event itself. */
+static void
+test_monitoring_refused_keeps_counts (Fixture       *fx,
+                                      gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "monitoring-interval", 20, NULL);
+  const char *refused[] = { EP_MONITORING_EVENT_NAME, NULL };
+
+  ep_test_server_set_sender_fault_names (fx->server, refused);
+  ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 2);
+  g_assert_true (counters_have (producer, "\"consentFilteredEvents\":{\"blocked\":1}"));
+
+  ep_test_server_set_sender_fault_names (fx->server, NULL);
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
+}
+
 #define ADD(path, func) \
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -869,6 +999,12 @@ main (int   argc,
   ADD ("/ep/delivery/batch-timer", test_batch_timer);
   ADD ("/ep/delivery/backoff-after-failure", test_backoff_after_failure);
   ADD ("/ep/delivery/budget-recovers-after-delivery", test_budget_recovers_after_delivery);
+  ADD ("/ep/delivery/foreign-400-keeps-events", test_foreign_400_keeps_events);
+  ADD ("/ep/delivery/backoff-after-partial-success", test_backoff_after_partial_success);
+  ADD ("/ep/delivery/flush-bounded", test_flush_bounded);
+  ADD ("/ep/delivery/flush-cancelled", test_flush_cancelled);
+  ADD ("/ep/delivery/public-401-not-credentials", test_public_401_not_credentials);
+  ADD ("/ep/delivery/monitoring-refused-keeps-counts", test_monitoring_refused_keeps_counts);
 
   return g_test_run ();
 }

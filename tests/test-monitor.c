@@ -152,6 +152,34 @@ test_odd_names (void)
   g_list_free (members);
 }
 
+/* Every change after a save began asks for another save, so counts never
+ * stop being persisted; after close, nothing is written. */
+static void
+test_save_requests_and_close (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "a"));
+  g_assert_false (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "a"));
+  g_assert_true (ep_monitor_save (monitor, &error));
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "a"));
+  g_assert_true (ep_monitor_save (monitor, &error));
+  g_assert_no_error (error);
+
+  g_file_get_contents (path, &before, NULL, &error);
+  g_assert_no_error (error);
+  ep_monitor_close (monitor);
+  ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "late");
+  g_assert_true (ep_monitor_save (monitor, &error));
+  g_file_get_contents (path, &after, NULL, &error);
+  g_assert_cmpstr (before, ==, after);
+  g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "late"), ==, 1);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -162,6 +190,7 @@ main (int   argc,
   g_test_add_func ("/ep/monitor/persistence", test_persistence);
   g_test_add_func ("/ep/monitor/corrupt-file", test_corrupt_file);
   g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
+  g_test_add_func ("/ep/monitor/save-requests-and-close", test_save_requests_and_close);
 
   return g_test_run ();
 }

@@ -762,14 +762,84 @@ test_closed (void)
   g_assert_cmpuint (count_of (producer, STORING, "after"), ==, 1);
 
   /* The directory is free, the event sent before close is there, and so
-   * are the counters (close saved them; the closed producer, still alive,
-   * no longer writes in a directory that has a new owner). */
+   * are the counters (close saved them). */
   {
     g_autoptr(EpProducer) next = new_producer (dir);
     g_assert_cmpuint (ep_producer_get_queue_length (next), ==, 1);
     g_assert_cmpuint (count_of (next, CONSENT, "blocked_before"), ==, 1);
     g_assert_cmpuint (count_of (next, STORING, "after"), ==, 0);
+
+    /* The closed producer, still alive, never writes in the directory that
+     * has a new owner, not even when it is disposed. */
+    ep_producer_send_event (producer, "late", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+    g_clear_object (&producer);
   }
+  {
+    g_autoptr(EpProducer) third = new_producer (dir);
+    g_assert_cmpuint (count_of (third, CONSENT, "late"), ==, 0);
+    g_assert_cmpuint (count_of (third, STORING, "after"), ==, 0);
+    g_assert_cmpuint (count_of (third, CONSENT, "blocked_before"), ==, 1);
+  }
+}
+
+/* A store that fails and one that succeeds before the main context runs
+ * still make an outage, announced once each way. */
+static void
+test_brief_outage_announced (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("brief");
+  g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  g_autoptr(GError) error = NULL;
+  guint64 small = probe_event_size ("s");
+  g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "max-disk-usage", small, NULL);
+  g_autofree char *big = g_strnfill (100, 'b');
+
+  g_assert_no_error (error);
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
+  g_assert_cmpint (ep_producer_send_event (producer, "s", EP_CONSENT_CATEGORY_NECESSARY, big, NULL),
+                   ==, EP_SEND_RESULT_STORING_FAILED);
+  g_assert_cmpint (ep_producer_send_event (producer, "s", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+                   ==, EP_SEND_RESULT_STORED);
+  EP_TEST_SPIN_UNTIL (changes->len == 2);
+  g_assert_true (g_array_index (changes, gboolean, 0));
+  g_assert_false (g_array_index (changes, gboolean, 1));
+  for (guint i = 0; i < 5; i++)
+    ep_test_iterate ();
+  g_assert_cmpuint (changes->len, ==, 2);
+  g_assert_false (ep_producer_get_outage (producer));
+}
+
+static gpointer
+set_credentials_in_thread (gpointer data)
+{
+  g_autoptr(EpCredentials) credentials = ep_credentials_new ("t", "c");
+
+  ep_producer_set_credentials (data, credentials);
+  return NULL;
+}
+
+static void
+on_notify_record_thread (GObject    *object,
+                         GParamSpec *pspec,
+                         GThread   **thread)
+{
+  *thread = g_thread_self ();
+}
+
+static void
+test_credentials_notify_on_main (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("creds");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  g_autoptr(EpCredentials) current = NULL;
+  GThread *notified_on = NULL;
+
+  g_signal_connect (producer, "notify::credentials", G_CALLBACK (on_notify_record_thread), &notified_on);
+  g_thread_join (g_thread_new ("setter", set_credentials_in_thread, producer));
+  current = ep_producer_dup_credentials (producer);
+  g_assert_cmpstr (ep_credentials_get_token (current), ==, "t");
+  EP_TEST_SPIN_UNTIL (notified_on != NULL);
+  g_assert_true (notified_on == g_thread_self ());
 }
 
 int
@@ -798,6 +868,8 @@ main (int   argc,
   g_test_add_func ("/ep/producer/modes", test_modes);
   g_test_add_func ("/ep/producer/feral", test_feral);
   g_test_add_func ("/ep/producer/closed", test_closed);
+  g_test_add_func ("/ep/producer/brief-outage-announced", test_brief_outage_announced);
+  g_test_add_func ("/ep/producer/credentials-notify-on-main", test_credentials_notify_on_main);
 
   return g_test_run ();
 }
