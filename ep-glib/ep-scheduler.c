@@ -312,19 +312,20 @@ settle_flushes (EpScheduler *self,
   while (i < self->flushes->len)
     {
       Flush *flush = g_ptr_array_index (self->flushes, i);
+      guint64 target = flush->target_seq;
       g_autoptr(GTask) task = NULL;
 
-      if (!self->stopped && first < flush->target_seq && !drain_over)
+      if (!self->stopped && first < target && !drain_over)
         {
           i++;
           continue;
         }
       task = g_object_ref (flush->task);
-      g_ptr_array_remove_index (self->flushes, i);
+      g_ptr_array_remove_index (self->flushes, i);   /* frees @flush */
       if (self->stopped)
         g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED,
                                  "The producer was closed before the queue was delivered");
-      else if (first >= flush->target_seq)
+      else if (first >= target)
         g_task_return_boolean (task, TRUE);
       else
         g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
