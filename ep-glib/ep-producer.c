@@ -437,8 +437,10 @@ dup_credentials (EpProducer *self)
   return self->credentials ? g_object_ref (self->credentials) : NULL;
 }
 
-/* Enriches and validates an event into @buffers->record. Returns NULL on
- * success, else a static reason (and @detail, borrowed, may name a header). */
+/* Enriches and validates an event into @buffers->record, and sets
+ * @logical_size to what travels for it (what the size limit and the queue
+ * budget count). Returns NULL on success, else a static reason (and
+ * @detail, borrowed, may name a header). */
 static const char *
 build_record (EpProducer        *self,
               SendBuffers       *buffers,
@@ -447,6 +449,7 @@ build_record (EpProducer        *self,
               const char        *payload,
               GHashTable        *caller_headers,
               gboolean           with_authorization,
+              gsize             *logical_size,
               const char       **detail)
 {
   g_autoptr(EpCredentials) credentials = dup_credentials (self);
@@ -479,19 +482,12 @@ build_record (EpProducer        *self,
   size = EP_UUID_LEN + name_len + buffers->headers->len + payload_len;
   if (size > EP_MAX_EVENT_SIZE)
     return "is larger than 20480 bytes";
+  *logical_size = size;
 
   ep_event_format_uuid_v4 (buffers->rand, id);
   ep_event_record_build (buffers->record, now_us, id, name, name_len,
                          buffers->headers->str, buffers->headers->len, payload, payload_len);
   return NULL;
-}
-
-static gsize
-record_logical_size (const char *name,
-                     SendBuffers *buffers,
-                     const char *payload)
-{
-  return EP_UUID_LEN + strlen (name) + buffers->headers->len + strlen (payload);
 }
 
 static GBytes *
@@ -502,9 +498,10 @@ build_monitoring_event (gpointer    user_data,
   SendBuffers *buffers = get_send_buffers ();
   const char *detail;
   const char *reason;
+  gsize size;
 
   reason = build_record (self, buffers, EP_MONITORING_EVENT_NAME, EP_CONSENT_CATEGORY_NECESSARY,
-                         payload, NULL, FALSE, &detail);
+                         payload, NULL, FALSE, &size, &detail);
   if (reason != NULL)
     {
       g_warning ("Cannot build the %s event: it %s", EP_MONITORING_EVENT_NAME, reason);
@@ -1290,6 +1287,7 @@ ep_producer_send_event (EpProducer        *self,
   SendBuffers *buffers;
   const char *reason;
   const char *detail;
+  gsize size;
 
   g_return_val_if_fail (EP_IS_PRODUCER (self), EP_SEND_RESULT_VALIDATION_FAILED);
   g_return_val_if_fail (self->initialized, EP_SEND_RESULT_STORING_FAILED);
@@ -1304,14 +1302,14 @@ ep_producer_send_event (EpProducer        *self,
     }
 
   buffers = get_send_buffers ();
-  reason = build_record (self, buffers, name, category, payload, headers, TRUE, &detail);
+  reason = build_record (self, buffers, name, category, payload, headers, TRUE, &size, &detail);
   if (reason != NULL)
     {
       report_invalid (self, name, reason, detail);
       return EP_SEND_RESULT_VALIDATION_FAILED;
     }
 
-  return store (self, buffers, name, record_logical_size (name, buffers, payload));
+  return store (self, buffers, name, size);
 }
 
 /**

@@ -83,6 +83,7 @@ typedef struct {
   gboolean    authenticated;  /* posted with a bearer token */
   gboolean    monitoring;     /* the monitoring event (not from the queue) */
   GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
+  guint       unreadable;     /* records found unreadable and removed while reading */
 } Batch;
 
 /* A flush waiting for the events that were queued when it was asked for. */
@@ -332,7 +333,7 @@ settle_flushes (EpScheduler *self,
                                  "%" G_GUINT64_FORMAT " events are still queued: %s",
                                  ep_queue_get_length (self->queue),
                                  self->last_failure ? self->last_failure
-                                                    : "the consumer did not confirm them");
+                                                    : "the consumer has not confirmed them yet");
     }
 }
 
@@ -396,6 +397,7 @@ read_batch_in_thread (GTask        *task,
           g_warning ("Dropping queued event %" G_GUINT64_FORMAT ": %s", item->seq, error->message);
           ep_queue_remove (self->queue, &item->seq, 1, NULL);
           ep_queue_item_free (item);
+          batch->unreadable++;
           continue;
         }
       g_array_append_val (batch->events, event);
@@ -415,6 +417,8 @@ batch_read (GObject      *source,
   g_autoptr(Batch) batch = g_task_propagate_pointer (G_TASK (result), NULL);
 
   self->reading--;
+  if (batch->unreadable > 0)
+    g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
   if (self->stopped || batch->events->len == 0)
     {
       release_batch (self, batch);
@@ -487,11 +491,14 @@ static void
 release_batch (EpScheduler *self,
                Batch       *batch)
 {
+  g_autoptr(GArray) seqs = g_array_sized_new (FALSE, FALSE, sizeof (guint64), batch->items->len);
+
   for (guint i = 0; i < batch->items->len; i++)
     {
       guint64 seq = batch_seq (batch, i);
-      ep_queue_release (self->queue, &seq, 1);
+      g_array_append_val (seqs, seq);
     }
+  ep_queue_release (self->queue, (guint64 *) seqs->data, seqs->len);
 }
 
 static void
