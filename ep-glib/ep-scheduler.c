@@ -84,6 +84,8 @@ typedef struct {
   gboolean    monitoring;     /* the monitoring event (not from the queue) */
   GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
   guint       unreadable;     /* records found unreadable and removed while reading */
+  GArray     *removed;        /* owned (element-type guint64): seqs to forget once the reply is applied */
+  GArray     *kept;           /* owned (element-type guint64): seqs to hand out again */
 } Batch;
 
 /* A flush waiting for the events that were queued when it was asked for. */
@@ -117,6 +119,8 @@ batch_free (Batch *batch)
   g_clear_pointer (&batch->body, g_bytes_unref);
   g_clear_pointer (&batch->snapshot, g_variant_unref);
   g_clear_object (&batch->scheduler);
+  g_clear_pointer (&batch->removed, g_array_unref);
+  g_clear_pointer (&batch->kept, g_array_unref);
   g_free (batch);
 }
 
@@ -130,6 +134,8 @@ batch_new (void)
   batch->items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
   batch->events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
   g_array_set_clear_func (batch->events, (GDestroyNotify) ep_event_clear);
+  batch->removed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  batch->kept = g_array_new (FALSE, FALSE, sizeof (guint64));
   return batch;
 }
 
@@ -421,7 +427,9 @@ batch_read (GObject      *source,
     g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
   if (self->stopped || batch->events->len == 0)
     {
+      /* Memory only: releasing writes nothing. */
       release_batch (self, batch);
+      ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
       self->in_flight--;
       maybe_drain_finished (self);
       return;
@@ -487,32 +495,32 @@ arm_batch_timer (EpScheduler *self,
 
 /* Replies ------------------------------------------------------------------ */
 
+/* What a reply means for the queue is collected in batch->kept and
+ * batch->removed, and written to the queue by a worker (settle_batch):
+ * the main context does no file I/O. */
 static void
 release_batch (EpScheduler *self,
                Batch       *batch)
 {
-  g_autoptr(GArray) seqs = g_array_sized_new (FALSE, FALSE, sizeof (guint64), batch->items->len);
-
   for (guint i = 0; i < batch->items->len; i++)
     {
       guint64 seq = batch_seq (batch, i);
-      g_array_append_val (seqs, seq);
+      g_array_append_val (batch->kept, seq);
     }
-  ep_queue_release (self->queue, (guint64 *) seqs->data, seqs->len);
 }
 
 static void
-remove_seqs (EpScheduler *self,
-             GArray      *seqs)
+remove_seqs (Batch  *batch,
+             GArray *seqs)
 {
-  g_autoptr(GError) error = NULL;
+  g_array_append_vals (batch->removed, seqs->data, seqs->len);
+}
 
-  if (seqs->len == 0)
-    return;
-  if (!ep_queue_remove (self->queue, (guint64 *) seqs->data, seqs->len, &error))
-    g_warning ("Confirmed events could not be removed for good (they may be sent again): %s",
-               error->message);
-  g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
+static void
+keep_seqs (Batch  *batch,
+           GArray *seqs)
+{
+  g_array_append_vals (batch->kept, seqs->data, seqs->len);
 }
 
 /* An event the consumer will never take: it was deleted, and counts as a
@@ -551,8 +559,8 @@ apply_batch_result (EpScheduler  *self,
       else
         g_array_append_val (kept, seq);
     }
-  ep_queue_release (self->queue, (guint64 *) kept->data, kept->len);
-  remove_seqs (self, removed);
+  keep_seqs (batch, kept);
+  remove_seqs (batch, removed);
   return removed->len > 0;
 }
 
@@ -575,10 +583,10 @@ apply_ids_not_distinct (EpScheduler *self,
       else
         g_array_append_val (removed, seq);
     }
-  ep_queue_release (self->queue, (guint64 *) kept->data, kept->len);
+  keep_seqs (batch, kept);
   if (removed->len > 0)
     g_warning ("Removed %u duplicate events the consumer refused as not distinct", removed->len);
-  remove_seqs (self, removed);
+  remove_seqs (batch, removed);
   return removed->len > 0;
 }
 
@@ -601,7 +609,7 @@ apply_batch_refused (EpScheduler  *self,
                  event->name, reply->http_status);
       count_refused (self, event->name);
       g_array_append_val (removed, seq);
-      remove_seqs (self, removed);
+      remove_seqs (batch, removed);
       return;
     }
 
@@ -692,6 +700,48 @@ apply_monitoring_reply (EpScheduler  *self,
     set_retry_after (self, reply->retry_after_s);
 }
 
+/* Worker: writes what a reply meant to the queue. */
+static void
+settle_batch_in_thread (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  EpScheduler *self = source_object;
+  Batch *batch = task_data;
+  g_autoptr(GError) error = NULL;
+
+  ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
+  if (batch->removed->len > 0 &&
+      !ep_queue_remove (self->queue, (guint64 *) batch->removed->data, batch->removed->len, &error) &&
+      !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
+    g_warning ("Confirmed events could not be removed for good (they may be sent again): %s",
+               error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Main context: the batch is over; on with the drain. */
+static void
+batch_settled (EpScheduler *self,
+               Batch       *batch)
+{
+  self->in_flight--;
+  if (batch->removed->len > 0)
+    g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
+  settle_flushes (self, FALSE);
+  fill_pipeline (self);
+}
+
+static void
+batch_written (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  EpScheduler *self = EP_SCHEDULER (source);
+
+  batch_settled (self, g_task_get_task_data (G_TASK (result)));
+}
+
 static void
 batch_posted (GObject      *source,
               GAsyncResult *result,
@@ -709,7 +759,6 @@ batch_posted (GObject      *source,
       return;
     }
 
-  self->in_flight--;
   if (self->stopped)
     release_batch (self, batch);
   else if (reply == NULL)
@@ -720,8 +769,18 @@ batch_posted (GObject      *source,
   else
     apply_reply (self, batch, reply);
 
-  settle_flushes (self, FALSE);
-  fill_pipeline (self);
+  if (batch->kept->len == 0 && batch->removed->len == 0)
+    {
+      batch_settled (self, batch);
+      return;
+    }
+  {
+    g_autoptr(GTask) task = g_task_new (self, NULL, batch_written, NULL);
+
+    g_task_set_source_tag (task, batch_posted);
+    g_task_set_task_data (task, g_steal_pointer (&batch), (GDestroyNotify) batch_free);
+    g_task_run_in_thread (task, settle_batch_in_thread);
+  }
 }
 
 static void
