@@ -805,6 +805,9 @@ post_batch (EpScheduler *self,
 
 /* Monitoring --------------------------------------------------------------- */
 
+/* The monitoring event goes out even while deliveries back off (it never
+ * changes the outage state and comes only every monitoring-interval), but
+ * never before a Retry-After time. */
 static void
 send_monitoring_event (EpScheduler *self)
 {
@@ -816,7 +819,7 @@ send_monitoring_event (EpScheduler *self)
 
   if (self->monitoring_in_flight || ep_monitor_is_empty (self->monitor) ||
       self->config.build_monitoring_event == NULL ||
-      next_allowed (self) > g_get_monotonic_time ())
+      self->retry_after_until > g_get_monotonic_time ())
     return;
 
   batch = batch_new ();
