@@ -590,49 +590,68 @@ apply_ids_not_distinct (EpScheduler *self,
   return removed->len > 0;
 }
 
-/* A whole-batch 400/413: halve the batch until the refused events stand
- * alone; a single refused event is dropped and counted. */
+/* The consumer refused this single event for good: it is deleted and
+ * counted as a validation failure. */
+static void
+drop_refused_event (EpScheduler  *self,
+                    Batch        *batch,
+                    EpBatchReply *reply)
+{
+  const EpEvent *event = batch_event (batch, 0);
+  guint64 seq = batch_seq (batch, 0);
+
+  g_warning ("The consumer refused event '%s' on its own (HTTP %u): dropped",
+             event->name, reply->http_status);
+  count_refused (self, event->name);
+  g_array_append_val (batch->removed, seq);
+}
+
+/* Moves the events [from, to) of @batch into a new batch. */
+static Batch *
+split_off (Batch *batch,
+           guint  from,
+           guint  to)
+{
+  Batch *part = batch_new ();
+
+  for (guint i = from; i < to; i++)
+    {
+      EpEvent *event = &g_array_index (batch->events, EpEvent, i);
+
+      g_ptr_array_add (part->items, g_steal_pointer (&g_ptr_array_index (batch->items, i)));
+      g_array_append_val (part->events, *event);
+      memset (event, 0, sizeof *event);
+    }
+  batch_encode (part);
+  return part;
+}
+
+/* A whole-batch refusal (413, or a 400 about the entries): halve the batch
+ * until the refused events stand alone, so one poison event cannot block
+ * the others. */
 static void
 apply_batch_refused (EpScheduler  *self,
                      Batch        *batch,
                      EpBatchReply *reply)
 {
   guint n = batch->items->len;
+  Batch *halves[2];
 
   if (n == 1)
     {
-      const EpEvent *event = batch_event (batch, 0);
-      g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
-      guint64 seq = batch_seq (batch, 0);
-
-      g_warning ("The consumer refused event '%s' on its own (HTTP %u): dropped",
-                 event->name, reply->http_status);
-      count_refused (self, event->name);
-      g_array_append_val (removed, seq);
-      remove_seqs (batch, removed);
+      drop_refused_event (self, batch, reply);
       return;
     }
 
-  for (guint half = 0; half < 2; half++)
-    {
-      Batch *part = batch_new ();
-      guint from = half ? n / 2 : 0;
-      guint to = half ? n : n / 2;
-
-      for (guint i = from; i < to; i++)
-        {
-          EpEvent *event = &g_array_index (batch->events, EpEvent, i);
-
-          g_ptr_array_add (part->items, g_steal_pointer (&g_ptr_array_index (batch->items, i)));
-          g_array_append_val (part->events, *event);
-          memset (event, 0, sizeof *event);
-        }
-      batch_encode (part);
-      self->in_flight++;
-      post_batch (self, part);
-    }
+  halves[0] = split_off (batch, 0, n / 2);
+  halves[1] = split_off (batch, n / 2, n);
   g_ptr_array_set_free_func (batch->items, NULL);
   g_ptr_array_set_size (batch->items, 0);
+  for (guint i = 0; i < 2; i++)
+    {
+      self->in_flight++;
+      post_batch (self, halves[i]);
+    }
 }
 
 static char *
