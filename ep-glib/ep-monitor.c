@@ -152,14 +152,16 @@ load (EpMonitor  *self,
       GError    **error)
 {
   g_autofree char *contents = NULL;
+  g_autoptr(GVariant) raw = NULL;
   g_autoptr(GVariant) state = NULL;
   gsize len;
   guint32 version;
 
   if (!g_file_get_contents (self->path, &contents, &len, error))
     return FALSE;
-  state = g_variant_new_from_data (G_VARIANT_TYPE (STATE_TYPE), contents, len, FALSE, NULL, NULL);
-  state = g_variant_ref_sink (g_variant_get_normal_form (state));
+  raw = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (STATE_TYPE), contents, len,
+                                                     FALSE, NULL, NULL));
+  state = g_variant_get_normal_form (raw);
   g_variant_get_child (state, 0, "u", &version);
   if (version != STATE_VERSION || g_variant_get_size (state) != len)
     {

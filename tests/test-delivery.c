@@ -504,7 +504,8 @@ test_retry_after_429_date (Fixture       *fx,
                            gconstpointer  data)
 {
   g_autoptr(EpProducer) producer = producer_new (fx, NULL);
-  g_autoptr(GDateTime) later = g_date_time_add_seconds (g_date_time_new_now_utc (), 300);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr(GDateTime) later = g_date_time_add_seconds (now, 300);
   g_autofree char *date = g_date_time_format (later, "%a, %d %b %Y %H:%M:%S GMT");
 
   send_n (producer, "throttled", 1);

@@ -208,7 +208,10 @@ test_default_headers (void)
   event = &g_array_index (events, EpEvent, 0);
   g_assert_cmpstr (event->name, ==, "anonymous");
   g_assert_true (g_uuid_string_is_valid (event->id));
-  g_assert_cmpstr (event->id, ==, g_ascii_strdown (event->id, -1));
+  {
+    g_autofree char *lower = g_ascii_strdown (event->id, -1);
+    g_assert_cmpstr (event->id, ==, lower);
+  }
   headers = parse_headers (parser, event->headers_json);
   g_assert_cmpstr (json_object_get_string_member (headers, "app-name"), ==, "test-app");
   g_assert_cmpstr (json_object_get_string_member (headers, "app-version"), ==, "1.2.3");
