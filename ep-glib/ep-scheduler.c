@@ -47,6 +47,7 @@ struct _EpScheduler
   GSource           *close_timer;        /* owned, nullable: bounds the last attempt */
   GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
   gulong             network_changed_id;
+  int                network_available;  /* atomic: the monitor's last report */
 
   guint              in_flight;          /* batches being read, posted or parsed */
   guint              reading;            /* of those, being read by a worker */
@@ -100,7 +101,7 @@ static void
 flush_free (Flush *flush)
 {
   if (flush->cancelled_id != 0)
-    g_signal_handler_disconnect (flush->cancellable, flush->cancelled_id);
+    g_cancellable_disconnect (flush->cancellable, flush->cancelled_id);
   g_clear_object (&flush->cancellable);
   g_clear_object (&flush->task);
   g_free (flush);
@@ -343,33 +344,50 @@ settle_flushes (EpScheduler *self,
     }
 }
 
+/* Close completes once nothing is in flight any more: the requests are
+ * cancelled by stop, and confirmations that still arrive are written. */
+static void
+maybe_finish_close (EpScheduler *self)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (self->close_task == NULL || !self->stopped || self->in_flight > 0)
+    return;
+  task = g_steal_pointer (&self->close_task);
+  g_task_return_boolean (task, TRUE);
+}
+
 static void
 finish_close (EpScheduler *self)
 {
-  g_autoptr(GTask) task = g_steal_pointer (&self->close_task);
-
   ep_scheduler_stop (self);
-  g_task_return_boolean (task, TRUE);
+  maybe_finish_close (self);
 }
 
 static void
 drain_finished (EpScheduler *self)
 {
   self->draining = FALSE;
-  settle_flushes (self, TRUE);
   if (self->close_task != NULL)
     {
       finish_close (self);
+      settle_flushes (self, TRUE);
       return;
     }
   if (self->stopped)
-    return;
+    {
+      settle_flushes (self, TRUE);
+      return;
+    }
   if (self->drain_failed)
     arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
                                 (next_allowed (self) - g_get_monotonic_time ()) / 1000));
   else if (ep_queue_get_length (self->queue) > 0)
     arm_batch_timer (self, self->config.batch_interval_ms);
-  /* else: nothing to deliver, no wakeups; ep_scheduler_queue_grew() arms it. */
+  /* else: nothing to deliver, no wakeups; ep_scheduler_queue_grew() arms it.
+   * Flushes are settled last, with the state consistent: their callbacks
+   * may flush or close again. */
+  settle_flushes (self, TRUE);
 }
 
 static void
@@ -431,7 +449,10 @@ batch_read (GObject      *source,
       release_batch (self, batch);
       ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
       self->in_flight--;
-      maybe_drain_finished (self);
+      /* Not maybe_drain_finished(): a batch of unreadable records must not
+       * end the drain while readable events wait behind it. */
+      fill_pipeline (self);
+      maybe_finish_close (self);
       return;
     }
   post_batch (self, g_steal_pointer (&batch));
@@ -442,6 +463,10 @@ batch_read (GObject      *source,
 static void
 fill_pipeline (EpScheduler *self)
 {
+  /* Tasks and requests belong to the scheduler's context, whatever the
+   * caller has pushed (a flush from a nested loop, say). */
+  g_main_context_push_thread_default (self->context);
+
   while (!self->stopped && !self->drain_failed &&
          self->in_flight < self->config.max_in_flight &&
          ep_queue_get_pending (self->queue) > (guint64) self->reading * MAX_BATCH_EVENTS)
@@ -453,6 +478,7 @@ fill_pipeline (EpScheduler *self)
       self->reading++;
       g_task_run_in_thread (task, read_batch_in_thread);
     }
+  g_main_context_pop_thread_default (self->context);
   maybe_drain_finished (self);
 }
 
@@ -747,6 +773,11 @@ batch_settled (EpScheduler *self,
   self->in_flight--;
   if (batch->removed->len > 0)
     g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
+  if (self->stopped)
+    {
+      maybe_finish_close (self);
+      return;
+    }
   settle_flushes (self, FALSE);
   fill_pipeline (self);
 }
@@ -778,8 +809,11 @@ batch_posted (GObject      *source,
       return;
     }
 
-  if (self->stopped)
+  if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
     release_batch (self, batch);
+  else if (self->stopped)
+    /* A confirmation that arrives as the producer closes still counts. */
+    (void) apply_batch_result (self, batch, reply);
   else if (reply == NULL)
     {
       release_batch (self, batch);
@@ -794,8 +828,11 @@ batch_posted (GObject      *source,
       return;
     }
   {
-    g_autoptr(GTask) task = g_task_new (self, NULL, batch_written, NULL);
+    g_autoptr(GTask) task = NULL;
 
+    g_main_context_push_thread_default (self->context);
+    task = g_task_new (self, NULL, batch_written, NULL);
+    g_main_context_pop_thread_default (self->context);
     g_task_set_source_tag (task, batch_posted);
     g_task_set_task_data (task, g_steal_pointer (&batch), (GDestroyNotify) batch_free);
     g_task_run_in_thread (task, settle_batch_in_thread);
@@ -818,8 +855,10 @@ post_batch (EpScheduler *self,
   batch->authenticated = token != NULL;
   batch->scheduler = g_object_ref (self);
   uri = token ? self->config.consumer_uri : self->config.public_consumer_uri;
+  g_main_context_push_thread_default (self->context);
   ep_transport_post_async (self->transport, uri, token, client_id, batch->body,
                            self->cancellable, batch_posted, batch);
+  g_main_context_pop_thread_default (self->context);
 }
 
 /* Monitoring --------------------------------------------------------------- */
@@ -879,16 +918,31 @@ network_came_back (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* Emitted on the context of whoever made the monitor first: the work is
- * forwarded to the scheduler's own context. */
+/* Emitted on the context of whoever made the monitor first, for every
+ * route or address change: only a return of the network (FALSE to TRUE)
+ * counts, and the work is forwarded to the scheduler's own context. */
 static void
 on_network_changed (GNetworkMonitor *monitor,
                     gboolean         available,
-                    EpScheduler     *self)
+                    GWeakRef        *weak)
 {
-  if (available)
+  g_autoptr(EpScheduler) self = g_weak_ref_get (weak);
+  gboolean was_available;
+
+  if (self == NULL)
+    return;
+  was_available = g_atomic_int_exchange (&self->network_available, !!available);
+  if (available && !was_available)
     g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, network_came_back,
                                 g_object_ref (self), g_object_unref);
+}
+
+static void
+weak_ref_free (gpointer data,
+               GClosure *closure)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
 }
 
 /* Public (private) API ---------------------------------------------------- */
@@ -926,8 +980,15 @@ ep_scheduler_start (EpScheduler *self)
   g_source_attach (self->monitoring_timer, self->context);
 
   self->network_monitor = g_network_monitor_get_default ();
-  self->network_changed_id = g_signal_connect (self->network_monitor, "network-changed",
-                                               G_CALLBACK (on_network_changed), self);
+  self->network_available = g_network_monitor_get_network_available (self->network_monitor);
+  {
+    GWeakRef *weak = g_new0 (GWeakRef, 1);
+
+    g_weak_ref_init (weak, self);
+    self->network_changed_id = g_signal_connect_data (self->network_monitor, "network-changed",
+                                                      G_CALLBACK (on_network_changed), weak,
+                                                      weak_ref_free, 0);
+  }
 }
 
 void
@@ -1010,12 +1071,11 @@ add_flush (EpScheduler  *self,
   if (cancellable != NULL)
     {
       flush->cancellable = g_object_ref (cancellable);
-      flush->cancelled_id = g_signal_connect (cancellable, "cancelled",
-                                              G_CALLBACK (on_flush_cancelled), self);
+      /* Runs at once if already cancelled; holds the scheduler meanwhile. */
+      flush->cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_flush_cancelled),
+                                                   g_object_ref (self), g_object_unref);
     }
   g_ptr_array_add (self->flushes, flush);
-  if (cancellable != NULL && g_cancellable_is_cancelled (cancellable))
-    on_flush_cancelled (cancellable, self);
 }
 
 void

@@ -450,20 +450,18 @@ is_ids_not_distinct (EpBatchReply *reply)
          && g_strcmp0 (reply->error_code, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct") == 0;
 }
 
-/* SQS Sender errors that are about the entries of the batch: splitting the
- * batch can isolate the entry at fault. Any other 400 (a proxy's HTML page,
- * NonExistentQueue, AccessDenied, throttling codes...) says nothing about
- * the events, so it must never make ep-glib drop them. */
+/* SQS Sender errors that can only be about the entries of the batch:
+ * splitting the batch can isolate the entry at fault. Any other 400 (a
+ * proxy's HTML page, NonExistentQueue, AccessDenied, throttling, and the
+ * generic MissingParameter / InvalidParameterValue, which SQS also uses for
+ * request-level mistakes) says nothing about the events, so it must never
+ * make ep-glib drop them: it is a failure, and an outage. */
 static gboolean
 is_refusal_of_entries (EpBatchReply *reply)
 {
   static const char * const codes[] = {
     "AWS.SimpleQueueService.BatchRequestTooLong",
     "AWS.SimpleQueueService.InvalidBatchEntryId",
-    "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-    "InvalidParameterValue",
-    "InvalidParameterCombination",
-    "MissingParameter",
     "InvalidMessageContents",
     "InvalidAttributeName",
     "InvalidAttributeValue",

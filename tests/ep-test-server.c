@@ -437,7 +437,7 @@ answer_accept (EpTestServer      *self,
       set_xml_response (msg, self->poison_status,
                         error_response_body ("Sender",
                                              too_long ? "AWS.SimpleQueueService.BatchRequestTooLong"
-                                                      : "InvalidParameterValue",
+                                                      : "InvalidMessageContents",
                                              "The test server refuses a poison event in this batch."));
       return;
     }

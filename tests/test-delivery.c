@@ -803,6 +803,8 @@ test_backoff_after_failure (Fixture       *fx,
   /* Never sooner than batch-interval after a failure. */
   g_assert_cmpint (retry - first_failure, >=, 40 * 1000 - 2000);
   EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 3);
+  /* The backoff grows: the second wait is at least twice the interval. */
+  g_assert_cmpint (g_get_monotonic_time () - retry, >=, 2 * 40 * 1000 - 2000);
   g_assert_cmpuint (fx->outages->len, ==, 1);
 
   ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
@@ -857,6 +859,13 @@ test_foreign_400_keeps_events (Fixture       *fx,
 
   ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400, no_queue, NULL);
   assert_flush_fails (producer, "*NonExistentQueue*");
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
+
+  /* SQS's generic codes are request-level too: never a reason to drop. */
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400,
+                              "<ErrorResponse><Error><Type>Sender</Type><Code>MissingParameter</Code>"
+                              "<Message>Action</Message></Error></ErrorResponse>", NULL);
+  assert_flush_fails (producer, "*MissingParameter*");
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
   g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
 
@@ -965,6 +974,96 @@ test_monitoring_refused_keeps_counts (Fixture       *fx,
   EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
 }
 
+/* Records that cannot be parsed any more are dropped without ending the
+ * drain: the readable events behind them are delivered in the same flush. */
+static void
+test_unreadable_records_skipped (Fixture       *fx,
+                                 gconstpointer  data)
+{
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpQueue) queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+    const guint8 garbage[16] = "not a record!!!";
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < 10; i++)
+      {
+        g_assert_true (ep_queue_append (queue, garbage, sizeof garbage, 16, &error));
+        g_assert_no_error (error);
+      }
+    ep_queue_close (queue);
+  }
+  {
+    g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
+
+    send_n (producer, "readable", 3);
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 13);
+    g_test_expect_message ("Ep", G_LOG_LEVEL_WARNING, "*Dropping queued event*");
+    assert_flush_ok (producer);
+    g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 3);
+  }
+}
+
+typedef struct {
+  EpProducer   *producer;
+  GAsyncResult *closed;
+} FlushThenClose;
+
+static void
+flush_then_close (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  FlushThenClose *data = user_data;
+
+  g_assert_false (ep_producer_flush_finish (data->producer, result, NULL));
+  ep_producer_close_async (data->producer, NULL, ep_test_store_result, &data->closed);
+}
+
+/* Closing from a flush callback still makes the last delivery attempt. */
+static void
+test_close_from_flush_callback (Fixture       *fx,
+                                gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  FlushThenClose state = { producer, NULL };
+
+  send_n (producer, "closing", 5);
+  ep_test_server_push_reply (fx->server, 500, "text/plain", "once", NULL);
+  ep_producer_flush_async (producer, NULL, flush_then_close, &state);
+  ep_test_wait_result (&state.closed);
+  g_assert_true (ep_producer_close_finish (producer, state.closed, NULL));
+  g_clear_object (&state.closed);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 5);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+}
+
+/* Delivery stays on the producer's context even when the flush is asked
+ * for while another context is pushed (a synchronous wrapper, say). */
+static void
+test_flush_from_pushed_context (Fixture       *fx,
+                                gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(GMainContext) other = g_main_context_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  send_n (producer, "pushed", 25);
+  g_main_context_push_thread_default (other);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+  g_main_context_pop_thread_default (other);
+
+  /* Only the producer's context runs: delivery must complete on it. */
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 25);
+  /* The flush's own callback comes on the context it was called from. */
+  while (result == NULL)
+    g_main_context_iteration (other, TRUE);
+  g_assert_true (ep_producer_flush_finish (producer, result, &error));
+  g_assert_no_error (error);
+}
+
 #define ADD(path, func) \
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -1006,6 +1105,9 @@ main (int   argc,
   ADD ("/ep/delivery/flush-cancelled", test_flush_cancelled);
   ADD ("/ep/delivery/public-401-not-credentials", test_public_401_not_credentials);
   ADD ("/ep/delivery/monitoring-refused-keeps-counts", test_monitoring_refused_keeps_counts);
+  ADD ("/ep/delivery/unreadable-records-skipped", test_unreadable_records_skipped);
+  ADD ("/ep/delivery/close-from-flush-callback", test_close_from_flush_callback);
+  ADD ("/ep/delivery/flush-from-pushed-context", test_flush_from_pushed_context);
 
   return g_test_run ();
 }

@@ -162,6 +162,7 @@ test_save_requests_and_close (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
+  gsize before_len, after_len;
 
   g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "a"));
   g_assert_false (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "a"));
@@ -170,13 +171,13 @@ test_save_requests_and_close (void)
   g_assert_true (ep_monitor_save (monitor, &error));
   g_assert_no_error (error);
 
-  g_file_get_contents (path, &before, NULL, &error);
+  g_file_get_contents (path, &before, &before_len, &error);
   g_assert_no_error (error);
   ep_monitor_close (monitor);
   ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "late");
   g_assert_true (ep_monitor_save (monitor, &error));
-  g_file_get_contents (path, &after, NULL, &error);
-  g_assert_cmpstr (before, ==, after);
+  g_file_get_contents (path, &after, &after_len, &error);
+  g_assert_cmpmem (before, before_len, after, after_len);
   g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "late"), ==, 1);
 }
 
