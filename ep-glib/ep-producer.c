@@ -1710,6 +1710,8 @@ close_delivered (GObject      *source,
  * queue to stable storage and releases its directory. Undelivered events
  * stay queued for the next producer. Later sends fail with
  * %EP_SEND_RESULT_STORING_FAILED.
+ *
+ * Call it from the thread of the producer's main context.
  */
 void
 ep_producer_close_async (EpProducer          *self,
