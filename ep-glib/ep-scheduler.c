@@ -762,6 +762,10 @@ settle_batch_in_thread (GTask        *task,
       !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
     g_warning ("Confirmed events could not be removed for good (they may be sent again): %s",
                error->message);
+  /* The events are freed here too, so that no allocator work lands on the
+   * main context; only the seq arrays go back to it. */
+  g_ptr_array_set_size (batch->items, 0);
+  g_array_set_size (batch->events, 0);
   g_task_return_boolean (task, TRUE);
 }
 
