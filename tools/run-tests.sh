@@ -7,7 +7,7 @@
 #   2. _build-asan: -Db_sanitize=address,undefined, the C test suites only
 #                   (GJS and Python cannot load an ASan library without
 #                   LD_PRELOAD games, so the introspection suite is left out)
-#   3. bench-send --quick, when it exists: a crash check, not a measurement
+#   3. bench-send --quick and bench-suite --quick: crash checks, not measurements
 #
 # Ends with one plain line "N passed, N failed" (meson's Ok and Fail counts of
 # both runs, plus the bench check) and exits non-zero on any failure.
@@ -113,15 +113,18 @@ if [[ "${EP_SKIP_ASAN:-0}" != 1 ]]; then
   fi
 fi
 
-bench=$build_dir/bench/bench-send
-if [[ -x "$bench" ]]; then
-  step "$bench --quick (crash check only)"
-  if timeout 300 "$bench" --quick; then
-    passed=$((passed + 1))
-  else
-    echo "run-tests: bench-send --quick failed" >&2
-    failed=$((failed + 1))
+# The benchmarks in their quick mode: a crash check, never a judgement of
+# the numbers (the machines are shared).
+for bench in "$build_dir/bench/bench-send" "$build_dir/bench/bench-suite"; do
+  if [[ -x "$bench" ]]; then
+    step "$bench --quick (crash check only)"
+    if timeout 300 "$bench" --quick; then
+      passed=$((passed + 1))
+    else
+      echo "run-tests: $(basename "$bench") --quick failed" >&2
+      failed=$((failed + 1))
+    fi
   fi
-fi
+done
 
 finish
