@@ -224,3 +224,29 @@ ep_test_flush (EpProducer  *producer,
   ep_test_wait_result (&result);
   return ep_producer_flush_finish (producer, result, error);
 }
+
+static gboolean
+ticker_tick (gpointer user_data)
+{
+  EpTestTicker *ticker = user_data;
+  gint64 now = g_get_monotonic_time ();
+
+  if (ticker->last_tick_us != 0)
+    ticker->longest_gap_us = MAX (ticker->longest_gap_us, now - ticker->last_tick_us);
+  ticker->last_tick_us = now;
+  ticker->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+void
+ep_test_ticker_start (EpTestTicker *ticker)
+{
+  memset (ticker, 0, sizeof *ticker);
+  ticker->source_id = g_timeout_add (1, ticker_tick, ticker);
+}
+
+void
+ep_test_ticker_stop (EpTestTicker *ticker)
+{
+  g_clear_handle_id (&ticker->source_id, g_source_remove);
+}

@@ -66,6 +66,18 @@ EpProducer *ep_test_producer_new  (const char   *dir,
                                    const char   *first_property,
                                    ...);
 
+/* A 1 ms timer on the thread-default context that records how regularly
+ * it ran: a blocked main loop shows as a long gap. */
+typedef struct {
+  gint64 last_tick_us;
+  gint64 longest_gap_us;
+  guint  ticks;
+  guint  source_id;
+} EpTestTicker;
+
+void        ep_test_ticker_start  (EpTestTicker *ticker);
+void        ep_test_ticker_stop   (EpTestTicker *ticker);
+
 /* Flushes and waits: the result of ep_producer_flush_finish(). */
 gboolean    ep_test_flush         (EpProducer   *producer,
                                    GError      **error);

@@ -948,25 +948,6 @@ test_post_reset_reused (PostFixture   *fixture,
     }
 }
 
-typedef struct {
-  gint64 last_tick_us;
-  gint64 longest_gap_us;
-  guint  ticks;
-} Ticker;
-
-static gboolean
-ticker_tick (gpointer user_data)
-{
-  Ticker *ticker = user_data;
-  gint64 now = g_get_monotonic_time ();
-
-  if (ticker->last_tick_us != 0)
-    ticker->longest_gap_us = MAX (ticker->longest_gap_us, now - ticker->last_tick_us);
-  ticker->last_tick_us = now;
-  ticker->ticks++;
-  return G_SOURCE_CONTINUE;
-}
-
 /* A hung consumer times out with G_IO_ERROR_TIMED_OUT, near the timeout,
  * while the main context keeps running. */
 static void
@@ -974,23 +955,22 @@ test_post_timeout (PostFixture   *fixture,
                    gconstpointer  user_data)
 {
   const guint timeout_ms = 300;
-  Ticker ticker = { 0, };
+  EpTestTicker ticker;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(EpBatchReply) reply = NULL;
-  guint tick_id;
   gint64 start, elapsed_ms;
 
   ep_transport_set_timeout (fixture->transport, timeout_ms);
   ep_test_server_push_hang (fixture->server);
-  tick_id = g_timeout_add (1, ticker_tick, &ticker);
+  ep_test_ticker_start (&ticker);
 
   start = g_get_monotonic_time ();
   ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body,
                            NULL, ep_test_store_result, &result);
   ep_test_wait_result (&result);
   elapsed_ms = (g_get_monotonic_time () - start) / 1000;
-  g_source_remove (tick_id);
+  ep_test_ticker_stop (&ticker);
 
   reply = ep_transport_post_finish (fixture->transport, result, &error);
   g_assert_null (reply);
