@@ -187,6 +187,7 @@ typedef struct {
   GString    *headers;
   GByteArray *record;
   GRand      *rand;     /* for event ids; seeded from the global, urandom-seeded generator */
+  char        id[EP_UUID_LEN + 1];  /* the id of the event built last */
 } SendBuffers;
 
 static void
@@ -455,7 +456,6 @@ build_record (EpProducer        *self,
   g_autoptr(EpCredentials) credentials = dup_credentials (self);
   gint64 now_us = g_get_real_time ();
   char timestamp[24];
-  char id[EP_UUID_LEN + 1];
   EpHeader headers[N_HEADERS];
   const char *reason = NULL;
   gsize name_len, payload_len, size;
@@ -484,8 +484,8 @@ build_record (EpProducer        *self,
     return "is larger than 20480 bytes";
   *logical_size = size;
 
-  ep_event_format_uuid_v4 (buffers->rand, id);
-  ep_event_record_build (buffers->record, now_us, id, name, name_len,
+  ep_event_format_uuid_v4 (buffers->rand, buffers->id);
+  ep_event_record_build (buffers->record, now_us, buffers->id, name, name_len,
                          buffers->headers->str, buffers->headers->len, payload, payload_len);
   return NULL;
 }
@@ -1284,11 +1284,41 @@ ep_producer_send_event (EpProducer        *self,
                         const char        *payload,
                         GHashTable        *headers)
 {
+  return ep_producer_send_event_full (self, name, category, payload, headers, NULL);
+}
+
+/**
+ * ep_producer_send_event_full:
+ * @self: an #EpProducer
+ * @name: the event type, e.g. `playback_session`
+ * @category: the event's consent category
+ * @payload: the business data, normally JSON, sent verbatim
+ * @headers: (nullable) (element-type utf8 utf8): headers that override or
+ *   extend the default headers
+ * @id: (out) (optional) (nullable) (transfer full): the event's id (its SQS
+ *   entry `Id`) when it was stored, else %NULL
+ *
+ * Like ep_producer_send_event(), and also tells the id the event got, to
+ * correlate it with what the consumer received.
+ *
+ * Returns: what happened to the event
+ */
+EpSendResult
+ep_producer_send_event_full (EpProducer        *self,
+                             const char        *name,
+                             EpConsentCategory  category,
+                             const char        *payload,
+                             GHashTable        *headers,
+                             char             **id)
+{
   SendBuffers *buffers;
+  EpSendResult result;
   const char *reason;
   const char *detail;
   gsize size;
 
+  if (id != NULL)
+    *id = NULL;
   g_return_val_if_fail (EP_IS_PRODUCER (self), EP_SEND_RESULT_VALIDATION_FAILED);
   g_return_val_if_fail (self->initialized, EP_SEND_RESULT_STORING_FAILED);
   g_return_val_if_fail (name != NULL, EP_SEND_RESULT_VALIDATION_FAILED);
@@ -1309,7 +1339,10 @@ ep_producer_send_event (EpProducer        *self,
       return EP_SEND_RESULT_VALIDATION_FAILED;
     }
 
-  return store (self, buffers, name, size);
+  result = store (self, buffers, name, size);
+  if (id != NULL)
+    *id = result == EP_SEND_RESULT_STORED ? g_strdup (buffers->id) : NULL;
+  return result;
 }
 
 /**

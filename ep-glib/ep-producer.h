@@ -49,6 +49,13 @@ EpSendResult   ep_producer_send_event          (EpProducer           *self,
                                                 const char           *payload,
                                                 GHashTable           *headers);
 EP_AVAILABLE_IN_ALL
+EpSendResult   ep_producer_send_event_full     (EpProducer           *self,
+                                                const char           *name,
+                                                EpConsentCategory     category,
+                                                const char           *payload,
+                                                GHashTable           *headers,
+                                                char                **id);
+EP_AVAILABLE_IN_ALL
 void           ep_producer_set_consent_blocked (EpProducer           *self,
                                                 EpConsentCategory     category,
                                                 gboolean              blocked);

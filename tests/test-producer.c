@@ -175,6 +175,35 @@ test_send_stored (void)
 }
 
 static void
+test_send_event_full_id (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("full");
+  g_autofree char *id = NULL;
+  g_autofree char *none = NULL;
+  g_autoptr(GArray) events = NULL;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    g_assert_cmpint (ep_producer_send_event_full (producer, "with_id", EP_CONSENT_CATEGORY_NECESSARY,
+                                                  "{}", NULL, &id),
+                     ==, EP_SEND_RESULT_STORED);
+    g_assert_true (g_uuid_string_is_valid (id));
+    g_assert_cmpint (ep_producer_send_event_full (producer, "blocked", EP_CONSENT_CATEGORY_TARGETING,
+                                                  "{}", NULL, &none),
+                     ==, EP_SEND_RESULT_CONSENT_FILTERED);
+    g_assert_null (none);
+    g_assert_cmpint (ep_producer_send_event_full (producer, "", EP_CONSENT_CATEGORY_NECESSARY,
+                                                  "{}", NULL, &none),
+                     ==, EP_SEND_RESULT_VALIDATION_FAILED);
+    g_assert_null (none);
+  }
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, 1);
+  g_assert_cmpstr (g_array_index (events, EpEvent, 0).id, ==, id);
+}
+
+static void
 test_default_headers (void)
 {
   g_autofree char *dir = ep_test_make_dir ("headers");
@@ -855,6 +884,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/default-queue-dir", test_default_queue_dir);
   g_test_add_func ("/ep/producer/send-stored", test_send_stored);
   g_test_add_func ("/ep/producer/default-headers", test_default_headers);
+  g_test_add_func ("/ep/producer/send-event-full-id", test_send_event_full_id);
   g_test_add_func ("/ep/producer/size-boundary", test_size_boundary);
   g_test_add_func ("/ep/producer/invalid-events", test_invalid_events);
   g_test_add_func ("/ep/producer/strict-mode", test_strict_mode);

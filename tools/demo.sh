@@ -163,8 +163,9 @@ grep -q "outage-changed: FALSE" "$app_log" || say "warning: the app printed no o
 
 touch "$stored_file"
 sort -u "$stored_file" >"$work/stored.sorted"
-grep -oE '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' "$events_file" 2>/dev/null |
-  sort -u >"$work/received.sorted" || true
+# Every stored event's id (the SQS entry Id) must be an "id" the consumer wrote.
+grep -oE '"id":"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"' "$events_file" 2>/dev/null |
+  cut -d'"' -f4 | sort -u >"$work/received.sorted" || true
 stored=$(wc -l <"$work/stored.sorted")
 lines=$(wc -l <"$events_file" 2>/dev/null || echo 0)
 missing=$(comm -23 "$work/stored.sorted" "$work/received.sorted" | wc -l)

@@ -6,8 +6,9 @@
  * consent categories, unblocks PERFORMANCE half way through (TARGETING stays
  * blocked), prints every outage-changed signal and the queue length as it
  * changes, then flushes and prints the totals. With --stored-file it appends
- * the "ref" of every event that was STORED (a UUID the app puts in the
- * payload) to FILE, one per line, so a demo can check they all arrived.
+ * the id of every event that was STORED (the SQS entry Id, from
+ * ep_producer_send_event_full()) to FILE, one per line, so a demo can check
+ * they all arrived.
  *
  *   example-app --consumer http://127.0.0.1:8080 --queue-dir /tmp/q --events 200 --rate 20
  */
@@ -76,19 +77,19 @@ static void
 send_one (App *app)
 {
   EpConsentCategory category = app->sent % 3;
-  g_autofree char *ref = g_uuid_string_random ();
-  g_autofree char *payload = g_strdup_printf ("{\"seq\":%d,\"ref\":\"%s\",\"category\":\"%s\"}",
-                                              app->sent, ref, category_names[category]);
+  g_autofree char *payload = g_strdup_printf ("{\"seq\":%d,\"category\":\"%s\"}",
+                                              app->sent, category_names[category]);
+  g_autofree char *id = NULL;
   g_autoptr(GHashTable) headers = g_hash_table_new (g_str_hash, g_str_equal);
   EpSendResult result;
 
   g_hash_table_insert (headers, (char *) "x-example-lang", (char *) "c");
-  result = ep_producer_send_event (app->producer, event_names[category], category,
-                                   payload, headers);
+  result = ep_producer_send_event_full (app->producer, event_names[category], category,
+                                        payload, headers, &id);
   app->results[result]++;
   app->sent++;
   if (result == EP_SEND_RESULT_STORED && app->stored != NULL)
-    fprintf (app->stored, "%s\n", ref);
+    fprintf (app->stored, "%s\n", id);
 
   if (app->sent == app->events / 2)
     {
@@ -238,7 +239,7 @@ parse_options (App    *app,
     { "drain-timeout", 0, 0, G_OPTION_ARG_INT, &app->drain_timeout_s,
       "Seconds to keep flushing at the end (default 30)", "S" },
     { "stored-file", 0, 0, G_OPTION_ARG_FILENAME, &app->stored_file,
-      "Append the ref of every stored event to FILE", "FILE" },
+      "Append the id of every stored event to FILE", "FILE" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("- send a stream of events");

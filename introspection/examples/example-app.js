@@ -60,7 +60,7 @@ class App {
         this.sent = 0;
         this.results = new Map(Object.values(Ep.SendResult)
             .filter(v => typeof v === 'number').map(v => [v, 0]));
-        this.storedRefs = [];
+        this.storedIds = [];
         const base = options.consumer.replace(/\/+$/, '');
         // Properties, then init(): GJS's form of g_initable_new().
         this.producer = new Ep.Producer({
@@ -90,14 +90,13 @@ class App {
 
     sendOne() {
         const category = this.sent % 3;
-        const ref = GLib.uuid_string_random();
-        const payload = JSON.stringify({seq: this.sent, ref, category: CATEGORY_NAMES[category]});
-        const result = this.producer.send_event(EVENT_NAMES[category], category, payload,
-            {'x-example-lang': 'gjs'});
+        const payload = JSON.stringify({seq: this.sent, category: CATEGORY_NAMES[category]});
+        const [result, id] = this.producer.send_event_full(EVENT_NAMES[category], category,
+            payload, {'x-example-lang': 'gjs'});
         this.results.set(result, this.results.get(result) + 1);
         this.sent++;
         if (result === Ep.SendResult.STORED)
-            this.storedRefs.push(ref);
+            this.storedIds.push(id);
         if (this.sent === Math.floor(this.options.events / 2)) {
             this.producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, false);
             print(`consent: PERFORMANCE unblocked after ${this.sent} events (TARGETING stays blocked)`);
@@ -152,11 +151,11 @@ class App {
     }
 
     writeStoredRefs() {
-        if (!this.options.storedFile || this.storedRefs.length === 0)
+        if (!this.options.storedFile || this.storedIds.length === 0)
             return;
         const file = Gio.File.new_for_path(this.options.storedFile);
         const stream = file.append_to(Gio.FileCreateFlags.NONE, null);
-        stream.write_all(new TextEncoder().encode(this.storedRefs.map(r => `${r}\n`).join('')), null);
+        stream.write_all(new TextEncoder().encode(this.storedIds.map(r => `${r}\n`).join('')), null);
         stream.close(null);
     }
 

@@ -14,7 +14,6 @@
 import argparse
 import json
 import sys
-import uuid
 
 import gi
 
@@ -65,14 +64,13 @@ class App:
 
     def send_one(self):
         category = Ep.ConsentCategory(self.sent % 3)
-        ref = str(uuid.uuid4())
-        payload = json.dumps({"seq": self.sent, "ref": ref, "category": CATEGORY_NAMES[category]})
-        result = self.producer.send_event(EVENT_NAMES[category], category, payload,
-                                          {"x-example-lang": "python"})
+        payload = json.dumps({"seq": self.sent, "category": CATEGORY_NAMES[category]})
+        result, event_id = self.producer.send_event_full(EVENT_NAMES[category], category, payload,
+                                                         {"x-example-lang": "python"})
         self.results[result] += 1
         self.sent += 1
         if result == Ep.SendResult.STORED and self.stored:
-            self.stored.write(ref + "\n")
+            self.stored.write(event_id + "\n")
         if self.sent == self.args.events // 2:
             self.producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, False)
             print("consent: PERFORMANCE unblocked after %d events (TARGETING stays blocked)"
@@ -142,7 +140,7 @@ def main():
                         help="milliseconds between deliveries")
     parser.add_argument("--drain-timeout", type=int, default=30,
                         help="seconds to keep flushing at the end")
-    parser.add_argument("--stored-file", help="append the ref of every stored event to FILE")
+    parser.add_argument("--stored-file", help="append the id of every stored event to FILE")
     args = parser.parse_args()
     if args.events < 0 or args.rate <= 0 or args.batch_interval <= 0:
         parser.error("--events, --rate and --batch-interval must be positive")
