@@ -698,6 +698,18 @@ ep_producer_get_property (GObject    *object,
 }
 
 static void
+ep_producer_set_max_in_flight (EpProducer *self,
+                               guint       max_in_flight)
+{
+  if (self->max_in_flight == max_in_flight)
+    return;
+  self->max_in_flight = max_in_flight;
+  if (self->scheduler != NULL)
+    ep_scheduler_set_max_in_flight (self->scheduler, max_in_flight);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_IN_FLIGHT]);
+}
+
+static void
 ep_producer_set_property (GObject      *object,
                           guint         prop_id,
                           const GValue *value,
@@ -741,7 +753,7 @@ ep_producer_set_property (GObject      *object,
       self->sync_on_send = g_value_get_boolean (value);
       break;
     case PROP_MAX_IN_FLIGHT:
-      self->max_in_flight = g_value_get_uint (value);
+      ep_producer_set_max_in_flight (self, g_value_get_uint (value));
       break;
     case PROP_FERAL_EVENT_TYPES:
       self->feral_event_types = g_value_dup_boxed (value);
@@ -903,9 +915,13 @@ ep_producer_class_init (EpProducerClass *klass)
   /**
    * EpProducer:max-in-flight:
    *
-   * The most batches delivered at once.
+   * The most batches delivered at once. May be changed at any time, from
+   * the thread of the producer's main context.
    */
-  properties[PROP_MAX_IN_FLIGHT] = config_uint ("max-in-flight", 1, DEFAULT_MAX_IN_FLIGHT);
+  properties[PROP_MAX_IN_FLIGHT] =
+    g_param_spec_uint ("max-in-flight", NULL, NULL, 1, G_MAXUINT, DEFAULT_MAX_IN_FLIGHT,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
+                       G_PARAM_EXPLICIT_NOTIFY);
 
   /**
    * EpProducer:feral-event-types:

@@ -54,6 +54,10 @@ void         ep_scheduler_stop            (EpScheduler             *self);
  * queue has no timer, so an idle application gets no wakeups). */
 void         ep_scheduler_queue_grew      (EpScheduler             *self);
 
+/* Main context. Takes effect for the next batches. */
+void         ep_scheduler_set_max_in_flight (EpScheduler           *self,
+                                             guint                  max_in_flight);
+
 /* Thread-safe. */
 void         ep_scheduler_set_credentials (EpScheduler             *self,
                                            EpCredentials           *credentials);

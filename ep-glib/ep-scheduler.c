@@ -1083,6 +1083,17 @@ add_flush (EpScheduler  *self,
 }
 
 void
+ep_scheduler_set_max_in_flight (EpScheduler *self,
+                                guint        max_in_flight)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  self->config.max_in_flight = MAX (max_in_flight, 1);
+  if (self->draining)
+    fill_pipeline (self);
+}
+
+void
 ep_scheduler_queue_grew (EpScheduler *self)
 {
   g_return_if_fail (EP_IS_SCHEDULER (self));

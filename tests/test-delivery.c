@@ -1044,6 +1044,35 @@ test_flush_from_pushed_context (Fixture       *fx,
   g_assert_no_error (error);
 }
 
+/* max-in-flight can change while the producer lives. */
+static void
+test_max_in_flight_runtime (Fixture       *fx,
+                            gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "request-timeout", 60000, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  guint max = 0;
+
+  g_object_set (producer, "max-in-flight", 2, NULL);
+  g_object_get (producer, "max-in-flight", &max, NULL);
+  g_assert_cmpuint (max, ==, 2);
+  send_n (producer, "runtime", 60);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 2);
+  for (guint i = 0; i < 20; i++)
+    ep_test_iterate ();
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 2);
+
+  /* Raised during the drain: more batches go out at once. */
+  g_object_set (producer, "max-in-flight", 5, NULL);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 5);
+
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_release_hung (fx->server);
+  ep_test_wait_result (&result);
+}
+
 #define ADD(path, func) \
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -1071,6 +1100,7 @@ main (int   argc,
   g_test_add ("/ep/delivery/poison-split-413", Fixture, GUINT_TO_POINTER (413),
               fixture_setup, test_poison_split, fixture_teardown);
   ADD ("/ep/delivery/max-in-flight", test_max_in_flight);
+  ADD ("/ep/delivery/max-in-flight-runtime", test_max_in_flight_runtime);
   ADD ("/ep/delivery/monitoring-event", test_monitoring_event);
   ADD ("/ep/delivery/monitoring-failure-keeps-counts", test_monitoring_failure_keeps_counts);
   ADD ("/ep/delivery/close-dead-consumer", test_close_dead_consumer);
