@@ -25,18 +25,10 @@
 
 #include <glib/gstdio.h>
 
+#include "bench-common.h"
 #include "ep-queue-private.h"
 
 #define RECORD_SIZE 1024
-
-static gint64
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
 
 /* A "(xssss)" record of exactly RECORD_SIZE bytes. */
 static GBytes *
@@ -70,32 +62,6 @@ append_or_die (EpQueue *queue,
     g_error ("append failed: %s", error->message);
 }
 
-static int
-compare_gint64 (const void *a,
-                const void *b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return x < y ? -1 : x > y;
-}
-
-static gint64
-percentile (const gint64 *sorted,
-            guint         n,
-            double        p)
-{
-  guint i = (guint) (p * (n - 1) + 0.5);
-
-  return sorted[MIN (i, n - 1)];
-}
-
-static void
-sort_samples (gint64 *samples,
-              guint   n)
-{
-  qsort (samples, n, sizeof (gint64), compare_gint64);
-}
-
 /* Raw pwrite() latency of @len bytes, appended to a scratch file. */
 static void
 measure_pwrite (const char *dir,
@@ -107,23 +73,24 @@ measure_pwrite (const char *dir,
   g_autofree char *path = g_build_filename (dir, "scratch", NULL);
   g_autofree gint64 *samples = g_new (gint64, n);
   g_autofree char *buf = g_strnfill (len, 'b');
+  BenchStats stats;
   int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
   if (fd < 0)
     g_error ("cannot create %s", path);
   for (guint i = 0; i < n; i++)
     {
-      gint64 start = now_ns ();
+      gint64 start = bench_now_ns ();
 
       if (pwrite (fd, buf, len, (off_t) i * len) != (ssize_t) len)
         g_error ("pwrite failed");
-      samples[i] = now_ns () - start;
+      samples[i] = bench_now_ns () - start;
     }
   close (fd);
   g_unlink (path);
-  sort_samples (samples, n);
-  *median = percentile (samples, n, 0.5);
-  *p99 = percentile (samples, n, 0.99);
+  bench_stats_compute (samples, n, &stats);
+  *median = stats.median;
+  *p99 = stats.p99;
 }
 
 /* Measures @n single appends. */
@@ -135,22 +102,22 @@ measure_appends (EpQueue *queue,
 {
   g_autofree gint64 *samples = g_new (gint64, n);
   gint64 raw_median, raw_p99;
+  BenchStats stats;
 
   for (guint i = 0; i < n; i++)
     {
-      gint64 start = now_ns ();
+      gint64 start = bench_now_ns ();
 
       append_or_die (queue, record);
-      samples[i] = now_ns () - start;
+      samples[i] = bench_now_ns () - start;
     }
-  sort_samples (samples, n);
+  bench_stats_compute (samples, n, &stats);
   measure_pwrite (ep_queue_get_dir (queue), g_bytes_get_size (record) + 32, n,
                   &raw_median, &raw_p99);
   g_print ("%12" G_GUINT64_FORMAT " %10" G_GINT64_FORMAT " %10" G_GINT64_FORMAT
            " %10" G_GINT64_FORMAT " %10" G_GINT64_FORMAT " %12" G_GINT64_FORMAT
            " %10" G_GINT64_FORMAT "\n",
-           queued, percentile (samples, n, 0.5), percentile (samples, n, 0.99),
-           percentile (samples, n, 0.999), samples[n - 1], raw_median, raw_p99);
+           queued, stats.median, stats.p99, stats.p999, stats.max, raw_median, raw_p99);
 }
 
 /* Median ns of one call of @checksum on @record (clock reads included). */
@@ -163,16 +130,17 @@ measure_checksum (guint32 (*checksum) (const void *data, gsize len),
   gconstpointer data = g_bytes_get_data (record, NULL);
   gsize len = g_bytes_get_size (record);
   volatile guint32 sink = 0;
+  BenchStats stats;
 
   for (guint i = 0; i < n; i++)
     {
-      gint64 start = now_ns ();
+      gint64 start = bench_now_ns ();
 
       sink += checksum (data, len);
-      samples[i] = now_ns () - start;
+      samples[i] = bench_now_ns () - start;
     }
-  sort_samples (samples, n);
-  return percentile (samples, n, 0.5);
+  bench_stats_compute (samples, n, &stats);
+  return stats.median;
 }
 
 static gint64
@@ -180,45 +148,19 @@ measure_clock (void)
 {
   const guint n = 20000;
   g_autofree gint64 *samples = g_new (gint64, n);
+  BenchStats stats;
 
   for (guint i = 0; i < n; i++)
     {
-      gint64 start = now_ns ();
+      gint64 start = bench_now_ns ();
 
-      samples[i] = now_ns () - start;
+      samples[i] = bench_now_ns () - start;
     }
-  sort_samples (samples, n);
-  return percentile (samples, n, 0.5);
+  bench_stats_compute (samples, n, &stats);
+  return stats.median;
 }
 
 /* Resident memory in bytes, from /proc/self/status. */
-static guint64
-vm_rss (void)
-{
-  g_autofree char *status = NULL;
-  const char *line;
-
-  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
-    return 0;
-  line = strstr (status, "VmRSS:");
-  return line != NULL ? g_ascii_strtoull (line + 6, NULL, 10) * 1024 : 0;
-}
-
-static void
-remove_dir (const char *path)
-{
-  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-
-      g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
 static EpQueue *
 open_or_die (const char *dir)
 {
@@ -237,11 +179,11 @@ measure_restore (const char *dir)
   guint64 rss_before, rss_after, length;
   gint64 start, elapsed;
 
-  rss_before = vm_rss ();
-  start = now_ns ();
+  rss_before = bench_proc_status ("VmRSS");
+  start = bench_now_ns ();
   queue = open_or_die (dir);
-  elapsed = now_ns () - start;
-  rss_after = vm_rss ();
+  elapsed = bench_now_ns () - start;
+  rss_after = bench_proc_status ("VmRSS");
   length = ep_queue_get_length (queue);
 
   g_print ("\nrestore of %" G_GUINT64_FORMAT " events (%.1f MiB on disk): %.3f s, "
@@ -292,6 +234,6 @@ main (int    argc,
   g_clear_object (&queue);
   measure_restore (dir);
 
-  remove_dir (dir);
+  bench_remove_tree (dir);
   return 0;
 }
