@@ -166,6 +166,13 @@ cmd_send (int    argc,
   return result == EP_SEND_RESULT_STORED ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* Seconds since @oldest_us (microseconds since the epoch). */
+static gint64
+age_seconds (gint64 oldest_us)
+{
+  return MAX (0, (g_get_real_time () - oldest_us) / G_USEC_PER_SEC);
+}
+
 static char *
 format_age (gint64 oldest_us)
 {
@@ -173,12 +180,35 @@ format_age (gint64 oldest_us)
 
   if (oldest_us == 0)
     return g_strdup ("-");
-  seconds = MAX (0, (g_get_real_time () - oldest_us) / G_USEC_PER_SEC);
+  seconds = age_seconds (oldest_us);
   if (seconds < 120)
     return g_strdup_printf ("%" G_GINT64_FORMAT " s", seconds);
   if (seconds < 7200)
     return g_strdup_printf ("%" G_GINT64_FORMAT " min", seconds / 60);
   return g_strdup_printf ("%" G_GINT64_FORMAT " h", seconds / 3600);
+}
+
+/* Adds @json as a parsed value, or as a string when it is not JSON. */
+static void
+add_json_value (JsonBuilder *builder,
+                const char  *json)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  if (json_parser_load_from_data (parser, json, -1, NULL))
+    json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+  else
+    json_builder_add_string_value (builder, json);
+}
+
+/* Prints what @builder built as one line of JSON. */
+static void
+print_json_line (JsonBuilder *builder)
+{
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  g_autofree char *text = json_to_string (root, FALSE);
+
+  g_print ("%s\n", text);
 }
 
 static void
@@ -187,9 +217,6 @@ print_status_json (EpProducer *producer,
                    const char *counters)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *text = NULL;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "queue_dir");
@@ -200,7 +227,7 @@ print_status_json (EpProducer *producer,
   json_builder_add_int_value (builder, ep_producer_get_queue_bytes (producer));
   json_builder_set_member_name (builder, "oldest_event_age_s");
   if (oldest != 0)
-    json_builder_add_int_value (builder, MAX (0, (g_get_real_time () - oldest) / G_USEC_PER_SEC));
+    json_builder_add_int_value (builder, age_seconds (oldest));
   else
     json_builder_add_null_value (builder);
   json_builder_set_member_name (builder, "outage");
@@ -208,14 +235,9 @@ print_status_json (EpProducer *producer,
   json_builder_set_member_name (builder, "discarded_records");
   json_builder_add_int_value (builder, ep_producer_get_discarded_records (producer));
   json_builder_set_member_name (builder, "counters");
-  if (!json_parser_load_from_data (parser, counters, -1, NULL))
-    g_assert_not_reached ();
-  json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+  add_json_value (builder, counters);
   json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  text = json_to_string (root, FALSE);
-  g_print ("%s\n", text);
+  print_json_line (builder);
 }
 
 static int
@@ -248,9 +270,6 @@ static void
 print_event_json (GVariant *event)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *line = NULL;
   const char *id, *name, *headers, *payload;
   guint64 position;
   gint64 created;
@@ -264,17 +283,11 @@ print_event_json (GVariant *event)
   json_builder_set_member_name (builder, "created_ms");
   json_builder_add_int_value (builder, created / 1000);
   json_builder_set_member_name (builder, "headers");
-  if (json_parser_load_from_data (parser, headers, -1, NULL))
-    json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
-  else
-    json_builder_add_string_value (builder, headers);
+  add_json_value (builder, headers);
   json_builder_set_member_name (builder, "payload");
   json_builder_add_string_value (builder, payload);
   json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  line = json_to_string (root, FALSE);
-  g_print ("%s\n", line);
+  print_json_line (builder);
 }
 
 static int
