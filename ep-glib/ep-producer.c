@@ -123,11 +123,8 @@ struct _EpProducer
 
   int            consent_blocked[3];   /* atomic, indexed by EpConsentCategory */
   int            storage_warned;       /* atomic: a storage outage was logged, not yet its end */
-  gboolean       storage_outage;       /* main context only: the state last seen */
   guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
-  guint          delivery_outages;     /* main context only: delivery outages begun */
-  guint          delivery_outages_seen;
   gboolean       outage;               /* main context only: the value last announced */
   int            update_pending;       /* atomic: an update_on_main() idle is queued */
   int            save_pending;         /* atomic: a monitor save is queued */
@@ -318,24 +315,21 @@ announce_outage (EpProducer *self,
 }
 
 /* Main context. The queue knows whether its latest append failed, in the
- * order appends happened; the scheduler's reports are queued here. An
- * outage that began and ended between two updates is still announced,
- * TRUE then FALSE: each change is told once. */
+ * order appends happened, and the scheduler reports delivery changes as
+ * they happen. A storage outage that began and ended between two updates
+ * (sends on other threads) is still announced, TRUE then FALSE: each
+ * change is told once. */
 static void
 update_outage (EpProducer *self)
 {
   guint64 failures;
   gboolean storage = ep_queue_get_storing_failing (self->queue, &failures);
   gboolean outage = storage || self->delivery_outage;
-  gboolean began = failures != self->storage_failures_seen ||
-                   self->delivery_outages != self->delivery_outages_seen;
+  gboolean began = failures != self->storage_failures_seen;
 
   self->storage_failures_seen = failures;
-  self->delivery_outages_seen = self->delivery_outages;
   if (!storage && g_atomic_int_compare_and_exchange (&self->storage_warned, TRUE, FALSE))
     g_message ("Storage outage over: events are stored again");
-  if (storage != self->storage_outage)
-    self->storage_outage = storage;
   if (ep_monitor_set_outage (self->monitor, storage, self->delivery_outage))
     schedule_monitor_save (self);
 
@@ -385,8 +379,6 @@ on_delivery_failing (EpScheduler *scheduler,
                      EpProducer  *self)
 {
   self->delivery_outage = failing;
-  if (failing)
-    self->delivery_outages++;
   update_outage (self);
 }
 
@@ -1220,7 +1212,6 @@ ep_producer_initable_init (GInitable     *initable,
   self->monitor = ep_monitor_new (monitor_path);
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);
-  self->storage_outage = storage;
   self->delivery_outage = delivery;
   self->outage = storage || delivery;
   self->notified_length = ep_queue_get_length (self->queue);
