@@ -314,9 +314,12 @@ static void
 settle_flushes (EpScheduler *self,
                 gboolean     drain_over)
 {
-  guint64 first = ep_queue_get_first_seq (self->queue);
+  guint64 first;
   guint i = 0;
 
+  if (self->flushes->len == 0)
+    return;
+  first = ep_queue_get_first_seq (self->queue);
   while (i < self->flushes->len)
     {
       Flush *flush = g_ptr_array_index (self->flushes, i);
