@@ -1,14 +1,19 @@
-/* bench-common.c: timing, statistics, memory and event helpers for bench-suite
+/* bench-common.c: timing, statistics, memory, event and harness helpers of the benchmarks
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <glib/gstdio.h>
+
+#include "ep-glib.h"
+#include "ep-queue-private.h"
 
 #include "bench-common.h"
 
@@ -147,4 +152,188 @@ bench_enrich (BenchEnrichment *e)
   if (!ep_event_build_headers_json (e->headers_json, headers, G_N_ELEMENTS (headers), NULL,
                                     &reason, &bad_key))
     g_error ("bench headers invalid: %s", reason);
+}
+
+/* The harness of bench-suite --------------------------------------------- */
+
+char *bench_scratch_root;
+char *bench_payload;
+
+void
+bench_die (const char *format,
+     ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  fprintf (stderr, "bench-suite: ");
+  vfprintf (stderr, format, args);
+  fprintf (stderr, "\n");
+  va_end (args);
+  if (bench_scratch_root != NULL)
+    bench_remove_tree (bench_scratch_root);
+  exit (1);
+}
+
+void
+bench_progress (const char *format,
+          ...)
+{
+  va_list args;
+  g_autofree char *text = NULL;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  fprintf (stderr, "[%7.1f s] %s\n", g_get_monotonic_time () / 1e6, text);
+}
+
+char *
+bench_scratch (const char *name)
+{
+  return g_build_filename (bench_scratch_root, name, NULL);
+}
+
+void
+bench_spin_pending (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* The producer --------------------------------------------------------------- */
+
+EpProducer *
+bench_producer_new (const char *dir,
+              gboolean    sync_on_send,
+              guint       max_in_flight,
+              guint       port)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u/api/event-batch", port ? port : 9);
+  g_autofree char *public_uri = g_strdup_printf ("http://127.0.0.1:%u/api/public/event-batch",
+                                                 port ? port : 9);
+  EpProducer *producer;
+
+  producer = g_initable_new (EP_TYPE_PRODUCER, NULL, &error,
+                             "app-name", "bench-suite",
+                             "app-version", "1.0",
+                             "consumer-uri", uri,
+                             "public-consumer-uri", public_uri,
+                             "queue-dir", dir,
+                             "max-disk-usage", (guint64) 8 << 30,
+                             "batch-interval", 24 * 3600 * 1000u,
+                             "monitoring-interval", 24 * 3600 * 1000u,
+                             "request-timeout", 30000u,
+                             "sync-on-send", sync_on_send,
+                             "max-in-flight", max_in_flight,
+                             "device-vendor", "Bench Vendor",
+                             "device-model", "Bench Model 1",
+                             "os-name", "Debian GNU/Linux",
+                             "os-version", "12",
+                             NULL);
+  if (producer == NULL)
+    bench_die ("cannot create a producer on %s: %s", dir, error->message);
+  return producer;
+}
+
+/* Drops the producer; it must be gone (its queue lock released) at once. */
+void
+bench_producer_drop (EpProducer **producer)
+{
+  gpointer weak = *producer;
+
+  g_object_add_weak_pointer (G_OBJECT (*producer), &weak);
+  bench_spin_pending ();
+  g_clear_object (producer);
+  bench_spin_pending ();
+  if (weak != NULL)
+    bench_die ("a producer is still alive after its last unref");
+}
+
+void
+bench_send_or_die (EpProducer *producer)
+{
+  EpSendResult result = ep_producer_send_event (producer, BENCH_EVENT_NAME,
+                                                EP_CONSENT_CATEGORY_NECESSARY, bench_payload, NULL);
+
+  if (result != EP_SEND_RESULT_STORED)
+    bench_die ("send failed (result %d) with %" G_GUINT64_FORMAT " queued", result,
+         ep_producer_get_queue_length (producer));
+}
+
+void
+bench_fill_producer (EpProducer *producer,
+               guint64     length)
+{
+  while (ep_producer_get_queue_length (producer) < length)
+    bench_send_or_die (producer);
+}
+
+/* Removes the oldest events until @length are left (between measurements, so
+ * that every level starts with exactly that many queued). */
+void
+bench_trim_queue (const char *dir,
+            guint64     length)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+
+  if (queue == NULL)
+    bench_die ("cannot open %s: %s", dir, error->message);
+  while (ep_queue_get_length (queue) > length)
+    {
+      guint n = (guint) MIN (4096, ep_queue_get_length (queue) - length);
+      g_autoptr(GPtrArray) items = ep_queue_take (queue, n, G_MAXSIZE);
+      g_autofree guint64 *seqs = g_new (guint64, items->len);
+
+      for (guint i = 0; i < items->len; i++)
+        seqs[i] = ((EpQueueItem *) g_ptr_array_index (items, i))->seq;
+      if (items->len == 0 || !ep_queue_remove (queue, seqs, items->len, &error))
+        bench_die ("cannot trim %s: %s", dir, error ? error->message : "nothing to take");
+    }
+  if (!ep_queue_sync (queue, &error))
+    bench_die ("cannot sync %s: %s", dir, error->message);
+  ep_queue_close (queue);
+}
+
+/* Formatting ------------------------------------------------------------------- */
+
+char *
+bench_format_count (guint64 n)
+{
+  if (n >= 1000000 && n % 1000000 == 0)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT "M", n / 1000000);
+  if (n >= 1000 && n % 1000 == 0)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT "k", n / 1000);
+  return g_strdup_printf ("%" G_GUINT64_FORMAT, n);
+}
+
+char *
+bench_format_ns (double ns)
+{
+  if (ns >= 1e9)
+    return g_strdup_printf ("%.2f s", ns / 1e9);
+  if (ns >= 1e6)
+    return g_strdup_printf ("%.2f ms", ns / 1e6);
+  if (ns >= 1e4)
+    return g_strdup_printf ("%.1f µs", ns / 1e3);
+  return g_strdup_printf ("%.0f ns", ns);
+}
+
+char *
+bench_format_ratio (double ours,
+              double other)
+{
+  if (other <= 0 || ours <= 0)
+    return g_strdup ("n/a");
+  if (ours / other >= 0.01)
+    return g_strdup_printf ("%.2f", ours / other);
+  return g_strdup_printf ("%.1e", ours / other);
+}
+
+const char *
+bench_verdict (gboolean met)
+{
+  return met ? "met" : "**missed**";
 }

@@ -1,4 +1,4 @@
-/* bench-common.h: timing, statistics, memory and event helpers for bench-suite
+/* bench-common.h: timing, statistics, memory, event and harness helpers of the benchmarks
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -7,6 +7,7 @@
 #include <glib.h>
 
 #include "ep-event-private.h"
+#include "ep-glib.h"
 
 G_BEGIN_DECLS
 
@@ -55,5 +56,46 @@ void      bench_enrich            (BenchEnrichment *e);
 /* The name, category and payload every benchmark event has. */
 #define BENCH_EVENT_NAME   "playback_session"
 #define BENCH_PAYLOAD_SIZE 1024
+
+/* The harness of bench-suite ------------------------------------------------ */
+
+/* The run's scratch directory (removed by bench_die()) and the 1 KiB JSON
+ * payload every send carries; both set up by main(). */
+extern char *bench_scratch_root;
+extern char *bench_payload;
+
+/* Prints "bench-suite: MESSAGE", removes the scratch directory, exits 1. */
+void        bench_die             (const char   *format,
+                                   ...) G_GNUC_NORETURN G_GNUC_PRINTF (1, 2);
+/* One line of progress on standard error, with the monotonic time. */
+void        bench_progress        (const char   *format,
+                                   ...) G_GNUC_PRINTF (1, 2);
+/* @name inside the scratch directory. */
+char       *bench_scratch         (const char   *name);
+/* Dispatches what is ready on the thread-default main context. */
+void        bench_spin_pending    (void);
+
+/* A producer in bench-suite's configuration (no timer fires during a run;
+ * @port 0: a closed port, nothing is delivered). */
+EpProducer *bench_producer_new    (const char   *dir,
+                                   gboolean      sync_on_send,
+                                   guint         max_in_flight,
+                                   guint         port);
+/* Drops the producer; it must be gone (its queue lock released) at once. */
+void        bench_producer_drop   (EpProducer  **producer);
+void        bench_send_or_die     (EpProducer   *producer);
+void        bench_fill_producer   (EpProducer   *producer,
+                                   guint64       length);
+/* Removes the oldest events of the queue in @dir until @length are left. */
+void        bench_trim_queue      (const char   *dir,
+                                   guint64       length);
+
+/* "10k", "1M"; "2.41 µs", "1.20 ms"; ours ÷ other ("n/a" if unknown);
+ * "met" or "**missed**". */
+char       *bench_format_count    (guint64       n);
+char       *bench_format_ns       (double        ns);
+char       *bench_format_ratio    (double        ours,
+                                   double        other);
+const char *bench_verdict         (gboolean      met);
 
 G_END_DECLS

@@ -1,0 +1,246 @@
+/* bench-suite-gaps.c: phase 5 of bench-suite, the longest gaps between ticks of a
+ * 1 ms timer on the producer's main context while draining, and where the
+ * main thread was during them
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#define _GNU_SOURCE 1  /* RUSAGE_THREAD, gettid */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "bench-suite.h"
+
+/* 5. Main-loop gaps -------------------------------------------------------- */
+
+/* Three syscalls: the thread's CPU clock (schedstat's own run time lags
+ * for a running thread), a pread of schedstat ("run_ns wait_ns timeslices":
+ * only the wait is used) and getrusage. */
+static void
+thread_sched_read (int          fd,
+                   ThreadSched *out)
+{
+  char buf[128];
+  ssize_t n = fd >= 0 ? pread (fd, buf, sizeof buf - 1, 0) : -1;
+  struct rusage ru;
+  struct timespec ts;
+
+  memset (out, 0, sizeof *out);
+  if (n > 0)
+    {
+      gint64 run_ns;
+
+      buf[n] = '\0';
+      sscanf (buf, "%" G_GINT64_FORMAT " %" G_GINT64_FORMAT, &run_ns, &out->wait_ns);
+    }
+  if (clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+    out->run_ns = (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+  if (getrusage (RUSAGE_THREAD, &ru) == 0)
+    {
+      out->nvcsw = ru.ru_nvcsw;
+      out->nivcsw = ru.ru_nivcsw;
+    }
+}
+
+static void
+gap_split_add (GapSplit          *split,
+               gint64             gap_ns,
+               const ThreadSched *before,
+               const ThreadSched *after)
+{
+  gint64 run = after->run_ns - before->run_ns;
+  gint64 wait = after->wait_ns - before->wait_ns;
+
+  split->n++;
+  split->total_ns += gap_ns;
+  split->run_ns += run;
+  split->wait_ns += wait;
+  split->nvcsw += after->nvcsw - before->nvcsw;
+  split->nivcsw += after->nivcsw - before->nivcsw;
+  /* The 1 ms timer's own period is spent asleep in poll(): only sleep
+   * beyond it can be blocking. The gap is put down to the largest of the
+   * three parts of what exceeds the period. */
+  {
+    gint64 extra_sleep = MAX (gap_ns - run - wait - 1000000, 0);
+
+    if (wait >= run && wait >= extra_sleep)
+      split->by_waiting++;
+    else if (run >= extra_sleep)
+      split->by_running++;
+    else
+      split->by_sleeping++;
+  }
+}
+
+static gboolean
+ticker_tick (gpointer data)
+{
+  Ticker *ticker = data;
+  gint64 now = bench_now_ns ();
+  gint64 gap = now - ticker->last_ns;
+  ThreadSched sched;
+
+  thread_sched_read (ticker->schedstat_fd, &sched);
+  if (gap > ticker->longest_ns)
+    {
+      ticker->longest_ns = gap;
+      ticker->longest_at_ns = now - ticker->start_ns;
+      memset (&ticker->longest, 0, sizeof ticker->longest);
+      gap_split_add (&ticker->longest, gap, &ticker->last, &sched);
+    }
+  if (gap > 2000000)
+    {
+      ticker->gaps_over_2ms++;
+      gap_split_add (&ticker->long_gaps, gap, &ticker->last, &sched);
+      if (ticker->log != NULL)
+        fprintf (ticker->log, "%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+                 " %" G_GINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
+                 ticker->last_ns, now, sched.run_ns - ticker->last.run_ns,
+                 sched.wait_ns - ticker->last.wait_ns, sched.nvcsw - ticker->last.nvcsw,
+                 sched.nivcsw - ticker->last.nivcsw);
+    }
+  ticker->last_ns = now;
+  ticker->last = sched;
+  ticker->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+void
+ticker_start (Ticker *ticker)
+{
+  memset (ticker, 0, sizeof *ticker);
+  ticker->schedstat_fd = open ("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  ticker->source = g_timeout_source_new (1);
+  g_source_set_callback (ticker->source, ticker_tick, ticker, NULL);
+  g_source_attach (ticker->source, g_main_context_get_thread_default ());
+  thread_sched_read (ticker->schedstat_fd, &ticker->last);
+  if (g_getenv ("BENCH_GAP_LOG") != NULL)
+    {
+      ticker->log = fopen (g_getenv ("BENCH_GAP_LOG"), "a");
+      if (ticker->log != NULL)
+        fprintf (ticker->log, "# drain start, tid %d: gap_start_ns gap_end_ns run_ns wait_ns nvcsw nivcsw "
+                 "(CLOCK_MONOTONIC)\n", (int) gettid ());
+    }
+  ticker->start_ns = ticker->last_ns = bench_now_ns ();
+}
+
+void
+ticker_stop (Ticker *ticker,
+             Drain  *out)
+{
+  ticker_tick (ticker);
+  g_source_destroy (ticker->source);
+  g_clear_pointer (&ticker->source, g_source_unref);
+  if (ticker->schedstat_fd >= 0)
+    close (ticker->schedstat_fd);
+  g_clear_pointer (&ticker->log, fclose);
+  out->longest_gap_ns = ticker->longest_ns;
+  out->longest_at_ns = ticker->longest_at_ns;
+  out->gaps_over_2ms = ticker->gaps_over_2ms;
+  out->ticks = ticker->ticks;
+  out->long_gaps = ticker->long_gaps;
+  out->longest = ticker->longest;
+}
+
+/* Report ------------------------------------------------------------------- */
+
+static char *
+format_split_longest (const GapSplit *g)
+{
+  gint64 asleep = g->total_ns - g->run_ns - g->wait_ns;
+
+  return g_strdup_printf ("%.1f ms = %.1f + %.1f + %.1f", g->total_ns / 1e6, g->run_ns / 1e6,
+                          g->wait_ns / 1e6, MAX (asleep, 0) / 1e6);
+}
+
+/* Table 5b: where the main thread was during the gaps over 2 ms. */
+static void
+print_gap_splits (const Config  *config,
+                  const Results *results)
+{
+  static const char * const names[N_IMPLS] = { "ours", "SQLite", "web", "no storage" };
+
+  printf ("\n#### 5b. Where the main thread was during the gaps over 2 ms\n\n");
+  printf ("| reply latency | max-in-flight | loop | gaps > 2 ms | mean gap = on a CPU + waiting for a CPU "
+          "+ asleep | share waiting for a CPU | gaps put down to waiting / running / sleeping "
+          "| switches involuntary / voluntary | longest = on a CPU + waiting + asleep |\n");
+  printf ("|---:|---:|---|---:|---|---:|---:|---:|---|\n");
+  for (guint d = 0; d < N_DRAINS; d++)
+    for (guint i = 0; i < N_IMPLS; i++)
+      {
+        const Drain *dr = &results->drain[i][d];
+        const GapSplit *g = &dr->long_gaps;
+        g_autofree char *longest = NULL;
+        double n = MAX (g->n, 1);
+
+        if (!dr->measured)
+          continue;
+        longest = format_split_longest (&dr->longest);
+        printf ("| %u ms | %u | %s | %u | %.2f ms = %.2f + %.2f + %.2f | %.0f %% | %u / %u / %u "
+                "| %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " | %s |\n",
+                config->drain_latency[d], config->drain_in_flight[d], names[i], g->n,
+                g->total_ns / 1e6 / n, g->run_ns / 1e6 / n, g->wait_ns / 1e6 / n,
+                MAX (g->total_ns - g->run_ns - g->wait_ns, 0) / 1e6 / n,
+                g->total_ns > 0 ? 100.0 * g->wait_ns / g->total_ns : 0.0,
+                g->by_waiting, g->by_running, g->by_sleeping, g->nivcsw, g->nvcsw, longest);
+      }
+  printf ("\nFrom the main thread's /proc/thread-self/schedstat (time on a CPU, time runnable "
+          "on a run queue) and getrusage (RUSAGE_THREAD) context switches, read at every "
+          "tick. \"Waiting for a CPU\": runnable but not running (preempted, or woken and not "
+          "yet scheduled); \"asleep\": not runnable: in poll() until the timer is due "
+          "(about 1 ms of every gap) or blocked in a lock or a syscall. Each gap is put down to "
+          "the largest of: waiting, running, sleeping beyond 1 ms. Time stolen by the "
+          "hypervisor counts as on a CPU.\n");
+}
+
+void
+print_gaps (const Config  *config,
+            const Results *results)
+{
+  if (results->drain_skipped)
+    return;
+  printf ("\n### 5. Main-loop friendliness: longest gap between ticks of a 1 ms timer "
+           "on the producer's main context while draining\n\n");
+  printf ("| reply latency | max-in-flight | queued | ours | SQLite | web | no storage |\n");
+  printf ("|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (guint d = 0; d < N_DRAINS; d++)
+    {
+      g_autofree char *n = bench_format_count (config->drain_events[d]);
+      g_autofree char *gaps[N_IMPLS] = { NULL };
+
+      for (guint i = 0; i < N_IMPLS; i++)
+        {
+          g_autofree char *gap = bench_format_ns (results->drain[i][d].longest_gap_ns);
+
+          if (!results->drain[i][d].measured)
+            gaps[i] = g_strdup ("n/a");
+          else
+            gaps[i] = g_strdup_printf ("%s (%u > 2 ms, %.1f/s)", gap,
+                                       results->drain[i][d].gaps_over_2ms,
+                                       results->drain[i][d].seconds > 0
+                                         ? results->drain[i][d].gaps_over_2ms / results->drain[i][d].seconds
+                                         : 0.0);
+        }
+      printf ("| %u ms | %u | %s | %s | %s | %s | %s |\n", config->drain_latency[d],
+              config->drain_in_flight[d], n, gaps[OURS], gaps[SQLITE], gaps[WEB], gaps[MEMORY]);
+      for (guint i = 0; i < N_IMPLS; i++)
+        g_clear_pointer (&gaps[i], g_free);
+    }
+  printf ("\nIn parentheses: how many gaps exceeded 2 ms, and how many per second of drain "
+          "(ours drains everything, the baselines stop after %.1f s: compare the rates, not "
+          "the counts). Ours: the longest gap ended "
+          "%.2f s, %.2f s, %.2f s, %.2f s after the flush started (rows in order). "
+          "The baselines do their storage work on the main context, as the web "
+          "producer does (JavaScript has one thread).\n",
+          config->window_s, results->drain[OURS][0].longest_at_ns / 1e9, results->drain[OURS][1].longest_at_ns / 1e9,
+          results->drain[OURS][2].longest_at_ns / 1e9, results->drain[OURS][3].longest_at_ns / 1e9);
+  print_gap_splits (config, results);
+}
+

@@ -1,0 +1,171 @@
+/* bench-suite-throughput.c: phase 2 of bench-suite, sustained sends from 1 and 4
+ * threads (ours and the baselines)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "ep-glib.h"
+
+#include "bench-baselines.h"
+#include "bench-suite.h"
+
+/* 2. Throughput ------------------------------------------------------------- */
+
+typedef gboolean (*SendFunc) (gpointer target, BenchEnrichment *scratch_event);
+
+typedef struct {
+  SendFunc  send;
+  gpointer  target;
+  gint      limit;
+  gint64    deadline_ns;
+  gint      go;
+  gint      issued;
+  gint      done;
+} ThroughputRun;
+
+static gboolean
+send_ours (gpointer         target,
+           BenchEnrichment *unused)
+{
+  return ep_producer_send_event (target, BENCH_EVENT_NAME, EP_CONSENT_CATEGORY_NECESSARY,
+                                 bench_payload, NULL) == EP_SEND_RESULT_STORED;
+}
+
+static gboolean
+send_store (gpointer         target,
+            BenchEnrichment *scratch_event)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (bench_store_send (target, scratch_event, BENCH_EVENT_NAME, bench_payload, &error))
+    return TRUE;
+  g_printerr ("baseline send failed: %s\n", error->message);
+  return FALSE;
+}
+
+static gpointer
+throughput_thread (gpointer data)
+{
+  ThroughputRun *run = data;
+  BenchEnrichment e;
+
+  bench_enrichment_init (&e);
+  while (!g_atomic_int_get (&run->go))
+    ;
+  for (;;)
+    {
+      gint i = g_atomic_int_add (&run->issued, 1);
+
+      if (i >= run->limit || ((i & 15) == 0 && bench_now_ns () > run->deadline_ns))
+        break;
+      if (!run->send (run->target, &e))
+        bench_die ("send failed during the throughput run");
+      g_atomic_int_inc (&run->done);
+    }
+  bench_enrichment_clear (&e);
+  return NULL;
+}
+
+static void
+run_throughput (SendFunc    send,
+                gpointer    target,
+                guint       n_threads,
+                gint        limit,
+                double      window_s,
+                Throughput *out)
+{
+  ThroughputRun run = { send, target, limit, 0, 0, 0, 0 };
+  GThread *threads[4];
+  gint64 start;
+
+  for (guint i = 0; i < n_threads; i++)
+    threads[i] = g_thread_new ("bench-send", throughput_thread, &run);
+  g_usleep (10000);
+  start = bench_now_ns ();
+  run.deadline_ns = start + (gint64) (window_s * 1e9);
+  g_atomic_int_set (&run.go, 1);
+  for (guint i = 0; i < n_threads; i++)
+    g_thread_join (threads[i]);
+  out->seconds = (bench_now_ns () - start) / 1e9;
+  out->sends = (guint64) run.done;
+  out->measured = TRUE;
+}
+
+void
+phase_throughput (const Config *config,
+                  Results      *results)
+{
+  const guint threads[2] = { 1, 4 };
+
+  for (guint t = 0; t < 2; t++)
+    {
+      g_autofree char *dir = bench_scratch ("throughput");
+      g_autoptr(GError) error = NULL;
+
+      {
+        g_autoptr(EpProducer) producer = bench_producer_new (dir, FALSE, 4, 0);
+
+        run_throughput (send_ours, producer, threads[t], (gint) config->throughput_events,
+                        config->quick ? 10 : 30, &results->throughput[OURS][t]);
+        bench_producer_drop (&producer);
+        bench_remove_tree (dir);
+      }
+      for (BenchStoreKind kind = BENCH_STORE_WEB; kind <= BENCH_STORE_SQLITE; kind++)
+        {
+          g_autoptr(BenchStore) store = bench_store_open (kind, dir, &error);
+
+          if (store == NULL)
+            bench_die ("%s", error->message);
+          run_throughput (send_store, store, threads[t], (gint) config->throughput_events,
+                          config->window_s,
+                          &results->throughput[kind == BENCH_STORE_WEB ? WEB : SQLITE][t]);
+          g_clear_pointer (&store, bench_store_free);
+          bench_remove_tree (dir);
+        }
+      bench_progress ("throughput with %u thread(s) done", threads[t]);
+    }
+}
+
+/* Report ------------------------------------------------------------------- */
+
+double
+throughput_rate (const Throughput *t)
+{
+  return t->measured && t->seconds > 0 ? t->sends / t->seconds : 0;
+}
+
+void
+print_throughput (const Results *results)
+{
+  const guint threads[2] = { 1, 4 };
+
+  printf ("\n### 2. Sustained send throughput, queue persisting (sends/s)\n\n");
+  printf ("| threads | ours | SQLite | web | ours ÷ SQLite | ours ÷ web |\n");
+  printf ("|---:|---:|---:|---:|---:|---:|\n");
+  for (guint t = 0; t < 2; t++)
+    {
+      double rates[N_IMPLS];
+      g_autofree char *r_sql = NULL, *r_web = NULL;
+      g_autofree char *cells[N_IMPLS] = { NULL };
+
+      for (guint i = 0; i < MEMORY; i++)
+        {
+          rates[i] = throughput_rate (&results->throughput[i][t]);
+          cells[i] = g_strdup_printf ("%.0f (%" G_GUINT64_FORMAT " in %.2f s)", rates[i],
+                                      results->throughput[i][t].sends,
+                                      results->throughput[i][t].seconds);
+        }
+      r_sql = bench_format_ratio (rates[OURS], rates[SQLITE]);
+      r_web = bench_format_ratio (rates[OURS], rates[WEB]);
+      printf ("| %u | %s | %s | %s | %s | %s |\n", threads[t], cells[OURS], cells[SQLITE],
+               cells[WEB], r_sql, r_web);
+      for (guint i = 0; i < MEMORY; i++)
+        g_clear_pointer (&cells[i], g_free);
+    }
+  printf ("\nEach run starts from an empty queue; the baselines stop after their time window "
+           "(web falls as its queue grows: every add rewrites the whole queue).\n");
+}
+

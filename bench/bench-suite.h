@@ -1,0 +1,165 @@
+/* bench-suite.h: what the phases of bench-suite share (private to the bench)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * bench-suite.c            options, configuration, the machine, the targets
+ * bench-suite-latency.c    1 and 3: send latency with 0 .. 1M queued, restore
+ * bench-suite-throughput.c 2: sustained sends from 1 and 4 threads
+ * bench-suite-drain.c      4: drains to ep-consumer (ours and the baselines)
+ * bench-suite-gaps.c       5: the main-loop ticker and its gaps while draining
+ * The harness (producer, scratch directory, formatting) is in bench-common.c.
+ */
+#pragma once
+
+#include <stdio.h>
+
+#include <glib.h>
+
+#include "bench-common.h"
+
+G_BEGIN_DECLS
+
+enum { OURS, SQLITE, WEB, MEMORY, N_IMPLS };  /* MEMORY: drains only */
+enum { MODE_DEFAULT, MODE_SYNC, N_MODES };
+#define N_LEVELS 4
+#define N_DRAINS 4
+
+/* Sizes of one run. */
+typedef struct {
+  gboolean quick;
+  guint64  levels[N_LEVELS];           /* events queued before measuring sends */
+  guint    samples[N_MODES];           /* timed sends per level (ours, SQLite) */
+  guint    web_samples[N_LEVELS];      /* timed web sends per level; 0: projected */
+  gboolean web_restore[N_LEVELS];      /* whether web restore is measured at that level */
+  guint64  throughput_events;          /* sends per throughput run (ours) */
+  double   window_s;                   /* time limit of a baseline run */
+  guint    drain_latency[N_DRAINS];    /* consumer reply latency, ms */
+  guint    drain_in_flight[N_DRAINS];
+  guint64  drain_events[N_DRAINS];
+  gboolean drain_rows[N_DRAINS];       /* which drains to run (--drains) */
+} Config;
+
+typedef struct {
+  BenchStats stats;
+  gboolean   measured;
+  double     projected_ns;             /* when not measured: extrapolated median */
+} Latency;
+
+typedef struct {
+  gboolean measured;
+  gboolean timed_out;
+  guint64  length;
+  double   seconds;
+  guint64  rss_before;
+  guint64  rss_after;
+  guint64  peak;                       /* VmHWM during the open (reset before) */
+} Restore;
+
+/* Where the main thread was during timer gaps, from its scheduler
+ * statistics (/proc/thread-self/schedstat and getrusage (RUSAGE_THREAD)):
+ * running, runnable but waiting for a CPU (preempted), or neither (asleep:
+ * in poll() or blocked in a lock or a syscall). */
+typedef struct {
+  guint   n;
+  gint64  total_ns;                    /* wall time of the gaps */
+  gint64  run_ns;                      /* on a CPU */
+  gint64  wait_ns;                     /* runnable, waiting on the run queue */
+  guint64 nvcsw;                       /* voluntary switches (went to sleep) */
+  guint64 nivcsw;                      /* involuntary switches (preempted) */
+  guint   by_waiting;                  /* gaps whose excess is mostly run-queue wait */
+  guint   by_running;                  /* ... mostly time on a CPU */
+  guint   by_sleeping;                 /* ... mostly sleep beyond the 1 ms period */
+} GapSplit;
+
+typedef struct {
+  gboolean measured;
+  guint64  queued;
+  guint64  delivered;
+  double   seconds;
+  gboolean emptied;
+  gint64   longest_gap_ns;
+  gint64   longest_at_ns;
+  guint    gaps_over_2ms;
+  guint    ticks;
+  GapSplit long_gaps;                  /* the gaps over 2 ms, added up */
+  GapSplit longest;                    /* the longest gap */
+} Drain;
+
+typedef struct {
+  gboolean measured;
+  guint64  sends;
+  double   seconds;
+} Throughput;
+
+typedef struct {
+  Latency    latency[N_IMPLS][N_MODES][N_LEVELS];
+  Throughput throughput[N_IMPLS][2];
+  Restore    restore[N_IMPLS][N_LEVELS];
+  Drain      drain[N_IMPLS][N_DRAINS];
+  gboolean   drain_skipped;
+} Results;
+
+/* Set up by main(). */
+extern char *bench_self_exe;         /* this program, for --restore-child */
+extern char *bench_consumer_path;    /* the ep-consumer to drain to */
+
+/* 1 and 3. Send latency and restore (bench-suite-latency.c) */
+void     phase_latency_ours    (const Config  *config,
+                                Results       *results);
+void     phase_latency_sqlite  (const Config  *config,
+                                Results       *results);
+void     phase_latency_web     (const Config  *config,
+                                Results       *results);
+int      restore_child_main    (const char    *kind,
+                                const char    *dir);
+void     print_latency         (const Config  *config,
+                                const Results *results);
+void     print_restore         (const Config  *config,
+                                const Results *results);
+double   restore_bytes_per_event (const Restore *r);
+
+/* 2. Throughput (bench-suite-throughput.c) */
+void     phase_throughput      (const Config  *config,
+                                Results       *results);
+void     print_throughput      (const Results *results);
+double   throughput_rate       (const Throughput *t);
+
+/* 4. Drain (bench-suite-drain.c) */
+void     phase_drain           (const Config  *config,
+                                Results       *results);
+void     print_drain           (const Config  *config,
+                                const Results *results);
+double   drain_rate            (const Drain   *d);
+
+/* 5. Main-loop gaps (bench-suite-gaps.c): a 1 ms timer on the thread-default
+ * main context, recording the longest gap and where the main thread was
+ * during the gaps over 2 ms. */
+typedef struct {
+  gint64  run_ns;
+  gint64  wait_ns;
+  guint64 nvcsw;
+  guint64 nivcsw;
+} ThreadSched;
+
+typedef struct {
+  GSource    *source;
+  int         schedstat_fd;           /* /proc/thread-self/schedstat, -1 if unavailable */
+  gint64      start_ns;
+  gint64      last_ns;
+  ThreadSched last;
+  gint64      longest_ns;
+  gint64      longest_at_ns;            /* when the longest gap ended, from the start */
+  guint       ticks;
+  guint       gaps_over_2ms;
+  GapSplit    long_gaps;
+  GapSplit    longest;
+  FILE       *log;                     /* $BENCH_GAP_LOG: one line per gap over 2 ms */
+} Ticker;
+
+void     ticker_start          (Ticker        *ticker);
+void     ticker_stop           (Ticker        *ticker,
+                                Drain         *out);
+void     print_gaps            (const Config  *config,
+                                const Results *results);
+
+G_END_DECLS
