@@ -161,7 +161,7 @@ char *bench_payload;
 
 void
 bench_die (const char *format,
-     ...)
+           ...)
 {
   va_list args;
 
@@ -177,7 +177,7 @@ bench_die (const char *format,
 
 void
 bench_progress (const char *format,
-          ...)
+                ...)
 {
   va_list args;
   g_autofree char *text = NULL;
@@ -205,9 +205,9 @@ bench_spin_pending (void)
 
 EpProducer *
 bench_producer_new (const char *dir,
-              gboolean    sync_on_send,
-              guint       max_in_flight,
-              guint       port)
+                    gboolean    sync_on_send,
+                    guint       max_in_flight,
+                    guint       port)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u/api/event-batch", port ? port : 9);
@@ -259,12 +259,12 @@ bench_send_or_die (EpProducer *producer)
 
   if (result != EP_SEND_RESULT_STORED)
     bench_die ("send failed (result %d) with %" G_GUINT64_FORMAT " queued", result,
-         ep_producer_get_queue_length (producer));
+               ep_producer_get_queue_length (producer));
 }
 
 void
 bench_fill_producer (EpProducer *producer,
-               guint64     length)
+                     guint64     length)
 {
   while (ep_producer_get_queue_length (producer) < length)
     bench_send_or_die (producer);
@@ -274,7 +274,7 @@ bench_fill_producer (EpProducer *producer,
  * that every level starts with exactly that many queued). */
 void
 bench_trim_queue (const char *dir,
-            guint64     length)
+                  guint64     length)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
@@ -323,7 +323,7 @@ bench_format_ns (double ns)
 
 char *
 bench_format_ratio (double ours,
-              double other)
+                    double other)
 {
   if (other <= 0 || ours <= 0)
     return g_strdup ("n/a");

@@ -4,10 +4,14 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE 1  /* SCHED_IDLE */
 #include "config.h"
 
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include <gio/gio.h>
 
@@ -17,7 +21,7 @@
 #include "bench-baselines.h"
 #include "bench-suite.h"
 
-/* 4. Drain ----------------------------------------------------------- */
+/* 4. Drain ------------------------------------------------------------------ */
 
 typedef struct {
   GSubprocess *process;
@@ -25,20 +29,53 @@ typedef struct {
   guint        port;
 } Consumer;
 
+/* In the child, before exec: the lowest CPU priority there is (SCHED_IDLE,
+ * else nice 19), so that ep-consumer stands for a remote server and takes
+ * no CPU the producer wants. Its threads inherit it. */
+static void
+consumer_lower_priority (gpointer unused)
+{
+  struct sched_param param = { 0 };
+
+  if (sched_setscheduler (0, SCHED_IDLE, &param) != 0)
+    setpriority (PRIO_PROCESS, 0, 19);
+}
+
+/* How @process is scheduled, as seen from here. */
+static char *
+consumer_describe_priority (GSubprocess *process)
+{
+  pid_t pid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (process), NULL, 10);
+  int policy = sched_getscheduler (pid);
+  int nice_value;
+
+  errno = 0;
+  nice_value = getpriority (PRIO_PROCESS, pid);
+  if (policy == SCHED_IDLE)
+    return g_strdup ("SCHED_IDLE");
+  return g_strdup_printf ("%s, nice %d", policy == SCHED_OTHER ? "SCHED_OTHER" : "other policy",
+                          errno == 0 ? nice_value : 0);
+}
+
 static gboolean
 consumer_start (Consumer *consumer,
-                guint     latency_ms)
+                guint     latency_ms,
+                gboolean  normal_priority)
 {
   g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocessLauncher) launcher =
+    g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
   g_autofree char *latency = g_strdup_printf ("%u", latency_ms);
   gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
 
   consumer->port_file = g_strdup_printf ("%s/consumer-%u.port", bench_scratch_root, latency_ms);
-  consumer->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error,
-                                        bench_consumer_path, "--port", "0",
-                                        "--port-file", consumer->port_file,
-                                        "--output", "/dev/null", "--quiet",
-                                        "--latency", latency, NULL);
+  if (!normal_priority)
+    g_subprocess_launcher_set_child_setup (launcher, consumer_lower_priority, NULL, NULL);
+  consumer->process = g_subprocess_launcher_spawn (launcher, &error,
+                                                   bench_consumer_path, "--port", "0",
+                                                   "--port-file", consumer->port_file,
+                                                   "--output", "/dev/null", "--quiet",
+                                                   "--latency", latency, NULL);
   if (consumer->process == NULL)
     bench_die ("cannot start %s: %s", bench_consumer_path, error->message);
   while (g_get_monotonic_time () < deadline)
@@ -64,8 +101,18 @@ consumer_stop (Consumer *consumer)
   g_clear_pointer (&consumer->port_file, g_free);
 }
 
-/* A 1 ms timer on the producer's main context, recording the longest gap
- * and, for the gaps over 2 ms, where the main thread was meanwhile. */
+/* The CPU time of this process, all threads, user + system: what the
+ * producer spends, not ep-consumer (a child, not counted by RUSAGE_SELF). */
+static gint64
+process_cpu_ns (void)
+{
+  struct rusage ru;
+
+  if (getrusage (RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return ((gint64) ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+         ((gint64) ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
 
 static void
 on_flushed (GObject      *source,
@@ -90,7 +137,7 @@ drain_ours (guint    port,
   g_autoptr(EpProducer) producer = bench_producer_new (dir, FALSE, max_in_flight, port);
   gboolean done = FALSE;
   Ticker ticker;
-  gint64 start;
+  gint64 start, cpu;
 
   /* A backlog on disk (as after an outage or a restart), not one still
    * being written back. */
@@ -99,11 +146,13 @@ drain_ours (guint    port,
   producer = bench_producer_new (dir, FALSE, max_in_flight, port);
   bench_spin_pending ();
   ticker_start (&ticker);
+  cpu = process_cpu_ns ();
   start = bench_now_ns ();
   ep_producer_flush_async (producer, NULL, on_flushed, &done);
   while (!done)
     g_main_context_iteration (NULL, TRUE);
   out->seconds = (bench_now_ns () - start) / 1e9;
+  out->cpu_ns = process_cpu_ns () - cpu;
   ticker_stop (&ticker, out);
   out->queued = n;
   out->delivered = n - ep_producer_get_queue_length (producer);
@@ -192,7 +241,7 @@ drain_baseline (BenchStoreKind  kind,
   g_autoptr(EpTransport) transport = ep_transport_new ("bench-suite baseline", 30000);
   BaselineDrain drain = { 0 };
   Ticker ticker;
-  gint64 start;
+  gint64 start, cpu;
 
   if (store == NULL || !bench_store_fill (store, n, BENCH_EVENT_NAME, bench_payload, &error))
     bench_die ("baseline fill: %s", error->message);
@@ -201,12 +250,14 @@ drain_baseline (BenchStoreKind  kind,
   drain.uri = uri;
   drain.max_in_flight = max_in_flight;
   ticker_start (&ticker);
+  cpu = process_cpu_ns ();
   start = bench_now_ns ();
   drain.deadline_ns = start + (gint64) (window_s * 1e9);
   baseline_fill_pipeline (&drain);
   while (drain.in_flight > 0)
     g_main_context_iteration (NULL, TRUE);
   out->seconds = (bench_now_ns () - start) / 1e9;
+  out->cpu_ns = process_cpu_ns () - cpu;
   ticker_stop (&ticker, out);
   out->queued = n;
   out->delivered = drain.delivered;
@@ -228,12 +279,14 @@ phase_drain (const Config *config,
   if (bench_consumer_path == NULL || !g_file_test (bench_consumer_path, G_FILE_TEST_IS_EXECUTABLE))
     {
       bench_progress ("ep-consumer not found (%s): drain measurements skipped",
-                bench_consumer_path ? bench_consumer_path : "no path");
+                      bench_consumer_path ? bench_consumer_path : "no path");
       results->drain_skipped = TRUE;
       return;
     }
   for (guint c = 0; c < 2; c++)
-    consumer_start (&consumers[c], latencies[c]);
+    consumer_start (&consumers[c], latencies[c], config->consumer_normal_priority);
+  results->consumer_priority = consumer_describe_priority (consumers[0].process);
+  bench_progress ("ep-consumer runs with %s", results->consumer_priority);
 
   for (guint d = 0; d < N_DRAINS; d++)
     {
@@ -247,7 +300,7 @@ phase_drain (const Config *config,
 
       drain_ours (port, mif, n, &results->drain[OURS][d]);
       bench_progress ("drain ours %u ms, %u in flight: %" G_GUINT64_FORMAT " events in %.2f s",
-                config->drain_latency[d], mif, n, results->drain[OURS][d].seconds);
+                      config->drain_latency[d], mif, n, results->drain[OURS][d].seconds);
       drain_baseline (BENCH_STORE_SQLITE, port, mif, n, config->window_s,
                       &results->drain[SQLITE][d]);
       drain_baseline (BENCH_STORE_WEB, port, mif, n, config->window_s,
@@ -278,6 +331,54 @@ format_drain_cell (const Drain *d)
                           d->delivered, d->seconds, d->emptied ? "" : ", stopped");
 }
 
+double
+drain_cpu_per_event (const Drain *d)
+{
+  return d->measured && d->delivered > 0 ? (double) d->cpu_ns / d->delivered : 0;
+}
+
+static char *
+format_cost_cell (const Drain *d)
+{
+  if (!d->measured || d->delivered == 0)
+    return g_strdup ("n/a");
+  return g_strdup_printf ("%.1f µs (%.2f s CPU in %.2f s)", drain_cpu_per_event (d) / 1e3,
+                          d->cpu_ns / 1e9, d->seconds);
+}
+
+/* Table 4b: the producer's CPU time per delivered event, ours against the
+ * loop with no storage (the same transport over events held in memory). */
+static void
+print_drain_cost (const Config  *config,
+                  const Results *results)
+{
+  printf ("\n#### 4b. Drain cost: the producer process's CPU time per delivered event "
+          "(all threads, user + system)\n\n");
+  printf ("| reply latency | max-in-flight | ours | no storage | SQLite | ours ÷ no storage "
+          "| ≤ 1.25 |\n|---:|---:|---:|---:|---:|---:|---|\n");
+  for (guint d = 0; d < N_DRAINS; d++)
+    {
+      const Drain *ours = &results->drain[OURS][d];
+      const Drain *mem = &results->drain[MEMORY][d];
+      g_autofree char *c_ours = format_cost_cell (ours);
+      g_autofree char *c_mem = format_cost_cell (mem);
+      g_autofree char *c_sql = format_cost_cell (&results->drain[SQLITE][d]);
+      g_autofree char *ratio = bench_format_ratio (drain_cpu_per_event (ours),
+                                                   drain_cpu_per_event (mem));
+
+      if (!ours->measured)
+        continue;
+      printf ("| %u ms | %u | %s | %s | %s | %s | %s |\n", config->drain_latency[d],
+              config->drain_in_flight[d], c_ours, c_mem, c_sql, ratio,
+              bench_verdict (mem->measured &&
+                             drain_cpu_per_event (ours) <= 1.25 * drain_cpu_per_event (mem)));
+    }
+  printf ("\ngetrusage (RUSAGE_SELF) from the start of the drain to its end: every thread "
+          "of the bench process (ours: the main loop, the queue's workers and sync thread; "
+          "both: libsoup, the 1 ms ticker of table 5), not ep-consumer (a child process, "
+          "here with %s).\n", results->consumer_priority ? results->consumer_priority : "?");
+}
+
 void
 print_drain (const Config  *config,
              const Results *results)
@@ -298,12 +399,12 @@ print_drain (const Config  *config,
       g_autofree char *c_sql = format_drain_cell (&results->drain[SQLITE][d]);
       g_autofree char *c_web = format_drain_cell (&results->drain[WEB][d]);
       g_autofree char *r_sql = bench_format_ratio (drain_rate (&results->drain[OURS][d]),
-                                             drain_rate (&results->drain[SQLITE][d]));
+                                                   drain_rate (&results->drain[SQLITE][d]));
       g_autofree char *r_web = bench_format_ratio (drain_rate (&results->drain[OURS][d]),
-                                             drain_rate (&results->drain[WEB][d]));
+                                                   drain_rate (&results->drain[WEB][d]));
       g_autofree char *c_mem = format_drain_cell (&results->drain[MEMORY][d]);
       g_autofree char *r_mem = bench_format_ratio (drain_rate (&results->drain[OURS][d]),
-                                             drain_rate (&results->drain[MEMORY][d]));
+                                                   drain_rate (&results->drain[MEMORY][d]));
 
       printf ("| %u ms | %u | %s | %s | %s | %s | %s | %s | %s | %s |\n", config->drain_latency[d],
               config->drain_in_flight[d], n, c_ours, c_sql, c_web, r_sql, r_web, c_mem, r_mem);
@@ -311,6 +412,7 @@ print_drain (const Config  *config,
   printf ("\nThe baselines use ep-glib's own transport (same libsoup session, encoding and "
            "reply parsing), so only the storage differs; each stops after %.1f s. \"No storage\" "
           "delivers events held in memory with the same loop: what the transport and "
-          "ep-consumer allow on this machine.\n",
-           config->window_s);
+          "ep-consumer allow on this machine. ep-consumer ran with %s.\n",
+          config->window_s, results->consumer_priority ? results->consumer_priority : "?");
+  print_drain_cost (config, results);
 }

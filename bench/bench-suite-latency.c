@@ -86,12 +86,17 @@ phase_latency_ours (const Config *config,
       bench_fill_producer (producer, level);
       bench_producer_drop (&producer);
       bench_progress ("ours: filled to %" G_GUINT64_FORMAT " in %.1f s", level,
-                (bench_now_ns () - start) / 1e9);
+                      (bench_now_ns () - start) / 1e9);
       producer = bench_producer_new (dir, FALSE, 4, 0);
       measure_ours_sends (producer, config->samples[MODE_DEFAULT],
                           &results->latency[OURS][MODE_DEFAULT][l]);
       bench_producer_drop (&producer);
 
+      /* The floor of sync-on-send, in the same directory, just before. */
+      if (results->frame_size == 0)
+        results->frame_size = bench_frame_size ();
+      measure_sync_floor (dir, results->frame_size, config->samples[MODE_SYNC],
+                          &results->sync_floor[l]);
       producer = bench_producer_new (dir, TRUE, 4, 0);
       measure_ours_sends (producer, config->samples[MODE_SYNC],
                           &results->latency[OURS][MODE_SYNC][l]);
@@ -125,7 +130,7 @@ phase_latency_sqlite (const Config *config,
                              bench_payload, &error))
         bench_die ("SQLite fill: %s", error->message);
       bench_progress ("SQLite: filled to %" G_GUINT64_FORMAT " in %.1f s", level,
-                (bench_now_ns () - start) / 1e9);
+                      (bench_now_ns () - start) / 1e9);
       measure_store_sends (store, config->samples[MODE_DEFAULT], FALSE,
                            &results->latency[SQLITE][MODE_DEFAULT][l]);
       if (!bench_store_set_sync (store, TRUE, &error))
@@ -267,7 +272,7 @@ run_restore_child (const char *kind,
   out->peak = values[4];
   out->measured = TRUE;
   bench_progress ("%s: restore of %" G_GUINT64_FORMAT " events: %.3f s", kind, out->length,
-            out->seconds);
+                  out->seconds);
 }
 
 /* The child: open the queue once, print "RESTORE ns length rss_before
@@ -413,7 +418,7 @@ print_restore (const Config  *config,
       g_autofree char *r_sql = bench_format_ratio (r->seconds, results->restore[SQLITE][l].seconds);
       g_autofree char *r_web = bench_format_ratio (r->seconds, results->restore[WEB][l].seconds);
       g_autofree char *r_web_b = bench_format_ratio (restore_bytes_per_event (r),
-                                               restore_bytes_per_event (&results->restore[WEB][l]));
+                                                     restore_bytes_per_event (&results->restore[WEB][l]));
 
       printf ("| %s | %s | %s | %s | %s | %s, %s |\n", level, c_ours, c_sql, c_web, r_sql,
                results->restore[WEB][l].measured ? r_web : "n/a",

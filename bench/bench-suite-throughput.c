@@ -125,11 +125,42 @@ phase_throughput (const Config *config,
           g_clear_pointer (&store, bench_store_free);
           bench_remove_tree (dir);
         }
+      {
+        g_autoptr(EpProducer) producer = bench_producer_new (dir, TRUE, 4, 0);
+
+        run_throughput (send_ours, producer, threads[t], (gint) config->sync_throughput_events,
+                        config->sync_window_s, &results->sync_throughput[t]);
+        bench_producer_drop (&producer);
+        bench_remove_tree (dir);
+      }
       bench_progress ("throughput with %u thread(s) done", threads[t]);
     }
 }
 
 /* Report ------------------------------------------------------------------- */
+
+/* Table 2b: sync-on-send from 1 and 4 threads on one producer. With group
+ * commit, concurrent senders share one fdatasync: 4 threads should get
+ * close to 4 times one thread's sends per second. */
+static void
+print_sync_throughput (const Results *results)
+{
+  const guint threads[2] = { 1, 4 };
+  double one = throughput_rate (&results->sync_throughput[0]);
+
+  if (!results->sync_throughput[0].measured)
+    return;
+  printf ("\n#### 2b. sync-on-send throughput, one producer (sends/s, each durable when it returns)\n\n");
+  printf ("| threads | ours, sync-on-send | ÷ one thread |\n|---:|---:|---:|\n");
+  for (guint t = 0; t < 2; t++)
+    {
+      const Throughput *th = &results->sync_throughput[t];
+      g_autofree char *ratio = bench_format_ratio (throughput_rate (th), one);
+
+      printf ("| %u | %.0f (%" G_GUINT64_FORMAT " in %.2f s) | %s |\n", threads[t],
+              throughput_rate (th), th->sends, th->seconds, ratio);
+    }
+}
 
 double
 throughput_rate (const Throughput *t)
@@ -167,5 +198,6 @@ print_throughput (const Results *results)
     }
   printf ("\nEach run starts from an empty queue; the baselines stop after their time window "
            "(web falls as its queue grows: every add rewrites the whole queue).\n");
+  print_sync_throughput (results);
 }
 

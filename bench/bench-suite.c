@@ -45,6 +45,62 @@ char *bench_consumer_path;
 
 /* Report ------------------------------------------------------------------- */
 
+/* Target rows of issue 12: sync-on-send at the floor and group commit. */
+static void
+print_sync_targets (const Config  *config,
+                    const Results *results)
+{
+  const Latency *ours0 = &results->latency[OURS][MODE_SYNC][0];
+  const Latency *ours1m = &results->latency[OURS][MODE_SYNC][N_LEVELS - 1];
+  double f0 = (double) ours0->stats.median / MAX (results->sync_floor[0].stats.median, 1);
+  double f1m = (double) ours1m->stats.median /
+               MAX (results->sync_floor[N_LEVELS - 1].stats.median, 1);
+  double s0 = (double) ours0->stats.median /
+              MAX (results->latency[SQLITE][MODE_SYNC][0].stats.median, 1);
+  double s1m = (double) ours1m->stats.median /
+               MAX (results->latency[SQLITE][MODE_SYNC][N_LEVELS - 1].stats.median, 1);
+  double one = throughput_rate (&results->sync_throughput[0]);
+  double four = throughput_rate (&results->sync_throughput[1]);
+  g_autofree char *top = bench_format_count (config->levels[N_LEVELS - 1]);
+
+  if (results->sync_floor[0].measured && results->sync_floor[N_LEVELS - 1].measured)
+    {
+      printf ("| sync-on-send median ≤ 1.1 × the floor, at 0 and %s queued | %.2f and %.2f | %s |\n",
+              top, f0, f1m, bench_verdict (f0 <= 1.1 && f1m <= 1.1));
+      printf ("| sync-on-send median ≤ SQLite's, at 0 and %s queued | ours ÷ SQLite %.2f and %.2f "
+              "| %s |\n", top, s0, s1m, bench_verdict (s0 <= 1.0 && s1m <= 1.0));
+    }
+  if (results->sync_throughput[1].measured)
+    printf ("| sync-on-send, 4 threads ≥ 3 × one thread's sends/s | %.0f/s ÷ %.0f/s = %.2f | %s |\n",
+            four, one, four / MAX (one, 1), bench_verdict (four >= 3 * one));
+}
+
+/* Target rows of the drains: rate, CPU per event, main-loop gaps. */
+static void
+print_drain_targets (const Config  *config,
+                     const Results *results)
+{
+  gint64 longest_gap = results->drain[OURS][N_DRAINS - 1].longest_gap_ns;
+  double rate0 = drain_rate (&results->drain[OURS][1]);
+  double rate20 = drain_rate (&results->drain[OURS][3]);
+  g_autofree char *top_drain = bench_format_count (config->drain_events[N_DRAINS - 1]);
+  double worst_cost = 0;
+
+  for (guint d = 0; d < N_DRAINS; d++)
+    if (results->drain[OURS][d].measured && results->drain[MEMORY][d].measured)
+      worst_cost = MAX (worst_cost, drain_cpu_per_event (&results->drain[OURS][d]) /
+                                    MAX (drain_cpu_per_event (&results->drain[MEMORY][d]), 1));
+  printf ("| drain ≥ 40,000 events/s at 0 ms, max-in-flight 4 | %.0f/s | %s |\n",
+          rate0, bench_verdict (rate0 >= 40000));
+  printf ("| drain ≥ 1,500 events/s at 20 ms, max-in-flight 4 | %.0f/s | %s |\n",
+          rate20, bench_verdict (rate20 >= 1500));
+  printf ("| drain: producer CPU per event ≤ 1.25 × the no-storage loop's (worst row of 4b) "
+          "| %.2f | %s |\n", worst_cost, bench_verdict (worst_cost > 0 && worst_cost <= 1.25));
+  printf ("| longest main-loop stall < 2 ms (draining %s to a 20 ms consumer; ep-consumer: %s) "
+          "| %.2f ms | %s |\n", top_drain, results->consumer_priority, longest_gap / 1e6,
+          bench_verdict (longest_gap < 2000000));
+}
+
 static void
 print_targets (const Config  *config,
                const Results *results)
@@ -54,10 +110,8 @@ print_targets (const Config  *config,
   g_autofree char *top = bench_format_count (config->levels[N_LEVELS - 1]);
   double restore_bpe = restore_bytes_per_event (r1m);
   double one = throughput_rate (&results->throughput[OURS][0]);
-  gint64 longest_gap = results->drain[OURS][N_DRAINS - 1].longest_gap_ns;
-  double rate0 = drain_rate (&results->drain[OURS][1]);
-  double rate20 = drain_rate (&results->drain[OURS][3]);
-  g_autofree char *top_drain = bench_format_count (config->drain_events[N_DRAINS - 1]);
+  gboolean drained = !results->drain_skipped && results->drain[OURS][1].measured &&
+                     results->drain[OURS][3].measured;
 
   for (guint l = 0; l < N_LEVELS; l++)
     {
@@ -67,26 +121,27 @@ print_targets (const Config  *config,
   printf ("\n### Targets (ours)\n\n");
   printf ("| target | measured | verdict |\n|---|---|---|\n");
   printf ("| send median ≤ 2 µs, 0..%s queued (default mode) | worst %.2f µs | %s |\n", top,
-           worst_median / 1e3, bench_verdict (worst_median <= 2000));
+          worst_median / 1e3, bench_verdict (worst_median <= 2000));
   printf ("| send p99 ≤ 20 µs, 0..%s queued (default mode) | worst %.2f µs | %s |\n", top,
-           worst_p99 / 1e3, bench_verdict (worst_p99 <= 20000));
-  printf ("| ≥ 300,000 sends/s from one thread | %.0f/s | %s |\n", one, bench_verdict (one >= 300000));
+          worst_p99 / 1e3, bench_verdict (worst_p99 <= 20000));
+  printf ("| ≥ 300,000 sends/s from one thread | %.0f/s | %s |\n", one,
+          bench_verdict (one >= 300000));
   printf ("| restore of %s events < 1 s | %.3f s | %s |\n", top, r1m->seconds,
-           bench_verdict (r1m->measured && r1m->seconds < 1.0));
+          bench_verdict (r1m->measured && r1m->seconds < 1.0));
   printf ("| ≤ 64 bytes per queued event after restore | %.1f B | %s |\n", restore_bpe,
-           bench_verdict (r1m->measured && restore_bpe <= 64));
-  if (results->drain_skipped || !results->drain[OURS][1].measured ||
-      !results->drain[OURS][3].measured)
-    return;
-  printf ("| drain ≥ 40,000 events/s at 0 ms, max-in-flight 4 | %.0f/s | %s |\n",
-          rate0, bench_verdict (rate0 >= 40000));
-  printf ("| drain ≥ 1,500 events/s at 20 ms, max-in-flight 4 | %.0f/s | %s |\n",
-          rate20, bench_verdict (rate20 >= 1500));
-  printf ("| longest main-loop stall < 2 ms (draining %s to a 20 ms consumer) | %.2f ms | %s |\n",
-          top_drain, longest_gap / 1e6, bench_verdict (longest_gap < 2000000));
-  printf ("\nWith max-in-flight 1 a 20 ms consumer allows at most 10 events per round trip, "
-          "500 events/s: the drain targets are for max-in-flight 4 (the default); the "
-          "max-in-flight 1 rows are for comparison.\n");
+          bench_verdict (r1m->measured && restore_bpe <= 64));
+  print_sync_targets (config, results);
+  if (drained)
+    print_drain_targets (config, results);
+  if (results->idle.measured)
+    printf ("| idle producer: 0 wakeups per minute | %.1f per minute | %s |\n",
+            idle_wakeups_per_minute (&results->idle),
+            bench_verdict (idle_wakeups_per_minute (&results->idle) == 0));
+  if (drained)
+    printf ("\nWith max-in-flight 1 a 20 ms consumer allows at most 10 events per round trip, "
+            "500 events/s: the drain targets are for max-in-flight 4 (the default); the "
+            "max-in-flight 1 rows are for comparison.\n");
+  printf ("\nThe ratios compare figures measured in this run, on this machine.\n");
   if (config->quick)
     printf ("\n--quick: tiny sizes, a crash check; the verdicts above say nothing.\n");
 }
@@ -150,6 +205,10 @@ config_init (Config   *config,
     .drain_latency = { 0, 0, 20, 20 },
     .drain_in_flight = { 1, 4, 1, 4 },
     .drain_events = { 100000, 100000, 5000, 100000 },
+    .sync_throughput_events = 20000,
+    .sync_window_s = 5,
+    .idle_settle_s = 2,
+    .idle_window_s = 30,
   };
   static const Config small = {
     .quick = TRUE,
@@ -162,6 +221,10 @@ config_init (Config   *config,
     .drain_latency = { 0, 0, 20, 20 },
     .drain_in_flight = { 1, 4, 1, 4 },
     .drain_events = { 2000, 2000, 200, 1000 },
+    .sync_throughput_events = 200,
+    .sync_window_s = 0.5,
+    .idle_settle_s = 0.2,
+    .idle_window_s = 1,
   };
 
   *config = quick ? small : full;
@@ -183,6 +246,29 @@ default_consumer_path (void)
   }
 }
 
+/* --drains 1,3: which rows of the drain table to run. */
+static gboolean
+parse_drains (Config     *config,
+              const char *drains)
+{
+  g_auto(GStrv) rows = g_strsplit (drains, ",", -1);
+
+  for (guint d = 0; d < N_DRAINS; d++)
+    config->drain_rows[d] = FALSE;
+  for (guint i = 0; rows[i] != NULL; i++)
+    {
+      guint64 row = 0;
+
+      if (!g_ascii_string_to_unsigned (g_strstrip (rows[i]), 10, 1, N_DRAINS, &row, NULL))
+        {
+          g_printerr ("bench-suite: --drains: row numbers go from 1 to %u\n", N_DRAINS);
+          return FALSE;
+        }
+      config->drain_rows[row - 1] = TRUE;
+    }
+  return TRUE;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -193,6 +279,7 @@ main (int    argc,
   g_autofree char *tmpdir = NULL;
   g_autofree char *only = NULL;
   g_autofree char *drains = NULL;
+  g_autofree char *priority = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GOptionContext) context = NULL;
   const GOptionEntry entries[] = {
@@ -200,9 +287,11 @@ main (int    argc,
     { "consumer", 0, 0, G_OPTION_ARG_FILENAME, &bench_consumer_path, "The ep-consumer to drain to", "PATH" },
     { "tmpdir", 0, 0, G_OPTION_ARG_FILENAME, &tmpdir, "Where the scratch directory goes", "DIR" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only,
-      "Run only these phases (comma-separated: latency, throughput, drain)", "PHASES" },
+      "Run only these phases (comma-separated: idle, latency, throughput, drain)", "PHASES" },
     { "drains", 0, 0, G_OPTION_ARG_STRING, &drains,
       "Run only these drains (comma-separated row numbers of table 4, 1 to 4)", "ROWS" },
+    { "consumer-priority", 0, 0, G_OPTION_ARG_STRING, &priority,
+      "How ep-consumer is scheduled: idle (SCHED_IDLE, the default) or normal", "PRIORITY" },
     { "restore-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &restore_kind, NULL, NULL },
     { "dir", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &restore_dir, NULL, NULL },
     G_OPTION_ENTRY_NULL
@@ -236,24 +325,14 @@ main (int    argc,
     bench_die ("cannot create a scratch directory: %s", g_strerror (errno));
 
   config_init (&config, quick);
-  if (drains != NULL)
+  if (drains != NULL && !parse_drains (&config, drains))
+    return 2;
+  if (priority != NULL && !g_str_equal (priority, "idle") && !g_str_equal (priority, "normal"))
     {
-      g_auto(GStrv) rows = g_strsplit (drains, ",", -1);
-
-      for (guint d = 0; d < N_DRAINS; d++)
-        config.drain_rows[d] = FALSE;
-      for (guint i = 0; rows[i] != NULL; i++)
-        {
-          guint64 row = 0;
-
-          if (!g_ascii_string_to_unsigned (g_strstrip (rows[i]), 10, 1, N_DRAINS, &row, NULL))
-            {
-              g_printerr ("bench-suite: --drains: row numbers go from 1 to %u\n", N_DRAINS);
-              return 2;
-            }
-          config.drain_rows[row - 1] = TRUE;
-        }
+      g_printerr ("bench-suite: --consumer-priority: idle or normal\n");
+      return 2;
     }
+  config.consumer_normal_priority = priority != NULL && g_str_equal (priority, "normal");
   results = g_new0 (Results, 1);
   print_machine (&config);
 
@@ -263,7 +342,12 @@ main (int    argc,
    * has made their pages copy-on-write: a 0.6 to 0.9 s stall of the main
    * loop in the first drain, measured with G_SLICE=always-malloc to vanish
    * (see bench/README.md). Not what a drain costs, so the drains get a
-   * fresh heap. */
+   * fresh heap. The idle producer goes before them: it takes no memory. */
+  if (only == NULL || strstr (only, "idle") != NULL)
+    {
+      bench_progress ("6. idle producer");
+      phase_idle (&config, results);
+    }
   if (only == NULL || strstr (only, "drain") != NULL)
     {
       bench_progress ("4 and 5. drain");
@@ -285,14 +369,17 @@ main (int    argc,
     }
 
   print_latency (&config, results);
+  print_sync (&config, results);
   print_throughput (results);
   print_restore (&config, results);
   print_drain (&config, results);
   print_gaps (&config, results);
+  print_idle (&config, results);
   print_targets (&config, results);
   printf ("\nTotal run time: %.0f s\n", (g_get_monotonic_time () - start) / 1e6);
 
   bench_remove_tree (bench_scratch_root);
+  g_free (results->consumer_priority);
   g_free (results);
   return 0;
 }

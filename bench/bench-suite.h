@@ -7,6 +7,8 @@
  * bench-suite-throughput.c 2: sustained sends from 1 and 4 threads
  * bench-suite-drain.c      4: drains to ep-consumer (ours and the baselines)
  * bench-suite-gaps.c       5: the main-loop ticker and its gaps while draining
+ * bench-suite-sync.c       the sync-on-send floor and ratios against it
+ * bench-suite-idle.c       the wakeups of an idle producer
  * The harness (producer, scratch directory, formatting) is in bench-common.c.
  */
 #pragma once
@@ -37,6 +39,11 @@ typedef struct {
   guint    drain_in_flight[N_DRAINS];
   guint64  drain_events[N_DRAINS];
   gboolean drain_rows[N_DRAINS];       /* which drains to run (--drains) */
+  gboolean consumer_normal_priority;   /* --consumer-priority normal (default: idle) */
+  guint64  sync_throughput_events;     /* sends per sync-on-send throughput run */
+  double   sync_window_s;              /* time limit of a sync-on-send throughput run */
+  double   idle_settle_s;              /* idle producer: time left to settle first */
+  double   idle_window_s;              /* ... then the time its wakeups are counted */
 } Config;
 
 typedef struct {
@@ -83,6 +90,8 @@ typedef struct {
   guint    ticks;
   GapSplit long_gaps;                  /* the gaps over 2 ms, added up */
   GapSplit longest;                    /* the longest gap */
+  gint64   cpu_ns;                     /* the process's CPU time (all threads, user +
+                                        * system) from the flush to its end */
 } Drain;
 
 typedef struct {
@@ -91,12 +100,28 @@ typedef struct {
   double   seconds;
 } Throughput;
 
+/* An idle producer (nothing queued, nothing to report), observed for a
+ * while: how often its main loop woke up (poll() returned before the end of
+ * the window) and how many context switches its other threads made. */
+typedef struct {
+  gboolean measured;
+  double   seconds;
+  guint    main_wakeups;
+  guint64  other_switches;
+  guint64  main_switches;
+} Idle;
+
 typedef struct {
   Latency    latency[N_IMPLS][N_MODES][N_LEVELS];
+  Latency    sync_floor[N_LEVELS];     /* pwrite + fdatasync into a preallocated file */
+  guint      frame_size;               /* bytes ours writes per send (the floor's size) */
   Throughput throughput[N_IMPLS][2];
+  Throughput sync_throughput[2];       /* ours, sync-on-send, 1 and 4 threads */
   Restore    restore[N_IMPLS][N_LEVELS];
   Drain      drain[N_IMPLS][N_DRAINS];
   gboolean   drain_skipped;
+  char      *consumer_priority;        /* how ep-consumer was scheduled (checked) */
+  Idle       idle;
 } Results;
 
 /* Set up by main(). */
@@ -118,11 +143,28 @@ void     print_restore         (const Config  *config,
                                 const Results *results);
 double   restore_bytes_per_event (const Restore *r);
 
+/* The sync-on-send floor (bench-suite-sync.c): a bare pwrite + fdatasync of
+ * the size ours writes per send, into a preallocated file in @dir. */
+guint    bench_frame_size      (void);
+void     measure_sync_floor    (const char    *dir,
+                                guint          frame_size,
+                                guint          n,
+                                Latency       *out);
+void     print_sync            (const Config  *config,
+                                const Results *results);
+
 /* 2. Throughput (bench-suite-throughput.c) */
 void     phase_throughput      (const Config  *config,
                                 Results       *results);
 void     print_throughput      (const Results *results);
 double   throughput_rate       (const Throughput *t);
+
+/* Idle producer wakeups (bench-suite-idle.c) */
+void     phase_idle            (const Config  *config,
+                                Results       *results);
+double   idle_wakeups_per_minute (const Idle *idle);
+void     print_idle            (const Config  *config,
+                                const Results *results);
 
 /* 4. Drain (bench-suite-drain.c) */
 void     phase_drain           (const Config  *config,
@@ -130,6 +172,7 @@ void     phase_drain           (const Config  *config,
 void     print_drain           (const Config  *config,
                                 const Results *results);
 double   drain_rate            (const Drain   *d);
+double   drain_cpu_per_event   (const Drain   *d);   /* ns */
 
 /* 5. Main-loop gaps (bench-suite-gaps.c): a 1 ms timer on the thread-default
  * main context, recording the longest gap and where the main thread was
