@@ -80,7 +80,7 @@ gboolean     bench_store_persist    (BenchStore      *store,
 guint64      bench_store_length     (BenchStore      *store);
 
 /* Up to @max oldest events not handed out yet, as (element-type EpEvent)
- * parsed events ready for ep_transport_encode_batch(). */
+ * parsed events ready for ep_sqs_encode_batch(). */
 GPtrArray   *bench_store_take       (BenchStore      *store,
                                      guint            max);
 

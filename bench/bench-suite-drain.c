@@ -216,7 +216,7 @@ baseline_fill_pipeline (BaselineDrain *drain)
 
       if (events->len == 0)
         return;
-      body = ep_transport_encode_batch ((const EpEvent * const *) events->pdata, events->len);
+      body = ep_sqs_encode_batch ((const EpEvent * const *) events->pdata, events->len);
       post = g_new0 (BaselinePost, 1);
       post->drain = drain;
       post->events = g_steal_pointer (&events);

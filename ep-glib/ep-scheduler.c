@@ -161,7 +161,7 @@ batch_encode (Batch *batch)
 
   for (guint i = 0; i < batch->events->len; i++)
     events[i] = batch_event (batch, i);
-  batch->body = ep_transport_encode_batch (events, batch->events->len);
+  batch->body = ep_sqs_encode_batch (events, batch->events->len);
 }
 
 /* GObject ------------------------------------------------------------------ */

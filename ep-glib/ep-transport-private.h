@@ -1,64 +1,18 @@
-/* ep-transport-private.h: the SQS SendMessageBatch exchange over libsoup
+/* ep-transport-private.h: the producer's one SoupSession
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Owns the producer's one SoupSession. Encodes a batch of events as the SQS
- * form body (SPEC section 4), posts it, and parses the SQS XML reply with
- * GMarkupParseContext (no entity expansion, no new dependency). Knows nothing
- * of queues, timers or outages: the scheduler decides what a reply means for
- * the events.
+ * Owns the producer's one SoupSession: one POST per task, with a
+ * whole-request deadline; the reply goes through ep-sqs's classifier.
+ * Knows nothing of queues, timers or outages.
  */
 #pragma once
 
 #include <libsoup/soup.h>
 
-#include "ep-event-private.h"
+#include "ep-sqs-private.h"
 
 G_BEGIN_DECLS
-
-#define EP_SQS_XMLNS "http://queue.amazonaws.com/doc/2012-11-05/"
-#define EP_RETRY_AFTER_MAX_SECONDS 3600
-
-typedef enum {
-  EP_REPLY_BATCH_RESULT,       /* 2xx with a SendMessageBatchResponse: see confirmed/sender_faults/retryable */
-  EP_REPLY_IDS_NOT_DISTINCT,   /* ErrorResponse, Type Sender, Code AWS.SimpleQueueService.BatchEntryIdsNotDistinct */
-  EP_REPLY_AUTH_REJECTED,      /* 401 or 403 */
-  EP_REPLY_THROTTLED,          /* 429 or 503 (retry_after_s set when a Retry-After header came) */
-  EP_REPLY_BATCH_REFUSED,      /* 413, or a 400 SQS ErrorResponse (Type Sender) whose code is about the entries */
-  EP_REPLY_FAILED,             /* any other status or 400 (HTML, NonExistentQueue...), or a 2xx body that is not SQS XML */
-} EpReplyKind;
-
-typedef struct {
-  EpReplyKind  kind;
-  guint        http_status;
-  gint64       retry_after_s;   /* -1 when none; else seconds from now, 0..EP_RETRY_AFTER_MAX_SECONDS */
-  GHashTable  *confirmed;       /* (element-type utf8 utf8): SendMessageBatchResultEntry Id -> MessageId */
-  GHashTable  *sender_faults;   /* (element-type utf8 utf8): BatchResultErrorEntry Id -> Code, SenderFault true */
-  GHashTable  *retryable;       /* (element-type utf8 utf8): BatchResultErrorEntry Id -> Code, SenderFault false */
-  char        *error_type;      /* ErrorResponse Type, or NULL */
-  char        *error_code;      /* ErrorResponse Code, or NULL */
-  char        *error_message;   /* human-readable summary for logs (never contains tokens) */
-} EpBatchReply;
-
-void          ep_batch_reply_free          (EpBatchReply  *reply);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpBatchReply, ep_batch_reply_free)
-
-/* Classifies an HTTP reply. Pure: no I/O. @retry_after is the raw header
- * value (nullable): delta-seconds or an HTTP-date, relative to @now_s
- * (seconds since the epoch), capped at EP_RETRY_AFTER_MAX_SECONDS. Never
- * fails: a body that cannot be parsed gives EP_REPLY_FAILED with a message. */
-EpBatchReply *ep_batch_reply_parse         (guint          http_status,
-                                            const char    *retry_after,
-                                            gint64         now_s,
-                                            const char    *body,
-                                            gsize          body_len);
-
-gint64        ep_parse_retry_after         (const char    *value,
-                                            gint64         now_s);
-
-/* The form body for a batch of 1..10 events, keys in SPEC order. */
-GBytes       *ep_transport_encode_batch    (const EpEvent * const *events,
-                                            guint           n_events);
 
 #define EP_TYPE_TRANSPORT (ep_transport_get_type ())
 G_DECLARE_FINAL_TYPE (EpTransport, ep_transport, EP, TRANSPORT, GObject)

@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "ep-sqs-private.h"
 #include "ep-transport-private.h"
 #include "ep-test-server.h"
 #include "ep-test-util.h"
@@ -468,7 +469,7 @@ test_encode_order (void)
       events[i] = make_event (g_ptr_array_index (ids, i), "name", "{}", "{}");
       pointers[i] = &events[i];
     }
-  body = ep_transport_encode_batch (pointers, 10);
+  body = ep_sqs_encode_batch (pointers, 10);
   text = bytes_to_string (body);
   pairs = g_strsplit (text, "&", -1);
 
@@ -494,7 +495,7 @@ test_encode_values (void)
   EpEvent event = make_event ("3f1c0b6e-2b1e-4c55-9b7e-0d1f2a3b4c5d", "playback_session",
                               "{\"app-name\":\"demo\"}", "{\"a\":1}");
   const EpEvent *events[] = { &event };
-  g_autoptr(GBytes) body = ep_transport_encode_batch (events, 1);
+  g_autoptr(GBytes) body = ep_sqs_encode_batch (events, 1);
   g_autofree char *text = bytes_to_string (body);
 
   g_assert_cmpstr (text, ==,
@@ -515,7 +516,7 @@ test_encode_escaping (void)
                               "{\"k\":\"50% off\"}",
                               "a&b=c+d e%f\ng\r\t\"'<>#?/;~._-\xc3\xa9\xe2\x82\xac\xf0\x9f\x8e\xb5");
   const EpEvent *events[] = { &event };
-  g_autoptr(GBytes) body = ep_transport_encode_batch (events, 1);
+  g_autoptr(GBytes) body = ep_sqs_encode_batch (events, 1);
   g_autofree char *text = bytes_to_string (body);
 
   g_assert_nonnull (strstr (text, ".1.MessageBody="
@@ -554,7 +555,7 @@ test_encode_round_trip (void)
                               "{\"client-id\":\"a+b&c=d\",\"x\":\"\xc3\xa9\"}", payloads[i]);
       pointers[i] = &events[i];
     }
-  body = ep_transport_encode_batch (pointers, G_N_ELEMENTS (payloads));
+  body = ep_sqs_encode_batch (pointers, G_N_ELEMENTS (payloads));
   text = bytes_to_string (body);
   form = soup_form_decode (text);
 
@@ -583,7 +584,7 @@ test_encode_invalid_count (void)
 
       for (guint i = 0; i < 11; i++)
         events[i] = &event;
-      g_assert_null (ep_transport_encode_batch (events, 11));
+      g_assert_null (ep_sqs_encode_batch (events, 11));
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
@@ -612,7 +613,7 @@ post_fixture_set_up (PostFixture   *fixture,
   fixture->server = ep_test_server_new ();
   fixture->transport = ep_transport_new (TEST_USER_AGENT, 10000);
   fixture->uri = ep_test_server_dup_uri (fixture->server, "/api/event-batch");
-  fixture->body = ep_transport_encode_batch (events, 1);
+  fixture->body = ep_sqs_encode_batch (events, 1);
 }
 
 static void
@@ -737,7 +738,7 @@ test_post_entry_errors (PostFixture   *fixture,
   ep_test_server_set_sender_fault_names (fixture->server, faulty);
   ep_test_server_set_retryable_names (fixture->server, flaky);
   g_bytes_unref (fixture->body);
-  fixture->body = ep_transport_encode_batch (pointers, 3);
+  fixture->body = ep_sqs_encode_batch (pointers, 3);
   reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
 
   g_assert_no_error (error);
@@ -815,7 +816,7 @@ test_post_ids_not_distinct (PostFixture   *fixture,
   g_autoptr(EpBatchReply) reply = NULL;
 
   g_bytes_unref (fixture->body);
-  fixture->body = ep_transport_encode_batch (events, 2);
+  fixture->body = ep_sqs_encode_batch (events, 2);
   reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpint (reply->kind, ==, EP_REPLY_IDS_NOT_DISTINCT);
