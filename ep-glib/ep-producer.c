@@ -369,32 +369,31 @@ notify_credentials (EpProducer *self)
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CREDENTIALS]);
 }
 
-/* Scheduler callbacks: on the main context, never inside a libsoup
- * callback (the transport hands replies over from an idle), so the public
- * signals they cause can be emitted right away. */
+/* Scheduler callbacks (EpSchedulerCallbacks): on the main context, never
+ * inside a libsoup callback (the transport hands replies over from an
+ * idle), so the public signals they cause can be emitted right away. */
 
 static void
-on_delivery_failing (EpScheduler *scheduler,
-                     gboolean     failing,
-                     EpProducer  *self)
+on_delivery_failing (gpointer user_data,
+                     gboolean failing)
 {
+  EpProducer *self = user_data;
+
   self->delivery_outage = failing;
   update_outage (self);
 }
 
 static void
-on_credentials_rejected (EpScheduler *scheduler,
-                         guint        status,
-                         EpProducer  *self)
+on_credentials_rejected (gpointer user_data,
+                         guint    status)
 {
-  g_signal_emit (self, signals[SIGNAL_CREDENTIALS_REJECTED], 0, status);
+  g_signal_emit (EP_PRODUCER (user_data), signals[SIGNAL_CREDENTIALS_REJECTED], 0, status);
 }
 
 static void
-on_queue_changed (EpScheduler *scheduler,
-                  EpProducer  *self)
+on_queue_changed (gpointer user_data)
 {
-  update_queue_properties (self);
+  update_queue_properties (EP_PRODUCER (user_data));
 }
 
 /* Events ------------------------------------------------------------------ */
@@ -560,8 +559,7 @@ ep_producer_dispose (GObject *object)
 
   if (self->scheduler != NULL)
     {
-      g_signal_handlers_disconnect_by_data (self->scheduler, self);
-      ep_scheduler_stop (self->scheduler);
+      ep_scheduler_disconnect (self->scheduler);
       g_clear_object (&self->scheduler);
     }
   /* The counters and the outage state are saved while the directory is
@@ -1171,17 +1169,18 @@ start_scheduler (EpProducer *self,
     .request_timeout_ms = self->request_timeout_ms,
     .max_in_flight = self->max_in_flight,
     .delivery_failing = delivery_failing,
+  };
+  static const EpSchedulerCallbacks callbacks = {
+    .delivery_failing = on_delivery_failing,
+    .credentials_rejected = on_credentials_rejected,
+    .queue_changed = on_queue_changed,
     .build_monitoring_event = build_monitoring_event,
-    .build_monitoring_event_data = self,
   };
 
   self->transport = ep_transport_new (agent, self->request_timeout_ms);
-  self->scheduler = ep_scheduler_new (self->queue, self->monitor, self->transport, &config);
+  self->scheduler = ep_scheduler_new (self->queue, self->monitor, self->transport,
+                                      &config, &callbacks, self);
   ep_scheduler_set_credentials (self->scheduler, credentials);
-  g_signal_connect (self->scheduler, "delivery-failing", G_CALLBACK (on_delivery_failing), self);
-  g_signal_connect (self->scheduler, "credentials-rejected",
-                    G_CALLBACK (on_credentials_rejected), self);
-  g_signal_connect (self->scheduler, "queue-changed", G_CALLBACK (on_queue_changed), self);
   ep_scheduler_start (self->scheduler);
 }
 

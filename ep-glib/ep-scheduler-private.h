@@ -4,12 +4,9 @@
  *
  * Lives on the producer's GMainContext. Takes batches from the queue, has
  * the transport post them, applies the replies to the queue and the monitor,
- * and reports what the producer must announce through private signals
- * (emitted on that context only):
- *   "delivery-failing" (gboolean): a delivery outage starts (TRUE) or ends
- *   "credentials-rejected" (guint http_status)
- *   "queue-changed": events were removed from the queue
- * The scheduler holds no reference to the producer.
+ * and reports what the producer must announce through EpSchedulerCallbacks,
+ * called on that context only, never from inside a libsoup callback. The
+ * scheduler holds no reference to the producer and emits no signals.
  */
 #pragma once
 
@@ -20,10 +17,24 @@
 
 G_BEGIN_DECLS
 
-/* Builds the record of a monitoring event with the producer's default
- * headers (client-id, never authorization). */
-typedef GBytes *(*EpMonitoringEventFunc) (gpointer    user_data,
-                                          const char *payload);
+/* How the scheduler reports to its owner (the producer). Every member may
+ * be NULL. They run on the scheduler's main context with the @user_data
+ * given to ep_scheduler_new(), until ep_scheduler_disconnect(). A new kind
+ * of report is a new member here, not a signal. */
+typedef struct {
+  /* A delivery outage starts (TRUE) or ends (FALSE); called on changes only. */
+  void    (*delivery_failing)       (gpointer    user_data,
+                                     gboolean    failing);
+  /* The authenticated endpoint answered 401 or 403. */
+  void    (*credentials_rejected)   (gpointer    user_data,
+                                     guint       http_status);
+  /* Events were removed from the queue (confirmed, refused, unreadable). */
+  void    (*queue_changed)          (gpointer    user_data);
+  /* Builds the record of a monitoring event with the producer's default
+   * headers (client-id, never authorization); NULL skips this round. */
+  GBytes *(*build_monitoring_event) (gpointer    user_data,
+                                     const char *payload);
+} EpSchedulerCallbacks;
 
 typedef struct {
   char                 *consumer_uri;
@@ -33,22 +44,27 @@ typedef struct {
   guint                 request_timeout_ms;
   guint                 max_in_flight;
   gboolean              delivery_failing;    /* restored outage state */
-  EpMonitoringEventFunc build_monitoring_event;
-  gpointer              build_monitoring_event_data;  /* unowned; must outlive the scheduler's start..stop */
 } EpSchedulerConfig;
 
 #define EP_TYPE_SCHEDULER (ep_scheduler_get_type ())
 G_DECLARE_FINAL_TYPE (EpScheduler, ep_scheduler, EP, SCHEDULER, GObject)
 
-/* Copies @config. Captures the thread-default main context. */
-EpScheduler *ep_scheduler_new             (EpQueue                 *queue,
-                                           EpMonitor               *monitor,
-                                           EpTransport             *transport,
-                                           const EpSchedulerConfig *config);
+/* Copies @config and @callbacks. Captures the thread-default main context.
+ * @user_data (unowned) is passed to the callbacks. */
+EpScheduler *ep_scheduler_new             (EpQueue                    *queue,
+                                           EpMonitor                  *monitor,
+                                           EpTransport                *transport,
+                                           const EpSchedulerConfig    *config,
+                                           const EpSchedulerCallbacks *callbacks,
+                                           gpointer                    user_data);
 void         ep_scheduler_start           (EpScheduler             *self);
 /* Stops timers and aborts requests in flight (their events go back to the
- * queue). Idempotent; no callbacks into the producer afterwards. */
+ * queue; confirmations that still arrive are applied and reported).
+ * Idempotent. */
 void         ep_scheduler_stop            (EpScheduler             *self);
+/* Stops, and forgets the callbacks: nothing calls the owner afterwards,
+ * even though requests in flight may keep the scheduler alive a little. */
+void         ep_scheduler_disconnect      (EpScheduler             *self);
 
 /* Events were stored: arms the batch timer if it is not armed (an empty
  * queue has no timer, so an idle application gets no wakeups). */

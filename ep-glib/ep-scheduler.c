@@ -36,6 +36,8 @@ struct _EpScheduler
   EpTransport       *transport;          /* owned */
   GMainContext      *context;            /* owned: where everything below runs */
   EpSchedulerConfig  config;             /* URIs owned (copied) */
+  EpSchedulerCallbacks callbacks;        /* all NULL once disconnected */
+  gpointer           callbacks_data;     /* unowned: the owner */
 
   GMutex             lock;               /* protects token and client_id */
   char              *token;              /* owned, nullable */
@@ -63,15 +65,6 @@ struct _EpScheduler
   GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
   GTask             *close_task;         /* owned, nullable */
 };
-
-enum {
-  SIGNAL_DELIVERY_FAILING,
-  SIGNAL_CREDENTIALS_REJECTED,
-  SIGNAL_QUEUE_CHANGED,
-  N_SIGNALS
-};
-
-static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (EpScheduler, ep_scheduler, G_TYPE_OBJECT)
 
@@ -111,6 +104,7 @@ static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
 static void fill_pipeline (EpScheduler *self);
 static void post_batch (EpScheduler *self, Batch *batch);
 static void release_batch (EpScheduler *self, Batch *batch);
+static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
 batch_free (Batch *batch)
@@ -214,16 +208,6 @@ ep_scheduler_class_init (EpSchedulerClass *klass)
 
   object_class->dispose = ep_scheduler_dispose;
   object_class->finalize = ep_scheduler_finalize;
-
-  signals[SIGNAL_DELIVERY_FAILING] =
-    g_signal_new ("delivery-failing", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
-  signals[SIGNAL_CREDENTIALS_REJECTED] =
-    g_signal_new ("credentials-rejected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
-  signals[SIGNAL_QUEUE_CHANGED] =
-    g_signal_new ("queue-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -232,6 +216,31 @@ ep_scheduler_init (EpScheduler *self)
   g_mutex_init (&self->lock);
   self->cancellable = g_cancellable_new ();
   self->flushes = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
+}
+
+/* Reports to the owner ----------------------------------------------------- */
+
+static void
+report_delivery_failing (EpScheduler *self,
+                         gboolean     failing)
+{
+  if (self->callbacks.delivery_failing != NULL)
+    self->callbacks.delivery_failing (self->callbacks_data, failing);
+}
+
+static void
+report_credentials_rejected (EpScheduler *self,
+                             guint        http_status)
+{
+  if (self->callbacks.credentials_rejected != NULL)
+    self->callbacks.credentials_rejected (self->callbacks_data, http_status);
+}
+
+static void
+report_queue_changed (EpScheduler *self)
+{
+  if (self->callbacks.queue_changed != NULL)
+    self->callbacks.queue_changed (self->callbacks_data);
 }
 
 /* Outage and backoff ------------------------------------------------------- */
@@ -247,7 +256,7 @@ set_failing (EpScheduler *self,
     g_warning ("Delivery outage: %s", self->last_failure ? self->last_failure : "delivery failed");
   else
     g_message ("Delivery outage over: the consumer confirmed a batch");
-  g_signal_emit (self, signals[SIGNAL_DELIVERY_FAILING], 0, failing);
+  report_delivery_failing (self, failing);
 }
 
 static gint64
@@ -441,11 +450,14 @@ batch_read (GObject      *source,
             gpointer      user_data)
 {
   EpScheduler *self = EP_SCHEDULER (source);
-  g_autoptr(Batch) batch = g_task_propagate_pointer (G_TASK (result), NULL);
+  g_autoptr(Batch) batch = NULL;
+
+  g_assert (g_task_get_source_tag (G_TASK (result)) == fill_pipeline);
+  batch = g_task_propagate_pointer (G_TASK (result), NULL);
 
   self->reading--;
   if (batch->unreadable > 0)
-    g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
+    report_queue_changed (self);
   if (self->stopped || batch->events->len == 0)
     {
       /* Memory only: releasing writes nothing. */
@@ -715,7 +727,7 @@ apply_reply (EpScheduler  *self,
       release_batch (self, batch);
       record_failure (self, describe_reply (reply));
       if (batch->authenticated)
-        g_signal_emit (self, signals[SIGNAL_CREDENTIALS_REJECTED], 0, reply->http_status);
+        report_credentials_rejected (self, reply->http_status);
       break;
     case EP_REPLY_THROTTLED:
       release_batch (self, batch);
@@ -779,7 +791,7 @@ batch_settled (EpScheduler *self,
 {
   self->in_flight--;
   if (batch->removed->len > 0)
-    g_signal_emit (self, signals[SIGNAL_QUEUE_CHANGED], 0);
+    report_queue_changed (self);
   if (self->stopped)
     {
       maybe_finish_close (self);
@@ -796,6 +808,7 @@ batch_written (GObject      *source,
 {
   EpScheduler *self = EP_SCHEDULER (source);
 
+  g_assert (g_task_get_source_tag (G_TASK (result)) == batch_posted);
   batch_settled (self, g_task_get_task_data (G_TASK (result)));
 }
 
@@ -883,7 +896,7 @@ send_monitoring_event (EpScheduler *self)
   EpEvent event;
 
   if (self->monitoring_in_flight || ep_monitor_is_empty (self->monitor) ||
-      self->config.build_monitoring_event == NULL ||
+      self->callbacks.build_monitoring_event == NULL ||
       self->retry_after_until > g_get_monotonic_time ())
     return;
 
@@ -891,7 +904,7 @@ send_monitoring_event (EpScheduler *self)
   batch->monitoring = TRUE;
   batch->snapshot = ep_monitor_snapshot (self->monitor);
   payload = ep_monitor_snapshot_to_json (batch->snapshot);
-  record = self->config.build_monitoring_event (self->config.build_monitoring_event_data, payload);
+  record = self->callbacks.build_monitoring_event (self->callbacks_data, payload);
   if (record == NULL || !ep_event_parse (record, &event, &error))
     return;
   g_array_append_val (batch->events, event);
@@ -955,10 +968,12 @@ weak_ref_free (gpointer data,
 /* Public (private) API ---------------------------------------------------- */
 
 EpScheduler *
-ep_scheduler_new (EpQueue                 *queue,
-                  EpMonitor               *monitor,
-                  EpTransport             *transport,
-                  const EpSchedulerConfig *config)
+ep_scheduler_new (EpQueue                    *queue,
+                  EpMonitor                  *monitor,
+                  EpTransport                *transport,
+                  const EpSchedulerConfig    *config,
+                  const EpSchedulerCallbacks *callbacks,
+                  gpointer                    user_data)
 {
   EpScheduler *self = g_object_new (EP_TYPE_SCHEDULER, NULL);
 
@@ -971,6 +986,9 @@ ep_scheduler_new (EpQueue                 *queue,
   self->config.public_consumer_uri = g_strdup (config->public_consumer_uri);
   self->config.max_in_flight = MAX (config->max_in_flight, 1);
   self->delivery_failing = config->delivery_failing;
+  if (callbacks != NULL)
+    self->callbacks = *callbacks;
+  self->callbacks_data = user_data;
   return self;
 }
 
@@ -1014,6 +1032,16 @@ ep_scheduler_stop (EpScheduler *self)
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
   settle_flushes (self, TRUE);
+}
+
+void
+ep_scheduler_disconnect (EpScheduler *self)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  ep_scheduler_stop (self);
+  memset (&self->callbacks, 0, sizeof self->callbacks);
+  self->callbacks_data = NULL;
 }
 
 void
@@ -1154,6 +1182,7 @@ ep_scheduler_flush_finish (EpScheduler   *self,
                            GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ep_scheduler_flush_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
@@ -1212,6 +1241,7 @@ ep_scheduler_close_finish (EpScheduler   *self,
                            GError       **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == ep_scheduler_close_async, FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
 }
