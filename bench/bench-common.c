@@ -12,7 +12,7 @@
 
 #include <glib/gstdio.h>
 
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 #include "ep-queue-private.h"
 
 #include "bench-common.h"

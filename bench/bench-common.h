@@ -7,7 +7,7 @@
 #include <glib.h>
 
 #include "ep-event-private.h"
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 
 G_BEGIN_DECLS
 

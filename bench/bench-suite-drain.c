@@ -15,7 +15,7 @@
 
 #include <gio/gio.h>
 
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 #include "ep-transport-private.h"
 
 #include "bench-baselines.h"

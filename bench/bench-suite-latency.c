@@ -10,7 +10,7 @@
 
 #include <gio/gio.h>
 
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 #include "ep-queue-private.h"
 
 #include "bench-baselines.h"

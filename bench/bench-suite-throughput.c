@@ -7,7 +7,7 @@
 
 #include <stdio.h>
 
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 
 #include "bench-baselines.h"
 #include "bench-suite.h"

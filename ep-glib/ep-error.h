@@ -5,12 +5,12 @@
 #pragma once
 
 #if !defined(EP_GLIB_INSIDE) && !defined(EP_GLIB_COMPILATION)
-# error "Only <ep-glib.h> can be included directly."
+# error "Only <ep-glib/ep-glib.h> can be included directly."
 #endif
 
 #include <glib.h>
 
-#include "ep-version.h"
+#include <ep-glib/ep-version.h>
 
 G_BEGIN_DECLS
 

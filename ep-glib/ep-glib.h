@@ -8,10 +8,10 @@
 #include <gio/gio.h>
 
 #define EP_GLIB_INSIDE
-# include "ep-version.h"
-# include "ep-error.h"
-# include "ep-types.h"
-# include "ep-enums.h"
-# include "ep-credentials.h"
-# include "ep-producer.h"
+# include <ep-glib/ep-version.h>
+# include <ep-glib/ep-error.h>
+# include <ep-glib/ep-types.h>
+# include <ep-glib/ep-enums.h>
+# include <ep-glib/ep-credentials.h>
+# include <ep-glib/ep-producer.h>
 #undef EP_GLIB_INSIDE

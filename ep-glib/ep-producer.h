@@ -5,14 +5,14 @@
 #pragma once
 
 #if !defined(EP_GLIB_INSIDE) && !defined(EP_GLIB_COMPILATION)
-# error "Only <ep-glib.h> can be included directly."
+# error "Only <ep-glib/ep-glib.h> can be included directly."
 #endif
 
 #include <gio/gio.h>
 
-#include "ep-version.h"
-#include "ep-types.h"
-#include "ep-credentials.h"
+#include <ep-glib/ep-version.h>
+#include <ep-glib/ep-types.h>
+#include <ep-glib/ep-credentials.h>
 
 G_BEGIN_DECLS
 

@@ -5,7 +5,7 @@
 #pragma once
 
 #if !defined(EP_GLIB_INSIDE) && !defined(EP_GLIB_COMPILATION)
-# error "Only <ep-glib.h> can be included directly."
+# error "Only <ep-glib/ep-glib.h> can be included directly."
 #endif
 
 #include <glib.h>

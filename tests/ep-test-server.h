@@ -12,7 +12,7 @@
 
 #include <libsoup/soup.h>
 
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 
 G_BEGIN_DECLS
 

@@ -4,7 +4,7 @@
  */
 #pragma once
 
-#include "ep-glib.h"
+#include <ep-glib/ep-glib.h>
 
 G_BEGIN_DECLS
 

@@ -4,7 +4,7 @@
  *
  * Built on the public API only: what it can do, an application can do.
  */
-#include <ep-glib.h>
+#include <ep-glib/ep-glib.h>
 #include <json-glib/json-glib.h>
 #include <locale.h>
 #include <stdio.h>

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ep-glib.h>
+#include <ep-glib/ep-glib.h>
 
 #define QUEUE_PRINT_INTERVAL_MS 500
 
