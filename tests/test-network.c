@@ -1,13 +1,17 @@
-/* test-network.c: GNetworkMonitor reports speed up retries, never stop them
+/* test-network.c: GNetworkMonitor reports speed up retries, never stop
+ * them; metered networks and power saver hold deliveries back
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A network monitor of our own is registered on GIO's extension point and
- * selected with GIO_USE_NETWORK_MONITOR, so the producer gets it from
- * g_network_monitor_get_default() exactly as it gets the system's.
+ * A network monitor and a power-profile monitor of our own are registered
+ * on GIO's extension points and selected with GIO_USE_NETWORK_MONITOR and
+ * GIO_USE_POWER_PROFILE_MONITOR, so the producer gets them from
+ * g_network_monitor_get_default() and g_power_profile_monitor_dup_default()
+ * exactly as it gets the system's.
  */
 #include "config.h"
 
+#include "ep-constraints-private.h"
 #include "ep-test-server.h"
 #include "ep-test-util.h"
 
@@ -18,6 +22,7 @@ struct _TestNetworkMonitor
 {
   GObject  parent_instance;
   gboolean available;
+  gboolean metered;
 };
 
 enum {
@@ -50,7 +55,7 @@ test_network_monitor_get_property (GObject    *object,
       g_value_set_boolean (value, self->available);
       break;
     case PROP_NETWORK_METERED:
-      g_value_set_boolean (value, FALSE);
+      g_value_set_boolean (value, self->metered);
       break;
     case PROP_CONNECTIVITY:
       g_value_set_enum (value, self->available ? G_NETWORK_CONNECTIVITY_FULL
@@ -105,6 +110,84 @@ static void
 test_network_monitor_initable_iface_init (GInitableIface *iface)
 {
   iface->init = test_network_monitor_initable_init;
+}
+
+#define TEST_TYPE_POWER_MONITOR (test_power_monitor_get_type ())
+G_DECLARE_FINAL_TYPE (TestPowerMonitor, test_power_monitor, TEST, POWER_MONITOR, GObject)
+
+struct _TestPowerMonitor
+{
+  GObject  parent_instance;
+  gboolean power_saver;
+};
+
+enum {
+  PROP_POWER_0,
+  PROP_POWER_SAVER_ENABLED,
+};
+
+static void test_power_monitor_iface_init (GPowerProfileMonitorInterface *iface);
+
+/* GPowerProfileMonitor requires GInitable. */
+G_DEFINE_FINAL_TYPE_WITH_CODE (TestPowerMonitor, test_power_monitor, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
+                                                      test_network_monitor_initable_iface_init)
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POWER_PROFILE_MONITOR,
+                                                      test_power_monitor_iface_init))
+
+static void
+test_power_monitor_get_property (GObject    *object,
+                                 guint       prop_id,
+                                 GValue     *value,
+                                 GParamSpec *pspec)
+{
+  TestPowerMonitor *self = TEST_POWER_MONITOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_POWER_SAVER_ENABLED:
+      g_value_set_boolean (value, self->power_saver);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+test_power_monitor_class_init (TestPowerMonitorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->get_property = test_power_monitor_get_property;
+  g_object_class_override_property (object_class, PROP_POWER_SAVER_ENABLED, "power-saver-enabled");
+}
+
+static void
+test_power_monitor_init (TestPowerMonitor *self)
+{
+}
+
+static void
+test_power_monitor_iface_init (GPowerProfileMonitorInterface *iface)
+{
+}
+
+static void
+set_metered (gboolean metered)
+{
+  TestNetworkMonitor *monitor = TEST_NETWORK_MONITOR (g_network_monitor_get_default ());
+
+  monitor->metered = metered;
+  g_object_notify (G_OBJECT (monitor), "network-metered");
+}
+
+static void
+set_power_saver (gboolean enabled)
+{
+  g_autoptr(GPowerProfileMonitor) monitor = g_power_profile_monitor_dup_default ();
+
+  TEST_POWER_MONITOR (monitor)->power_saver = enabled;
+  g_object_notify (G_OBJECT (monitor), "power-saver-enabled");
 }
 
 static void
@@ -182,20 +265,98 @@ test_network_down_does_not_stop (void)
   ep_test_server_free (server);
 }
 
+static void
+on_constraints_changed (gpointer user_data,
+                        gboolean active)
+{
+  GArray *reports = user_data;
+
+  g_array_append_val (reports, active);
+}
+
+static gboolean
+report_is (GArray   *reports,
+           guint     n,
+           gboolean  active)
+{
+  return reports->len == n && g_array_index (reports, gboolean, n - 1) == active;
+}
+
+/* Either monitor holds deliveries back; each change is reported once, on
+ * the owner's context; nothing after stop. */
+static void
+test_constraints_follow_monitors (void)
+{
+  g_autoptr(GArray) reports = g_array_new (FALSE, FALSE, sizeof (gboolean));
+  g_autoptr(EpConstraints) constraints = ep_constraints_new (on_constraints_changed, reports);
+
+  g_assert_false (ep_constraints_get_active (constraints));
+  set_metered (TRUE);
+  EP_TEST_SPIN_UNTIL (reports->len == 1);
+  g_assert_true (report_is (reports, 1, TRUE));
+  g_assert_true (ep_constraints_get_active (constraints));
+  g_assert_cmpstr (ep_constraints_describe (constraints), ==, "a metered network");
+
+  set_power_saver (TRUE);
+  g_assert_cmpstr (ep_constraints_describe (constraints), ==, "a metered network and power saver");
+  set_metered (FALSE);
+  g_assert_cmpstr (ep_constraints_describe (constraints), ==, "power saver");
+  set_power_saver (FALSE);
+  EP_TEST_SPIN_UNTIL (reports->len == 2);
+  g_assert_true (report_is (reports, 2, FALSE));
+
+  set_power_saver (TRUE);
+  EP_TEST_SPIN_UNTIL (reports->len == 3);
+  g_assert_true (report_is (reports, 3, TRUE));
+
+  ep_constraints_stop (constraints);
+  set_power_saver (FALSE);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (reports->len, ==, 3);
+
+  /* A new one reads the monitors' state at once. */
+  set_metered (TRUE);
+  g_clear_object (&constraints);
+  constraints = ep_constraints_new (on_constraints_changed, reports);
+  g_assert_true (ep_constraints_get_active (constraints));
+  set_metered (FALSE);
+  EP_TEST_SPIN_UNTIL (reports->len == 4);
+  g_assert_true (report_is (reports, 4, FALSE));
+}
+
+static void
+test_constraints_hold_until (void)
+{
+  /* Nothing constrains, or no attempt yet: as wanted. */
+  g_assert_cmpint (ep_constraints_hold_until (FALSE, 5000, 4000, 300000), ==, 5000);
+  g_assert_cmpint (ep_constraints_hold_until (TRUE, 5000, 0, 300000), ==, 5000);
+  /* Else no sooner than the interval after the last attempt... */
+  g_assert_cmpint (ep_constraints_hold_until (TRUE, 5000, 4000, 300000), ==, 300004000);
+  /* ...and never sooner than wanted. */
+  g_assert_cmpint (ep_constraints_hold_until (TRUE, 900000000, 4000, 300000), ==, 900000000);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_setenv ("GIO_USE_NETWORK_MONITOR", "ep-test", TRUE);
+  g_setenv ("GIO_USE_POWER_PROFILE_MONITOR", "ep-test", TRUE);
   ep_test_init (&argc, &argv);
 
   /* Registering the point is idempotent; GIO does it again on first use. */
   g_io_extension_point_register (G_NETWORK_MONITOR_EXTENSION_POINT_NAME);
   g_io_extension_point_implement (G_NETWORK_MONITOR_EXTENSION_POINT_NAME,
                                   TEST_TYPE_NETWORK_MONITOR, "ep-test", 1000);
+  g_io_extension_point_register (G_POWER_PROFILE_MONITOR_EXTENSION_POINT_NAME);
+  g_io_extension_point_implement (G_POWER_PROFILE_MONITOR_EXTENSION_POINT_NAME,
+                                  TEST_TYPE_POWER_MONITOR, "ep-test", 1000);
 
   g_test_add_func ("/ep/network/back-triggers-attempt", test_network_back_triggers_attempt);
   g_test_add_func ("/ep/network/down-does-not-stop", test_network_down_does_not_stop);
+  g_test_add_func ("/ep/constraints/follow-monitors", test_constraints_follow_monitors);
+  g_test_add_func ("/ep/constraints/hold-until", test_constraints_hold_until);
 
   return g_test_run ();
 }
