@@ -1,0 +1,297 @@
+/* ep-journal-private.h: the queue's journal: format constants, the queue struct
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Shared by the files of the queue only (ep-queue*.c, ep-journal.c); the rest
+ * of ep-glib sees EpQueue through ep-queue-private.h. The on-disk format is
+ * described at the top of ep-journal.c. Unless a comment says otherwise,
+ * functions that take an EpQueue are called with its mutex held.
+ */
+#pragma once
+
+#include "ep-queue-private.h"
+
+G_BEGIN_DECLS
+
+#define FORMAT_VERSION           1
+#define SEGMENT_MAGIC            "EPGQJRNL"
+#define SEGMENT_FLAG_COMPACTED   (1u << 0)
+#define FRAME_MAGIC              0x52515045u   /* "EPQR" read as little-endian */
+#define FRAME_EVENT              1
+#define FRAME_TOMBSTONE          2
+#define HEADER_SIZE              32
+#define MAX_RECORD_LEN           (16u * 1024 * 1024)
+#define MIN_SEGMENT_LIMIT        (1u * 1024 * 1024)
+#define MAX_SEGMENT_LIMIT        (64u * 1024 * 1024)
+#define MAX_COMPACTION_BYTES     (G_GUINT64_CONSTANT (1) << 30)
+#define MAX_OPEN_COMPACTION_BYTES (16u * 1024 * 1024)
+#define INDEX_CHUNK              4096
+#define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
+#define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
+#define ALIGN8(n)                (((n) + 7) & ~(guint64) 7)
+#define FRAME_SIZE(payload_len)  (HEADER_SIZE + ALIGN8 ((guint64) (payload_len)))
+
+typedef struct {
+  char    magic[8];
+  guint32 version;
+  guint32 flags;
+  guint64 base_seq;
+  guint32 reserved;
+  guint32 header_crc;
+} SegmentHeader;
+
+typedef struct {
+  guint32 magic;
+  guint16 version;
+  guint8  type;
+  guint8  reserved;
+  guint32 length;
+  guint32 logical_size;
+  guint64 seq;
+  guint32 payload_crc;
+  guint32 header_crc;
+} FrameHeader;
+
+G_STATIC_ASSERT (sizeof (SegmentHeader) == HEADER_SIZE);
+G_STATIC_ASSERT (sizeof (FrameHeader) == HEADER_SIZE);
+
+/* Where an event lives and what state it is in. */
+typedef enum {
+  ENTRY_PENDING   = 0,
+  ENTRY_IN_FLIGHT = 1,
+  ENTRY_REMOVED   = 2,
+} EntryState;
+
+/* One queued event in memory: 24 bytes, payload on disk. */
+typedef struct {
+  guint64 seq;
+  guint32 segment;       /* number of the segment file holding the frame */
+  guint32 offset_state;  /* frame offset (8-aligned) | EntryState in the low 3 bits */
+  guint32 length;        /* record (payload) length */
+  guint32 logical_size;
+} EpQueueEntry;
+
+G_STATIC_ASSERT (sizeof (EpQueueEntry) == 24);
+
+/* Entries in seq order, removed ones included until trimmed or squeezed. */
+typedef struct {
+  GPtrArray *chunks;  /* owned: owned arrays of INDEX_CHUNK entries */
+  gsize      start;   /* position of entry 0 inside chunks[0] */
+  gsize      len;     /* entries, holes included */
+} EpQueueIndex;
+
+/* One segment file. Reference-counted so that readers can pread() from it
+ * without the queue mutex while it is being deleted or replaced. */
+typedef struct {
+  gint     ref_count;         /* atomic */
+  int      fd;                /* owned; closed by the last unref */
+  guint32  number;            /* file name "%08x.journal" */
+  guint64  base_seq;          /* from the header; 0 if the header is corrupt */
+  /* the rest is guarded by the queue mutex */
+  guint64  size;              /* end of the last complete frame: appends go here */
+  guint64  live;              /* events in this file that are not removed */
+  guint64  live_frame_bytes;  /* their frame bytes */
+  gboolean dirty;             /* written since the last fdatasync */
+  gboolean writable;          /* may become the active segment (valid header) */
+} EpQueueSegment;
+
+struct _EpQueue
+{
+  GObject parent_instance;
+
+  char      *dir;             /* owned */
+  int        dir_fd;          /* owned; open until finalize */
+  int        lock_fd;         /* owned; holds the flock; -1 once closed */
+  guint64    max_bytes;       /* 0: no limit */
+  gboolean   sync_on_send;
+
+  GMutex     mutex;           /* guards everything below */
+  GCond      cond;            /* wakes the sync thread */
+  GPtrArray *segments;        /* owned refs, oldest first; the last is active */
+  EpQueueIndex index;
+  gsize      segment_limit;   /* rotate the active segment beyond this */
+  guint64    next_seq;
+  guint64    n_live;          /* events stored and not removed */
+  guint64    n_in_flight;
+  guint64    live_bytes;      /* their logical bytes */
+  guint64    cursor_seq;      /* no pending event has a smaller seq */
+  guint      discarded;
+  gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
+  gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
+  gboolean   reclaim_wanted;
+  gboolean   compaction_wanted; /* a sealed segment holds bytes that failed their checks */
+  gint64     reclaim_not_before; /* monotonic; after a failed reclaim */
+  int        fault_errno;     /* tests: ep_queue_set_fault_injection() */
+  guint      fault_writes;
+  gboolean   stopping;
+  gboolean   closed;
+  gboolean   storing_failing; /* the latest append failed (or restored state) */
+  guint64    append_failures; /* appends that failed since open */
+  guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
+  gint64     oldest_time;
+
+  GThread   *sync_thread;     /* owned; joined by close */
+  GMutex     maintenance_mutex; /* serialises segment deletion and compaction */
+};
+
+typedef enum {
+  FRAME_OK,
+  FRAME_BAD,
+  FRAME_NEWER,
+} FrameCheck;
+
+static inline guint64
+ep_queue_entry_offset (const EpQueueEntry *e)
+{
+  return e->offset_state & ~(guint32) 7;
+}
+
+static inline EntryState
+ep_queue_entry_state (const EpQueueEntry *e)
+{
+  return e->offset_state & 7;
+}
+
+static inline void
+ep_queue_entry_set_state (EpQueueEntry *e,
+                          EntryState    state)
+{
+  e->offset_state = (e->offset_state & ~(guint32) 7) | state;
+}
+
+static inline EpQueueEntry *
+ep_queue_index_at (EpQueueIndex *ix,
+                   gsize         i)
+{
+  gsize p = ix->start + i;
+
+  return &((EpQueueEntry *) ix->chunks->pdata[p / INDEX_CHUNK])[p % INDEX_CHUNK];
+}
+
+/* ep-journal.c: files and frames; every call that touches the disk */
+void             ep_journal_set_error           (GError         **error,
+                                                 int              errsv,
+                                                 const char      *what,
+                                                 const char      *path);
+char            *ep_journal_segment_name        (guint32          number);
+gboolean         ep_journal_parse_segment_name  (const char      *name,
+                                                 gboolean         tmp,
+                                                 guint32         *number);
+void             ep_journal_frame_header_init   (FrameHeader     *h,
+                                                 guint8           type,
+                                                 guint32          length,
+                                                 guint32          logical_size,
+                                                 guint64          seq,
+                                                 guint32          payload_crc);
+FrameCheck       ep_journal_frame_check         (const guint8    *data,
+                                                 gsize            size,
+                                                 gsize            off,
+                                                 FrameHeader     *out);
+void             ep_journal_segment_header_init (SegmentHeader   *h,
+                                                 guint32          flags,
+                                                 guint64          base_seq);
+EpQueueSegment  *ep_journal_segment_new         (int              fd,
+                                                 guint32          number);
+EpQueueSegment  *ep_journal_segment_ref         (EpQueueSegment  *seg);
+void             ep_journal_segment_unref       (gpointer         seg);
+EpQueueSegment  *ep_journal_active_segment      (EpQueue         *self);
+EpQueueSegment  *ep_journal_segment_find        (EpQueue         *self,
+                                                 guint32          number);
+gboolean         ep_journal_pread_all           (int              fd,
+                                                 void            *buf,
+                                                 gsize            len,
+                                                 guint64          offset);
+EpQueueSegment  *ep_journal_create_segment      (EpQueue         *self,
+                                                 guint32          number,
+                                                 guint32          flags,
+                                                 GError         **error);
+EpQueueSegment  *ep_journal_write_frame         (EpQueue         *self,
+                                                 FrameHeader     *header,
+                                                 const guint8    *payload,
+                                                 gsize            payload_len,
+                                                 guint64         *offset_out,
+                                                 GError         **error);
+gboolean         ep_journal_sync_dirty_locked   (EpQueue         *self,
+                                                 GError         **error);
+gboolean         ep_journal_sync_segment        (EpQueue         *self,
+                                                 EpQueueSegment  *seg,
+                                                 GError         **error);
+gboolean         ep_journal_sync_file           (int              fd,
+                                                 const char      *name,
+                                                 GError         **error);
+gboolean         ep_journal_sync_dir            (EpQueue         *self,
+                                                 GError         **error);
+gboolean         ep_journal_unlink_segment      (EpQueue         *self,
+                                                 guint32          number,
+                                                 gboolean         tmp,
+                                                 GError         **error);
+gboolean         ep_journal_unlink              (EpQueue         *self,
+                                                 const char      *name,
+                                                 GError         **error);
+int              ep_journal_open_segment        (EpQueue         *self,
+                                                 const char      *name,
+                                                 guint64         *size,
+                                                 GError         **error);
+gboolean         ep_journal_truncate            (EpQueue         *self,
+                                                 EpQueueSegment  *seg,
+                                                 guint64          size,
+                                                 GError         **error);
+int              ep_journal_create_tmp          (EpQueue         *self,
+                                                 guint32          number,
+                                                 GError         **error);
+gboolean         ep_journal_write_tmp           (int              fd,
+                                                 const guint8    *data,
+                                                 gsize            len,
+                                                 guint64          offset,
+                                                 GError         **error);
+gboolean         ep_journal_rename_tmp          (EpQueue         *self,
+                                                 guint32          number,
+                                                 GError         **error);
+void             ep_journal_abandon_tmp         (EpQueue         *self,
+                                                 guint32          number,
+                                                 int              fd);
+gboolean         ep_journal_open_dir            (EpQueue         *self,
+                                                 GError         **error);
+void             ep_journal_unlock              (EpQueue         *self);
+void             ep_journal_close_dir           (EpQueue         *self);
+
+/* ep-queue-index.c: the in-memory index (mutex held) */
+void             ep_queue_index_init            (EpQueueIndex    *ix);
+void             ep_queue_index_clear           (EpQueueIndex    *ix);
+EpQueueEntry    *ep_queue_index_push            (EpQueueIndex    *ix);
+gsize            ep_queue_index_lower_bound     (EpQueueIndex    *ix,
+                                                 guint64          seq);
+EpQueueEntry    *ep_queue_index_find            (EpQueueIndex    *ix,
+                                                 guint64          seq);
+void             ep_queue_index_trim_head       (EpQueueIndex    *ix);
+void             ep_queue_index_squeeze         (EpQueueIndex    *ix,
+                                                 guint64          n_live);
+void             ep_queue_add_entry             (EpQueue         *self,
+                                                 EpQueueSegment  *seg,
+                                                 guint64          seq,
+                                                 guint64          offset,
+                                                 guint32          length,
+                                                 guint32          logical_size);
+void             ep_queue_forget_entry          (EpQueue         *self,
+                                                 EpQueueEntry    *e);
+void             ep_queue_tidy_index            (EpQueue         *self);
+
+/* ep-queue.c */
+gboolean         ep_queue_remove_locked         (EpQueue         *self,
+                                                 const guint64   *seqs,
+                                                 guint            n_seqs,
+                                                 GError         **error);
+
+/* ep-queue-compact.c */
+void             ep_queue_sealed_bytes          (EpQueue         *self,
+                                                 guint64         *total,
+                                                 guint64         *live);
+gboolean         ep_queue_reclaim_possible      (EpQueue         *self);
+void             ep_queue_compact_bad_bytes     (EpQueue         *self);
+
+/* ep-queue-restore.c (mutex held) */
+gboolean         ep_queue_restore               (EpQueue             *self,
+                                                 const char * const  *feral_names,
+                                                 GError             **error);
+
+G_END_DECLS

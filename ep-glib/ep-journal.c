@@ -1,0 +1,726 @@
+/* ep-journal.c: the queue's journal on disk: segment files and frames
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The only code of ep-glib that opens, writes, syncs, renames or unlinks
+ * the queue's files: restore (ep-queue-restore.c) and compaction
+ * (ep-queue-compact.c) decide, this file does. The constants and structs
+ * of the format are in ep-journal-private.h.
+ *
+ * On-disk format (version 1)
+ * ==========================
+ *
+ * Every checksum ("crc") below is CRC-32C (Castagnoli, reflected polynomial
+ * 0x82F63B78, initial value and final xor 0xFFFFFFFF: "123456789" gives
+ * 0xE3069283), the one of iSCSI, ext4 and the SSE4.2 crc32 instruction.
+ * Version 1 has not been released; pre-release builds used zlib's CRC-32
+ * instead, and their files now fail their checksums (they read as corrupt,
+ * are counted as discarded and are not recovered).
+ *
+ * The queue directory (mode 0700) holds:
+ *   lock                  empty; flock(LOCK_EX|LOCK_NB) while a queue is open
+ *   XXXXXXXX.journal      segment files (mode 0600), XXXXXXXX = segment
+ *                         number, 8 lower-case hex digits; replayed in
+ *                         number order; the highest one is the active
+ *                         segment, the only one appended to
+ *   XXXXXXXX.journal.tmp  a compaction in progress (deleted at open)
+ *
+ * Every integer is little-endian. A segment starts with a 32-byte header:
+ *   0  char[8]  magic "EPGQJRNL"
+ *   8  u32      format version (1)
+ *   12 u32      flags; bit 0 COMPACTED: this file supersedes every segment
+ *               with a lower number (they are leftovers of a compaction that
+ *               was interrupted after its rename and are deleted at open)
+ *   16 u64      base seq: the next seq when the file was created
+ *   24 u32      reserved, 0
+ *   28 u32      crc of bytes 0..27
+ * Later versions must keep this header layout (magic, version, crc) so that
+ * this code can recognise them: a segment (or a frame) with a valid checksum
+ * and a newer version makes ep_queue_open() fail with EP_ERROR_STORAGE, and
+ * nothing in the directory is modified.
+ *
+ * Then frames, each starting at an 8-byte aligned offset:
+ *   0  u32      magic "EPQR"
+ *   4  u16      format version (1)
+ *   6  u8       type: 1 event, 2 tombstone
+ *   7  u8       reserved, 0
+ *   8  u32      payload length (unpadded)
+ *   12 u32      event: logical size; tombstone: number of seqs
+ *   16 u64      event: its seq; tombstone: 0
+ *   24 u32      crc of the payload
+ *   28 u32      crc of bytes 0..27
+ *   32 ...      payload, then zero padding to a multiple of 8, so that the
+ *               next frame and every payload stay 8-byte aligned (GVariant
+ *               needs aligned data; frames can be found again by scanning)
+ * An event payload is the record exactly as given to ep_queue_append()
+ * (a normal-form "(xssss)" GVariant, opaque here except for the event name,
+ * read with ep_event_record_peek_name() to find feral events).
+ * A tombstone payload is an array of u64 seqs of removed events.
+ *
+ * Invariants
+ * - A frame is written with one pwritev() at the end of the active segment;
+ *   nothing written is ever rewritten in place. A failed or short write is
+ *   truncated away before the append returns.
+ * - Seqs increase in append order, which is also file order (segment number,
+ *   then offset); so the in-memory index, kept in seq order, is also sorted
+ *   by location.
+ * - A tombstone is always written after (in a segment >= that of) the events
+ *   it removes. Hence segment files are deleted oldest first, and only when
+ *   they hold no live event: a tombstone is never lost while its event lives.
+ * - Compaction copies the live event frames of all sealed segments (frames
+ *   are position-independent) into a temporary file flagged COMPACTED,
+ *   fsyncs it, renames it over the newest sealed segment, fsyncs the
+ *   directory, and only then deletes the older sealed segments. It drops
+ *   their tombstones, which is safe: they only name events in sealed
+ *   segments, which are either copied (alive) or gone (dead).
+ *
+ * Restore reads every segment once (mmap), checks both checksums of every
+ * frame, and builds the index without allocating per record. A frame that
+ * fails its checks is resynchronised by scanning for the next valid frame
+ * at 8-byte alignment; the bad span is counted as one discarded record. Bad
+ * bytes with no valid frame after them (a torn tail) are truncated away and
+ * counted too (unless they are all zero). A segment that keeps bad bytes
+ * (a bad span, or a corrupt segment header) is sealed (a new active segment
+ * is started if it was the active one) and the sealed segments are
+ * compacted, which drops those bytes: during the open when they hold at most
+ * MAX_OPEN_COMPACTION_BYTES of live frames, else soon after, by the
+ * background thread. So each bad span is counted by one open only.
+ *
+ * Memory: payloads stay on disk; each queued event costs one 24-byte
+ * EpQueueEntry in a chunked array (no giant realloc on the append path).
+ *
+ * Durability: an append returns once write() returned (the data is in the
+ * kernel). A background thread fdatasyncs dirty segments at most
+ * SYNC_DELAY_US after they became dirty, fsyncs the directory after
+ * segment files are created, and deletes/compacts segments. With
+ * sync_on_send the appending thread syncs before returning.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "ep-journal-private.h"
+
+void
+ep_journal_set_error (GError     **error,
+                      int          errsv,
+                      const char  *what,
+                      const char  *path)
+{
+  g_set_error (error, EP_ERROR, EP_ERROR_STORAGE, "%s %s: %s",
+               what, path, g_strerror (errsv));
+}
+
+char *
+ep_journal_segment_name (guint32 number)
+{
+  return g_strdup_printf ("%08x.journal", number);
+}
+
+/* Parses "%08x.journal" (and with @tmp, "%08x.journal.tmp"). */
+gboolean
+ep_journal_parse_segment_name (const char *name,
+                               gboolean    tmp,
+                               guint32    *number)
+{
+  const char *suffix = tmp ? ".journal.tmp" : ".journal";
+  guint64 value = 0;
+
+  if (strlen (name) != 8 + strlen (suffix) || strcmp (name + 8, suffix) != 0)
+    return FALSE;
+  for (guint i = 0; i < 8; i++)
+    {
+      int digit = g_ascii_xdigit_value (name[i]);
+
+      if (digit < 0 || g_ascii_isupper (name[i]))
+        return FALSE;
+      value = value * 16 + digit;
+    }
+  *number = (guint32) value;
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Frames */
+
+void
+ep_journal_frame_header_init (FrameHeader  *h,
+                              guint8        type,
+                              guint32       length,
+                              guint32       logical_size,
+                              guint64       seq,
+                              guint32       payload_crc)
+{
+  h->magic = GUINT32_TO_LE (FRAME_MAGIC);
+  h->version = GUINT16_TO_LE (FORMAT_VERSION);
+  h->type = type;
+  h->reserved = 0;
+  h->length = GUINT32_TO_LE (length);
+  h->logical_size = GUINT32_TO_LE (logical_size);
+  h->seq = GUINT64_TO_LE (seq);
+  h->payload_crc = GUINT32_TO_LE (payload_crc);
+  h->header_crc = GUINT32_TO_LE (ep_queue_crc32c (h, HEADER_SIZE - 4));
+}
+
+/* Checks the frame at @off of @data (@size bytes) and decodes its header
+ * into @out (host order). */
+FrameCheck
+ep_journal_frame_check (const guint8 *data,
+                        gsize         size,
+                        gsize         off,
+                        FrameHeader  *out)
+{
+  FrameHeader h;
+
+  if (off + HEADER_SIZE > size)
+    return FRAME_BAD;
+  memcpy (&h, data + off, HEADER_SIZE);
+  if (GUINT32_FROM_LE (h.magic) != FRAME_MAGIC ||
+      GUINT32_FROM_LE (h.header_crc) != ep_queue_crc32c (&h, HEADER_SIZE - 4))
+    return FRAME_BAD;
+  out->version = GUINT16_FROM_LE (h.version);
+  if (out->version > FORMAT_VERSION)
+    return FRAME_NEWER;
+  out->type = h.type;
+  out->length = GUINT32_FROM_LE (h.length);
+  out->logical_size = GUINT32_FROM_LE (h.logical_size);
+  out->seq = GUINT64_FROM_LE (h.seq);
+  out->payload_crc = GUINT32_FROM_LE (h.payload_crc);
+  if (out->version == 0 || size - off - HEADER_SIZE < out->length ||
+      (out->type != FRAME_EVENT && out->type != FRAME_TOMBSTONE) ||
+      (out->type == FRAME_TOMBSTONE && out->length != (guint64) out->logical_size * 8))
+    return FRAME_BAD;
+  if (out->payload_crc != ep_queue_crc32c (data + off + HEADER_SIZE, out->length))
+    return FRAME_BAD;
+  return FRAME_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Segments */
+
+EpQueueSegment *
+ep_journal_segment_new (int     fd,
+                        guint32 number)
+{
+  EpQueueSegment *seg = g_new0 (EpQueueSegment, 1);
+
+  seg->ref_count = 1;
+  seg->fd = fd;
+  seg->number = number;
+  return seg;
+}
+
+EpQueueSegment *
+ep_journal_segment_ref (EpQueueSegment *seg)
+{
+  g_atomic_int_inc (&seg->ref_count);
+  return seg;
+}
+
+void
+ep_journal_segment_unref (gpointer data)
+{
+  EpQueueSegment *seg = data;
+
+  if (g_atomic_int_dec_and_test (&seg->ref_count))
+    {
+      if (seg->fd >= 0)
+        close (seg->fd);
+      g_free (seg);
+    }
+}
+
+EpQueueSegment *
+ep_journal_active_segment (EpQueue *self)
+{
+  g_assert (self->segments->len > 0);
+  return self->segments->pdata[self->segments->len - 1];
+}
+
+EpQueueSegment *
+ep_journal_segment_find (EpQueue *self,
+                         guint32  number)
+{
+  guint lo = 0, hi = self->segments->len;
+
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+      EpQueueSegment *seg = self->segments->pdata[mid];
+
+      if (seg->number == number)
+        return seg;
+      if (seg->number < number)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return NULL;
+}
+
+void
+ep_journal_segment_header_init (SegmentHeader *h,
+                                guint32        flags,
+                                guint64        base_seq)
+{
+  memcpy (h->magic, SEGMENT_MAGIC, sizeof h->magic);
+  h->version = GUINT32_TO_LE (FORMAT_VERSION);
+  h->flags = GUINT32_TO_LE (flags);
+  h->base_seq = GUINT64_TO_LE (base_seq);
+  h->reserved = 0;
+  h->header_crc = GUINT32_TO_LE (ep_queue_crc32c (h, HEADER_SIZE - 4));
+}
+
+/* pwrite()s all of @iov at @offset, retrying short writes. */
+static gboolean
+pwritev_all (int           fd,
+             struct iovec *iov,
+             int           n_iov,
+             guint64       offset,
+             int          *errsv)
+{
+  while (n_iov > 0)
+    {
+      ssize_t n = pwritev (fd, iov, n_iov, offset);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          *errsv = n < 0 ? errno : ENOSPC;
+          return FALSE;
+        }
+      offset += n;
+      while (n_iov > 0 && (gsize) n >= iov->iov_len)
+        {
+          n -= iov->iov_len;
+          iov++;
+          n_iov--;
+        }
+      if (n_iov > 0)
+        {
+          iov->iov_base = (guint8 *) iov->iov_base + n;
+          iov->iov_len -= n;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+ep_journal_pread_all (int      fd,
+                      void    *buf,
+                      gsize    len,
+                      guint64  offset)
+{
+  while (len > 0)
+    {
+      ssize_t n = pread (fd, buf, len, offset);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      buf = (guint8 *) buf + n;
+      len -= n;
+      offset += n;
+    }
+  return TRUE;
+}
+
+static void
+mark_dirty (EpQueue        *self,
+            EpQueueSegment *seg)
+{
+  seg->dirty = TRUE;
+  if (self->dirty_since == 0)
+    {
+      self->dirty_since = g_get_monotonic_time ();
+      g_cond_signal (&self->cond);
+    }
+}
+
+/* Creates segment @number with its header and makes it the active one. */
+EpQueueSegment *
+ep_journal_create_segment (EpQueue  *self,
+                           guint32   number,
+                           guint32   flags,
+                           GError  **error)
+{
+  g_autofree char *name = ep_journal_segment_name (number);
+  SegmentHeader h;
+  struct iovec iov;
+  EpQueueSegment *seg;
+  int fd, errsv;
+
+  fd = openat (self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      ep_journal_set_error (error, errno, "Cannot create queue file", name);
+      return NULL;
+    }
+  ep_journal_segment_header_init (&h, flags, self->next_seq);
+  iov = (struct iovec) { &h, HEADER_SIZE };
+  if (!pwritev_all (fd, &iov, 1, 0, &errsv))
+    {
+      ep_journal_set_error (error, errsv, "Cannot write queue file", name);
+      unlinkat (self->dir_fd, name, 0);
+      close (fd);
+      return NULL;
+    }
+  seg = ep_journal_segment_new (fd, number);
+  seg->base_seq = self->next_seq;
+  seg->size = HEADER_SIZE;
+  seg->writable = TRUE;
+  g_ptr_array_add (self->segments, seg);
+  self->dir_dirty = TRUE;
+  mark_dirty (self, seg);
+  return seg;
+}
+
+/* The segment a frame of @frame_len bytes goes to, rotating if needed. */
+static EpQueueSegment *
+segment_for_frame (EpQueue  *self,
+                   guint64   frame_len,
+                   GError  **error)
+{
+  EpQueueSegment *seg = self->segments->len > 0 ? ep_journal_active_segment (self) : NULL;
+
+  if (self->closed)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
+      return NULL;
+    }
+  if (seg != NULL && seg->writable &&
+      (seg->size == HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
+    return seg;
+  return ep_journal_create_segment (self, seg != NULL ? seg->number + 1 : 1, 0, error);
+}
+
+/* Test hook (ep_queue_set_fault_injection()): writes the header and half of
+ * the payload of the frame in @iov, then fails as a full disk would. */
+static gboolean
+fault_injected (EpQueue      *self,
+                int           fd,
+                struct iovec *iov,
+                guint64       offset,
+                int          *errsv)
+{
+  if (self->fault_writes == 0)
+    return FALSE;
+  self->fault_writes--;
+  iov[1].iov_len /= 2;
+  pwritev_all (fd, iov, 2, offset, errsv);
+  *errsv = self->fault_errno;
+  return TRUE;
+}
+
+/* Appends one frame to the active segment with one pwritev(); on failure
+ * truncates the file back so that nothing partial stays. */
+EpQueueSegment *
+ep_journal_write_frame (EpQueue       *self,
+                        FrameHeader   *header,
+                        const guint8  *payload,
+                        gsize          payload_len,
+                        guint64       *offset_out,
+                        GError       **error)
+{
+  static const guint8 padding[8];
+  guint64 frame_len = FRAME_SIZE (payload_len);
+  struct iovec iov[3];
+  EpQueueSegment *seg;
+  int errsv;
+
+  seg = segment_for_frame (self, frame_len, error);
+  if (seg == NULL)
+    return NULL;
+  iov[0] = (struct iovec) { header, HEADER_SIZE };
+  iov[1] = (struct iovec) { (void *) payload, payload_len };
+  iov[2] = (struct iovec) { (void *) padding, frame_len - HEADER_SIZE - payload_len };
+  if (fault_injected (self, seg->fd, iov, seg->size, &errsv) ||
+      !pwritev_all (seg->fd, iov, iov[2].iov_len > 0 ? 3 : 2, seg->size, &errsv))
+    {
+      g_autofree char *name = ep_journal_segment_name (seg->number);
+
+      if (ftruncate (seg->fd, seg->size) != 0)
+        g_debug ("cannot truncate %s after a failed write: %s", name, g_strerror (errno));
+      ep_journal_set_error (error, errsv, "Cannot write to queue file", name);
+      return NULL;
+    }
+  *offset_out = seg->size;
+  seg->size += frame_len;
+  mark_dirty (self, seg);
+  return seg;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Syncing, deleting, renaming */
+
+/* Called and returns with the mutex held; drops it during the syscalls. */
+gboolean
+ep_journal_sync_dirty_locked (EpQueue  *self,
+                              GError  **error)
+{
+  g_autoptr(GPtrArray) dirty = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  gboolean dir_dirty = self->dir_dirty;
+  int errsv = 0;
+
+  for (guint i = 0; i < self->segments->len; i++)
+    {
+      EpQueueSegment *seg = self->segments->pdata[i];
+
+      if (seg->dirty)
+        g_ptr_array_add (dirty, ep_journal_segment_ref (seg));
+      seg->dirty = FALSE;
+    }
+  self->dir_dirty = FALSE;
+  self->dirty_since = 0;
+  g_mutex_unlock (&self->mutex);
+
+  for (guint i = 0; i < dirty->len; i++)
+    if (fdatasync (((EpQueueSegment *) dirty->pdata[i])->fd) != 0 && errsv == 0)
+      errsv = errno;
+  if (dir_dirty && fsync (self->dir_fd) != 0 && errsv == 0)
+    errsv = errno;
+
+  g_mutex_lock (&self->mutex);
+  if (errsv != 0)
+    {
+      ep_journal_set_error (error, errsv, "Cannot sync queue directory", self->dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* sync_on_send: fdatasyncs @seg and, if a segment file was created since,
+ * the directory. Called without the mutex. */
+gboolean
+ep_journal_sync_segment (EpQueue         *self,
+                         EpQueueSegment  *seg,
+                         GError         **error)
+{
+  gboolean dir_dirty;
+  int errsv = 0;
+
+  if (fdatasync (seg->fd) != 0)
+    errsv = errno;
+  g_mutex_lock (&self->mutex);
+  dir_dirty = self->dir_dirty;
+  self->dir_dirty = FALSE;
+  g_mutex_unlock (&self->mutex);
+  if (errsv == 0 && dir_dirty && fsync (self->dir_fd) != 0)
+    errsv = errno;
+  if (errsv == 0)
+    return TRUE;
+
+  g_mutex_lock (&self->mutex);
+  self->dir_dirty |= dir_dirty;
+  g_mutex_unlock (&self->mutex);
+  ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->dir);
+  return FALSE;
+}
+
+gboolean
+ep_journal_sync_file (int          fd,
+                      const char  *name,
+                      GError     **error)
+{
+  if (fdatasync (fd) == 0)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot sync queue file", name);
+  return FALSE;
+}
+
+gboolean
+ep_journal_sync_dir (EpQueue  *self,
+                     GError  **error)
+{
+  if (fsync (self->dir_fd) == 0)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot sync queue directory", self->dir);
+  return FALSE;
+}
+
+gboolean
+ep_journal_unlink_segment (EpQueue  *self,
+                           guint32   number,
+                           gboolean  tmp,
+                           GError  **error)
+{
+  g_autofree char *name = ep_journal_segment_name (number);
+  g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
+
+  if (unlinkat (self->dir_fd, tmp ? tmp_name : name, 0) != 0 && errno != ENOENT)
+    {
+      ep_journal_set_error (error, errno, "Cannot delete queue file", tmp ? tmp_name : name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Deletes @name (a file of the queue directory); a missing file is fine. */
+gboolean
+ep_journal_unlink (EpQueue     *self,
+                   const char  *name,
+                   GError     **error)
+{
+  if (unlinkat (self->dir_fd, name, 0) == 0 || errno == ENOENT)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot delete queue file", name);
+  return FALSE;
+}
+
+/* Opens the existing segment file @name for restore; -1 on error. */
+int
+ep_journal_open_segment (EpQueue     *self,
+                         const char  *name,
+                         guint64     *size,
+                         GError     **error)
+{
+  struct stat st;
+  int fd;
+
+  fd = openat (self->dir_fd, name, O_RDWR | O_CLOEXEC);
+  if (fd < 0 || fstat (fd, &st) != 0)
+    {
+      ep_journal_set_error (error, errno, "Cannot open queue file", name);
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  *size = st.st_size;
+  return fd;
+}
+
+/* Cuts @seg back to @size bytes (a torn tail found by restore). */
+gboolean
+ep_journal_truncate (EpQueue         *self,
+                     EpQueueSegment  *seg,
+                     guint64          size,
+                     GError         **error)
+{
+  if (ftruncate (seg->fd, size) == 0)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot cut a torn record off a queue file in",
+                        self->dir);
+  return FALSE;
+}
+
+/* Creates (truncating) "%08x.journal.tmp" for a compaction into segment
+ * @number; -1 on error. */
+int
+ep_journal_create_tmp (EpQueue  *self,
+                       guint32   number,
+                       GError  **error)
+{
+  g_autofree char *name = ep_journal_segment_name (number);
+  g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
+  int fd;
+
+  fd = openat (self->dir_fd, tmp_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    ep_journal_set_error (error, errno, "Cannot create queue file", tmp_name);
+  return fd;
+}
+
+/* Writes @len bytes of @data at @offset of the compaction file @fd. */
+gboolean
+ep_journal_write_tmp (int            fd,
+                      const guint8  *data,
+                      gsize          len,
+                      guint64        offset,
+                      GError       **error)
+{
+  struct iovec iov = { (void *) data, len };
+  int errsv;
+
+  if (pwritev_all (fd, &iov, 1, offset, &errsv))
+    return TRUE;
+  g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+               "Cannot write compacted queue file: %s", g_strerror (errsv));
+  return FALSE;
+}
+
+/* Renames the compaction file of segment @number over that segment. */
+gboolean
+ep_journal_rename_tmp (EpQueue  *self,
+                       guint32   number,
+                       GError  **error)
+{
+  g_autofree char *name = ep_journal_segment_name (number);
+  g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
+
+  if (renameat (self->dir_fd, tmp_name, self->dir_fd, name) == 0)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot rename", tmp_name);
+  return FALSE;
+}
+
+/* Gives up a compaction file: closes @fd and deletes the file. */
+void
+ep_journal_abandon_tmp (EpQueue *self,
+                        guint32  number,
+                        int      fd)
+{
+  close (fd);
+  ep_journal_unlink_segment (self, number, TRUE, NULL);
+}
+
+gboolean
+ep_journal_open_dir (EpQueue  *self,
+                     GError  **error)
+{
+  int errsv;
+
+  if (g_mkdir_with_parents (self->dir, 0700) != 0)
+    {
+      ep_journal_set_error (error, errno, "Cannot create queue directory", self->dir);
+      return FALSE;
+    }
+  self->dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (self->dir_fd < 0)
+    {
+      ep_journal_set_error (error, errno, "Cannot open queue directory", self->dir);
+      return FALSE;
+    }
+  self->lock_fd = openat (self->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (self->lock_fd >= 0 && flock (self->lock_fd, LOCK_EX | LOCK_NB) == 0)
+    return TRUE;
+
+  errsv = errno;
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
+  self->lock_fd = -1;
+  if (errsv == EWOULDBLOCK)
+    g_set_error (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED,
+                 "The queue directory %s is in use by another producer", self->dir);
+  else
+    ep_journal_set_error (error, errsv, "Cannot lock queue directory", self->dir);
+  return FALSE;
+}
+
+/* Releases the advisory lock taken by ep_journal_open_dir(). */
+void
+ep_journal_unlock (EpQueue *self)
+{
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
+  self->lock_fd = -1;
+}
+
+/* Closes the directory opened by ep_journal_open_dir() (finalize). */
+void
+ep_journal_close_dir (EpQueue *self)
+{
+  if (self->dir_fd >= 0)
+    close (self->dir_fd);
+  self->dir_fd = -1;
+}

@@ -1,0 +1,176 @@
+/* ep-queue-index.c: the queue's in-memory index of live events
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Each queued event costs one 24-byte EpQueueEntry (where its frame lives,
+ * its state) in a chunked array kept in seq order, which is also file order:
+ * no giant realloc on the append path, binary search by seq, removed entries
+ * trimmed at the head and squeezed out when they dominate. Payloads stay on
+ * disk. Every function here is called with the queue mutex held.
+ */
+
+#include "config.h"
+
+#include "ep-journal-private.h"
+
+void
+ep_queue_index_init (EpQueueIndex *ix)
+{
+  ix->chunks = g_ptr_array_new_with_free_func (g_free);
+  ix->start = 0;
+  ix->len = 0;
+}
+
+void
+ep_queue_index_clear (EpQueueIndex *ix)
+{
+  g_clear_pointer (&ix->chunks, g_ptr_array_unref);
+  ix->start = ix->len = 0;
+}
+
+EpQueueEntry *
+ep_queue_index_push (EpQueueIndex *ix)
+{
+  gsize p = ix->start + ix->len;
+
+  if (p / INDEX_CHUNK >= ix->chunks->len)
+    g_ptr_array_add (ix->chunks, g_new (EpQueueEntry, INDEX_CHUNK));
+  ix->len++;
+  return ep_queue_index_at (ix, ix->len - 1);
+}
+
+/* The position of the first entry with a seq >= @seq. */
+gsize
+ep_queue_index_lower_bound (EpQueueIndex *ix,
+                            guint64       seq)
+{
+  gsize lo = 0, hi = ix->len;
+
+  while (lo < hi)
+    {
+      gsize mid = lo + (hi - lo) / 2;
+
+      if (ep_queue_index_at (ix, mid)->seq < seq)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return lo;
+}
+
+/* The entry of @seq unless it is unknown or removed. */
+EpQueueEntry *
+ep_queue_index_find (EpQueueIndex *ix,
+                     guint64       seq)
+{
+  gsize pos = ep_queue_index_lower_bound (ix, seq);
+  EpQueueEntry *e;
+
+  if (pos >= ix->len)
+    return NULL;
+  e = ep_queue_index_at (ix, pos);
+  if (e->seq != seq || ep_queue_entry_state (e) == ENTRY_REMOVED)
+    return NULL;
+  return e;
+}
+
+static void
+index_drop_unused_chunks (EpQueueIndex *ix)
+{
+  gsize used = (ix->start + ix->len + INDEX_CHUNK - 1) / INDEX_CHUNK;
+
+  /* keep one spare chunk so that an append at a chunk boundary does not
+   * allocate right after a squeeze */
+  if (ix->chunks->len > used + 1)
+    g_ptr_array_remove_range (ix->chunks, used + 1, ix->chunks->len - used - 1);
+}
+
+/* Forgets removed entries at the head. */
+void
+ep_queue_index_trim_head (EpQueueIndex *ix)
+{
+  while (ix->len > 0 && ep_queue_entry_state (ep_queue_index_at (ix, 0)) == ENTRY_REMOVED)
+    {
+      ix->start++;
+      ix->len--;
+      if (ix->start == INDEX_CHUNK)
+        {
+          g_ptr_array_remove_index (ix->chunks, 0);
+          ix->start = 0;
+        }
+    }
+  if (ix->len == 0 && ix->start > 0)
+    {
+      ix->start = 0;
+      index_drop_unused_chunks (ix);
+    }
+}
+
+/* Moves the live entries together, in place, when holes dominate. */
+void
+ep_queue_index_squeeze (EpQueueIndex *ix,
+                        guint64       n_live)
+{
+  gsize w = 0;
+
+  if (ix->len - n_live <= MAX (n_live, 2 * INDEX_CHUNK))
+    return;
+  for (gsize r = 0; r < ix->len; r++)
+    {
+      EpQueueEntry *e = ep_queue_index_at (ix, r);
+
+      if (ep_queue_entry_state (e) != ENTRY_REMOVED)
+        *ep_queue_index_at (ix, w++) = *e;
+    }
+  ix->len = w;
+  index_drop_unused_chunks (ix);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Bookkeeping of live events */
+
+void
+ep_queue_forget_entry (EpQueue      *self,
+                       EpQueueEntry *e)
+{
+  EpQueueSegment *seg = ep_journal_segment_find (self, e->segment);
+
+  if (ep_queue_entry_state (e) == ENTRY_IN_FLIGHT)
+    self->n_in_flight--;
+  ep_queue_entry_set_state (e, ENTRY_REMOVED);
+  self->n_live--;
+  self->live_bytes -= e->logical_size;
+  if (seg != NULL)
+    {
+      seg->live--;
+      seg->live_frame_bytes -= FRAME_SIZE (e->length);
+    }
+}
+
+void
+ep_queue_add_entry (EpQueue        *self,
+                    EpQueueSegment *seg,
+                    guint64         seq,
+                    guint64         offset,
+                    guint32         length,
+                    guint32         logical_size)
+{
+  EpQueueEntry *e = ep_queue_index_push (&self->index);
+
+  e->seq = seq;
+  e->segment = seg->number;
+  e->offset_state = (guint32) offset | ENTRY_PENDING;
+  e->length = length;
+  e->logical_size = logical_size;
+  seg->live++;
+  seg->live_frame_bytes += FRAME_SIZE (length);
+  self->n_live++;
+  self->live_bytes += logical_size;
+}
+
+void
+ep_queue_tidy_index (EpQueue *self)
+{
+  ep_queue_index_trim_head (&self->index);
+  ep_queue_index_squeeze (&self->index, self->n_live);
+}

@@ -1,0 +1,487 @@
+/* ep-queue-restore.c: rebuilding the queue from its directory at open
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Reads every segment once (mmap), checks both checksums of every frame and
+ * builds the index without allocating per record. Resynchronises after bad
+ * frames, cuts torn tails, deletes the leftovers of interrupted compactions
+ * and removes feral events. The directory is modified (through ep-journal.c)
+ * only once every file has been read: a newer format version leaves it
+ * untouched.
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ep-event-private.h"
+#include "ep-journal-private.h"
+
+typedef enum {
+  HEADER_VALID,
+  HEADER_TORN,     /* shorter than a header: creation was interrupted */
+  HEADER_CORRUPT,
+} HeaderState;
+
+typedef struct {
+  guint32     number;
+  int         fd;          /* owned until moved into an EpQueueSegment */
+  guint64     size;        /* file size */
+  HeaderState state;
+  guint32     flags;
+  guint64     base_seq;
+  gboolean    superseded;  /* a later COMPACTED file holds its live events */
+  guint64     tail;        /* where a torn tail starts; == size if none */
+  gboolean    bad_bytes;   /* holds a bad header or bad frames before its tail */
+  EpQueueSegment *seg;     /* borrowed, once restored */
+} RestoreFile;
+
+typedef struct {
+  GArray     *files;        /* RestoreFile, by number */
+  GPtrArray  *tmp_names;    /* owned names of compaction leftovers */
+  GHashTable *feral;        /* nullable: set of borrowed names */
+  GArray     *feral_seqs;   /* guint64: events to remove */
+  guint64     max_seq;      /* highest seq seen in events and tombstones */
+  guint64     last_event_seq;
+  gboolean    dir_changed;
+  gboolean    bad_bytes;      /* a restored file holds bad bytes */
+} Restore;
+
+static void
+restore_file_clear (gpointer data)
+{
+  RestoreFile *file = data;
+
+  if (file->fd >= 0)
+    close (file->fd);
+  file->fd = -1;
+}
+
+static void
+restore_clear (Restore *rs)
+{
+  g_clear_pointer (&rs->files, g_array_unref);
+  g_clear_pointer (&rs->tmp_names, g_ptr_array_unref);
+  g_clear_pointer (&rs->feral, g_hash_table_unref);
+  g_clear_pointer (&rs->feral_seqs, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Restore, restore_clear)
+
+static gint
+compare_restore_files (gconstpointer a,
+                       gconstpointer b)
+{
+  guint32 na = ((const RestoreFile *) a)->number, nb = ((const RestoreFile *) b)->number;
+
+  return na < nb ? -1 : na > nb;
+}
+
+static gboolean
+restore_open_file (EpQueue     *self,
+                   Restore     *rs,
+                   const char  *name,
+                   guint32      number,
+                   GError     **error)
+{
+  RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, NULL };
+
+  file.fd = ep_journal_open_segment (self, name, &file.size, error);
+  if (file.fd < 0)
+    return FALSE;
+  file.tail = file.size;
+  g_array_append_val (rs->files, file);
+  if (file.size >= G_MAXUINT32 - MAX_RECORD_LEN)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "Queue file %s/%s is too large (%" G_GUINT64_FORMAT " bytes)",
+                   self->dir, name, file.size);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+restore_list_files (EpQueue  *self,
+                    Restore  *rs,
+                    GError  **error)
+{
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *name;
+  guint32 number;
+
+  dir = g_dir_open (self->dir, 0, &local_error);
+  if (dir == NULL)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE, "Cannot read queue directory: %s",
+                   local_error->message);
+      return FALSE;
+    }
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      if (ep_journal_parse_segment_name (name, TRUE, &number))
+        g_ptr_array_add (rs->tmp_names, g_strdup (name));
+      else if (ep_journal_parse_segment_name (name, FALSE, &number) &&
+               !restore_open_file (self, rs, name, number, error))
+        return FALSE;
+    }
+  g_array_sort (rs->files, compare_restore_files);
+  return TRUE;
+}
+
+/* Classifies the header of @file; fails only for a newer format. */
+static gboolean
+restore_read_header (EpQueue      *self,
+                     RestoreFile  *file,
+                     GError      **error)
+{
+  SegmentHeader h;
+
+  if (file->size < HEADER_SIZE)
+    {
+      file->state = HEADER_TORN;
+      return TRUE;
+    }
+  if (!ep_journal_pread_all (file->fd, &h, HEADER_SIZE, 0) ||
+      memcmp (h.magic, SEGMENT_MAGIC, sizeof h.magic) != 0 ||
+      GUINT32_FROM_LE (h.header_crc) != ep_queue_crc32c (&h, HEADER_SIZE - 4))
+    {
+      file->state = HEADER_CORRUPT;
+      return TRUE;
+    }
+  if (GUINT32_FROM_LE (h.version) > FORMAT_VERSION)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "Queue file %s/%08x.journal was written by a newer version of "
+                   "ep-glib (format %u; this version reads format %u); it is left "
+                   "untouched: use a newer ep-glib or another queue directory",
+                   self->dir, file->number, GUINT32_FROM_LE (h.version), FORMAT_VERSION);
+      return FALSE;
+    }
+  file->state = GUINT32_FROM_LE (h.version) == 0 ? HEADER_CORRUPT : HEADER_VALID;
+  file->flags = GUINT32_FROM_LE (h.flags);
+  file->base_seq = GUINT64_FROM_LE (h.base_seq);
+  return TRUE;
+}
+
+static gboolean
+restore_read_headers (EpQueue  *self,
+                      Restore  *rs,
+                      GError  **error)
+{
+  guint superseded = 0;
+
+  for (guint i = 0; i < rs->files->len; i++)
+    {
+      RestoreFile *file = &g_array_index (rs->files, RestoreFile, i);
+
+      if (!restore_read_header (self, file, error))
+        return FALSE;
+      if (file->state == HEADER_VALID && (file->flags & SEGMENT_FLAG_COMPACTED))
+        superseded = i;
+    }
+  for (guint i = 0; i < superseded; i++)
+    g_array_index (rs->files, RestoreFile, i).superseded = TRUE;
+  return TRUE;
+}
+
+static gboolean
+record_is_feral (const guint8 *data,
+                 gsize         len,
+                 GHashTable   *feral)
+{
+  const char *name = ep_event_record_peek_name (data, len);
+
+  return name != NULL && g_hash_table_contains (feral, name);
+}
+
+static void
+restore_tombstone (EpQueue      *self,
+                   Restore      *rs,
+                   const guint8 *payload,
+                   guint32       n_seqs)
+{
+  for (guint32 i = 0; i < n_seqs; i++)
+    {
+      EpQueueEntry *e;
+      guint64 seq;
+
+      memcpy (&seq, payload + 8 * (gsize) i, 8);
+      seq = GUINT64_FROM_LE (seq);
+      rs->max_seq = MAX (rs->max_seq, seq);
+      e = ep_queue_index_find (&self->index, seq);
+      if (e != NULL)
+        ep_queue_forget_entry (self, e);
+    }
+}
+
+static void
+restore_frame (EpQueue           *self,
+               Restore           *rs,
+               EpQueueSegment    *seg,
+               const guint8      *data,
+               gsize              off,
+               const FrameHeader *h)
+{
+  const guint8 *payload = data + off + HEADER_SIZE;
+
+  if (h->type == FRAME_TOMBSTONE)
+    {
+      restore_tombstone (self, rs, payload, h->logical_size);
+      return;
+    }
+  if (h->seq <= rs->last_event_seq)
+    return;  /* a duplicate: cannot happen unless files were copied around */
+  ep_queue_add_entry (self, seg, h->seq, off, h->length, h->logical_size);
+  rs->last_event_seq = rs->max_seq = h->seq;
+  if (rs->feral != NULL && record_is_feral (payload, h->length, rs->feral))
+    g_array_append_val (rs->feral_seqs, h->seq);
+}
+
+static gboolean
+all_zero (const guint8 *data,
+          gsize         len)
+{
+  for (gsize i = 0; i < len; i++)
+    if (data[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+newer_frame_error (EpQueue         *self,
+                   EpQueueSegment  *seg,
+                   gsize            off,
+                   GError         **error)
+{
+  g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+               "Queue file %s/%08x.journal holds a record written by a newer "
+               "version of ep-glib (at offset %" G_GSIZE_FORMAT "); it is left "
+               "untouched: use a newer ep-glib or another queue directory",
+               self->dir, seg->number, off);
+  return FALSE;
+}
+
+/* The offset of the next valid frame at or after @from, or @size. */
+static gboolean
+find_next_frame (EpQueue         *self,
+                 EpQueueSegment  *seg,
+                 const guint8    *data,
+                 gsize            size,
+                 gsize            from,
+                 gsize           *next,
+                 GError         **error)
+{
+  guint32 magic = GUINT32_TO_LE (FRAME_MAGIC);
+
+  for (gsize off = ALIGN8 (from); off + HEADER_SIZE <= size; off += 8)
+    {
+      FrameHeader h;
+      FrameCheck check;
+
+      if (memcmp (data + off, &magic, 4) != 0)
+        continue;
+      check = ep_journal_frame_check (data, size, off, &h);
+      if (check == FRAME_NEWER)
+        return newer_frame_error (self, seg, off, error);
+      if (check == FRAME_OK)
+        {
+          *next = off;
+          return TRUE;
+        }
+    }
+  *next = size;
+  return TRUE;
+}
+
+/* Replays the frames of @data (the contents of @file); sets *@end to where
+ * the next frame goes, @file->tail to where a torn tail starts (@size if
+ * none) and @file->bad_bytes if bad frames come before it. */
+static gboolean
+restore_scan (EpQueue         *self,
+              Restore         *rs,
+              RestoreFile     *file,
+              const guint8    *data,
+              gsize            size,
+              guint64         *end,
+              GError         **error)
+{
+  EpQueueSegment *seg = file->seg;
+  gsize off = HEADER_SIZE;
+
+  file->tail = size;
+  while (off < size)
+    {
+      FrameHeader h;
+      FrameCheck check = ep_journal_frame_check (data, size, off, &h);
+      gsize next;
+
+      if (check == FRAME_NEWER)
+        return newer_frame_error (self, seg, off, error);
+      if (check == FRAME_OK)
+        {
+          restore_frame (self, rs, seg, data, off, &h);
+          off += FRAME_SIZE (h.length);
+          continue;
+        }
+      if (!find_next_frame (self, seg, data, size, off + 8, &next, error))
+        return FALSE;
+      if (next == size)
+        {
+          if (!all_zero (data + off, size - off))
+            self->discarded++;
+          file->tail = off;
+          break;
+        }
+      self->discarded++;
+      file->bad_bytes = TRUE;
+      off = next;
+    }
+  *end = MIN (off, file->tail);
+  *end = ALIGN8 (MAX (*end, HEADER_SIZE));
+  return TRUE;
+}
+
+static gboolean
+restore_segment (EpQueue      *self,
+                 Restore      *rs,
+                 RestoreFile  *file,
+                 GError      **error)
+{
+  EpQueueSegment *seg = ep_journal_segment_new (file->fd, file->number);
+  guint64 end = HEADER_SIZE;
+  gboolean ok = TRUE;
+
+  file->fd = -1;
+  file->seg = seg;
+  seg->base_seq = file->state == HEADER_VALID ? file->base_seq : 0;
+  g_ptr_array_add (self->segments, seg);
+  if (file->state == HEADER_CORRUPT)
+    {
+      self->discarded++;
+      file->bad_bytes = TRUE;
+    }
+  if (file->size > HEADER_SIZE)
+    {
+      void *data = mmap (NULL, file->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, seg->fd, 0);
+
+      if (data == MAP_FAILED)
+        {
+          ep_journal_set_error (error, errno, "Cannot read queue file in", self->dir);
+          return FALSE;
+        }
+      ok = restore_scan (self, rs, file, data, file->size, &end, error);
+      munmap (data, file->size);
+    }
+  seg->size = end;
+  /* bad bytes are dropped by compacting the file, which must be sealed */
+  seg->writable = file->state == HEADER_VALID && !file->bad_bytes;
+  rs->bad_bytes |= file->bad_bytes;
+  return ok;
+}
+
+/* After a successful scan: the only place restore modifies the directory. */
+static gboolean
+restore_apply (EpQueue  *self,
+               Restore  *rs,
+               GError  **error)
+{
+  for (guint i = 0; i < rs->files->len; i++)
+    {
+      RestoreFile *file = &g_array_index (rs->files, RestoreFile, i);
+
+      if (file->superseded || file->state == HEADER_TORN)
+        {
+          if (!ep_journal_unlink_segment (self, file->number, FALSE, error))
+            return FALSE;
+          rs->dir_changed = TRUE;
+        }
+      else if (file->tail < file->size &&
+               !ep_journal_truncate (self, file->seg, file->tail, error))
+        return FALSE;
+    }
+  for (guint i = 0; i < rs->tmp_names->len; i++)
+    {
+      ep_journal_unlink (self, rs->tmp_names->pdata[i], NULL);
+      rs->dir_changed = TRUE;
+    }
+  return TRUE;
+}
+
+static void
+restore_init (Restore             *rs,
+              const char * const  *feral_names)
+{
+  rs->files = g_array_new (FALSE, FALSE, sizeof (RestoreFile));
+  g_array_set_clear_func (rs->files, restore_file_clear);
+  rs->tmp_names = g_ptr_array_new_with_free_func (g_free);
+  rs->feral_seqs = g_array_new (FALSE, FALSE, sizeof (guint64));
+  if (feral_names == NULL || feral_names[0] == NULL)
+    return;
+  rs->feral = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; feral_names[i] != NULL; i++)
+    g_hash_table_add (rs->feral, (gpointer) feral_names[i]);
+}
+
+/* Removes the events of feral types, persistently. */
+static void
+restore_remove_feral (EpQueue *self,
+                      Restore *rs)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (rs->feral_seqs->len == 0)
+    return;
+  if (!ep_queue_remove_locked (self, (const guint64 *) (gpointer) rs->feral_seqs->data,
+                               rs->feral_seqs->len, &error))
+    g_warning ("Queue %s: cannot persist the removal of %u feral event(s): %s",
+               self->dir, rs->feral_seqs->len, error->message);
+}
+
+/* With the mutex held: rebuilds the queue from the directory. */
+gboolean
+ep_queue_restore (EpQueue             *self,
+                  const char * const  *feral_names,
+                  GError             **error)
+{
+  g_auto(Restore) rs = { 0 };
+  guint64 base_seq = 1;
+  guint32 next_number = 1;
+
+  restore_init (&rs, feral_names);
+  if (!restore_list_files (self, &rs, error) || !restore_read_headers (self, &rs, error))
+    return FALSE;
+  for (guint i = 0; i < rs.files->len; i++)
+    {
+      RestoreFile *file = &g_array_index (rs.files, RestoreFile, i);
+
+      next_number = MAX (next_number, file->number + 1);
+      if (file->superseded || file->state == HEADER_TORN)
+        continue;
+      if (!restore_segment (self, &rs, file, error))
+        return FALSE;
+      base_seq = MAX (base_seq, file->base_seq);
+    }
+  if (!restore_apply (self, &rs, error))
+    return FALSE;
+
+  self->next_seq = MAX (rs.max_seq + 1, base_seq);
+  if (self->segments->len == 0 || !ep_journal_active_segment (self)->writable)
+    {
+      if (ep_journal_create_segment (self, next_number, 0, error) == NULL)
+        return FALSE;
+    }
+  if (rs.dir_changed && !ep_journal_sync_dir (self, error))
+    return FALSE;
+  restore_remove_feral (self, &rs);
+  ep_queue_tidy_index (self);
+  self->reclaim_wanted = ep_queue_reclaim_possible (self);
+  self->compaction_wanted = rs.bad_bytes;
+  if (self->discarded > 0)
+    g_warning ("Queue %s: discarded %u corrupt or torn record(s) while restoring",
+               self->dir, self->discarded);
+  return TRUE;
+}
