@@ -4,6 +4,9 @@
  *
  * Every request is recorded (path, headers, decoded form, raw key order and
  * the SendMessageBatch entries), then answered by the next scripted action.
+ * Decoding, validation, checksums and replies are ep-consumer's own
+ * (tools/sqs-server/): the fake differs from the real consumer only in what
+ * the test scripts, never in what SQS accepts.
  * Actions that break the connection (RESET, RESET_MID_REPLY) pause the
  * message in the handler and steal the connection from an idle callback, so
  * libsoup's own I/O is never pulled out from under its feet.
@@ -13,8 +16,7 @@
 #include <string.h>
 
 #include "ep-test-server.h"
-
-#define ENTRY_PREFIX "SendMessageBatchRequestEntry."
+#include "sqs-server.h"
 
 typedef struct {
   EpTestActionKind  kind;
@@ -105,84 +107,6 @@ request_free (EpTestRequest *request)
   g_free (request);
 }
 
-/* Decodes one form component the way soup_form_decode does ('+' is a space). */
-static char *
-form_decode_component (const char *text,
-                       gssize      len)
-{
-  g_autofree char *copy = len < 0 ? g_strdup (text) : g_strndup (text, len);
-  char *decoded;
-
-  g_strdelimit (copy, "+", ' ');
-  decoded = g_uri_unescape_string (copy, NULL);
-  return decoded != NULL ? decoded : g_strdup ("<bad %-escape>");
-}
-
-static GPtrArray *
-split_form_keys (const char *raw)
-{
-  GPtrArray *keys = g_ptr_array_new_with_free_func (g_free);
-  g_auto(GStrv) pairs = g_strsplit (raw, "&", -1);
-
-  for (guint i = 0; pairs[i] != NULL; i++)
-    {
-      const char *eq = strchr (pairs[i], '=');
-
-      if (pairs[i][0] == '\0')
-        continue;
-      g_ptr_array_add (keys, form_decode_component (pairs[i],
-                                                    eq ? eq - pairs[i] : -1));
-    }
-  return keys;
-}
-
-static const char *
-entry_field (GHashTable *form,
-             guint       n,
-             const char *field)
-{
-  g_autofree char *key = g_strdup_printf (ENTRY_PREFIX "%u.%s", n, field);
-
-  return g_hash_table_lookup (form, key);
-}
-
-/* The string value of the message attribute named @attr_name, or NULL. */
-static const char *
-entry_attribute (GHashTable *form,
-                 guint       n,
-                 const char *attr_name)
-{
-  for (guint k = 1; ; k++)
-    {
-      g_autofree char *name_key = g_strdup_printf ("MessageAttribute.%u.Name", k);
-      g_autofree char *value_key = g_strdup_printf ("MessageAttribute.%u.Value.StringValue", k);
-      const char *name = entry_field (form, n, name_key);
-
-      if (name == NULL)
-        return NULL;
-      if (g_str_equal (name, attr_name))
-        return entry_field (form, n, value_key);
-    }
-}
-
-static GPtrArray *
-collect_entries (GHashTable *form)
-{
-  GPtrArray *entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
-
-  for (guint n = 1; entry_field (form, n, "Id") != NULL; n++)
-    {
-      EpTestEntry *entry = g_new0 (EpTestEntry, 1);
-
-      entry->id = g_strdup (entry_field (form, n, "Id"));
-      entry->body = g_strdup (entry_field (form, n, "MessageBody"));
-      entry->name = g_strdup (entry_attribute (form, n, "Name"));
-      entry->headers_json = g_strdup (entry_attribute (form, n, "Headers"));
-      g_ptr_array_add (entries, entry);
-    }
-  return entries;
-}
-
 static void
 copy_header (const char *name,
              const char *value,
@@ -193,23 +117,75 @@ copy_header (const char *name,
   g_hash_table_replace (headers, g_ascii_strdown (name, -1), g_strdup (value));
 }
 
-static EpTestRequest *
-request_record (SoupServerMessage *msg)
+static char *
+dup_attribute (const SqsEntry *entry,
+               const char     *name)
+{
+  const SqsAttribute *attribute = sqs_entry_find_string_attribute (entry, name);
+
+  return attribute != NULL ? g_strdup (attribute->string_value->str) : NULL;
+}
+
+static GPtrArray *
+collect_entries (const SqsBatch *batch)
+{
+  GPtrArray *entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+
+  for (guint i = 0; batch != NULL && i < batch->entries->len; i++)
+    {
+      const SqsEntry *sqs_entry = g_ptr_array_index (batch->entries, i);
+      EpTestEntry *entry = g_new0 (EpTestEntry, 1);
+
+      entry->id = sqs_entry->id != NULL ? g_strdup (sqs_entry->id->str) : NULL;
+      entry->body = sqs_entry->body != NULL ? g_strdup (sqs_entry->body->str) : NULL;
+      entry->name = dup_attribute (sqs_entry, "Name");
+      entry->headers_json = dup_attribute (sqs_entry, "Headers");
+      g_ptr_array_add (entries, entry);
+    }
+  return entries;
+}
+
+static GHashTable *
+form_as_strings (GHashTable *params)
+{
+  GHashTable *form = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTableIter iter;
+  gpointer name, value;
+
+  g_hash_table_iter_init (&iter, params);
+  while (g_hash_table_iter_next (&iter, &name, &value))
+    g_hash_table_insert (form, g_strdup (name), g_strdup (((GString *) value)->str));
+  return form;
+}
+
+/* Records @msg; returns its batch, or NULL with @error set when SQS would
+ * refuse to decode it (then form and entries are empty). */
+static SqsBatch *
+request_record (SoupServerMessage  *msg,
+                EpTestRequest     **recorded,
+                GError            **error)
 {
   EpTestRequest *request = g_new0 (EpTestRequest, 1);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
-  g_autofree char *raw = g_strndup (g_bytes_get_data (bytes, NULL),
-                                    g_bytes_get_size (bytes));
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+  g_autoptr(GHashTable) params = NULL;
+  SqsBatch *batch = NULL;
 
   request->path = g_strdup (g_uri_get_path (soup_server_message_get_uri (msg)));
   request->http_headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   soup_message_headers_foreach (soup_server_message_get_request_headers (msg),
                                 copy_header, request->http_headers);
-  request->form = soup_form_decode (raw);
-  request->form_keys = split_form_keys (raw);
-  request->entries = collect_entries (request->form);
-  return request;
+  request->form_keys = g_ptr_array_new_with_free_func (g_free);
+  params = sqs_form_parse (data != NULL ? data : "", len, request->form_keys, error);
+  if (params != NULL)
+    batch = sqs_batch_from_form (params, NULL, NULL, error);
+  request->form = params != NULL ? form_as_strings (params)
+                                 : g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  request->entries = collect_entries (batch);
+  *recorded = request;
+  return batch;
 }
 
 static void
@@ -229,7 +205,7 @@ remember_client (EpTestServer      *self,
                                      g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (address))));
 }
 
-/* ---- SQS XML ---- */
+/* ---- SQS replies ---- */
 
 static gboolean
 name_listed (GStrv       names,
@@ -238,133 +214,33 @@ name_listed (GStrv       names,
   return names != NULL && name != NULL && g_strv_contains ((const char * const *) names, name);
 }
 
-static void
-append_be32 (GString *buffer,
-             guint32  value)
-{
-  guint32 be = GUINT32_TO_BE (value);
-
-  g_string_append_len (buffer, (const char *) &be, 4);
-}
-
-static void
-append_md5_attribute (GString    *buffer,
-                      const char *name,
-                      const char *value)
-{
-  append_be32 (buffer, strlen (name));
-  g_string_append (buffer, name);
-  append_be32 (buffer, strlen ("String"));
-  g_string_append (buffer, "String");
-  g_string_append_c (buffer, 1);
-  append_be32 (buffer, strlen (value));
-  g_string_append (buffer, value);
-}
-
-/* MD5OfMessageAttributes as SQS computes it, for the two string attributes
- * ep-glib sends ("Headers" sorts before "Name"). */
 static char *
-md5_of_attributes (const EpTestEntry *entry)
-{
-  g_autoptr(GString) buffer = g_string_new (NULL);
-
-  if (entry->headers_json != NULL)
-    append_md5_attribute (buffer, "Headers", entry->headers_json);
-  if (entry->name != NULL)
-    append_md5_attribute (buffer, "Name", entry->name);
-  return g_compute_checksum_for_data (G_CHECKSUM_MD5, (const guchar *) buffer->str, buffer->len);
-}
-
-static void
-append_element (GString    *xml,
-                const char *element,
-                const char *text)
-{
-  g_autofree char *escaped = g_markup_escape_text (text != NULL ? text : "", -1);
-
-  g_string_append_printf (xml, "      <%s>%s</%s>\n", element, escaped, element);
-}
-
-static void
-append_result_entry (GString           *xml,
-                     const EpTestEntry *entry)
-{
-  g_autofree char *message_id = g_uuid_string_random ();
-  g_autofree char *body_md5 = g_compute_checksum_for_string (G_CHECKSUM_MD5,
-                                                             entry->body ? entry->body : "", -1);
-  g_autofree char *attributes_md5 = md5_of_attributes (entry);
-
-  g_string_append (xml, "    <SendMessageBatchResultEntry>\n");
-  append_element (xml, "Id", entry->id);
-  append_element (xml, "MessageId", message_id);
-  append_element (xml, "MD5OfMessageBody", body_md5);
-  append_element (xml, "MD5OfMessageAttributes", attributes_md5);
-  g_string_append (xml, "    </SendMessageBatchResultEntry>\n");
-}
-
-static void
-append_error_entry (GString           *xml,
-                    const EpTestEntry *entry,
-                    gboolean           sender_fault)
-{
-  g_string_append (xml, "    <BatchResultErrorEntry>\n");
-  append_element (xml, "Id", entry->id);
-  append_element (xml, "SenderFault", sender_fault ? "true" : "false");
-  append_element (xml, "Code", sender_fault ? "InvalidMessageContents" : "InternalError");
-  append_element (xml, "Message", sender_fault ? "The test server refuses this event name."
-                                               : "The test server failed this entry; retry later.");
-  g_string_append (xml, "    </BatchResultErrorEntry>\n");
-}
-
-static void
-append_response_metadata (GString *xml)
-{
-  g_autofree char *request_id = g_uuid_string_random ();
-
-  g_string_append_printf (xml,
-                          "  <ResponseMetadata>\n"
-                          "    <RequestId>%s</RequestId>\n"
-                          "  </ResponseMetadata>\n", request_id);
-}
-
-static char *
-error_response_body (const char *type,
+error_response_body (gboolean    sender,
                      const char *code,
                      const char *message)
 {
-  g_autofree char *escaped = g_markup_escape_text (message, -1);
   g_autofree char *request_id = g_uuid_string_random ();
 
-  return g_strdup_printf ("<?xml version=\"1.0\"?>\n"
-                          "<ErrorResponse xmlns=\"" "http://queue.amazonaws.com/doc/2012-11-05/" "\">\n"
-                          "  <Error>\n"
-                          "    <Type>%s</Type>\n"
-                          "    <Code>%s</Code>\n"
-                          "    <Message>%s</Message>\n"
-                          "    <Detail/>\n"
-                          "  </Error>\n"
-                          "  <RequestId>%s</RequestId>\n"
-                          "</ErrorResponse>\n",
-                          type, code, escaped, request_id);
+  return sqs_reply_xml_error (sender, code, message, request_id);
 }
 
 char *
 ep_test_sqs_accept_body (const char * const *ids)
 {
-  GString *xml = g_string_new ("<?xml version=\"1.0\"?>\n"
-                               "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n"
-                               "  <SendMessageBatchResult>\n");
+  g_autoptr(SqsBatch) batch = sqs_batch_new ();
+  g_autofree char *request_id = g_uuid_string_random ();
 
   for (guint i = 0; ids != NULL && ids[i] != NULL; i++)
     {
-      EpTestEntry entry = { (char *) ids[i], (char *) "", NULL, NULL };
+      SqsEntry *entry = sqs_batch_lookup_entry (batch, i + 1);
 
-      append_result_entry (xml, &entry);
+      entry->id = g_string_new (ids[i]);
+      entry->body = g_string_new ("");
     }
-  g_string_append (xml, "  </SendMessageBatchResult>\n");
-  append_response_metadata (xml);
-  g_string_append (xml, "</SendMessageBatchResponse>\n");
-  return g_string_free (xml, FALSE);
+  sqs_batch_seal (batch);
+  for (guint i = 0; i < batch->entries->len; i++)
+    sqs_entry_accept (g_ptr_array_index (batch->entries, i), g_uuid_string_random ());
+  return sqs_reply_xml_batch (batch, request_id);
 }
 
 /* ---- answering ---- */
@@ -378,91 +254,89 @@ set_xml_response (SoupServerMessage *msg,
   soup_server_message_set_response (msg, "text/xml", SOUP_MEMORY_TAKE, body, strlen (body));
 }
 
-/* A validation error SQS itself would give, or NULL when the batch is sound. */
-static char *
-validate_batch (EpTestRequest *request)
+static void
+answer_sqs_error (SoupServerMessage *msg,
+                  const GError      *error)
 {
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  const SqsErrorInfo *info = sqs_error_get_info (error->code);
 
-  if (request->entries->len == 0)
-    return error_response_body ("Sender", "AWS.SimpleQueueService.EmptyBatchRequest",
-                                "There should be at least one SendMessageBatchRequestEntry in the request.");
-  if (request->entries->len > 10)
-    return error_response_body ("Sender", "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-                                "Maximum number of entries per request are 10.");
-  for (guint i = 0; i < request->entries->len; i++)
-    {
-      EpTestEntry *entry = g_ptr_array_index (request->entries, i);
-      g_autofree char *message = NULL;
-
-      if (g_hash_table_add (seen, entry->id))
-        continue;
-      message = g_strdup_printf ("Id %s repeated.", entry->id);
-      return error_response_body ("Sender", "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", message);
-    }
-  return NULL;
+  set_xml_response (msg, info->status,
+                    error_response_body (info->sender, info->code, error->message));
 }
 
 static gboolean
-batch_has_poison (EpTestServer  *self,
-                  EpTestRequest *request)
+batch_has_poison (EpTestServer   *self,
+                  const SqsBatch *batch)
 {
-  for (guint i = 0; i < request->entries->len; i++)
+  for (guint i = 0; i < batch->entries->len; i++)
     {
-      EpTestEntry *entry = g_ptr_array_index (request->entries, i);
+      const SqsEntry *entry = g_ptr_array_index (batch->entries, i);
+      const SqsAttribute *name = sqs_entry_find_string_attribute (entry, "Name");
 
-      if (name_listed (self->poison_names, entry->name))
+      if (name != NULL && name_listed (self->poison_names, name->string_value->str))
         return TRUE;
     }
   return FALSE;
 }
 
+/* What SQS would do with each entry, unless the script names its event */
+static void
+settle_entry (EpTestServer *self,
+              SqsEntry     *entry)
+{
+  const SqsAttribute *attribute = sqs_entry_find_string_attribute (entry, "Name");
+  const char *name = attribute != NULL ? attribute->string_value->str : NULL;
+
+  if (!sqs_entry_check_contents (entry))
+    return;
+  if (name_listed (self->sender_fault_names, name))
+    sqs_entry_fail (entry, "InvalidMessageContents",
+                    g_strdup ("The test server refuses this event."), TRUE);
+  else if (name_listed (self->retryable_names, name))
+    sqs_entry_fail (entry, "InternalError",
+                    g_strdup ("The test server fails this event for now."), FALSE);
+  else
+    {
+      sqs_entry_accept (entry, g_uuid_string_random ());
+      g_ptr_array_add (self->confirmed_ids, g_strdup (entry->id->str));
+    }
+}
+
 static void
 answer_accept (EpTestServer      *self,
                SoupServerMessage *msg,
-               EpTestRequest     *request)
+               SqsBatch          *batch,
+               const GError      *decode_error)
 {
-  char *invalid = validate_batch (request);
-  GString *xml;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request_id = NULL;
 
-  if (invalid != NULL)
+  if (decode_error != NULL)
     {
-      set_xml_response (msg, SOUP_STATUS_BAD_REQUEST, invalid);
+      answer_sqs_error (msg, decode_error);
       return;
     }
-  if (batch_has_poison (self, request))
+  if (!sqs_batch_validate (batch, &error))
+    {
+      answer_sqs_error (msg, error);
+      return;
+    }
+  if (batch_has_poison (self, batch))
     {
       gboolean too_long = self->poison_status == 413;
 
       set_xml_response (msg, self->poison_status,
-                        error_response_body ("Sender",
-                                             too_long ? "AWS.SimpleQueueService.BatchRequestTooLong"
+                        error_response_body (TRUE,
+                                             too_long ? SQS_ERROR_PREFIX "BatchRequestTooLong"
                                                       : "InvalidMessageContents",
                                              "The test server refuses a poison event in this batch."));
       return;
     }
 
-  xml = g_string_new ("<?xml version=\"1.0\"?>\n"
-                      "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n"
-                      "  <SendMessageBatchResult>\n");
-  for (guint i = 0; i < request->entries->len; i++)
-    {
-      EpTestEntry *entry = g_ptr_array_index (request->entries, i);
-
-      if (name_listed (self->sender_fault_names, entry->name))
-        append_error_entry (xml, entry, TRUE);
-      else if (name_listed (self->retryable_names, entry->name))
-        append_error_entry (xml, entry, FALSE);
-      else
-        {
-          append_result_entry (xml, entry);
-          g_ptr_array_add (self->confirmed_ids, g_strdup (entry->id));
-        }
-    }
-  g_string_append (xml, "  </SendMessageBatchResult>\n");
-  append_response_metadata (xml);
-  g_string_append (xml, "</SendMessageBatchResponse>\n");
-  set_xml_response (msg, SOUP_STATUS_OK, g_string_free (xml, FALSE));
+  for (guint i = 0; i < batch->entries->len; i++)
+    settle_entry (self, g_ptr_array_index (batch->entries, i));
+  request_id = g_uuid_string_random ();
+  set_xml_response (msg, SOUP_STATUS_OK, sqs_reply_xml_batch (batch, request_id));
 }
 
 static void
@@ -484,7 +358,7 @@ write_half_reply (GIOStream *stream)
 {
   static const char half_body[] =
     "<?xml version=\"1.0\"?>\n"
-    "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n"
+    "<SendMessageBatchResponse xmlns=\"" SQS_NAMESPACE "\">\n"
     "  <SendMessageBatchResult>\n"
     "    <SendMessageBatchResultEntry>\n"
     "      <Id>";
@@ -559,7 +433,9 @@ server_callback (SoupServer        *server,
                  gpointer           user_data)
 {
   EpTestServer *self = user_data;
-  EpTestRequest *request = request_record (msg);
+  EpTestRequest *request = NULL;
+  g_autoptr(GError) decode_error = NULL;
+  g_autoptr(SqsBatch) batch = request_record (msg, &request, &decode_error);
   Action *owned = NULL;
   const Action *action = next_action (self, &owned);
 
@@ -569,7 +445,7 @@ server_callback (SoupServer        *server,
   switch (action->kind)
     {
     case EP_TEST_ACTION_ACCEPT:
-      answer_accept (self, msg, request);
+      answer_accept (self, msg, batch, decode_error);
       break;
     case EP_TEST_ACTION_REPLY:
       answer_canned (msg, action);
@@ -747,7 +623,7 @@ ep_test_server_release_hung (EpTestServer *self)
       SoupServerMessage *msg = g_ptr_array_index (self->hung, i);
 
       set_xml_response (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR,
-                        error_response_body ("Receiver", "InternalError",
+                        error_response_body (FALSE, "InternalError",
                                              "The test server released a hung request."));
       soup_server_message_unpause (msg);
     }

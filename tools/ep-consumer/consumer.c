@@ -1,0 +1,213 @@
+/* consumer.c: ep-consumer's server: set-up, signals, the main loop, tear-down
+ *
+ * Copyright 2024 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One SoupServer on 127.0.0.1 only (a development consumer has no business
+ * on other interfaces), in the default main context. Start-up is ordered
+ * for scripts: the output is opened, the socket bound, the port file
+ * written, and only then the first line "ep-consumer listening on URL"
+ * printed, so whoever reads that line can connect at once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "ep-consumer.h"
+
+/* A version 4 UUID from the consumer's GRand, so that --seed makes the
+ * MessageIds and RequestIds of a run repeatable */
+char *
+consumer_random_uuid (Consumer *self)
+{
+  guint8 b[16];
+
+  for (guint i = 0; i < sizeof b; i += 4)
+    {
+      guint32 r = g_rand_int (self->rand);
+      memcpy (b + i, &r, 4);
+    }
+  b[6] = (b[6] & 0x0f) | 0x40;  /* version 4 */
+  b[8] = (b[8] & 0x3f) | 0x80;  /* RFC 4122 variant */
+
+  return g_strdup_printf ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                          "%02x%02x%02x%02x%02x%02x",
+                          b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                          b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static gboolean
+consumer_open_output (Consumer  *self,
+                      GError   **error)
+{
+  const char *path = self->options->output;
+
+  if (path == NULL || g_str_equal (path, "-"))
+    {
+      self->output = stdout;
+      self->output_name = g_strdup ("standard output");
+      return TRUE;
+    }
+
+  self->output = g_fopen (path, "a");
+  if (self->output == NULL)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Could not open the output file %s for appending: %s",
+                   path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  self->output_name = g_strdup (path);
+
+  return TRUE;
+}
+
+static guint
+consumer_listen (Consumer  *self,
+                 GError   **error)
+{
+  g_autoptr(GError) listen_error = NULL;
+  GSList *uris;
+  guint port;
+
+  if (!soup_server_listen_local (self->server, self->options->port,
+                                 SOUP_SERVER_LISTEN_IPV4_ONLY, &listen_error))
+    {
+      g_set_error (error, listen_error->domain, listen_error->code,
+                   "Could not listen on 127.0.0.1 port %d: %s",
+                   self->options->port, listen_error->message);
+      return 0;
+    }
+  uris = soup_server_get_uris (self->server);
+  port = g_uri_get_port (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+
+  return port;
+}
+
+static gboolean
+consumer_announce (Consumer  *self,
+                   guint      port,
+                   GError   **error)
+{
+  g_autofree char *text = g_strdup_printf ("%u\n", port);
+
+  /* The port file first: whoever sees the URL line may look for it */
+  if (self->options->port_file != NULL
+      && !g_file_set_contents (self->options->port_file, text, -1, error))
+    return FALSE;
+
+  printf ("ep-consumer listening on http://127.0.0.1:%u\n", port);
+  fflush (stdout);
+  if (!self->options->quiet)
+    fprintf (stderr, "ep-consumer: endpoints http://127.0.0.1:%u" ENDPOINT_PRIVATE
+             " and http://127.0.0.1:%u" ENDPOINT_PUBLIC "; control at "
+             "http://127.0.0.1:%u/control/{fail,hang,stats}\n", port, port, port);
+
+  return TRUE;
+}
+
+gboolean
+consumer_start (Consumer  *self,
+                GError   **error)
+{
+  guint port;
+
+  return consumer_open_output (self, error)
+         && (port = consumer_listen (self, error)) != 0
+         && consumer_announce (self, port, error);
+}
+
+static void
+handle_default (SoupServer        *server,
+                SoupServerMessage *msg,
+                const char        *path,
+                GHashTable        *query,
+                gpointer           user_data)
+{
+  handle_not_found (msg, path);
+}
+
+static void
+consumer_add_handlers (Consumer *self)
+{
+  soup_server_add_handler (self->server, ENDPOINT_PRIVATE, handle_event_batch, self, NULL);
+  soup_server_add_handler (self->server, ENDPOINT_PUBLIC, handle_event_batch, self, NULL);
+  soup_server_add_handler (self->server, "/control", handle_control, self, NULL);
+  soup_server_add_handler (self->server, NULL, handle_default, self, NULL);
+}
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  Consumer *self = user_data;
+
+  g_main_loop_quit (self->loop);
+
+  return G_SOURCE_CONTINUE;
+}
+
+Consumer *
+consumer_new (Options *options)
+{
+  Consumer *self = g_new0 (Consumer, 1);
+
+  self->options = options;
+  self->server = soup_server_new ("server-header", "ep-consumer ", NULL);
+  self->loop = g_main_loop_new (NULL, FALSE);
+  self->rand = options->seed >= 0 ? g_rand_new_with_seed ((guint32) options->seed)
+                                  : g_rand_new ();
+  self->held = held_replies_new ();
+  self->warned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->fail_all_status = options->fail_status;
+  self->fail_all_retry_after = options->retry_after;
+  self->started_us = self->rate_us = g_get_monotonic_time ();
+  self->status_line = !options->quiet && isatty (STDERR_FILENO);
+  consumer_add_handlers (self);
+  /* Before the URL is announced, so that no signal can arrive unhandled */
+  self->signal_ids[0] = g_unix_signal_add (SIGINT, on_quit_signal, self);
+  self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_quit_signal, self);
+  self->signal_ids[2] = g_unix_signal_add (SIGUSR1, on_toggle_signal, self);
+
+  return self;
+}
+
+void
+consumer_free (Consumer *self)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
+    g_clear_handle_id (&self->signal_ids[i], g_source_remove);
+  g_clear_handle_id (&self->status_id, g_source_remove);
+  soup_server_disconnect (self->server);
+  g_ptr_array_unref (self->held);
+  g_clear_object (&self->server);
+  g_main_loop_unref (self->loop);
+  g_rand_free (self->rand);
+  g_hash_table_unref (self->warned);
+  if (self->output != NULL && self->output != stdout)
+    fclose (self->output);
+  g_free (self->output_name);
+  g_free (self);
+}
+
+/* Until SIGINT or SIGTERM; then the summary, and the port file goes */
+void
+consumer_run (Consumer *self)
+{
+  if (self->status_line)
+    self->status_id = g_timeout_add (STATUS_INTERVAL_MS, status_tick, self);
+
+  g_main_loop_run (self->loop);
+
+  consumer_print_summary (self);
+  if (self->options->port_file != NULL)
+    g_unlink (self->options->port_file);
+}

@@ -1,0 +1,163 @@
+/* ep-consumer.h: the parts of ep-consumer and what they share
+ *
+ * Copyright 2024 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * ep-consumer is a local TL consumer: a SoupServer on 127.0.0.1 speaking
+ * Amazon SQS SendMessageBatch (tools/README-ep-consumer.md). It does not
+ * link ep-glib, so it checks ep-glib from the outside. The SQS rules live
+ * in tools/sqs-server/ (shared with the tests' scripted server); this
+ * folder holds the program around them, one concern per file:
+ *
+ *   main.c      the command line and main ()
+ *   consumer.c  set-up, the listening socket, signals, tear-down
+ *   handler.c   one batch request: routing, HTTP checks, decoding, replies
+ *   faults.c    injected faults, held (delayed or hung) replies, /control
+ *   output.c    the JSON lines of accepted events, the log, the status line
+ */
+#pragma once
+
+#include <stdio.h>
+
+#include <glib.h>
+#include <libsoup/soup.h>
+
+#include "sqs-server.h"
+
+G_BEGIN_DECLS
+
+#define ENDPOINT_PRIVATE       "/api/event-batch"
+#define ENDPOINT_PUBLIC        "/api/public/event-batch"
+#define MAX_REQUEST_BYTES      (4 * 1024 * 1024)
+#define STATUS_INTERVAL_MS     250
+
+typedef struct {
+  int      port;
+  char    *port_file;
+  char    *output;
+  gboolean require_token;
+  char    *token;
+  int      latency_ms;
+  double   fail_rate;
+  int      fail_status;
+  int      retry_after;
+  double   sender_fault_rate;
+  double   receiver_fault_rate;
+  double   hang_rate;
+  double   garbage_rate;
+  gint64   seed;
+  gboolean quiet;
+  gboolean verbose;
+  gboolean version;
+} Options;
+
+typedef struct {
+  guint64 requests;         /* requests to the batch endpoints */
+  guint64 accepted;         /* events confirmed and written */
+  guint64 rejected;         /* events refused by validation */
+  guint64 faults;           /* injected faults: requests and entries */
+  guint64 failed_requests;  /* replies with a non-2xx status */
+} Totals;
+
+typedef struct {
+  Options    *options;         /* borrowed from main () */
+  SoupServer *server;          /* owned */
+  GMainLoop  *loop;            /* owned */
+  GRand      *rand;            /* owned; seeded by --seed */
+  FILE       *output;          /* owned unless it is stdout */
+  char       *output_name;     /* owned; for error messages */
+  Totals      totals;
+  gboolean    fail_all;        /* SIGUSR1 or /control/fail */
+  guint       fail_all_status; /* status of fail-everything replies */
+  int         fail_all_retry_after;
+  gboolean    hang_all;        /* /control/hang */
+  GPtrArray  *held;            /* HeldReply: delayed or hung replies, owned */
+  GHashTable *warned;          /* unknown parameter names already reported */
+  gboolean    status_line;     /* draw the live status line on stderr */
+  gboolean    status_drawn;    /* the status line is on screen now */
+  guint       status_id;       /* status line timeout source */
+  gint64      started_us;
+  gint64      rate_us;         /* when rate_accepted was sampled */
+  guint64     rate_accepted;
+  double      rate;            /* smoothed events per second */
+  guint       signal_ids[3];
+} Consumer;
+
+typedef enum {
+  PROTOCOL_QUERY,
+  PROTOCOL_JSON,
+  PROTOCOL_UNSUPPORTED,
+} Protocol;
+
+/* One request to a batch endpoint, alive during the handler */
+typedef struct {
+  Consumer          *consumer;
+  SoupServerMessage *msg;         /* borrowed */
+  const char        *endpoint;    /* ENDPOINT_PRIVATE or ENDPOINT_PUBLIC */
+  Protocol           protocol;
+  char              *request_id;  /* owned */
+  guint              accepted;
+  guint              rejected;
+} Request;
+
+/* consumer.c */
+Consumer *consumer_new               (Options            *options);
+void      consumer_free              (Consumer           *self);
+gboolean  consumer_start             (Consumer           *self,
+                                      GError            **error);
+void      consumer_run               (Consumer           *self);
+char     *consumer_random_uuid       (Consumer           *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Consumer, consumer_free)
+
+/* handler.c */
+void      handle_event_batch         (SoupServer         *server,
+                                      SoupServerMessage  *msg,
+                                      const char         *path,
+                                      GHashTable         *query,
+                                      gpointer            user_data);
+void      handle_not_found           (SoupServerMessage  *msg,
+                                      const char         *path);
+void      reply_take                 (SoupServerMessage  *msg,
+                                      guint               status,
+                                      const char         *content_type,
+                                      char               *body);
+void      request_reply_error_full   (Request            *req,
+                                      guint               status,
+                                      gboolean            sender,
+                                      const char         *code,
+                                      const char         *message);
+
+/* faults.c */
+gboolean  request_maybe_hang         (Request            *req);
+gboolean  request_inject_failure     (Request            *req);
+gboolean  request_inject_garbage     (Request            *req);
+gboolean  entry_inject_fault         (Consumer           *self,
+                                      SqsEntry           *entry);
+void      consumer_hold_reply        (Consumer           *self,
+                                      SoupServerMessage  *msg,
+                                      guint               delay_ms);
+GPtrArray *held_replies_new          (void);
+gboolean  on_toggle_signal           (gpointer            user_data);
+void      handle_control             (SoupServer         *server,
+                                      SoupServerMessage  *msg,
+                                      const char         *path,
+                                      GHashTable         *query,
+                                      gpointer            user_data);
+
+/* output.c */
+void      consumer_log               (Consumer           *self,
+                                      const char         *format,
+                                      ...) G_GNUC_PRINTF (2, 3);
+void      consumer_warn_parameter    (const char         *name,
+                                      gpointer            user_data);
+gboolean  consumer_write_events      (Consumer           *self,
+                                      SqsBatch           *batch,
+                                      const char         *endpoint,
+                                      GError            **error);
+void      status_clear               (Consumer           *self);
+void      status_update_rate         (Consumer           *self);
+gboolean  status_tick                (gpointer            user_data);
+void      consumer_print_summary     (Consumer           *self);
+
+G_END_DECLS

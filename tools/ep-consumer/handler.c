@@ -1,0 +1,343 @@
+/* handler.c: one SendMessageBatch request, from HTTP to the reply
+ *
+ * Copyright 2024 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The steps, in the order a TL consumer takes them:
+ *
+ *  1. HTTP: POST only (405), the bearer token on the authenticated endpoint
+ *     (401/403), a Content-Type naming one of the two protocols (415), a
+ *     body of at most 4 MiB (413), and for JSON the X-Amz-Target (400).
+ *  2. Injected faults (faults.c): hang, fail the request, or answer garbage.
+ *  3. Decode the body in its protocol and validate the batch as SQS does
+ *     (tools/sqs-server/): a broken request is refused whole.
+ *  4. Settle each entry: XML-invalid contents fail that entry alone, an
+ *     injected entry fault fails it, the rest are accepted.
+ *  5. Write the accepted events (output.c), then reply in the request's
+ *     protocol. Every reply carries x-amzn-RequestId, as SQS's do.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-consumer.h"
+
+/* ------------------------------------------------------------------------ */
+/* Replies                                                                  */
+
+void
+reply_take (SoupServerMessage *msg,
+            guint              status,
+            const char        *content_type,
+            char              *body)
+{
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_TAKE,
+                                    body, strlen (body));
+}
+
+/* An error in the request's protocol. The JSON protocol also carries the
+ * query protocol's code and fault side in x-amzn-query-error, which the
+ * AWS SDKs use for SQS's compatibility mode. */
+void
+request_reply_error_full (Request    *req,
+                          guint       status,
+                          gboolean    sender,
+                          const char *code,
+                          const char *message)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (req->msg);
+
+  soup_message_headers_replace (headers, "x-amzn-RequestId", req->request_id);
+  if (req->protocol == PROTOCOL_JSON)
+    {
+      g_autofree char *query_error = g_strdup_printf ("%s;%s", code,
+                                                      sender ? "Sender" : "Receiver");
+
+      soup_message_headers_replace (headers, "x-amzn-query-error", query_error);
+      reply_take (req->msg, status, SQS_JSON_CONTENT_TYPE,
+                  sqs_reply_json_error (code, message));
+      return;
+    }
+
+  reply_take (req->msg, status, "text/xml",
+              sqs_reply_xml_error (sender, code, message, req->request_id));
+}
+
+static void
+request_reply_error (Request      *req,
+                     const GError *error)
+{
+  const SqsErrorInfo *info;
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (req->msg);
+
+  g_assert (error->domain == SQS_ERROR);
+
+  info = sqs_error_get_info (error->code);
+  request_reply_error_full (req, info->status, info->sender, info->code, error->message);
+  if (error->code == SQS_ERROR_METHOD_NOT_ALLOWED)
+    soup_message_headers_replace (headers, "Allow", "POST");
+  if (info->status == 401)
+    soup_message_headers_replace (headers, "WWW-Authenticate", "Bearer realm=\"ep-consumer\"");
+}
+
+static void
+request_reply_batch (Request        *req,
+                     const SqsBatch *batch)
+{
+  soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
+                                "x-amzn-RequestId", req->request_id);
+  if (req->protocol == PROTOCOL_JSON)
+    reply_take (req->msg, SOUP_STATUS_OK, SQS_JSON_CONTENT_TYPE, sqs_reply_json_batch (batch));
+  else
+    reply_take (req->msg, SOUP_STATUS_OK, "text/xml",
+                sqs_reply_xml_batch (batch, req->request_id));
+}
+
+void
+handle_not_found (SoupServerMessage *msg,
+                  const char        *path)
+{
+  g_autofree char *shown = sqs_printable (path, strlen (path));
+  g_autofree char *text = g_strdup_printf ("ep-consumer: no such endpoint %s. Endpoints: "
+                                           "POST " ENDPOINT_PRIVATE ", POST " ENDPOINT_PUBLIC
+                                           ", POST /control/fail?on=1|0, "
+                                           "POST /control/hang?on=1|0, GET /control/stats\n",
+                                           shown);
+
+  reply_take (msg, SOUP_STATUS_NOT_FOUND, "text/plain", g_steal_pointer (&text));
+}
+
+/* ------------------------------------------------------------------------ */
+/* HTTP checks                                                              */
+
+/* The query protocol is a form (ep-glib sends one; a missing Content-Type
+ * is taken as one, as SQS does); the JSON protocol has its own type. */
+static Protocol
+detect_protocol (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *type = soup_message_headers_get_content_type (headers, NULL);
+
+  if (type == NULL || g_ascii_strcasecmp (type, SQS_FORM_CONTENT_TYPE) == 0)
+    return PROTOCOL_QUERY;
+  if (g_ascii_strcasecmp (type, SQS_JSON_CONTENT_TYPE) == 0)
+    return PROTOCOL_JSON;
+
+  return PROTOCOL_UNSUPPORTED;
+}
+
+/* With --require-token, the authenticated endpoint wants the TL consumer's
+ * "Authorization: Bearer <token>" (ep-glib's access token); with --token,
+ * that very token. The public endpoint never asks (ep-glib sends the
+ * client id as X-Tidal-Token there). */
+static gboolean
+check_authorization (Consumer           *self,
+                     SoupServerMessage  *msg,
+                     const char         *endpoint,
+                     GError            **error)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *auth = soup_message_headers_get_one (headers, "Authorization");
+  const char *token;
+
+  if (!self->options->require_token || !g_str_equal (endpoint, ENDPOINT_PRIVATE))
+    return TRUE;
+
+  if (auth == NULL)
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_MISSING_TOKEN,
+                   "The request to " ENDPOINT_PRIVATE " must carry an "
+                   "'Authorization: Bearer <token>' header (ep-consumer runs with "
+                   "--require-token).");
+      return FALSE;
+    }
+  if (g_ascii_strncasecmp (auth, "Bearer ", strlen ("Bearer ")) != 0
+      || *(token = auth + strlen ("Bearer ")) == '\0')
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_INVALID_TOKEN,
+                   "The Authorization header must be 'Bearer <token>' with a non-empty token.");
+      return FALSE;
+    }
+  if (self->options->token != NULL && !g_str_equal (token, self->options->token))
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_ACCESS_DENIED,
+                   "The bearer token is not the one ep-consumer accepts (--token).");
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The JSON protocol names the operation in a header, not in the body */
+static gboolean
+check_json_target (SoupServerMessage  *msg,
+                   GError            **error)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *target = soup_message_headers_get_one (headers, "X-Amz-Target");
+
+  if (target != NULL && g_str_equal (target, SQS_JSON_TARGET))
+    return TRUE;
+
+  g_set_error (error, SQS_ERROR, SQS_ERROR_INVALID_ACTION,
+               "X-Amz-Target must be " SQS_JSON_TARGET " (got %s): ep-consumer serves "
+               "only SendMessageBatch.", target != NULL ? target : "none");
+  return FALSE;
+}
+
+static gboolean
+check_request (Request  *req,
+               GError  **error)
+{
+  SoupServerMessage *msg = req->msg;
+  const char *method = soup_server_message_get_method (msg);
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+
+  if (!g_str_equal (method, SOUP_METHOD_POST))
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_METHOD_NOT_ALLOWED,
+                   "%s is not allowed on %s: send SendMessageBatch requests with POST.",
+                   method, req->endpoint);
+      return FALSE;
+    }
+  if (!check_authorization (req->consumer, msg, req->endpoint, error))
+    return FALSE;
+  if (req->protocol == PROTOCOL_UNSUPPORTED)
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_UNSUPPORTED_MEDIA_TYPE,
+                   "Content-Type must be " SQS_FORM_CONTENT_TYPE " (SQS query "
+                   "protocol) or " SQS_JSON_CONTENT_TYPE " (SQS JSON protocol).");
+      return FALSE;
+    }
+  if (body->length > MAX_REQUEST_BYTES)
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_REQUEST_TOO_LARGE,
+                   "The request body has %" G_GINT64_FORMAT " bytes; ep-consumer accepts "
+                   "at most %d.", (gint64) body->length, MAX_REQUEST_BYTES);
+      return FALSE;
+    }
+  if (req->protocol == PROTOCOL_JSON)
+    return check_json_target (msg, error);
+
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The batch                                                                */
+
+static SqsBatch *
+request_parse (Request  *req,
+               GError  **error)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (req->msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  gsize len;
+  const char *data = g_bytes_get_data (bytes, &len);
+
+  if (data == NULL)
+    data = "";
+  if (req->protocol == PROTOCOL_JSON)
+    return sqs_batch_from_json (data, len, consumer_warn_parameter, req->consumer, error);
+
+  return sqs_batch_from_query (data, len, consumer_warn_parameter, req->consumer, error);
+}
+
+static void
+request_settle_entries (Request  *req,
+                        SqsBatch *batch)
+{
+  Consumer *self = req->consumer;
+
+  for (guint i = 0; i < batch->entries->len; i++)
+    {
+      SqsEntry *entry = g_ptr_array_index (batch->entries, i);
+
+      if (!sqs_entry_check_contents (entry))
+        req->rejected++;
+      else if (!entry_inject_fault (self, entry))
+        {
+          sqs_entry_accept (entry, consumer_random_uuid (self));
+          req->accepted++;
+        }
+    }
+}
+
+static void
+request_process_batch (Request *req)
+{
+  Consumer *self = req->consumer;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SqsBatch) batch = request_parse (req, &error);
+
+  /* A refused batch counts all its entries as rejected */
+  if (batch != NULL && !sqs_batch_validate (batch, &error))
+    req->rejected = batch->entries->len;
+  if (error != NULL)
+    {
+      self->totals.rejected += req->rejected;
+      request_reply_error (req, error);
+      return;
+    }
+
+  request_settle_entries (req, batch);
+  if (!consumer_write_events (self, batch, req->endpoint, &error))
+    {
+      consumer_log (self, "%s", error->message);
+      req->accepted = 0;
+      request_reply_error (req, error);
+      return;
+    }
+
+  self->totals.accepted += req->accepted;
+  self->totals.rejected += req->rejected;
+  request_reply_batch (req, batch);
+}
+
+static void
+request_finish (Request *req)
+{
+  Consumer *self = req->consumer;
+  guint status = soup_server_message_get_status (req->msg);
+
+  if (status >= 300)
+    self->totals.failed_requests++;
+  if (self->options->verbose)
+    consumer_log (self, "POST %s -> %u (%u accepted, %u rejected)",
+                  req->endpoint, status, req->accepted, req->rejected);
+  if (self->options->latency_ms > 0)
+    consumer_hold_reply (self, req->msg, self->options->latency_ms);
+}
+
+void
+handle_event_batch (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    const char        *path,
+                    GHashTable        *query,
+                    gpointer           user_data)
+{
+  Consumer *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *request_id = NULL;
+  Request req = { self, msg, NULL, PROTOCOL_QUERY, NULL, 0, 0 };
+
+  if (!g_str_equal (path, ENDPOINT_PRIVATE) && !g_str_equal (path, ENDPOINT_PUBLIC))
+    {
+      handle_not_found (msg, path);
+      return;
+    }
+
+  self->totals.requests++;
+  req.endpoint = g_str_equal (path, ENDPOINT_PRIVATE) ? ENDPOINT_PRIVATE : ENDPOINT_PUBLIC;
+  req.request_id = request_id = consumer_random_uuid (self);
+  req.protocol = detect_protocol (msg);
+
+  if (!check_request (&req, &error))
+    request_reply_error (&req, error);
+  else if (request_maybe_hang (&req))
+    return;
+  else if (!request_inject_failure (&req) && !request_inject_garbage (&req))
+    request_process_batch (&req);
+
+  request_finish (&req);
+}

@@ -1,0 +1,222 @@
+/* main.c: ep-consumer's command line
+ *
+ * Copyright 2024 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Options, their checks, and main (). Exit status: 0 after SIGINT or
+ * SIGTERM, 1 when the server cannot start (port in use, output not
+ * writable), 2 for a bad command line.
+ */
+#include "config.h"
+
+#include <locale.h>
+
+#include "ep-consumer.h"
+
+/* ------------------------------------------------------------------------ */
+/* Command line                                                             */
+
+static const char description[] =
+  "Serves the Amazon SQS SendMessageBatch API (query protocol, as ep-glib and\n"
+  "botocore send it, and the JSON protocol of newer AWS SDKs) on 127.0.0.1 at\n"
+  "  POST /api/event-batch           (with --require-token: Authorization: Bearer <token>)\n"
+  "  POST /api/public/event-batch\n"
+  "validates batches as SQS does and writes every accepted event as one JSON line\n"
+  "{\"id\",\"name\",\"headers\",\"payload\",\"endpoint\",\"received\"}.\n"
+  "\n"
+  "The first line on standard output is \"ep-consumer listening on http://127.0.0.1:PORT\".\n"
+  "\n"
+  "Run-time control:\n"
+  "  SIGUSR1                          toggle failing every request (--fail-status)\n"
+  "  POST /control/fail?on=1|0        the same; optional &status=CODE&retry_after=S\n"
+  "  POST /control/hang?on=1|0        leave every request unanswered, or stop\n"
+  "  GET  /control/stats              totals as JSON\n"
+  "  SIGINT, SIGTERM                  stop, printing a summary on standard error\n"
+  "\n"
+  "Examples:\n"
+  "  ep-consumer --port 8080 --output events.jsonl\n"
+  "  ep-consumer --port 0 --port-file /tmp/ep.port --require-token\n"
+  "  ep-consumer --fail-rate 0.2 --fail-status 503 --retry-after 5 --seed 42\n"
+  "  ep-consumer --latency 500 --sender-fault-rate 0.1 --hang-rate 0.05\n"
+  "  curl -X POST 'http://127.0.0.1:8080/control/fail?on=1&status=429&retry_after=10'\n"
+  "  curl http://127.0.0.1:8080/control/stats\n";
+
+static GOptionContext *
+option_context_new (Options *o)
+{
+  const GOptionEntry entries[] = {
+    { "port", 'p', 0, G_OPTION_ARG_INT, &o->port,
+      "TCP port on 127.0.0.1 (default 8080; 0 picks a free port)", "PORT" },
+    { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &o->port_file,
+      "Write the port number to FILE once listening (removed at exit)", "FILE" },
+    { "print-port-file", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &o->port_file,
+      "Same as --port-file", "FILE" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &o->output,
+      "Append accepted events as JSON lines to FILE (default: standard output)", "FILE" },
+    { "require-token", 0, 0, G_OPTION_ARG_NONE, &o->require_token,
+      "Refuse " ENDPOINT_PRIVATE " requests without 'Authorization: Bearer <token>' (401)",
+      NULL },
+    { "token", 0, 0, G_OPTION_ARG_STRING, &o->token,
+      "Accept only this bearer token (others get 403); implies --require-token", "TOKEN" },
+    { "latency", 0, 0, G_OPTION_ARG_INT, &o->latency_ms,
+      "Delay every batch reply by MS milliseconds", "MS" },
+    { "fail-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->fail_rate,
+      "Fail requests with probability P (0 to 1)", "P" },
+    { "fail-status", 0, 0, G_OPTION_ARG_INT, &o->fail_status,
+      "HTTP status of injected failures, 400 to 599 (default 503)", "CODE" },
+    { "retry-after", 0, 0, G_OPTION_ARG_INT, &o->retry_after,
+      "Add 'Retry-After: S' to injected failures", "S" },
+    { "sender-fault-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->sender_fault_rate,
+      "Refuse each valid entry with probability P (SenderFault true)", "P" },
+    { "receiver-fault-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->receiver_fault_rate,
+      "Fail each valid entry with probability P (SenderFault false)", "P" },
+    { "hang-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->hang_rate,
+      "Never answer a request, with probability P", "P" },
+    { "garbage-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->garbage_rate,
+      "Answer a request with 200 and an HTML page, with probability P", "P" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &o->seed,
+      "Seed the random choices and ids, for repeatable runs", "N" },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
+      "No status line and no start-up notes on standard error", NULL },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &o->verbose,
+      "Log every request on standard error", NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &o->version,
+      "Print the version and exit", NULL },
+    { NULL }
+  };
+  GOptionContext *context = g_option_context_new (NULL);
+
+  g_option_context_set_summary (context, "A local TL consumer for ep-glib: an HTTP server "
+                                         "speaking Amazon SQS SendMessageBatch.");
+  g_option_context_set_description (context, description);
+  g_option_context_add_main_entries (context, entries, NULL);
+
+  return context;
+}
+
+static gboolean
+check_probability (const char  *name,
+                   double       value,
+                   GError     **error)
+{
+  if (value >= 0 && value <= 1)
+    return TRUE;
+
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+               "--%s must be a probability from 0 to 1, not %g", name, value);
+  return FALSE;
+}
+
+static gboolean
+check_range (const char  *name,
+             gint64       value,
+             gint64       min,
+             gint64       max,
+             GError     **error)
+{
+  if (value >= min && value <= max)
+    return TRUE;
+
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+               "--%s must be from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+               ", not %" G_GINT64_FORMAT, name, min, max, value);
+  return FALSE;
+}
+
+static gboolean
+options_check (Options  *o,
+               GError  **error)
+{
+  if (o->token != NULL)
+    o->require_token = TRUE;
+
+  return check_range ("port", o->port, 0, 65535, error)
+         && check_range ("latency", o->latency_ms, 0, G_MAXINT, error)
+         && check_range ("fail-status", o->fail_status, 400, 599, error)
+         && (o->retry_after == -1 || check_range ("retry-after", o->retry_after, 0, G_MAXINT, error))
+         && (o->seed == -1 || check_range ("seed", o->seed, 0, G_MAXUINT32, error))
+         && check_probability ("fail-rate", o->fail_rate, error)
+         && check_probability ("sender-fault-rate", o->sender_fault_rate, error)
+         && check_probability ("receiver-fault-rate", o->receiver_fault_rate, error)
+         && check_probability ("hang-rate", o->hang_rate, error)
+         && check_probability ("garbage-rate", o->garbage_rate, error);
+}
+
+static void
+options_clear (Options *o)
+{
+  g_free (o->port_file);
+  g_free (o->output);
+  g_free (o->token);
+}
+
+static gboolean
+options_parse (Options   *o,
+               int       *argc,
+               char    ***argv,
+               GError   **error)
+{
+  g_autoptr(GOptionContext) context = option_context_new (o);
+
+  o->port = 8080;
+  o->fail_status = 503;
+  o->retry_after = -1;
+  o->seed = -1;
+
+  if (!g_option_context_parse (context, argc, argv, error))
+    return FALSE;
+  if (*argc > 1)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                   "Unexpected argument '%s': ep-consumer takes options only (see --help)",
+                   (*argv)[1]);
+      return FALSE;
+    }
+
+  return options_check (o, error);
+}
+
+static int
+run (Options *options)
+{
+  g_autoptr(Consumer) consumer = consumer_new (options);
+  g_autoptr(GError) error = NULL;
+
+  if (!consumer_start (consumer, &error))
+    {
+      g_printerr ("ep-consumer: %s\n", error->message);
+      return 1;
+    }
+
+  consumer_run (consumer);
+
+  return 0;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  Options options = { 0 };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  setlocale (LC_ALL, "");
+  if (!options_parse (&options, &argc, &argv, &error))
+    {
+      g_printerr ("ep-consumer: %s\n", error->message);
+      options_clear (&options);
+      return 2;
+    }
+  if (options.version)
+    {
+      printf ("ep-consumer %s (SQS API %s)\n", PACKAGE_VERSION, SQS_API_VERSION);
+      options_clear (&options);
+      return 0;
+    }
+
+  status = run (&options);
+  options_clear (&options);
+
+  return status;
+}
