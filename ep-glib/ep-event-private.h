@@ -42,6 +42,10 @@ typedef struct {
   gsize       logical_size;
 } EpEvent;
 
+/* Whether XML 1.0 allows @ch: #x9 | #xA | #xD | [#x20-#xD7FF] |
+ * [#xE000-#xFFFD] | [#x10000-#x10FFFF]. */
+gboolean  ep_event_unichar_is_allowed (gunichar     ch);
+
 /* Validation: UTF-8 and every character allowed by XML 1.0. On failure
  * returns FALSE and sets @reason to a static string describing the problem. */
 gboolean  ep_event_text_is_valid     (const char    *text,

@@ -38,6 +38,15 @@ has_high_or_control_byte (guint64 word)
 }
 
 gboolean
+ep_event_unichar_is_allowed (gunichar ch)
+{
+  return ch == 0x9 || ch == 0xA || ch == 0xD ||
+         (ch >= 0x20 && ch <= 0xD7FF) ||
+         (ch >= 0xE000 && ch <= 0xFFFD) ||
+         (ch >= 0x10000 && ch <= 0x10FFFF);
+}
+
+gboolean
 ep_event_text_is_valid (const char  *text,
                         gssize       len,
                         const char **reason)
@@ -107,7 +116,7 @@ ep_event_text_is_valid (const char  *text,
         goto bad_utf8;
       if (ch >= 0xD800 && ch <= 0xDFFF)
         goto bad_utf8;
-      if (ch == 0xFFFE || ch == 0xFFFF)
+      if (!ep_event_unichar_is_allowed (ch))
         {
           *reason = "contains U+FFFE or U+FFFF, which XML 1.0 does not allow";
           return FALSE;

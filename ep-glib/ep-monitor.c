@@ -14,6 +14,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "ep-event-private.h"
 #include "ep-monitor-private.h"
 
 #define STATE_TYPE "(ua{st}a{st}a{st}bb)"
@@ -78,17 +79,18 @@ ep_monitor_init (EpMonitor *self)
 static char *
 counter_key (const char *name)
 {
-  g_autofree char *valid = g_utf8_make_valid (name ? name : "", -1);
+  /* A character that starts within the first EP_MONITOR_MAX_NAME_BYTES
+   * bytes ends within 3 more: reading that far is enough, however long the
+   * name is. */
+  gsize len = name ? strnlen (name, EP_MONITOR_MAX_NAME_BYTES + 3) : 0;
+  g_autofree char *valid = g_utf8_make_valid (name ? name : "", len);
   GString *key = g_string_sized_new (strlen (valid));
 
   for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
     {
       gunichar ch = g_utf8_get_char (p);
-      gboolean xml_ok = ch == 0x9 || ch == 0xA || ch == 0xD ||
-                        (ch >= 0x20 && ch <= 0xD7FF) ||
-                        (ch >= 0xE000 && ch <= 0xFFFD) || ch >= 0x10000;
 
-      if (!xml_ok)
+      if (!ep_event_unichar_is_allowed (ch))
         ch = 0xFFFD;
       if (key->len + g_unichar_to_utf8 (ch, NULL) > EP_MONITOR_MAX_NAME_BYTES)
         break;

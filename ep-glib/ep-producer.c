@@ -1,16 +1,23 @@
-/* ep-producer.c: the event producer
+/* ep-producer.c: the event producer, the public façade
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Properties, signals, flush and close; it wires the three parts of
+ * TIDAL's design: the submitter (ep-submitter.c: the send path), the queue
+ * (ep-queue.c: the only code that touches disk) and the scheduler
+ * (ep-scheduler.c: delivery), plus the monitor's counters. The parts
+ * report through callbacks and private signals; only this file emits the
+ * public signals, on the producer's main context.
  */
 #include "config.h"
 
 #include <string.h>
 
-#include "ep-device-private.h"
 #include "ep-event-private.h"
 #include "ep-monitor-private.h"
 #include "ep-queue-private.h"
 #include "ep-scheduler-private.h"
+#include "ep-submitter-private.h"
 #include "ep-transport-private.h"
 
 /**
@@ -62,28 +69,14 @@
 #define DEFAULT_MAX_IN_FLIGHT 4
 #define MONITOR_SAVE_DELAY_MS 200
 
-/* The default headers, in the order they are sent. */
-enum {
-  HEADER_APP_NAME,
-  HEADER_APP_VERSION,
-  HEADER_CLIENT_ID,
-  HEADER_AUTHORIZATION,
-  HEADER_CONSENT_CATEGORY,
-  HEADER_TIMESTAMP,
-  HEADER_DEVICE_VENDOR,
-  HEADER_DEVICE_MODEL,
-  HEADER_OS_NAME,
-  HEADER_OS_VERSION,
-  HEADER_BROWSER_NAME,
-  HEADER_BROWSER_VERSION,
-  N_HEADERS
-};
-
-static const char * const header_keys[N_HEADERS] = {
-  "app-name", "app-version", "client-id", "authorization", "consent-category",
-  "requested-sent-timestamp", "device-vendor", "device-model", "os-name",
-  "os-version", "browser-name", "browser-version",
-};
+/* The configured device and OS headers, as given (NULL: detected). */
+typedef enum {
+  DEVICE_VENDOR,
+  DEVICE_MODEL,
+  DEVICE_OS_NAME,
+  DEVICE_OS_VERSION,
+  N_DEVICE_INFO
+} DeviceInfoIndex;
 
 struct _EpProducer
 {
@@ -103,26 +96,18 @@ struct _EpProducer
   gboolean       strict_mode;
   gboolean       sync_on_send;
   char         **feral_event_types;
-  char          *device_info[4];       /* vendor, model, os-name, os-version as configured */
+  char          *device_info[N_DEVICE_INFO]; /* as configured, indexed by DeviceInfoIndex */
   char          *browser_name;
   char          *browser_version;
 
-  /* Default header values that never change after init (borrowed from the
-   * fields above or from ep_device_info_get()); the credential-dependent
-   * and per-event ones are filled in by send. */
-  const char    *static_headers[N_HEADERS];
-
   GMainContext  *context;              /* owned: thread-default at creation; signals fire here */
+  EpSubmitter   *submitter;            /* owned: the send path, consent and credentials */
   EpQueue       *queue;                /* owned; NULL until init */
   EpMonitor     *monitor;              /* owned; NULL until init */
   EpTransport   *transport;            /* owned; NULL until init */
   EpScheduler   *scheduler;            /* owned; NULL until init */
 
-  GMutex         lock;                 /* protects credentials */
-  EpCredentials *credentials;          /* owned, nullable */
-
-  int            consent_blocked[3];   /* atomic, indexed by EpConsentCategory */
-  int            storage_warned;       /* atomic: a storage outage was logged, not yet its end */
+  GMutex         credentials_lock;     /* serialises setting credentials on the submitter and the scheduler */
   guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
   gboolean       outage;               /* main context only: the value last announced */
@@ -177,55 +162,6 @@ static void ep_producer_initable_iface_init (GInitableIface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (EpProducer, ep_producer, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
                                                       ep_producer_initable_iface_init))
-
-/* Per-thread buffers reused by every send, so sending allocates nothing but
- * the event id. */
-typedef struct {
-  GString    *headers;
-  GByteArray *record;
-  GRand      *rand;     /* for event ids; seeded from the global, urandom-seeded generator */
-  char        id[EP_UUID_LEN + 1];  /* the id of the event built last */
-} SendBuffers;
-
-static void
-send_buffers_free (gpointer data)
-{
-  SendBuffers *buffers = data;
-
-  g_string_free (buffers->headers, TRUE);
-  g_byte_array_unref (buffers->record);
-  g_rand_free (buffers->rand);
-  g_free (buffers);
-}
-
-static GRand *
-new_id_generator (void)
-{
-  guint32 seed[8];
-
-  /* g_random_*() is seeded from /dev/urandom once per process. */
-  for (guint i = 0; i < G_N_ELEMENTS (seed); i++)
-    seed[i] = g_random_int ();
-  return g_rand_new_with_seed_array (seed, G_N_ELEMENTS (seed));
-}
-
-static GPrivate send_buffers_key = G_PRIVATE_INIT (send_buffers_free);
-
-static SendBuffers *
-get_send_buffers (void)
-{
-  SendBuffers *buffers = g_private_get (&send_buffers_key);
-
-  if (G_UNLIKELY (buffers == NULL))
-    {
-      buffers = g_new0 (SendBuffers, 1);
-      buffers->headers = g_string_sized_new (1024);
-      buffers->record = g_byte_array_sized_new (4096);
-      buffers->rand = new_id_generator ();
-      g_private_set (&send_buffers_key, buffers);
-    }
-  return buffers;
-}
 
 /* Main-context work ------------------------------------------------------ */
 
@@ -328,8 +264,6 @@ update_outage (EpProducer *self)
   gboolean began = failures != self->storage_failures_seen;
 
   self->storage_failures_seen = failures;
-  if (!storage && g_atomic_int_compare_and_exchange (&self->storage_warned, TRUE, FALSE))
-    g_message ("Storage outage over: events are stored again");
   if (ep_monitor_set_outage (self->monitor, storage, self->delivery_outage))
     schedule_monitor_save (self);
 
@@ -396,158 +330,27 @@ on_queue_changed (gpointer user_data)
   update_queue_properties (EP_PRODUCER (user_data));
 }
 
-/* Events ------------------------------------------------------------------ */
-
-static void
-fill_headers (EpProducer        *self,
-              EpHeader          *headers,
-              EpCredentials     *credentials,
-              gboolean           with_authorization,
-              EpConsentCategory  category,
-              const char        *timestamp)
-{
-  for (guint i = 0; i < N_HEADERS; i++)
-    {
-      headers[i].key = header_keys[i];
-      headers[i].value = self->static_headers[i];
-    }
-  if (credentials != NULL)
-    {
-      headers[HEADER_CLIENT_ID].value = ep_credentials_get_client_id (credentials);
-      if (with_authorization)
-        headers[HEADER_AUTHORIZATION].value = ep_credentials_get_token (credentials);
-    }
-  headers[HEADER_CONSENT_CATEGORY].value = ep_consent_category_to_header (category);
-  headers[HEADER_TIMESTAMP].value = timestamp;
-}
-
-static EpCredentials *
-dup_credentials (EpProducer *self)
-{
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
-
-  return self->credentials ? g_object_ref (self->credentials) : NULL;
-}
-
-/* Enriches and validates an event into @buffers->record, and sets
- * @logical_size to what travels for it (what the size limit and the queue
- * budget count). Returns NULL on success, else a static reason (and
- * @detail, borrowed, may name a header). */
-static const char *
-build_record (EpProducer        *self,
-              SendBuffers       *buffers,
-              const char        *name,
-              EpConsentCategory  category,
-              const char        *payload,
-              GHashTable        *caller_headers,
-              gboolean           with_authorization,
-              gsize             *logical_size,
-              const char       **detail)
-{
-  g_autoptr(EpCredentials) credentials = dup_credentials (self);
-  gint64 now_us = g_get_real_time ();
-  char timestamp[24];
-  EpHeader headers[N_HEADERS];
-  const char *reason = NULL;
-  gsize name_len, payload_len, size;
-
-  *detail = NULL;
-  name_len = strlen (name);
-  if (name_len == 0)
-    return "has an empty name";
-  if (!ep_event_text_is_valid (name, name_len, &reason))
-    return reason;
-  payload_len = strlen (payload);
-  if (!ep_event_text_is_valid (payload, payload_len, &reason))
-    {
-      *detail = "payload";
-      return reason;
-    }
-
-  ep_event_format_decimal (now_us / 1000, timestamp);
-  fill_headers (self, headers, credentials, with_authorization, category, timestamp);
-  if (!ep_event_build_headers_json (buffers->headers, headers, N_HEADERS, caller_headers,
-                                    &reason, detail))
-    return reason;
-
-  size = EP_UUID_LEN + name_len + buffers->headers->len + payload_len;
-  if (size > EP_MAX_EVENT_SIZE)
-    return "is larger than 20480 bytes";
-  *logical_size = size;
-
-  ep_event_format_uuid_v4 (buffers->rand, buffers->id);
-  ep_event_record_build (buffers->record, now_us, buffers->id, name, name_len,
-                         buffers->headers->str, buffers->headers->len, payload, payload_len);
-  return NULL;
-}
+/* Submitter callbacks: any thread. */
 
 static GBytes *
 build_monitoring_event (gpointer    user_data,
                         const char *payload)
 {
   EpProducer *self = user_data;
-  SendBuffers *buffers = get_send_buffers ();
-  const char *detail;
-  const char *reason;
-  gsize size;
 
-  reason = build_record (self, buffers, EP_MONITORING_EVENT_NAME, EP_CONSENT_CATEGORY_NECESSARY,
-                         payload, NULL, FALSE, &size, &detail);
-  if (reason != NULL)
-    {
-      g_warning ("Cannot build the %s event: it %s", EP_MONITORING_EVENT_NAME, reason);
-      return NULL;
-    }
-  return g_bytes_new (buffers->record->data, buffers->record->len);
+  return ep_submitter_build_monitoring_event (self->submitter, payload);
 }
 
 static void
-count_drop (EpProducer   *self,
-            EpDropReason  reason,
-            const char   *name)
+on_queue_appended (gpointer user_data)
 {
-  if (ep_monitor_add (self->monitor, reason, name))
-    schedule_monitor_save (self);
+  schedule_update (user_data);
 }
 
 static void
-report_invalid (EpProducer *self,
-                const char *name,
-                const char *reason,
-                const char *detail)
+on_counters_changed (gpointer user_data)
 {
-  g_autofree char *shown = g_utf8_make_valid (name, 200);
-
-  count_drop (self, EP_DROP_VALIDATION_FAILED, name);
-  if (!self->strict_mode)
-    return;
-  if (detail != NULL)
-    g_critical ("Event '%s' dropped: '%s' %s", shown, detail, reason);
-  else
-    g_critical ("Event '%s' dropped: it %s", shown, reason);
-}
-
-static EpSendResult
-store (EpProducer  *self,
-       SendBuffers *buffers,
-       const char  *name,
-       gsize        logical_size)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (!ep_queue_append (self->queue, buffers->record->data, buffers->record->len,
-                        logical_size, &error))
-    {
-      count_drop (self, EP_DROP_STORING_FAILED, name);
-      g_debug ("Event '%s' not stored: %s", name, error->message);
-      if (g_atomic_int_compare_and_exchange (&self->storage_warned, FALSE, TRUE))
-        g_warning ("Storage outage: %s", error->message);
-      schedule_update (self);
-      return EP_SEND_RESULT_STORING_FAILED;
-    }
-
-  schedule_update (self);
-  return EP_SEND_RESULT_STORED;
+  schedule_monitor_save (user_data);
 }
 
 /* GObject ----------------------------------------------------------------- */
@@ -589,9 +392,9 @@ ep_producer_finalize (GObject *object)
 
   g_clear_object (&self->queue);
   g_clear_object (&self->monitor);
-  g_clear_object (&self->credentials);
+  g_clear_object (&self->submitter);
   g_clear_pointer (&self->context, g_main_context_unref);
-  g_mutex_clear (&self->lock);
+  g_mutex_clear (&self->credentials_lock);
   g_free (self->app_name);
   g_free (self->app_version);
   g_free (self->consumer_uri);
@@ -604,6 +407,24 @@ ep_producer_finalize (GObject *object)
   g_free (self->browser_version);
 
   G_OBJECT_CLASS (ep_producer_parent_class)->finalize (object);
+}
+
+static DeviceInfoIndex
+device_info_index (guint prop_id)
+{
+  switch (prop_id)
+    {
+    case PROP_DEVICE_VENDOR:
+      return DEVICE_VENDOR;
+    case PROP_DEVICE_MODEL:
+      return DEVICE_MODEL;
+    case PROP_OS_NAME:
+      return DEVICE_OS_NAME;
+    case PROP_OS_VERSION:
+      return DEVICE_OS_VERSION;
+    default:
+      g_assert_not_reached ();
+    }
 }
 
 static void
@@ -659,7 +480,7 @@ ep_producer_get_property (GObject    *object,
     case PROP_DEVICE_MODEL:
     case PROP_OS_NAME:
     case PROP_OS_VERSION:
-      g_value_set_string (value, self->device_info[prop_id - PROP_DEVICE_VENDOR]);
+      g_value_set_string (value, self->device_info[device_info_index (prop_id)]);
       break;
     case PROP_BROWSER_NAME:
       g_value_set_string (value, self->browser_name);
@@ -752,7 +573,8 @@ ep_producer_set_property (GObject      *object,
     case PROP_DEVICE_MODEL:
     case PROP_OS_NAME:
     case PROP_OS_VERSION:
-      self->device_info[prop_id - PROP_DEVICE_VENDOR] = g_value_dup_string (value);
+      g_free (self->device_info[device_info_index (prop_id)]);
+      self->device_info[device_info_index (prop_id)] = g_value_dup_string (value);
       break;
     case PROP_BROWSER_NAME:
       self->browser_name = g_value_dup_string (value);
@@ -981,7 +803,8 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * %TRUE while events cannot be stored (a storage outage) or cannot be
    * delivered (a delivery outage). Persisted: a producer starts with the
-   * state its predecessor left.
+   * state its predecessor left. Updated and notified on the producer's main
+   * context: read it from the thread of that context.
    */
   properties[PROP_OUTAGE] = g_param_spec_boolean ("outage", NULL, NULL, FALSE, read_only);
 
@@ -1043,15 +866,14 @@ ep_producer_class_init (EpProducerClass *klass)
 static void
 ep_producer_init (EpProducer *self)
 {
-  g_mutex_init (&self->lock);
+  g_mutex_init (&self->credentials_lock);
+  self->submitter = ep_submitter_new ();
   self->context = g_main_context_ref_thread_default ();
   self->max_disk_usage = DEFAULT_MAX_DISK_USAGE;
   self->batch_interval_ms = DEFAULT_BATCH_INTERVAL_MS;
   self->monitoring_interval_ms = DEFAULT_MONITORING_INTERVAL_MS;
   self->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
   self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
-  self->consent_blocked[EP_CONSENT_CATEGORY_PERFORMANCE] = TRUE;
-  self->consent_blocked[EP_CONSENT_CATEGORY_TARGETING] = TRUE;
 }
 
 /* Initialization ----------------------------------------------------------- */
@@ -1086,19 +908,6 @@ check_uri (const char  *property,
 }
 
 static gboolean
-check_header_value (const char  *property,
-                    const char  *value,
-                    GError     **error)
-{
-  const char *reason;
-
-  if (value == NULL || ep_event_text_is_valid (value, -1, &reason))
-    return TRUE;
-  g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG, "%s %s", property, reason);
-  return FALSE;
-}
-
-static gboolean
 check_config (EpProducer  *self,
               GError     **error)
 {
@@ -1118,34 +927,26 @@ check_config (EpProducer  *self,
   if (!check_uri ("consumer-uri", self->consumer_uri, error) ||
       !check_uri ("public-consumer-uri", self->public_consumer_uri, error))
     return FALSE;
-
-  for (guint i = 0; i < N_HEADERS; i++)
-    if (!check_header_value (header_keys[i], self->static_headers[i], error))
-      return FALSE;
   return TRUE;
 }
 
-static const char *
-nonempty (const char *value)
+static gboolean
+configure_submitter (EpProducer  *self,
+                     GError     **error)
 {
-  return (value != NULL && *value != '\0') ? value : NULL;
-}
+  EpSubmitterConfig config = {
+    .app_name = self->app_name,
+    .app_version = self->app_version,
+    .device_vendor = self->device_info[DEVICE_VENDOR],
+    .device_model = self->device_info[DEVICE_MODEL],
+    .os_name = self->device_info[DEVICE_OS_NAME],
+    .os_version = self->device_info[DEVICE_OS_VERSION],
+    .browser_name = self->browser_name,
+    .browser_version = self->browser_version,
+    .strict_mode = self->strict_mode,
+  };
 
-static void
-resolve_static_headers (EpProducer *self)
-{
-  const EpDeviceInfo *device = ep_device_info_get ();
-
-  self->static_headers[HEADER_APP_NAME] = self->app_name;
-  self->static_headers[HEADER_APP_VERSION] = nonempty (self->app_version);
-  self->static_headers[HEADER_DEVICE_VENDOR] = self->device_info[0] ? self->device_info[0] : device->vendor;
-  self->static_headers[HEADER_DEVICE_MODEL] = self->device_info[1] ? self->device_info[1] : device->model;
-  self->static_headers[HEADER_OS_NAME] = self->device_info[2] ? self->device_info[2] : device->os_name;
-  self->static_headers[HEADER_OS_VERSION] = self->device_info[3] ? self->device_info[3] : device->os_version;
-  self->static_headers[HEADER_BROWSER_NAME] = nonempty (self->browser_name);
-  self->static_headers[HEADER_BROWSER_VERSION] = nonempty (self->browser_version);
-  for (guint i = 0; i < N_HEADERS; i++)
-    self->static_headers[i] = nonempty (self->static_headers[i]);
+  return ep_submitter_configure (self->submitter, &config, error);
 }
 
 static char *
@@ -1160,7 +961,7 @@ start_scheduler (EpProducer *self,
                  gboolean    delivery_failing)
 {
   g_autofree char *agent = user_agent (self);
-  g_autoptr(EpCredentials) credentials = dup_credentials (self);
+  g_autoptr(EpCredentials) credentials = ep_submitter_dup_credentials (self->submitter);
   EpSchedulerConfig config = {
     .consumer_uri = self->consumer_uri,
     .public_consumer_uri = self->public_consumer_uri,
@@ -1184,6 +985,11 @@ start_scheduler (EpProducer *self,
   ep_scheduler_start (self->scheduler);
 }
 
+static const EpSubmitterCallbacks submitter_callbacks = {
+  .queue_changed = on_queue_appended,
+  .counters_changed = on_counters_changed,
+};
+
 static gboolean
 ep_producer_initable_init (GInitable     *initable,
                            GCancellable  *cancellable,
@@ -1195,8 +1001,7 @@ ep_producer_initable_init (GInitable     *initable,
 
   g_return_val_if_fail (!self->initialized, FALSE);
 
-  resolve_static_headers (self);
-  if (!check_config (self, error))
+  if (!check_config (self, error) || !configure_submitter (self, error))
     return FALSE;
 
   if (self->queue_dir == NULL)
@@ -1215,6 +1020,7 @@ ep_producer_initable_init (GInitable     *initable,
   self->outage = storage || delivery;
   self->notified_length = ep_queue_get_length (self->queue);
   self->notified_bytes = ep_queue_get_bytes (self->queue);
+  ep_submitter_start (self->submitter, self->queue, self->monitor, &submitter_callbacks, self);
 
   start_scheduler (self, delivery);
   self->initialized = TRUE;
@@ -1317,12 +1123,6 @@ ep_producer_send_event_full (EpProducer        *self,
                              GHashTable        *headers,
                              char             **id)
 {
-  SendBuffers *buffers;
-  EpSendResult result;
-  const char *reason;
-  const char *detail;
-  gsize size;
-
   if (id != NULL)
     *id = NULL;
   g_return_val_if_fail (EP_IS_PRODUCER (self), EP_SEND_RESULT_VALIDATION_FAILED);
@@ -1331,24 +1131,7 @@ ep_producer_send_event_full (EpProducer        *self,
   g_return_val_if_fail (payload != NULL, EP_SEND_RESULT_VALIDATION_FAILED);
   g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, EP_SEND_RESULT_VALIDATION_FAILED);
 
-  if (g_atomic_int_get (&self->consent_blocked[category]))
-    {
-      count_drop (self, EP_DROP_CONSENT_FILTERED, name);
-      return EP_SEND_RESULT_CONSENT_FILTERED;
-    }
-
-  buffers = get_send_buffers ();
-  reason = build_record (self, buffers, name, category, payload, headers, TRUE, &size, &detail);
-  if (reason != NULL)
-    {
-      report_invalid (self, name, reason, detail);
-      return EP_SEND_RESULT_VALIDATION_FAILED;
-    }
-
-  result = store (self, buffers, name, size);
-  if (id != NULL)
-    *id = result == EP_SEND_RESULT_STORED ? g_strdup (buffers->id) : NULL;
-  return result;
+  return ep_submitter_submit (self->submitter, name, category, payload, headers, id);
 }
 
 /**
@@ -1377,7 +1160,7 @@ ep_producer_set_consent_blocked (EpProducer        *self,
         g_warning ("The NECESSARY consent category cannot be blocked; ignored");
       return;
     }
-  g_atomic_int_set (&self->consent_blocked[category], !!blocked);
+  ep_submitter_set_consent_blocked (self->submitter, category, blocked);
 }
 
 /**
@@ -1397,7 +1180,7 @@ ep_producer_get_consent_blocked (EpProducer        *self,
   g_return_val_if_fail (EP_IS_PRODUCER (self), FALSE);
   g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, FALSE);
 
-  return g_atomic_int_get (&self->consent_blocked[category]);
+  return ep_submitter_get_consent_blocked (self->submitter, category);
 }
 
 /**
@@ -1421,11 +1204,11 @@ ep_producer_set_credentials (EpProducer    *self,
 
   /* One critical section, so stored events and requests never disagree on
    * which credentials are current. */
-  g_mutex_lock (&self->lock);
-  changed = g_set_object (&self->credentials, credentials);
+  g_mutex_lock (&self->credentials_lock);
+  changed = ep_submitter_set_credentials (self->submitter, credentials);
   if (changed && self->scheduler != NULL)
     ep_scheduler_set_credentials (self->scheduler, credentials);
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->credentials_lock);
 
   if (changed)
     call_on_main (self, 0, notify_credentials);
@@ -1444,7 +1227,7 @@ ep_producer_dup_credentials (EpProducer *self)
 {
   g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
 
-  return dup_credentials (self);
+  return ep_submitter_dup_credentials (self->submitter);
 }
 
 /**
@@ -1452,6 +1235,11 @@ ep_producer_dup_credentials (EpProducer *self)
  * @self: an #EpProducer
  *
  * Tells whether an outage is going on.
+ *
+ * The value is the one last announced with
+ * [signal@Ep.Producer::outage-changed], which the producer's main context
+ * updates: call this from the thread of that context (from another thread
+ * the result may lag behind, or be torn from a concurrent update).
  *
  * Returns: the value of [property@Ep.Producer:outage]
  */
