@@ -84,14 +84,17 @@ class BotocoreTestCase(harness.ConsumerTestCase):
         if cls.data_dir:
             shutil.rmtree(cls.data_dir)
 
-    def client(self, endpoint="/api/event-batch", **config):
+    def client(self, endpoint="/api/event-batch", at_root=True, **config):
+        """An SQS client configured the usual way: endpoint_url is the server's
+        root, the queue URL names the endpoint. With at_root=False the
+        endpoint_url is the queue URL itself (botocore then posts there)."""
         session = botocore.session.get_session()
         if self.data_dir:
             session.register_component(
                 "data_loader", botocore.loaders.Loader(extra_search_paths=[self.data_dir]))
         url = self.consumer.url + endpoint
         client = session.create_client(
-            "sqs", region_name="us-east-1", endpoint_url=url,
+            "sqs", region_name="us-east-1", endpoint_url=self.consumer.url if at_root else url,
             aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="dummy-secret",
             config=botocore.config.Config(**config))
         self.addCleanup(client.close)
@@ -123,6 +126,7 @@ class BotocoreTestCase(harness.ConsumerTestCase):
                 self.assertNotIn("MD5OfMessageAttributes", result)
 
         events = {e["id"]: e for e in self.consumer.events()}
+        self.assertEqual({e["endpoint"] for e in events.values()}, {"/api/event-batch"})
         self.assertEqual(events["e1"]["name"], "playback_session")
         self.assertEqual(events["e1"]["headers"], {"app-name": "botocore", "client-id": "c"})
         self.assertEqual(events["e2"]["payload"], "second \u00e9")
@@ -141,6 +145,30 @@ class BotocoreTestCase(harness.ConsumerTestCase):
         self.assertEqual(failed[0]["Id"], "bad")
         self.assertIs(failed[0]["SenderFault"], True)
         self.assertEqual(failed[0]["Code"], "InvalidMessageContents")
+
+    def test_public_queue_and_queue_url_as_endpoint(self):
+        for endpoint, at_root in (("/api/public/event-batch", True),
+                                  ("/api/public/event-batch", False),
+                                  ("/api/event-batch", False)):
+            sqs, url = self.client(endpoint, at_root=at_root)
+            entry_id = "e%d" % len(self.consumer.events())
+            reply = sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": entry_id, "MessageBody": endpoint}])
+            self.assertEqual([e["Id"] for e in reply["Successful"]], [entry_id], reply)
+            self.assertEqual(self.consumer.events()[-1]["endpoint"], endpoint)
+        stats = self.consumer.stats()
+        self.assertEqual((stats["requests"], stats["accepted"]), (3, 3), stats)
+
+    def test_nonexistent_queue(self):
+        sqs, _ = self.client(retries={"total_max_attempts": 1})
+        with self.assertRaises(botocore.exceptions.ClientError) as cm:
+            sqs.send_message_batch(QueueUrl=self.consumer.url + "/123456789012/other",
+                                   Entries=[{"Id": "a", "MessageBody": "1"}])
+        error = cm.exception.response
+        self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 400)
+        self.assertIn(error["Error"]["Code"], ("AWS.SimpleQueueService.NonExistentQueue",
+                                               "NonExistentQueue"))
+        self.assertEqual(self.consumer.events(), [])
 
     def test_duplicate_ids_error(self):
         sqs, url = self.client()

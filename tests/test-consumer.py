@@ -537,6 +537,124 @@ class TestJsonProtocol(ConsumerTestCase):
                          400)
 
 
+class TestRoot(ConsumerTestCase):
+    """AWS SDKs post to the endpoint's root and name the queue in QueueUrl."""
+
+    JSON_HEADERS = {"Content-Type": "application/x-amz-json-1.0",
+                    "X-Amz-Target": "AmazonSQS.SendMessageBatch"}
+
+    def post_root_query(self, queue_path, entries, **kw):
+        params = [("Action", "SendMessageBatch"), ("Version", "2012-11-05")]
+        if queue_path is not None:
+            params.append(("QueueUrl", self.consumer.url + queue_path))
+        return self.consumer.post(params + batch_params(entries), endpoint="/", **kw)
+
+    def post_root_json(self, payload, headers=None):
+        return self.consumer.post(json.dumps(payload), endpoint="/",
+                                  headers=dict(self.JSON_HEADERS, **(headers or {})))
+
+    def test_query_routed_by_queue_url(self):
+        attributes = event_attributes("ev", HEADERS_1)
+        ok, failed = self.batch_result(self.post_root_query(
+            "/api/public/event-batch", [("a", "hello", attributes)]))
+        self.assertEqual(failed, {})
+        self.assertAccepted(ok["a"], "hello", attributes)
+        ok, _ = self.batch_result(self.post_root_query("/api/event-batch", [("b", "x", None)]))
+        self.assertIn("b", ok)
+        events = {e["id"]: e for e in self.consumer.events()}
+        self.assertEqual(events["a"]["endpoint"], "/api/public/event-batch")
+        self.assertEqual(events["a"]["name"], "ev")
+        self.assertEqual(events["b"]["endpoint"], "/api/event-batch")
+
+    def test_json_routed_by_queue_url(self):
+        payload = {"QueueUrl": self.consumer.url + "/api/public/event-batch", "Entries": [
+            {"Id": "a", "MessageBody": "hello",
+             "MessageAttributes": {"Name": {"DataType": "String", "StringValue": "ev"}}},
+            {"Id": "b", "MessageBody": "bad \u0001"}]}
+        r = self.post_root_json(payload)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.headers["Content-Type"].startswith("application/x-amz-json-1.0"))
+        self.assertTrue(UUID_RE.match(r.headers.get("x-amzn-RequestId", "")), r.headers)
+        body = r.json()
+        self.assertEqual([e["Id"] for e in body["Successful"]], ["a"])
+        self.assertEqual(body["Successful"][0]["MD5OfMessageBody"], md5_hex("hello"))
+        self.assertEqual(body["Successful"][0]["MD5OfMessageAttributes"],
+                         sqs_attributes_md5({"Name": ("String", "ev")}))
+        self.assertEqual([(e["Id"], e["Code"]) for e in body["Failed"]],
+                         [("b", "InvalidMessageContents")])
+        events = self.consumer.events()
+        self.assertEqual([(e["id"], e["endpoint"]) for e in events],
+                         [("a", "/api/public/event-batch")])
+
+    def test_queue_url_path_only(self):
+        r = self.post_root_json({"QueueUrl": "/api/event-batch",
+                                 "Entries": [{"Id": "a", "MessageBody": "x"}]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.consumer.events()[0]["endpoint"], "/api/event-batch")
+
+    def test_unknown_or_missing_queue(self):
+        self.assertSqsError(self.post_root_query("/api/other", [("a", "b", None)]),
+                            400, "AWS.SimpleQueueService.NonExistentQueue")
+        self.assertSqsError(self.post_root_query(None, [("a", "b", None)]),
+                            400, "MissingParameter")
+        r = self.post_root_json({"QueueUrl": "http://example.com/123/queue",
+                                 "Entries": [{"Id": "a", "MessageBody": "x"}]})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.headers["x-amzn-query-error"],
+                         "AWS.SimpleQueueService.NonExistentQueue;Sender")
+        r = self.post_root_json({"Entries": [{"Id": "a", "MessageBody": "x"}]})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["__type"], "com.amazonaws.sqs#MissingParameter")
+        self.assertEqual(self.consumer.events(), [])
+        stats = self.consumer.stats()
+        self.assertEqual(stats["requests"], 4, stats)
+        self.assertEqual(stats["failed_requests"], 4, stats)
+
+    def test_root_validates_and_checks_http(self):
+        self.assertSqsError(self.post_root_query("/api/event-batch",
+                                                 [("a", "b", None), ("a", "c", None)]),
+                            400, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct")
+        r = self.post_root_json({"QueueUrl": "/api/event-batch", "Entries": []},
+                                headers={"X-Amz-Target": "AmazonSQS.SendMessage"})
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["__type"], "com.amazonaws.sqs#InvalidAction")
+        self.assertSqsError(self.consumer.post("x", endpoint="/",
+                                               headers={"Content-Type": "text/plain"}),
+                            415, "UnsupportedMediaType")
+        # Not an SQS call: the list of endpoints, as for any unknown path
+        r = http(self.consumer.url + "/")
+        self.assertEqual(r.status, 404, r)
+        self.assertIn(b"/api/event-batch", r.body)
+
+    def test_root_faults_apply_after_routing(self):
+        http(self.consumer.url + "/control/fail?on=1&status=503&retry_after=4", b"",
+             method="POST")
+        r = self.post_root_query("/api/event-batch", [("a", "b", None)])
+        self.assertSqsError(r, 503, "ServiceUnavailable", error_type="Receiver")
+        self.assertEqual(r.headers.get("Retry-After"), "4")
+        self.assertEqual(self.consumer.events(), [])
+
+
+class TestRootToken(ConsumerTestCase):
+    consumer_args = ("--require-token",)
+
+    def test_token_checked_after_routing(self):
+        entries = batch_params([("a", "b", None)])
+
+        def post(path, **kw):
+            return self.consumer.post([("QueueUrl", self.consumer.url + path)] + entries,
+                                      endpoint="/", **kw)
+
+        self.assertSqsError(post("/api/event-batch"), 401, "MissingAuthenticationToken")
+        ok, _ = self.batch_result(post("/api/event-batch",
+                                       headers={"Authorization": "Bearer t"}))
+        self.assertIn("a", ok)
+        ok, _ = self.batch_result(post("/api/public/event-batch"))
+        self.assertIn("a", ok)
+        self.assertEqual([e["endpoint"] for e in self.consumer.events()],
+                         ["/api/event-batch", "/api/public/event-batch"])
+
+
 class TestToken(ConsumerTestCase):
     consumer_args = ("--require-token",)
 

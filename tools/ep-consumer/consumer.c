@@ -133,7 +133,13 @@ handle_default (SoupServer        *server,
                 GHashTable        *query,
                 gpointer           user_data)
 {
-  handle_not_found (msg, path);
+  Consumer *self = user_data;
+
+  if (g_str_equal (path, "/") && g_str_equal (soup_server_message_get_method (msg),
+                                              SOUP_METHOD_POST))
+    handle_root (self, msg);
+  else
+    handle_not_found (msg, path);
 }
 
 static void

@@ -93,9 +93,12 @@ typedef enum {
 typedef struct {
   Consumer          *consumer;
   SoupServerMessage *msg;         /* borrowed */
-  const char        *endpoint;    /* ENDPOINT_PRIVATE or ENDPOINT_PUBLIC */
+  const char        *endpoint;    /* ENDPOINT_PRIVATE or ENDPOINT_PUBLIC; "/"
+                                   * until a request to the root is routed */
   Protocol           protocol;
   char              *request_id;  /* owned */
+  SqsBatch          *batch;       /* owned; decoded early to route a request
+                                   * to the root, else NULL until processed */
   guint              accepted;
   guint              rejected;
 } Request;
@@ -116,6 +119,8 @@ void      handle_event_batch         (SoupServer         *server,
                                       const char         *path,
                                       GHashTable         *query,
                                       gpointer            user_data);
+void      handle_root                (Consumer           *self,
+                                      SoupServerMessage  *msg);
 void      handle_not_found           (SoupServerMessage  *msg,
                                       const char         *path);
 void      reply_take                 (SoupServerMessage  *msg,

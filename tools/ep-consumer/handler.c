@@ -3,6 +3,13 @@
  * Copyright 2024 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
+ * A request reaches a batch endpoint by its path, as ep-glib posts, or at
+ * the server's root, as the AWS SDKs post: botocore configured with
+ * endpoint_url=http://127.0.0.1:PORT sends every call to "/" and names the
+ * queue in QueueUrl (a form field in the query protocol, a member of the
+ * JSON object in the JSON protocol). The root decodes the body first and
+ * routes by the path of QueueUrl; then both go the same way.
+ *
  * The steps, in the order a TL consumer takes them:
  *
  *  1. HTTP: POST only (405), the bearer token on the authenticated endpoint
@@ -101,7 +108,8 @@ handle_not_found (SoupServerMessage *msg,
   g_autofree char *shown = sqs_printable (path, strlen (path));
   g_autofree char *text = g_strdup_printf ("ep-consumer: no such endpoint %s. Endpoints: "
                                            "POST " ENDPOINT_PRIVATE ", POST " ENDPOINT_PUBLIC
-                                           ", POST /control/fail?on=1|0, "
+                                           ", POST / (QueueUrl names one of the two), "
+                                           "POST /control/fail?on=1|0, "
                                            "POST /control/hang?on=1|0, GET /control/stats\n",
                                            shown);
 
@@ -187,22 +195,12 @@ check_json_target (SoupServerMessage  *msg,
 }
 
 static gboolean
-check_request (Request  *req,
-               GError  **error)
+check_body (Request  *req,
+            GError  **error)
 {
   SoupServerMessage *msg = req->msg;
-  const char *method = soup_server_message_get_method (msg);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
 
-  if (!g_str_equal (method, SOUP_METHOD_POST))
-    {
-      g_set_error (error, SQS_ERROR, SQS_ERROR_METHOD_NOT_ALLOWED,
-                   "%s is not allowed on %s: send SendMessageBatch requests with POST.",
-                   method, req->endpoint);
-      return FALSE;
-    }
-  if (!check_authorization (req->consumer, msg, req->endpoint, error))
-    return FALSE;
   if (req->protocol == PROTOCOL_UNSUPPORTED)
     {
       g_set_error (error, SQS_ERROR, SQS_ERROR_UNSUPPORTED_MEDIA_TYPE,
@@ -221,6 +219,24 @@ check_request (Request  *req,
     return check_json_target (msg, error);
 
   return TRUE;
+}
+
+static gboolean
+check_request (Request  *req,
+               GError  **error)
+{
+  const char *method = soup_server_message_get_method (req->msg);
+
+  if (!g_str_equal (method, SOUP_METHOD_POST))
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_METHOD_NOT_ALLOWED,
+                   "%s is not allowed on %s: send SendMessageBatch requests with POST.",
+                   method, req->endpoint);
+      return FALSE;
+    }
+
+  return check_authorization (req->consumer, req->msg, req->endpoint, error)
+         && check_body (req, error);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -268,7 +284,8 @@ request_process_batch (Request *req)
 {
   Consumer *self = req->consumer;
   g_autoptr(GError) error = NULL;
-  g_autoptr(SqsBatch) batch = request_parse (req, &error);
+  g_autoptr(SqsBatch) batch = req->batch != NULL ? g_steal_pointer (&req->batch)
+                                                 : request_parse (req, &error);
 
   /* A refused batch counts all its entries as rejected */
   if (batch != NULL && !sqs_batch_validate (batch, &error))
@@ -309,6 +326,40 @@ request_finish (Request *req)
     consumer_hold_reply (self, req->msg, self->options->latency_ms);
 }
 
+/* The common path of every batch request once its endpoint is known */
+static void
+request_run (Request *req)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!check_request (req, &error))
+    request_reply_error (req, error);
+  else if (request_maybe_hang (req))
+    return;
+  else if (!request_inject_failure (req) && !request_inject_garbage (req))
+    request_process_batch (req);
+
+  request_finish (req);
+}
+
+static void
+request_init (Request           *req,
+              Consumer          *self,
+              SoupServerMessage *msg,
+              const char        *endpoint)
+{
+  self->totals.requests++;
+  *req = (Request) { self, msg, endpoint, detect_protocol (msg),
+                     consumer_random_uuid (self), NULL, 0, 0 };
+}
+
+static void
+request_clear (Request *req)
+{
+  g_clear_pointer (&req->request_id, g_free);
+  g_clear_pointer (&req->batch, sqs_batch_free);
+}
+
 void
 handle_event_batch (SoupServer        *server,
                     SoupServerMessage *msg,
@@ -317,9 +368,7 @@ handle_event_batch (SoupServer        *server,
                     gpointer           user_data)
 {
   Consumer *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *request_id = NULL;
-  Request req = { self, msg, NULL, PROTOCOL_QUERY, NULL, 0, 0 };
+  Request req;
 
   if (!g_str_equal (path, ENDPOINT_PRIVATE) && !g_str_equal (path, ENDPOINT_PUBLIC))
     {
@@ -327,17 +376,78 @@ handle_event_batch (SoupServer        *server,
       return;
     }
 
-  self->totals.requests++;
-  req.endpoint = g_str_equal (path, ENDPOINT_PRIVATE) ? ENDPOINT_PRIVATE : ENDPOINT_PUBLIC;
-  req.request_id = request_id = consumer_random_uuid (self);
-  req.protocol = detect_protocol (msg);
+  request_init (&req, self, msg,
+                g_str_equal (path, ENDPOINT_PRIVATE) ? ENDPOINT_PRIVATE : ENDPOINT_PUBLIC);
+  request_run (&req);
+  request_clear (&req);
+}
 
-  if (!check_request (&req, &error))
-    request_reply_error (&req, error);
-  else if (request_maybe_hang (&req))
-    return;
-  else if (!request_inject_failure (&req) && !request_inject_garbage (&req))
-    request_process_batch (&req);
+/* The path of a queue URL, "http://HOST:PORT/PATH" or just "/PATH" */
+static char *
+queue_url_path (const char *queue_url)
+{
+  g_autoptr(GUri) uri = NULL;
 
-  request_finish (&req);
+  if (queue_url[0] == '/')
+    return g_strdup (queue_url);
+  uri = g_uri_parse (queue_url, G_URI_FLAGS_NONE, NULL);
+
+  return uri != NULL ? g_strdup (g_uri_get_path (uri)) : NULL;
+}
+
+/* SQS identifies the queue by QueueUrl alone; its host is whatever the
+ * client was configured with, so only the path counts here. A queue that
+ * is neither endpoint does not exist (AWS.SimpleQueueService.NonExistentQueue). */
+static gboolean
+request_route (Request  *req,
+               GError  **error)
+{
+  const char *queue_url = req->batch->queue_url;
+  g_autofree char *path = NULL;
+
+  if (queue_url == NULL)
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_MISSING_PARAMETER,
+                   "The request must contain the parameter QueueUrl: requests to / "
+                   "name the queue http://127.0.0.1:PORT" ENDPOINT_PRIVATE " or "
+                   "http://127.0.0.1:PORT" ENDPOINT_PUBLIC ".");
+      return FALSE;
+    }
+  path = queue_url_path (queue_url);
+  if (path != NULL && g_str_equal (path, ENDPOINT_PRIVATE))
+    req->endpoint = ENDPOINT_PRIVATE;
+  else if (path != NULL && g_str_equal (path, ENDPOINT_PUBLIC))
+    req->endpoint = ENDPOINT_PUBLIC;
+  else
+    {
+      g_autofree char *shown = sqs_printable (queue_url, strlen (queue_url));
+
+      g_set_error (error, SQS_ERROR, SQS_ERROR_NONEXISTENT_QUEUE,
+                   "The specified queue does not exist: %s. ep-consumer has two, whose "
+                   "URLs end in " ENDPOINT_PRIVATE " and " ENDPOINT_PUBLIC ".", shown);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* POST /: decode, route by QueueUrl, then as if posted to the endpoint */
+void
+handle_root (Consumer          *self,
+             SoupServerMessage *msg)
+{
+  g_autoptr(GError) error = NULL;
+  Request req;
+
+  request_init (&req, self, msg, "/");
+  if (!check_body (&req, &error)
+      || (req.batch = request_parse (&req, &error)) == NULL
+      || !request_route (&req, &error))
+    {
+      request_reply_error (&req, error);
+      request_finish (&req);
+    }
+  else
+    request_run (&req);
+  request_clear (&req);
 }

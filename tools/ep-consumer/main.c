@@ -21,6 +21,7 @@ static const char description[] =
   "botocore send it, and the JSON protocol of newer AWS SDKs) on 127.0.0.1 at\n"
   "  POST /api/event-batch           (with --require-token: Authorization: Bearer <token>)\n"
   "  POST /api/public/event-batch\n"
+  "  POST /                          (AWS SDKs: QueueUrl names one of the two)\n"
   "validates batches as SQS does and writes every accepted event as one JSON line\n"
   "{\"id\",\"name\",\"headers\",\"payload\",\"endpoint\",\"received\"}.\n"
   "\n"
@@ -39,7 +40,10 @@ static const char description[] =
   "  ep-consumer --fail-rate 0.2 --fail-status 503 --retry-after 5 --seed 42\n"
   "  ep-consumer --latency 500 --sender-fault-rate 0.1 --hang-rate 0.05\n"
   "  curl -X POST 'http://127.0.0.1:8080/control/fail?on=1&status=429&retry_after=10'\n"
-  "  curl http://127.0.0.1:8080/control/stats\n";
+  "  curl http://127.0.0.1:8080/control/stats\n"
+  "\n"
+  "An SQS client uses endpoint_url http://127.0.0.1:PORT and QueueUrl\n"
+  "http://127.0.0.1:PORT/api/event-batch (or /api/public/event-batch).\n";
 
 static GOptionContext *
 option_context_new (Options *o)

@@ -31,6 +31,7 @@ static const SqsErrorInfo sqs_errors[] = {
   [SQS_ERROR_MISSING_PARAMETER] = { "MissingParameter", 400, TRUE },
   [SQS_ERROR_INVALID_PARAMETER] = { "InvalidParameterValue", 400, TRUE },
   [SQS_ERROR_INVALID_ACTION] = { "InvalidAction", 400, TRUE },
+  [SQS_ERROR_NONEXISTENT_QUEUE] = { SQS_ERROR_PREFIX "NonExistentQueue", 400, TRUE },
   [SQS_ERROR_MALFORMED_QUERY] = { "MalformedQueryString", 400, TRUE },
   [SQS_ERROR_UNSUPPORTED_MEDIA_TYPE] = { "UnsupportedMediaType", 415, TRUE },
   [SQS_ERROR_REQUEST_TOO_LARGE] = { "RequestEntityTooLarge", 413, TRUE },
