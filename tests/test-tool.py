@@ -7,6 +7,7 @@ Usage: test-tool.py PATH-TO-ep-tool PATH-TO-ep-consumer [unittest options]
 
 import json
 import os
+import pty
 import shutil
 import socket
 import subprocess
@@ -120,11 +121,62 @@ class ToolTest(unittest.TestCase):
             ids = [json.loads(l)["id"] for l in run_tool("dump", "-d", self.queue).stdout.splitlines()]
             proc = run_tool("flush", "-d", self.queue, "--consumer", consumer.url)
             self.assertIn("delivered 23 events", proc.stdout)
-            self.assertIn("delivered", proc.stderr)   # the progress line
+            self.assertEqual(proc.stderr, "")   # no progress line: not a terminal
             self.assertEqual(self.status()["queue_length"], 0)
             self.assertEqual(sorted(e["id"] for e in consumer.events()), sorted(ids))
         finally:
             consumer.stop()
+
+    def test_flush_progress_on_a_terminal(self):
+        consumer = Consumer(self.workdir)
+        master, slave = pty.openpty()
+        try:
+            run_tool("send", "-d", self.queue, "one", "{}")
+            proc = subprocess.run([EP_TOOL, "flush", "-d", self.queue, "--consumer", consumer.url],
+                                  stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+                                  timeout=TIMEOUT, text=True)
+            os.close(slave)
+            slave = None
+            self.assertEqual(proc.returncode, 0)
+            progress = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:   # EIO: the terminal has no writer left
+                    break
+                if not chunk:
+                    break
+                progress += chunk
+            self.assertIn(b"\rdelivered 0 of 1 events", progress)
+            self.assertIn(b"delivered 1 of 1 events, 0 left", progress)
+        finally:
+            if slave is not None:
+                os.close(slave)
+            os.close(master)
+            consumer.stop()
+
+    def test_flush_json(self):
+        consumer = Consumer(self.workdir)
+        try:
+            for i in range(3):
+                run_tool("send", "-d", self.queue, "n", "{}")
+            proc = run_tool("flush", "-d", self.queue, "--consumer", consumer.url, "--json")
+            self.assertEqual(json.loads(proc.stdout),
+                             {"ok": True, "delivered": 3, "queue_length": 0})
+        finally:
+            consumer.stop()
+        failing = Consumer(self.workdir, "--fail-rate", "1", "--fail-status", "503")
+        try:
+            run_tool("send", "-d", self.queue, "n", "{}")
+            proc = run_tool("flush", "-d", self.queue, "--consumer", failing.url, "--json",
+                            check=False)
+            self.assertEqual(proc.returncode, 1)
+            result = json.loads(proc.stdout)
+            self.assertEqual((result["ok"], result["delivered"], result["queue_length"]),
+                             (False, 0, 1))
+            self.assertIn("503", result["error"])
+        finally:
+            failing.stop()
 
     def test_flush_failure_keeps_events(self):
         consumer = Consumer(self.workdir, "--fail-rate", "1", "--fail-status", "503")
@@ -170,9 +222,83 @@ class ToolTest(unittest.TestCase):
     def test_unusable_queue_dir(self):
         blocker = os.path.join(self.workdir, "a-file")
         open(blocker, "w").close()
-        proc = run_tool("status", "-d", os.path.join(blocker, "queue"), check=False)
+        proc = run_tool("send", "-d", os.path.join(blocker, "queue"), "n", "{}", check=False)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn("cannot open the queue", proc.stderr)
+        proc = run_tool("status", "-d", blocker, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("not a directory", proc.stderr)
+
+    def test_missing_queue_dir_is_not_created(self):
+        for command in ("status", "dump", "flush"):
+            proc = run_tool(command, "-d", self.queue, check=False)
+            self.assertEqual(proc.returncode, 1, command)
+            self.assertEqual(proc.stdout, "", command)
+            self.assertIn("no queue in %s: the directory does not exist" % self.queue,
+                          proc.stderr, command)
+            self.assertFalse(os.path.exists(self.queue), command)
+
+    def test_version(self):
+        proc = run_tool("--version")
+        self.assertRegex(proc.stdout, r"^ep-tool \d+\.\d+\.\d+\n$")
+        version = proc.stdout.split()[1]
+        self.assertEqual(json.loads(run_tool("--version", "--json").stdout),
+                         {"version": version})
+
+    def test_send_json(self):
+        result = json.loads(run_tool("send", "-d", self.queue, "--json", "play", "{}").stdout)
+        self.assertEqual(result["result"], "stored")
+        dumped = json.loads(run_tool("dump", "-d", self.queue, "--json").stdout)
+        self.assertEqual(result["id"], dumped["id"])
+
+    def test_refused_send_says_why(self):
+        proc = run_tool("send", "-d", self.queue, "bad", "\x01", check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(proc.stdout, "dropped: invalid event\n")
+        self.assertIn("ep-tool: event 'bad' not stored: ", proc.stderr)
+        self.assertIn("XML 1.0", proc.stderr)
+        proc = run_tool("send", "-d", self.queue, "--json", "big", "x" * 30000, check=False)
+        self.assertEqual(proc.returncode, 1)
+        result = json.loads(proc.stdout)
+        self.assertEqual(result["result"], "validation-failed")
+        self.assertIn("20480", result["reason"])
+
+    def corrupt_queue(self):
+        """A queue whose last record is damaged: opening it discards that
+        record, and ep-glib logs a warning about it."""
+        run_tool("send", "-d", self.queue, "kept", "{}")
+        run_tool("send", "-d", self.queue, "damaged", "{}")
+        journals = sorted(f for f in os.listdir(self.queue) if f.endswith(".journal"))
+        path = os.path.join(self.queue, journals[-1])
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            data[-20] ^= 0xFF
+            f.seek(0)
+            f.write(data)
+
+    def test_library_log_does_not_leak(self):
+        self.corrupt_queue()
+        proc = run_tool("status", "-d", self.queue, "--json")
+        self.assertEqual(proc.stderr, "")
+        status = json.loads(proc.stdout)
+        self.assertEqual((status["queue_length"], status["discarded_records"]), (1, 1))
+
+    def test_verbose_shows_library_log(self):
+        self.corrupt_queue()
+        proc = run_tool("status", "-d", self.queue, "--verbose")
+        self.assertRegex(proc.stderr, r"ep-tool: ep-glib: .*discarded 1 corrupt")
+        self.assertNotIn("WARNING", proc.stderr)
+
+    def test_dump_redacts_access_token(self):
+        run_tool("send", "-d", self.queue, "--token", "s3cr3t-token", "--client-id", "c1",
+                 "play", "{}")
+        proc = run_tool("dump", "-d", self.queue)
+        self.assertNotIn("s3cr3t-token", proc.stdout)
+        headers = json.loads(proc.stdout)["headers"]
+        self.assertEqual(headers["authorization"], "<redacted>")
+        self.assertEqual(headers["client-id"], "c1")
+        shown = json.loads(run_tool("dump", "-d", self.queue, "--show-secrets").stdout)
+        self.assertEqual(shown["headers"]["authorization"], "s3cr3t-token")
 
     def test_usage_errors(self):
         proc = run_tool("status", check=False)

@@ -3,6 +3,14 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Built on the public API only: what it can do, an application can do.
+ *
+ * Output conventions: results on standard output (with --json, one JSON
+ * object per line for every command), errors on standard error prefixed
+ * "ep-tool:", the exit status 0 only when the command did what it says.
+ * The library's own log lines (domain "Ep": storage outages, discarded
+ * records, the story of a run at debug level) are the tool's to explain:
+ * they are kept, shown with --verbose, and a refused send quotes the one
+ * that says why; they never reach the terminal as bare warnings.
  */
 #include <ep-glib/ep-glib.h>
 #include <json-glib/json-glib.h>
@@ -10,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_CONSUMER "http://127.0.0.1:8080"
 #define DUMP_PAGE 256
+#define LIBRARY_LOG_KEPT 64
 
 static char *opt_queue_dir;
 static char *opt_consumer = NULL;
@@ -22,7 +32,13 @@ static char *opt_client_id;
 static char *opt_category = NULL;
 static char **opt_headers;
 static gboolean opt_json;
+static gboolean opt_show_secrets;
+static gboolean opt_verbose;
+static gboolean opt_version;
 static int opt_timeout_ms = 10000;
+
+/* The library's log lines since the last ep_log_take_last () (owned) */
+static GPtrArray *library_log;
 
 static const GOptionEntry common_entries[] = {
   { "queue-dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_queue_dir,
@@ -38,9 +54,16 @@ static const GOptionEntry common_entries[] = {
     "send: consent category necessary, performance or targeting (default necessary)", "CATEGORY" },
   { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &opt_headers,
     "send: an event header KEY=VALUE (repeatable)", "KEY=VALUE" },
-  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json, "status: print JSON", NULL },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+    "Print results as JSON (one object per line)", NULL },
+  { "show-secrets", 0, 0, G_OPTION_ARG_NONE, &opt_show_secrets,
+    "dump: show the access token in each event's authorization header", NULL },
   { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout_ms,
     "flush: request timeout in milliseconds (default 10000)", "MS" },
+  { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
+    "Show ep-glib's own log lines on standard error", NULL },
+  { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version,
+    "Print the version and exit", NULL },
   { NULL }
 };
 
@@ -48,9 +71,10 @@ static const char summary[] =
   "Commands:\n"
   "  send NAME PAYLOAD   store one event in the queue\n"
   "  status              queue length, bytes, oldest event age, outage, dropped-event counters\n"
-  "  dump                print the queued events as JSON lines\n"
+  "  dump                print the queued events as JSON lines (access tokens redacted)\n"
   "  flush               deliver the queue to the consumer now\n"
   "\n"
+  "status, dump and flush need an existing queue directory; send creates one.\n"
   "The queue directory must not be in use by a running application.";
 
 static const char description[] =
@@ -76,6 +100,79 @@ fail (const char *format,
   va_end (args);
   g_printerr ("ep-tool: %s\n", message);
   exit (EXIT_FAILURE);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The library's log lines                                                  */
+
+static const char *
+log_field (const GLogField *fields,
+           gsize            n_fields,
+           const char      *key)
+{
+  for (gsize i = 0; i < n_fields; i++)
+    if (g_str_equal (fields[i].key, key))
+      return fields[i].length < 0 ? fields[i].value : NULL;
+
+  return NULL;
+}
+
+/* ep-glib reports runtime conditions (a storage outage, corrupt records it
+ * discarded) with g_warning and tells the story of a run with g_debug: in
+ * a command-line tool those are the tool's to explain, not warnings to
+ * print raw. They are kept for the command (a refused send quotes them)
+ * and printed with --verbose. Criticals (programming errors) and every
+ * other domain go to GLib's default writer. */
+static GLogWriterOutput
+tool_log_writer (GLogLevelFlags   level,
+                 const GLogField *fields,
+                 gsize            n_fields,
+                 gpointer         user_data)
+{
+  const char *domain = log_field (fields, n_fields, "GLIB_DOMAIN");
+  const char *message = log_field (fields, n_fields, "MESSAGE");
+
+  if (domain == NULL || !g_str_equal (domain, "Ep") || message == NULL
+      || (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL)) != 0)
+    return g_log_writer_default (level, fields, n_fields, user_data);
+
+  if (library_log->len >= LIBRARY_LOG_KEPT)
+    g_ptr_array_remove_index (library_log, 0);
+  g_ptr_array_add (library_log, g_strdup (message));
+  if (opt_verbose)
+    g_printerr ("ep-tool: ep-glib: %s\n", message);
+
+  return G_LOG_WRITER_HANDLED;
+}
+
+/* The last line ep-glib logged since the previous call, or NULL */
+static char *
+library_log_take_last (void)
+{
+  char *last = NULL;
+
+  if (library_log->len > 0)
+    last = g_strdup (g_ptr_array_index (library_log, library_log->len - 1));
+  g_ptr_array_set_size (library_log, 0);
+
+  return last;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Opening the queue                                                        */
+
+/* status, dump and flush look at a queue that must exist: opening a
+ * directory that does not exist would create an empty queue there and
+ * report on it, hiding a mistyped path. */
+static void
+check_queue_dir_exists (void)
+{
+  if (opt_queue_dir == NULL)
+    fail ("--queue-dir is required (see --help)");
+  if (!g_file_test (opt_queue_dir, G_FILE_TEST_EXISTS))
+    fail ("no queue in %s: the directory does not exist", opt_queue_dir);
+  if (!g_file_test (opt_queue_dir, G_FILE_TEST_IS_DIR))
+    fail ("no queue in %s: it is not a directory", opt_queue_dir);
 }
 
 static EpProducer *
@@ -123,6 +220,14 @@ open_producer (void)
   return producer;
 }
 
+static EpProducer *
+open_existing_queue (void)
+{
+  check_queue_dir_exists ();
+
+  return open_producer ();
+}
+
 static EpConsentCategory
 parse_category (const char *name)
 {
@@ -133,59 +238,6 @@ parse_category (const char *name)
   if (g_ascii_strcasecmp (name, "targeting") == 0)
     return EP_CONSENT_CATEGORY_TARGETING;
   fail ("unknown category '%s' (expected necessary, performance or targeting)", name);
-}
-
-static int
-cmd_send (int    argc,
-          char **argv)
-{
-  g_autoptr(EpProducer) producer = NULL;
-  g_autoptr(GHashTable) headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  EpConsentCategory category = parse_category (opt_category);
-  static const char * const results[] = {
-    "stored", "dropped: consent category blocked", "dropped: invalid event", "dropped: not stored",
-  };
-  EpSendResult result;
-
-  if (argc != 3)
-    fail ("send takes NAME and PAYLOAD (see --help)");
-  for (guint i = 0; opt_headers != NULL && opt_headers[i] != NULL; i++)
-    {
-      const char *eq = strchr (opt_headers[i], '=');
-
-      if (eq == NULL || eq == opt_headers[i])
-        fail ("--header '%s' is not KEY=VALUE", opt_headers[i]);
-      g_hash_table_insert (headers, g_strndup (opt_headers[i], eq - opt_headers[i]), g_strdup (eq + 1));
-    }
-
-  producer = open_producer ();
-  /* Naming the category on the command line is the consent. */
-  ep_producer_set_consent_blocked (producer, category, FALSE);
-  result = ep_producer_send_event (producer, argv[1], category, argv[2], headers);
-  g_print ("%s\n", results[result]);
-  return result == EP_SEND_RESULT_STORED ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
-/* Seconds since @oldest_us (microseconds since the epoch). */
-static gint64
-age_seconds (gint64 oldest_us)
-{
-  return MAX (0, (g_get_real_time () - oldest_us) / G_USEC_PER_SEC);
-}
-
-static char *
-format_age (gint64 oldest_us)
-{
-  gint64 seconds;
-
-  if (oldest_us == 0)
-    return g_strdup ("-");
-  seconds = age_seconds (oldest_us);
-  if (seconds < 120)
-    return g_strdup_printf ("%" G_GINT64_FORMAT " s", seconds);
-  if (seconds < 7200)
-    return g_strdup_printf ("%" G_GINT64_FORMAT " min", seconds / 60);
-  return g_strdup_printf ("%" G_GINT64_FORMAT " h", seconds / 3600);
 }
 
 /* Adds @json as a parsed value, or as a string when it is not JSON. */
@@ -209,6 +261,125 @@ print_json_line (JsonBuilder *builder)
   g_autofree char *text = json_to_string (root, FALSE);
 
   g_print ("%s\n", text);
+}
+
+/* Why ep-glib refused an event: the line it logged, else what the result
+ * means (see EpSendResult) */
+static char *
+refusal_reason (EpSendResult result)
+{
+  char *logged = library_log_take_last ();
+
+  if (logged != NULL)
+    return logged;
+
+  switch (result)
+    {
+    case EP_SEND_RESULT_CONSENT_FILTERED:
+      return g_strdup ("its consent category is blocked");
+    case EP_SEND_RESULT_VALIDATION_FAILED:
+      return g_strdup ("it is invalid: an empty name, more than 20480 bytes, text that is not "
+                       "UTF-8 or holds characters XML 1.0 does not allow");
+    case EP_SEND_RESULT_STORING_FAILED:
+      return g_strdup ("the queue could not store it (disk budget or storage error)");
+    case EP_SEND_RESULT_STORED:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+print_send_json (EpSendResult  result,
+                 const char   *id,
+                 const char   *reason)
+{
+  static const char * const results[] = {
+    "stored", "consent-filtered", "validation-failed", "storing-failed",
+  };
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "result");
+  json_builder_add_string_value (builder, results[result]);
+  json_builder_set_member_name (builder, id != NULL ? "id" : "reason");
+  json_builder_add_string_value (builder, id != NULL ? id : reason);
+  json_builder_end_object (builder);
+  print_json_line (builder);
+}
+
+static GHashTable *
+parse_headers (void)
+{
+  GHashTable *headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  for (guint i = 0; opt_headers != NULL && opt_headers[i] != NULL; i++)
+    {
+      const char *eq = strchr (opt_headers[i], '=');
+
+      if (eq == NULL || eq == opt_headers[i])
+        fail ("--header '%s' is not KEY=VALUE", opt_headers[i]);
+      g_hash_table_insert (headers, g_strndup (opt_headers[i], eq - opt_headers[i]),
+                           g_strdup (eq + 1));
+    }
+
+  return headers;
+}
+
+static int
+cmd_send (int    argc,
+          char **argv)
+{
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GHashTable) headers = NULL;
+  EpConsentCategory category = parse_category (opt_category);
+  static const char * const results[] = {
+    "stored", "dropped: consent category blocked", "dropped: invalid event", "dropped: not stored",
+  };
+  g_autofree char *id = NULL;
+  g_autofree char *reason = NULL;
+  EpSendResult result;
+
+  if (argc != 3)
+    fail ("send takes NAME and PAYLOAD (see --help)");
+  headers = parse_headers ();
+
+  producer = open_producer ();
+  /* Naming the category on the command line is the consent. */
+  ep_producer_set_consent_blocked (producer, category, FALSE);
+  g_ptr_array_set_size (library_log, 0);
+  result = ep_producer_send_event_full (producer, argv[1], category, argv[2], headers, &id);
+  if (result != EP_SEND_RESULT_STORED)
+    reason = refusal_reason (result);
+
+  if (opt_json)
+    print_send_json (result, id, reason);
+  else
+    g_print ("%s\n", results[result]);
+  if (reason != NULL)
+    g_printerr ("ep-tool: event '%s' not stored: %s\n", argv[1], reason);
+  return result == EP_SEND_RESULT_STORED ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* Seconds since @oldest_us (microseconds since the epoch). */
+static gint64
+age_seconds (gint64 oldest_us)
+{
+  return MAX (0, (g_get_real_time () - oldest_us) / G_USEC_PER_SEC);
+}
+
+static char *
+format_age (gint64 oldest_us)
+{
+  gint64 seconds;
+
+  if (oldest_us == 0)
+    return g_strdup ("-");
+  seconds = age_seconds (oldest_us);
+  if (seconds < 120)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " s", seconds);
+  if (seconds < 7200)
+    return g_strdup_printf ("%" G_GINT64_FORMAT " min", seconds / 60);
+  return g_strdup_printf ("%" G_GINT64_FORMAT " h", seconds / 3600);
 }
 
 static void
@@ -244,7 +415,7 @@ static int
 cmd_status (int    argc,
             char **argv)
 {
-  g_autoptr(EpProducer) producer = open_producer ();
+  g_autoptr(EpProducer) producer = open_existing_queue ();
   g_autofree char *counters = ep_producer_dup_counters_json (producer);
   g_autofree char *age = NULL;
   gint64 oldest = ep_producer_get_oldest_event_time (producer);
@@ -266,6 +437,30 @@ cmd_status (int    argc,
   return EXIT_SUCCESS;
 }
 
+/* The access token travels in each stored event's "authorization" header
+ * (as in TIDAL's producers; the queue files are 0600). A dump is for
+ * reading and pasting into bug reports: the token is replaced unless
+ * --show-secrets asks for it. */
+static void
+add_headers_value (JsonBuilder *builder,
+                   const char  *headers)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *object;
+
+  if (opt_show_secrets || !json_parser_load_from_data (parser, headers, -1, NULL)
+      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      add_json_value (builder, headers);
+      return;
+    }
+
+  object = json_node_get_object (json_parser_get_root (parser));
+  if (json_object_has_member (object, "authorization"))
+    json_object_set_string_member (object, "authorization", "<redacted>");
+  json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+}
+
 static void
 print_event_json (GVariant *event)
 {
@@ -283,7 +478,7 @@ print_event_json (GVariant *event)
   json_builder_set_member_name (builder, "created_ms");
   json_builder_add_int_value (builder, created / 1000);
   json_builder_set_member_name (builder, "headers");
-  add_json_value (builder, headers);
+  add_headers_value (builder, headers);
   json_builder_set_member_name (builder, "payload");
   json_builder_add_string_value (builder, payload);
   json_builder_end_object (builder);
@@ -294,7 +489,7 @@ static int
 cmd_dump (int    argc,
           char **argv)
 {
-  g_autoptr(EpProducer) producer = open_producer ();
+  g_autoptr(EpProducer) producer = open_existing_queue ();
   guint64 after = 0;
 
   while (TRUE)
@@ -320,6 +515,7 @@ typedef struct {
   gboolean   ok;
   char      *error;
   guint64    total;
+  gboolean   progress;  /* standard error is a terminal */
 } Flush;
 
 static void
@@ -347,27 +543,80 @@ flushed (GObject      *source,
   g_main_loop_quit (flush->loop);
 }
 
+static void
+print_flush_json (const Flush *flush,
+                  guint64      left)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "ok");
+  json_builder_add_boolean_value (builder, flush->ok);
+  json_builder_set_member_name (builder, "delivered");
+  json_builder_add_int_value (builder, flush->total - MIN (left, flush->total));
+  json_builder_set_member_name (builder, "queue_length");
+  json_builder_add_int_value (builder, left);
+  if (flush->error != NULL)
+    {
+      json_builder_set_member_name (builder, "error");
+      json_builder_add_string_value (builder, flush->error);
+    }
+  json_builder_end_object (builder);
+  print_json_line (builder);
+}
+
+/* The progress line redraws itself with '\r': only for a person watching
+ * a terminal, never into a log file or a pipe. */
 static int
 cmd_flush (int    argc,
            char **argv)
 {
-  g_autoptr(EpProducer) producer = open_producer ();
+  g_autoptr(EpProducer) producer = open_existing_queue ();
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  Flush flush = { loop, FALSE, NULL, ep_producer_get_queue_length (producer) };
+  Flush flush = { loop, FALSE, NULL, ep_producer_get_queue_length (producer),
+                  isatty (STDERR_FILENO) };
+  guint64 left;
 
-  g_signal_connect (producer, "notify::queue-length", G_CALLBACK (show_progress), &flush);
-  show_progress (producer, NULL, &flush);
+  if (flush.progress)
+    {
+      g_signal_connect (producer, "notify::queue-length", G_CALLBACK (show_progress), &flush);
+      show_progress (producer, NULL, &flush);
+    }
   ep_producer_flush_async (producer, NULL, flushed, &flush);
   g_main_loop_run (loop);
-  g_printerr ("\n");
+  if (flush.progress)
+    g_printerr ("\n");
 
+  left = ep_producer_get_queue_length (producer);
+  if (opt_json)
+    print_flush_json (&flush, left);
+  else if (flush.ok)
+    g_print ("delivered %" G_GUINT64_FORMAT " events; the queue is empty\n", flush.total);
   if (!flush.ok)
+    g_printerr ("ep-tool: flush incomplete (%" G_GUINT64_FORMAT " events left): %s\n",
+                left, flush.error);
+  g_free (flush.error);
+
+  return flush.ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int
+print_version (void)
+{
+  g_autoptr(JsonBuilder) builder = NULL;
+
+  if (!opt_json)
     {
-      g_printerr ("ep-tool: flush incomplete: %s\n", flush.error);
-      g_free (flush.error);
-      return EXIT_FAILURE;
+      g_print ("ep-tool %s\n", EP_VERSION_S);
+      return EXIT_SUCCESS;
     }
-  g_print ("delivered %" G_GUINT64_FORMAT " events; the queue is empty\n", flush.total);
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "version");
+  json_builder_add_string_value (builder, EP_VERSION_S);
+  json_builder_end_object (builder);
+  print_json_line (builder);
+
   return EXIT_SUCCESS;
 }
 
@@ -385,6 +634,10 @@ main (int    argc,
   g_option_context_set_description (context, description);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     fail ("%s (see --help)", error->message);
+  if (opt_version)
+    return print_version ();
+  library_log = g_ptr_array_new_with_free_func (g_free);
+  g_log_set_writer_func (tool_log_writer, NULL, NULL);
   if (argc < 2)
     fail ("a command is required: send, status, dump or flush (see --help)");
 
