@@ -29,6 +29,8 @@ PACKAGES=(
   valgrind
   # the documentation coverage check (the docs test suite)
   gi-docgen
+  # the tools' man pages (rst2man)
+  python3-docutils
 )
 
 check_only=false
