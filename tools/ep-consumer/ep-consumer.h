@@ -31,21 +31,22 @@ G_BEGIN_DECLS
 #define MAX_REQUEST_BYTES      (4 * 1024 * 1024)
 #define STATUS_INTERVAL_MS     250
 
+/* The command line, as parsed and checked by main.c; read-only afterwards */
 typedef struct {
-  int      port;
-  char    *port_file;
-  char    *output;
-  gboolean require_token;
-  char    *token;
-  int      latency_ms;
-  double   fail_rate;
-  int      fail_status;
-  int      retry_after;
-  double   sender_fault_rate;
-  double   receiver_fault_rate;
-  double   hang_rate;
-  double   garbage_rate;
-  gint64   seed;
+  int      port;                 /* 0 picks a free port */
+  char    *port_file;            /* owned, nullable */
+  char    *output;               /* owned; NULL or "-" for standard output */
+  gboolean require_token;        /* a bearer token on ENDPOINT_PRIVATE */
+  char    *token;                /* owned, nullable: the only token accepted */
+  int      latency_ms;           /* every batch reply held this long */
+  double   fail_rate;            /* probabilities, 0 to 1: */
+  int      fail_status;          /*   ...a failed request's status (4xx, 5xx) */
+  int      retry_after;          /*   ...its Retry-After, -1 for none */
+  double   sender_fault_rate;    /*   ...an entry refused for good */
+  double   receiver_fault_rate;  /*   ...an entry failed for now */
+  double   hang_rate;            /*   ...a request never answered */
+  double   garbage_rate;         /*   ...a 200 reply that is not SQS */
+  gint64   seed;                 /* -1: a random seed */
   gboolean quiet;
   gboolean verbose;
   gboolean version;

@@ -98,6 +98,8 @@ option_context_new (Options *o)
   return context;
 }
 
+/* Every --*-rate is a probability: the chance that one request (or one
+ * entry) gets that fault */
 static gboolean
 check_probability (const char  *name,
                    double       value,
@@ -127,6 +129,10 @@ check_range (const char  *name,
   return FALSE;
 }
 
+/* Checks what GOption cannot: ranges. An injected failure is an HTTP error
+ * (400 to 599: a 2xx or 3xx "failure" would confuse every client); -1
+ * means "not given" for --retry-after and --seed; a seed is 32 bits
+ * (GRand's). */
 static gboolean
 options_check (Options  *o,
                GError  **error)
@@ -162,6 +168,8 @@ options_parse (Options   *o,
 {
   g_autoptr(GOptionContext) context = option_context_new (o);
 
+  /* The defaults: the TL consumer's usual development port, failures that
+   * a client should retry (503, no Retry-After), a random seed */
   o->port = 8080;
   o->fail_status = 503;
   o->retry_after = -1;
