@@ -93,6 +93,9 @@ typedef struct {
   guint64  live_frame_bytes;  /* their frame bytes */
   gboolean dirty;             /* written since the last fdatasync */
   gboolean writable;          /* may become the active segment (valid header) */
+  guint64  allocated;         /* sync_on_send: file size set by preallocation (the
+                               * bytes past @size are zeros); 0 if none */
+  gboolean prealloc_tried;    /* preallocation was attempted (not retried) */
 } EpQueueSegment;
 
 struct _EpQueue
@@ -129,6 +132,20 @@ struct _EpQueue
   guint64    append_failures; /* appends that failed since open */
   guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
   gint64     oldest_time;
+
+  /* Group commit (sync_on_send): one thread at a time (the leader) runs
+   * a sync for everyone; the others wait on sync_cond. Sync number n is
+   * the n-th to start; a record written while sync_started was n - 1 is
+   * covered by sync n. */
+  GCond      sync_cond;       /* broadcast when a sync completes */
+  gboolean   sync_running;
+  guint64    sync_started;    /* number of the latest sync that started */
+  guint64    sync_done;       /* number of the latest sync that completed */
+  guint64    sync_failed;     /* number of the latest sync that failed; 0 if none */
+  int        sync_errno;      /* ... and its errno */
+  GPtrArray *sync_pending;    /* owned refs: segments written since the latest sync started */
+  EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
+  gpointer   sync_hook_data;
 
   GThread   *sync_thread;     /* owned; joined by close */
   GMutex     maintenance_mutex; /* serialises segment deletion and compaction */
@@ -213,9 +230,12 @@ EpQueueSegment  *ep_journal_write_frame         (EpQueue         *self,
                                                  GError         **error);
 gboolean         ep_journal_sync_dirty_locked   (EpQueue         *self,
                                                  GError         **error);
-gboolean         ep_journal_sync_segment        (EpQueue         *self,
-                                                 EpQueueSegment  *seg,
+guint64          ep_journal_sync_ticket         (EpQueue         *self);
+gboolean         ep_journal_sync_wait           (EpQueue         *self,
+                                                 guint64          ticket,
                                                  GError         **error);
+void             ep_journal_release_tail        (EpQueue         *self,
+                                                 EpQueueSegment  *seg);
 gboolean         ep_journal_sync_file           (int              fd,
                                                  const char      *name,
                                                  GError         **error);

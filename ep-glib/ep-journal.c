@@ -57,10 +57,21 @@
  * read with ep_event_record_peek_name() to find feral events).
  * A tombstone payload is an array of u64 seqs of removed events.
  *
+ * With sync_on_send, segment files are preallocated: fallocate() gives a new
+ * segment (and the active segment after an open) its full size limit at
+ * once, so appends write into space the file already has, its size never
+ * changes on the send path, and fdatasync() flushes data, not a new size.
+ * The preallocated space reads as zeros, which is not a valid frame: restore
+ * finds the end of the log there as it finds a torn tail (the frame
+ * checksums), and an all-zero tail is not counted as discarded. The unused
+ * space is given back (ftruncate() to the end of the last frame) when the
+ * segment is sealed by a rotation, when the queue is closed and by restore;
+ * deleting a segment deletes its space too.
+ *
  * Invariants
- * - A frame is written with one pwritev() at the end of the active segment;
- *   nothing written is ever rewritten in place. A failed or short write is
- *   truncated away before the append returns.
+ * - A frame is written with one pwritev() at the end of the log in the
+ *   active segment; nothing written is ever rewritten in place. A failed or
+ *   short write is truncated away before the append returns.
  * - Seqs increase in append order, which is also file order (segment number,
  *   then offset); so the in-memory index, kept in seq order, is also sorted
  *   by location.
@@ -93,9 +104,12 @@
  * kernel). A background thread fdatasyncs dirty segments at most
  * SYNC_DELAY_US after they became dirty, fsyncs the directory after
  * segment files are created, and deletes/compacts segments. With
- * sync_on_send the appending thread syncs before returning.
+ * sync_on_send an append returns once a sync that started after its frame
+ * was written has completed (group commit: concurrent appends share one
+ * fdatasync; see ep_journal_sync_wait()).
  */
 
+#define _GNU_SOURCE 1  /* fallocate */
 #include "config.h"
 
 #include <errno.h>
@@ -348,6 +362,42 @@ mark_dirty (EpQueue        *self,
     }
 }
 
+/* sync_on_send: gives @seg its full size limit now (once per segment), so
+ * that appends do not change the file size. Without fallocate() support
+ * the file just grows with each append, as in the default mode. */
+static void
+preallocate (EpQueue        *self,
+             EpQueueSegment *seg)
+{
+  if (!self->sync_on_send || seg->prealloc_tried)
+    return;
+  seg->prealloc_tried = TRUE;
+  if (seg->size >= self->segment_limit)
+    return;
+  if (fallocate (seg->fd, 0, 0, self->segment_limit) != 0)
+    {
+      g_debug ("cannot preallocate queue file %08x.journal: %s", seg->number,
+               g_strerror (errno));
+      return;
+    }
+  seg->allocated = self->segment_limit;
+}
+
+/* Gives the preallocated space past the end of the log back (a segment that
+ * is sealed or closed). Nothing is lost if it fails or does not reach the
+ * disk: restore reads the space as an all-zero tail. */
+void
+ep_journal_release_tail (EpQueue        *self,
+                         EpQueueSegment *seg)
+{
+  if (seg->allocated <= seg->size)
+    return;
+  if (ftruncate (seg->fd, seg->size) != 0)
+    g_debug ("cannot release the space of queue file %08x.journal: %s", seg->number,
+             g_strerror (errno));
+  seg->allocated = 0;
+}
+
 /* Creates segment @number with its header and makes it the active one. */
 EpQueueSegment *
 ep_journal_create_segment (EpQueue  *self,
@@ -380,6 +430,7 @@ ep_journal_create_segment (EpQueue  *self,
   seg->base_seq = self->next_seq;
   seg->size = HEADER_SIZE;
   seg->writable = TRUE;
+  preallocate (self, seg);
   g_ptr_array_add (self->segments, seg);
   self->dir_dirty = TRUE;
   mark_dirty (self, seg);
@@ -401,7 +452,12 @@ segment_for_frame (EpQueue  *self,
     }
   if (seg != NULL && seg->writable &&
       (seg->size == HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
-    return seg;
+    {
+      preallocate (self, seg);  /* the active segment of a restored queue */
+      return seg;
+    }
+  if (seg != NULL)
+    ep_journal_release_tail (self, seg);  /* sealed from now on */
   return ep_journal_create_segment (self, seg != NULL ? seg->number + 1 : 1, 0, error);
 }
 
@@ -421,6 +477,17 @@ fault_injected (EpQueue      *self,
   pwritev_all (fd, iov, 2, offset, errsv);
   *errsv = self->fault_errno;
   return TRUE;
+}
+
+/* sync_on_send: @seg holds a frame that the next sync to start covers. */
+static void
+sync_pending_add (EpQueue        *self,
+                  EpQueueSegment *seg)
+{
+  GPtrArray *pending = self->sync_pending;
+
+  if (pending->len == 0 || pending->pdata[pending->len - 1] != seg)
+    g_ptr_array_add (pending, ep_journal_segment_ref (seg));
 }
 
 /* Appends one frame to the active segment with one pwritev(); on failure
@@ -452,12 +519,15 @@ ep_journal_write_frame (EpQueue       *self,
 
       if (ftruncate (seg->fd, seg->size) != 0)
         g_debug ("cannot truncate %s after a failed write: %s", name, g_strerror (errno));
+      seg->allocated = 0;  /* the truncation dropped it; not tried again */
       ep_journal_set_error (error, errsv, "Cannot write to queue file", name);
       return NULL;
     }
   *offset_out = seg->size;
   seg->size += frame_len;
   mark_dirty (self, seg);
+  if (self->sync_on_send)
+    sync_pending_add (self, seg);
   return seg;
 }
 
@@ -500,32 +570,82 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
   return TRUE;
 }
 
-/* sync_on_send: fdatasyncs @seg and, if a segment file was created since,
- * the directory. Called without the mutex. */
-gboolean
-ep_journal_sync_segment (EpQueue         *self,
-                         EpQueueSegment  *seg,
-                         GError         **error)
+/* Group commit (sync_on_send) --------------------------------------------- */
+
+/* The number of the sync that will cover what has been written so far: the
+ * next one to start. Called with the mutex held, in the critical section
+ * that wrote the frame. */
+guint64
+ep_journal_sync_ticket (EpQueue *self)
 {
-  gboolean dir_dirty;
+  return self->sync_started + 1;
+}
+
+/* Runs one sync for every waiting appender: fdatasyncs the segments written
+ * since the previous sync started and, if a segment file was created, the
+ * directory. Called and returns with the mutex held; drops it meanwhile. */
+static void
+sync_lead (EpQueue *self)
+{
+  g_autoptr(GPtrArray) segments = g_steal_pointer (&self->sync_pending);
+  gboolean dir_dirty = self->dir_dirty;
+  guint64 number = ++self->sync_started;
+  guint64 next_seq = self->next_seq;
   int errsv = 0;
 
-  if (fdatasync (seg->fd) != 0)
-    errsv = errno;
-  g_mutex_lock (&self->mutex);
-  dir_dirty = self->dir_dirty;
+  self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  self->sync_running = TRUE;
   self->dir_dirty = FALSE;
   g_mutex_unlock (&self->mutex);
+
+  if (self->sync_hook != NULL)
+    self->sync_hook (self, FALSE, next_seq, self->sync_hook_data);
+  for (guint i = 0; i < segments->len; i++)
+    if (fdatasync (((EpQueueSegment *) segments->pdata[i])->fd) != 0 && errsv == 0)
+      errsv = errno;
   if (errsv == 0 && dir_dirty && fsync (self->dir_fd) != 0)
     errsv = errno;
-  if (errsv == 0)
-    return TRUE;
+  if (self->sync_hook != NULL && errsv == 0)
+    self->sync_hook (self, TRUE, next_seq, self->sync_hook_data);
 
   g_mutex_lock (&self->mutex);
-  self->dir_dirty |= dir_dirty;
+  if (errsv != 0)
+    {
+      self->dir_dirty |= dir_dirty;
+      self->sync_failed = number;
+      self->sync_errno = errsv;
+    }
+  self->sync_done = number;
+  self->sync_running = FALSE;
+  g_cond_broadcast (&self->sync_cond);
+}
+
+/* Returns once sync @ticket (from ep_journal_sync_ticket()) has completed:
+ * runs it if no sync is running, else waits for the running one, which
+ * started before the frame was written or covers it. FALSE if sync @ticket
+ * failed (or, conservatively, a later one did). Called without the mutex. */
+gboolean
+ep_journal_sync_wait (EpQueue  *self,
+                      guint64   ticket,
+                      GError  **error)
+{
+  gboolean ok;
+  int errsv;
+
+  g_mutex_lock (&self->mutex);
+  while (self->sync_done < ticket)
+    {
+      if (!self->sync_running)
+        sync_lead (self);
+      else
+        g_cond_wait (&self->sync_cond, &self->mutex);
+    }
+  ok = self->sync_failed < ticket;
+  errsv = self->sync_errno;
   g_mutex_unlock (&self->mutex);
-  ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->dir);
-  return FALSE;
+  if (!ok)
+    ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->dir);
+  return ok;
 }
 
 gboolean

@@ -149,6 +149,20 @@ void        ep_queue_set_fault_injection (EpQueue          *self,
                                           int               errsv,
                                           guint             n_writes);
 
+/* Tests: called by sync_on_send's group commit when a sync of the queue's
+ * files starts (@done FALSE) and when it has completed (@done TRUE), on the
+ * thread that runs it, without the queue's lock (@done TRUE only if the
+ * sync succeeded). @next_seq: every record with a smaller seq was written
+ * before the sync started. */
+typedef void (*EpQueueSyncHook) (EpQueue  *queue,
+                                 gboolean  done,
+                                 guint64   next_seq,
+                                 gpointer  user_data);
+
+void        ep_queue_set_sync_hook   (EpQueue             *self,
+                                      EpQueueSyncHook      hook,
+                                      gpointer             user_data);
+
 /* CRC-32C (Castagnoli; "123456789" gives 0xE3069283), the checksum of the
  * journal format: the SSE4.2 crc32 instruction when the CPU has it, else a
  * table-driven software version. Any thread. */

@@ -19,8 +19,9 @@
  * Durability: an append returns once write() returned (the data is in the
  * kernel). The sync thread fdatasyncs dirty segments at most SYNC_DELAY_US
  * after they became dirty, fsyncs the directory after segment files are
- * created, and deletes/compacts segments. With sync_on_send the appending
- * thread syncs before returning.
+ * created, and deletes/compacts segments. With sync_on_send an append
+ * returns once a sync that covers it has completed; concurrent appends share
+ * one (group commit, in ep-journal.c), and segments are preallocated.
  */
 
 #include "config.h"
@@ -134,7 +135,9 @@ ep_queue_finalize (GObject *object)
   g_clear_pointer (&self->segments, g_ptr_array_unref);
   ep_journal_close_dir (self);
   g_free (self->dir);
+  g_clear_pointer (&self->sync_pending, g_ptr_array_unref);
   g_cond_clear (&self->cond);
+  g_cond_clear (&self->sync_cond);
   g_mutex_clear (&self->mutex);
   g_mutex_clear (&self->maintenance_mutex);
 
@@ -162,6 +165,8 @@ ep_queue_init (EpQueue *self)
   g_mutex_init (&self->mutex);
   g_mutex_init (&self->maintenance_mutex);
   g_cond_init (&self->cond);
+  g_cond_init (&self->sync_cond);
+  self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -264,14 +269,15 @@ note_append_result_locked (EpQueue  *self,
     }
 }
 
-/* sync_on_send: makes the append of @seq in @seg durable, or takes it back. */
+/* sync_on_send: waits until a sync that covers the append of @seq (the
+ * sync number @ticket) has completed, or takes the append back. */
 static gboolean
-sync_appended (EpQueue         *self,
-               EpQueueSegment  *seg,
-               guint64          seq,
-               GError         **error)
+sync_appended (EpQueue  *self,
+               guint64   ticket,
+               guint64   seq,
+               GError  **error)
 {
-  if (ep_journal_sync_segment (self, seg, error))
+  if (ep_journal_sync_wait (self, ticket, error))
     return TRUE;
 
   g_mutex_lock (&self->mutex);
@@ -289,7 +295,7 @@ ep_queue_append (EpQueue       *self,
 {
   EpQueueSegment *seg;
   guint32 payload_crc;
-  guint64 seq = 0;
+  guint64 seq = 0, ticket = 0;
   gboolean ok;
 
   g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
@@ -310,15 +316,14 @@ ep_queue_append (EpQueue       *self,
   /* Recorded in append order, inside the same critical section. */
   note_append_result_locked (self, seg != NULL);
   if (seg != NULL && self->sync_on_send)
-    ep_journal_segment_ref (seg);
+    ticket = ep_journal_sync_ticket (self);
   g_mutex_unlock (&self->mutex);
 
   if (seg == NULL)
     return FALSE;
   if (!self->sync_on_send)
     return TRUE;
-  ok = sync_appended (self, seg, seq, error);
-  ep_journal_segment_unref (seg);
+  ok = sync_appended (self, ticket, seq, error);
   if (!ok)
     {
       g_mutex_lock (&self->mutex);
@@ -745,6 +750,19 @@ ep_queue_set_fault_injection (EpQueue *self,
   g_mutex_unlock (&self->mutex);
 }
 
+void
+ep_queue_set_sync_hook (EpQueue         *self,
+                        EpQueueSyncHook  hook,
+                        gpointer         user_data)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+
+  g_mutex_lock (&self->mutex);
+  self->sync_hook = hook;
+  self->sync_hook_data = user_data;
+  g_mutex_unlock (&self->mutex);
+}
+
 gboolean
 ep_queue_sync (EpQueue  *self,
                GError  **error)
@@ -787,7 +805,10 @@ ep_queue_close (EpQueue *self)
   g_mutex_lock (&self->mutex);
   if (!ep_journal_sync_dirty_locked (self, &error))
     g_warning ("Closing queue: %s", error->message);
+  if (self->segments->len > 0)
+    ep_journal_release_tail (self, ep_journal_active_segment (self));
   g_ptr_array_set_size (self->segments, 0);
+  g_ptr_array_set_size (self->sync_pending, 0);
   ep_queue_index_clear (&self->index);
   ep_queue_index_init (&self->index);
   ep_journal_unlock (self);

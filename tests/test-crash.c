@@ -13,7 +13,12 @@
  * segment deletion and compaction are exercised across crashes too) and
  * starts the next round on the same directory.
  *
- * 20 rounds by default. For a long run set EP_CRASH_ROUNDS, e.g.
+ * /ep/crash/kill-rounds-sync-on-send does the same with sync_on_send (each
+ * append durable before it returns, segments preallocated, group commit),
+ * killing the child after fewer reports: sync appends are slow.
+ *
+ * 20 rounds by default (10 with sync-on-send). For a long run set
+ * EP_CRASH_ROUNDS, e.g.
  *   EP_CRASH_ROUNDS=500 meson test -C _build test-crash
  * (the meson timeout may need raising with --timeout-multiplier).
  */
@@ -90,11 +95,12 @@ write_all (int         fd,
 /* The child: appends until killed. */
 static int
 child_main (const char *dir,
-            const char *first_text)
+            const char *first_text,
+            gboolean    sync_on_send)
 {
   guint64 first = g_ascii_strtoull (first_text, NULL, 10);
   g_autoptr(GError) error = NULL;
-  g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, sync_on_send, NULL, &error);
 
   if (queue == NULL)
     {
@@ -148,6 +154,7 @@ read_report (int      fd,
 typedef struct {
   char       *dir;
   char       *exe;
+  gboolean    sync_on_send;
   GHashTable *expected;  /* numbers reported and not removed (guint64 keys, owned) */
 } CrashTest;
 
@@ -164,9 +171,10 @@ run_child (CrashTest *t,
            guint64    first)
 {
   g_autofree char *first_text = g_strdup_printf ("%" G_GUINT64_FORMAT, first);
-  const char *argv[] = { t->exe, "--child", t->dir, first_text, NULL };
+  const char *argv[] = { t->exe, "--child", t->dir, first_text,
+                         t->sync_on_send ? "sync-on-send" : NULL, NULL };
   g_autoptr(GError) error = NULL;
-  guint kill_after = g_test_rand_int_range (1, 3000);
+  guint kill_after = g_test_rand_int_range (1, t->sync_on_send ? 300 : 3000);
   guint64 number, expected_number = first;
   GPid pid;
   int out_fd, status;
@@ -256,13 +264,15 @@ remove_some (CrashTest *t,
 }
 
 static void
-test_kill_rounds (void)
+kill_rounds (gboolean sync_on_send)
 {
   const char *rounds_env = g_getenv ("EP_CRASH_ROUNDS");
-  guint rounds = rounds_env != NULL ? (guint) g_ascii_strtoull (rounds_env, NULL, 10) : 20;
+  guint rounds = rounds_env != NULL ? (guint) g_ascii_strtoull (rounds_env, NULL, 10)
+                                    : sync_on_send ? 10 : 20;
   g_autoptr(GError) error = NULL;
   CrashTest t;
 
+  t.sync_on_send = sync_on_send;
   t.dir = ep_test_make_dir ("crash");
   t.exe = g_file_read_link ("/proc/self/exe", &error);
   g_assert_no_error (error);
@@ -274,7 +284,7 @@ test_kill_rounds (void)
       g_autoptr(EpQueue) queue = NULL;
 
       run_child (&t, first);
-      queue = ep_queue_open (t.dir, 0, FALSE, NULL, &error);
+      queue = ep_queue_open (t.dir, 0, sync_on_send, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpuint (ep_queue_get_discarded (queue), <=, 1);
       check_queue (&t, queue, first);
@@ -287,17 +297,30 @@ test_kill_rounds (void)
   g_free (t.dir);
 }
 
+static void
+test_kill_rounds (void)
+{
+  kill_rounds (FALSE);
+}
+
+static void
+test_kill_rounds_sync_on_send (void)
+{
+  kill_rounds (TRUE);
+}
+
 int
 main (int    argc,
       char **argv)
 {
-  if (argc == 4 && g_str_equal (argv[1], "--child"))
-    return child_main (argv[2], argv[3]);
+  if ((argc == 4 || argc == 5) && g_str_equal (argv[1], "--child"))
+    return child_main (argv[2], argv[3], argc == 5 && g_str_equal (argv[4], "sync-on-send"));
 
   g_log_set_writer_func (swallow_discard_warnings, NULL, NULL);
   ep_test_init (&argc, &argv);
 
   g_test_add_func ("/ep/crash/kill-rounds", test_kill_rounds);
+  g_test_add_func ("/ep/crash/kill-rounds-sync-on-send", test_kill_rounds_sync_on_send);
 
   return g_test_run ();
 }
