@@ -34,6 +34,10 @@ typedef struct {
    * headers (client-id, never authorization); NULL skips this round. */
   GBytes *(*build_monitoring_event) (gpointer    user_data,
                                      const char *payload);
+  /* The consumer's clock moved away from ours (see ep-clock-private.h):
+   * add @offset_ms to the local time to stamp events; persist it. */
+  void    (*clock_offset_changed)   (gpointer    user_data,
+                                     gint64      offset_ms);
 } EpSchedulerCallbacks;
 
 typedef struct {
@@ -44,6 +48,7 @@ typedef struct {
   guint                 request_timeout_ms;
   guint                 max_in_flight;
   gboolean              delivery_failing;    /* restored outage state */
+  gint64                clock_offset_ms;     /* restored consumer-clock offset */
 } EpSchedulerConfig;
 
 #define EP_TYPE_SCHEDULER (ep_scheduler_get_type ())

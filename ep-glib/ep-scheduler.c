@@ -20,6 +20,7 @@
 
 #include <string.h>
 
+#include "ep-clock-private.h"
 #include "ep-scheduler-private.h"
 
 #define MAX_BATCH_EVENTS 10
@@ -36,6 +37,7 @@ struct _EpScheduler
   EpTransport       *transport;          /* owned */
   GMainContext      *context;            /* owned: where everything below runs */
   EpSchedulerConfig  config;             /* URIs owned (copied) */
+  EpClock           *clock;              /* owned: the consumer's clock, from replies */
   EpSchedulerCallbacks callbacks;        /* all NULL once disconnected */
   gpointer           callbacks_data;     /* unowned: the owner */
 
@@ -190,6 +192,7 @@ ep_scheduler_finalize (GObject *object)
   g_clear_object (&self->transport);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->clock, ep_clock_free);
   g_clear_pointer (&self->flushes, g_ptr_array_unref);
   g_free (self->config.consumer_uri);
   g_free (self->config.public_consumer_uri);
@@ -812,6 +815,18 @@ batch_written (GObject      *source,
   batch_settled (self, g_task_get_task_data (G_TASK (result)));
 }
 
+/* Every reply tells the consumer's time; a new offset goes to the owner. */
+static void
+observe_clock (EpScheduler  *self,
+               EpBatchReply *reply)
+{
+  if (reply == NULL || reply->server_ms < 0 ||
+      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
+    return;
+  if (self->callbacks.clock_offset_changed != NULL)
+    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
+}
+
 static void
 batch_posted (GObject      *source,
               GAsyncResult *result,
@@ -823,6 +838,7 @@ batch_posted (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
+  observe_clock (self, reply);
   if (batch->monitoring)
     {
       apply_monitoring_reply (self, batch, reply);
@@ -986,6 +1002,7 @@ ep_scheduler_new (EpQueue                    *queue,
   self->config.public_consumer_uri = g_strdup (config->public_consumer_uri);
   self->config.max_in_flight = MAX (config->max_in_flight, 1);
   self->delivery_failing = config->delivery_failing;
+  self->clock = ep_clock_new (config->clock_offset_ms);
   if (callbacks != NULL)
     self->callbacks = *callbacks;
   self->callbacks_data = user_data;

@@ -37,6 +37,10 @@ typedef struct {
   char        *error_type;      /* ErrorResponse Type, or NULL */
   char        *error_code;      /* ErrorResponse Code, or NULL */
   char        *error_message;   /* human-readable summary for logs (never contains tokens) */
+  /* The consumer's clock (set by the transport, for EpClock): */
+  gint64       server_ms;       /* its Date (+ Age), ms since the epoch; -1 when none */
+  gint64       received_ms;     /* local real time when the reply came, ms since the epoch */
+  gint64       round_trip_ms;   /* the request's duration, monotonic */
 } EpBatchReply;
 
 void          ep_batch_reply_free          (EpBatchReply  *reply);

@@ -91,6 +91,7 @@ batch_reply_new (guint http_status)
   reply->kind = EP_REPLY_FAILED;
   reply->http_status = http_status;
   reply->retry_after_s = -1;
+  reply->server_ms = -1;
   reply->confirmed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   reply->sender_faults = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   reply->retryable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include "ep-clock-private.h"
 #include "ep-transport-private.h"
 
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
@@ -41,6 +42,7 @@ typedef struct {
   GSource      *timer;              /* owned, nullable: the whole-request timeout */
   guint         timeout_ms;
   gboolean      timed_out;
+  gint64        started_us;         /* monotonic: when it was posted */
 } PostData;
 
 static void
@@ -267,6 +269,7 @@ post_sent (GObject      *source,
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) bytes = NULL;
   SoupMessageHeaders *headers;
+  EpBatchReply *reply;
   const char *body;
   gsize body_len;
 
@@ -285,12 +288,16 @@ post_sent (GObject      *source,
 
   headers = soup_message_get_response_headers (data->msg);
   body = g_bytes_get_data (bytes, &body_len);
-  return_later (task,
-                ep_batch_reply_parse (soup_message_get_status (data->msg),
-                                      soup_message_headers_get_one (headers, "Retry-After"),
-                                      g_get_real_time () / G_USEC_PER_SEC,
-                                      body, body_len),
-                NULL);
+  reply = ep_batch_reply_parse (soup_message_get_status (data->msg),
+                                soup_message_headers_get_one (headers, "Retry-After"),
+                                g_get_real_time () / G_USEC_PER_SEC,
+                                body, body_len);
+  /* Every reply, whatever its status, tells the consumer's time. */
+  reply->server_ms = ep_clock_parse_date (soup_message_headers_get_one (headers, "Date"),
+                                          soup_message_headers_get_one (headers, "Age"));
+  reply->received_ms = g_get_real_time () / 1000;
+  reply->round_trip_ms = (g_get_monotonic_time () - data->started_us) / 1000;
+  return_later (task, reply, NULL);
 }
 
 void
@@ -339,6 +346,7 @@ ep_transport_post_async (EpTransport         *self,
     }
   g_task_set_task_data (task, data, (GDestroyNotify) post_data_free);
   post_data_start_timer (data, g_task_get_context (task));
+  data->started_us = g_get_monotonic_time ();
 
   soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT,
                                     data->cancellable, post_sent,

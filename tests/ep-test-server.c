@@ -48,6 +48,7 @@ struct _EpTestServer {
   GStrv         retryable_names;
   GStrv         poison_names;
   guint         poison_status;
+  gint64        date_offset_s;     /* added to the Date of every reply */
 };
 
 /* ---- actions ---- */
@@ -425,6 +426,18 @@ next_action (EpTestServer *self,
   return *owned != NULL ? *owned : &self->default_action;
 }
 
+/* SoupServer set the Date before calling the handler: replace it. */
+static void
+set_date_offset (SoupServerMessage *msg,
+                 gint64             offset_s)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autoptr(GDateTime) date = g_date_time_add_seconds (now, (gdouble) offset_s);
+  g_autofree char *text = soup_date_time_to_string (date, SOUP_DATE_HTTP);
+
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Date", text);
+}
+
 static void
 server_callback (SoupServer        *server,
                  SoupServerMessage *msg,
@@ -441,6 +454,8 @@ server_callback (SoupServer        *server,
 
   remember_client (self, msg);
   g_ptr_array_add (self->requests, request);
+  if (self->date_offset_s != 0)
+    set_date_offset (msg, self->date_offset_s);
 
   switch (action->kind)
     {
@@ -658,4 +673,11 @@ guint
 ep_test_server_get_n_connections (EpTestServer *self)
 {
   return g_hash_table_size (self->client_addresses);
+}
+
+void
+ep_test_server_set_date_offset (EpTestServer *self,
+                                gint64        offset_s)
+{
+  self->date_offset_s = offset_s;
 }

@@ -76,6 +76,11 @@ void            ep_test_server_set_poison_names (EpTestServer   *self,
                                                  const char * const *names,
                                                  guint           status);
 
+/* Every later reply's Date is the server's time plus @offset_s: a consumer
+ * whose clock is off (0, the default, leaves libsoup's Date alone). */
+void            ep_test_server_set_date_offset  (EpTestServer   *self,
+                                                 gint64          offset_s);
+
 /* Answers every hung request now with a 500 (so tests can end cleanly). */
 void            ep_test_server_release_hung     (EpTestServer   *self);
 

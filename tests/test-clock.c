@@ -4,7 +4,12 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "ep-clock-private.h"
+#include "ep-scheduler-private.h"
+#include "ep-test-server.h"
+#include "ep-test-util.h"
 
 #define HOUR_MS (3600 * (gint64) 1000)
 /* An arbitrary local time (2026-11-29T12:00:00Z), in ms. */
@@ -151,11 +156,203 @@ test_restored (void)
   g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, 0);
 }
 
+/* The scheduler against a scripted consumer ------------------------------ */
+
+typedef struct {
+  char         *dir;
+  EpTestServer *server;
+  EpQueue      *queue;
+  EpMonitor    *monitor;
+  EpTransport  *transport;
+  EpScheduler  *scheduler;
+  GArray       *offsets;     /* (element-type gint64): each clock_offset_changed */
+} Fixture;
+
+static void
+on_clock_offset_changed (gpointer user_data,
+                         gint64   offset_ms)
+{
+  Fixture *fx = user_data;
+
+  g_array_append_val (fx->offsets, offset_ms);
+}
+
+static void
+fixture_start (Fixture *fx,
+               gint64   restored_ms)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
+  g_autofree char *monitor_path = g_build_filename (fx->dir, "monitor", NULL);
+  EpSchedulerConfig config = {
+    .consumer_uri = uri,
+    .public_consumer_uri = uri,
+    .batch_interval_ms = 3600 * 1000,
+    .monitoring_interval_ms = 3600 * 1000,
+    .request_timeout_ms = 10000,
+    .max_in_flight = 1,
+    .clock_offset_ms = restored_ms,
+  };
+  static const EpSchedulerCallbacks callbacks = {
+    .clock_offset_changed = on_clock_offset_changed,
+  };
+
+  fx->queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  fx->monitor = ep_monitor_new (monitor_path);
+  fx->transport = ep_transport_new ("test-clock", 10000);
+  fx->scheduler = ep_scheduler_new (fx->queue, fx->monitor, fx->transport, &config, &callbacks, fx);
+  ep_scheduler_start (fx->scheduler);
+}
+
+static void
+fixture_stop (Fixture *fx)
+{
+  ep_scheduler_disconnect (fx->scheduler);
+  g_clear_object (&fx->scheduler);
+  g_clear_object (&fx->transport);
+  g_clear_object (&fx->monitor);
+  ep_queue_close (fx->queue);
+  g_clear_object (&fx->queue);
+}
+
+static void
+fixture_setup (Fixture       *fx,
+               gconstpointer  data)
+{
+  fx->dir = ep_test_make_dir ("clock");
+  fx->server = ep_test_server_new ();
+  fx->offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
+  fixture_start (fx, 0);
+}
+
+static void
+fixture_teardown (Fixture       *fx,
+                  gconstpointer  data)
+{
+  fixture_stop (fx);
+  ep_test_server_free (fx->server);
+  g_array_unref (fx->offsets);
+  g_free (fx->dir);
+}
+
+/* Queues one event and delivers it: one request, one reply, one sample. */
+static void
+deliver_one (Fixture *fx)
+{
+  g_autoptr(GByteArray) record = g_byte_array_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *id = g_uuid_string_random ();
+  guint n_requests = ep_test_server_get_n_requests (fx->server);
+
+  ep_event_record_build (record, g_get_real_time (), id, "clock", 5, "{}", 2, "{}", 2);
+  g_assert_true (ep_queue_append (fx->queue, record->data, record->len,
+                                  EP_UUID_LEN + 5 + 2 + 2, &error));
+  g_assert_no_error (error);
+  ep_scheduler_flush_async (fx->scheduler, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_scheduler_flush_finish (fx->scheduler, result, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, n_requests + 1);
+}
+
+static gint64
+last_offset (Fixture *fx)
+{
+  g_assert_cmpuint (fx->offsets->len, >, 0);
+  return g_array_index (fx->offsets, gint64, fx->offsets->len - 1);
+}
+
+/* Within what a Date can tell (its second) plus a loopback round trip. */
+static void
+assert_offset_near (gint64 offset_ms,
+                    gint64 expected_ms)
+{
+  g_assert_cmpint (offset_ms, >=, expected_ms - 1500);
+  g_assert_cmpint (offset_ms, <=, expected_ms + 1500);
+}
+
+static void
+check_scheduler_follows (Fixture *fx,
+                         gint64   offset_s)
+{
+  ep_test_server_set_date_offset (fx->server, offset_s);
+  deliver_one (fx);
+  deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+  deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 1);
+  assert_offset_near (last_offset (fx), offset_s * 1000);
+  /* More replies that agree report nothing new. */
+  deliver_one (fx);
+  deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 1);
+}
+
+static void
+test_scheduler_consumer_ahead (Fixture       *fx,
+                               gconstpointer  data)
+{
+  check_scheduler_follows (fx, 3600);
+}
+
+static void
+test_scheduler_consumer_behind (Fixture       *fx,
+                                gconstpointer  data)
+{
+  check_scheduler_follows (fx, -3600);
+}
+
+/* A consumer whose clock agrees with ours changes nothing. */
+static void
+test_scheduler_consumer_agrees (Fixture       *fx,
+                                gconstpointer  data)
+{
+  for (guint i = 0; i < 4; i++)
+    deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+}
+
+/* One reply with a Date a week old (a proxy's cached reply) does not move
+ * the offset. */
+static void
+test_scheduler_outlier (Fixture       *fx,
+                        gconstpointer  data)
+{
+  check_scheduler_follows (fx, 3600);
+  ep_test_server_set_date_offset (fx->server, -7 * 24 * 3600);
+  deliver_one (fx);
+  ep_test_server_set_date_offset (fx->server, 3600);
+  deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 1);
+}
+
+/* A restored offset holds without a report while replies agree with it;
+ * the consumer's clock set right brings it back to 0. */
+static void
+test_scheduler_restored (Fixture       *fx,
+                         gconstpointer  data)
+{
+  fixture_stop (fx);
+  fixture_start (fx, 3600 * 1000);
+  ep_test_server_set_date_offset (fx->server, 3600);
+  for (guint i = 0; i < 4; i++)
+    deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+
+  ep_test_server_set_date_offset (fx->server, 0);
+  for (guint i = 0; i < 3; i++)
+    deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 1);
+  g_assert_cmpint (last_offset (fx), ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
-  g_test_init (&argc, &argv, NULL);
+  ep_test_init (&argc, &argv);
 
   g_test_add_func ("/ep/clock/parse-date", test_parse_date);
   g_test_add_func ("/ep/clock/half-round-trip", test_half_round_trip);
@@ -165,6 +362,16 @@ main (int   argc,
   g_test_add_func ("/ep/clock/outlier", test_outlier);
   g_test_add_func ("/ep/clock/outlier-first", test_outlier_first);
   g_test_add_func ("/ep/clock/restored", test_restored);
+  g_test_add ("/ep/clock/scheduler/consumer-ahead", Fixture, NULL,
+              fixture_setup, test_scheduler_consumer_ahead, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/consumer-behind", Fixture, NULL,
+              fixture_setup, test_scheduler_consumer_behind, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/consumer-agrees", Fixture, NULL,
+              fixture_setup, test_scheduler_consumer_agrees, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/outlier", Fixture, NULL,
+              fixture_setup, test_scheduler_outlier, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/restored", Fixture, NULL,
+              fixture_setup, test_scheduler_restored, fixture_teardown);
 
   return g_test_run ();
 }
