@@ -63,6 +63,12 @@ gboolean    ep_monitor_set_outage       (EpMonitor    *self,
                                          gboolean      storage,
                                          gboolean      delivery);
 
+/* The consumer's clock minus the local one (ms), persisted with the
+ * counters. Setting returns as ep_monitor_add() does. */
+gint64      ep_monitor_get_clock_offset (EpMonitor    *self);
+gboolean    ep_monitor_set_clock_offset (EpMonitor    *self,
+                                         gint64        offset_ms);
+
 gboolean    ep_monitor_is_dirty         (EpMonitor    *self);
 /* Writes the file (atomically, durably, mode 0600) if dirty. Blocking: call
  * it from a worker thread. Thread-safe. */

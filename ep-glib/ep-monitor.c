@@ -2,10 +2,15 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The file is one GVariant of type "(ua{st}a{st}a{st}bb)": format version,
- * the three counter maps (consentFilteredEvents, validationFailedEvents,
- * storingFailedEvents), then the storage and delivery outage flags. It is
- * replaced atomically and durably on every save.
+ * The file is one GVariant of type "(ua{st}a{st}a{st}bba{sv})": format
+ * version (2), the three counter maps (consentFilteredEvents,
+ * validationFailedEvents, storingFailedEvents), the storage and delivery
+ * outage flags, then named extensions:
+ *   "clock-offset"  x  the consumer's clock minus the local one, in ms
+ * Unknown extensions are ignored. Version 1 files, "(ua{st}a{st}a{st}bb)"
+ * (the same without the extensions), are read too and rewritten as version
+ * 2 by the next save. The file is replaced atomically and durably on every
+ * save.
  */
 #include "config.h"
 
@@ -17,8 +22,9 @@
 #include "ep-event-private.h"
 #include "ep-monitor-private.h"
 
-#define STATE_TYPE "(ua{st}a{st}a{st}bb)"
-#define STATE_VERSION 1
+#define STATE_TYPE_V1 "(ua{st}a{st}a{st}bb)"
+#define STATE_TYPE "(ua{st}a{st}a{st}bba{sv})"
+#define STATE_VERSION 2
 
 struct _EpMonitor
 {
@@ -30,6 +36,7 @@ struct _EpMonitor
   GHashTable *counts[EP_N_DROP_REASONS];   /* owned: name (owned) -> guint64 count (boxed in the pointer) */
   gboolean    storage_outage;
   gboolean    delivery_outage;
+  gint64      clock_offset_ms;
   gboolean    dirty;                       /* changed since the last save */
   gboolean    save_requested;              /* a caller was told to arrange a save, none started since */
   gboolean    closed;                      /* ep_monitor_close(): the file is no longer ours */
@@ -157,15 +164,23 @@ load (EpMonitor  *self,
   g_autoptr(GVariant) raw = NULL;
   g_autoptr(GVariant) state = NULL;
   gsize len;
-  guint32 version;
+  guint32 version = 0;
 
   if (!g_file_get_contents (self->path, &contents, &len, error))
     return FALSE;
-  raw = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (STATE_TYPE), contents, len,
-                                                     FALSE, NULL, NULL));
+  /* The version is the tuple's first member, at offset 0, host order. */
+  if (len >= sizeof version)
+    memcpy (&version, contents, sizeof version);
+  if (version != 1 && version != STATE_VERSION)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "unexpected format (version %u, %zu bytes)", version, len);
+      return FALSE;
+    }
+  raw = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (version == 1 ? STATE_TYPE_V1 : STATE_TYPE),
+                                                     contents, len, FALSE, NULL, NULL));
   state = g_variant_get_normal_form (raw);
-  g_variant_get_child (state, 0, "u", &version);
-  if (version != STATE_VERSION || g_variant_get_size (state) != len)
+  if (g_variant_get_size (state) != len)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "unexpected format (version %u, %zu bytes)", version, len);
@@ -178,7 +193,13 @@ load (EpMonitor  *self,
     }
   g_variant_get_child (state, 4, "b", &self->storage_outage);
   g_variant_get_child (state, 5, "b", &self->delivery_outage);
-  self->dirty = FALSE;
+  if (version >= 2)
+    {
+      g_autoptr(GVariant) extensions = g_variant_get_child_value (state, 6);
+
+      g_variant_lookup (extensions, "clock-offset", "x", &self->clock_offset_ms);
+    }
+  self->dirty = version != STATE_VERSION;
   return TRUE;
 }
 
@@ -357,6 +378,28 @@ ep_monitor_set_outage (EpMonitor *self,
   return TRUE;
 }
 
+gint64
+ep_monitor_get_clock_offset (EpMonitor *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  return self->clock_offset_ms;
+}
+
+gboolean
+ep_monitor_set_clock_offset (EpMonitor *self,
+                             gint64     offset_ms)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  if (self->clock_offset_ms == offset_ms)
+    return FALSE;
+  self->clock_offset_ms = offset_ms;
+  self->dirty = TRUE;
+  self->generation++;
+  return request_save_locked (self);
+}
+
 gboolean
 ep_monitor_is_dirty (EpMonitor *self)
 {
@@ -370,12 +413,18 @@ serialize_locked (EpMonitor *self)
 {
   guint budget = G_MAXUINT;
   GVariant *maps[EP_N_DROP_REASONS];
+  GVariantBuilder extensions;
 
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     maps[i] = map_to_variant (self->counts[i], &budget);
-  return g_variant_ref_sink (g_variant_new ("(u@a{st}@a{st}@a{st}bb)", STATE_VERSION,
+  g_variant_builder_init (&extensions, G_VARIANT_TYPE_VARDICT);
+  if (self->clock_offset_ms != 0)
+    g_variant_builder_add (&extensions, "{sv}", "clock-offset",
+                           g_variant_new_int64 (self->clock_offset_ms));
+  return g_variant_ref_sink (g_variant_new ("(u@a{st}@a{st}@a{st}bba{sv})", STATE_VERSION,
                                             maps[0], maps[1], maps[2],
-                                            self->storage_outage, self->delivery_outage));
+                                            self->storage_outage, self->delivery_outage,
+                                            &extensions));
 }
 
 gboolean

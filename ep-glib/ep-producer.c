@@ -15,6 +15,7 @@
 
 #include "ep-event-private.h"
 #include "ep-monitor-private.h"
+#include "ep-producer-private.h"
 #include "ep-queue-private.h"
 #include "ep-scheduler-private.h"
 #include "ep-submitter-private.h"
@@ -1228,6 +1229,14 @@ ep_producer_dup_credentials (EpProducer *self)
   g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
 
   return ep_submitter_dup_credentials (self->submitter);
+}
+
+EpSubmitter *
+ep_producer_get_submitter (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+
+  return self->submitter;
 }
 
 /**

@@ -105,4 +105,13 @@ gboolean        ep_submitter_set_credentials  (EpSubmitter                *self,
                                                EpCredentials              *credentials);
 EpCredentials  *ep_submitter_dup_credentials  (EpSubmitter                *self);
 
+/* The consumer's clock minus the local one, in ms: added to the
+ * `requested-sent-timestamp` (and `ts`) of events submitted afterwards;
+ * events already stored keep theirs. Atomic, any thread. Once started, the
+ * offset is also persisted with the monitor's state (restored from there
+ * by ep_submitter_start()). */
+void            ep_submitter_set_clock_offset (EpSubmitter                *self,
+                                               gint64                      offset_ms);
+gint64          ep_submitter_get_clock_offset (EpSubmitter                *self);
+
 G_END_DECLS

@@ -55,6 +55,7 @@ struct _EpSubmitter
   int                   consent_blocked[3];         /* atomic, indexed by EpConsentCategory */
   int                   storage_warned;             /* atomic: a storage outage was logged, not yet its end */
   int                   closed;                     /* atomic: ep_submitter_close() was called */
+  gint64                clock_offset_ms;            /* atomic (__atomic builtins): added to the send time */
 };
 
 G_DEFINE_FINAL_TYPE (EpSubmitter, ep_submitter, G_TYPE_OBJECT)
@@ -206,6 +207,7 @@ ep_submitter_start (EpSubmitter                *self,
   self->monitor = g_object_ref (monitor);
   self->callbacks = *callbacks;
   self->user_data = user_data;
+  __atomic_store_n (&self->clock_offset_ms, ep_monitor_get_clock_offset (monitor), __ATOMIC_RELAXED);
 }
 
 void
@@ -251,6 +253,21 @@ ep_submitter_dup_credentials (EpSubmitter *self)
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
 
   return self->credentials ? g_object_ref (self->credentials) : NULL;
+}
+
+void
+ep_submitter_set_clock_offset (EpSubmitter *self,
+                               gint64       offset_ms)
+{
+  __atomic_store_n (&self->clock_offset_ms, offset_ms, __ATOMIC_RELAXED);
+  if (self->monitor != NULL && ep_monitor_set_clock_offset (self->monitor, offset_ms))
+    self->callbacks.counters_changed (self->user_data);
+}
+
+gint64
+ep_submitter_get_clock_offset (EpSubmitter *self)
+{
+  return __atomic_load_n (&self->clock_offset_ms, __ATOMIC_RELAXED);
 }
 
 /* Enrichment and validation ------------------------------------------------ */
@@ -313,7 +330,7 @@ build_record (EpSubmitter       *self,
       return reason;
     }
 
-  ep_event_format_decimal (now_us / 1000, timestamp);
+  ep_event_format_decimal (now_us / 1000 + ep_submitter_get_clock_offset (self), timestamp);
   fill_headers (self, headers, credentials, with_authorization, category, timestamp);
   if (!ep_event_build_headers_json (buffers->headers, headers, N_HEADERS, caller_headers,
                                     &reason, detail))

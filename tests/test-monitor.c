@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 #include <json-glib/json-glib.h>
 #include <sys/stat.h>
 
@@ -107,6 +108,55 @@ test_persistence (void)
   }
 }
 
+/* Version 1 files (before the clock offset) are read and rewritten as
+ * version 2 by the next save; the clock offset survives a restart. */
+static void
+test_format_migration (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(GVariant) v1 = NULL;
+  g_autoptr(GError) error = NULL;
+  GVariantBuilder maps[3];
+
+  for (guint i = 0; i < 3; i++)
+    g_variant_builder_init (&maps[i], G_VARIANT_TYPE ("a{st}"));
+  g_variant_builder_add (&maps[0], "{st}", "ad", (guint64) 3);
+  g_variant_builder_add (&maps[2], "{st}", "play", (guint64) 2);
+  v1 = g_variant_ref_sink (g_variant_new ("(ua{st}a{st}a{st}bb)", 1, &maps[0], &maps[1], &maps[2],
+                                          FALSE, TRUE));
+  g_file_set_contents (path, g_variant_get_data (v1), g_variant_get_size (v1), &error);
+  g_assert_no_error (error);
+
+  {
+    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    gboolean storage, delivery;
+
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
+    ep_monitor_get_outage (monitor, &storage, &delivery);
+    g_assert_false (storage);
+    g_assert_true (delivery);
+    g_assert_cmpint (ep_monitor_get_clock_offset (monitor), ==, 0);
+    g_assert_true (ep_monitor_is_dirty (monitor));
+    g_assert_true (ep_monitor_set_clock_offset (monitor, -90000));
+    g_assert_true (ep_monitor_save (monitor, &error));
+    g_assert_no_error (error);
+  }
+  {
+    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autofree char *contents = NULL;
+    guint32 version;
+
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
+    g_assert_cmpint (ep_monitor_get_clock_offset (monitor), ==, -90000);
+    g_assert_false (ep_monitor_is_dirty (monitor));
+    g_file_get_contents (path, &contents, NULL, &error);
+    g_assert_no_error (error);
+    memcpy (&version, contents, sizeof version);
+    g_assert_cmpuint (version, ==, 2);
+  }
+}
+
 static void
 test_corrupt_file (void)
 {
@@ -189,6 +239,7 @@ main (int   argc,
 
   g_test_add_func ("/ep/monitor/counts-and-json", test_counts_and_json);
   g_test_add_func ("/ep/monitor/persistence", test_persistence);
+  g_test_add_func ("/ep/monitor/format-migration", test_format_migration);
   g_test_add_func ("/ep/monitor/corrupt-file", test_corrupt_file);
   g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
   g_test_add_func ("/ep/monitor/save-requests-and-close", test_save_requests_and_close);

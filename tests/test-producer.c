@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "ep-event-private.h"
+#include "ep-producer-private.h"
 #include "ep-queue-private.h"
 #include "ep-test-util.h"
 
@@ -172,6 +173,63 @@ test_send_stored (void)
   g_assert_cmpuint (notified, ==, 0);
   EP_TEST_SPIN_UNTIL (notified > 0);
   g_assert_false (ep_producer_get_outage (producer));
+}
+
+static gint64
+header_timestamp (JsonParser    *parser,
+                  const EpEvent *event)
+{
+  JsonObject *headers = parse_headers (parser, event->headers_json);
+
+  return g_ascii_strtoll (json_object_get_string_member (headers, "requested-sent-timestamp"),
+                          NULL, 10);
+}
+
+/* The clock offset moves the timestamps of events sent afterwards (not the
+ * stored ones) and is persisted: the first events after a restart are
+ * already corrected. */
+static void
+test_clock_offset (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("clock-offset");
+  g_autoptr(GArray) events = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  const gint64 hour = 3600 * 1000;
+  gint64 before = g_get_real_time () / 1000, after;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+    EpSubmitter *submitter = ep_producer_get_submitter (producer);
+
+    g_assert_cmpint (ep_submitter_get_clock_offset (submitter), ==, 0);
+    ep_producer_send_event (producer, "local", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+    ep_submitter_set_clock_offset (submitter, hour);
+    ep_producer_send_event (producer, "ahead", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  }
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+    EpSubmitter *submitter = ep_producer_get_submitter (producer);
+
+    g_assert_cmpint (ep_submitter_get_clock_offset (submitter), ==, hour);
+    ep_producer_send_event (producer, "restarted", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+    ep_submitter_set_clock_offset (submitter, -hour);
+    ep_producer_send_event (producer, "behind", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  }
+  after = g_get_real_time () / 1000;
+
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, 4);
+  g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, 0)), >=, before);
+  g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, 0)), <=, after);
+  for (guint i = 1; i <= 2; i++)
+    {
+      g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, i)), >=, before + hour);
+      g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, i)), <=, after + hour);
+    }
+  g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, 3)), >=, before - hour);
+  g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, 3)), <=, after - hour);
+  /* The queue's own time (the event's age) stays on the local clock. */
+  g_assert_cmpint (g_array_index (events, EpEvent, 3).created_us / 1000, >=, before);
 }
 
 static void
@@ -885,6 +943,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/send-stored", test_send_stored);
   g_test_add_func ("/ep/producer/default-headers", test_default_headers);
   g_test_add_func ("/ep/producer/send-event-full-id", test_send_event_full_id);
+  g_test_add_func ("/ep/producer/clock-offset", test_clock_offset);
   g_test_add_func ("/ep/producer/size-boundary", test_size_boundary);
   g_test_add_func ("/ep/producer/invalid-events", test_invalid_events);
   g_test_add_func ("/ep/producer/strict-mode", test_strict_mode);

@@ -1,0 +1,15 @@
+/* ep-producer-private.h: the producer's parts, for tests and internal wiring
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "ep-glib.h"
+#include "ep-submitter-private.h"
+
+G_BEGIN_DECLS
+
+/* The producer's send path (transfer none); NULL only before init. */
+EpSubmitter *ep_producer_get_submitter (EpProducer *self);
+
+G_END_DECLS
