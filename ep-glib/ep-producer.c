@@ -333,6 +333,17 @@ on_queue_changed (gpointer user_data)
 
 /* Submitter callbacks: any thread. */
 
+/* The consumer's clock moved away from ours: events sent from now on are
+ * stamped with its time, and the offset is persisted for the next start. */
+static void
+on_clock_offset_changed (gpointer user_data,
+                         gint64   offset_ms)
+{
+  EpProducer *self = user_data;
+
+  ep_submitter_set_clock_offset (self->submitter, offset_ms);
+}
+
 static GBytes *
 build_monitoring_event (gpointer    user_data,
                         const char *payload)
@@ -971,12 +982,14 @@ start_scheduler (EpProducer *self,
     .request_timeout_ms = self->request_timeout_ms,
     .max_in_flight = self->max_in_flight,
     .delivery_failing = delivery_failing,
+    .clock_offset_ms = ep_submitter_get_clock_offset (self->submitter),
   };
   static const EpSchedulerCallbacks callbacks = {
     .delivery_failing = on_delivery_failing,
     .credentials_rejected = on_credentials_rejected,
     .queue_changed = on_queue_changed,
     .build_monitoring_event = build_monitoring_event,
+    .clock_offset_changed = on_clock_offset_changed,
   };
 
   self->transport = ep_transport_new (agent, self->request_timeout_ms);
