@@ -93,12 +93,14 @@ fail (const char *format,
       ...)
 {
   va_list args;
-  g_autofree char *message = NULL;
+  char *message;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
   g_printerr ("ep-tool: %s\n", message);
+  /* exit () runs no g_autofree cleanup */
+  g_free (message);
   exit (EXIT_FAILURE);
 }
 
