@@ -12,6 +12,14 @@
  * Only a confirmation (or the consumer's definite refusal of an entry)
  * removes an event. Everything else puts the events back, in order.
  *
+ * A whole-batch refusal (ep-sqs.c says which replies are) splits the batch
+ * in halves, queued in split_parts and posted before anything new, within
+ * max-in-flight, until the refused events stand alone. A refused event is
+ * dropped only with a witness (ep-witness-private.h): a lone event refused
+ * while other parts of its split are still out is held until they are
+ * answered, so that the other half can be its witness. A consumer that
+ * refuses everything alike gets nothing dropped: a delivery outage.
+ *
  * After a failure the next attempt waits an exponential, jittered backoff:
  * never sooner than batch-interval, at most MAX_BACKOFF_MS, and never
  * before a Retry-After time. Flush skips the backoff but not Retry-After.
@@ -22,9 +30,14 @@
 
 #include "ep-clock-private.h"
 #include "ep-scheduler-private.h"
+#include "ep-witness-private.h"
 
 #define MAX_BATCH_EVENTS 10
 #define MAX_BATCH_BYTES (250 * 1024)
+/* Events read from the queue and not settled yet (in batches being read,
+ * posted, split or held) stay under this many bytes, whatever
+ * max-in-flight says; a batch being read counts as MAX_BATCH_BYTES. */
+#define MAX_READ_AHEAD_BYTES (4 * 1024 * 1024)
 #define MAX_BACKOFF_MS (10 * 60 * 1000)
 #define NETWORK_BACK_DELAY_MS 1000
 
@@ -55,6 +68,10 @@ struct _EpScheduler
 
   guint              in_flight;          /* batches being read, posted or parsed */
   guint              reading;            /* of those, being read by a worker */
+  gsize              bytes_ahead;        /* see MAX_READ_AHEAD_BYTES */
+  GQueue             split_parts;        /* (element-type Batch) owned: halves waiting for a slot */
+  guint64            post_serial;        /* requests posted so far: the witness's clock */
+  EpWitness         *witness[2];         /* owned: [authenticated], one per endpoint */
   gboolean           draining;
   gboolean           drain_failed;       /* a batch of this drain failed: take no more */
   char              *last_failure;       /* owned, nullable: why the last attempt failed */
@@ -70,9 +87,20 @@ struct _EpScheduler
 
 G_DEFINE_FINAL_TYPE (EpScheduler, ep_scheduler, G_TYPE_OBJECT)
 
+/* The parts of one refused batch, shared by them (refcounted). */
+typedef struct {
+  gint        ref_count;
+  guint       outstanding;    /* parts queued or posted and not answered yet */
+  GPtrArray  *held;           /* (element-type Batch) owned: lone refused events waiting for a witness */
+} Split;
+
 /* One batch, from the worker that reads it to the reply that settles it. */
 typedef struct {
   EpScheduler *scheduler;     /* owned once posted: keeps the scheduler for the reply */
+  Split      *split;          /* owned ref, nullable: the split this batch is a part of */
+  guint64     serial;         /* its request's serial, once posted */
+  gsize       bytes;          /* the events' record bytes (counted in bytes_ahead) */
+  char       *refusal;        /* owned, nullable: why it was refused, while held */
   GPtrArray  *items;          /* owned (element-type EpQueueItem) */
   GArray     *events;         /* owned (element-type EpEvent), parallel to items */
   GBytes     *body;           /* owned: the form body */
@@ -107,10 +135,16 @@ static void fill_pipeline (EpScheduler *self);
 static void post_batch (EpScheduler *self, Batch *batch);
 static void release_batch (EpScheduler *self, Batch *batch);
 static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_data);
+static void finish_batch (EpScheduler *self, Batch *batch);
+static void split_part_answered (EpScheduler *self, Split *split);
+
+static void split_unref (Split *split);
 
 static void
 batch_free (Batch *batch)
 {
+  g_clear_pointer (&batch->split, split_unref);
+  g_free (batch->refusal);
   g_clear_pointer (&batch->items, g_ptr_array_unref);
   g_clear_pointer (&batch->events, g_array_unref);
   g_clear_pointer (&batch->body, g_bytes_unref);
@@ -134,6 +168,34 @@ batch_new (void)
   batch->removed = g_array_new (FALSE, FALSE, sizeof (guint64));
   batch->kept = g_array_new (FALSE, FALSE, sizeof (guint64));
   return batch;
+}
+
+static Split *
+split_new (void)
+{
+  Split *split = g_new0 (Split, 1);
+
+  split->ref_count = 1;
+  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
+  return split;
+}
+
+static Split *
+split_ref (Split *split)
+{
+  g_atomic_int_inc (&split->ref_count);
+  return split;
+}
+
+static void
+split_unref (Split *split)
+{
+  if (!g_atomic_int_dec_and_test (&split->ref_count))
+    return;
+  /* Held batches hold a reference: none can be left here. */
+  g_assert (split->held->len == 0);
+  g_ptr_array_unref (split->held);
+  g_free (split);
 }
 
 static guint64
@@ -194,6 +256,9 @@ ep_scheduler_finalize (GObject *object)
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->clock, ep_clock_free);
   g_clear_pointer (&self->flushes, g_ptr_array_unref);
+  g_queue_clear_full (&self->split_parts, (GDestroyNotify) batch_free);
+  g_clear_pointer (&self->witness[0], ep_witness_free);
+  g_clear_pointer (&self->witness[1], ep_witness_free);
   g_free (self->config.consumer_uri);
   g_free (self->config.public_consumer_uri);
   g_free (self->token);
@@ -219,6 +284,9 @@ ep_scheduler_init (EpScheduler *self)
   g_mutex_init (&self->lock);
   self->cancellable = g_cancellable_new ();
   self->flushes = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
+  g_queue_init (&self->split_parts);
+  self->witness[0] = ep_witness_new ();
+  self->witness[1] = ep_witness_new ();
 }
 
 /* Reports to the owner ----------------------------------------------------- */
@@ -255,8 +323,11 @@ set_failing (EpScheduler *self,
   if (self->delivery_failing == failing)
     return;
   self->delivery_failing = failing;
+  /* Not a warning (SPEC "Logging levels"): the network and the consumer
+   * are outside the application's control, and applications run their
+   * tests with fatal warnings. */
   if (failing)
-    g_warning ("Delivery outage: %s", self->last_failure ? self->last_failure : "delivery failed");
+    g_message ("Delivery outage: %s", self->last_failure ? self->last_failure : "delivery failed");
   else
     g_message ("Delivery outage over: the consumer confirmed a batch");
   report_delivery_failing (self, failing);
@@ -408,7 +479,7 @@ drain_finished (EpScheduler *self)
 static void
 maybe_drain_finished (EpScheduler *self)
 {
-  if (self->draining && self->in_flight == 0)
+  if (self->draining && self->in_flight == 0 && g_queue_is_empty (&self->split_parts))
     drain_finished (self);
 }
 
@@ -433,7 +504,7 @@ read_batch_in_thread (GTask        *task,
       if (!ep_event_parse (item->record, &event, &error))
         {
           /* Unreadable events can never be delivered: drop them. */
-          g_warning ("Dropping queued event %" G_GUINT64_FORMAT ": %s", item->seq, error->message);
+          g_message ("Dropping queued event %" G_GUINT64_FORMAT ": %s", item->seq, error->message);
           ep_queue_remove (self->queue, &item->seq, 1, NULL);
           ep_queue_item_free (item);
           batch->unreadable++;
@@ -441,6 +512,7 @@ read_batch_in_thread (GTask        *task,
         }
       g_array_append_val (batch->events, event);
       g_ptr_array_add (batch->items, item);
+      batch->bytes += g_bytes_get_size (item->record);
     }
   if (batch->events->len > 0)
     batch_encode (batch);
@@ -459,6 +531,8 @@ batch_read (GObject      *source,
   batch = g_task_propagate_pointer (G_TASK (result), NULL);
 
   self->reading--;
+  self->bytes_ahead -= MAX_BATCH_BYTES;
+  self->bytes_ahead += batch->bytes;
   if (batch->unreadable > 0)
     report_queue_changed (self);
   if (self->stopped || batch->events->len == 0)
@@ -466,6 +540,7 @@ batch_read (GObject      *source,
       /* Memory only: releasing writes nothing. */
       release_batch (self, batch);
       ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
+      self->bytes_ahead -= batch->bytes;
       self->in_flight--;
       /* Not maybe_drain_finished(): a batch of unreadable records must not
        * end the drain while readable events wait behind it. */
@@ -477,7 +552,32 @@ batch_read (GObject      *source,
   fill_pipeline (self);
 }
 
-/* Starts reading batches until max-in-flight are under way. */
+/* Puts the events of split parts that will not be posted back in the
+ * queue (memory only) and counts those parts as answered. */
+static void
+abandon_split_parts (EpScheduler *self)
+{
+  Batch *part;
+
+  while ((part = g_queue_pop_head (&self->split_parts)) != NULL)
+    {
+      g_autoptr(Batch) owned = part;
+
+      release_batch (self, part);
+      ep_queue_release (self->queue, (guint64 *) part->kept->data, part->kept->len);
+      self->bytes_ahead -= part->bytes;
+      split_part_answered (self, part->split);
+    }
+}
+
+static gboolean
+has_free_slot (EpScheduler *self)
+{
+  return self->in_flight < MIN (self->config.max_in_flight, EP_TRANSPORT_MAX_CONNS_PER_HOST);
+}
+
+/* Posts waiting split parts, then starts reading batches, until
+ * max-in-flight are under way or the bytes read ahead reach their bound. */
 static void
 fill_pipeline (EpScheduler *self)
 {
@@ -485,8 +585,16 @@ fill_pipeline (EpScheduler *self)
    * caller has pushed (a flush from a nested loop, say). */
   g_main_context_push_thread_default (self->context);
 
-  while (!self->stopped && !self->drain_failed &&
-         self->in_flight < self->config.max_in_flight &&
+  if (self->stopped || self->drain_failed)
+    abandon_split_parts (self);
+  while (has_free_slot (self) && !g_queue_is_empty (&self->split_parts))
+    {
+      self->in_flight++;
+      post_batch (self, g_queue_pop_head (&self->split_parts));
+    }
+  while (!self->stopped && !self->drain_failed && has_free_slot (self) &&
+         g_queue_is_empty (&self->split_parts) &&
+         (self->in_flight == 0 || self->bytes_ahead + MAX_BATCH_BYTES <= MAX_READ_AHEAD_BYTES) &&
          ep_queue_get_pending (self->queue) > (guint64) self->reading * MAX_BATCH_EVENTS)
     {
       g_autoptr(GTask) task = g_task_new (self, NULL, batch_read, NULL);
@@ -494,6 +602,7 @@ fill_pipeline (EpScheduler *self)
       g_task_set_source_tag (task, fill_pipeline);
       self->in_flight++;
       self->reading++;
+      self->bytes_ahead += MAX_BATCH_BYTES;
       g_task_run_in_thread (task, read_batch_in_thread);
     }
   g_main_context_pop_thread_default (self->context);
@@ -553,59 +662,92 @@ release_batch (EpScheduler *self,
     }
 }
 
-static void
-remove_seqs (Batch  *batch,
-             GArray *seqs)
+static EpWitness *
+batch_witness (EpScheduler *self,
+               Batch       *batch)
 {
-  g_array_append_vals (batch->removed, seqs->data, seqs->len);
+  return self->witness[batch->authenticated ? 1 : 0];
 }
 
+/* The event leaves the queue: neither endpoint needs its mark any more. */
 static void
-keep_seqs (Batch  *batch,
-           GArray *seqs)
+remove_seq (EpScheduler *self,
+            Batch       *batch,
+            guint64      seq)
 {
-  g_array_append_vals (batch->kept, seqs->data, seqs->len);
+  ep_witness_forget (self->witness[0], seq);
+  ep_witness_forget (self->witness[1], seq);
+  g_array_append_val (batch->removed, seq);
 }
 
-/* An event the consumer will never take: it was deleted, and counts as a
- * validation failure. */
+/* An event the consumer will never take, given a witness: it is deleted,
+ * and counts as a validation failure. */
 static void
-count_refused (EpScheduler *self,
-               const char  *name)
+drop_refused (EpScheduler *self,
+              Batch       *batch,
+              guint        i,
+              const char  *why)
 {
-  if (ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, name))
+  const EpEvent *event = batch_event (batch, i);
+
+  g_debug ("Dropped event '%s' (%s): the consumer refused it (%s) and took other events, "
+           "so the fault is the event's", event->name, event->id, why);
+  if (ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name))
     ep_monitor_save_in_background (self->monitor);
+  remove_seq (self, batch, batch_seq (batch, i));
 }
 
-/* Applies a SendMessageBatchResponse. Returns whether anything was settled. */
+static guint
+count_confirmed (Batch        *batch,
+                 EpBatchReply *reply)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < batch->items->len; i++)
+    if (g_hash_table_contains (reply->confirmed, batch_event (batch, i)->id))
+      n++;
+  return n;
+}
+
+/* Applies a SendMessageBatchResponse. A SenderFault entry is dropped when
+ * the same reply confirmed other events or an earlier witness exists;
+ * otherwise it is kept, marked as refused. Returns whether anything was
+ * settled. */
 static gboolean
 apply_batch_result (EpScheduler  *self,
                     Batch        *batch,
                     EpBatchReply *reply)
 {
-  g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
-  g_autoptr(GArray) kept = g_array_new (FALSE, FALSE, sizeof (guint64));
+  EpWitness *witness = batch_witness (self, batch);
+  guint n_confirmed = count_confirmed (batch, reply);
+  guint n_removed = batch->removed->len;
 
+  if (n_confirmed > 0)
+    ep_witness_note_confirmed (witness, batch->serial);
   for (guint i = 0; i < batch->items->len; i++)
     {
       const EpEvent *event = batch_event (batch, i);
       guint64 seq = batch_seq (batch, i);
+      const char *code = g_hash_table_lookup (reply->sender_faults, event->id);
 
       if (g_hash_table_contains (reply->confirmed, event->id))
-        g_array_append_val (removed, seq);
-      else if (g_hash_table_contains (reply->sender_faults, event->id))
+        remove_seq (self, batch, seq);
+      else if (code != NULL)
         {
-          g_warning ("The consumer refused event '%s' (%s): dropped", event->name,
-                     (const char *) g_hash_table_lookup (reply->sender_faults, event->id));
-          count_refused (self, event->name);
-          g_array_append_val (removed, seq);
+          ep_witness_note_refused (witness, seq, self->post_serial);
+          if (n_confirmed > 0 || ep_witness_seen (witness, seq))
+            drop_refused (self, batch, i, code);
+          else
+            {
+              g_debug ("The consumer refused event '%s' (%s) and took nothing else: kept "
+                       "until it takes other events", event->name, code);
+              g_array_append_val (batch->kept, seq);
+            }
         }
       else
-        g_array_append_val (kept, seq);
+        g_array_append_val (batch->kept, seq);
     }
-  keep_seqs (batch, kept);
-  remove_seqs (batch, removed);
-  return removed->len > 0;
+  return batch->removed->len > n_removed;
 }
 
 /* BatchEntryIdsNotDistinct: keeps the first event of each id, removes the
@@ -615,87 +757,23 @@ apply_ids_not_distinct (EpScheduler *self,
                         Batch       *batch)
 {
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr(GArray) removed = g_array_new (FALSE, FALSE, sizeof (guint64));
-  g_autoptr(GArray) kept = g_array_new (FALSE, FALSE, sizeof (guint64));
+  guint n_removed = 0;
 
   for (guint i = 0; i < batch->items->len; i++)
     {
       guint64 seq = batch_seq (batch, i);
 
       if (g_hash_table_add (seen, (gpointer) batch_event (batch, i)->id))
-        g_array_append_val (kept, seq);
+        g_array_append_val (batch->kept, seq);
       else
-        g_array_append_val (removed, seq);
+        {
+          remove_seq (self, batch, seq);
+          n_removed++;
+        }
     }
-  keep_seqs (batch, kept);
-  if (removed->len > 0)
-    g_warning ("Removed %u duplicate events the consumer refused as not distinct", removed->len);
-  remove_seqs (batch, removed);
-  return removed->len > 0;
-}
-
-/* The consumer refused this single event for good: it is deleted and
- * counted as a validation failure. */
-static void
-drop_refused_event (EpScheduler  *self,
-                    Batch        *batch,
-                    EpBatchReply *reply)
-{
-  const EpEvent *event = batch_event (batch, 0);
-  guint64 seq = batch_seq (batch, 0);
-
-  g_warning ("The consumer refused event '%s' on its own (HTTP %u): dropped",
-             event->name, reply->http_status);
-  count_refused (self, event->name);
-  g_array_append_val (batch->removed, seq);
-}
-
-/* Moves the events [from, to) of @batch into a new batch. */
-static Batch *
-split_off (Batch *batch,
-           guint  from,
-           guint  to)
-{
-  Batch *part = batch_new ();
-
-  for (guint i = from; i < to; i++)
-    {
-      EpEvent *event = &g_array_index (batch->events, EpEvent, i);
-
-      g_ptr_array_add (part->items, g_steal_pointer (&g_ptr_array_index (batch->items, i)));
-      g_array_append_val (part->events, *event);
-      memset (event, 0, sizeof *event);
-    }
-  batch_encode (part);
-  return part;
-}
-
-/* A whole-batch refusal (413, or a 400 about the entries): halve the batch
- * until the refused events stand alone, so one poison event cannot block
- * the others. */
-static void
-apply_batch_refused (EpScheduler  *self,
-                     Batch        *batch,
-                     EpBatchReply *reply)
-{
-  guint n = batch->items->len;
-  Batch *halves[2];
-
-  if (n == 1)
-    {
-      drop_refused_event (self, batch, reply);
-      return;
-    }
-
-  halves[0] = split_off (batch, 0, n / 2);
-  halves[1] = split_off (batch, n / 2, n);
-  g_ptr_array_set_free_func (batch->items, NULL);
-  g_ptr_array_set_size (batch->items, 0);
-  for (guint i = 0; i < 2; i++)
-    {
-      self->in_flight++;
-      post_batch (self, halves[i]);
-    }
+  if (n_removed > 0)
+    g_message ("Removed %u duplicate events the consumer refused as not distinct", n_removed);
+  return n_removed > 0;
 }
 
 static char *
@@ -706,11 +784,107 @@ describe_reply (EpBatchReply *reply)
                           reply->error_message ? reply->error_message : "");
 }
 
-static void
-apply_reply (EpScheduler  *self,
-             Batch        *batch,
-             EpBatchReply *reply)
+/* Moves the events [from, to) of @batch into a new part of @split. */
+static Batch *
+split_off (Batch *batch,
+           Split *split,
+           guint  from,
+           guint  to)
 {
+  Batch *part = batch_new ();
+
+  for (guint i = from; i < to; i++)
+    {
+      EpEvent *event = &g_array_index (batch->events, EpEvent, i);
+      EpQueueItem *item = g_steal_pointer (&g_ptr_array_index (batch->items, i));
+
+      part->bytes += g_bytes_get_size (item->record);
+      g_ptr_array_add (part->items, item);
+      g_array_append_val (part->events, *event);
+      memset (event, 0, sizeof *event);
+    }
+  part->split = split_ref (split);
+  split->outstanding++;
+  batch_encode (part);
+  return part;
+}
+
+/* Halves @batch into two parts, posted before anything new (fill_pipeline). */
+static void
+split_batch (EpScheduler *self,
+             Batch       *batch)
+{
+  guint n = batch->items->len;
+
+  if (batch->split == NULL)
+    batch->split = split_new ();
+  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, 0, n / 2));
+  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, n / 2, n));
+  batch->bytes = 0;
+  g_ptr_array_set_free_func (batch->items, NULL);
+  g_ptr_array_set_size (batch->items, 0);
+}
+
+/* A lone event refused whole: dropped given a witness; held while other
+ * parts of its split are out (one of them may be the witness); else kept,
+ * and the consumer is failing. */
+static void
+judge_lone_refusal (EpScheduler   *self,
+                    Batch        **batch_p,
+                    EpBatchReply  *reply)
+{
+  Batch *batch = *batch_p;
+  const EpEvent *event = batch_event (batch, 0);
+  g_autofree char *why = describe_reply (reply);
+
+  if (ep_witness_seen (batch_witness (self, batch), batch_seq (batch, 0)))
+    drop_refused (self, batch, 0, why);
+  else if (batch->split != NULL && batch->split->outstanding > 0)
+    {
+      g_debug ("The consumer refused event '%s' on its own (%s): waiting for the rest "
+               "of its batch", event->name, why);
+      batch->refusal = g_steal_pointer (&why);
+      g_ptr_array_add (batch->split->held, g_steal_pointer (batch_p));
+    }
+  else
+    {
+      release_batch (self, batch);
+      record_failure (self, g_strdup_printf ("the consumer refused event '%s' on its own (%s) "
+                                             "and took no other event since: kept",
+                                             event->name, why));
+    }
+}
+
+/* A whole-batch refusal: every event in it is marked refused; a batch of
+ * several is split, a lone event judged. */
+static void
+apply_batch_refused (EpScheduler   *self,
+                     Batch        **batch_p,
+                     EpBatchReply  *reply)
+{
+  Batch *batch = *batch_p;
+
+  for (guint i = 0; i < batch->items->len; i++)
+    ep_witness_note_refused (batch_witness (self, batch), batch_seq (batch, i), self->post_serial);
+  if (batch->items->len == 1)
+    judge_lone_refusal (self, batch_p, reply);
+  else
+    {
+      g_debug ("The consumer refused a batch of %u events whole (HTTP %u): splitting it",
+               batch->items->len, reply->http_status);
+      split_batch (self, batch);
+    }
+}
+
+/* Applies a reply. A lone refused event may be held by its split: then
+ * *@batch_p is stolen (NULL on return). */
+static void
+apply_reply (EpScheduler   *self,
+             Batch        **batch_p,
+             EpBatchReply  *reply)
+{
+  Batch *batch = *batch_p;
+
   switch (reply->kind)
     {
     case EP_REPLY_BATCH_RESULT:
@@ -724,7 +898,7 @@ apply_reply (EpScheduler  *self,
         record_failure (self, describe_reply (reply));
       break;
     case EP_REPLY_BATCH_REFUSED:
-      apply_batch_refused (self, batch, reply);
+      apply_batch_refused (self, batch_p, reply);
       break;
     case EP_REPLY_AUTH_REJECTED:
       release_batch (self, batch);
@@ -778,7 +952,7 @@ settle_batch_in_thread (GTask        *task,
   if (batch->removed->len > 0 &&
       !ep_queue_remove (self->queue, (guint64 *) batch->removed->data, batch->removed->len, &error) &&
       !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
-    g_warning ("Confirmed events could not be removed for good (they may be sent again): %s",
+    g_message ("Confirmed events could not be removed for good (they may be sent again): %s",
                error->message);
   /* The events are freed here too, so that no allocator work lands on the
    * main context; only the seq arrays go back to it. */
@@ -793,6 +967,7 @@ batch_settled (EpScheduler *self,
                Batch       *batch)
 {
   self->in_flight--;
+  self->bytes_ahead -= batch->bytes;
   if (batch->removed->len > 0)
     report_queue_changed (self);
   if (self->stopped)
@@ -811,7 +986,7 @@ batch_written (GObject      *source,
 {
   EpScheduler *self = EP_SCHEDULER (source);
 
-  g_assert (g_task_get_source_tag (G_TASK (result)) == batch_posted);
+  g_assert (g_task_get_source_tag (G_TASK (result)) == finish_batch);
   batch_settled (self, g_task_get_task_data (G_TASK (result)));
 }
 
@@ -827,15 +1002,93 @@ observe_clock (EpScheduler  *self,
     self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
 }
 
+/* The reply was applied: a worker writes what it meant to the queue, then
+ * the batch is settled. */
+static void
+finish_batch (EpScheduler *self,
+              Batch       *batch)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (batch->kept->len == 0 && batch->removed->len == 0)
+    {
+      batch_settled (self, batch);
+      batch_free (batch);
+      return;
+    }
+  g_main_context_push_thread_default (self->context);
+  task = g_task_new (self, NULL, batch_written, NULL);
+  g_main_context_pop_thread_default (self->context);
+  g_task_set_source_tag (task, finish_batch);
+  g_task_set_task_data (task, batch, (GDestroyNotify) batch_free);
+  g_task_run_in_thread (task, settle_batch_in_thread);
+}
+
+/* Every other part of @split was answered: judges the lone events it held.
+ * Without a witness they are kept, and that is one failure. */
+static void
+resolve_held (EpScheduler *self,
+              Split       *split)
+{
+  g_autoptr(GPtrArray) held = g_steal_pointer (&split->held);
+  const char *why = NULL;
+  guint n_kept = 0;
+
+  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
+  for (guint i = 0; i < held->len; i++)
+    {
+      Batch *batch = g_ptr_array_index (held, i);
+
+      if (!self->stopped && ep_witness_seen (batch_witness (self, batch), batch_seq (batch, 0)))
+        drop_refused (self, batch, 0, batch->refusal);
+      else
+        {
+          release_batch (self, batch);
+          why = batch->refusal;
+          n_kept++;
+        }
+    }
+  if (n_kept > 0 && !self->stopped)
+    record_failure (self, g_strdup_printf ("the consumer refused %u events each on its own (%s) "
+                                           "and took none of the others: kept", n_kept, why));
+  /* Each goes back through the pipeline's accounting. */
+  g_ptr_array_set_free_func (held, NULL);
+  for (guint i = 0; i < held->len; i++)
+    {
+      self->in_flight++;
+      finish_batch (self, g_ptr_array_index (held, i));
+    }
+}
+
+static void
+resolve_if_done (EpScheduler *self,
+                 Split       *split)
+{
+  if (split->outstanding == 0 && split->held->len > 0)
+    resolve_held (self, split);
+}
+
+/* A part of @split was abandoned: once none is out, the lone events it
+ * held can be judged. */
+static void
+split_part_answered (EpScheduler *self,
+                     Split       *split)
+{
+  g_assert (split->outstanding > 0);
+  split->outstanding--;
+  resolve_if_done (self, split);
+}
+
 static void
 batch_posted (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
   g_autoptr(Batch) batch = user_data;
-  EpScheduler *self = batch->scheduler;
+  g_autoptr(EpScheduler) self = g_object_ref (batch->scheduler);
   g_autoptr(EpBatchReply) reply = NULL;
   g_autoptr(GError) error = NULL;
+  Split *split = NULL;
 
   reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
   observe_clock (self, reply);
@@ -845,6 +1098,13 @@ batch_posted (GObject      *source,
       return;
     }
 
+  /* This part is answered; the judge must see how many others are out. */
+  if (batch->split != NULL)
+    {
+      split = split_ref (batch->split);
+      g_assert (split->outstanding > 0);
+      split->outstanding--;
+    }
   if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
     release_batch (self, batch);
   else if (self->stopped)
@@ -856,23 +1116,23 @@ batch_posted (GObject      *source,
       record_failure (self, g_strdup (error->message));
     }
   else
-    apply_reply (self, batch, reply);
+    apply_reply (self, &batch, reply);
 
-  if (batch->kept->len == 0 && batch->removed->len == 0)
+  /* Held events are judged before this batch settles, so that the drain
+   * cannot end in between. */
+  if (split != NULL)
     {
-      batch_settled (self, batch);
-      return;
+      resolve_if_done (self, split);
+      split_unref (split);
     }
-  {
-    g_autoptr(GTask) task = NULL;
-
-    g_main_context_push_thread_default (self->context);
-    task = g_task_new (self, NULL, batch_written, NULL);
-    g_main_context_pop_thread_default (self->context);
-    g_task_set_source_tag (task, batch_posted);
-    g_task_set_task_data (task, g_steal_pointer (&batch), (GDestroyNotify) batch_free);
-    g_task_run_in_thread (task, settle_batch_in_thread);
-  }
+  if (batch != NULL)
+    finish_batch (self, g_steal_pointer (&batch));
+  else
+    {
+      /* Held by its split: the slot is free for the other parts. */
+      self->in_flight--;
+      fill_pipeline (self);
+    }
 }
 
 static void
@@ -890,6 +1150,7 @@ post_batch (EpScheduler *self,
 
   batch->authenticated = token != NULL;
   batch->scheduler = g_object_ref (self);
+  batch->serial = ++self->post_serial;
   uri = token ? self->config.consumer_uri : self->config.public_consumer_uri;
   g_main_context_push_thread_default (self->context);
   ep_transport_post_async (self->transport, uri, token, client_id, batch->body,
@@ -1048,6 +1309,7 @@ ep_scheduler_stop (EpScheduler *self)
     g_clear_signal_handler (&self->network_changed_id, self->network_monitor);
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
+  abandon_split_parts (self);
   settle_flushes (self, TRUE);
 }
 

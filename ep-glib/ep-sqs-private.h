@@ -23,8 +23,8 @@ typedef enum {
   EP_REPLY_IDS_NOT_DISTINCT,   /* ErrorResponse, Type Sender, Code AWS.SimpleQueueService.BatchEntryIdsNotDistinct */
   EP_REPLY_AUTH_REJECTED,      /* 401 or 403 */
   EP_REPLY_THROTTLED,          /* 429 or 503 (retry_after_s set when a Retry-After header came) */
-  EP_REPLY_BATCH_REFUSED,      /* 413, or a 400 SQS ErrorResponse (Type Sender) whose code is about the entries */
-  EP_REPLY_FAILED,             /* any other status or 400 (HTML, NonExistentQueue...), or a 2xx body that is not SQS XML */
+  EP_REPLY_BATCH_REFUSED,      /* a whole-batch refusal: 400 (any code but BatchEntryIdsNotDistinct), 413, other 4xx but 401/403/404/408/429 */
+  EP_REPLY_FAILED,             /* any other status (5xx, 404, 408, 3xx...), or a 2xx body that is not SQS XML */
 } EpReplyKind;
 
 typedef struct {

@@ -447,26 +447,28 @@ is_ids_not_distinct (EpBatchReply *reply)
          && g_strcmp0 (reply->error_code, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct") == 0;
 }
 
-/* SQS Sender errors that can only be about the entries of the batch:
- * splitting the batch can isolate the entry at fault. Any other 400 (a
- * proxy's HTML page, NonExistentQueue, AccessDenied, throttling, and the
- * generic MissingParameter / InvalidParameterValue, which SQS also uses for
- * request-level mistakes) says nothing about the events, so it must never
- * make ep-glib drop them: it is a failure, and an outage. */
+/* A whole-batch refusal (SPEC section 4): a 400 with any code but
+ * BatchEntryIdsNotDistinct (or no SQS body at all), a 413, and the other
+ * 4xx except 401/403 (credentials), 404 (wrong URI), 408 (timeout) and 429
+ * (throttling). The consumer (or a middlebox) refuses something in the
+ * request: the scheduler splits the batch to find out what, and drops an
+ * event only given a witness, so a refusal of everything drops nothing. */
 static gboolean
-is_refusal_of_entries (EpBatchReply *reply)
+is_whole_batch_refusal (EpBatchReply *reply)
 {
-  static const char * const codes[] = {
-    "AWS.SimpleQueueService.BatchRequestTooLong",
-    "AWS.SimpleQueueService.InvalidBatchEntryId",
-    "InvalidMessageContents",
-    "InvalidAttributeName",
-    "InvalidAttributeValue",
-    NULL
-  };
-
-  return g_strcmp0 (reply->error_type, "Sender") == 0 && reply->error_code != NULL &&
-         g_strv_contains (codes, reply->error_code);
+  switch (reply->http_status)
+    {
+    case 400:
+      return g_strcmp0 (reply->error_code, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct") != 0;
+    case 401:
+    case 403:
+    case 404:
+    case 408:
+    case 429:
+      return FALSE;
+    default:
+      return reply->http_status > 400 && reply->http_status < 500;
+    }
 }
 
 static EpReplyKind
@@ -480,15 +482,10 @@ kind_for_error_status (EpBatchReply *reply)
     case 429:
     case 503:
       return EP_REPLY_THROTTLED;
-    case 400:
-      if (is_ids_not_distinct (reply))
-        return EP_REPLY_IDS_NOT_DISTINCT;
-      return is_refusal_of_entries (reply) ? EP_REPLY_BATCH_REFUSED : EP_REPLY_FAILED;
-    case 413:
-      /* Too large, whatever the body says (proxies answer 413 in HTML). */
-      return EP_REPLY_BATCH_REFUSED;
     default:
-      return EP_REPLY_FAILED;
+      if (reply->http_status == 400 && is_ids_not_distinct (reply))
+        return EP_REPLY_IDS_NOT_DISTINCT;
+      return is_whole_batch_refusal (reply) ? EP_REPLY_BATCH_REFUSED : EP_REPLY_FAILED;
     }
 }
 

@@ -14,6 +14,14 @@
 
 G_BEGIN_DECLS
 
+/* The session's connections per host (two hosts at most: the consumer and
+ * the public consumer). libsoup's default of 2 would queue the producer's
+ * batches behind each other; the properties are construct-only, so this is
+ * a fixed bound, and the scheduler clamps max-in-flight to it: more batches
+ * in flight would only wait inside libsoup, read from the queue for
+ * nothing. */
+#define EP_TRANSPORT_MAX_CONNS_PER_HOST 32
+
 #define EP_TYPE_TRANSPORT (ep_transport_get_type ())
 G_DECLARE_FINAL_TYPE (EpTransport, ep_transport, EP, TRANSPORT, GObject)
 

@@ -12,10 +12,6 @@
 #include "ep-transport-private.h"
 
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
-/* libsoup's default of 2 connections per host would queue the producer's
- * batches (max-in-flight is 4 by default) behind each other. The session
- * properties are construct-only, so this is a generous fixed bound. */
-#define MAX_CONNS_PER_HOST 16
 
 /* ------------------------------------------------------------------------ */
 /* EpTransport                                                               */
@@ -166,8 +162,8 @@ ep_transport_new (const char *user_agent,
   /* The timeout is ours (a timer per request), not the session's I/O
    * timeout, so that a slow trickle cannot stretch a request forever. */
   self->session = soup_session_new_with_options ("user-agent", user_agent,
-                                                 "max-conns-per-host", MAX_CONNS_PER_HOST,
-                                                 "max-conns", MAX_CONNS_PER_HOST * 2,
+                                                 "max-conns-per-host", EP_TRANSPORT_MAX_CONNS_PER_HOST,
+                                                 "max-conns", EP_TRANSPORT_MAX_CONNS_PER_HOST * 2,
                                                  NULL);
   self->timeout_ms = timeout_ms;
   return self;

@@ -42,10 +42,16 @@ UUID4_CHARS = set("0123456789abcdef-")
 
 class FakeConsumer:
     """A loopback SQS SendMessageBatch endpoint that confirms every entry,
-    or fails every request with 503 while `failing` is set."""
+    or fails every request with 503 while `failing` is set, refuses every
+    request with `refuse_status` while it is set, refuses a whole batch
+    (400 InvalidParameterValue) holding an entry named in `poison_names`,
+    and answers SenderFault for every entry while `sender_fault_all` is set."""
 
     def __init__(self):
         self.failing = False
+        self.refuse_status = None
+        self.poison_names = set()
+        self.sender_fault_all = False
         self.events = []  # dicts: id, name, payload, headers, path
         self.requests = 0
         self.server = Soup.Server()
@@ -76,15 +82,21 @@ class FakeConsumer:
             self._reply(msg, 405, self._error("Sender", "MethodNotAllowed"))
         elif self.failing:
             self._reply(msg, 503, self._error("Receiver", "ServiceUnavailable"))
+        elif self.refuse_status is not None:
+            self._reply(msg, self.refuse_status, "<html><body>refused</body></html>")
         else:
-            self._reply(msg, 200, self._confirm(msg, path))
+            entries = self._entries(msg, path)
+            if any(e["name"] in self.poison_names for e in entries):
+                self._reply(msg, 400, self._error("Sender", "InvalidParameterValue"))
+            else:
+                self._reply(msg, 200, self._confirm(entries))
 
     def _error(self, kind, code):
         return ('<?xml version="1.0"?><ErrorResponse xmlns="%s"><Error><Type>%s</Type>'
                 '<Code>%s</Code><Message>injected by the test</Message><Detail/></Error>'
                 '<RequestId>%s</RequestId></ErrorResponse>' % (SQS_NS, kind, code, uuid.uuid4()))
 
-    def _confirm(self, msg, path):
+    def _entries(self, msg, path):
         body = msg.get_request_body().flatten().get_data()
         form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
         prefix = "SendMessageBatchRequestEntry.%d."
@@ -104,6 +116,17 @@ class FakeConsumer:
             entry["headers"] = json.loads(entry["headers"])
             entries.append(entry)
             n += 1
+        return entries
+
+    def _confirm(self, entries):
+        if self.sender_fault_all:
+            errors = "".join(
+                "<BatchResultErrorEntry><Id>%s</Id><SenderFault>true</SenderFault>"
+                "<Code>InvalidMessageContents</Code><Message>no</Message></BatchResultErrorEntry>"
+                % e["id"] for e in entries)
+            return ('<?xml version="1.0"?><SendMessageBatchResponse xmlns="%s">'
+                    '<SendMessageBatchResult>%s</SendMessageBatchResult>'
+                    '</SendMessageBatchResponse>' % (SQS_NS, errors))
         self.events.extend(entries)
         results = "".join(
             "<SendMessageBatchResultEntry><Id>%s</Id><MessageId>%s</MessageId>"
@@ -375,6 +398,52 @@ class ProducerTest(unittest.TestCase):
         self.assertEqual(notified[-1], False)
         self.assertEqual(producer.props.queue_length, 0)
         self.assertEqual(len(self.consumer.app_events()), 3)
+
+    def test_poison_event_dropped_with_witness(self):
+        # One event the consumer refuses whole-batch (400 InvalidParameterValue)
+        # among good ones: the batch is split, the good events witness, the
+        # poison event is dropped and counted; no outage, nothing jams.
+        producer = self.new_producer()
+        changes = []
+        producer.connect("outage-changed", lambda p, outage: changes.append(outage))
+        self.consumer.poison_names = {"poison"}
+        for i in range(4):
+            producer.send_event("good", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i, None)
+        producer.send_event("poison", Ep.ConsentCategory.NECESSARY, "{}", None)
+        for i in range(4, 12):
+            producer.send_event("good", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i, None)
+        ok, error = self.flush(producer)
+        self.assertIsNone(error)
+        self.assertTrue(ok)
+        self.assertEqual(producer.props.queue_length, 0)
+        self.assertEqual(len(self.consumer.app_events()), 12)
+        counters = json.loads(producer.dup_counters_json())
+        self.assertEqual(counters["validationFailedEvents"], {"poison": 1})
+        self.assertEqual(changes, [])
+        self.assertFalse(producer.props.outage)
+
+    def test_refuse_everything_drops_nothing(self):
+        # A middlebox answering 413 to every POST, then a consumer answering
+        # SenderFault for every entry: nothing is dropped, it is an outage.
+        producer = self.new_producer()
+        for i in range(25):
+            producer.send_event("e", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i, None)
+        for refuse in ("413", "sender-fault"):
+            self.consumer.refuse_status = 413 if refuse == "413" else None
+            self.consumer.sender_fault_all = refuse == "sender-fault"
+            ok, error = self.flush(producer)
+            self.assertFalse(ok)
+            self.assert_ep_error(error, Ep.Error.DELIVERY)
+            self.assertEqual(producer.props.queue_length, 25)
+            counters = json.loads(producer.dup_counters_json())
+            self.assertEqual(counters["validationFailedEvents"], {})
+            self.assertTrue(producer.props.outage)
+
+        self.consumer.sender_fault_all = False
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        self.assertEqual(len(self.consumer.app_events()), 25)
+        self.assertFalse(producer.props.outage)
 
     def test_delivery_by_timer(self):
         producer = self.new_producer()

@@ -212,9 +212,11 @@ test_reply_batch_refused (void)
   g_assert_cmpstr (invalid_id->error_code, ==, "AWS.SimpleQueueService.InvalidBatchEntryId");
   g_assert_cmpint (too_long->kind, ==, EP_REPLY_BATCH_REFUSED);
   g_assert_cmpstr (too_long->error_code, ==, "AWS.SimpleQueueService.BatchRequestTooLong");
-  /* A 400 that is not SQS's refusal of entries (a proxy's page) must never
-   * lead to events being dropped: a plain failure. */
-  g_assert_cmpint (html_400->kind, ==, EP_REPLY_FAILED);
+  /* SPEC section 4 (issue 8): any 400 but BatchEntryIdsNotDistinct is a
+   * whole-batch refusal, a proxy's page included: the scheduler splits it
+   * and its witness rule keeps a refuse-everything middlebox from dropping
+   * anything. */
+  g_assert_cmpint (html_400->kind, ==, EP_REPLY_BATCH_REFUSED);
   g_assert_null (html_400->error_code);
   g_assert_cmpint (empty_413->kind, ==, EP_REPLY_BATCH_REFUSED);
   g_assert_cmpint (empty_413->retry_after_s, ==, -1);
@@ -256,10 +258,27 @@ test_reply_throttled (void)
   g_assert_cmpint (garbage->retry_after_s, ==, -1);
 }
 
+/* The other 4xx are whole-batch refusals too, except 401/403 (credentials),
+ * 404 (a wrong URI), 408 (a timeout) and 429 (throttling). */
+static void
+test_reply_other_4xx_refused (void)
+{
+  const guint refused[] = { 405, 409, 410, 411, 414, 415, 418, 422, 431, 499 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(EpBatchReply) reply = ep_batch_reply_parse (refused[i], "30", NOW_S, "<x/>", 4);
+
+      g_assert_cmpint (reply->kind, ==, EP_REPLY_BATCH_REFUSED);
+      g_assert_cmpint (reply->retry_after_s, ==, -1);
+      assert_no_entries (reply);
+    }
+}
+
 static void
 test_reply_failed_status (void)
 {
-  const guint statuses[] = { 500, 502, 504, 404, 405, 302, 301, 100, 418 };
+  const guint statuses[] = { 500, 502, 504, 404, 408, 302, 301, 100 };
 
   for (guint i = 0; i < G_N_ELEMENTS (statuses); i++)
     {
@@ -345,7 +364,9 @@ test_reply_binary_garbage (void)
   g_autoptr(EpBatchReply) error_reply = ep_batch_reply_parse (400, NULL, NOW_S, garbage, sizeof garbage - 1);
 
   g_assert_cmpint (reply->kind, ==, EP_REPLY_FAILED);
-  g_assert_cmpint (error_reply->kind, ==, EP_REPLY_FAILED);
+  /* Any 400 is a whole-batch refusal (SPEC section 4), garbage or not. */
+  g_assert_cmpint (error_reply->kind, ==, EP_REPLY_BATCH_REFUSED);
+  g_assert_true (g_utf8_validate (error_reply->error_message, -1, NULL));
   g_assert_true (g_utf8_validate (reply->error_message, -1, NULL));
   for (const char *p = reply->error_message; *p != '\0'; p = g_utf8_next_char (p))
     g_assert_false (g_unichar_iscntrl (g_utf8_get_char (p)));
@@ -782,8 +803,10 @@ test_post_statuses (PostFixture   *fixture,
     { 503, NULL, EP_REPLY_THROTTLED, -1 },
     { 401, NULL, EP_REPLY_AUTH_REJECTED, -1 },
     { 403, NULL, EP_REPLY_AUTH_REJECTED, -1 },
-    { 400, NULL, EP_REPLY_FAILED, -1 },
+    { 400, NULL, EP_REPLY_BATCH_REFUSED, -1 },
     { 413, NULL, EP_REPLY_BATCH_REFUSED, -1 },
+    { 404, NULL, EP_REPLY_FAILED, -1 },
+    { 408, NULL, EP_REPLY_FAILED, -1 },
     { 302, NULL, EP_REPLY_FAILED, -1 },
   };
 
@@ -1116,6 +1139,7 @@ main (int    argc,
   g_test_add_func ("/ep/transport/reply/auth-rejected", test_reply_auth_rejected);
   g_test_add_func ("/ep/transport/reply/throttled", test_reply_throttled);
   g_test_add_func ("/ep/transport/reply/failed-status", test_reply_failed_status);
+  g_test_add_func ("/ep/transport/reply/other-4xx-refused", test_reply_other_4xx_refused);
   g_test_add_func ("/ep/transport/reply/error-status-ignores-entries", test_reply_error_status_ignores_entries);
   g_test_add_func ("/ep/transport/reply/not-sqs", test_reply_not_sqs);
   g_test_add_func ("/ep/transport/reply/empty-body", test_reply_empty_body);
