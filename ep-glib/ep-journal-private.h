@@ -119,6 +119,8 @@ struct _EpQueue
   guint64    live_bytes;      /* their logical bytes */
   guint64    cursor_seq;      /* no pending event has a smaller seq */
   guint      discarded;
+  guint64    duplicates;      /* copies of restored events skipped at open */
+  guint      moved_aside;     /* odd files named like segments, at open */
   gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
   gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
   gboolean   reclaim_wanted;
@@ -271,6 +273,9 @@ void             ep_journal_abandon_tmp         (EpQueue         *self,
                                                  guint32          number,
                                                  int              fd);
 gboolean         ep_journal_open_dir            (EpQueue         *self,
+                                                 GError         **error);
+gboolean         ep_journal_move_aside          (EpQueue         *self,
+                                                 const char      *name,
                                                  GError         **error);
 void             ep_journal_unlock              (EpQueue         *self);
 void             ep_journal_close_dir           (EpQueue         *self);

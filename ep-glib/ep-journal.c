@@ -28,10 +28,16 @@
  * Every integer is little-endian. A segment starts with a 32-byte header:
  *   0  char[8]  magic "EPGQJRNL"
  *   8  u32      format version (1)
- *   12 u32      flags; bit 0 COMPACTED: this file supersedes every segment
- *               with a lower number (they are leftovers of a compaction that
- *               was interrupted after its rename and are deleted at open)
- *   16 u64      base seq: the next seq when the file was created
+ *   12 u32      flags; bit 0 COMPACTED: this file holds every event that
+ *               was live when it was written among those with a seq below
+ *               its base seq. A segment with a lower number all of whose
+ *               events have seqs below it is a leftover of a compaction
+ *               interrupted after its rename, and is deleted at open (if no
+ *               kept segment comes in between: see ep-queue-restore.c)
+ *   16 u64      base seq: the next seq when the file was created (for a
+ *               COMPACTED file, the base seq of the segment that was active
+ *               when it was written; earlier builds wrote that of the
+ *               newest segment it replaced, a lower bound, also valid)
  *   24 u32      reserved, 0
  *   28 u32      crc of bytes 0..27
  * Later versions must keep this header layout (magic, version, crc) so that
@@ -341,6 +347,8 @@ ep_journal_pread_all (int      fd,
 
       if (n < 0 && errno == EINTR)
         continue;
+      if (n == 0)
+        errno = ENODATA;  /* the file ends early: no stale errno */
       if (n <= 0)
         return FALSE;
       buf = (guint8 *) buf + n;
@@ -720,7 +728,8 @@ ep_journal_open_segment (EpQueue     *self,
   return fd;
 }
 
-/* Cuts @seg back to @size bytes (a torn tail found by restore). */
+/* Cuts @seg to @size bytes (a torn tail found by restore), or extends it
+ * with zeros (the padding of an intact last frame was cut). */
 gboolean
 ep_journal_truncate (EpQueue         *self,
                      EpQueueSegment  *seg,
@@ -824,6 +833,29 @@ ep_journal_open_dir (EpQueue  *self,
                  "The queue directory %s is in use by another producer", self->dir);
   else
     ep_journal_set_error (error, errsv, "Cannot lock queue directory", self->dir);
+  return FALSE;
+}
+
+/* Renames @name (something named like a segment that is not one) to
+ * "@name.odd", or "@name.N.odd" if that exists, out of the queue's way. */
+gboolean
+ep_journal_move_aside (EpQueue     *self,
+                       const char  *name,
+                       GError     **error)
+{
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *odd = i == 0 ? g_strconcat (name, ".odd", NULL) :
+                                      g_strdup_printf ("%s.%u.odd", name, i);
+      struct stat st;
+
+      if (fstatat (self->dir_fd, odd, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        continue;
+      if (renameat (self->dir_fd, name, self->dir_fd, odd) == 0)
+        return TRUE;
+      break;
+    }
+  ep_journal_set_error (error, errno, "Cannot move aside", name);
   return FALSE;
 }
 

@@ -112,7 +112,9 @@ compact_snapshot (EpQueue    *self,
   if (n_sealed == 0 || (!force && !compaction_worthwhile (self)))
     return FALSE;
   last = self->segments->pdata[n_sealed - 1];
-  job->base_seq = last->base_seq;
+  /* every event below the active segment's base seq is in a sealed segment:
+   * the new file holds all of those that live (see ep-queue-restore.c) */
+  job->base_seq = ep_journal_active_segment (self)->base_seq;
   job->sealed = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
   for (guint i = 0; i < n_sealed; i++)
     g_ptr_array_add (job->sealed, ep_journal_segment_ref (self->segments->pdata[i]));

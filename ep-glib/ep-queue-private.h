@@ -99,6 +99,11 @@ guint64     ep_queue_get_length      (EpQueue             *self);   /* events st
 guint64     ep_queue_get_bytes       (EpQueue             *self);   /* their logical bytes */
 guint64     ep_queue_get_pending     (EpQueue             *self);   /* of those, not in flight */
 guint       ep_queue_get_discarded   (EpQueue             *self);   /* corrupt records discarded at open */
+/* Copies of restored events skipped at open (segment files copied or renamed
+ * by hand), and files named like segments that are not segment files (a
+ * directory, a file too large) moved aside as "*.odd" at open. */
+guint64     ep_queue_get_duplicates  (EpQueue             *self);
+guint       ep_queue_get_moved_aside (EpQueue             *self);
 guint64     ep_queue_get_next_seq    (EpQueue             *self);   /* every event appended so far has a smaller seq */
 guint64     ep_queue_get_first_seq   (EpQueue             *self);   /* oldest queued event's seq; G_MAXUINT64 if empty */
 /* created_us of the oldest queued event (the first 8 bytes of a record are

@@ -8,13 +8,25 @@
  * and removes feral events. The directory is modified (through ep-journal.c)
  * only once every file has been read: a newer format version leaves it
  * untouched.
+ *
+ * Files are replayed in number order, which is seq order unless files were
+ * copied or renamed by hand (backup and sync tools do): an event whose seq
+ * is not above the previous one is a copy of a restored one, skipped and
+ * counted (ep_queue_get_duplicates()), and its file is compacted away. A
+ * segment is deleted as a leftover of an interrupted compaction only when a
+ * COMPACTED file provably holds its live events (every event seq in it is
+ * below the COMPACTED file's base seq, and no kept file comes in between).
+ * Anything else named like a segment (a directory, a special file, a file
+ * too large for 32-bit offsets) is moved aside as "<name>.odd" and counted.
  */
 
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "ep-event-private.h"
 #include "ep-journal-private.h"
@@ -35,16 +47,19 @@ typedef struct {
   gboolean    superseded;  /* a later COMPACTED file holds its live events */
   guint64     tail;        /* where a torn tail starts; == size if none */
   gboolean    bad_bytes;   /* holds a bad header or bad frames before its tail */
+  gboolean    stale;       /* holds copies of events restored from earlier files */
   EpQueueSegment *seg;     /* borrowed, once restored */
 } RestoreFile;
 
 typedef struct {
   GArray     *files;        /* RestoreFile, by number */
   GPtrArray  *tmp_names;    /* owned names of compaction leftovers */
+  GPtrArray  *odd_names;    /* owned names of files to move aside */
   GHashTable *feral;        /* nullable: set of borrowed names */
   GArray     *feral_seqs;   /* guint64: events to remove */
   guint64     max_seq;      /* highest seq seen in events and tombstones */
   guint64     last_event_seq;
+  RestoreFile *file;        /* borrowed: the file being replayed */
   gboolean    dir_changed;
   gboolean    bad_bytes;      /* a restored file holds bad bytes */
 } Restore;
@@ -64,6 +79,7 @@ restore_clear (Restore *rs)
 {
   g_clear_pointer (&rs->files, g_array_unref);
   g_clear_pointer (&rs->tmp_names, g_ptr_array_unref);
+  g_clear_pointer (&rs->odd_names, g_ptr_array_unref);
   g_clear_pointer (&rs->feral, g_hash_table_unref);
   g_clear_pointer (&rs->feral_seqs, g_array_unref);
 }
@@ -86,21 +102,27 @@ restore_open_file (EpQueue     *self,
                    guint32      number,
                    GError     **error)
 {
-  RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, NULL };
+  RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, FALSE, NULL };
 
   file.fd = ep_journal_open_segment (self, name, &file.size, error);
   if (file.fd < 0)
     return FALSE;
   file.tail = file.size;
   g_array_append_val (rs->files, file);
-  if (file.size >= G_MAXUINT32 - MAX_RECORD_LEN)
-    {
-      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
-                   "Queue file %s/%s is too large (%" G_GUINT64_FORMAT " bytes)",
-                   self->dir, name, file.size);
-      return FALSE;
-    }
   return TRUE;
+}
+
+/* Whether @name is something other than a segment file this code can
+ * read: not a regular file, or too large for the 32-bit offsets. */
+static gboolean
+is_odd_file (EpQueue    *self,
+             const char *name)
+{
+  struct stat st;
+
+  if (fstatat (self->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return FALSE;  /* gone, or unreadable: opening it says why */
+  return !S_ISREG (st.st_mode) || (guint64) st.st_size >= G_MAXUINT32 - MAX_RECORD_LEN;
 }
 
 static gboolean
@@ -124,8 +146,11 @@ restore_list_files (EpQueue  *self,
     {
       if (ep_journal_parse_segment_name (name, TRUE, &number))
         g_ptr_array_add (rs->tmp_names, g_strdup (name));
-      else if (ep_journal_parse_segment_name (name, FALSE, &number) &&
-               !restore_open_file (self, rs, name, number, error))
+      else if (!ep_journal_parse_segment_name (name, FALSE, &number))
+        continue;
+      else if (is_odd_file (self, name))
+        g_ptr_array_add (rs->odd_names, g_strdup (name));
+      else if (!restore_open_file (self, rs, name, number, error))
         return FALSE;
     }
   g_array_sort (rs->files, compare_restore_files);
@@ -164,27 +189,6 @@ restore_read_header (EpQueue      *self,
   file->state = GUINT32_FROM_LE (h.version) == 0 ? HEADER_CORRUPT : HEADER_VALID;
   file->flags = GUINT32_FROM_LE (h.flags);
   file->base_seq = GUINT64_FROM_LE (h.base_seq);
-  return TRUE;
-}
-
-static gboolean
-restore_read_headers (EpQueue  *self,
-                      Restore  *rs,
-                      GError  **error)
-{
-  guint superseded = 0;
-
-  for (guint i = 0; i < rs->files->len; i++)
-    {
-      RestoreFile *file = &g_array_index (rs->files, RestoreFile, i);
-
-      if (!restore_read_header (self, file, error))
-        return FALSE;
-      if (file->state == HEADER_VALID && (file->flags & SEGMENT_FLAG_COMPACTED))
-        superseded = i;
-    }
-  for (guint i = 0; i < superseded; i++)
-    g_array_index (rs->files, RestoreFile, i).superseded = TRUE;
   return TRUE;
 }
 
@@ -234,7 +238,12 @@ restore_frame (EpQueue           *self,
       return;
     }
   if (h->seq <= rs->last_event_seq)
-    return;  /* a duplicate: cannot happen unless files were copied around */
+    {
+      /* a copy: files were copied or renamed by hand */
+      self->duplicates++;
+      rs->file->stale = TRUE;
+      return;
+    }
   ep_queue_add_entry (self, seg, h->seq, off, h->length, h->logical_size);
   rs->last_event_seq = rs->max_seq = h->seq;
   if (rs->feral != NULL && record_is_feral (payload, h->length, rs->feral))
@@ -252,28 +261,28 @@ all_zero (const guint8 *data,
 }
 
 static gboolean
-newer_frame_error (EpQueue         *self,
-                   EpQueueSegment  *seg,
-                   gsize            off,
-                   GError         **error)
+newer_frame_error (EpQueue  *self,
+                   guint32   number,
+                   gsize     off,
+                   GError  **error)
 {
   g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                "Queue file %s/%08x.journal holds a record written by a newer "
                "version of ep-glib (at offset %" G_GSIZE_FORMAT "); it is left "
                "untouched: use a newer ep-glib or another queue directory",
-               self->dir, seg->number, off);
+               self->dir, number, off);
   return FALSE;
 }
 
 /* The offset of the next valid frame at or after @from, or @size. */
 static gboolean
-find_next_frame (EpQueue         *self,
-                 EpQueueSegment  *seg,
-                 const guint8    *data,
-                 gsize            size,
-                 gsize            from,
-                 gsize           *next,
-                 GError         **error)
+find_next_frame (EpQueue       *self,
+                 guint32        number,
+                 const guint8  *data,
+                 gsize          size,
+                 gsize          from,
+                 gsize         *next,
+                 GError       **error)
 {
   guint32 magic = GUINT32_TO_LE (FRAME_MAGIC);
 
@@ -286,7 +295,7 @@ find_next_frame (EpQueue         *self,
         continue;
       check = ep_journal_frame_check (data, size, off, &h);
       if (check == FRAME_NEWER)
-        return newer_frame_error (self, seg, off, error);
+        return newer_frame_error (self, number, off, error);
       if (check == FRAME_OK)
         {
           *next = off;
@@ -297,9 +306,96 @@ find_next_frame (EpQueue         *self,
   return TRUE;
 }
 
+static const guint8 *
+map_file (EpQueue  *self,
+          int       fd,
+          gsize     size,
+          GError  **error)
+{
+  void *data = mmap (NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+
+  if (data != MAP_FAILED)
+    return data;
+  ep_journal_set_error (error, errno, "Cannot read queue file in", self->dir);
+  return NULL;
+}
+
+/* The highest event seq in @file (0 if none), read as restore_scan() reads
+ * it, restoring nothing. */
+static gboolean
+scan_max_event_seq (EpQueue      *self,
+                    RestoreFile  *file,
+                    guint64      *max_seq,
+                    GError      **error)
+{
+  const guint8 *data;
+  gsize off = HEADER_SIZE;
+  gboolean ok = TRUE;
+
+  *max_seq = 0;
+  if (file->size <= HEADER_SIZE)
+    return TRUE;
+  data = map_file (self, file->fd, file->size, error);
+  if (data == NULL)
+    return FALSE;
+  while (ok && off < file->size)
+    {
+      FrameHeader h;
+      FrameCheck check = ep_journal_frame_check (data, file->size, off, &h);
+
+      if (check == FRAME_NEWER)
+        ok = newer_frame_error (self, file->number, off, error);
+      else if (check == FRAME_BAD)
+        ok = find_next_frame (self, file->number, data, file->size, off + 8, &off, error);
+      else
+        {
+          if (h.type == FRAME_EVENT)
+            *max_seq = MAX (*max_seq, h.seq);
+          off += FRAME_SIZE (h.length);
+        }
+    }
+  munmap ((void *) data, file->size);
+  return ok;
+}
+
+/* Reads the headers, then finds the leftovers of interrupted compactions
+ * (see the top of this file). */
+static gboolean
+restore_read_headers (EpQueue  *self,
+                      Restore  *rs,
+                      GError  **error)
+{
+  guint64 bound = 0;  /* base seq of the nearest kept file above, if COMPACTED */
+
+  for (guint i = 0; i < rs->files->len; i++)
+    if (!restore_read_header (self, &g_array_index (rs->files, RestoreFile, i), error))
+      return FALSE;
+  for (guint i = rs->files->len; i-- > 0;)
+    {
+      RestoreFile *file = &g_array_index (rs->files, RestoreFile, i);
+      guint64 max_seq;
+
+      if (file->state == HEADER_TORN)
+        continue;
+      if (bound > 0)
+        {
+          if (!scan_max_event_seq (self, file, &max_seq, error))
+            return FALSE;
+          file->superseded = max_seq < bound;
+        }
+      if (!file->superseded)
+        bound = file->state == HEADER_VALID && (file->flags & SEGMENT_FLAG_COMPACTED) ?
+                file->base_seq : 0;
+    }
+  return TRUE;
+}
+
 /* Replays the frames of @data (the contents of @file); sets *@end to where
  * the next frame goes, @file->tail to where a torn tail starts (@size if
- * none) and @file->bad_bytes if bad frames come before it. */
+ * none) and @file->bad_bytes if bad frames come before it. The file is then
+ * cut or extended to *@end: a file that ends inside the padding of its last
+ * (intact) frame gets its padding back, so that the frame can be read
+ * whole, by compaction for one. */
 static gboolean
 restore_scan (EpQueue         *self,
               Restore         *rs,
@@ -320,14 +416,14 @@ restore_scan (EpQueue         *self,
       gsize next;
 
       if (check == FRAME_NEWER)
-        return newer_frame_error (self, seg, off, error);
+        return newer_frame_error (self, file->number, off, error);
       if (check == FRAME_OK)
         {
           restore_frame (self, rs, seg, data, off, &h);
           off += FRAME_SIZE (h.length);
           continue;
         }
-      if (!find_next_frame (self, seg, data, size, off + 8, &next, error))
+      if (!find_next_frame (self, file->number, data, size, off + 8, &next, error))
         return FALSE;
       if (next == size)
         {
@@ -366,20 +462,20 @@ restore_segment (EpQueue      *self,
     }
   if (file->size > HEADER_SIZE)
     {
-      void *data = mmap (NULL, file->size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, seg->fd, 0);
+      const guint8 *data = map_file (self, seg->fd, file->size, error);
 
-      if (data == MAP_FAILED)
-        {
-          ep_journal_set_error (error, errno, "Cannot read queue file in", self->dir);
-          return FALSE;
-        }
+      if (data == NULL)
+        return FALSE;
+      rs->file = file;
       ok = restore_scan (self, rs, file, data, file->size, &end, error);
-      munmap (data, file->size);
+      rs->file = NULL;
+      munmap ((void *) data, file->size);
     }
   seg->size = end;
-  /* bad bytes are dropped by compacting the file, which must be sealed */
-  seg->writable = file->state == HEADER_VALID && !file->bad_bytes;
-  rs->bad_bytes |= file->bad_bytes;
+  /* bad bytes and copies are dropped by compacting the file, which must be
+   * sealed */
+  seg->writable = file->state == HEADER_VALID && !file->bad_bytes && !file->stale;
+  rs->bad_bytes |= file->bad_bytes || file->stale;
   return ok;
 }
 
@@ -399,14 +495,24 @@ restore_apply (EpQueue  *self,
             return FALSE;
           rs->dir_changed = TRUE;
         }
-      else if (file->tail < file->size &&
-               !ep_journal_truncate (self, file->seg, file->tail, error))
+      else if (file->seg->size != file->size &&
+               !ep_journal_truncate (self, file->seg, file->seg->size, error))
         return FALSE;
     }
   for (guint i = 0; i < rs->tmp_names->len; i++)
     {
       ep_journal_unlink (self, rs->tmp_names->pdata[i], NULL);
       rs->dir_changed = TRUE;
+    }
+  for (guint i = 0; i < rs->odd_names->len; i++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      self->moved_aside++;
+      if (ep_journal_move_aside (self, rs->odd_names->pdata[i], &local_error))
+        rs->dir_changed = TRUE;
+      else
+        g_message ("Queue %s: %s", self->dir, local_error->message);
     }
   return TRUE;
 }
@@ -418,6 +524,7 @@ restore_init (Restore             *rs,
   rs->files = g_array_new (FALSE, FALSE, sizeof (RestoreFile));
   g_array_set_clear_func (rs->files, restore_file_clear);
   rs->tmp_names = g_ptr_array_new_with_free_func (g_free);
+  rs->odd_names = g_ptr_array_new_with_free_func (g_free);
   rs->feral_seqs = g_array_new (FALSE, FALSE, sizeof (guint64));
   if (feral_names == NULL || feral_names[0] == NULL)
     return;
@@ -483,5 +590,11 @@ ep_queue_restore (EpQueue             *self,
   if (self->discarded > 0)
     g_warning ("Queue %s: discarded %u corrupt or torn record(s) while restoring",
                self->dir, self->discarded);
+  if (self->duplicates > 0)
+    g_message ("Queue %s: skipped %" G_GUINT64_FORMAT " copies of records restored from "
+               "other files (files copied or renamed by hand?)", self->dir, self->duplicates);
+  if (self->moved_aside > 0)
+    g_message ("Queue %s: moved %u file(s) aside (renamed *.odd) that are named like "
+               "segments but are not segment files", self->dir, self->moved_aside);
   return TRUE;
 }

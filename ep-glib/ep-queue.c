@@ -641,6 +641,32 @@ ep_queue_get_discarded (EpQueue *self)
 }
 
 guint64
+ep_queue_get_duplicates (EpQueue *self)
+{
+  guint64 value;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), 0);
+
+  g_mutex_lock (&self->mutex);
+  value = self->duplicates;
+  g_mutex_unlock (&self->mutex);
+  return value;
+}
+
+guint
+ep_queue_get_moved_aside (EpQueue *self)
+{
+  guint value;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), 0);
+
+  g_mutex_lock (&self->mutex);
+  value = self->moved_aside;
+  g_mutex_unlock (&self->mutex);
+  return value;
+}
+
+guint64
 ep_queue_get_next_seq (EpQueue *self)
 {
   guint64 value;

@@ -1211,6 +1211,183 @@ test_compaction_interrupted (void)
   g_assert_false (g_file_test (tmp, G_FILE_TEST_EXISTS));
 }
 
+/* The payload numbers ("pN....") of the queued events, in order. */
+static GArray *
+queued_numbers (EpQueue *queue)
+{
+  g_autoptr(GPtrArray) items = ep_queue_peek (queue, 0, G_MAXUINT);
+  GArray *numbers = g_array_new (FALSE, FALSE, sizeof (guint));
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      g_autofree char *payload = record_payload (((EpQueueItem *) items->pdata[i])->record);
+      guint n = (guint) g_ascii_strtoull (payload + 1, NULL, 10);
+
+      g_assert_true (payload[0] == 'p');
+      g_array_append_val (numbers, n);
+    }
+  return numbers;
+}
+
+/* Asserts that the queue holds the events numbered [a0, a1) then [b0, b1). */
+static void
+assert_ranges (EpQueue *queue,
+               guint    a0,
+               guint    a1,
+               guint    b0,
+               guint    b1)
+{
+  g_autoptr(GArray) numbers = queued_numbers (queue);
+  guint k = 0;
+
+  g_assert_cmpuint (numbers->len, ==, (a1 - a0) + (b1 - b0));
+  for (guint i = a0; i < a1; i++)
+    g_assert_cmpuint (g_array_index (numbers, guint, k++), ==, i);
+  for (guint i = b0; i < b1; i++)
+    g_assert_cmpuint (g_array_index (numbers, guint, k++), ==, i);
+}
+
+/* A backup tool copies a compacted segment under a higher number: the
+ * intact segments in between stay, and the copies are skipped, counted
+ * and compacted away (issue 8, item 5). */
+static void
+test_copied_compacted (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("copied");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GBytes) compacted = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *copy = g_build_filename (dir, "000000ff.journal", NULL);
+  g_autoptr(GArray) numbers = NULL;
+  g_autofree char *alone = ep_test_make_dir ("copied-alone");
+  g_autofree char *alone_path = g_build_filename (alone, "000000ff.journal", NULL);
+  guint64 in_copy;
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 60);
+  seqs = take_seqs (queue);
+  g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) seqs->data, 40, &error));
+  g_assert_no_error (error);
+  ep_queue_release (queue, &g_array_index (seqs, guint64, 40), 20);
+  g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
+  g_assert_no_error (error);
+  segments = list_segments (dir);
+  compacted = read_file (segments->pdata[0]);
+  append_numbered (queue, 100, 60);
+  g_clear_object (&queue);
+  g_clear_pointer (&segments, g_ptr_array_unref);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, >=, 4);
+  write_file (copy, g_bytes_get_data (compacted, NULL), g_bytes_get_size (compacted));
+
+  /* how many events the copy holds: open it alone */
+  write_file (alone_path, g_bytes_get_data (compacted, NULL), g_bytes_get_size (compacted));
+  queue = open_queue (alone, 0, NULL, 0);
+  in_copy = ep_queue_get_length (queue);
+  g_assert_cmpuint (in_copy, >, 0);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 40, 60, 100, 160);
+  g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, in_copy);
+  append_numbered (queue, 200, 1);
+  g_clear_object (&queue);
+
+  /* the copies were compacted away: not met (nor counted) again */
+  queue = open_queue (dir, 0, NULL, 0);
+  numbers = queued_numbers (queue);
+  g_assert_cmpuint (numbers->len, ==, 81);
+  g_assert_cmpuint (g_array_index (numbers, guint, 79), ==, 159);
+  g_assert_cmpuint (g_array_index (numbers, guint, 80), ==, 200);
+  g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, 0);
+}
+
+/* A sealed segment that ends inside the padding of its last frame: the
+ * record is intact and kept, the padding comes back, compaction can read
+ * the frame whole (it used to fail for good, with a stale errno). */
+static void
+test_cut_in_padding (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("padding");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *payload = NULL;
+  g_autoptr(GBytes) record = NULL;
+  guint64 size;
+  guint pad = 0;
+
+  /* a record whose length is not a multiple of 8 */
+  do
+    {
+      g_clear_pointer (&record, g_bytes_unref);
+      g_free (payload);
+      g_autofree char *dots = g_strnfill (pad++, '.');
+
+      payload = g_strdup_printf ("p0%s", dots);
+      record = make_record (0, "test_event", payload, NULL);
+    }
+  while (g_bytes_get_size (record) % 8 == 0);
+
+  ep_queue_set_segment_size (queue, 64);  /* one event per segment */
+  append (queue, payload);
+  append_numbered (queue, 1, 2);
+  g_clear_object (&queue);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, ==, 3);
+  size = file_size (segments->pdata[0]);
+  g_assert_no_errno (truncate (segments->pdata[0], size - 1));
+
+  queue = open_queue (dir, 0, NULL, 0);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, 3);
+  g_assert_cmpuint (file_size (segments->pdata[0]), ==, size);
+  g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 0, 3, 0, 0);
+}
+
+/* A directory and a 4 GiB (sparse) file named like segments are moved
+ * aside and counted; start-up goes on (issue 8, item 7). */
+static void
+test_odd_files (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("odd");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autofree char *subdir = g_build_filename (dir, "00000050.journal", NULL);
+  g_autofree char *big = g_build_filename (dir, "00000060.journal", NULL);
+  g_autofree char *subdir_odd = g_strconcat (subdir, ".odd", NULL);
+  g_autofree char *big_odd = g_strconcat (big, ".odd", NULL);
+  int fd;
+
+  append_numbered (queue, 0, 3);
+  g_clear_object (&queue);
+  g_assert_no_errno (g_mkdir (subdir, 0700));
+  fd = g_open (big, O_WRONLY | O_CREAT, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_no_errno (ftruncate (fd, G_GINT64_CONSTANT (4) << 30));
+  close (fd);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 0, 3, 0, 0);
+  g_assert_cmpuint (ep_queue_get_moved_aside (queue), ==, 2);
+  g_assert_true (g_file_test (subdir_odd, G_FILE_TEST_IS_DIR));
+  g_assert_true (g_file_test (big_odd, G_FILE_TEST_IS_REGULAR));
+  g_assert_false (g_file_test (subdir, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (big, G_FILE_TEST_EXISTS));
+  append_numbered (queue, 3, 1);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 0, 4, 0, 0);
+  g_assert_cmpuint (ep_queue_get_moved_aside (queue), ==, 0);
+  g_clear_object (&queue);
+  g_assert_no_errno (g_unlink (big_odd));
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -1381,6 +1558,9 @@ main (int    argc,
   g_test_add_func ("/ep/queue/background-reclaim", test_background_reclaim);
   g_test_add_func ("/ep/queue/compaction", test_compaction);
   g_test_add_func ("/ep/queue/compaction-interrupted", test_compaction_interrupted);
+  g_test_add_func ("/ep/queue/copied-compacted-segment", test_copied_compacted);
+  g_test_add_func ("/ep/queue/recover-cut-in-padding", test_cut_in_padding);
+  g_test_add_func ("/ep/queue/odd-files-moved-aside", test_odd_files);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
