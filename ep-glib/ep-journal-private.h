@@ -91,7 +91,8 @@ typedef struct {
   guint64  size;              /* end of the last complete frame: appends go here */
   guint64  live;              /* events in this file that are not removed */
   guint64  live_frame_bytes;  /* their frame bytes */
-  gboolean dirty;             /* written since the last fdatasync */
+  gboolean dirty;             /* written since the last fdatasync (sync_on_send:
+                               * events excepted, group commit syncs those) */
   gboolean writable;          /* may become the active segment (valid header) */
   guint64  allocated;         /* sync_on_send: file size set by preallocation (the
                                * bytes past @size are zeros); 0 if none */

@@ -533,9 +533,12 @@ ep_journal_write_frame (EpQueue       *self,
     }
   *offset_out = seg->size;
   seg->size += frame_len;
-  mark_dirty (self, seg);
-  if (self->sync_on_send)
+  /* sync_on_send: the appender waits for the group commit to sync its
+   * event; the sync thread would only fdatasync the file again. */
+  if (self->sync_on_send && header->type == FRAME_EVENT)
     sync_pending_add (self, seg);
+  else
+    mark_dirty (self, seg);
   return seg;
 }
 
@@ -551,6 +554,9 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
   gboolean dir_dirty = self->dir_dirty;
   int errsv = 0;
 
+  /* events whose group commit has not started yet (a close meanwhile) */
+  for (guint i = 0; i < self->sync_pending->len; i++)
+    ((EpQueueSegment *) self->sync_pending->pdata[i])->dirty = TRUE;
   for (guint i = 0; i < self->segments->len; i++)
     {
       EpQueueSegment *seg = self->segments->pdata[i];
