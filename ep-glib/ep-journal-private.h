@@ -28,6 +28,7 @@ G_BEGIN_DECLS
 #define INDEX_CHUNK              4096
 #define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
 #define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
+#define STORAGE_CHECK_US         (750 * G_TIME_SPAN_MILLISECOND)
 #define ALIGN8(n)                (((n) + 7) & ~(guint64) 7)
 #define FRAME_SIZE(payload_len)  (HEADER_SIZE + ALIGN8 ((guint64) (payload_len)))
 
@@ -132,6 +133,10 @@ struct _EpQueue
   gboolean   stopping;
   gboolean   closed;
   gboolean   storing_failing; /* the latest append failed (or restored state) */
+  gboolean   storage_lost;    /* the directory or a segment was deleted, not yet rescued */
+  gint64     storage_check_due; /* monotonic time of the sync thread's next check */
+  EpQueueNotifyFunc notify_func; /* see ep_queue_set_notify_func() */
+  gpointer   notify_data;
   guint64    append_failures; /* appends that failed since open */
   guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
   gint64     oldest_time;
@@ -262,7 +267,7 @@ gboolean         ep_journal_truncate            (EpQueue         *self,
 int              ep_journal_create_tmp          (EpQueue         *self,
                                                  guint32          number,
                                                  GError         **error);
-gboolean         ep_journal_write_tmp           (int              fd,
+gboolean         ep_journal_write_at            (int              fd,
                                                  const guint8    *data,
                                                  gsize            len,
                                                  guint64          offset,
@@ -277,6 +282,9 @@ gboolean         ep_journal_open_dir            (EpQueue         *self,
                                                  GError         **error);
 gboolean         ep_journal_move_aside          (EpQueue         *self,
                                                  const char      *name,
+                                                 GError         **error);
+gboolean         ep_journal_storage_lost        (EpQueue         *self);
+gboolean         ep_journal_reopen_dir          (EpQueue         *self,
                                                  GError         **error);
 void             ep_journal_unlock              (EpQueue         *self);
 void             ep_journal_close_dir           (EpQueue         *self);
@@ -314,6 +322,8 @@ void             ep_queue_sealed_bytes          (EpQueue         *self,
                                                  guint64         *live);
 gboolean         ep_queue_reclaim_possible      (EpQueue         *self);
 void             ep_queue_compact_bad_bytes     (EpQueue         *self);
+gboolean         ep_queue_rescue_locked         (EpQueue         *self,
+                                                 GError         **error);
 
 /* ep-queue-restore.c (mutex held) */
 gboolean         ep_queue_restore               (EpQueue             *self,

@@ -766,13 +766,14 @@ ep_journal_create_tmp (EpQueue  *self,
   return fd;
 }
 
-/* Writes @len bytes of @data at @offset of the compaction file @fd. */
+/* Writes @len bytes of @data at @offset of @fd (a file being filled by a
+ * compaction, not yet in use). */
 gboolean
-ep_journal_write_tmp (int            fd,
-                      const guint8  *data,
-                      gsize          len,
-                      guint64        offset,
-                      GError       **error)
+ep_journal_write_at (int            fd,
+                     const guint8  *data,
+                     gsize          len,
+                     guint64        offset,
+                     GError       **error)
 {
   struct iovec iov = { (void *) data, len };
   int errsv;
@@ -780,7 +781,7 @@ ep_journal_write_tmp (int            fd,
   if (pwritev_all (fd, &iov, 1, offset, &errsv))
     return TRUE;
   g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
-               "Cannot write compacted queue file: %s", g_strerror (errsv));
+               "Cannot write a compacted queue file: %s", g_strerror (errsv));
   return FALSE;
 }
 
@@ -809,37 +810,100 @@ ep_journal_abandon_tmp (EpQueue *self,
   ep_journal_unlink_segment (self, number, TRUE, NULL);
 }
 
+/* Creates @dir (0700) if needed, opens it and takes its lock. */
+static gboolean
+open_and_lock (const char  *dir,
+               int         *dir_fd_out,
+               int         *lock_fd_out,
+               GError     **error)
+{
+  int dir_fd, lock_fd, errsv;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      ep_journal_set_error (error, errno, "Cannot create queue directory", dir);
+      return FALSE;
+    }
+  dir_fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0)
+    {
+      ep_journal_set_error (error, errno, "Cannot open queue directory", dir);
+      return FALSE;
+    }
+  lock_fd = openat (dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd >= 0 && flock (lock_fd, LOCK_EX | LOCK_NB) == 0)
+    {
+      *dir_fd_out = dir_fd;
+      *lock_fd_out = lock_fd;
+      return TRUE;
+    }
+
+  errsv = errno;
+  if (lock_fd >= 0)
+    close (lock_fd);
+  close (dir_fd);
+  if (errsv == EWOULDBLOCK)
+    g_set_error (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED,
+                 "The queue directory %s is in use by another producer", dir);
+  else
+    ep_journal_set_error (error, errsv, "Cannot lock queue directory", dir);
+  return FALSE;
+}
+
 gboolean
 ep_journal_open_dir (EpQueue  *self,
                      GError  **error)
 {
-  int errsv;
+  return open_and_lock (self->dir, &self->dir_fd, &self->lock_fd, error);
+}
 
-  if (g_mkdir_with_parents (self->dir, 0700) != 0)
-    {
-      ep_journal_set_error (error, errno, "Cannot create queue directory", self->dir);
-      return FALSE;
-    }
-  self->dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (self->dir_fd < 0)
-    {
-      ep_journal_set_error (error, errno, "Cannot open queue directory", self->dir);
-      return FALSE;
-    }
-  self->lock_fd = openat (self->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (self->lock_fd >= 0 && flock (self->lock_fd, LOCK_EX | LOCK_NB) == 0)
+/* Whether the open directory is no longer the one at the queue's path
+ * (deleted, moved or replaced). */
+static gboolean
+dir_lost (EpQueue *self)
+{
+  struct stat open_st, path_st;
+
+  return fstat (self->dir_fd, &open_st) != 0 || open_st.st_nlink == 0 ||
+         stat (self->dir, &path_st) != 0 ||
+         open_st.st_dev != path_st.st_dev || open_st.st_ino != path_st.st_ino;
+}
+
+/* Whether the directory or a segment file was deleted under the queue:
+ * a few fstat() calls, for the sync thread's periodic check. */
+gboolean
+ep_journal_storage_lost (EpQueue *self)
+{
+  if (dir_lost (self))
     return TRUE;
+  for (guint i = 0; i < self->segments->len; i++)
+    {
+      EpQueueSegment *seg = self->segments->pdata[i];
+      struct stat st;
 
-  errsv = errno;
-  if (self->lock_fd >= 0)
-    close (self->lock_fd);
-  self->lock_fd = -1;
-  if (errsv == EWOULDBLOCK)
-    g_set_error (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED,
-                 "The queue directory %s is in use by another producer", self->dir);
-  else
-    ep_journal_set_error (error, errsv, "Cannot lock queue directory", self->dir);
+      if (fstat (seg->fd, &st) != 0 || st.st_nlink == 0)
+        return TRUE;
+    }
   return FALSE;
+}
+
+/* After ep_journal_storage_lost(): if the directory itself is gone, creates
+ * it again (0700), takes its lock and works there from now on. */
+gboolean
+ep_journal_reopen_dir (EpQueue  *self,
+                       GError  **error)
+{
+  int dir_fd, lock_fd;
+
+  if (!dir_lost (self))
+    return TRUE;
+  if (!open_and_lock (self->dir, &dir_fd, &lock_fd, error))
+    return FALSE;
+  ep_journal_unlock (self);
+  ep_journal_close_dir (self);
+  self->dir_fd = dir_fd;
+  self->lock_fd = lock_fd;
+  return TRUE;
 }
 
 /* Renames @name (something named like a segment that is not one) to

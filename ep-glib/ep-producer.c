@@ -298,6 +298,14 @@ schedule_update (EpProducer *self)
     call_on_main (self, 0, update_on_main);
 }
 
+/* Any thread: the queue's state changed on its own (its directory was
+ * deleted and the events stored again: a storage outage to announce). */
+static void
+queue_notified (gpointer data)
+{
+  schedule_update (data);
+}
+
 static void
 notify_credentials (EpProducer *self)
 {
@@ -1025,6 +1033,7 @@ ep_producer_initable_init (GInitable     *initable,
                                (const char * const *) self->feral_event_types, error);
   if (self->queue == NULL)
     return FALSE;
+  ep_queue_set_notify_func (self->queue, queue_notified, self);
 
   monitor_path = g_build_filename (self->queue_dir, "monitor.gvariant", NULL);
   self->monitor = ep_monitor_new (monitor_path);

@@ -120,6 +120,18 @@ gboolean    ep_queue_get_storing_failing (EpQueue         *self,
 void        ep_queue_set_storing_failing (EpQueue         *self,
                                           gboolean         failing);
 
+/* Called from a thread of the queue or of a caller (no lock held) when the
+ * queue's state changed on its own: the directory or a segment file was
+ * deleted under the queue (an append failure is counted, see
+ * ep_queue_get_storing_failing()) and the queued events were stored again
+ * in the directory created again (or that failed). */
+typedef void (*EpQueueNotifyFunc) (gpointer user_data);
+
+/* Sets the function above; call it before anything else uses the queue. */
+void        ep_queue_set_notify_func (EpQueue           *self,
+                                      EpQueueNotifyFunc  func,
+                                      gpointer           user_data);
+
 /* fdatasync everything appended so far. Blocking: not for the main thread. */
 gboolean    ep_queue_sync            (EpQueue             *self,
                                       GError             **error);

@@ -71,6 +71,83 @@ ep_queue_remove_locked (EpQueue       *self,
 /* ---------------------------------------------------------------------- */
 /* The sync thread */
 
+/* The check is due every STORAGE_CHECK_US while events are queued (they
+ * are what a deleted directory loses) or a rescue failed: an idle producer
+ * with an empty queue does not wake up. */
+static gboolean
+storage_check_wanted (EpQueue *self)
+{
+  return self->n_live > 0 || self->storage_lost;
+}
+
+static void
+report_change (EpQueue *self)
+{
+  EpQueueNotifyFunc func = self->notify_func;
+  gpointer data = self->notify_data;
+
+  if (func == NULL)
+    return;
+  g_mutex_unlock (&self->mutex);
+  func (data);
+  g_mutex_lock (&self->mutex);
+}
+
+/* With the maintenance mutex and the mutex held: finds a deleted
+ * directory or segment and stores the queued events again. The loss counts
+ * as a failed append (a storage outage, over once they are stored again);
+ * appends fail until then. */
+static void
+check_storage_locked (EpQueue *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!self->storage_lost)
+    {
+      if (!ep_journal_storage_lost (self))
+        return;
+      g_message ("Queue %s: the directory or a file in it was deleted; storing the "
+                 "%" G_GUINT64_FORMAT " queued event(s) again", self->dir, self->n_live);
+      self->storage_lost = TRUE;
+      self->storing_failing = TRUE;
+      self->append_failures++;
+    }
+  if (ep_queue_rescue_locked (self, &error))
+    {
+      g_message ("Queue %s: the %" G_GUINT64_FORMAT " queued event(s) are stored again",
+                 self->dir, self->n_live);
+      self->storage_lost = FALSE;
+      self->storing_failing = FALSE;
+    }
+  else
+    g_message ("Queue %s: cannot store the queued events again (retrying): %s",
+               self->dir, error->message);
+}
+
+/* With the mutex held. */
+static void
+maybe_check_storage (EpQueue *self)
+{
+  self->storage_check_due = g_get_monotonic_time () + STORAGE_CHECK_US;
+  /* lock order: maintenance first; if a reclaim runs, check next time */
+  if (!g_mutex_trylock (&self->maintenance_mutex))
+    return;
+  if (!self->closed)
+    {
+      gboolean lost_before = self->storage_lost;
+      guint64 failures_before = self->append_failures;
+
+      check_storage_locked (self);
+      if (self->append_failures != failures_before || self->storage_lost != lost_before)
+        {
+          g_mutex_unlock (&self->maintenance_mutex);
+          report_change (self);
+          return;
+        }
+    }
+  g_mutex_unlock (&self->maintenance_mutex);
+}
+
 static gpointer
 sync_thread_main (gpointer data)
 {
@@ -79,7 +156,9 @@ sync_thread_main (gpointer data)
   g_mutex_lock (&self->mutex);
   while (!self->stopping)
     {
-      if (self->dirty_since != 0)
+      if (storage_check_wanted (self) && g_get_monotonic_time () >= self->storage_check_due)
+        maybe_check_storage (self);
+      else if (self->dirty_since != 0)
         {
           gint64 due = self->dirty_since + SYNC_DELAY_US;
           g_autoptr(GError) error = NULL;
@@ -108,6 +187,8 @@ sync_thread_main (gpointer data)
               self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
             }
         }
+      else if (storage_check_wanted (self))
+        g_cond_wait_until (&self->cond, &self->mutex, self->storage_check_due);
       else
         g_cond_wait (&self->cond, &self->mutex);
     }
@@ -236,6 +317,13 @@ append_locked (EpQueue       *self,
   if (self->closed)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
+      return NULL;
+    }
+  if (self->storage_lost)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "The queue directory %s was deleted and cannot be created again",
+                   self->dir);
       return NULL;
     }
   if (self->max_bytes > 0 && self->live_bytes + logical_size > self->max_bytes)
@@ -786,6 +874,19 @@ ep_queue_set_sync_hook (EpQueue         *self,
   g_mutex_lock (&self->mutex);
   self->sync_hook = hook;
   self->sync_hook_data = user_data;
+  g_mutex_unlock (&self->mutex);
+}
+
+void
+ep_queue_set_notify_func (EpQueue           *self,
+                          EpQueueNotifyFunc  func,
+                          gpointer           user_data)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+
+  g_mutex_lock (&self->mutex);
+  self->notify_func = func;
+  self->notify_data = user_data;
   g_mutex_unlock (&self->mutex);
 }
 

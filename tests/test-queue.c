@@ -1388,6 +1388,130 @@ test_odd_files (void)
   g_assert_no_errno (g_unlink (big_odd));
 }
 
+static void
+count_reports (gpointer data)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+/* Appends numbered events ("pN" padded as append_numbered() does), one
+ * per millisecond, until the sync thread reported a storage change (10 s at
+ * most); @stored gets the numbers of those stored (appends may fail before
+ * the queue noticed, creating a segment file in a deleted directory). */
+static guint
+append_until_reported (EpQueue *queue,
+                       guint    next,
+                       gint    *reports,
+                       GArray  *stored)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  g_autofree char *pad = g_strnfill (400, '.');
+
+  while (g_atomic_int_get (reports) == 0)
+    {
+      g_autofree char *payload = g_strdup_printf ("p%u%s", next, pad);
+
+      if (try_append (queue, "test_event", payload, NULL))
+        g_array_append_val (stored, next);
+      next++;
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);
+    }
+  return next;
+}
+
+static void
+append_range (GArray *numbers,
+              guint   first,
+              guint   end)
+{
+  for (guint i = first; i < end; i++)
+    g_array_append_val (numbers, i);
+}
+
+static void
+assert_queued (EpQueue *queue,
+               GArray  *expected)
+{
+  g_autoptr(GArray) numbers = queued_numbers (queue);
+
+  g_assert_cmpuint (numbers->len, ==, expected->len);
+  for (guint i = 0; i < numbers->len; i++)
+    g_assert_cmpuint (g_array_index (numbers, guint, i), ==, g_array_index (expected, guint, i));
+}
+
+/* The queue directory is deleted while events are queued, some in flight,
+ * and sends go on: the sync thread notices within a second (a storage
+ * outage: a failed append is counted), creates the directory again (0700)
+ * and stores the queued events there, in order, in-flight state kept;
+ * appends go there. Nothing appended with success is lost (issue 8,
+ * item 6). */
+static void
+test_directory_deleted (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("deleted");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) expected = g_array_new (FALSE, FALSE, sizeof (guint));
+  gint reports = 0;
+  guint64 failures = 0;
+  struct stat st;
+  guint n;
+
+  ep_queue_set_notify_func (queue, count_reports, &reports);
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 40);
+  seqs = take_seqs (queue);
+  g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) seqs->data, 5, &error));
+  g_assert_no_error (error);
+  ep_queue_release (queue, &g_array_index (seqs, guint64, 5), 15);  /* 20..39 stay in flight */
+
+  ep_test_remove_tree (dir);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+  append_range (expected, 5, 40);
+  n = append_until_reported (queue, 40, &reports, expected);
+  g_assert_false (ep_queue_get_storing_failing (queue, &failures));
+  g_assert_cmpuint (failures, >=, 1);
+  g_assert_no_errno (g_stat (dir, &st));
+  g_assert_cmpuint (st.st_mode & 0777, ==, 0700);
+  g_assert_cmpuint (count_segments (dir), >=, 1);
+  g_assert_cmpuint (ep_queue_get_pending (queue), ==, expected->len - 20);
+
+  append_numbered (queue, n, 10);
+  append_range (expected, n, n + 10);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_queued (queue, expected);
+  g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, 0);
+}
+
+/* The same for one segment file (the oldest, with live events). */
+static void
+test_segment_deleted (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("segment-deleted");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GArray) expected = g_array_new (FALSE, FALSE, sizeof (guint));
+  gint reports = 0;
+
+  ep_queue_set_notify_func (queue, count_reports, &reports);
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 40);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, >=, 3);
+  g_assert_no_errno (g_unlink (segments->pdata[0]));
+
+  append_range (expected, 0, 40);
+  append_until_reported (queue, 40, &reports, expected);
+  for (guint i = 1; i < segments->len; i++)  /* the old ones are gone */
+    g_assert_false (g_file_test (segments->pdata[i], G_FILE_TEST_EXISTS));
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_queued (queue, expected);
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -1561,6 +1685,8 @@ main (int    argc,
   g_test_add_func ("/ep/queue/copied-compacted-segment", test_copied_compacted);
   g_test_add_func ("/ep/queue/recover-cut-in-padding", test_cut_in_padding);
   g_test_add_func ("/ep/queue/odd-files-moved-aside", test_odd_files);
+  g_test_add_func ("/ep/queue/directory-deleted", test_directory_deleted);
+  g_test_add_func ("/ep/queue/segment-deleted", test_segment_deleted);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
