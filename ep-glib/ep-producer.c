@@ -874,9 +874,12 @@ ep_producer_class_init (EpProducerClass *klass)
    * @self: the producer
    * @http_status: 401 or 403
    *
-   * Emitted when the consumer refused the access token. The events are
-   * kept; set fresh credentials with [method@Ep.Producer.set_credentials]
-   * and the next attempt uses them.
+   * Emitted when the consumer refused the access token: once per token
+   * value, not on every attempt (a token that worked and is refused later
+   * is announced again). The events are kept; set fresh credentials with
+   * [method@Ep.Producer.set_credentials]: after a refusal they are tried
+   * within a second, whatever the backoff, but never before a time the
+   * consumer gave with `Retry-After`.
    */
   signals[SIGNAL_CREDENTIALS_REJECTED] =
     g_signal_new ("credentials-rejected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,

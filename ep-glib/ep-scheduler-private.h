@@ -79,7 +79,10 @@ void         ep_scheduler_queue_grew      (EpScheduler             *self);
 void         ep_scheduler_set_max_in_flight (EpScheduler           *self,
                                              guint                  max_in_flight);
 
-/* Thread-safe. */
+/* Thread-safe. After the consumer refused the current token, new
+ * credentials are tried at once, whatever the backoff, never before a
+ * Retry-After time. credentials_rejected is reported once per token value
+ * (again once a token was accepted in between). */
 void         ep_scheduler_set_credentials (EpScheduler             *self,
                                            EpCredentials           *credentials);
 

@@ -80,6 +80,9 @@ struct _EpScheduler
   gint64             retry_after_until;  /* monotonic µs; 0 when none */
   gboolean           delivery_failing;
   gboolean           monitoring_in_flight;
+  char              *rejected_token;     /* owned, nullable: the last token reported as rejected */
+  gboolean           auth_rejected;      /* the current token was refused, nothing accepted since */
+  gboolean           retry_soon;         /* new credentials came during a drain: retry at its end */
   gboolean           stopped;
   GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
   GTask             *close_task;         /* owned, nullable */
@@ -104,7 +107,7 @@ typedef struct {
   GPtrArray  *items;          /* owned (element-type EpQueueItem) */
   GArray     *events;         /* owned (element-type EpEvent), parallel to items */
   GBytes     *body;           /* owned: the form body */
-  gboolean    authenticated;  /* posted with a bearer token */
+  char       *token;          /* owned, nullable: the bearer token it was posted with */
   gboolean    monitoring;     /* the monitoring event (not from the queue) */
   GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
   guint       unreadable;     /* records found unreadable and removed while reading */
@@ -150,6 +153,7 @@ batch_free (Batch *batch)
   g_clear_pointer (&batch->body, g_bytes_unref);
   g_clear_pointer (&batch->snapshot, g_variant_unref);
   g_clear_object (&batch->scheduler);
+  g_free (batch->token);
   g_clear_pointer (&batch->removed, g_array_unref);
   g_clear_pointer (&batch->kept, g_array_unref);
   g_free (batch);
@@ -263,6 +267,7 @@ ep_scheduler_finalize (GObject *object)
   g_free (self->config.public_consumer_uri);
   g_free (self->token);
   g_free (self->client_id);
+  g_free (self->rejected_token);
   g_free (self->last_failure);
   g_mutex_clear (&self->lock);
 
@@ -465,7 +470,14 @@ drain_finished (EpScheduler *self)
       settle_flushes (self, TRUE);
       return;
     }
-  if (self->drain_failed)
+  if (self->retry_soon)
+    {
+      /* New credentials came while this drain failed with the old ones. */
+      self->retry_soon = FALSE;
+      self->backoff_until = 0;
+      arm_batch_timer (self, (self->retry_after_until - g_get_monotonic_time ()) / 1000);
+    }
+  else if (self->drain_failed)
     arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
                                 (next_allowed (self) - g_get_monotonic_time ()) / 1000));
   else if (ep_queue_get_length (self->queue) > 0)
@@ -666,7 +678,7 @@ static EpWitness *
 batch_witness (EpScheduler *self,
                Batch       *batch)
 {
-  return self->witness[batch->authenticated ? 1 : 0];
+  return self->witness[batch->token != NULL ? 1 : 0];
 }
 
 /* The event leaves the queue: neither endpoint needs its mark any more. */
@@ -774,6 +786,44 @@ apply_ids_not_distinct (EpScheduler *self,
   if (n_removed > 0)
     g_message ("Removed %u duplicate events the consumer refused as not distinct", n_removed);
   return n_removed > 0;
+}
+
+/* The consumer refused @token (401/403). Reported once per token value,
+ * and only while it is still the current one: a refusal of credentials
+ * the application has replaced already asks nothing of it. */
+static void
+note_rejected (EpScheduler *self,
+               const char  *token,
+               guint        http_status)
+{
+  g_autofree char *current = NULL;
+
+  g_mutex_lock (&self->lock);
+  current = g_strdup (self->token);
+  g_mutex_unlock (&self->lock);
+  if (token == NULL || g_strcmp0 (token, current) != 0)
+    return;
+  self->auth_rejected = TRUE;
+  if (g_strcmp0 (token, self->rejected_token) == 0)
+    {
+      g_debug ("The consumer refused the same credentials again (HTTP %u)", http_status);
+      return;
+    }
+  g_free (self->rejected_token);
+  self->rejected_token = g_strdup (token);
+  report_credentials_rejected (self, http_status);
+}
+
+/* The consumer took @token: a later refusal of it is news again. */
+static void
+note_accepted (EpScheduler *self,
+               const char  *token)
+{
+  if (token == NULL)
+    return;
+  self->auth_rejected = FALSE;
+  if (g_strcmp0 (token, self->rejected_token) == 0)
+    g_clear_pointer (&self->rejected_token, g_free);
 }
 
 static char *
@@ -888,6 +938,7 @@ apply_reply (EpScheduler   *self,
   switch (reply->kind)
     {
     case EP_REPLY_BATCH_RESULT:
+      note_accepted (self, batch->token);
       if (apply_batch_result (self, batch, reply))
         record_success (self);
       else
@@ -903,8 +954,7 @@ apply_reply (EpScheduler   *self,
     case EP_REPLY_AUTH_REJECTED:
       release_batch (self, batch);
       record_failure (self, describe_reply (reply));
-      if (batch->authenticated)
-        report_credentials_rejected (self, reply->http_status);
+      note_rejected (self, batch->token, reply->http_status);
       break;
     case EP_REPLY_THROTTLED:
       release_batch (self, batch);
@@ -1148,12 +1198,13 @@ post_batch (EpScheduler *self,
   client_id = g_strdup (self->client_id);
   g_mutex_unlock (&self->lock);
 
-  batch->authenticated = token != NULL;
+  g_free (batch->token);
+  batch->token = g_steal_pointer (&token);
   batch->scheduler = g_object_ref (self);
   batch->serial = ++self->post_serial;
-  uri = token ? self->config.consumer_uri : self->config.public_consumer_uri;
+  uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
   g_main_context_push_thread_default (self->context);
-  ep_transport_post_async (self->transport, uri, token, client_id, batch->body,
+  ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,
                            self->cancellable, batch_posted, batch);
   g_main_context_pop_thread_default (self->context);
 }
@@ -1323,6 +1374,26 @@ ep_scheduler_disconnect (EpScheduler *self)
   self->callbacks_data = NULL;
 }
 
+/* After a refusal, new credentials are tried at once, whatever the
+ * backoff (an application may hold playback until they work), but never
+ * before a Retry-After time. */
+static gboolean
+credentials_replaced (gpointer user_data)
+{
+  EpScheduler *self = user_data;
+
+  if (!self->auth_rejected || self->stopped || self->close_task != NULL)
+    return G_SOURCE_REMOVE;
+  g_debug ("New credentials after a refusal: trying them now");
+  self->auth_rejected = FALSE;
+  self->backoff_until = 0;
+  if (self->draining)
+    self->retry_soon = TRUE;
+  else
+    arm_batch_timer (self, (self->retry_after_until - g_get_monotonic_time ()) / 1000);
+  return G_SOURCE_REMOVE;
+}
+
 void
 ep_scheduler_set_credentials (EpScheduler   *self,
                               EpCredentials *credentials)
@@ -1335,6 +1406,8 @@ ep_scheduler_set_credentials (EpScheduler   *self,
   self->token = credentials ? g_strdup (ep_credentials_get_token (credentials)) : NULL;
   self->client_id = credentials ? g_strdup (ep_credentials_get_client_id (credentials)) : NULL;
   g_mutex_unlock (&self->lock);
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, credentials_replaced,
+                              g_object_ref (self), g_object_unref);
 }
 
 static gboolean

@@ -633,11 +633,18 @@ ep_test_server_set_poison_names (EpTestServer       *self,
 void
 ep_test_server_release_hung (EpTestServer *self)
 {
+  ep_test_server_release_hung_with_status (self, SOUP_STATUS_INTERNAL_SERVER_ERROR);
+}
+
+void
+ep_test_server_release_hung_with_status (EpTestServer *self,
+                                         guint         status)
+{
   for (guint i = 0; i < self->hung->len; i++)
     {
       SoupServerMessage *msg = g_ptr_array_index (self->hung, i);
 
-      set_xml_response (msg, SOUP_STATUS_INTERNAL_SERVER_ERROR,
+      set_xml_response (msg, status,
                         error_response_body (FALSE, "InternalError",
                                              "The test server released a hung request."));
       soup_server_message_unpause (msg);

@@ -83,6 +83,9 @@ void            ep_test_server_set_date_offset  (EpTestServer   *self,
 
 /* Answers every hung request now with a 500 (so tests can end cleanly). */
 void            ep_test_server_release_hung     (EpTestServer   *self);
+/* The same with another status (401, say). */
+void            ep_test_server_release_hung_with_status (EpTestServer *self,
+                                                         guint         status);
 
 /* Every request received so far, in order (element-type EpTestRequest). */
 GPtrArray      *ep_test_server_get_requests     (EpTestServer   *self);

@@ -521,9 +521,10 @@ test_credentials_rejected (Fixture       *fx,
   g_assert_cmpuint (g_array_index (fx->rejected, guint, 0), ==, 401);
   g_assert_true (ep_producer_get_outage (producer));
 
+  /* The same credentials refused again: announced once only (issue 10). */
   ep_test_server_push_reply (fx->server, 403, "text/plain", "forbidden", NULL);
   assert_flush_fails (producer, "*HTTP 403*");
-  g_assert_cmpuint (g_array_index (fx->rejected, guint, 1), ==, 403);
+  g_assert_cmpuint (fx->rejected->len, ==, 1);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
 
   ep_producer_set_credentials (producer, fresh);
