@@ -95,8 +95,10 @@ phase_latency_ours (const Config *config,
       /* The floor of sync-on-send, in the same directory, just before. */
       if (results->frame_size == 0)
         results->frame_size = bench_frame_size ();
-      measure_sync_floor (dir, results->frame_size, config->samples[MODE_SYNC],
+      measure_sync_floor (dir, results->frame_size, config->samples[MODE_SYNC], FALSE,
                           &results->sync_floor[l]);
+      measure_sync_floor (dir, results->frame_size, config->samples[MODE_SYNC], TRUE,
+                          &results->sync_floor_zeroed[l]);
       producer = bench_producer_new (dir, TRUE, 4, 0);
       measure_ours_sends (producer, config->samples[MODE_SYNC],
                           &results->latency[OURS][MODE_SYNC][l]);

@@ -113,7 +113,8 @@ typedef struct {
 
 typedef struct {
   Latency    latency[N_IMPLS][N_MODES][N_LEVELS];
-  Latency    sync_floor[N_LEVELS];     /* pwrite + fdatasync into a preallocated file */
+  Latency    sync_floor[N_LEVELS];     /* pwrite + fdatasync into a fallocate()d file */
+  Latency    sync_floor_zeroed[N_LEVELS]; /* ... into a zero-filled file */
   guint      frame_size;               /* bytes ours writes per send (the floor's size) */
   Throughput throughput[N_IMPLS][2];
   Throughput sync_throughput[2];       /* ours, sync-on-send, 1 and 4 threads */
@@ -149,6 +150,7 @@ guint    bench_frame_size      (void);
 void     measure_sync_floor    (const char    *dir,
                                 guint          frame_size,
                                 guint          n,
+                                gboolean       zero_fill,
                                 Latency       *out);
 void     print_sync            (const Config  *config,
                                 const Results *results);
