@@ -52,6 +52,14 @@ gboolean  ep_event_text_is_valid     (const char    *text,
                                       gssize         len,
                                       const char   **reason);
 
+/* Longest part of an event name shown in a log line. */
+#define EP_SHOWN_NAME_MAX_BYTES 200
+
+/* Untrusted text for a log line: at most @max_bytes of it (reading no
+ * further, nor past its end), made valid UTF-8. (transfer full) */
+char     *ep_event_dup_shown_text    (const char    *text,
+                                      gsize          max_bytes);
+
 /* Appends @text to @out as a JSON string literal (with the quotes). */
 void      ep_event_append_json_string (GString      *out,
                                        const char   *text);
@@ -61,7 +69,8 @@ void      ep_event_append_json_string (GString      *out,
  * has the key; then the caller's other keys. Defaults with a NULL or empty
  * value are omitted. Every key and value is checked with
  * ep_event_text_is_valid(); on the first bad one returns FALSE and sets
- * @reason (a static string) and @bad_key (borrowed). */
+ * @reason (a static string) and @bad_key (borrowed; NULL when the problem
+ * is not one header's, such as an empty or NULL key). */
 gboolean  ep_event_build_headers_json (GString            *out,
                                        const EpHeader     *defaults,
                                        guint               n_defaults,

@@ -130,6 +130,14 @@ bad_utf8:
   return FALSE;
 }
 
+char *
+ep_event_dup_shown_text (const char *text,
+                         gsize       max_bytes)
+{
+  /* strnlen: never reads past the string's end nor past @max_bytes. */
+  return g_utf8_make_valid (text, strnlen (text, max_bytes));
+}
+
 void
 ep_event_append_json_string (GString    *out,
                              const char *text)
@@ -232,7 +240,13 @@ ep_event_build_headers_json (GString         *out,
           if (key == NULL || value == NULL)
             {
               *reason = "has a NULL header key or value";
-              *bad_key = key ? key : "(null)";
+              *bad_key = NULL;
+              return FALSE;
+            }
+          if (*(const char *) key == '\0')
+            {
+              *reason = "has an empty header key";
+              *bad_key = NULL;
               return FALSE;
             }
           if (is_default_key (defaults, n_defaults, key))

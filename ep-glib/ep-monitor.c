@@ -214,7 +214,7 @@ ep_monitor_new (const char *path)
     {
       g_autofree char *aside = g_strconcat (path, ".corrupt", NULL);
 
-      g_warning ("Dropped-event counters in %s cannot be read (%s); "
+      g_message ("Dropped-event counters in %s cannot be read (%s); "
                  "moved aside to %s, counting from zero",
                  path, error->message, aside);
       g_rename (path, aside);
@@ -477,7 +477,7 @@ save_in_thread (GTask        *task,
   g_autoptr(GError) error = NULL;
 
   if (!ep_monitor_save (EP_MONITOR (source_object), &error))
-    g_warning ("Cannot save the dropped-event counters: %s", error->message);
+    g_message ("Cannot save the dropped-event counters: %s", error->message);
   g_task_return_boolean (task, TRUE);
 }
 

@@ -117,6 +117,7 @@ struct _EpProducer
   guint64        notified_length;      /* main context only */
   guint64        notified_bytes;       /* main context only */
   gboolean       initialized;
+  GError        *init_error;           /* owned, nullable: why init failed, for a second call */
   gboolean       closed;
 };
 
@@ -395,9 +396,10 @@ ep_producer_dispose (GObject *object)
       g_autoptr(GError) error = NULL;
 
       if (!ep_monitor_save (self->monitor, &error))
-        g_warning ("Cannot save the dropped-event counters: %s", error->message);
+        g_message ("Cannot save the dropped-event counters: %s", error->message);
       ep_monitor_close (self->monitor);
     }
+  ep_submitter_close (self->submitter);
   if (self->queue != NULL)
     ep_queue_close (self->queue);
   g_clear_object (&self->transport);
@@ -413,6 +415,7 @@ ep_producer_finalize (GObject *object)
   g_clear_object (&self->queue);
   g_clear_object (&self->monitor);
   g_clear_object (&self->submitter);
+  g_clear_error (&self->init_error);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_mutex_clear (&self->credentials_lock);
   g_free (self->app_name);
@@ -901,6 +904,41 @@ ep_producer_init (EpProducer *self)
 
 /* Initialization ----------------------------------------------------------- */
 
+/* RFC 3986: unreserved and reserved characters, and '%' starting a
+ * percent-encoded octet. Anything else (a space, a quote, a control or a
+ * non-ASCII character) makes every request fail later, so it fails init. */
+static gboolean
+uri_characters_are_valid (const char *value)
+{
+  static const char allowed[] = "-._~:/?#[]@!$&'()*+,;=";
+
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      if (*p == '%')
+        {
+          if (!g_ascii_isxdigit (p[1]) || !g_ascii_isxdigit (p[2]))
+            return FALSE;
+          p += 2;
+        }
+      else if (!g_ascii_isalnum (*p) && strchr (allowed, *p) == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+invalid_uri (const char  *property,
+             const char  *value,
+             const char  *why,
+             GError     **error)
+{
+  g_autofree char *shown = ep_event_dup_shown_text (value, 300);
+
+  g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+               "%s '%s' is not an absolute http or https URI with a host: %s", property, shown, why);
+  return FALSE;
+}
+
 static gboolean
 check_uri (const char  *property,
            const char  *value,
@@ -909,6 +947,7 @@ check_uri (const char  *property,
   g_autoptr(GUri) uri = NULL;
   g_autoptr(GError) local_error = NULL;
   const char *scheme;
+  const char *host;
 
   if (value == NULL || *value == '\0')
     {
@@ -916,15 +955,24 @@ check_uri (const char  *property,
                    "%s is required (an absolute http or https URI)", property);
       return FALSE;
     }
+  if (!uri_characters_are_valid (value))
+    return invalid_uri (property, value, "it contains characters a URI cannot hold "
+                        "(spaces and the like must be percent-encoded)", error);
   uri = g_uri_parse (value, G_URI_FLAGS_NONE, &local_error);
-  scheme = uri ? g_uri_get_scheme (uri) : NULL;
-  if (uri == NULL || (g_ascii_strcasecmp (scheme, "http") != 0 &&
-                      g_ascii_strcasecmp (scheme, "https") != 0) ||
-      g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+  if (uri == NULL)
+    return invalid_uri (property, value, local_error->message, error);
+  scheme = g_uri_get_scheme (uri);
+  if (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0)
+    return invalid_uri (property, value, "the scheme is neither http nor https", error);
+  host = g_uri_get_host (uri);
+  if (host == NULL || *host == '\0')
+    return invalid_uri (property, value, "it has no host", error);
+  if (g_ascii_strcasecmp (scheme, "https") == 0 &&
+      !g_tls_backend_supports_tls (g_tls_backend_get_default ()))
     {
       g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
-                   "%s '%s' is not an absolute http or https URI%s%s", property, value,
-                   local_error ? ": " : "", local_error ? local_error->message : "");
+                   "%s '%s' needs TLS, but GIO has no TLS backend: install glib-networking",
+                   property, value);
       return FALSE;
     }
   return TRUE;
@@ -937,6 +985,12 @@ check_config (EpProducer  *self,
   if (self->app_name == NULL || *self->app_name == '\0')
     {
       g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG, "app-name is required");
+      return FALSE;
+    }
+  if (self->queue_dir != NULL && *self->queue_dir == '\0')
+    {
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                           "queue-dir is empty: name a directory, or leave it unset for the default");
       return FALSE;
     }
   if (self->queue_dir == NULL &&
@@ -1016,15 +1070,11 @@ static const EpSubmitterCallbacks submitter_callbacks = {
 };
 
 static gboolean
-ep_producer_initable_init (GInitable     *initable,
-                           GCancellable  *cancellable,
-                           GError       **error)
+init_parts (EpProducer  *self,
+            GError     **error)
 {
-  EpProducer *self = EP_PRODUCER (initable);
   g_autofree char *monitor_path = NULL;
   gboolean storage, delivery;
-
-  g_return_val_if_fail (!self->initialized, FALSE);
 
   if (!check_config (self, error) || !configure_submitter (self, error))
     return FALSE;
@@ -1049,6 +1099,35 @@ ep_producer_initable_init (GInitable     *initable,
   ep_submitter_start (self->submitter, self->queue, self->monitor, &submitter_callbacks, self);
 
   start_scheduler (self, delivery);
+  return TRUE;
+}
+
+/* GInitable: a failure always sets @error; a second call returns the
+ * first one's result. */
+static gboolean
+ep_producer_initable_init (GInitable     *initable,
+                           GCancellable  *cancellable,
+                           GError       **error)
+{
+  EpProducer *self = EP_PRODUCER (initable);
+  GError *local_error = NULL;
+
+  if (self->initialized)
+    return TRUE;
+  if (self->init_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->init_error));
+      return FALSE;
+    }
+  if (!init_parts (self, &local_error))
+    {
+      if (local_error == NULL)
+        local_error = g_error_new (EP_ERROR, EP_ERROR_STORAGE,
+                                   "Cannot open the queue in '%s'", self->queue_dir);
+      self->init_error = g_error_copy (local_error);
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
   self->initialized = TRUE;
   return TRUE;
 }
@@ -1539,8 +1618,9 @@ close_queue_in_thread (GTask        *task,
   /* Saved while the directory is still ours; after that, nothing of this
    * producer writes there. */
   if (!ep_monitor_save (self->monitor, &error))
-    g_warning ("Cannot save the dropped-event counters: %s", error->message);
+    g_message ("Cannot save the dropped-event counters: %s", error->message);
   ep_monitor_close (self->monitor);
+  ep_submitter_close (self->submitter);
   ep_queue_close (self->queue);
   g_task_return_boolean (task, TRUE);
 }

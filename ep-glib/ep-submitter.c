@@ -37,6 +37,10 @@ static const char * const header_keys[N_HEADERS] = {
   "os-version", "browser-name", "browser-version",
 };
 
+/* Headers a caller may not supply: an event's consent label and its
+ * credentials always come from the send call and the producer. */
+static const HeaderIndex reserved_headers[] = { HEADER_CONSENT_CATEGORY, HEADER_AUTHORIZATION };
+
 struct _EpSubmitter
 {
   GObject               parent_instance;
@@ -324,11 +328,20 @@ build_record (EpSubmitter       *self,
   if (!ep_event_text_is_valid (name, name_len, &reason))
     return reason;
   payload_len = strlen (payload);
+  if (payload_len == 0)
+    return "has an empty payload (SQS refuses an empty MessageBody)";
   if (!ep_event_text_is_valid (payload, payload_len, &reason))
     {
       *detail = "payload";
       return reason;
     }
+  if (caller_headers != NULL)
+    for (guint i = 0; i < G_N_ELEMENTS (reserved_headers); i++)
+      if (g_hash_table_contains (caller_headers, header_keys[reserved_headers[i]]))
+        {
+          *detail = header_keys[reserved_headers[i]];
+          return "is a reserved header: the producer sets it (the send call's category, the credentials' token)";
+        }
 
   ep_event_format_decimal (now_us / 1000 + ep_submitter_get_clock_offset (self), timestamp);
   fill_headers (self, headers, credentials, with_authorization, category, timestamp);
@@ -350,7 +363,8 @@ build_record (EpSubmitter       *self,
 GBytes *
 ep_submitter_build_monitoring_event (EpSubmitter *self,
                                      const char  *payload)
-{  SendBuffers *buffers = get_send_buffers ();
+{
+  SendBuffers *buffers = get_send_buffers ();
   const char *detail;
   const char *reason;
   gsize size;
@@ -367,13 +381,27 @@ ep_submitter_build_monitoring_event (EpSubmitter *self,
 
 /* Drop accounting and store ------------------------------------------------ */
 
+static const char * const drop_reason_names[EP_N_DROP_REASONS] = {
+  "consentFiltered", "validationFailed", "storingFailed",
+};
+
+/* Counts a dropped event and says why at debug level (every drop, in every
+ * mode: G_MESSAGES_DEBUG=Ep shows them). */
 static void
-count_drop (EpSubmitter  *self,
-            EpDropReason  reason,
-            const char   *name)
+drop (EpSubmitter  *self,
+      EpDropReason  reason,
+      const char   *name,
+      const char   *detail,
+      const char   *why)
 {
+  g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
+
   if (ep_monitor_add (self->monitor, reason, name))
     self->callbacks.counters_changed (self->user_data);
+  if (detail != NULL)
+    g_debug ("Event '%s' dropped (%s): '%s' %s", shown, drop_reason_names[reason], detail, why);
+  else
+    g_debug ("Event '%s' dropped (%s): it %s", shown, drop_reason_names[reason], why);
 }
 
 static void
@@ -382,15 +410,44 @@ report_invalid (EpSubmitter *self,
                 const char  *reason,
                 const char  *detail)
 {
-  g_autofree char *shown = g_utf8_make_valid (name, 200);
+  drop (self, EP_DROP_VALIDATION_FAILED, name, detail, reason);
+  if (self->strict_mode)
+    {
+      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
 
-  count_drop (self, EP_DROP_VALIDATION_FAILED, name);
-  if (!self->strict_mode)
-    return;
-  if (detail != NULL)
-    g_critical ("Event '%s' dropped: '%s' %s", shown, detail, reason);
-  else
-    g_critical ("Event '%s' dropped: it %s", shown, reason);
+      if (detail != NULL)
+        g_critical ("Event '%s' dropped: '%s' %s", shown, detail, reason);
+      else
+        g_critical ("Event '%s' dropped: it %s", shown, reason);
+    }
+}
+
+static EpSendResult
+drop_closed (EpSubmitter *self,
+             const char  *name)
+{
+  /* After close the queue is not ours any more: there is no storage
+   * outage to report on a closed producer, only a counted drop. */
+  drop (self, EP_DROP_STORING_FAILED, name, NULL, "was sent after the producer was closed");
+  return EP_SEND_RESULT_STORING_FAILED;
+}
+
+static EpSendResult
+drop_unstored (EpSubmitter *self,
+               const char  *name,
+               GError      *error)
+{
+  g_autofree char *why = NULL;
+
+  if (g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
+    return drop_closed (self, name);    /* a send that raced with close */
+
+  why = g_strdup_printf ("could not be stored: %s", error->message);
+  drop (self, EP_DROP_STORING_FAILED, name, NULL, why);
+  if (g_atomic_int_compare_and_exchange (&self->storage_warned, FALSE, TRUE))
+    g_message ("Storage outage: %s", error->message);
+  self->callbacks.queue_changed (self->user_data);
+  return EP_SEND_RESULT_STORING_FAILED;
 }
 
 static EpSendResult
@@ -401,16 +458,11 @@ store (EpSubmitter *self,
 {
   g_autoptr(GError) error = NULL;
 
+  if (g_atomic_int_get (&self->closed))
+    return drop_closed (self, name);
   if (!ep_queue_append (self->queue, buffers->record->data, buffers->record->len,
                         logical_size, &error))
-    {
-      count_drop (self, EP_DROP_STORING_FAILED, name);
-      g_debug ("Event '%s' not stored: %s", name, error->message);
-      if (g_atomic_int_compare_and_exchange (&self->storage_warned, FALSE, TRUE))
-        g_warning ("Storage outage: %s", error->message);
-      self->callbacks.queue_changed (self->user_data);
-      return EP_SEND_RESULT_STORING_FAILED;
-    }
+    return drop_unstored (self, name, error);
 
   if (G_UNLIKELY (g_atomic_int_get (&self->storage_warned)) &&
       g_atomic_int_compare_and_exchange (&self->storage_warned, TRUE, FALSE))
@@ -437,7 +489,8 @@ ep_submitter_submit (EpSubmitter        *self,
 
   if (g_atomic_int_get (&self->consent_blocked[category]))
     {
-      count_drop (self, EP_DROP_CONSENT_FILTERED, name);
+      drop (self, EP_DROP_CONSENT_FILTERED, name, ep_consent_category_to_header (category),
+            "is a blocked consent category");
       return EP_SEND_RESULT_CONSENT_FILTERED;
     }
 

@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -126,6 +127,82 @@ test_config_errors (void)
   g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
 }
 
+/* Issue 8 item 12: every init failure sets the GError; URIs are checked
+ * strictly, so a bad one fails init instead of every request. */
+static void
+test_config_errors_strict (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("config-strict");
+  const char *bad_uris[] = {
+    "http://127.0.0.1:9/api/event batch",
+    "http://127.0.0.1:9/api/\"quoted\"",
+    "http://127.0.0.1:9/caf\xc3\xa9",
+    "http://127.0.0.1:9/%zz",
+    "http:///no-host",
+    "https://",
+    "mailto:someone@example.com",
+    "127.0.0.1:9/api",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_uris); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EpProducer) producer = ep_test_producer_new (dir, bad_uris[i], NOWHERE_PUBLIC, &error, NULL);
+
+      g_assert_null (producer);
+      g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+      g_assert_nonnull (strstr (error->message, "consumer-uri"));
+    }
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpProducer) producer = ep_test_producer_new ("", NOWHERE, NOWHERE_PUBLIC, &error, NULL);
+
+    g_assert_null (producer);
+    g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+    g_assert_nonnull (strstr (error->message, "queue-dir"));
+  }
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpProducer) producer =
+      ep_test_producer_new (dir, "http://127.0.0.1:9/api/event%20batch?x=1&y=%C3%A9", NOWHERE_PUBLIC,
+                            &error, NULL);
+
+    g_assert_no_error (error);
+    /* A second init returns the first one's result. */
+    g_assert_true (g_initable_init (G_INITABLE (producer), NULL, &error));
+    g_assert_no_error (error);
+  }
+}
+
+/* Issue 11: https without a TLS backend fails at construction, naming the
+ * package that brings one. */
+static void
+test_https_without_tls_backend (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = ep_test_make_dir ("no-tls");
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EpProducer) producer = NULL;
+
+      /* Before anything asks GIO for its TLS backend. */
+      g_setenv ("GIO_USE_TLS", "dummy", TRUE);
+      producer = ep_test_producer_new (dir, "https://127.0.0.1:9/api", NOWHERE_PUBLIC, &error, NULL);
+      g_assert_null (producer);
+      g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+      g_assert_nonnull (strstr (error->message, "glib-networking"));
+      g_clear_error (&error);
+
+      /* Plain http needs no TLS. */
+      producer = ep_test_producer_new (dir, NOWHERE, NOWHERE_PUBLIC, &error, NULL);
+      g_assert_no_error (error);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 static void
 test_default_queue_dir (void)
 {
@@ -163,7 +240,7 @@ test_send_stored (void)
                    ==, EP_SEND_RESULT_STORED);
   g_hash_table_insert (headers, "x-custom", "yes");
   g_assert_cmpint (ep_producer_send_event (producer, "second", EP_CONSENT_CATEGORY_NECESSARY,
-                                           "", headers),
+                                           "2", headers),
                    ==, EP_SEND_RESULT_STORED);
   /* Correct at once, and notified from the main context later. */
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
@@ -339,19 +416,20 @@ test_size_boundary (void)
   g_autofree char *payload = NULL;
   guint64 probe_size;
 
-  /* The size of an empty-payload event of this name and these headers. */
-  g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+  /* The size of a one-byte-payload event of this name and these headers
+   * (an empty payload is invalid). */
+  g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, "p", NULL),
                    ==, EP_SEND_RESULT_STORED);
   probe_size = ep_producer_get_queue_bytes (producer);
-  g_assert_cmpuint (probe_size, >, 36);
+  g_assert_cmpuint (probe_size, >, 37);
 
-  payload = g_strnfill (EP_MAX_EVENT_SIZE - probe_size, 'p');
+  payload = g_strnfill (EP_MAX_EVENT_SIZE - probe_size + 1, 'p');
   g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
                    ==, EP_SEND_RESULT_STORED);
   g_assert_cmpuint (ep_producer_get_queue_bytes (producer), ==, probe_size + EP_MAX_EVENT_SIZE);
 
   g_free (payload);
-  payload = g_strnfill (EP_MAX_EVENT_SIZE - probe_size + 1, 'p');
+  payload = g_strnfill (EP_MAX_EVENT_SIZE - probe_size + 2, 'p');
   g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
@@ -390,6 +468,153 @@ test_invalid_events (void)
                                            "\t\n\r\xf0\x9f\x8e\xb5", NULL),
                    ==, EP_SEND_RESULT_STORED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
+}
+
+/* SPEC 1 and 2: the reserved headers (a consent label, a token) come from
+ * the send call and the producer only; keys, names and payloads are never
+ * empty. */
+static void
+test_reserved_headers_and_empty_fields (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("reserved");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  const char *bad_keys[] = { "consent-category", "authorization", "" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad_keys); i++)
+    {
+      g_autoptr(GHashTable) headers = g_hash_table_new (g_str_hash, g_str_equal);
+
+      g_hash_table_insert (headers, (gpointer) bad_keys[i], "TARGETING");
+      g_assert_cmpint (ep_producer_send_event (producer, "relabel", EP_CONSENT_CATEGORY_NECESSARY,
+                                               "{}", headers),
+                       ==, EP_SEND_RESULT_VALIDATION_FAILED);
+    }
+  g_assert_cmpuint (count_of (producer, VALIDATION, "relabel"), ==, G_N_ELEMENTS (bad_keys));
+
+  g_assert_cmpint (ep_producer_send_event (producer, "empty", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_assert_cmpuint (count_of (producer, VALIDATION, "empty"), ==, 1);
+  g_assert_cmpint (ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+
+  /* Other default headers may still be overridden. */
+  {
+    g_autoptr(GHashTable) headers = g_hash_table_new (g_str_hash, g_str_equal);
+
+    g_hash_table_insert (headers, "client-id", "caller-client");
+    g_assert_cmpint (ep_producer_send_event (producer, "ok", EP_CONSENT_CATEGORY_NECESSARY, "{}", headers),
+                     ==, EP_SEND_RESULT_STORED);
+  }
+}
+
+/* A string at the very end of a readable page, followed by an unreadable
+ * one: reading one byte past its terminator faults. */
+static char *
+string_before_guard_page (const char *text,
+                          gpointer   *mapping,
+                          gsize      *mapping_len)
+{
+  gsize page = sysconf (_SC_PAGESIZE);
+  gsize len = strlen (text) + 1;
+  char *base = mmap (NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+  g_assert_true (base != MAP_FAILED);
+  g_assert_cmpint (mprotect (base + page, page, PROT_NONE), ==, 0);
+  memcpy (base + page - len, text, len);
+  *mapping = base;
+  *mapping_len = 2 * page;
+  return base + page - len;
+}
+
+static void
+on_log_record (const char     *domain,
+               GLogLevelFlags  level,
+               const char     *message,
+               gpointer        user_data)
+{
+  g_ptr_array_add (user_data, g_strdup (message));
+}
+
+static gboolean
+log_has (GPtrArray  *lines,
+         const char *pattern)
+{
+  for (guint i = 0; i < lines->len; i++)
+    if (g_pattern_match_simple (pattern, g_ptr_array_index (lines, i)))
+      return TRUE;
+  return FALSE;
+}
+
+/* Issue 8 item 10: the drop path read 200 bytes of a name whatever its
+ * length. A short name right before an unreadable page would fault. Every
+ * drop reason shows the name (strict mode adds the critical, tested in a
+ * subprocess below). */
+static void
+test_drop_reads_only_the_name (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("overread");
+  g_autoptr(EpProducer) producer = new_producer (dir);
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  gpointer mapping;
+  gsize mapping_len;
+  char *invalid = string_before_guard_page ("b\x01", &mapping, &mapping_len);
+  guint handler = g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG, on_log_record, lines);
+
+  g_assert_cmpint (ep_producer_send_event (producer, invalid, EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                   ==, EP_SEND_RESULT_VALIDATION_FAILED);
+  g_assert_cmpint (ep_producer_send_event (producer, invalid, EP_CONSENT_CATEGORY_TARGETING, "{}", NULL),
+                   ==, EP_SEND_RESULT_CONSENT_FILTERED);
+  g_log_remove_handler ("Ep", handler);
+  g_assert_true (log_has (lines, "Event 'b*' dropped (validationFailed)*control character*"));
+  munmap (mapping, mapping_len);
+}
+
+static void
+test_strict_mode_overread (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autofree char *dir = ep_test_make_dir ("strict-overread");
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "strict-mode", TRUE, NULL);
+      gpointer mapping;
+      gsize mapping_len;
+      char *invalid = string_before_guard_page ("edge\x01", &mapping, &mapping_len);
+
+      g_assert_no_error (error);
+      ep_producer_send_event (producer, invalid, EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  /* A critical (fatal here) naming the event, not a crash reading past it. */
+  g_test_trap_assert_stderr ("*CRITICAL*edge*control character*");
+}
+
+/* Issue 8 item 11: every drop says why at debug level, in every mode. */
+static void
+test_drop_debug_lines (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("drop-debug");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "max-disk-usage", (guint64) 200, NULL);
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *big = g_strnfill (300, 'b');
+  guint handler;
+
+  g_assert_no_error (error);
+  handler = g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_MESSAGE, on_log_record, lines);
+  ep_producer_send_event (producer, "ad_click", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+  ep_producer_send_event (producer, "broken", EP_CONSENT_CATEGORY_NECESSARY, "\x01", NULL);
+  ep_producer_send_event (producer, "too_big_for_disk", EP_CONSENT_CATEGORY_NECESSARY, big, NULL);
+  g_log_remove_handler ("Ep", handler);
+
+  g_assert_true (log_has (lines, "Event 'ad_click' dropped (consentFiltered): 'TARGETING' is a blocked*"));
+  g_assert_true (log_has (lines, "Event 'broken' dropped (validationFailed): 'payload' contains a control*"));
+  g_assert_true (log_has (lines, "Event 'too_big_for_disk' dropped (storingFailed): it could not be stored:*budget*"));
+  /* A storage outage is a message, never a warning. */
+  g_assert_true (log_has (lines, "Storage outage:*"));
 }
 
 static void
@@ -577,9 +802,10 @@ probe_event_size (const char *name)
   g_autofree char *dir = ep_test_make_dir ("probe");
   g_autoptr(EpProducer) producer = new_producer (dir);
 
-  g_assert_cmpint (ep_producer_send_event (producer, name, EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+  /* Minus its one-byte payload: the size of the name and the headers. */
+  g_assert_cmpint (ep_producer_send_event (producer, name, EP_CONSENT_CATEGORY_NECESSARY, "x", NULL),
                    ==, EP_SEND_RESULT_STORED);
-  return ep_producer_get_queue_bytes (producer);
+  return ep_producer_get_queue_bytes (producer) - 1;
 }
 
 static void
@@ -614,7 +840,7 @@ test_budget (void)
   g_assert_true (ep_producer_get_outage (producer));
 
   /* A small event still fits: the next successful store ends the outage. */
-  g_assert_cmpint (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+  g_assert_cmpint (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, "x", NULL),
                    ==, EP_SEND_RESULT_STORED);
   EP_TEST_SPIN_UNTIL (changes->len == 2);
   g_assert_false (g_array_index (changes, gboolean, 1));
@@ -847,8 +1073,24 @@ test_closed (void)
   g_assert_true (ep_producer_close_finish (producer, result, &error));
   g_assert_no_error (error);
 
-  g_assert_cmpint (ep_producer_send_event (producer, "after", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
-                   ==, EP_SEND_RESULT_STORING_FAILED);
+  /* Issue 8 item 11: quietly counted; no storage outage on a closed
+   * producer, neither logged nor announced. */
+  {
+    g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+    g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
+    guint handler = g_log_set_handler ("Ep", G_LOG_LEVEL_MASK & ~G_LOG_LEVEL_DEBUG, on_log_record, lines);
+    gboolean outage = ep_producer_get_outage (producer);  /* the last delivery attempt failed */
+
+    g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
+    g_assert_cmpint (ep_producer_send_event (producer, "after", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                     ==, EP_SEND_RESULT_STORING_FAILED);
+    while (g_main_context_iteration (NULL, FALSE))
+      ;
+    g_log_remove_handler ("Ep", handler);
+    g_assert_cmpuint (lines->len, ==, 0);
+    g_assert_cmpuint (changes->len, ==, 0);
+    g_assert_cmpint (ep_producer_get_outage (producer), ==, outage);
+  }
   g_assert_cmpuint (count_of (producer, STORING, "after"), ==, 1);
 
   /* The directory is free, the event sent before close is there, and so
@@ -881,14 +1123,14 @@ test_brief_outage_announced (void)
   g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
   g_autoptr(GError) error = NULL;
   guint64 small = probe_event_size ("s");
-  g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "max-disk-usage", small, NULL);
+  g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "max-disk-usage", small + 1, NULL);
   g_autofree char *big = g_strnfill (100, 'b');
 
   g_assert_no_error (error);
   g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
   g_assert_cmpint (ep_producer_send_event (producer, "s", EP_CONSENT_CATEGORY_NECESSARY, big, NULL),
                    ==, EP_SEND_RESULT_STORING_FAILED);
-  g_assert_cmpint (ep_producer_send_event (producer, "s", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
+  g_assert_cmpint (ep_producer_send_event (producer, "s", EP_CONSENT_CATEGORY_NECESSARY, "x", NULL),
                    ==, EP_SEND_RESULT_STORED);
   EP_TEST_SPIN_UNTIL (changes->len == 2);
   g_assert_true (g_array_index (changes, gboolean, 0));
@@ -939,6 +1181,8 @@ main (int   argc,
   ep_test_init (&argc, &argv);
 
   g_test_add_func ("/ep/producer/config-errors", test_config_errors);
+  g_test_add_func ("/ep/producer/config-errors-strict", test_config_errors_strict);
+  g_test_add_func ("/ep/producer/https-without-tls-backend", test_https_without_tls_backend);
   g_test_add_func ("/ep/producer/default-queue-dir", test_default_queue_dir);
   g_test_add_func ("/ep/producer/send-stored", test_send_stored);
   g_test_add_func ("/ep/producer/default-headers", test_default_headers);
@@ -947,6 +1191,10 @@ main (int   argc,
   g_test_add_func ("/ep/producer/size-boundary", test_size_boundary);
   g_test_add_func ("/ep/producer/invalid-events", test_invalid_events);
   g_test_add_func ("/ep/producer/strict-mode", test_strict_mode);
+  g_test_add_func ("/ep/producer/reserved-headers-and-empty-fields", test_reserved_headers_and_empty_fields);
+  g_test_add_func ("/ep/producer/drop-reads-only-the-name", test_drop_reads_only_the_name);
+  g_test_add_func ("/ep/producer/strict-mode-overread", test_strict_mode_overread);
+  g_test_add_func ("/ep/producer/drop-debug-lines", test_drop_debug_lines);
   g_test_add_func ("/ep/producer/not-strict-is-quiet", test_not_strict_is_quiet);
   g_test_add_func ("/ep/producer/consent", test_consent);
   g_test_add_func ("/ep/producer/threads", test_threads);
