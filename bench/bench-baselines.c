@@ -1,5 +1,6 @@
 /* bench-baselines.c: the two storage strategies ep-glib is compared with
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Faithful but minimal: each does what the original does on a send, on a

@@ -1,5 +1,6 @@
 /* bench-baselines.h: the two storage strategies ep-glib is compared with
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * - BENCH_STORE_WEB: the TIDAL web producer's strategy. The whole queue is

@@ -1,5 +1,6 @@
 /* bench-common.c: timing, statistics, memory, event and harness helpers of the benchmarks
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

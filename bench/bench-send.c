@@ -1,5 +1,6 @@
 /* bench-send.c: latency of ep_queue_append and cost of restoring a queue
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Usage: bench-send [--quick]

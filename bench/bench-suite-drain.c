@@ -2,6 +2,7 @@
  * loopback (ours, and the baselines over the same transport); the main-loop
  * ticker of phase 5 runs during every drain
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #define _GNU_SOURCE 1  /* SCHED_IDLE */

@@ -2,6 +2,7 @@
  * 1 ms timer on the producer's main context while draining, and where the
  * main thread was during them
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #define _GNU_SOURCE 1  /* RUSAGE_THREAD, gettid */

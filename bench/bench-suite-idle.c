@@ -1,5 +1,6 @@
 /* bench-suite-idle.c: how often an idle producer wakes up
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A producer with nothing queued and nothing to report (a fresh queue, zero

@@ -1,6 +1,7 @@
 /* bench-suite-latency.c: phases 1 and 3 of bench-suite, send latency with 0 .. 1M
  * events queued (default mode and sync-on-send) and restore (in a child process)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

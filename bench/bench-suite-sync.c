@@ -2,6 +2,7 @@
  * pwrite + fdatasync of the bytes one send writes costs on this disk, in
  * this run, into space the file already has
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * With sync-on-send a send returns once its record is durable, so no send

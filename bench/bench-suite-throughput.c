@@ -1,6 +1,7 @@
 /* bench-suite-throughput.c: phase 2 of bench-suite, sustained sends from 1 and 4
  * threads (ours and the baselines)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /* bench-suite.c: ep-glib's benchmark suite, with the web and SQLite baselines
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Usage: bench-suite [--quick] [--only PHASES] [--consumer PATH] [--tmpdir DIR]

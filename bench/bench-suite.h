@@ -1,5 +1,6 @@
 /* bench-suite.h: what the phases of bench-suite share (private to the bench)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * bench-suite.c            options, configuration, the machine, the targets

@@ -1,5 +1,6 @@
 /* ep-clock-private.h: the consumer's clock, estimated from replies' Date
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Desktop clocks are often wrong; TIDAL's producers stamp events with

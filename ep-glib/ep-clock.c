@@ -1,5 +1,6 @@
 /* ep-clock.c: the consumer's clock, estimated from replies' Date
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * See ep-clock-private.h for the rules. The window is a small ring of

@@ -1,5 +1,6 @@
 /* ep-constraints-private.h: metered networks and power saver
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * GNOME applications are expected to hold back background traffic while

@@ -1,5 +1,6 @@
 /* ep-constraints.c: metered networks and power saver
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /* ep-crc32c.c: CRC-32C (Castagnoli), the checksum of the journal format
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The SSE4.2 crc32 instruction when the CPU has it, else slicing-by-8 tables.

@@ -1,5 +1,6 @@
 /* ep-credentials.h: an access token and a client id
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

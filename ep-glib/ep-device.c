@@ -1,5 +1,6 @@
 /* ep-device.c: what the default headers say about the machine
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

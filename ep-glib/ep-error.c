@@ -1,5 +1,6 @@
 /* ep-error.c: the EP_ERROR domain
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /* ep-error.h: the EP_ERROR domain
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

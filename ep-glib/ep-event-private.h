@@ -1,5 +1,6 @@
 /* ep-event-private.h: building, validating and (de)serializing one event
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * An event travels through ep-glib as a *record*: the GVariant serialization

@@ -1,5 +1,6 @@
 /* ep-event.c: building, validating and (de)serializing one event
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Everything here is on the send path and written for it: no allocation

@@ -1,5 +1,6 @@
 /* ep-glib.h: the TIDAL Event Platform event producer for GLib
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

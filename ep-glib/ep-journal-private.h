@@ -1,5 +1,6 @@
 /* ep-journal-private.h: the queue's journal: format constants, the queue struct
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Shared by the files of the queue only (ep-queue*.c, ep-journal.c); the rest

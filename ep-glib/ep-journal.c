@@ -1,5 +1,6 @@
 /* ep-journal.c: the queue's journal on disk: segment files and frames
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The only code of ep-glib that opens, writes, syncs, renames or unlinks

@@ -1,5 +1,6 @@
 /* ep-monitor-private.h: dropped-event counters and the persisted outage state
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Counters per reason per event name, kept in memory under a mutex (any

@@ -1,5 +1,6 @@
 /* ep-monitor.c: dropped-event counters and the persisted outage state
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The file is one GVariant of type "(ua{st}a{st}a{st}bba{sv})": format

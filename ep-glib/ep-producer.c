@@ -1,5 +1,6 @@
 /* ep-producer.c: the event producer, the public façade
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Properties, signals, flush and close; it wires the three parts of

@@ -1,5 +1,6 @@
 /* ep-queue-compact.c: reclaiming the space of removed events
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Segment files without live events are deleted, oldest first. When dead

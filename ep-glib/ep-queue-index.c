@@ -1,5 +1,6 @@
 /* ep-queue-index.c: the queue's in-memory index of live events
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each queued event costs one 24-byte EpQueueEntry (where its frame lives,

@@ -1,5 +1,6 @@
 /* ep-queue-private.h: the persistent queue of event records (a GVariant journal)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The only part of ep-glib that touches the queue's journal files. Stores

@@ -1,5 +1,6 @@
 /* ep-queue-restore.c: rebuilding the queue from its directory at open
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Reads every segment once (mmap), checks both checksums of every frame and

@@ -1,5 +1,6 @@
 /* ep-queue.c: the persistent queue of event records: the EpQueue API
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The queue stores opaque event records in a journal of segment files, hands

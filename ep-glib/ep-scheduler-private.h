@@ -1,5 +1,6 @@
 /* ep-scheduler-private.h: timers, backoff, network monitor; drives delivery
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Lives on the producer's GMainContext. Takes batches from the queue, has

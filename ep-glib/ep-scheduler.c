@@ -1,5 +1,6 @@
 /* ep-scheduler.c: timers, backoff, network monitor; drives delivery
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A *drain* delivers the queue oldest first in batches of at most ten

@@ -1,5 +1,6 @@
 /* ep-sqs-private.h: the SQS SendMessageBatch wire format
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Encodes a batch of events as the SQS form body (SPEC section 4) and

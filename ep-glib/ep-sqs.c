@@ -1,5 +1,6 @@
 /* ep-sqs.c: the SQS SendMessageBatch wire format
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Two pure pieces, no I/O:

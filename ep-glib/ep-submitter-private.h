@@ -1,5 +1,6 @@
 /* ep-submitter-private.h: the send path (consent, enrichment, validation, store, drop accounting)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The first of the three parts of TIDAL's design (submitter, queue,

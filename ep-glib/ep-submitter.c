@@ -1,5 +1,6 @@
 /* ep-submitter.c: the send path (consent, enrichment, validation, store, drop accounting)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Everything here runs on the application's threads, inside its send call,

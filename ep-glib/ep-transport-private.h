@@ -1,5 +1,6 @@
 /* ep-transport-private.h: the producer's one SoupSession
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Owns the producer's one SoupSession: one POST per task, with a

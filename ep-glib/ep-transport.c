@@ -1,5 +1,6 @@
 /* ep-transport.c: the producer's one SoupSession
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * EpTransport owns the SoupSession and runs one POST per GTask, with its

@@ -1,5 +1,6 @@
 /* ep-types.h: enumerations of the public API
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

@@ -1,5 +1,6 @@
 // test-producer.js: the Ep-1.0 API from GJS, against the build tree
 //
+// SPDX-FileCopyrightText: 2026 The ep-glib authors
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // Run by meson (suite "introspection") as `gjs -m test-producer.js` with

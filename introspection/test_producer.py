@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # test_producer.py: the Ep-1.0 API from Python (PyGObject), against the build tree
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Run by meson (suite "introspection") with GI_TYPELIB_PATH and LD_LIBRARY_PATH

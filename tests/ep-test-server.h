@@ -1,5 +1,6 @@
 /* ep-test-server.h: a scripted fake SQS consumer on a SoupServer at 127.0.0.1
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Listens on 127.0.0.1, port 0, in the thread-default main context of the

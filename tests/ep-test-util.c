@@ -1,5 +1,6 @@
 /* ep-test-util.c: helpers shared by the GTest programs
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

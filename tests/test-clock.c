@@ -1,5 +1,6 @@
 /* test-clock.c: the consumer-clock estimator (pure, no I/O)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Black-box tests of tools/ep-consumer over HTTP on loopback.
 

@@ -1,5 +1,6 @@
 /* test-crash.c: SIGKILL at a random instant loses no acknowledged event
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each round re-executes this binary as `test-crash --child DIR FIRST`. The

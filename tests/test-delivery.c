@@ -1,6 +1,7 @@
 /* test-delivery.c: the scheduler, the transport and the producer together,
  * against a scripted SQS consumer on 127.0.0.1
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

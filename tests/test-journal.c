@@ -1,6 +1,7 @@
 /* test-journal.c: sync-on-send's journal: preallocated segments and group
  * commit
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * With sync_on_send the journal preallocates its segments (appends do not

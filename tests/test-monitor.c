@@ -1,5 +1,6 @@
 /* test-monitor.c: dropped-event counters and their persistence
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,6 +1,7 @@
 /* test-network.c: GNetworkMonitor reports speed up retries, never stop
  * them; metered networks and power saver hold deliveries back
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A network monitor and a power-profile monitor of our own are registered

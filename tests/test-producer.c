@@ -1,5 +1,6 @@
 /* test-producer.c: the public API from send down to the disk
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /* test-queue.c: the persistent queue (EpQueue)
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /* test-transport.c: the SQS form encoder, the reply classifier and EpTransport
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

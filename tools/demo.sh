@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: ep-glib in one command: an app, a consumer, an outage and its end
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 #   bash tools/demo.sh [--lang c|gjs|python] [--events N] [--rate R] [--keep]

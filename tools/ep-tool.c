@@ -1,5 +1,6 @@
 /* ep-tool.c: inspect, feed and flush an ep-glib queue directory
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Built on the public API only: what it can do, an application can do.

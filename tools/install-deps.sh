@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install-deps.sh: install the Debian 12 packages ep-glib needs to build, test and demo
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Installs only the packages that are missing, with --no-install-recommends

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-tests.sh: build ep-glib and run every test, then the C tests again under ASan/UBSan
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 #   1. _build:      meson setup -Dwerror=true, ninja, meson test (all suites)

@@ -2,6 +2,7 @@
 # check-man.sh GROFF PAGE: PAGE renders as text without warnings, and its
 # NAME section names the program.
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -eu
 

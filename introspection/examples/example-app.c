@@ -1,5 +1,6 @@
 /* example-app.c: an application sending a stream of events with ep-glib
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Sends --events events at --rate per second, cycling through the three

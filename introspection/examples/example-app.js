@@ -1,5 +1,6 @@
 // example-app.js: an application sending a stream of events with ep-glib, in GJS
 //
+// SPDX-FileCopyrightText: 2026 The ep-glib authors
 // SPDX-License-Identifier: LGPL-2.1-or-later
 //
 // The twin of example-app.c: sends --events events at --rate per second,

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # example_app.py: an application sending a stream of events with ep-glib, in Python
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # The twin of example-app.c: sends --events events at --rate per second,

@@ -1,6 +1,7 @@
 /* consumer.c: ep-consumer's server: set-up, signals, the main loop, tear-down
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One SoupServer on 127.0.0.1 only (a development consumer has no business

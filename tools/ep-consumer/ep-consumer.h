@@ -1,6 +1,7 @@
 /* ep-consumer.h: the parts of ep-consumer and what they share
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * ep-consumer is a local TL consumer: a SoupServer on 127.0.0.1 speaking

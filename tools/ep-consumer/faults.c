@@ -1,6 +1,7 @@
 /* faults.c: the failures ep-consumer injects on purpose, and /control
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * What a producer meets in the field, on demand, for demos and tests:

@@ -1,6 +1,7 @@
 /* handler.c: one SendMessageBatch request, from HTTP to the reply
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A request reaches a batch endpoint by its path, as ep-glib posts, or at

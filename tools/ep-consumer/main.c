@@ -1,6 +1,7 @@
 /* main.c: ep-consumer's command line
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Options, their checks, and main (). Exit status: 0 after SIGINT or

@@ -1,6 +1,7 @@
 /* output.c: what ep-consumer writes: accepted events, its log, the status line
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Every accepted event becomes one JSON line on the output (a file opened

@@ -1,6 +1,7 @@
 /* sqs-batch.c: a SendMessageBatch request, entry by entry, and its results
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The decoders fill an SqsBatch from either protocol: entries and their

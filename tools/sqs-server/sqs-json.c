@@ -1,6 +1,7 @@
 /* sqs-json.c: decoding the SQS JSON protocol
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The JSON protocol (newer AWS SDKs: Content-Type application/x-amz-json-1.0,

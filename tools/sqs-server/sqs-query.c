@@ -1,6 +1,7 @@
 /* sqs-query.c: decoding the SQS query protocol
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The query protocol (ep-glib's, and botocore's for SQS up to 1.29) posts

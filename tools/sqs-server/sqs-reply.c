@@ -1,6 +1,7 @@
 /* sqs-reply.c: SendMessageBatch replies in both protocols
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A settled batch gets HTTP 200 and one result per entry, in the order of

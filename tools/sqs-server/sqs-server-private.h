@@ -1,6 +1,7 @@
 /* sqs-server-private.h: what the decoders share
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

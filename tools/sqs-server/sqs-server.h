@@ -1,6 +1,7 @@
 /* sqs-server.h: the server side of Amazon SQS SendMessageBatch
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * What a TL consumer does with a SendMessageBatch request once it has the

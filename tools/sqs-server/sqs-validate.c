@@ -1,6 +1,7 @@
 /* sqs-validate.c: the rules SQS applies to a whole SendMessageBatch request
  *
  * Copyright 2024 The ep-glib authors
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A request that breaks any of these is refused whole (an ErrorResponse,
