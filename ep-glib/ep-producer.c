@@ -752,7 +752,8 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:max-in-flight:
    *
    * The most batches delivered at once. May be changed at any time, from
-   * the thread of the producer's main context.
+   * the thread of the producer's main context. Values above 32 (the
+   * connections the producer opens to one host) are used as 32.
    */
   properties[PROP_MAX_IN_FLIGHT] =
     g_param_spec_uint ("max-in-flight", NULL, NULL, 1, G_MAXUINT, DEFAULT_MAX_IN_FLIGHT,

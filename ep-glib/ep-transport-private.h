@@ -23,6 +23,10 @@ G_BEGIN_DECLS
  * nothing. */
 #define EP_TRANSPORT_MAX_CONNS_PER_HOST 32
 
+/* A reply body larger than this fails the request (SPEC section 4): an SQS
+ * reply for ten entries is a few KB. */
+#define EP_TRANSPORT_MAX_REPLY_BYTES (1024 * 1024)
+
 #define EP_TYPE_TRANSPORT (ep_transport_get_type ())
 G_DECLARE_FINAL_TYPE (EpTransport, ep_transport, EP, TRANSPORT, GObject)
 

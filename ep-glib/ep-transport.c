@@ -6,6 +6,12 @@
  * EpTransport owns the SoupSession and runs one POST per GTask, with its
  * own whole-request timer on the caller's main context. What the bytes mean
  * is ep-sqs.c's business.
+ *
+ * The reply body is read as a stream, a chunk per main-loop dispatch, up
+ * to EP_TRANSPORT_MAX_REPLY_BYTES: a larger (or endless) body fails the
+ * request as soon as the limit is passed, and is never buffered whole. The
+ * body is then parsed in a worker thread, so the main context never spends
+ * more than one chunk's copy on a reply.
  */
 #include "config.h"
 
@@ -13,6 +19,7 @@
 #include "ep-transport-private.h"
 
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
+#define READ_CHUNK_BYTES  (16 * 1024)
 
 /* ------------------------------------------------------------------------ */
 /* EpTransport                                                               */
@@ -40,6 +47,15 @@ typedef struct {
   guint         timeout_ms;
   gboolean      timed_out;
   gint64        started_us;         /* monotonic: when it was posted */
+  GInputStream *stream;             /* owned, nullable: the reply body being read */
+  GByteArray   *body;               /* owned, nullable: what was read of it */
+  guint8       *chunk;              /* owned, nullable: READ_CHUNK_BYTES for each read */
+  /* Copied from the reply's headers on the main context, for the parser. */
+  guint         status;
+  char         *retry_after;        /* owned, nullable */
+  gint64        server_ms;
+  gint64        received_ms;
+  gint64        round_trip_ms;
 } PostData;
 
 static void
@@ -61,6 +77,10 @@ post_data_free (PostData *data)
   g_clear_object (&data->caller_cancellable);
   g_clear_object (&data->abort_cancellable);
   g_clear_object (&data->cancellable);
+  g_clear_object (&data->stream);
+  g_clear_pointer (&data->body, g_byte_array_unref);
+  g_free (data->chunk);
+  g_free (data->retry_after);
   g_clear_object (&data->msg);
   g_free (data);
 }
@@ -257,6 +277,117 @@ return_later (GTask        *task,
 }
 
 static void
+return_failure (GTask  *task,
+                GError *error)   /* (transfer full) */
+{
+  PostData *data = g_task_get_task_data (task);
+
+  post_data_stop_timer (data);
+  if (data->timed_out)
+    {
+      g_error_free (error);
+      error = g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                           "No reply from the consumer within %u ms", data->timeout_ms);
+    }
+  /* Stops the transfer: the rest of the body is never read, and libsoup
+   * drops the connection. */
+  g_cancellable_cancel (data->cancellable);
+  return_later (task, NULL, error);
+}
+
+/* Worker: the body is complete; classify it. */
+static void
+parse_in_thread (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  PostData *data = task_data;
+  EpBatchReply *reply = ep_batch_reply_parse (data->status, data->retry_after,
+                                              data->received_ms / 1000,
+                                              (const char *) data->body->data, data->body->len);
+
+  reply->server_ms = data->server_ms;
+  reply->received_ms = data->received_ms;
+  reply->round_trip_ms = data->round_trip_ms;
+  g_task_return_pointer (task, reply, (GDestroyNotify) ep_batch_reply_free);
+}
+
+static void read_next_chunk (GTask *task);
+
+static void
+chunk_read (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  PostData *data = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  if (n < 0)
+    {
+      return_failure (task, g_steal_pointer (&error));
+      return;
+    }
+  if (n == 0)
+    {
+      /* The whole body is here: parsed off the main context; the GTask
+       * hands the reply back from an idle on the caller's context. */
+      post_data_stop_timer (data);
+      g_clear_object (&data->stream);
+      g_task_run_in_thread (task, parse_in_thread);
+      return;
+    }
+  if (data->body->len + (gsize) n > EP_TRANSPORT_MAX_REPLY_BYTES)
+    {
+      return_failure (task, g_error_new (G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                                         "The reply body is larger than %u bytes "
+                                         "(an SQS reply is a few KB): HTTP %u",
+                                         EP_TRANSPORT_MAX_REPLY_BYTES, data->status));
+      return;
+    }
+  g_byte_array_append (data->body, data->chunk, n);
+  read_next_chunk (g_steal_pointer (&task));
+}
+
+static void
+read_next_chunk (GTask *task)   /* (transfer full) */
+{
+  PostData *data = g_task_get_task_data (task);
+
+  g_input_stream_read_async (data->stream, data->chunk, READ_CHUNK_BYTES, G_PRIORITY_DEFAULT,
+                             data->cancellable, chunk_read, task);
+}
+
+/* The status line and headers are here; what they tell is kept for the
+ * parser (the clock's Date is read now, nearest to when it was written). */
+static gboolean
+take_headers (PostData  *data,
+              GError   **error)
+{
+  SoupMessageHeaders *headers = soup_message_get_response_headers (data->msg);
+  goffset length = soup_message_headers_get_content_length (headers);
+
+  data->status = soup_message_get_status (data->msg);
+  data->retry_after = g_strdup (soup_message_headers_get_one (headers, "Retry-After"));
+  data->server_ms = ep_clock_parse_date (soup_message_headers_get_one (headers, "Date"),
+                                         soup_message_headers_get_one (headers, "Age"));
+  data->received_ms = g_get_real_time () / 1000;
+  data->round_trip_ms = (g_get_monotonic_time () - data->started_us) / 1000;
+  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+      length > EP_TRANSPORT_MAX_REPLY_BYTES)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE,
+                   "The reply body is larger than %u bytes (Content-Length %" G_GOFFSET_FORMAT
+                   "; an SQS reply is a few KB): HTTP %u",
+                   EP_TRANSPORT_MAX_REPLY_BYTES, length, data->status);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
 post_sent (GObject      *source,
            GAsyncResult *result,
            gpointer      user_data)
@@ -264,37 +395,16 @@ post_sent (GObject      *source,
   g_autoptr(GTask) task = user_data;
   PostData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = NULL;
-  SoupMessageHeaders *headers;
-  EpBatchReply *reply;
-  const char *body;
-  gsize body_len;
 
-  bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-  post_data_stop_timer (data);
-  if (bytes == NULL)
+  data->stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (data->stream == NULL || !take_headers (data, &error))
     {
-      if (data->timed_out)
-        return_later (task, NULL, g_error_new (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                                               "No reply from the consumer within %u ms",
-                                               data->timeout_ms));
-      else
-        return_later (task, NULL, g_steal_pointer (&error));
+      return_failure (task, g_steal_pointer (&error));
       return;
     }
-
-  headers = soup_message_get_response_headers (data->msg);
-  body = g_bytes_get_data (bytes, &body_len);
-  reply = ep_batch_reply_parse (soup_message_get_status (data->msg),
-                                soup_message_headers_get_one (headers, "Retry-After"),
-                                g_get_real_time () / G_USEC_PER_SEC,
-                                body, body_len);
-  /* Every reply, whatever its status, tells the consumer's time. */
-  reply->server_ms = ep_clock_parse_date (soup_message_headers_get_one (headers, "Date"),
-                                          soup_message_headers_get_one (headers, "Age"));
-  reply->received_ms = g_get_real_time () / 1000;
-  reply->round_trip_ms = (g_get_monotonic_time () - data->started_us) / 1000;
-  return_later (task, reply, NULL);
+  data->body = g_byte_array_sized_new (READ_CHUNK_BYTES);
+  data->chunk = g_malloc (READ_CHUNK_BYTES);
+  read_next_chunk (g_steal_pointer (&task));
 }
 
 void
@@ -345,9 +455,8 @@ ep_transport_post_async (EpTransport         *self,
   post_data_start_timer (data, g_task_get_context (task));
   data->started_us = g_get_monotonic_time ();
 
-  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT,
-                                    data->cancellable, post_sent,
-                                    g_steal_pointer (&task));
+  soup_session_send_async (self->session, msg, G_PRIORITY_DEFAULT,
+                           data->cancellable, post_sent, g_steal_pointer (&task));
 }
 
 EpBatchReply *

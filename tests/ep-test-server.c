@@ -50,7 +50,11 @@ struct _EpTestServer {
   GStrv         poison_names;
   guint         poison_status;
   gint64        date_offset_s;     /* added to the Date of every reply */
+  guint64       endless_bytes;     /* written in ENDLESS bodies */
 };
+
+#define ENDLESS_CHUNK_BYTES (64 * 1024)
+#define ENDLESS_MAX_BYTES   (64 * 1024 * 1024)
 
 /* ---- actions ---- */
 
@@ -419,6 +423,43 @@ schedule_reset (EpTestServer      *self,
   self->pending_resets = g_list_prepend (self->pending_resets, pending);
 }
 
+/* ENDLESS: one more chunk of blanks each time one was written, until the
+ * client goes away (or the cap, where the document is closed). */
+static void
+endless_wrote_chunk (SoupServerMessage *msg,
+                     EpTestServer      *self)
+{
+  static const char blanks[ENDLESS_CHUNK_BYTES] = { [0 ... ENDLESS_CHUNK_BYTES - 1] = ' ' };
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+  if (self->endless_bytes >= ENDLESS_MAX_BYTES)
+    {
+      soup_message_body_append (body, SOUP_MEMORY_STATIC, "</SendMessageBatchResponse>\n",
+                                strlen ("</SendMessageBatchResponse>\n"));
+      soup_message_body_complete (body);
+      return;
+    }
+  soup_message_body_append (body, SOUP_MEMORY_STATIC, blanks, sizeof blanks);
+  self->endless_bytes += sizeof blanks;
+}
+
+static void
+answer_endless (EpTestServer      *self,
+                SoupServerMessage *msg)
+{
+  static const char head[] =
+    "<?xml version=\"1.0\"?>\n"
+    "<SendMessageBatchResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">\n";
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_content_type (headers, "text/xml", NULL);
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
+                            head, strlen (head));
+  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (endless_wrote_chunk), self);
+}
+
 static const Action *
 next_action (EpTestServer *self,
              Action      **owned)
@@ -473,6 +514,9 @@ server_callback (SoupServer        *server,
     case EP_TEST_ACTION_RESET:
     case EP_TEST_ACTION_RESET_MID_REPLY:
       schedule_reset (self, msg, action->kind);
+      break;
+    case EP_TEST_ACTION_ENDLESS:
+      answer_endless (self, msg);
       break;
     default:
       g_assert_not_reached ();
@@ -589,6 +633,18 @@ void
 ep_test_server_push_reset_mid_reply (EpTestServer *self)
 {
   g_queue_push_tail (&self->script, action_new (EP_TEST_ACTION_RESET_MID_REPLY, 0, NULL, NULL, NULL));
+}
+
+void
+ep_test_server_push_endless (EpTestServer *self)
+{
+  g_queue_push_tail (&self->script, action_new (EP_TEST_ACTION_ENDLESS, 200, NULL, NULL, NULL));
+}
+
+guint64
+ep_test_server_get_endless_bytes (EpTestServer *self)
+{
+  return self->endless_bytes;
 }
 
 void

@@ -40,6 +40,7 @@ typedef enum {
   EP_TEST_ACTION_HANG,          /* never answer (until the server is freed or ep_test_server_release_hung) */
   EP_TEST_ACTION_RESET,         /* close the connection without any reply */
   EP_TEST_ACTION_RESET_MID_REPLY, /* send status line, headers and half a body, then close */
+  EP_TEST_ACTION_ENDLESS,       /* 200 with a chunked body that goes on (64 MiB at most) until the client leaves */
 } EpTestActionKind;
 
 EpTestServer   *ep_test_server_new              (void);
@@ -57,6 +58,9 @@ void            ep_test_server_push_reply       (EpTestServer   *self,
 void            ep_test_server_push_hang        (EpTestServer   *self);
 void            ep_test_server_push_reset       (EpTestServer   *self);
 void            ep_test_server_push_reset_mid_reply (EpTestServer *self);
+void            ep_test_server_push_endless     (EpTestServer   *self);
+/* Bytes of ENDLESS bodies written so far. */
+guint64         ep_test_server_get_endless_bytes (EpTestServer  *self);
 /* The action used when the script is empty; for REPLY uses the given reply. */
 void            ep_test_server_set_default      (EpTestServer   *self,
                                                  EpTestActionKind kind,

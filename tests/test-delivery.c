@@ -11,6 +11,7 @@
 
 #include "ep-event-private.h"
 #include "ep-queue-private.h"
+#include "ep-scheduler-private.h"
 #include "ep-witness-private.h"
 #include "ep-test-server.h"
 #include "ep-test-util.h"
@@ -1290,6 +1291,118 @@ test_witness_ledger (void)
   g_assert_cmpuint (ep_witness_get_n_marked (witness), ==, 0);
 }
 
+/* A scheduler of its own over a queue of @n events of @payload_size
+ * bytes, to watch how much of the queue it takes. */
+typedef struct {
+  EpQueue     *queue;
+  EpMonitor   *monitor;
+  EpTransport *transport;
+  EpScheduler *scheduler;
+} OwnScheduler;
+
+static void
+own_scheduler_start (OwnScheduler *own,
+                     Fixture      *fx,
+                     guint         n,
+                     gsize         payload_size,
+                     guint         max_in_flight)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *payload = g_strnfill (payload_size, 'x');
+  g_autofree char *monitor_path = g_build_filename (fx->dir, "monitor.gvariant", NULL);
+  EpSchedulerConfig config = {
+    .consumer_uri = fx->uri,
+    .public_consumer_uri = fx->public_uri,
+    .batch_interval_ms = 3600 * 1000,
+    .monitoring_interval_ms = 3600 * 1000,
+    .request_timeout_ms = 60000,
+    .max_in_flight = max_in_flight,
+  };
+
+  own->queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_uuid_string_random ();
+
+      append_record (own->queue, id, payload);
+    }
+  own->monitor = ep_monitor_new (monitor_path);
+  own->transport = ep_transport_new ("ep-glib-test/1.0", 60000);
+  own->scheduler = ep_scheduler_new (own->queue, own->monitor, own->transport, &config, NULL, NULL);
+  ep_scheduler_start (own->scheduler);
+}
+
+static guint64
+own_scheduler_taken (OwnScheduler *own)
+{
+  return ep_queue_get_length (own->queue) - ep_queue_get_pending (own->queue);
+}
+
+static void
+own_scheduler_stop (OwnScheduler *own,
+                    Fixture      *fx,
+                    GAsyncResult **flushed)
+{
+  ep_scheduler_stop (own->scheduler);
+  ep_test_server_release_hung (fx->server);
+  ep_test_wait_result (flushed);
+  g_clear_object (flushed);
+  EP_TEST_SPIN_UNTIL (own_scheduler_taken (own) == 0);
+  g_clear_object (&own->scheduler);
+  g_clear_object (&own->transport);
+  ep_monitor_close (own->monitor);
+  g_clear_object (&own->monitor);
+  ep_queue_close (own->queue);
+  g_clear_object (&own->queue);
+}
+
+/* max-in-flight beyond what the session's connections can carry (32) is
+ * clamped: a consumer that never answers gets 32 batches, and no more
+ * events are read from the queue than those. */
+static void
+test_max_in_flight_clamped (Fixture       *fx,
+                            gconstpointer  data)
+{
+  OwnScheduler own = { NULL, };
+  g_autoptr(GAsyncResult) flushed = NULL;
+
+  own_scheduler_start (&own, fx, 1000, 10, 1000000);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == EP_TRANSPORT_MAX_CONNS_PER_HOST);
+  for (guint i = 0; i < 50; i++)
+    ep_test_iterate ();
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 32);
+  g_assert_cmpuint (own_scheduler_taken (&own), ==, 32 * 10);
+  own_scheduler_stop (&own, fx, &flushed);
+}
+
+/* Large events: the bytes read ahead stay bounded (4 MiB) before
+ * max-in-flight is reached. */
+static void
+test_read_ahead_bounded (Fixture       *fx,
+                         gconstpointer  data)
+{
+  OwnScheduler own = { NULL, };
+  g_autoptr(GAsyncResult) flushed = NULL;
+  guint hung;
+
+  own_scheduler_start (&own, fx, 600, 19 * 1024, 32);
+  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
+  /* Settled: every batch taken from the queue is posted and hangs. */
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) > 0 &&
+                      own_scheduler_taken (&own) == ep_test_server_get_n_hung (fx->server) * 10);
+  for (guint i = 0; i < 50; i++)
+    ep_test_iterate ();
+  hung = ep_test_server_get_n_hung (fx->server);
+  g_assert_cmpuint (own_scheduler_taken (&own), ==, hung * 10);
+  g_assert_cmpuint (hung, <, 32);
+  g_assert_cmpuint (own_scheduler_taken (&own) * 19 * 1024, <=, 4 * 1024 * 1024);
+  own_scheduler_stop (&own, fx, &flushed);
+}
+
 #define ADD(path, func) \
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -1351,6 +1464,8 @@ main (int   argc,
   ADD ("/ep/delivery/split-counts-against-max-in-flight", test_split_counts_against_max_in_flight);
   ADD ("/ep/delivery/outage-not-fatal", test_outage_not_fatal);
   g_test_add_func ("/ep/delivery/witness-ledger", test_witness_ledger);
+  ADD ("/ep/delivery/max-in-flight-clamped", test_max_in_flight_clamped);
+  ADD ("/ep/delivery/read-ahead-bounded", test_read_ahead_bounded);
 
   return g_test_run ();
 }

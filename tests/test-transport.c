@@ -1118,6 +1118,78 @@ test_post_concurrent (PostFixture   *fixture,
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (fixture->server)->len, ==, 4);
 }
 
+/* An SQS reply padded with blanks to exactly @size bytes. */
+static char *
+padded_reply (gsize size)
+{
+  const char *ids[] = { "id-1", NULL };
+  g_autofree char *xml = ep_test_sqs_accept_body (ids);
+  GString *body = g_string_new (xml);
+
+  g_assert_cmpuint (body->len, <=, size);
+  while (body->len < size)
+    g_string_append_c (body, ' ');
+  return g_string_free (body, FALSE);
+}
+
+/* The reply limit is 1 MiB: exactly that is read and parsed; one byte more
+ * fails the request (from its Content-Length, before reading it). */
+static void
+test_post_reply_limit (PostFixture   *fixture,
+                       gconstpointer  user_data)
+{
+  g_autofree char *at_limit = padded_reply (EP_TRANSPORT_MAX_REPLY_BYTES);
+  g_autofree char *over_limit = padded_reply (EP_TRANSPORT_MAX_REPLY_BYTES + 1);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpBatchReply) reply = NULL;
+  g_autoptr(EpBatchReply) refused = NULL;
+
+  g_assert_cmpuint (EP_TRANSPORT_MAX_REPLY_BYTES, ==, 1024 * 1024);
+  ep_test_server_push_reply (fixture->server, 200, "text/xml", at_limit, NULL);
+  reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (reply->kind, ==, EP_REPLY_BATCH_RESULT);
+  g_assert_true (g_hash_table_contains (reply->confirmed, "id-1"));
+
+  ep_test_server_push_reply (fixture->server, 200, "text/xml", over_limit, NULL);
+  refused = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  g_assert_null (refused);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+  g_assert_nonnull (strstr (error->message, "larger than 1048576 bytes"));
+
+  /* The connection is still usable afterwards. */
+  g_clear_error (&error);
+  g_clear_pointer (&reply, ep_batch_reply_free);
+  reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (reply->kind, ==, EP_REPLY_BATCH_RESULT);
+}
+
+/* A body without a length that never ends is cut at the limit, as a
+ * failure (not a timeout: the request timeout is far away), having read
+ * little more than the limit: it is never buffered whole. */
+static void
+test_post_endless_reply (PostFixture   *fixture,
+                         gconstpointer  user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpBatchReply) reply = NULL;
+
+  ep_transport_set_timeout (fixture->transport, 120000);
+  ep_test_server_push_endless (fixture->server);
+  reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  g_assert_null (reply);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE);
+  /* The server stops writing once the client is gone: the socket buffers
+   * hold a few MiB at most, far from the 64 MiB it would write. */
+  g_assert_cmpuint (ep_test_server_get_endless_bytes (fixture->server), <, 24 * 1024 * 1024);
+
+  g_clear_error (&error);
+  reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (reply->kind, ==, EP_REPLY_BATCH_RESULT);
+}
+
 /* ------------------------------------------------------------------------ */
 
 #define ADD_POST_TEST(path, func) \
@@ -1175,6 +1247,8 @@ main (int    argc,
   ADD_POST_TEST ("abort", test_post_abort);
   ADD_POST_TEST ("connection-reuse", test_post_connection_reuse);
   ADD_POST_TEST ("concurrent", test_post_concurrent);
+  ADD_POST_TEST ("reply-limit", test_post_reply_limit);
+  ADD_POST_TEST ("endless-reply", test_post_endless_reply);
 
   return g_test_run ();
 }
