@@ -103,6 +103,12 @@ void      ep_event_clear             (EpEvent       *event);
 const char *ep_event_record_peek_name (const guint8 *data,
                                        gsize         len);
 
+/* The consent category of a record, from the "consent-category" member of
+ * its headers JSON (which ep-glib writes first), without a full parse; -1 if
+ * it cannot be told. */
+int         ep_event_record_peek_category (const guint8 *data,
+                                           gsize         len);
+
 const char *ep_consent_category_to_header (EpConsentCategory category);
 
 #define EP_UUID_LEN 36

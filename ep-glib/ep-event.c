@@ -379,6 +379,38 @@ ep_event_record_peek_name (const guint8 *data,
   return (const char *) data + end_id;
 }
 
+int
+ep_event_record_peek_category (const guint8 *data,
+                               gsize         len)
+{
+  static const char key[] = "\"consent-category\":\"";
+  guint width = len > G_MAXUINT32 ? 8 : len > G_MAXUINT16 ? 4 : len > G_MAXUINT8 ? 2 : 1;
+  const char *headers, *value;
+  gsize end_name, end_headers;
+
+  if (ep_event_record_peek_name (data, len) == NULL)
+    return -1;
+  end_name = read_offset (data + len - 2 * width, width);
+  end_headers = read_offset (data + len - 3 * width, width);
+  if (end_headers <= end_name || end_headers > len - 3 * width || data[end_headers - 1] != '\0')
+    return -1;
+  headers = (const char *) data + end_name;
+  value = strstr (headers, key);
+  if (value == NULL)
+    return -1;
+  value += sizeof key - 1;
+  for (int category = EP_CONSENT_CATEGORY_NECESSARY; category <= EP_CONSENT_CATEGORY_TARGETING;
+       category++)
+    {
+      const char *text = ep_consent_category_to_header (category);
+      gsize n = strlen (text);
+
+      if (strncmp (value, text, n) == 0 && value[n] == '"')
+        return category;
+    }
+  return -1;
+}
+
 void
 ep_event_format_uuid_v4 (GRand *rand,
                          char   out[EP_UUID_LEN + 1])

@@ -46,7 +46,7 @@ typedef struct {
   guint32 magic;
   guint16 version;
   guint8  type;
-  guint8  reserved;
+  guint8  category;      /* event: consent category + 1; 0 if not recorded */
   guint32 length;
   guint32 logical_size;
   guint64 seq;
@@ -69,9 +69,15 @@ typedef struct {
   guint64 seq;
   guint32 segment;       /* number of the segment file holding the frame */
   guint32 offset_state;  /* frame offset (8-aligned) | EntryState in the low 3 bits */
-  guint32 length;        /* record (payload) length */
+  guint32 length : 25;   /* record (payload) length, at most MAX_RECORD_LEN */
+  guint32 category : 2;  /* EpConsentCategory, or CATEGORY_UNKNOWN */
+  guint32 unused : 5;
   guint32 logical_size;
 } EpQueueEntry;
+
+/* An entry's category when the record does not tell (never removed by
+ * ep_queue_remove_category()). */
+#define CATEGORY_UNKNOWN 3
 
 G_STATIC_ASSERT (sizeof (EpQueueEntry) == 24);
 
@@ -134,6 +140,8 @@ struct _EpQueue
   gboolean   stopping;
   gboolean   closed;
   gboolean   storing_failing; /* the latest append failed (or restored state) */
+  guint      blocked_categories; /* bit per EpConsentCategory: see ep_queue_remove_category() */
+  GHashTable *consent_drops;  /* owned, nullable: name -> count, see ep_queue_steal_consent_drops() */
   gboolean   storage_lost;    /* the directory or a segment was deleted, not yet rescued */
   gint64     storage_check_due; /* monotonic time of the sync thread's next check */
   EpQueueNotifyFunc notify_func; /* see ep_queue_set_notify_func() */
@@ -208,7 +216,8 @@ void             ep_journal_frame_header_init   (FrameHeader     *h,
                                                  guint32          length,
                                                  guint32          logical_size,
                                                  guint64          seq,
-                                                 guint32          payload_crc);
+                                                 guint32          payload_crc,
+                                                 guint8           category);
 FrameCheck       ep_journal_frame_check         (const guint8    *data,
                                                  gsize            size,
                                                  gsize            off,
@@ -306,7 +315,8 @@ void             ep_queue_add_entry             (EpQueue         *self,
                                                  guint64          seq,
                                                  guint64          offset,
                                                  guint32          length,
-                                                 guint32          logical_size);
+                                                 guint32          logical_size,
+                                                 guint            category);
 void             ep_queue_forget_entry          (EpQueue         *self,
                                                  EpQueueEntry    *e);
 void             ep_queue_tidy_index            (EpQueue         *self);

@@ -50,7 +50,11 @@
  *   0  u32      magic "EPQR"
  *   4  u16      format version (1)
  *   6  u8       type: 1 event, 2 tombstone
- *   7  u8       reserved, 0
+ *   7  u8       event: its consent category + 1 (1 NECESSARY, 2 PERFORMANCE,
+ *               3 TARGETING), so that ep_queue_remove_category() needs no
+ *               payload; 0: not recorded (frames of earlier builds, which
+ *               ignore this byte: restore reads the category from the
+ *               record's headers); tombstone: 0
  *   8  u32      payload length (unpadded)
  *   12 u32      event: logical size; tombstone: number of seqs
  *   16 u64      event: its seq; tombstone: 0
@@ -179,12 +183,13 @@ ep_journal_frame_header_init (FrameHeader  *h,
                               guint32       length,
                               guint32       logical_size,
                               guint64       seq,
-                              guint32       payload_crc)
+                              guint32       payload_crc,
+                              guint8        category)
 {
   h->magic = GUINT32_TO_LE (FRAME_MAGIC);
   h->version = GUINT16_TO_LE (FORMAT_VERSION);
   h->type = type;
-  h->reserved = 0;
+  h->category = category;
   h->length = GUINT32_TO_LE (length);
   h->logical_size = GUINT32_TO_LE (logical_size);
   h->seq = GUINT64_TO_LE (seq);
@@ -212,6 +217,7 @@ ep_journal_frame_check (const guint8 *data,
   if (out->version > FORMAT_VERSION)
     return FRAME_NEWER;
   out->type = h.type;
+  out->category = h.category;
   out->length = GUINT32_FROM_LE (h.length);
   out->logical_size = GUINT32_FROM_LE (h.logical_size);
   out->seq = GUINT64_FROM_LE (h.seq);

@@ -279,12 +279,34 @@ update_outage (EpProducer *self)
     announce_outage (self, outage);
 }
 
+/* Counts events the queue deleted because their consent category was
+ * blocked: @drops (name -> count, nullable) is consumed. */
+static void
+count_consent_drops (EpProducer *self,
+                     GHashTable *drops)
+{
+  GHashTableIter iter;
+  gpointer name, count;
+  gboolean save = FALSE;
+
+  if (drops == NULL)
+    return;
+  g_hash_table_iter_init (&iter, drops);
+  while (g_hash_table_iter_next (&iter, &name, &count))
+    for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
+      save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
+  if (save)
+    schedule_monitor_save (self);
+  g_hash_table_unref (drops);
+}
+
 static void
 update_on_main (EpProducer *self)
 {
   g_atomic_int_set (&self->update_pending, 0);
   if (self->queue == NULL)
     return;
+  count_consent_drops (self, ep_queue_steal_consent_drops (self->queue));
   update_queue_properties (self);
   update_outage (self);
   if (self->scheduler != NULL && self->notified_length > 0)
@@ -301,7 +323,8 @@ schedule_update (EpProducer *self)
 }
 
 /* Any thread: the queue's state changed on its own (its directory was
- * deleted and the events stored again: a storage outage to announce). */
+ * deleted and the events stored again: a storage outage to announce; or it
+ * deleted events of a blocked consent category: drops to count). */
 static void
 queue_notified (gpointer data)
 {
@@ -1248,7 +1271,10 @@ ep_producer_send_event_full (EpProducer        *self,
  * @blocked: whether events of @category are dropped
  *
  * Blocks or unblocks a consent category, effective for the next send on
- * any thread. %EP_CONSENT_CATEGORY_PERFORMANCE and
+ * any thread. Blocking a category (again) also deletes the queued events of
+ * that category that are not being delivered at that moment, and counts
+ * them as consent-filtered (those in flight may complete; if their delivery
+ * fails they are deleted too). %EP_CONSENT_CATEGORY_PERFORMANCE and
  * %EP_CONSENT_CATEGORY_TARGETING are blocked until the application unblocks
  * them; %EP_CONSENT_CATEGORY_NECESSARY can never be blocked (asking for it
  * is ignored with a warning).
@@ -1268,6 +1294,16 @@ ep_producer_set_consent_blocked (EpProducer        *self,
       return;
     }
   ep_submitter_set_consent_blocked (self->submitter, category, blocked);
+  if (self->queue == NULL)
+    return;
+  if (blocked)
+    {
+      /* revocation reaches the queue: its stored events go, counted */
+      count_consent_drops (self, ep_queue_remove_category (self->queue, category, NULL));
+      schedule_update (self);
+    }
+  else
+    ep_queue_unblock_category (self->queue, category);
 }
 
 /**

@@ -154,7 +154,8 @@ ep_queue_add_entry (EpQueue        *self,
                     guint64         seq,
                     guint64         offset,
                     guint32         length,
-                    guint32         logical_size)
+                    guint32         logical_size,
+                    guint           category)
 {
   EpQueueEntry *e = ep_queue_index_push (&self->index);
 
@@ -162,6 +163,8 @@ ep_queue_add_entry (EpQueue        *self,
   e->segment = seg->number;
   e->offset_state = (guint32) offset | ENTRY_PENDING;
   e->length = length;
+  e->category = category;
+  e->unused = 0;
   e->logical_size = logical_size;
   seg->live++;
   seg->live_frame_bytes += FRAME_SIZE (length);

@@ -125,13 +125,38 @@ void        ep_queue_set_storing_failing (EpQueue         *self,
  * queue's state changed on its own: the directory or a segment file was
  * deleted under the queue (an append failure is counted, see
  * ep_queue_get_storing_failing()) and the queued events were stored again
- * in the directory created again (or that failed). */
+ * in the directory created again (or that failed); or ep_queue_take()
+ * deleted events of a blocked consent category (see
+ * ep_queue_steal_consent_drops()). */
 typedef void (*EpQueueNotifyFunc) (gpointer user_data);
 
 /* Sets the function above; call it before anything else uses the queue. */
 void        ep_queue_set_notify_func (EpQueue           *self,
                                       EpQueueNotifyFunc  func,
                                       gpointer           user_data);
+
+/* Consent revocation. Each event's consent category is known without
+ * reading payloads: ep_queue_append() reads it from the record's headers
+ * and keeps it in the frame header and the index.
+ *
+ * ep_queue_remove_category() deletes (persistently) the queued events of
+ * @category that are not in flight, and blocks the category in the queue:
+ * in-flight ones may complete, but those given back by ep_queue_release()
+ * are deleted when ep_queue_take() meets them (their names then wait for
+ * ep_queue_steal_consent_drops(), and the notify function is called).
+ * Returns (element-type utf8 guint) the deleted events' names with their
+ * counts, never NULL; @error is set if the deletion could not be written
+ * (the events are gone from memory but may come back after a restart).
+ * Not persistent: after a restart nothing is blocked until this is called
+ * again. Blocking: reads the deleted records' names. */
+GHashTable *ep_queue_remove_category     (EpQueue            *self,
+                                          EpConsentCategory   category,
+                                          GError            **error);
+void        ep_queue_unblock_category    (EpQueue            *self,
+                                          EpConsentCategory   category);
+/* The events deleted later by ep_queue_take() (see above): (transfer full)
+ * (nullable) name -> count, NULL if none since the last call. */
+GHashTable *ep_queue_steal_consent_drops (EpQueue            *self);
 
 /* fdatasync everything appended so far. Blocking: not for the main thread. */
 gboolean    ep_queue_sync            (EpQueue             *self,

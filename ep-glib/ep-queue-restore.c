@@ -223,6 +223,20 @@ restore_tombstone (EpQueue      *self,
     }
 }
 
+/* An event's consent category: from its frame, or for frames of earlier
+ * builds from its record's headers. */
+static guint
+frame_category (const FrameHeader *h,
+                const guint8      *payload)
+{
+  int category;
+
+  if (h->category > 0)
+    return h->category - 1 <= EP_CONSENT_CATEGORY_TARGETING ? h->category - 1 : CATEGORY_UNKNOWN;
+  category = ep_event_record_peek_category (payload, h->length);
+  return category < 0 ? CATEGORY_UNKNOWN : (guint) category;
+}
+
 static void
 restore_frame (EpQueue           *self,
                Restore           *rs,
@@ -245,7 +259,8 @@ restore_frame (EpQueue           *self,
       rs->file->stale = TRUE;
       return;
     }
-  ep_queue_add_entry (self, seg, h->seq, off, h->length, h->logical_size);
+  ep_queue_add_entry (self, seg, h->seq, off, h->length, h->logical_size,
+                      frame_category (h, payload));
   rs->last_event_seq = rs->max_seq = h->seq;
   if (rs->feral != NULL && record_is_feral (payload, h->length, rs->feral))
     g_array_append_val (rs->feral_seqs, h->seq);

@@ -27,6 +27,7 @@
 
 #include "config.h"
 
+#include "ep-event-private.h"
 #include "ep-journal-private.h"
 
 G_DEFINE_FINAL_TYPE (EpQueue, ep_queue, G_TYPE_OBJECT)
@@ -64,7 +65,7 @@ ep_queue_remove_locked (EpQueue       *self,
       g_cond_signal (&self->cond);
     }
   ep_journal_frame_header_init (&h, FRAME_TOMBSTONE, n * 8, n, 0,
-                                ep_queue_crc32c (payload, n * 8));
+                                ep_queue_crc32c (payload, n * 8), 0);
   return ep_journal_write_frame (self, &h, (const guint8 *) payload, n * 8,
                                  &offset, error) != NULL;
 }
@@ -215,6 +216,7 @@ ep_queue_finalize (GObject *object)
 
   ep_queue_index_clear (&self->index);
   g_clear_pointer (&self->segments, g_ptr_array_unref);
+  g_clear_pointer (&self->consent_drops, g_hash_table_unref);
   ep_journal_close_dir (self);
   g_free (self->dir);
   g_clear_pointer (&self->sync_pending, g_ptr_array_unref);
@@ -308,6 +310,7 @@ append_locked (EpQueue       *self,
                gsize          record_len,
                guint32        logical_size,
                guint32        payload_crc,
+               int            category,
                guint64       *seq_out,
                GError       **error)
 {
@@ -336,11 +339,12 @@ append_locked (EpQueue       *self,
       return NULL;
     }
   ep_journal_frame_header_init (&h, FRAME_EVENT, record_len, logical_size, self->next_seq,
-                                payload_crc);
+                                payload_crc, category < 0 ? 0 : category + 1);
   seg = ep_journal_write_frame (self, &h, record, record_len, &offset, error);
   if (seg == NULL)
     return NULL;
-  ep_queue_add_entry (self, seg, self->next_seq, offset, record_len, logical_size);
+  ep_queue_add_entry (self, seg, self->next_seq, offset, record_len, logical_size,
+                      category < 0 ? CATEGORY_UNKNOWN : (guint) category);
   *seq_out = self->next_seq++;
   return seg;
 }
@@ -385,6 +389,7 @@ ep_queue_append (EpQueue       *self,
   EpQueueSegment *seg;
   guint32 payload_crc;
   guint64 seq = 0, ticket = 0;
+  int category;
   gboolean ok;
 
   g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
@@ -399,9 +404,11 @@ ep_queue_append (EpQueue       *self,
       return FALSE;
     }
   payload_crc = ep_queue_crc32c (record, record_len);
+  category = ep_event_record_peek_category (record, record_len);
 
   g_mutex_lock (&self->mutex);
-  seg = append_locked (self, record, record_len, logical_size, payload_crc, &seq, error);
+  seg = append_locked (self, record, record_len, logical_size, payload_crc, category, &seq,
+                       error);
   /* Recorded in append order, inside the same critical section. */
   note_append_result_locked (self, seg != NULL);
   if (seg != NULL && self->sync_on_send)
@@ -466,15 +473,33 @@ read_job_clear (gpointer data)
   g_clear_pointer (&job->seg, ep_journal_segment_unref);
 }
 
+/* With the mutex held: a job to read @e once the mutex is released. */
+static void
+add_job (EpQueue      *self,
+         EpQueueEntry *e,
+         GArray       *jobs)
+{
+  ReadJob job;
+
+  job.seq = e->seq;
+  job.seg = ep_journal_segment_ref (ep_journal_segment_find (self, e->segment));
+  job.offset = ep_queue_entry_offset (e);
+  job.length = e->length;
+  job.logical_size = e->logical_size;
+  g_array_append_val (jobs, job);
+}
+
 /* With the mutex held: picks events from position @pos. With @take, only
- * pending ones, within @max_bytes, marking them in flight. */
+ * pending ones, within @max_bytes, marking them in flight; pending ones of
+ * a blocked category go to @blocked instead. */
 static void
 collect_jobs (EpQueue  *self,
               gsize     pos,
               guint     max_items,
               gsize     max_bytes,
               gboolean  take,
-              GArray   *jobs)
+              GArray   *jobs,
+              GArray   *blocked)
 {
   gsize bytes = 0;
 
@@ -482,10 +507,14 @@ collect_jobs (EpQueue  *self,
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, pos);
       EntryState state = ep_queue_entry_state (e);
-      ReadJob job;
 
       if (state == ENTRY_REMOVED || (take && state == ENTRY_IN_FLIGHT))
         continue;
+      if (take && (self->blocked_categories & (1u << e->category)))
+        {
+          add_job (self, e, blocked);
+          continue;
+        }
       if (take)
         {
           if (jobs->len > 0 && bytes + e->logical_size > max_bytes)
@@ -495,12 +524,7 @@ collect_jobs (EpQueue  *self,
           self->n_in_flight++;
           self->cursor_seq = e->seq + 1;
         }
-      job.seq = e->seq;
-      job.seg = ep_journal_segment_ref (ep_journal_segment_find (self, e->segment));
-      job.offset = ep_queue_entry_offset (e);
-      job.length = e->length;
-      job.logical_size = e->logical_size;
-      g_array_append_val (jobs, job);
+      add_job (self, e, jobs);
     }
   if (take && jobs->len == 0 && pos >= self->index.len)
     self->cursor_seq = self->next_seq;
@@ -569,6 +593,138 @@ read_job_array_new (void)
   return jobs;
 }
 
+/* Consent ---------------------------------------------------------------- */
+
+/* With the mutex held: deletes the events of @jobs (one tombstone). */
+static void
+remove_jobs_locked (EpQueue *self,
+                    GArray  *jobs)
+{
+  g_autofree guint64 *seqs = g_new (guint64, jobs->len);
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < jobs->len; i++)
+    seqs[i] = g_array_index (jobs, ReadJob, i).seq;
+  if (!ep_queue_remove_locked (self, seqs, jobs->len, &error))
+    g_message ("Queue %s: cannot persist the removal of %u event(s) of a blocked consent "
+               "category (they may come back after a restart): %s",
+               self->dir, jobs->len, error->message);
+}
+
+/* Counts the names of the (deleted) events of @jobs into @counts, reading
+ * them from the files the jobs hold open. */
+static void
+count_names (GArray     *jobs,
+             GHashTable *counts)
+{
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      g_autoptr(EpQueueItem) item = read_item (&g_array_index (jobs, ReadJob, i));
+      const char *name = NULL;
+      gpointer count;
+
+      if (item != NULL)
+        name = ep_event_record_peek_name (g_bytes_get_data (item->record, NULL),
+                                          g_bytes_get_size (item->record));
+      if (name == NULL)
+        name = "";  /* unreadable now: still counted */
+      count = g_hash_table_lookup (counts, name);
+      g_hash_table_insert (counts, g_strdup (name),
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (count) + 1));
+    }
+}
+
+static GHashTable *
+counts_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+/* ep_queue_take() met pending events of a blocked category (given back by
+ * ep_queue_release() after the category was blocked): they are deleted;
+ * their names wait for ep_queue_steal_consent_drops(). */
+static void
+drop_blocked (EpQueue *self,
+              GArray  *jobs)
+{
+  EpQueueNotifyFunc func;
+  gpointer data;
+
+  g_mutex_lock (&self->mutex);
+  if (self->consent_drops == NULL)
+    self->consent_drops = counts_new ();
+  count_names (jobs, self->consent_drops);
+  func = self->notify_func;
+  data = self->notify_data;
+  g_mutex_unlock (&self->mutex);
+  if (func != NULL)
+    func (data);
+}
+
+GHashTable *
+ep_queue_remove_category (EpQueue            *self,
+                          EpConsentCategory   category,
+                          GError            **error)
+{
+  g_autoptr(GArray) jobs = read_job_array_new ();
+  GHashTable *counts = counts_new ();
+  g_autofree guint64 *seqs = NULL;
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), counts);
+  g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, counts);
+  g_return_val_if_fail (error == NULL || *error == NULL, counts);
+
+  g_mutex_lock (&self->mutex);
+  self->blocked_categories |= 1u << category;
+  for (gsize i = 0; i < self->index.len && !self->closed; i++)
+    {
+      EpQueueEntry *e = ep_queue_index_at (&self->index, i);
+
+      if (ep_queue_entry_state (e) == ENTRY_PENDING && e->category == category)
+        add_job (self, e, jobs);
+    }
+  if (jobs->len > 0)
+    {
+      seqs = g_new (guint64, jobs->len);
+      for (guint i = 0; i < jobs->len; i++)
+        seqs[i] = g_array_index (jobs, ReadJob, i).seq;
+      ok = ep_queue_remove_locked (self, seqs, jobs->len, error);
+    }
+  g_mutex_unlock (&self->mutex);
+
+  count_names (jobs, counts);
+  if (!ok)
+    g_prefix_error (error, "The %u deleted event(s) may come back after a restart: ",
+                    jobs->len);
+  return counts;
+}
+
+void
+ep_queue_unblock_category (EpQueue           *self,
+                           EpConsentCategory  category)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+  g_return_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING);
+
+  g_mutex_lock (&self->mutex);
+  self->blocked_categories &= ~(1u << category);
+  g_mutex_unlock (&self->mutex);
+}
+
+GHashTable *
+ep_queue_steal_consent_drops (EpQueue *self)
+{
+  GHashTable *drops;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
+
+  g_mutex_lock (&self->mutex);
+  drops = g_steal_pointer (&self->consent_drops);
+  g_mutex_unlock (&self->mutex);
+  return drops;
+}
+
 /* The body of ep_queue_take() and ep_queue_peek(): under the mutex, collects
  * events from the first one with a seq >= @from_seq (with @take: from the
  * cursor, pending ones only, marking them in flight); then reads their
@@ -581,6 +737,7 @@ hand_out (EpQueue  *self,
           gsize     max_bytes)
 {
   g_autoptr(GArray) jobs = read_job_array_new ();
+  g_autoptr(GArray) blocked = read_job_array_new ();
   GPtrArray *items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
 
   g_mutex_lock (&self->mutex);
@@ -588,10 +745,14 @@ hand_out (EpQueue  *self,
     from_seq = self->cursor_seq;
   if (!self->closed)
     collect_jobs (self, ep_queue_index_lower_bound (&self->index, from_seq),
-                  max_items, max_bytes, take, jobs);
+                  max_items, max_bytes, take, jobs, blocked);
+  if (blocked->len > 0)
+    remove_jobs_locked (self, blocked);
   g_mutex_unlock (&self->mutex);
 
   read_jobs (self, jobs, items, take);
+  if (blocked->len > 0)
+    drop_blocked (self, blocked);
   return items;
 }
 

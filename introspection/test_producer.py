@@ -280,6 +280,38 @@ class ProducerTest(unittest.TestCase):
         consent, validation, storing = producer.dup_counters().unpack()
         self.assertEqual(consent, {"perf": 1, "ad": 1})
 
+    def test_consent_revocation_reaches_the_queue(self):
+        # Allowed, stored while no consumer takes anything, then blocked:
+        # the queued events of the blocked categories go (counted), only the
+        # NECESSARY ones arrive, and a restart does not bring the others back.
+        self.consumer.failing = True
+        producer = self.new_producer()
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, False)
+        producer.set_consent_blocked(Ep.ConsentCategory.TARGETING, False)
+        sent = [("nec", Ep.ConsentCategory.NECESSARY), ("perf", Ep.ConsentCategory.PERFORMANCE),
+                ("perf", Ep.ConsentCategory.PERFORMANCE), ("ad", Ep.ConsentCategory.TARGETING),
+                ("nec", Ep.ConsentCategory.NECESSARY), ("perf", Ep.ConsentCategory.PERFORMANCE)]
+        for i, (name, category) in enumerate(sent):
+            self.assertEqual(producer.send_event(name, category, '{"i":%d}' % i, None),
+                             Ep.SendResult.STORED)
+        run_until(lambda: producer.props.queue_length == 6 and self.consumer.requests > 0,
+                  "a delivery attempt that fails")
+
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, True)
+        producer.set_consent_blocked(Ep.ConsentCategory.TARGETING, True)
+        run_until(lambda: producer.props.queue_length == 2, "the blocked events to go")
+        counters = json.loads(producer.dup_counters_json())
+        self.assertEqual(counters["consentFilteredEvents"], {"perf": 3, "ad": 1})
+        self.close(self.producers.pop())
+
+        self.consumer.failing = False
+        producer = self.new_producer()
+        self.assertEqual(producer.props.queue_length, 2)
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        self.assertEqual([(e["name"], json.loads(e["payload"])["i"])
+                          for e in self.consumer.app_events()], [("nec", 0), ("nec", 4)])
+
     def test_validation(self):
         producer = self.new_producer()
         self.assertEqual(producer.send_event("", Ep.ConsentCategory.NECESSARY, "{}", None),

@@ -16,6 +16,7 @@
 
 #include <glib/gstdio.h>
 
+#include "ep-event-private.h"
 #include "ep-queue-private.h"
 #include "ep-test-util.h"
 
@@ -1513,6 +1514,142 @@ test_segment_deleted (void)
   assert_queued (queue, expected);
 }
 
+/* Appends an event of consent category @category ("NECESSARY"...) with the
+ * headers JSON ep-glib writes (consent-category first). */
+static void
+append_with_category (EpQueue    *queue,
+                      const char *name,
+                      const char *category,
+                      const char *payload)
+{
+  g_autofree char *headers = g_strdup_printf ("{\"consent-category\":\"%s\",\"app-name\":\"test\"}",
+                                              category);
+  g_autoptr(GVariant) v = NULL;
+  g_autoptr(GError) error = NULL;
+
+  v = g_variant_ref_sink (g_variant_new ("(xssss)", G_GINT64_CONSTANT (1000), "id", name,
+                                         headers, payload));
+  g_assert_true (ep_queue_append (queue, g_variant_get_data (v), g_variant_get_size (v),
+                                  100, &error));
+  g_assert_no_error (error);
+}
+
+/* The names of the queued events, joined with commas. */
+static char *
+queue_names (EpQueue *queue)
+{
+  g_autoptr(GPtrArray) items = ep_queue_peek (queue, 0, G_MAXUINT);
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  for (guint i = 0; i < items->len; i++)
+    {
+      GBytes *record = ((EpQueueItem *) items->pdata[i])->record;
+
+      g_string_append_printf (out, "%s%s", i > 0 ? "," : "",
+                              ep_event_record_peek_name (g_bytes_get_data (record, NULL),
+                                                         g_bytes_get_size (record)));
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static guint
+count_of (GHashTable *counts,
+          const char *name)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (counts, name));
+}
+
+/* Sets the category byte of the frame at @offset of @path to 0, as earlier
+ * builds wrote it, and fixes the header checksum. */
+static void
+clear_frame_category (const char *path,
+                      gsize       offset)
+{
+  g_autoptr(GBytes) contents = read_file (path);
+  g_autofree guint8 *data = g_memdup2 (g_bytes_get_data (contents, NULL), g_bytes_get_size (contents));
+  guint32 crc;
+
+  g_assert_cmpuint (data[offset + 7], !=, 0);
+  data[offset + 7] = 0;
+  crc = GUINT32_TO_LE (ep_queue_crc32c (data + offset, 28));
+  memcpy (data + offset + 28, &crc, 4);
+  write_file (path, data, g_bytes_get_size (contents));
+}
+
+/* Consent revocation (issue 10): the queued events of a blocked category
+ * that are not in flight are deleted and counted by name, persistently;
+ * in-flight ones given back later are deleted when met; the category of
+ * frames written by earlier builds comes from the record's headers. */
+static void
+test_remove_category (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("consent");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GHashTable) counts = NULL;
+  g_autoptr(GHashTable) drops = NULL;
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GPtrArray) taken = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *names = NULL;
+  g_autofree char *path = NULL;
+  gint reports = 0;
+
+  ep_queue_set_notify_func (queue, count_reports, &reports);
+  append_with_category (queue, "n0", "NECESSARY", "{}");
+  append_with_category (queue, "flying", "PERFORMANCE", "{}");
+  append_with_category (queue, "perf", "PERFORMANCE", "{}");
+  append_with_category (queue, "ad", "TARGETING", "{}");
+  append_with_category (queue, "perf", "PERFORMANCE", "{\"x\":1}");
+  append (queue, "no category");  /* unknown: never removed by category */
+  seqs = take_seqs (queue);
+  ep_queue_release (queue, (guint64 *) (gpointer) seqs->data, 1);
+  ep_queue_release (queue, &g_array_index (seqs, guint64, 2), seqs->len - 2);
+
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_PERFORMANCE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (counts), ==, 1);
+  g_assert_cmpuint (count_of (counts, "perf"), ==, 2);
+  names = queue_names (queue);
+  g_assert_cmpstr (names, ==, "n0,flying,ad,test_event");
+  g_assert_null (ep_queue_steal_consent_drops (queue));
+
+  /* the in-flight one comes back: deleted when met, counted later */
+  ep_queue_release (queue, &g_array_index (seqs, guint64, 1), 1);
+  taken = ep_queue_take (queue, 10, G_MAXSIZE);
+  g_assert_cmpuint (taken->len, ==, 3);
+  drops = ep_queue_steal_consent_drops (queue);
+  g_assert_nonnull (drops);
+  g_assert_cmpuint (count_of (drops, "flying"), ==, 1);
+  g_assert_cmpint (g_atomic_int_get (&reports), ==, 1);
+  g_assert_null (ep_queue_steal_consent_drops (queue));
+  g_clear_object (&queue);
+
+  /* persistent; the categories come back from the frames, or from the
+   * headers for frames of earlier builds */
+  path = only_segment (dir);
+  clear_frame_category (path, SEGMENT_HEADER_SIZE);
+  queue = open_queue (dir, 0, NULL, 0);
+  g_clear_pointer (&names, g_free);
+  names = queue_names (queue);
+  g_assert_cmpstr (names, ==, "n0,ad,test_event");
+  g_clear_pointer (&counts, g_hash_table_unref);
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_TARGETING, NULL);
+  g_assert_cmpuint (count_of (counts, "ad"), ==, 1);
+  g_clear_pointer (&counts, g_hash_table_unref);
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_NECESSARY, NULL);
+  g_assert_cmpuint (count_of (counts, "n0"), ==, 1);  /* its category came from its headers */
+  g_clear_pointer (&names, g_free);
+  names = queue_names (queue);
+  g_assert_cmpstr (names, ==, "test_event");
+
+  /* unblocked: handed out again */
+  ep_queue_unblock_category (queue, EP_CONSENT_CATEGORY_PERFORMANCE);
+  append_with_category (queue, "perf", "PERFORMANCE", "{}");
+  g_clear_pointer (&taken, g_ptr_array_unref);
+  taken = ep_queue_take (queue, 10, G_MAXSIZE);
+  g_assert_cmpuint (taken->len, ==, 2);
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -1688,6 +1825,7 @@ main (int    argc,
   g_test_add_func ("/ep/queue/odd-files-moved-aside", test_odd_files);
   g_test_add_func ("/ep/queue/directory-deleted", test_directory_deleted);
   g_test_add_func ("/ep/queue/segment-deleted", test_segment_deleted);
+  g_test_add_func ("/ep/queue/remove-category", test_remove_category);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
