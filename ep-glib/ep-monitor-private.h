@@ -27,13 +27,19 @@ typedef enum {
 #define EP_MONITOR_MAX_NAME_BYTES 96
 #define EP_MONITOR_MAX_SNAPSHOT_NAMES 100
 
+/* Most distinct names counted per reason: past them, drops of new names
+ * count under EP_MONITOR_OTHER_NAME, so memory, the file and the time to
+ * save them stay bounded however many names an application makes up. */
+#define EP_MONITOR_MAX_NAMES 1000
+#define EP_MONITOR_OTHER_NAME "(other)"
+
 #define EP_MONITOR_SNAPSHOT_TYPE "(a{st}a{st}a{st})"
 
 #define EP_TYPE_MONITOR (ep_monitor_get_type ())
 G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
 
 /* Loads @path if it exists. A file that cannot be parsed is renamed to
- * "<path>.corrupt", logged with g_warning, and the monitor starts empty. */
+ * "<path>.corrupt", logged with g_message, and the monitor starts empty. */
 EpMonitor  *ep_monitor_new              (const char   *path);
 
 /* Counts one dropped event; thread-safe. Returns TRUE when the caller should

@@ -78,7 +78,8 @@ ep_monitor_init (EpMonitor *self)
   g_mutex_init (&self->lock);
   g_mutex_init (&self->save_lock);
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
-    self->counts[i] = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+    self->counts[i] = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                             (GDestroyNotify) g_ref_string_release, g_free);
 }
 
 /* A counter key: valid UTF-8, XML 1.0 characters only, at most
@@ -120,8 +121,18 @@ add_locked (EpMonitor    *self,
     {
       if (delta <= 0)
         return;
+      /* Bounded memory and file: past the cap, new names share one count. */
+      if (g_hash_table_size (table) >=
+          EP_MONITOR_MAX_NAMES + (guint) g_hash_table_contains (table, EP_MONITOR_OTHER_NAME))
+        {
+          key = EP_MONITOR_OTHER_NAME;
+          count = g_hash_table_lookup (table, key);
+        }
+    }
+  if (count == NULL)
+    {
       count = g_new0 (guint64, 1);
-      g_hash_table_insert (table, g_strdup (key), count);
+      g_hash_table_insert (table, g_ref_string_new (key), count);
     }
   if (delta < 0 && (guint64) -delta >= *count)
     g_hash_table_remove (table, key);
@@ -266,33 +277,91 @@ ep_monitor_is_empty (EpMonitor *self)
   return TRUE;
 }
 
-static GVariant *
-map_to_variant (GHashTable *table,
-                guint      *budget)
+/* One counter, copied out of the lock: the name is a reference on the
+ * table's key (a GRefString), so taking the copy costs no string copy. */
+typedef struct {
+  char    *name;
+  guint64  count;
+} Counter;
+
+static void
+counter_clear (gpointer data)
 {
-  g_autoptr(GList) keys = g_hash_table_get_keys (table);
+  g_ref_string_release (((Counter *) data)->name);
+}
+
+/* Under the lock: O(names), no sort, no allocation per name. */
+static GArray *
+copy_counters_locked (GHashTable *table)
+{
+  GArray *copy = g_array_sized_new (FALSE, FALSE, sizeof (Counter), g_hash_table_size (table));
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_array_set_clear_func (copy, counter_clear);
+  g_hash_table_iter_init (&iter, table);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      Counter counter = { g_ref_string_acquire (key), *(guint64 *) value };
+      g_array_append_val (copy, counter);
+    }
+  return copy;
+}
+
+static int
+counter_compare (gconstpointer a,
+                 gconstpointer b)
+{
+  return strcmp (((const Counter *) a)->name, ((const Counter *) b)->name);
+}
+
+/* Out of the lock. Sorted, so snapshots and files are deterministic. */
+static GVariant *
+counters_to_variant (GArray *counters,
+                     guint  *budget)
+{
   GVariantBuilder builder;
 
-  /* Sorted, so snapshots and files are deterministic. */
-  keys = g_list_sort (keys, (GCompareFunc) strcmp);
+  g_array_sort (counters, counter_compare);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{st}"));
-  for (GList *l = keys; l != NULL && *budget > 0; l = l->next, (*budget)--)
+  for (guint i = 0; i < counters->len && *budget > 0; i++, (*budget)--)
     {
-      guint64 *count = g_hash_table_lookup (table, l->data);
-      g_variant_builder_add (&builder, "{st}", l->data, *count);
+      Counter *counter = &g_array_index (counters, Counter, i);
+      g_variant_builder_add (&builder, "{st}", counter->name, counter->count);
     }
   return g_variant_builder_end (&builder);
+}
+
+static void
+copy_all_locked (EpMonitor *self,
+                 GArray    *copies[EP_N_DROP_REASONS])
+{
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    copies[i] = copy_counters_locked (self->counts[i]);
+}
+
+static void
+copies_to_variants (GArray   *copies[EP_N_DROP_REASONS],
+                    guint     budget,
+                    GVariant *maps[EP_N_DROP_REASONS])
+{
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    {
+      maps[i] = counters_to_variant (copies[i], &budget);
+      g_array_unref (copies[i]);
+    }
 }
 
 GVariant *
 ep_monitor_snapshot (EpMonitor *self)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
-  guint budget = EP_MONITOR_MAX_SNAPSHOT_NAMES;
+  GArray *copies[EP_N_DROP_REASONS];
   GVariant *maps[EP_N_DROP_REASONS];
 
-  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
-    maps[i] = map_to_variant (self->counts[i], &budget);
+  g_mutex_lock (&self->lock);
+  copy_all_locked (self, copies);
+  g_mutex_unlock (&self->lock);
+  copies_to_variants (copies, EP_MONITOR_MAX_SNAPSHOT_NAMES, maps);
   return g_variant_ref_sink (g_variant_new_tuple (maps, EP_N_DROP_REASONS));
 }
 
@@ -409,22 +478,38 @@ ep_monitor_is_dirty (EpMonitor *self)
   return self->dirty;
 }
 
-static GVariant *
-serialize_locked (EpMonitor *self)
+/* What a save writes, copied under the lock and serialized out of it. */
+typedef struct {
+  GArray   *copies[EP_N_DROP_REASONS];
+  gboolean  storage_outage;
+  gboolean  delivery_outage;
+  gint64    clock_offset_ms;
+} StateCopy;
+
+static void
+copy_state_locked (EpMonitor *self,
+                   StateCopy *copy)
 {
-  guint budget = G_MAXUINT;
+  copy_all_locked (self, copy->copies);
+  copy->storage_outage = self->storage_outage;
+  copy->delivery_outage = self->delivery_outage;
+  copy->clock_offset_ms = self->clock_offset_ms;
+}
+
+static GVariant *
+serialize_state (StateCopy *copy)
+{
   GVariant *maps[EP_N_DROP_REASONS];
   GVariantBuilder extensions;
 
-  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
-    maps[i] = map_to_variant (self->counts[i], &budget);
+  copies_to_variants (copy->copies, G_MAXUINT, maps);
   g_variant_builder_init (&extensions, G_VARIANT_TYPE_VARDICT);
-  if (self->clock_offset_ms != 0)
+  if (copy->clock_offset_ms != 0)
     g_variant_builder_add (&extensions, "{sv}", "clock-offset",
-                           g_variant_new_int64 (self->clock_offset_ms));
+                           g_variant_new_int64 (copy->clock_offset_ms));
   return g_variant_ref_sink (g_variant_new ("(u@a{st}@a{st}@a{st}bba{sv})", STATE_VERSION,
                                             maps[0], maps[1], maps[2],
-                                            self->storage_outage, self->delivery_outage,
+                                            copy->storage_outage, copy->delivery_outage,
                                             &extensions));
 }
 
@@ -434,6 +519,7 @@ ep_monitor_save (EpMonitor  *self,
 {
   g_autoptr(GMutexLocker) save_locker = g_mutex_locker_new (&self->save_lock);
   g_autoptr(GVariant) state = NULL;
+  StateCopy copy;
   guint64 generation;
 
   g_mutex_lock (&self->lock);
@@ -443,9 +529,11 @@ ep_monitor_save (EpMonitor  *self,
       g_mutex_unlock (&self->lock);
       return TRUE;
     }
-  state = serialize_locked (self);
+  copy_state_locked (self, &copy);
   generation = self->generation;
   g_mutex_unlock (&self->lock);
+
+  state = serialize_state (&copy);
 
   /* Written outside the lock so counting never waits for the disk. */
   if (!g_file_set_contents_full (self->path, g_variant_get_data (state), g_variant_get_size (state),

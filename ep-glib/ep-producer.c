@@ -1535,6 +1535,11 @@ ep_producer_dup_queued_events (EpProducer *self,
  * #GVariant of type `(a{st}a{st}a{st})` holding, per event name, the
  * consent-filtered, validation-failed and storing-failed counts.
  *
+ * At most 1,000 distinct names are counted per reason; drops of further
+ * names are counted together under the reserved name `(other)`, so that
+ * an application that makes up names cannot grow the counters (and their
+ * file) without bound.
+ *
  * Returns: (transfer full): the counters
  */
 GVariant *

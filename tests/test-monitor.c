@@ -158,6 +158,82 @@ test_format_migration (void)
   }
 }
 
+/* Issue 8 item 8: at most EP_MONITOR_MAX_NAMES names per reason; drops of
+ * more names count under EP_MONITOR_OTHER_NAME, in memory, in the file, and
+ * when an older, larger file is loaded. */
+static void
+test_names_capped (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(GError) error = NULL;
+  const guint n = EP_MONITOR_MAX_NAMES + 500;
+  GStatBuf st;
+
+  {
+    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(GVariant) snapshot = NULL;
+
+    for (guint i = 0; i < n; i++)
+      {
+        g_autofree char *name = g_strdup_printf ("a_rather_long_event_name_number_%06u_%s", i,
+                                                 "padding_padding_padding_padding_padding");
+        ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, name);
+        ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, name);
+      }
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_VALIDATION_FAILED, EP_MONITOR_OTHER_NAME),
+                      ==, 2 * 500);
+    /* Names counted before the cap keep counting by name. */
+    ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED,
+                    "a_rather_long_event_name_number_000000_padding_padding_padding_padding_padding");
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_VALIDATION_FAILED,
+                                            "a_rather_long_event_name_number_000000_padding_padding_padding_padding_padding"),
+                      ==, 3);
+    /* The other reasons have their own room. */
+    ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "play"), ==, 1);
+
+    snapshot = ep_monitor_snapshot (monitor);
+    g_assert_cmpuint (g_variant_n_children (g_variant_get_child_value (snapshot, 1)), <=,
+                      EP_MONITOR_MAX_SNAPSHOT_NAMES);
+    g_variant_unref (g_variant_get_child_value (snapshot, 1));
+    g_assert_true (ep_monitor_save (monitor, &error));
+    g_assert_no_error (error);
+  }
+  /* The file is bounded: names of at most EP_MONITOR_MAX_NAME_BYTES, plus
+   * a count and framing each. */
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_size, <=, (EP_MONITOR_MAX_NAMES + 2) * (EP_MONITOR_MAX_NAME_BYTES + 24));
+  {
+    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_VALIDATION_FAILED, EP_MONITOR_OTHER_NAME),
+                      ==, 2 * 500);
+  }
+
+  /* A file written before the cap, with more names, is capped as it loads. */
+  {
+    g_autoptr(GVariant) v1 = NULL;
+    g_autoptr(EpMonitor) monitor = NULL;
+    GVariantBuilder maps[3];
+
+    for (guint i = 0; i < 3; i++)
+      g_variant_builder_init (&maps[i], G_VARIANT_TYPE ("a{st}"));
+    for (guint i = 0; i < n; i++)
+      {
+        g_autofree char *name = g_strdup_printf ("old_%06u", i);
+        g_variant_builder_add (&maps[0], "{st}", name, (guint64) 1);
+      }
+    v1 = g_variant_ref_sink (g_variant_new ("(ua{st}a{st}a{st}bb)", 1, &maps[0], &maps[1], &maps[2],
+                                            FALSE, FALSE));
+    g_file_set_contents (path, g_variant_get_data (v1), g_variant_get_size (v1), &error);
+    g_assert_no_error (error);
+    monitor = ep_monitor_new (path);
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "old_000000"), ==, 1);
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, EP_MONITOR_OTHER_NAME),
+                      ==, 500);
+  }
+}
+
 static void
 test_corrupt_file (void)
 {
@@ -242,6 +318,7 @@ main (int   argc,
   g_test_add_func ("/ep/monitor/counts-and-json", test_counts_and_json);
   g_test_add_func ("/ep/monitor/persistence", test_persistence);
   g_test_add_func ("/ep/monitor/format-migration", test_format_migration);
+  g_test_add_func ("/ep/monitor/names-capped", test_names_capped);
   g_test_add_func ("/ep/monitor/corrupt-file", test_corrupt_file);
   g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
   g_test_add_func ("/ep/monitor/save-requests-and-close", test_save_requests_and_close);
