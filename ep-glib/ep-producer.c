@@ -216,6 +216,9 @@ save_monitor_now (EpProducer *self)
 {
   g_atomic_int_set (&self->save_pending, 0);
   ep_monitor_save_in_background (self->monitor);
+  /* A count may have started: the monitoring timer runs only then. */
+  if (self->scheduler != NULL)
+    ep_scheduler_counters_changed (self->scheduler);
 }
 
 /* Any thread: the counters or the outage state changed. */

@@ -76,6 +76,11 @@ void         ep_scheduler_disconnect      (EpScheduler             *self);
  * queue has no timer, so an idle application gets no wakeups). */
 void         ep_scheduler_queue_grew      (EpScheduler             *self);
 
+/* Main context: dropped-event counters changed. The monitoring timer runs
+ * only while a counter is non-zero (an idle application gets no wakeups):
+ * this arms it. */
+void         ep_scheduler_counters_changed (EpScheduler            *self);
+
 /* Main context. Takes effect for the next batches. */
 void         ep_scheduler_set_max_in_flight (EpScheduler           *self,
                                              guint                  max_in_flight);

@@ -31,6 +31,7 @@
 
 #include "ep-clock-private.h"
 #include "ep-scheduler-private.h"
+#include "ep-timer-private.h"
 #include "ep-witness-private.h"
 
 #define MAX_BATCH_EVENTS 10
@@ -61,7 +62,7 @@ struct _EpScheduler
 
   GCancellable      *cancellable;        /* owned: cancels every request at stop */
   GSource           *batch_timer;        /* owned, nullable: the next attempt */
-  GSource           *monitoring_timer;   /* owned, nullable */
+  GSource           *monitoring_timer;   /* owned, nullable: armed only while there is something to report */
   GSource           *close_timer;        /* owned, nullable: bounds the last attempt */
   GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
   gulong             network_changed_id;
@@ -135,6 +136,7 @@ flush_free (Flush *flush)
 }
 
 static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
+static void arm_monitoring_timer (EpScheduler *self);
 static void fill_pipeline (EpScheduler *self);
 static void post_batch (EpScheduler *self, Batch *batch);
 static void release_batch (EpScheduler *self, Batch *batch);
@@ -654,7 +656,7 @@ arm_batch_timer (EpScheduler *self,
   destroy_source (&self->batch_timer);
   if (self->stopped)
     return;
-  self->batch_timer = g_timeout_source_new ((guint) CLAMP (delay_ms, 0, G_MAXUINT));
+  self->batch_timer = ep_timer_source_new (delay_ms, "[ep-glib] batch timer");
   g_source_set_callback (self->batch_timer, batch_timer_cb, self, NULL);
   g_source_attach (self->batch_timer, self->context);
 }
@@ -707,6 +709,7 @@ drop_refused (EpScheduler *self,
            "so the fault is the event's", event->name, event->id, why);
   if (ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name))
     ep_monitor_save_in_background (self->monitor);
+  arm_monitoring_timer (self);
   remove_seq (self, batch, batch_seq (batch, i));
 }
 
@@ -986,6 +989,8 @@ apply_monitoring_reply (EpScheduler  *self,
     }
   else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
     set_retry_after (self, reply->retry_after_s);
+  /* Counts that were not confirmed, or came meanwhile. */
+  arm_monitoring_timer (self);
 }
 
 /* Worker: writes what a reply meant to the queue. */
@@ -1245,8 +1250,27 @@ send_monitoring_event (EpScheduler *self)
 static gboolean
 monitoring_timer_cb (gpointer user_data)
 {
-  send_monitoring_event (user_data);
-  return G_SOURCE_CONTINUE;
+  EpScheduler *self = user_data;
+
+  g_clear_pointer (&self->monitoring_timer, g_source_unref);
+  send_monitoring_event (self);
+  /* Not sent (Retry-After): again next interval. Sent: its reply re-arms. */
+  arm_monitoring_timer (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* An idle producer must not wake up: the timer runs only while a counter
+ * is non-zero, and not while the monitoring event is in flight. */
+static void
+arm_monitoring_timer (EpScheduler *self)
+{
+  if (self->monitoring_timer != NULL || self->stopped || self->close_task != NULL ||
+      self->monitoring_in_flight || ep_monitor_is_empty (self->monitor))
+    return;
+  self->monitoring_timer = ep_timer_source_new (MAX (self->config.monitoring_interval_ms, 1),
+                                                "[ep-glib] monitoring timer");
+  g_source_set_callback (self->monitoring_timer, monitoring_timer_cb, self, NULL);
+  g_source_attach (self->monitoring_timer, self->context);
 }
 
 /* Network monitor ---------------------------------------------------------- */
@@ -1330,9 +1354,7 @@ ep_scheduler_start (EpScheduler *self)
   if (ep_queue_get_length (self->queue) > 0)
     arm_batch_timer (self, self->config.batch_interval_ms);
 
-  self->monitoring_timer = g_timeout_source_new (MAX (self->config.monitoring_interval_ms, 1));
-  g_source_set_callback (self->monitoring_timer, monitoring_timer_cb, self, NULL);
-  g_source_attach (self->monitoring_timer, self->context);
+  arm_monitoring_timer (self);
 
   self->network_monitor = g_network_monitor_get_default ();
   self->network_available = g_network_monitor_get_network_available (self->network_monitor);
@@ -1478,6 +1500,14 @@ ep_scheduler_set_max_in_flight (EpScheduler *self,
 }
 
 void
+ep_scheduler_counters_changed (EpScheduler *self)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  arm_monitoring_timer (self);
+}
+
+void
 ep_scheduler_queue_grew (EpScheduler *self)
 {
   g_return_if_fail (EP_IS_SCHEDULER (self));
@@ -1581,6 +1611,7 @@ ep_scheduler_close_async (EpScheduler         *self,
     }
 
   self->close_timer = g_timeout_source_new (MAX (self->config.request_timeout_ms, 1));
+  g_source_set_name (self->close_timer, "[ep-glib] close timer");
   g_source_set_callback (self->close_timer, close_timeout_cb, self, NULL);
   g_source_attach (self->close_timer, self->context);
   self->backoff_until = 0;
