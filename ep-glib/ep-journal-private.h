@@ -29,6 +29,7 @@ G_BEGIN_DECLS
 #define INDEX_CHUNK              4096
 #define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
 #define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
+#define SYNC_REJOIN_MAX_US       (1 * G_TIME_SPAN_MILLISECOND)
 #define STORAGE_CHECK_US         (750 * G_TIME_SPAN_MILLISECOND)
 #define ALIGN8(n)                (((n) + 7) & ~(guint64) 7)
 #define FRAME_SIZE(payload_len)  (HEADER_SIZE + ALIGN8 ((guint64) (payload_len)))
@@ -161,6 +162,10 @@ struct _EpQueue
   guint64    sync_failed;     /* number of the latest sync that failed; 0 if none */
   int        sync_errno;      /* ... and its errno */
   GPtrArray *sync_pending;    /* owned refs: segments written since the latest sync started */
+  guint      sync_covered;    /* appenders waiting for the running sync */
+  guint      sync_next;       /* appenders waiting for the sync after it */
+  guint      sync_rejoin;     /* appenders released by the latest sync, expected back */
+  gint64     sync_duration;   /* monotonic µs the latest sync took */
   EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
   gpointer   sync_hook_data;
 
