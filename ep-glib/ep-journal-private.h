@@ -117,6 +117,7 @@ struct _EpQueue
   int        lock_fd;         /* owned; holds the flock; -1 once closed */
   guint64    max_bytes;       /* 0: no limit */
   gboolean   sync_on_send;
+  gboolean   read_only;       /* ep_queue_open_read_only(): no lock, no writes, no thread */
 
   GMutex     mutex;           /* guards everything below */
   GCond      cond;            /* wakes the sync thread */
@@ -294,6 +295,8 @@ void             ep_journal_abandon_tmp         (EpQueue         *self,
                                                  guint32          number,
                                                  int              fd);
 gboolean         ep_journal_open_dir            (EpQueue         *self,
+                                                 GError         **error);
+gboolean         ep_journal_open_dir_read_only  (EpQueue         *self,
                                                  GError         **error);
 gboolean         ep_journal_move_aside          (EpQueue         *self,
                                                  const char      *name,

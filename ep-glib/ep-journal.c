@@ -465,6 +465,12 @@ segment_for_frame (EpQueue  *self,
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
       return NULL;
     }
+  if (self->read_only)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "The queue %s was opened read-only", self->dir);
+      return NULL;
+    }
   if (seg != NULL && seg->writable &&
       (seg->size == HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
     {
@@ -761,7 +767,7 @@ ep_journal_open_segment (EpQueue     *self,
   struct stat st;
   int fd;
 
-  fd = openat (self->dir_fd, name, O_RDWR | O_CLOEXEC);
+  fd = openat (self->dir_fd, name, (self->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd < 0 || fstat (fd, &st) != 0)
     {
       ep_journal_set_error (error, errno, "Cannot open queue file", name);
@@ -894,6 +900,18 @@ ep_journal_open_dir (EpQueue  *self,
                      GError  **error)
 {
   return open_and_lock (self->dir, &self->dir_fd, &self->lock_fd, error);
+}
+
+/* ep_queue_open_read_only(): opens an existing directory, takes no lock. */
+gboolean
+ep_journal_open_dir_read_only (EpQueue  *self,
+                               GError  **error)
+{
+  self->dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (self->dir_fd >= 0)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot open queue directory", self->dir);
+  return FALSE;
 }
 
 /* Whether the open directory is no longer the one at the queue's path

@@ -97,6 +97,7 @@ struct _EpProducer
   guint          max_in_flight;
   gboolean       strict_mode;
   gboolean       sync_on_send;
+  gboolean       read_only;            /* construct-only: a snapshot of a queue, no delivery */
   char         **feral_event_types;
   char          *device_info[N_DEVICE_INFO]; /* as configured, indexed by DeviceInfoIndex */
   char          *browser_name;
@@ -135,6 +136,7 @@ enum {
   PROP_REQUEST_TIMEOUT,
   PROP_STRICT_MODE,
   PROP_SYNC_ON_SEND,
+  PROP_READ_ONLY,
   PROP_MAX_IN_FLIGHT,
   PROP_FERAL_EVENT_TYPES,
   PROP_DEVICE_VENDOR,
@@ -225,6 +227,8 @@ save_monitor_now (EpProducer *self)
 static void
 schedule_monitor_save (EpProducer *self)
 {
+  if (self->read_only)
+    return;  /* the directory belongs to another producer */
   if (g_atomic_int_compare_and_exchange (&self->save_pending, 0, 1))
     call_on_main (self, MONITOR_SAVE_DELAY_MS, save_monitor_now);
 }
@@ -418,7 +422,7 @@ ep_producer_dispose (GObject *object)
    * once, so a new producer can take over. Stored events are already in
    * the kernel. After close_async() the directory may have a new owner:
    * close saved everything already. */
-  if (self->monitor != NULL && !self->closed)
+  if (self->monitor != NULL && !self->closed && !self->read_only)
     {
       g_autoptr(GError) error = NULL;
 
@@ -520,6 +524,9 @@ ep_producer_get_property (GObject    *object,
     case PROP_SYNC_ON_SEND:
       g_value_set_boolean (value, self->sync_on_send);
       break;
+    case PROP_READ_ONLY:
+      g_value_set_boolean (value, self->read_only);
+      break;
     case PROP_MAX_IN_FLIGHT:
       g_value_set_uint (value, self->max_in_flight);
       break;
@@ -612,6 +619,9 @@ ep_producer_set_property (GObject      *object,
       break;
     case PROP_SYNC_ON_SEND:
       self->sync_on_send = g_value_get_boolean (value);
+      break;
+    case PROP_READ_ONLY:
+      self->read_only = g_value_get_boolean (value);
       break;
     case PROP_MAX_IN_FLIGHT:
       ep_producer_set_max_in_flight (self, g_value_get_uint (value));
@@ -773,6 +783,22 @@ ep_producer_class_init (EpProducerClass *klass)
    * killed) and on stable storage within one second.
    */
   properties[PROP_SYNC_ON_SEND] = config_boolean ("sync-on-send");
+
+  /**
+   * EpProducer:read-only:
+   *
+   * When %TRUE, the producer only looks at its queue directory, which must
+   * exist, even while another producer (in any process) holds it: it takes
+   * no lock, writes nothing (neither the queue nor the counters), delivers
+   * nothing and starts no timer. Its queue length, bytes, oldest event
+   * time, counters and [method@Ep.Producer.dup_queued_events] are a
+   * snapshot taken by [method@Gio.Initable.init]. Sending returns
+   * %EP_SEND_RESULT_STORING_FAILED; flush and close finish at once (flush
+   * with %EP_ERROR_CLOSED). For tools such as `ep-tool status`.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_READ_ONLY] = config_boolean ("read-only");
 
   /**
    * EpProducer:max-in-flight:
@@ -1110,8 +1136,11 @@ init_parts (EpProducer  *self,
   if (self->queue_dir == NULL)
     self->queue_dir = g_build_filename (g_get_user_state_dir (), "ep-glib", self->app_name, NULL);
 
-  self->queue = ep_queue_open (self->queue_dir, self->max_disk_usage, self->sync_on_send,
-                               (const char * const *) self->feral_event_types, error);
+  if (self->read_only)
+    self->queue = ep_queue_open_read_only (self->queue_dir, error);
+  else
+    self->queue = ep_queue_open (self->queue_dir, self->max_disk_usage, self->sync_on_send,
+                                 (const char * const *) self->feral_event_types, error);
   if (self->queue == NULL)
     return FALSE;
   ep_queue_set_notify_func (self->queue, queue_notified, self);
@@ -1126,7 +1155,8 @@ init_parts (EpProducer  *self,
   self->notified_bytes = ep_queue_get_bytes (self->queue);
   ep_submitter_start (self->submitter, self->queue, self->monitor, &submitter_callbacks, self);
 
-  start_scheduler (self, delivery);
+  if (!self->read_only)
+    start_scheduler (self, delivery);
   return TRUE;
 }
 

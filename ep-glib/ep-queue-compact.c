@@ -288,6 +288,12 @@ ep_queue_reclaim (EpQueue   *self,
   g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
+  if (self->read_only)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "The queue %s was opened read-only", self->dir);
+      return FALSE;
+    }
   g_mutex_lock (&self->maintenance_mutex);
   ok = delete_dead_segments (self, error) &&
        compact (self, force_compaction, error) &&

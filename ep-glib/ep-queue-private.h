@@ -53,6 +53,15 @@ EpQueue    *ep_queue_open            (const char          *dir,
                                       const char * const  *feral_names,
                                       GError             **error);
 
+/* Opens the queue in @dir (which must exist) for reading only, whether
+ * another queue (in any process) holds it or not: takes no lock, writes
+ * nothing, starts no thread. The result is a snapshot of the directory at
+ * the time of the call (length, bytes, oldest event, ep_queue_peek());
+ * appends and removals fail with EP_ERROR_STORAGE. Errors: EP_ERROR_STORAGE
+ * (no such directory, unreadable, a newer format). */
+EpQueue    *ep_queue_open_read_only  (const char          *dir,
+                                      GError             **error);
+
 /* Appends one record. When it returns TRUE the record is in the kernel
  * (survives SIGKILL) and will reach stable storage within one second (a
  * background thread fdatasyncs), or before return with sync_on_send.

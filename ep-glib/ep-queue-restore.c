@@ -105,9 +105,20 @@ restore_open_file (EpQueue     *self,
 {
   RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, FALSE, NULL };
 
-  file.fd = ep_journal_open_segment (self, name, &file.size, error);
+  g_autoptr(GError) local_error = NULL;
+
+  file.fd = ep_journal_open_segment (self, name, &file.size, &local_error);
+  if (file.fd < 0 && self->read_only)
+    {
+      /* the owner may have deleted it (compaction) since the listing */
+      g_debug ("Queue %s: skipping %s: %s", self->dir, name, local_error->message);
+      return TRUE;
+    }
   if (file.fd < 0)
-    return FALSE;
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
   file.tail = file.size;
   g_array_append_val (rs->files, file);
   return TRUE;
@@ -588,10 +599,16 @@ ep_queue_restore (EpQueue             *self,
         return FALSE;
       base_seq = MAX (base_seq, file->base_seq);
     }
+  self->next_seq = MAX (rs.max_seq + 1, base_seq);
+  if (self->read_only)
+    {
+      /* a snapshot: nothing is cut, deleted, moved or created */
+      ep_queue_tidy_index (self);
+      return TRUE;
+    }
   if (!restore_apply (self, &rs, error))
     return FALSE;
 
-  self->next_seq = MAX (rs.max_seq + 1, base_seq);
   if (self->segments->len == 0 || !ep_journal_active_segment (self)->writable)
     {
       if (ep_journal_create_segment (self, next_number, 0, error) == NULL)

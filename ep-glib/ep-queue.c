@@ -47,6 +47,13 @@ ep_queue_remove_locked (EpQueue       *self,
   FrameHeader h;
   guint64 offset;
 
+  if (self->read_only)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "The queue %s was opened read-only", self->dir);
+      return FALSE;
+    }
+
   for (guint i = 0; i < n_seqs; i++)
     {
       EpQueueEntry *e = ep_queue_index_find (&self->index, seqs[i]);
@@ -300,6 +307,30 @@ ep_queue_open (const char          *dir,
       g_prefix_error (error, "Cannot start the queue's sync thread: ");
       return NULL;
     }
+  return g_steal_pointer (&self);
+}
+
+EpQueue *
+ep_queue_open_read_only (const char  *dir,
+                         GError     **error)
+{
+  g_autoptr(EpQueue) self = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (dir != NULL && *dir != '\0', NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  self = g_object_new (EP_TYPE_QUEUE, NULL);
+  self->dir = g_strdup (dir);
+  self->read_only = TRUE;
+  if (!ep_journal_open_dir_read_only (self, error))
+    return NULL;
+
+  g_mutex_lock (&self->mutex);
+  ok = ep_queue_restore (self, NULL, error);
+  g_mutex_unlock (&self->mutex);
+  if (!ok)
+    return NULL;
   return g_steal_pointer (&self);
 }
 

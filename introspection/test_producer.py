@@ -312,6 +312,37 @@ class ProducerTest(unittest.TestCase):
         self.assertEqual([(e["name"], json.loads(e["payload"])["i"])
                           for e in self.consumer.app_events()], [("nec", 0), ("nec", 4)])
 
+    def test_read_only_snapshot_of_a_held_queue(self):
+        # What `ep-tool status` does while the application runs: a second
+        # ordinary producer is refused, a read-only one sees the queue and
+        # writes nothing to it.
+        self.consumer.failing = True
+        owner = self.new_producer()
+        for i in range(3):
+            self.assertEqual(owner.send_event("held", Ep.ConsentCategory.NECESSARY,
+                                              '{"i":%d}' % i, None), Ep.SendResult.STORED)
+        with self.assertRaises(GLib.Error) as raised:
+            self.new_producer()
+        self.assert_ep_error(raised.exception, Ep.Error.QUEUE_LOCKED)
+
+        def journal_files():
+            return sorted((name, os.path.getsize(os.path.join(self.queue_dir, name)))
+                          for name in os.listdir(self.queue_dir) if ".journal" in name)
+
+        before = journal_files()
+        reader = self.new_producer(read_only=True)
+        self.assertTrue(reader.props.read_only)
+        self.assertEqual(reader.props.queue_length, 3)
+        self.assertEqual(reader.props.queue_bytes, owner.props.queue_bytes)
+        self.assertEqual(reader.dup_queued_events(0, 10).n_children(), 3)
+        self.assertEqual(reader.send_event("x", Ep.ConsentCategory.NECESSARY, "{}", None),
+                         Ep.SendResult.STORING_FAILED)
+        ok, error = self.flush(reader)
+        self.assertFalse(ok)
+        self.close(self.producers.pop())
+        self.assertEqual(journal_files(), before)
+        self.assertEqual(owner.props.queue_length, 3)
+
     def test_validation(self):
         producer = self.new_producer()
         self.assertEqual(producer.send_event("", Ep.ConsentCategory.NECESSARY, "{}", None),

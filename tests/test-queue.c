@@ -1650,6 +1650,97 @@ test_remove_category (void)
   g_assert_cmpuint (taken->len, ==, 2);
 }
 
+/* The names and sizes of the files of @dir, for "nothing was written". */
+static char *
+dir_listing (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+
+      g_ptr_array_add (lines, g_strdup_printf ("%s %" G_GUINT64_FORMAT, name, file_size (path)));
+    }
+  g_ptr_array_sort (lines, compare_paths);
+  g_ptr_array_add (lines, NULL);
+  return g_strjoinv ("\n", (char **) lines->pdata);
+}
+
+/* A read-only open of a queue that another queue holds: a snapshot, no
+ * lock taken, nothing written (issue 11, for ep-tool status and dump). */
+static void
+test_read_only (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("read-only");
+  g_autofree char *missing = g_build_filename (dir, "missing", NULL);
+  g_autoptr(EpQueue) owner = open_queue (dir, 0, NULL, 0);
+  g_autoptr(EpQueue) reader = NULL;
+  g_autoptr(EpQueue) other = NULL;
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  guint64 seq;
+
+  ep_queue_set_segment_size (owner, 4096);
+  append_numbered (owner, 0, 20);
+  seqs = take_seqs (owner);
+  g_assert_true (ep_queue_remove (owner, (guint64 *) (gpointer) seqs->data, 5, &error));
+  g_assert_no_error (error);
+  g_assert_true (ep_queue_sync (owner, &error));
+  g_assert_no_error (error);
+  before = dir_listing (dir);
+
+  reader = ep_queue_open_read_only (dir, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (reader);
+  assert_ranges (reader, 5, 20, 0, 0);
+  g_assert_cmpuint (ep_queue_get_length (reader), ==, 15);
+  g_assert_cmpuint (ep_queue_get_bytes (reader), ==, ep_queue_get_bytes (owner));
+  g_assert_cmpint (ep_queue_get_oldest_time (reader), ==, ep_queue_get_oldest_time (owner));
+
+  g_assert_false (try_append (reader, "test_event", "no", &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_clear_error (&error);
+  seq = g_array_index (seqs, guint64, 10);
+  g_assert_false (ep_queue_remove (reader, &seq, 1, &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_clear_error (&error);
+  g_assert_false (ep_queue_reclaim (reader, TRUE, &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_clear_error (&error);
+
+  /* the owner goes on; the reader keeps its snapshot */
+  append_numbered (owner, 20, 5);
+  g_assert_cmpuint (ep_queue_get_length (reader), ==, 15);
+  g_clear_object (&reader);
+  after = dir_listing (dir);
+  g_assert_cmpstr (after, !=, before);  /* the owner's appends */
+  g_clear_object (&owner);
+
+  /* the lock stayed the owner's until it closed; nothing else was written */
+  g_clear_pointer (&before, g_free);
+  before = dir_listing (dir);
+  reader = ep_queue_open_read_only (dir, &error);
+  g_assert_no_error (error);
+  assert_ranges (reader, 5, 25, 0, 0);
+  g_clear_object (&reader);
+  g_clear_pointer (&after, g_free);
+  after = dir_listing (dir);
+  g_assert_cmpstr (after, ==, before);
+  other = open_queue (dir, 0, NULL, 0);
+
+  /* a missing directory is an error, and is not created */
+  reader = ep_queue_open_read_only (missing, &error);
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_assert_null (reader);
+  g_assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -1826,6 +1917,7 @@ main (int    argc,
   g_test_add_func ("/ep/queue/directory-deleted", test_directory_deleted);
   g_test_add_func ("/ep/queue/segment-deleted", test_segment_deleted);
   g_test_add_func ("/ep/queue/remove-category", test_remove_category);
+  g_test_add_func ("/ep/queue/read-only", test_read_only);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
