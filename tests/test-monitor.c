@@ -193,9 +193,10 @@ test_names_capped (void)
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "play"), ==, 1);
 
     snapshot = ep_monitor_snapshot (monitor);
-    g_assert_cmpuint (g_variant_n_children (g_variant_get_child_value (snapshot, 1)), <=,
-                      EP_MONITOR_MAX_SNAPSHOT_NAMES);
-    g_variant_unref (g_variant_get_child_value (snapshot, 1));
+    {
+      g_autoptr(GVariant) validation = g_variant_get_child_value (snapshot, 1);
+      g_assert_cmpuint (g_variant_n_children (validation), <=, EP_MONITOR_MAX_SNAPSHOT_NAMES);
+    }
     g_assert_true (ep_monitor_save (monitor, &error));
     g_assert_no_error (error);
   }
