@@ -28,8 +28,10 @@ PACKAGES=(
   python3-botocore
   # memory checks
   valgrind
-  # the documentation coverage check (the docs test suite)
+  # the HTML reference and its checks (the docs test suite)
   gi-docgen
+  # the Vala bindings (vapigen) and their test (valac)
+  valac
   # the tools' man pages (rst2man)
   python3-docutils
 )
