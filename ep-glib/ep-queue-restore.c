@@ -11,9 +11,13 @@
  * untouched.
  *
  * Files are replayed in number order, which is seq order unless files were
- * copied or renamed by hand (backup and sync tools do): an event whose seq
- * is not above the previous one is a copy of a restored one, skipped and
- * counted (ep_queue_get_duplicates()), and its file is compacted away. A
+ * copied or renamed by hand (backup and sync tools do). An event whose seq
+ * is not above the previous one is either a copy of a restored one
+ * (skipped, counted by ep_queue_get_duplicates(), and its file compacted
+ * away) or late: its file was renamed or copied to a lower number. Late
+ * events are merged into the index in seq order, unless a tombstone met
+ * before them removed them, and the queue is then rewritten into one new
+ * file, so that file order is seq order again. A
  * segment is deleted as a leftover of an interrupted compaction only when a
  * COMPACTED file provably holds its live events (every event seq in it is
  * below the COMPACTED file's base seq, and no kept file comes in between).
@@ -60,6 +64,9 @@ typedef struct {
   GArray     *feral_seqs;   /* guint64: events to remove */
   guint64     max_seq;      /* highest seq seen in events and tombstones */
   guint64     last_event_seq;
+  GArray     *late;         /* EpQueueEntry: events met after higher seqs (out of order) */
+  GArray     *unmatched;    /* guint64: tombstone seqs that named no restored event yet */
+  gboolean    reordered;    /* late events were merged: the files must be rewritten */
   RestoreFile *file;        /* borrowed: the file being replayed */
   gboolean    dir_changed;
   gboolean    bad_bytes;      /* a restored file holds bad bytes */
@@ -83,6 +90,8 @@ restore_clear (Restore *rs)
   g_clear_pointer (&rs->odd_names, g_ptr_array_unref);
   g_clear_pointer (&rs->feral, g_hash_table_unref);
   g_clear_pointer (&rs->feral_seqs, g_array_unref);
+  g_clear_pointer (&rs->late, g_array_unref);
+  g_clear_pointer (&rs->unmatched, g_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Restore, restore_clear)
@@ -231,7 +240,41 @@ restore_tombstone (EpQueue      *self,
       e = ep_queue_index_find (&self->index, seq);
       if (e != NULL)
         ep_queue_forget_entry (self, e);
+      else
+        g_array_append_val (rs->unmatched, seq);  /* for events met late */
     }
+}
+
+/* Whether an event of @seq was restored already (removed since, or not). */
+static gboolean
+seen (EpQueueIndex *ix,
+      guint64       seq)
+{
+  gsize pos = ep_queue_index_lower_bound (ix, seq);
+
+  return pos < ix->len && ep_queue_index_at (ix, pos)->seq == seq;
+}
+
+/* An event met after events with higher seqs, which it is not a copy of:
+ * its file was renamed or copied to another number. Kept aside, merged into
+ * the index in seq order once every file is read. */
+static void
+add_late (Restore           *rs,
+          EpQueueSegment    *seg,
+          gsize              off,
+          const FrameHeader *h,
+          guint              category)
+{
+  EpQueueEntry e = { 0 };
+
+  e.seq = h->seq;
+  e.segment = seg->number;
+  e.offset_state = (guint32) off | ENTRY_PENDING;
+  e.length = h->length;
+  e.category = category;
+  e.logical_size = h->logical_size;
+  g_array_append_val (rs->late, e);
+  rs->max_seq = MAX (rs->max_seq, h->seq);
 }
 
 /* An event's consent category: from its frame, or for frames of earlier
@@ -263,16 +306,22 @@ restore_frame (EpQueue           *self,
       restore_tombstone (self, rs, payload, h->logical_size);
       return;
     }
-  if (h->seq <= rs->last_event_seq)
+  if (h->seq <= rs->last_event_seq && seen (&self->index, h->seq))
     {
-      /* a copy: files were copied or renamed by hand */
+      /* a copy: files were copied by hand */
       self->duplicates++;
       rs->file->stale = TRUE;
       return;
     }
-  ep_queue_add_entry (self, seg, h->seq, off, h->length, h->logical_size,
-                      frame_category (h, payload));
-  rs->last_event_seq = rs->max_seq = h->seq;
+  if (h->seq <= rs->last_event_seq)
+    add_late (rs, seg, off, h, frame_category (h, payload));
+  else
+    {
+      ep_queue_add_entry (self, seg, h->seq, off, h->length, h->logical_size,
+                          frame_category (h, payload));
+      rs->last_event_seq = h->seq;
+      rs->max_seq = MAX (rs->max_seq, h->seq);
+    }
   if (rs->feral != NULL && record_is_feral (payload, h->length, rs->feral))
     g_array_append_val (rs->feral_seqs, h->seq);
 }
@@ -506,6 +555,83 @@ restore_segment (EpQueue      *self,
   return ok;
 }
 
+static gint
+compare_entries (gconstpointer a,
+                 gconstpointer b)
+{
+  guint64 sa = ((const EpQueueEntry *) a)->seq, sb = ((const EpQueueEntry *) b)->seq;
+
+  return sa < sb ? -1 : sa > sb;
+}
+
+static gint
+compare_seqs (gconstpointer a,
+              gconstpointer b)
+{
+  guint64 sa = *(const guint64 *) a, sb = *(const guint64 *) b;
+
+  return sa < sb ? -1 : sa > sb;
+}
+
+/* Whether @e is a duplicate among the late events or was removed by a
+ * tombstone met before it; if not, counts it as live. */
+static gboolean
+keep_late (EpQueue      *self,
+           Restore      *rs,
+           guint         j,
+           EpQueueEntry *e)
+{
+  EpQueueSegment *seg;
+
+  if (j > 0 && g_array_index (rs->late, EpQueueEntry, j - 1).seq == e->seq)
+    {
+      self->duplicates++;
+      return FALSE;
+    }
+  if (bsearch (&e->seq, rs->unmatched->data, rs->unmatched->len, sizeof (guint64),
+               compare_seqs) != NULL)
+    return FALSE;
+  seg = ep_journal_segment_find (self, e->segment);
+  seg->live++;
+  seg->live_frame_bytes += FRAME_SIZE (e->length);
+  self->n_live++;
+  self->live_bytes += e->logical_size;
+  return TRUE;
+}
+
+/* Merges the late events into the index, in seq order. The files are then
+ * out of seq order: ep_queue_restore() rewrites them. */
+static void
+merge_late (EpQueue *self,
+            Restore *rs)
+{
+  EpQueueIndex merged;
+  gsize i = 0;
+  guint j = 0;
+
+  if (rs->late->len == 0)
+    return;
+  g_array_sort (rs->late, compare_entries);
+  g_array_sort (rs->unmatched, compare_seqs);
+  ep_queue_index_init (&merged);
+  while (i < self->index.len || j < rs->late->len)
+    {
+      EpQueueEntry *a = i < self->index.len ? ep_queue_index_at (&self->index, i) : NULL;
+      EpQueueEntry *b = j < rs->late->len ? &g_array_index (rs->late, EpQueueEntry, j) : NULL;
+
+      if (b == NULL || (a != NULL && a->seq < b->seq))
+        {
+          *ep_queue_index_push (&merged) = *a;
+          i++;
+        }
+      else if (keep_late (self, rs, j++, b))
+        *ep_queue_index_push (&merged) = *b;
+    }
+  ep_queue_index_clear (&self->index);
+  self->index = merged;
+  rs->reordered = TRUE;
+}
+
 /* After a successful scan: the only place restore modifies the directory. */
 static gboolean
 restore_apply (EpQueue  *self,
@@ -553,6 +679,8 @@ restore_init (Restore             *rs,
   rs->tmp_names = g_ptr_array_new_with_free_func (g_free);
   rs->odd_names = g_ptr_array_new_with_free_func (g_free);
   rs->feral_seqs = g_array_new (FALSE, FALSE, sizeof (guint64));
+  rs->late = g_array_new (FALSE, FALSE, sizeof (EpQueueEntry));
+  rs->unmatched = g_array_new (FALSE, FALSE, sizeof (guint64));
   if (feral_names == NULL || feral_names[0] == NULL)
     return;
   rs->feral = g_hash_table_new (g_str_hash, g_str_equal);
@@ -599,6 +727,7 @@ ep_queue_restore (EpQueue             *self,
         return FALSE;
       base_seq = MAX (base_seq, file->base_seq);
     }
+  merge_late (self, &rs);
   self->next_seq = MAX (rs.max_seq + 1, base_seq);
   if (self->read_only)
     {
@@ -617,6 +746,9 @@ ep_queue_restore (EpQueue             *self,
   if (rs.dir_changed && !ep_journal_sync_dir (self, error))
     return FALSE;
   restore_remove_feral (self, &rs);
+  /* files renamed or copied to other numbers: one file again, in order */
+  if (rs.reordered && !ep_queue_rescue_locked (self, error))
+    return FALSE;
   ep_queue_tidy_index (self);
   self->reclaim_wanted = ep_queue_reclaim_possible (self);
   self->compaction_wanted = rs.bad_bytes;

@@ -1741,6 +1741,87 @@ test_read_only (void)
   g_assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
 }
 
+/* How many events the segment file @contents holds: opened alone. */
+static guint64
+events_in_file (GBytes *contents)
+{
+  g_autofree char *dir = ep_test_make_dir ("alone");
+  g_autofree char *path = g_build_filename (dir, "00000001.journal", NULL);
+  g_autoptr(EpQueue) queue = NULL;
+
+  write_file (path, g_bytes_get_data (contents, NULL), g_bytes_get_size (contents));
+  queue = open_queue (dir, 0, NULL, 0);
+  return ep_queue_get_length (queue);
+}
+
+typedef enum {
+  MOVE_RENAME_HIGHER,
+  MOVE_SWAP,
+  MOVE_COPY_LOWER,
+} SegmentMove;
+
+/* Segment files renamed to another free number, two swapping numbers, a
+ * copy under a lower free number: every intact event comes back once, in
+ * seq order, removed ones stay removed, and the files are rewritten so
+ * that the next open finds nothing odd. */
+static void
+test_moved_segments (gconstpointer data)
+{
+  SegmentMove move = GPOINTER_TO_INT (data);
+  g_autofree char *dir = ep_test_make_dir ("moved");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GArray) expected = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *other = g_build_filename (dir, "00000050.journal", NULL);
+  g_autofree char *zero = g_build_filename (dir, "00000000.journal", NULL);
+  g_autoptr(GBytes) copy = NULL;
+  guint64 in_copy = 0;
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 60);
+  seqs = take_seqs (queue);
+  /* removed: 10..14 (in the second segment) and 40..41 */
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 10), 5, &error));
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 40), 2, &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+  append_range (expected, 0, 10);
+  append_range (expected, 15, 40);
+  append_range (expected, 42, 60);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, >=, 5);
+
+  switch (move)
+    {
+    case MOVE_RENAME_HIGHER:
+      g_assert_no_errno (g_rename (segments->pdata[1], other));
+      break;
+    case MOVE_SWAP:
+      g_assert_no_errno (g_rename (segments->pdata[1], other));
+      g_assert_no_errno (g_rename (segments->pdata[2], segments->pdata[1]));
+      g_assert_no_errno (g_rename (other, segments->pdata[2]));
+      break;
+    case MOVE_COPY_LOWER:
+      copy = read_file (segments->pdata[2]);
+      write_file (zero, g_bytes_get_data (copy, NULL), g_bytes_get_size (copy));
+      in_copy = events_in_file (copy);
+      break;
+    }
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_queued (queue, expected);
+  g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, in_copy);
+  append_numbered (queue, 100, 1);
+  append_range (expected, 100, 101);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_queued (queue, expected);
+  g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, 0);
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -1918,6 +1999,12 @@ main (int    argc,
   g_test_add_func ("/ep/queue/segment-deleted", test_segment_deleted);
   g_test_add_func ("/ep/queue/remove-category", test_remove_category);
   g_test_add_func ("/ep/queue/read-only", test_read_only);
+  g_test_add_data_func ("/ep/queue/renamed-segment", GINT_TO_POINTER (MOVE_RENAME_HIGHER),
+                        test_moved_segments);
+  g_test_add_data_func ("/ep/queue/swapped-segments", GINT_TO_POINTER (MOVE_SWAP),
+                        test_moved_segments);
+  g_test_add_data_func ("/ep/queue/copied-segment-lower", GINT_TO_POINTER (MOVE_COPY_LOWER),
+                        test_moved_segments);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
