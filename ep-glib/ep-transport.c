@@ -295,7 +295,10 @@ return_failure (GTask  *task,
   return_later (task, NULL, error);
 }
 
-/* Worker: the body is complete; classify it. */
+/* Worker: the body is complete; classify it. The parse task has no source
+ * object and holds nothing of the POST's: a worker may drop the last
+ * reference to it after its callback ran, and that must not keep the
+ * transport alive. */
 static void
 parse_in_thread (GTask        *task,
                  gpointer      source_object,
@@ -311,6 +314,39 @@ parse_in_thread (GTask        *task,
   reply->received_ms = data->received_ms;
   reply->round_trip_ms = data->round_trip_ms;
   g_task_return_pointer (task, reply, (GDestroyNotify) ep_batch_reply_free);
+}
+
+/* Main context (an idle of the parse task): hands the reply over. */
+static void
+reply_parsed (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  EpBatchReply *reply = g_task_propagate_pointer (G_TASK (result), NULL);
+
+  g_task_return_pointer (task, reply, (GDestroyNotify) ep_batch_reply_free);
+}
+
+static void
+parse_later (GTask *task)   /* (transfer full) */
+{
+  PostData *data = g_task_get_task_data (task);
+  PostData *copy = g_new0 (PostData, 1);
+  g_autoptr(GTask) parse = NULL;
+
+  copy->status = data->status;
+  copy->retry_after = g_steal_pointer (&data->retry_after);
+  copy->server_ms = data->server_ms;
+  copy->received_ms = data->received_ms;
+  copy->round_trip_ms = data->round_trip_ms;
+  copy->body = g_steal_pointer (&data->body);
+  g_main_context_push_thread_default (g_task_get_context (task));
+  parse = g_task_new (NULL, NULL, reply_parsed, task);
+  g_main_context_pop_thread_default (g_task_get_context (task));
+  g_task_set_source_tag (parse, parse_later);
+  g_task_set_task_data (parse, copy, (GDestroyNotify) post_data_free);
+  g_task_run_in_thread (parse, parse_in_thread);
 }
 
 static void read_next_chunk (GTask *task);
@@ -336,7 +372,7 @@ chunk_read (GObject      *source,
        * hands the reply back from an idle on the caller's context. */
       post_data_stop_timer (data);
       g_clear_object (&data->stream);
-      g_task_run_in_thread (task, parse_in_thread);
+      parse_later (g_steal_pointer (&task));
       return;
     }
   if (data->body->len + (gsize) n > EP_TRANSPORT_MAX_REPLY_BYTES)

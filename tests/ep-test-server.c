@@ -51,6 +51,7 @@ struct _EpTestServer {
   guint         poison_status;
   gint64        date_offset_s;     /* added to the Date of every reply */
   guint64       endless_bytes;     /* written in ENDLESS bodies */
+  GPtrArray    *endless;           /* (element-type SoupServerMessage) owned refs: ENDLESS replies */
 };
 
 #define ENDLESS_CHUNK_BYTES (64 * 1024)
@@ -458,6 +459,9 @@ answer_endless (EpTestServer      *self,
   soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
                             head, strlen (head));
   g_signal_connect (msg, "wrote-chunk", G_CALLBACK (endless_wrote_chunk), self);
+  if (self->endless == NULL)
+    self->endless = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (self->endless, g_object_ref (msg));
 }
 
 static const Action *
@@ -573,6 +577,11 @@ ep_test_server_free (EpTestServer *self)
     return;
 
   g_list_free_full (g_steal_pointer (&self->pending_resets), (GDestroyNotify) pending_reset_free);
+  /* An ENDLESS reply may still be writing: it must not call back into a
+   * freed server. */
+  for (guint i = 0; self->endless != NULL && i < self->endless->len; i++)
+    g_signal_handlers_disconnect_by_data (g_ptr_array_index (self->endless, i), self);
+  g_clear_pointer (&self->endless, g_ptr_array_unref);
   soup_server_disconnect (self->server);
   g_clear_pointer (&self->hung, g_ptr_array_unref);
   g_clear_object (&self->server);
