@@ -266,12 +266,15 @@ print_json_line (JsonBuilder *builder)
   g_print ("%s\n", text);
 }
 
-/* Why ep-glib refused an event: the line it logged, else what the result
- * means (see EpSendResult) */
+/* Why ep-glib refused the event @name: the line it logged (at debug level,
+ * "Event 'NAME' dropped (REASON): ..."), else what the result means (see
+ * EpSendResult) */
 static char *
-refusal_reason (EpSendResult result)
+refusal_reason (const char   *name,
+                EpSendResult  result)
 {
   char *logged = library_log_take_last ();
+  const char *meaning;
 
   if (logged != NULL)
     return logged;
@@ -279,16 +282,21 @@ refusal_reason (EpSendResult result)
   switch (result)
     {
     case EP_SEND_RESULT_CONSENT_FILTERED:
-      return g_strdup ("its consent category is blocked");
+      meaning = "its consent category is blocked";
+      break;
     case EP_SEND_RESULT_VALIDATION_FAILED:
-      return g_strdup ("it is invalid: an empty name, more than 20480 bytes, text that is not "
-                       "UTF-8 or holds characters XML 1.0 does not allow");
+      meaning = "it is invalid: an empty name, more than 20480 bytes, text that is not "
+                "UTF-8 or holds characters XML 1.0 does not allow";
+      break;
     case EP_SEND_RESULT_STORING_FAILED:
-      return g_strdup ("the queue could not store it (disk budget or storage error)");
+      meaning = "the queue could not store it (disk budget or storage error)";
+      break;
     case EP_SEND_RESULT_STORED:
     default:
       g_assert_not_reached ();
     }
+
+  return g_strdup_printf ("Event '%s' not stored: %s", name, meaning);
 }
 
 static void
@@ -352,14 +360,14 @@ cmd_send (int    argc,
   g_ptr_array_set_size (library_log, 0);
   result = ep_producer_send_event_full (producer, argv[1], category, argv[2], headers, &id);
   if (result != EP_SEND_RESULT_STORED)
-    reason = refusal_reason (result);
+    reason = refusal_reason (argv[1], result);
 
   if (opt_json)
     print_send_json (result, id, reason);
   else
     g_print ("%s\n", results[result]);
   if (reason != NULL)
-    g_printerr ("ep-tool: event '%s' not stored: %s\n", argv[1], reason);
+    g_printerr ("ep-tool: %s\n", reason);
   return result == EP_SEND_RESULT_STORED ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
