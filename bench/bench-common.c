@@ -210,6 +210,16 @@ bench_producer_new (const char *dir,
                     guint       max_in_flight,
                     guint       port)
 {
+  return bench_producer_new_full (dir, sync_on_send, max_in_flight, port, NULL);
+}
+
+EpProducer *
+bench_producer_new_full (const char *dir,
+                         gboolean    sync_on_send,
+                         guint       max_in_flight,
+                         guint       port,
+                         const char *true_property)
+{
   g_autoptr(GError) error = NULL;
   g_autofree char *uri = g_strdup_printf ("http://127.0.0.1:%u/api/event-batch", port ? port : 9);
   g_autofree char *public_uri = g_strdup_printf ("http://127.0.0.1:%u/api/public/event-batch",
@@ -232,6 +242,8 @@ bench_producer_new (const char *dir,
                              "device-model", "Bench Model 1",
                              "os-name", "Debian GNU/Linux",
                              "os-version", "12",
+                             /* a NULL @true_property ends the list here */
+                             true_property, TRUE,
                              NULL);
   if (producer == NULL)
     bench_die ("cannot create a producer on %s: %s", dir, error->message);

@@ -82,6 +82,12 @@ EpProducer *bench_producer_new    (const char   *dir,
                                    gboolean      sync_on_send,
                                    guint         max_in_flight,
                                    guint         port);
+/* The same with the boolean property @true_property (if not NULL) set. */
+EpProducer *bench_producer_new_full (const char *dir,
+                                     gboolean    sync_on_send,
+                                     guint       max_in_flight,
+                                     guint       port,
+                                     const char *true_property);
 /* Drops the producer; it must be gone (its queue lock released) at once. */
 void        bench_producer_drop   (EpProducer  **producer);
 void        bench_send_or_die     (EpProducer   *producer);

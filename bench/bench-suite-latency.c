@@ -67,7 +67,44 @@ measure_store_sends (BenchStore *store,
   out->measured = TRUE;
 }
 
+/* TimedSend for the sync-on-send rows: ours, then SQLite's. */
+static gint64
+timed_send_ours (gpointer producer)
+{
+  gint64 start = bench_now_ns ();
+
+  bench_send_or_die (producer);
+  return bench_now_ns () - start;
+}
+
+static gint64
+timed_send_store (gpointer store)
+{
+  g_autoptr(GError) error = NULL;
+  BenchEnrichment e;
+  gint64 start, elapsed;
+
+  bench_enrichment_init (&e);
+  start = bench_now_ns ();
+  if (!bench_store_send (store, &e, BENCH_EVENT_NAME, bench_payload, &error))
+    bench_die ("baseline send failed: %s", error->message);
+  elapsed = bench_now_ns () - start;
+  bench_enrichment_clear (&e);
+  return elapsed;
+}
+
 static void run_restore_child (const char *kind, const char *dir, double timeout_s, Restore *out);
+
+/* Whether this build's producer has the stamp-payload property. */
+static gboolean
+has_stamp_payload (void)
+{
+  GObjectClass *klass = g_type_class_ref (EP_TYPE_PRODUCER);
+  gboolean found = g_object_class_find_property (klass, "stamp-payload") != NULL;
+
+  g_type_class_unref (klass);
+  return found;
+}
 
 void
 phase_latency_ours (const Config *config,
@@ -75,11 +112,13 @@ phase_latency_ours (const Config *config,
 {
   g_autofree char *dir = bench_scratch ("ours-queue");
 
+  results->frame_size = bench_frame_size ();
   for (guint l = 0; l < N_LEVELS; l++)
     {
       guint64 level = config->levels[l];
       g_autoptr(EpProducer) producer = bench_producer_new (dir, FALSE, 4, 0);
       gint64 start = bench_now_ns ();
+      SyncSamples sync;
 
       /* Filled, then closed (synced) and opened again: the sends are
        * measured over a queue that is on disk, not over a page cache
@@ -92,17 +131,20 @@ phase_latency_ours (const Config *config,
       measure_ours_sends (producer, config->samples[MODE_DEFAULT],
                           &results->latency[OURS][MODE_DEFAULT][l]);
       bench_producer_drop (&producer);
+      if (has_stamp_payload ())
+        {
+          producer = bench_producer_new_full (dir, FALSE, 4, 0, "stamp-payload");
+          measure_ours_sends (producer, config->samples[MODE_DEFAULT], &results->stamp[l]);
+          bench_producer_drop (&producer);
+        }
 
-      /* The floor of sync-on-send, in the same directory, just before. */
-      if (results->frame_size == 0)
-        results->frame_size = bench_frame_size ();
-      measure_sync_floor (dir, results->frame_size, config->samples[MODE_SYNC], FALSE,
-                          &results->sync_floor[l]);
-      measure_sync_floor (dir, results->frame_size, config->samples[MODE_SYNC], TRUE,
-                          &results->sync_floor_zeroed[l]);
+      /* sync-on-send, interleaved with its floor in the same directory */
       producer = bench_producer_new (dir, TRUE, 4, 0);
-      measure_ours_sends (producer, config->samples[MODE_SYNC],
-                          &results->latency[OURS][MODE_SYNC][l]);
+      measure_sync_interleaved (dir, results->frame_size, config->samples[MODE_SYNC],
+                                timed_send_ours, producer, &sync);
+      results->sync_floor[l] = sync.floor;
+      results->sync_floor_zeroed[l] = sync.zeroed;
+      results->latency[OURS][MODE_SYNC][l] = sync.store;
       bench_producer_drop (&producer);
 
       bench_trim_queue (dir, level);
@@ -125,6 +167,7 @@ phase_latency_sqlite (const Config *config,
     {
       guint64 level = config->levels[l];
       gint64 start = bench_now_ns ();
+      SyncSamples sync;
 
       if (store == NULL && (store = bench_store_open (BENCH_STORE_SQLITE, dir, &error)) == NULL)
         bench_die ("%s", error->message);
@@ -138,8 +181,10 @@ phase_latency_sqlite (const Config *config,
                            &results->latency[SQLITE][MODE_DEFAULT][l]);
       if (!bench_store_set_sync (store, TRUE, &error))
         bench_die ("%s", error->message);
-      measure_store_sends (store, config->samples[MODE_SYNC], FALSE,
-                           &results->latency[SQLITE][MODE_SYNC][l]);
+      measure_sync_interleaved (dir, bench_frame_size (), config->samples[MODE_SYNC],
+                                timed_send_store, store, &sync);
+      results->sqlite_floor[l] = sync.floor;
+      results->latency[SQLITE][MODE_SYNC][l] = sync.store;
       if (!bench_store_set_sync (store, FALSE, &error) ||
           !bench_store_trim (store, level, &error))
         bench_die ("%s", error->message);
@@ -352,6 +397,32 @@ latency_median (const Latency *lat)
   return lat->measured ? lat->stats.median : lat->projected_ns;
 }
 
+/* Table 1b: the default mode with stamp-payload (the producer adds a field
+ * to the JSON object of every event's payload). */
+static void
+print_stamp (const Config  *config,
+             const Results *results)
+{
+  printf ("\n#### 1b. Send latency with stamp-payload, 1 KiB JSON object (median / p99 / p99.9)\n\n");
+  if (!results->stamp[0].measured)
+    {
+      printf ("Not measured: this build's EpProducer has no stamp-payload property.\n");
+      return;
+    }
+  printf ("| queued | default | stamp-payload | stamp ÷ default (median) |\n|---:|---|---|---:|\n");
+  for (guint l = 0; l < N_LEVELS; l++)
+    {
+      const Latency *plain = &results->latency[OURS][MODE_DEFAULT][l];
+      g_autofree char *level = bench_format_count (config->levels[l]);
+      g_autofree char *c_plain = format_latency_cell (plain);
+      g_autofree char *c_stamp = format_latency_cell (&results->stamp[l]);
+      g_autofree char *ratio = bench_format_ratio (results->stamp[l].stats.median,
+                                                   plain->stats.median);
+
+      printf ("| %s | %s | %s | %s |\n", level, c_plain, c_stamp, ratio);
+    }
+}
+
 void
 print_latency (const Config  *config,
                const Results *results)
@@ -382,6 +453,7 @@ print_latency (const Config  *config,
            "web: %u, %u, %u, %u (default) and half that (sync).\n",
            config->samples[MODE_DEFAULT], config->samples[MODE_SYNC], config->web_samples[0],
            config->web_samples[1], config->web_samples[2], config->web_samples[3]);
+  print_stamp (config, results);
 }
 
 double

@@ -131,6 +131,15 @@ print_targets (const Config  *config,
           bench_verdict (r1m->measured && r1m->seconds < 1.0));
   printf ("| ≤ 64 bytes per queued event after restore | %.1f B | %s |\n", restore_bpe,
           bench_verdict (r1m->measured && restore_bpe <= 64));
+  if (results->stamp[0].measured)
+    {
+      gint64 worst_stamp = 0;
+
+      for (guint l = 0; l < N_LEVELS; l++)
+        worst_stamp = MAX (worst_stamp, results->stamp[l].stats.median);
+      printf ("| stamp-payload send median ≤ 4 µs, 1 KiB JSON object, 0..%s queued | worst %.2f µs "
+              "| %s |\n", top, worst_stamp / 1e3, bench_verdict (worst_stamp <= 4000));
+    }
   print_sync_targets (config, results);
   if (drained)
     print_drain_targets (config, results);

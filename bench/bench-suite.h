@@ -114,8 +114,10 @@ typedef struct {
 
 typedef struct {
   Latency    latency[N_IMPLS][N_MODES][N_LEVELS];
+  Latency    stamp[N_LEVELS];          /* ours, default mode, stamp-payload on */
   Latency    sync_floor[N_LEVELS];     /* pwrite + fdatasync into a fallocate()d file */
   Latency    sync_floor_zeroed[N_LEVELS]; /* ... into a zero-filled file */
+  Latency    sqlite_floor[N_LEVELS];   /* the floor again, in SQLite's phase */
   guint      frame_size;               /* bytes ours writes per send (the floor's size) */
   Throughput throughput[N_IMPLS][2];
   Throughput sync_throughput[2];       /* ours, sync-on-send, 1 and 4 threads */
@@ -146,13 +148,25 @@ void     print_restore         (const Config  *config,
 double   restore_bytes_per_event (const Restore *r);
 
 /* The sync-on-send floor (bench-suite-sync.c): a bare pwrite + fdatasync of
- * the size ours writes per send, into a preallocated file in @dir. */
+ * the size ours writes per send, into a preallocated file in @dir,
+ * interleaved with a store's sends in SYNC_ROUNDS rounds. */
+#define SYNC_ROUNDS 10
+
+typedef gint64 (*TimedSend) (gpointer target);   /* one send; its duration in ns */
+
+typedef struct {
+  Latency floor;     /* into a fallocate()d file */
+  Latency zeroed;    /* into a zero-filled file */
+  Latency store;     /* the store's sends */
+} SyncSamples;
+
 guint    bench_frame_size      (void);
-void     measure_sync_floor    (const char    *dir,
-                                guint          frame_size,
-                                guint          n,
-                                gboolean       zero_fill,
-                                Latency       *out);
+void     measure_sync_interleaved (const char  *dir,
+                                   guint        frame_size,
+                                   guint        n,
+                                   TimedSend    send,
+                                   gpointer     target,
+                                   SyncSamples *out);
 void     print_sync            (const Config  *config,
                                 const Results *results);
 
