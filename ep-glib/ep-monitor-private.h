@@ -11,6 +11,7 @@
 #pragma once
 
 #include "ep-glib.h"
+#include "ep-queue-private.h"
 
 G_BEGIN_DECLS
 
@@ -38,12 +39,15 @@ typedef enum {
 #define EP_TYPE_MONITOR (ep_monitor_get_type ())
 G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
 
-/* Loads @path if it exists. A file that cannot be parsed is renamed to
- * "<path>.corrupt", logged with g_message, and the monitor starts empty. */
-EpMonitor  *ep_monitor_new              (const char   *path);
+/* Loads the state blob of @queue (ep-queue-state-private.h) if there is
+ * one. A blob that cannot be parsed is moved aside (".corrupt"), logged
+ * with g_message, and the monitor starts empty. Saves are timed on the
+ * thread-default main context of the caller. */
+EpMonitor  *ep_monitor_new              (EpQueue      *queue);
 
-/* Counts one dropped event; thread-safe. Returns TRUE when the caller should
- * arrange an ep_monitor_save() soon (the first change since a save began). */
+/* Counts one dropped event; thread-safe. The monitor saves on its own
+ * (coalesced); returns TRUE when this was the first change since the last
+ * save began (so the caller may tell whoever sends the counts). */
 gboolean    ep_monitor_add              (EpMonitor    *self,
                                          EpDropReason  reason,
                                          const char   *name);
@@ -77,15 +81,18 @@ gboolean    ep_monitor_set_clock_offset (EpMonitor    *self,
                                          gint64        offset_ms);
 
 gboolean    ep_monitor_is_dirty         (EpMonitor    *self);
-/* Writes the file (atomically, durably, mode 0600) if dirty. Blocking: call
- * it from a worker thread. Thread-safe. */
+/* Writes the state now (through the queue, atomically, durably, mode 0600)
+ * if it changed, cancelling a scheduled save. Blocking: meant for worker
+ * threads and shutdown. Thread-safe. Does nothing for a closed monitor or
+ * a read-only or closed queue. */
 gboolean    ep_monitor_save             (EpMonitor    *self,
                                          GError      **error);
-/* After this, saves do nothing: the directory may belong to another
- * producer. Counting goes on in memory. */
+/* Saves what is left (a failure is logged), then never saves again: call
+ * it before the queue is closed, as the directory may belong to another
+ * producer afterwards. Counting goes on in memory. Idempotent. */
 void        ep_monitor_close            (EpMonitor    *self);
 
-/* ep_monitor_save() in a worker thread; a failure is logged. */
-void        ep_monitor_save_in_background (EpMonitor  *self);
+/* Writes so far (for tests). */
+guint       ep_monitor_get_n_saves      (EpMonitor    *self);
 
 G_END_DECLS

@@ -10,8 +10,15 @@
  *   "clock-offset"  x  the consumer's clock minus the local one, in ms
  * Unknown extensions are ignored. Version 1 files, "(ua{st}a{st}a{st}bb)"
  * (the same without the extensions), are read too and rewritten as version
- * 2 by the next save. The file is replaced atomically and durably on every
- * save.
+ * 2 by the next save.
+ *
+ * The monitor never touches the disk itself: the file is a state blob of
+ * the queue (ep-queue-state-private.h), which replaces it atomically and
+ * durably. The monitor owns the one save policy: every change asks for a
+ * save; the first change after a save began arms one timer of
+ * SAVE_DELAY_MS on the context the monitor was created on, and the save
+ * then runs in a worker thread, so a burst of drops costs one write.
+ * ep_monitor_close() saves what is left and stops saving.
  */
 #include "config.h"
 
@@ -22,16 +29,20 @@
 
 #include "ep-event-private.h"
 #include "ep-monitor-private.h"
+#include "ep-queue-state-private.h"
 
 #define STATE_TYPE_V1 "(ua{st}a{st}a{st}bb)"
 #define STATE_TYPE "(ua{st}a{st}a{st}bba{sv})"
 #define STATE_VERSION 2
+#define STATE_BLOB_NAME "monitor.gvariant"
+#define SAVE_DELAY_MS 200
 
 struct _EpMonitor
 {
   GObject     parent_instance;
 
-  char       *path;                        /* owned, immutable */
+  EpQueue    *queue;                       /* owned, immutable: where the state blob lives */
+  GMainContext *context;                   /* owned, immutable: thread-default at creation; runs the save timer */
   GMutex      save_lock;                   /* held for a whole save, so saves never overtake each other */
   GMutex      lock;                        /* protects everything below */
   GHashTable *counts[EP_N_DROP_REASONS];   /* owned: name (owned) -> guint64 count (boxed in the pointer) */
@@ -39,7 +50,9 @@ struct _EpMonitor
   gboolean    delivery_outage;
   gint64      clock_offset_ms;
   gboolean    dirty;                       /* changed since the last save */
-  gboolean    save_requested;              /* a caller was told to arrange a save, none started since */
+  gboolean    save_requested;              /* a save is scheduled and has not started yet */
+  GSource    *save_timer;                  /* owned, nullable: the scheduled save */
+  guint       n_saves;                     /* writes so far, for tests */
   gboolean    closed;                      /* ep_monitor_close(): the file is no longer ours */
   guint64     generation;                  /* bumped on every change, to detect saves that raced */
 };
@@ -59,9 +72,15 @@ ep_monitor_finalize (GObject *object)
 
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     g_hash_table_unref (self->counts[i]);
+  if (self->save_timer != NULL)
+    {
+      g_source_destroy (self->save_timer);
+      g_source_unref (self->save_timer);
+    }
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->save_lock);
-  g_free (self->path);
+  g_clear_object (&self->queue);
+  g_clear_pointer (&self->context, g_main_context_unref);
 
   G_OBJECT_CLASS (ep_monitor_parent_class)->finalize (object);
 }
@@ -142,14 +161,50 @@ add_locked (EpMonitor    *self,
   self->generation++;
 }
 
-/* TRUE when the caller should arrange a save: the first change since the
- * last save started. A change during a save asks for another one. */
+static void save_in_background (EpMonitor *self);
+
+/* The save timer holds a weak reference: a scheduled save never keeps a
+ * dropped monitor (and its queue) alive. */
+static gboolean
+save_timer_fired (gpointer data)
+{
+  g_autoptr(EpMonitor) self = g_weak_ref_get (data);
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->save_timer, g_source_unref);
+  g_mutex_unlock (&self->lock);
+  save_in_background (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* Returns TRUE when this change scheduled a save: the first change since
+ * the last save started. A change during a save schedules another one. */
 static gboolean
 request_save_locked (EpMonitor *self)
 {
-  if (self->save_requested)
+  GWeakRef *weak;
+
+  if (self->save_requested || self->closed)
     return FALSE;
   self->save_requested = TRUE;
+  if (!ep_queue_state_is_writable (self->queue))
+    return TRUE;
+
+  weak = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (weak, self);
+  self->save_timer = g_timeout_source_new (SAVE_DELAY_MS);
+  g_source_set_static_name (self->save_timer, "[ep-glib] monitor save");
+  g_source_set_callback (self->save_timer, save_timer_fired, weak, weak_ref_free);
+  g_source_attach (self->save_timer, self->context);
   return TRUE;
 }
 
@@ -169,28 +224,26 @@ load_map (EpMonitor    *self,
 }
 
 static gboolean
-load (EpMonitor  *self,
-      GError    **error)
+parse_state (EpMonitor  *self,
+             GBytes     *contents,
+             GError    **error)
 {
-  g_autofree char *contents = NULL;
   g_autoptr(GVariant) raw = NULL;
   g_autoptr(GVariant) state = NULL;
-  gsize len;
+  gsize len = g_bytes_get_size (contents);
   guint32 version = 0;
 
-  if (!g_file_get_contents (self->path, &contents, &len, error))
-    return FALSE;
   /* The version is the tuple's first member, at offset 0, host order. */
   if (len >= sizeof version)
-    memcpy (&version, contents, sizeof version);
+    memcpy (&version, g_bytes_get_data (contents, NULL), sizeof version);
   if (version != 1 && version != STATE_VERSION)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "unexpected format (version %u, %zu bytes)", version, len);
       return FALSE;
     }
-  raw = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE (version == 1 ? STATE_TYPE_V1 : STATE_TYPE),
-                                                     contents, len, FALSE, NULL, NULL));
+  raw = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE (version == 1 ? STATE_TYPE_V1 : STATE_TYPE),
+                                                      contents, FALSE));
   state = g_variant_get_normal_form (raw);
   if (g_variant_get_size (state) != len)
     {
@@ -215,26 +268,40 @@ load (EpMonitor  *self,
   return TRUE;
 }
 
+static void
+load (EpMonitor *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) aside_error = NULL;
+  g_autoptr(GBytes) contents = ep_queue_state_load (self->queue, STATE_BLOB_NAME, &error);
+
+  if (contents == NULL && error == NULL)
+    return;
+  if (contents != NULL && parse_state (self, contents, &error))
+    return;
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    g_hash_table_remove_all (self->counts[i]);
+  self->storage_outage = self->delivery_outage = FALSE;
+  self->clock_offset_ms = 0;
+  self->dirty = TRUE;
+  if (contents == NULL || !ep_queue_state_move_aside (self->queue, STATE_BLOB_NAME, &aside_error))
+    g_message ("Dropped-event counters in %s cannot be read (%s); counting from zero",
+               ep_queue_get_dir (self->queue), error->message);
+  else
+    g_message ("Dropped-event counters in %s cannot be read (%s); "
+               "moved aside to %s.corrupt, counting from zero",
+               ep_queue_get_dir (self->queue), error->message, STATE_BLOB_NAME);
+}
+
 EpMonitor *
-ep_monitor_new (const char *path)
+ep_monitor_new (EpQueue *queue)
 {
   EpMonitor *self = g_object_new (EP_TYPE_MONITOR, NULL);
-  g_autoptr(GError) error = NULL;
 
-  self->path = g_strdup (path);
-  if (g_file_test (path, G_FILE_TEST_EXISTS) && !load (self, &error))
-    {
-      g_autofree char *aside = g_strconcat (path, ".corrupt", NULL);
-
-      g_message ("Dropped-event counters in %s cannot be read (%s); "
-                 "moved aside to %s, counting from zero",
-                 path, error->message, aside);
-      g_rename (path, aside);
-      for (guint i = 0; i < EP_N_DROP_REASONS; i++)
-        g_hash_table_remove_all (self->counts[i]);
-      self->storage_outage = self->delivery_outage = FALSE;
-      self->dirty = TRUE;
-    }
+  self->queue = g_object_ref (queue);
+  self->context = g_main_context_ref_thread_default ();
+  load (self);
   return self;
 }
 
@@ -445,6 +512,7 @@ ep_monitor_set_outage (EpMonitor *self,
   self->delivery_outage = delivery;
   self->dirty = TRUE;
   self->generation++;
+  request_save_locked (self);
   return TRUE;
 }
 
@@ -524,7 +592,12 @@ ep_monitor_save (EpMonitor  *self,
 
   g_mutex_lock (&self->lock);
   self->save_requested = FALSE;
-  if (!self->dirty || self->closed)
+  if (self->save_timer != NULL)
+    {
+      g_source_destroy (self->save_timer);
+      g_clear_pointer (&self->save_timer, g_source_unref);
+    }
+  if (!self->dirty || self->closed || !ep_queue_state_is_writable (self->queue))
     {
       g_mutex_unlock (&self->lock);
       return TRUE;
@@ -533,28 +606,52 @@ ep_monitor_save (EpMonitor  *self,
   generation = self->generation;
   g_mutex_unlock (&self->lock);
 
+  /* Serialized and written outside the lock: counting never waits. */
   state = serialize_state (&copy);
-
-  /* Written outside the lock so counting never waits for the disk. */
-  if (!g_file_set_contents_full (self->path, g_variant_get_data (state), g_variant_get_size (state),
-                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                 0600, error))
+  if (!ep_queue_state_save (self->queue, STATE_BLOB_NAME, g_variant_get_data (state),
+                            g_variant_get_size (state), error))
     return FALSE;
 
   g_mutex_lock (&self->lock);
+  self->n_saves++;
   if (self->generation == generation)
     self->dirty = FALSE;
   g_mutex_unlock (&self->lock);
   return TRUE;
 }
 
+static void
+save_logged (EpMonitor *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_monitor_save (self, &error))
+    g_message ("Cannot save the dropped-event counters: %s", error->message);
+}
+
 void
 ep_monitor_close (EpMonitor *self)
 {
-  g_autoptr(GMutexLocker) save_locker = g_mutex_locker_new (&self->save_lock);
+  save_logged (self);
+
+  g_mutex_lock (&self->save_lock);
+  g_mutex_lock (&self->lock);
+  self->closed = TRUE;
+  if (self->save_timer != NULL)
+    {
+      g_source_destroy (self->save_timer);
+      g_clear_pointer (&self->save_timer, g_source_unref);
+    }
+  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->save_lock);
+}
+
+guint
+ep_monitor_get_n_saves (EpMonitor *self)
+{
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
 
-  self->closed = TRUE;
+  return self->n_saves;
 }
 
 static void
@@ -563,18 +660,15 @@ save_in_thread (GTask        *task,
                 gpointer      task_data,
                 GCancellable *cancellable)
 {
-  g_autoptr(GError) error = NULL;
-
-  if (!ep_monitor_save (EP_MONITOR (source_object), &error))
-    g_message ("Cannot save the dropped-event counters: %s", error->message);
+  save_logged (EP_MONITOR (source_object));
   g_task_return_boolean (task, TRUE);
 }
 
-void
-ep_monitor_save_in_background (EpMonitor *self)
+static void
+save_in_background (EpMonitor *self)
 {
   g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
 
-  g_task_set_source_tag (task, ep_monitor_save_in_background);
+  g_task_set_source_tag (task, save_in_background);
   g_task_run_in_thread (task, save_in_thread);
 }

@@ -69,7 +69,6 @@
 #define DEFAULT_MONITORING_INTERVAL_MS 60000
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_MAX_IN_FLIGHT 4
-#define MONITOR_SAVE_DELAY_MS 200
 
 /* The configured device and OS headers, as given (NULL: detected). */
 typedef enum {
@@ -115,7 +114,7 @@ struct _EpProducer
   gboolean       delivery_outage;      /* main context only */
   gboolean       outage;               /* main context only: the value last announced */
   int            update_pending;       /* atomic: an update_on_main() idle is queued */
-  int            save_pending;         /* atomic: a monitor save is queued */
+  int            counters_pending;     /* atomic: a counters_changed_on_main() idle is queued */
   guint64        notified_length;      /* main context only */
   guint64        notified_bytes;       /* main context only */
   gboolean       initialized;
@@ -214,23 +213,20 @@ call_on_main (EpProducer *self,
 }
 
 static void
-save_monitor_now (EpProducer *self)
+counters_changed_on_main (EpProducer *self)
 {
-  g_atomic_int_set (&self->save_pending, 0);
-  ep_monitor_save_in_background (self->monitor);
+  g_atomic_int_set (&self->counters_pending, 0);
   /* A count may have started: the monitoring timer runs only then. */
   if (self->scheduler != NULL)
     ep_scheduler_counters_changed (self->scheduler);
 }
 
-/* Any thread: the counters or the outage state changed. */
+/* Any thread: a counter changed (the monitor saves on its own). */
 static void
-schedule_monitor_save (EpProducer *self)
+counters_changed (EpProducer *self)
 {
-  if (self->read_only)
-    return;  /* the directory belongs to another producer */
-  if (g_atomic_int_compare_and_exchange (&self->save_pending, 0, 1))
-    call_on_main (self, MONITOR_SAVE_DELAY_MS, save_monitor_now);
+  if (g_atomic_int_compare_and_exchange (&self->counters_pending, 0, 1))
+    call_on_main (self, 0, counters_changed_on_main);
 }
 
 static void
@@ -274,8 +270,7 @@ update_outage (EpProducer *self)
   gboolean began = failures != self->storage_failures_seen;
 
   self->storage_failures_seen = failures;
-  if (ep_monitor_set_outage (self->monitor, storage, self->delivery_outage))
-    schedule_monitor_save (self);
+  ep_monitor_set_outage (self->monitor, storage, self->delivery_outage);
 
   if (!self->outage && began && !outage)
     {
@@ -303,7 +298,7 @@ count_consent_drops (EpProducer *self,
     for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
       save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
   if (save)
-    schedule_monitor_save (self);
+    counters_changed (self);
   g_hash_table_unref (drops);
 }
 
@@ -402,7 +397,7 @@ on_queue_appended (gpointer user_data)
 static void
 on_counters_changed (gpointer user_data)
 {
-  schedule_monitor_save (user_data);
+  counters_changed (user_data);
 }
 
 /* GObject ----------------------------------------------------------------- */
@@ -417,19 +412,12 @@ ep_producer_dispose (GObject *object)
       ep_scheduler_disconnect (self->scheduler);
       g_clear_object (&self->scheduler);
     }
-  /* The counters and the outage state are saved while the directory is
-   * still ours; then the queue syncs and releases the directory's lock at
-   * once, so a new producer can take over. Stored events are already in
-   * the kernel. After close_async() the directory may have a new owner:
-   * close saved everything already. */
-  if (self->monitor != NULL && !self->closed && !self->read_only)
-    {
-      g_autoptr(GError) error = NULL;
-
-      if (!ep_monitor_save (self->monitor, &error))
-        g_message ("Cannot save the dropped-event counters: %s", error->message);
-      ep_monitor_close (self->monitor);
-    }
+  /* The monitor saves what is left while the directory is still ours (a
+   * no-op after close_async(), which did it already); then the queue syncs
+   * and releases the directory's lock at once, so a new producer can take
+   * over. Stored events are already in the kernel. */
+  if (self->monitor != NULL)
+    ep_monitor_close (self->monitor);
   ep_submitter_close (self->submitter);
   if (self->queue != NULL)
     ep_queue_close (self->queue);
@@ -1127,7 +1115,6 @@ static gboolean
 init_parts (EpProducer  *self,
             GError     **error)
 {
-  g_autofree char *monitor_path = NULL;
   gboolean storage, delivery;
 
   if (!check_config (self, error) || !configure_submitter (self, error))
@@ -1145,8 +1132,7 @@ init_parts (EpProducer  *self,
     return FALSE;
   ep_queue_set_notify_func (self->queue, queue_notified, self);
 
-  monitor_path = g_build_filename (self->queue_dir, "monitor.gvariant", NULL);
-  self->monitor = ep_monitor_new (monitor_path);
+  self->monitor = ep_monitor_new (self->queue);
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);
   self->delivery_outage = delivery;
@@ -1689,12 +1675,9 @@ close_queue_in_thread (GTask        *task,
                        GCancellable *cancellable)
 {
   EpProducer *self = source_object;
-  g_autoptr(GError) error = NULL;
 
   /* Saved while the directory is still ours; after that, nothing of this
    * producer writes there. */
-  if (!ep_monitor_save (self->monitor, &error))
-    g_message ("Cannot save the dropped-event counters: %s", error->message);
   ep_monitor_close (self->monitor);
   ep_submitter_close (self->submitter);
   ep_queue_close (self->queue);

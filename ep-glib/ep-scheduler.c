@@ -707,8 +707,7 @@ drop_refused (EpScheduler *self,
 
   g_debug ("Dropped event '%s' (%s): the consumer refused it (%s) and took other events, "
            "so the fault is the event's", event->name, event->id, why);
-  if (ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name))
-    ep_monitor_save_in_background (self->monitor);
+  ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
   arm_monitoring_timer (self);
   remove_seq (self, batch, batch_seq (batch, i));
 }
@@ -985,7 +984,6 @@ apply_monitoring_reply (EpScheduler  *self,
       g_hash_table_contains (reply->confirmed, event->id))
     {
       ep_monitor_subtract (self->monitor, batch->snapshot);
-      ep_monitor_save_in_background (self->monitor);
     }
   else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
     set_retry_after (self, reply->retry_after_s);

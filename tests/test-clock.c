@@ -184,7 +184,6 @@ fixture_start (Fixture *fx,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
-  g_autofree char *monitor_path = g_build_filename (fx->dir, "monitor", NULL);
   EpSchedulerConfig config = {
     .consumer_uri = uri,
     .public_consumer_uri = uri,
@@ -200,7 +199,7 @@ fixture_start (Fixture *fx,
 
   fx->queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
   g_assert_no_error (error);
-  fx->monitor = ep_monitor_new (monitor_path);
+  fx->monitor = ep_monitor_new (fx->queue);
   fx->transport = ep_transport_new ("test-clock", 10000);
   fx->scheduler = ep_scheduler_new (fx->queue, fx->monitor, fx->transport, &config, &callbacks, fx);
   ep_scheduler_start (fx->scheduler);

@@ -1309,7 +1309,6 @@ own_scheduler_start (OwnScheduler *own,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *payload = g_strnfill (payload_size, 'x');
-  g_autofree char *monitor_path = g_build_filename (fx->dir, "monitor.gvariant", NULL);
   EpSchedulerConfig config = {
     .consumer_uri = fx->uri,
     .public_consumer_uri = fx->public_uri,
@@ -1327,7 +1326,7 @@ own_scheduler_start (OwnScheduler *own,
 
       append_record (own->queue, id, payload);
     }
-  own->monitor = ep_monitor_new (monitor_path);
+  own->monitor = ep_monitor_new (own->queue);
   own->transport = ep_transport_new ("ep-glib-test/1.0", 60000);
   own->scheduler = ep_scheduler_new (own->queue, own->monitor, own->transport, &config, NULL, NULL);
   ep_scheduler_start (own->scheduler);

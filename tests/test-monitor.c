@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "ep-monitor-private.h"
+#include "ep-queue-state-private.h"
 #include "ep-test-util.h"
 
 static char *
@@ -19,6 +20,19 @@ monitor_path (void)
   g_autofree char *dir = ep_test_make_dir ("monitor");
 
   return g_build_filename (dir, "monitor.gvariant", NULL);
+}
+
+/* A monitor over a queue in @path's directory. The queue (and its lock)
+ * goes with the monitor. */
+static EpMonitor *
+new_monitor (const char *path)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+
+  g_assert_no_error (error);
+  return ep_monitor_new (queue);
 }
 
 static JsonObject *
@@ -36,7 +50,7 @@ static void
 test_counts_and_json (void)
 {
   g_autofree char *path = monitor_path ();
-  g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+  g_autoptr(EpMonitor) monitor = new_monitor (path);
   g_autoptr(GVariant) snapshot = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autofree char *json = NULL;
@@ -84,7 +98,7 @@ test_persistence (void)
   GStatBuf st;
 
   {
-    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
 
     ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
     ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
@@ -100,7 +114,7 @@ test_persistence (void)
   g_assert_cmpint (st.st_mode & 0777, ==, 0600);
 
   {
-    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
 
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
     ep_monitor_get_outage (monitor, &storage, &delivery);
@@ -129,7 +143,7 @@ test_format_migration (void)
   g_assert_no_error (error);
 
   {
-    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
     gboolean storage, delivery;
 
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
@@ -144,7 +158,7 @@ test_format_migration (void)
     g_assert_no_error (error);
   }
   {
-    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
     g_autofree char *contents = NULL;
     guint32 version;
 
@@ -170,7 +184,7 @@ test_names_capped (void)
   GStatBuf st;
 
   {
-    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
     g_autoptr(GVariant) snapshot = NULL;
 
     for (guint i = 0; i < n; i++)
@@ -205,7 +219,7 @@ test_names_capped (void)
   g_assert_cmpint (g_stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_size, <=, (EP_MONITOR_MAX_NAMES + 2) * (EP_MONITOR_MAX_NAME_BYTES + 24));
   {
-    g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
 
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_VALIDATION_FAILED, EP_MONITOR_OTHER_NAME),
                       ==, 2 * 500);
@@ -228,7 +242,7 @@ test_names_capped (void)
                                             FALSE, FALSE));
     g_file_set_contents (path, g_variant_get_data (v1), g_variant_get_size (v1), &error);
     g_assert_no_error (error);
-    monitor = ep_monitor_new (path);
+    monitor = new_monitor (path);
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "old_000000"), ==, 1);
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, EP_MONITOR_OTHER_NAME),
                       ==, 500);
@@ -248,7 +262,7 @@ test_corrupt_file (void)
 
   /* A message, not a warning: a damaged file is no programming error. */
   g_test_expect_message ("Ep", G_LOG_LEVEL_MESSAGE, "*cannot be read*");
-  monitor = ep_monitor_new (path);
+  monitor = new_monitor (path);
   g_test_assert_expected_messages ();
   g_assert_true (ep_monitor_is_empty (monitor));
   g_assert_true (g_file_test (aside, G_FILE_TEST_EXISTS));
@@ -258,7 +272,7 @@ static void
 test_odd_names (void)
 {
   g_autofree char *path = monitor_path ();
-  g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+  g_autoptr(EpMonitor) monitor = new_monitor (path);
   g_autoptr(GVariant) snapshot = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autofree char *long_name = g_strnfill (1000, 'n');
@@ -287,7 +301,7 @@ static void
 test_save_requests_and_close (void)
 {
   g_autofree char *path = monitor_path ();
-  g_autoptr(EpMonitor) monitor = ep_monitor_new (path);
+  g_autoptr(EpMonitor) monitor = new_monitor (path);
   g_autoptr(GError) error = NULL;
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
@@ -310,6 +324,87 @@ test_save_requests_and_close (void)
   g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "late"), ==, 1);
 }
 
+/* Issue 13 item 2: one save policy, owned by the monitor. A burst of
+ * changes (counts, outage, clock) costs one write, made later on the
+ * monitor's context and a worker, never by the thread that counts. */
+static void
+test_saves_coalesced (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(EpMonitor) monitor = new_monitor (path);
+
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "first"));
+  for (guint i = 0; i < 1000; i++)
+    g_assert_false (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "burst"));
+  ep_monitor_set_outage (monitor, TRUE, FALSE);
+  ep_monitor_set_clock_offset (monitor, 5000);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (ep_monitor_get_n_saves (monitor), ==, 0);
+
+  EP_TEST_SPIN_UNTIL (!ep_monitor_is_dirty (monitor));
+  g_assert_cmpuint (ep_monitor_get_n_saves (monitor), ==, 1);
+  g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
+
+  /* The next change schedules the next save. */
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "later"));
+  EP_TEST_SPIN_UNTIL (!ep_monitor_is_dirty (monitor));
+  g_assert_cmpuint (ep_monitor_get_n_saves (monitor), ==, 2);
+
+  g_clear_object (&monitor);
+  monitor = new_monitor (path);
+  g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "burst"), ==, 1000);
+  g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, "later"), ==, 1);
+  g_assert_cmpint (ep_monitor_get_clock_offset (monitor), ==, 5000);
+}
+
+/* The queue keeps the blob: atomic and durable replacement, mode 0600,
+ * nothing written once the queue is closed or read-only. */
+static void
+test_queue_state_blob (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("state-blob");
+  g_autofree char *path = g_build_filename (dir, "some.state", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, 0, FALSE, NULL, &error);
+  g_autoptr(GBytes) loaded = NULL;
+  GStatBuf st;
+
+  g_assert_no_error (error);
+  g_assert_null (ep_queue_state_load (queue, "some.state", &error));
+  g_assert_no_error (error);
+
+  g_assert_true (ep_queue_state_save (queue, "some.state", "one", 3, &error));
+  g_assert_true (ep_queue_state_save (queue, "some.state", "two!", 4, &error));
+  g_assert_no_error (error);
+  loaded = ep_queue_state_load (queue, "some.state", &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (loaded, NULL), g_bytes_get_size (loaded), "two!", 4);
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  g_assert_cmpint (st.st_mode & 0777, ==, 0600);
+
+  g_assert_true (ep_queue_state_move_aside (queue, "some.state", &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+
+  /* A monitor over a closed queue counts in memory and writes nothing. */
+  {
+    g_autoptr(EpMonitor) monitor = NULL;
+    g_autofree char *monitor_file = g_build_filename (dir, "monitor.gvariant", NULL);
+
+    monitor = ep_monitor_new (queue);
+    ep_queue_close (queue);
+    g_assert_false (ep_queue_state_save (queue, "some.state", "x", 1, &error));
+    g_assert_error (error, EP_ERROR, EP_ERROR_CLOSED);
+    g_clear_error (&error);
+    ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "late");
+    g_assert_true (ep_monitor_save (monitor, &error));
+    g_assert_no_error (error);
+    ep_monitor_close (monitor);
+    g_assert_false (g_file_test (monitor_file, G_FILE_TEST_EXISTS));
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "late"), ==, 1);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -321,6 +416,8 @@ main (int   argc,
   g_test_add_func ("/ep/monitor/format-migration", test_format_migration);
   g_test_add_func ("/ep/monitor/names-capped", test_names_capped);
   g_test_add_func ("/ep/monitor/corrupt-file", test_corrupt_file);
+  g_test_add_func ("/ep/monitor/saves-coalesced", test_saves_coalesced);
+  g_test_add_func ("/ep/monitor/queue-state-blob", test_queue_state_blob);
   g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
   g_test_add_func ("/ep/monitor/save-requests-and-close", test_save_requests_and_close);
 

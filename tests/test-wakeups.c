@@ -220,7 +220,7 @@ test_monitoring_timer_restored (Fixture       *fx,
     ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
     settle (fx);
-    g_assert_nonnull (find_source (fx, "[ep-glib] monitoring timer"));
+    EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 2);
     EP_TEST_SPIN_UNTIL (counters_zero (producer));
     settle (fx);
