@@ -321,7 +321,7 @@ ep_queue_compact_bad_bytes (EpQueue *self)
       self->compaction_wanted = FALSE;
       return;
     }
-  g_warning ("Queue %s: cannot compact away corrupt records (retrying in a minute): %s",
+  g_message ("Queue %s: cannot compact away corrupt records (retrying in a minute): %s",
              self->dir, error->message);
   self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
 }

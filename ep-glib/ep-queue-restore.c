@@ -699,7 +699,7 @@ restore_remove_feral (EpQueue *self,
     return;
   if (!ep_queue_remove_locked (self, (const guint64 *) (gpointer) rs->feral_seqs->data,
                                rs->feral_seqs->len, &error))
-    g_warning ("Queue %s: cannot persist the removal of %u feral event(s): %s",
+    g_message ("Queue %s: cannot persist the removal of %u feral event(s): %s",
                self->dir, rs->feral_seqs->len, error->message);
 }
 
@@ -753,7 +753,7 @@ ep_queue_restore (EpQueue             *self,
   self->reclaim_wanted = ep_queue_reclaim_possible (self);
   self->compaction_wanted = rs.bad_bytes;
   if (self->discarded > 0)
-    g_warning ("Queue %s: discarded %u corrupt or torn record(s) while restoring",
+    g_message ("Queue %s: discarded %u corrupt or torn record(s) while restoring",
                self->dir, self->discarded);
   if (self->duplicates > 0)
     g_message ("Queue %s: skipped %" G_GUINT64_FORMAT " copies of records restored from "

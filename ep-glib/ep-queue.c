@@ -175,7 +175,7 @@ sync_thread_main (gpointer data)
           if (g_get_monotonic_time () < due)
             g_cond_wait_until (&self->cond, &self->mutex, due);
           else if (!ep_journal_sync_dirty_locked (self, &error))
-            g_warning ("%s", error->message);
+            g_message ("%s", error->message);
         }
       else if ((self->reclaim_wanted || self->compaction_wanted) &&
                g_get_monotonic_time () >= self->reclaim_not_before)
@@ -190,7 +190,7 @@ sync_thread_main (gpointer data)
           g_mutex_lock (&self->mutex);
           if (!ok)
             {
-              g_warning ("Cannot reclaim queue space (retrying in a minute): %s",
+              g_message ("Cannot reclaim queue space (retrying in a minute): %s",
                          error->message);
               self->compaction_wanted |= force;
               self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
@@ -606,7 +606,7 @@ read_jobs (EpQueue   *self,
   if (bad->len == 0 || !discard)
     return;
 
-  g_warning ("Queue %s: discarded %u record(s) that could not be read back",
+  g_message ("Queue %s: discarded %u record(s) that could not be read back",
              self->dir, bad->len);
   g_mutex_lock (&self->mutex);
   self->discarded += bad->len;
@@ -1124,7 +1124,7 @@ ep_queue_close (EpQueue *self)
   g_mutex_lock (&self->maintenance_mutex);
   g_mutex_lock (&self->mutex);
   if (!ep_journal_sync_dirty_locked (self, &error))
-    g_warning ("Closing queue: %s", error->message);
+    g_message ("Closing queue: %s", error->message);
   if (self->segments->len > 0)
     ep_journal_release_tail (self, ep_journal_active_segment (self));
   g_ptr_array_set_size (self->segments, 0);
