@@ -343,6 +343,43 @@ class ProducerTest(unittest.TestCase):
         self.assertEqual(journal_files(), before)
         self.assertEqual(owner.props.queue_length, 3)
 
+    def test_queue_directory_deleted(self):
+        # The queue directory is deleted while the application runs and
+        # sends: it comes back (0700) within a second and after a restart
+        # every event reported STORED is delivered.
+        self.consumer.failing = True
+        producer = self.new_producer()
+        stored = []
+
+        def send(i):
+            if producer.send_event("e", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i,
+                                   None) == Ep.SendResult.STORED:
+                stored.append(i)
+
+        for i in range(5):
+            send(i)
+        shutil.rmtree(self.queue_dir)
+        for i in range(5, 10):
+            send(i)
+
+        def recreated():
+            return os.path.isdir(self.queue_dir) and any(
+                name.endswith(".journal") for name in os.listdir(self.queue_dir))
+
+        run_until(recreated, "the queue directory to come back")
+        self.assertEqual(os.stat(self.queue_dir).st_mode & 0o777, 0o700)
+        for i in range(10, 15):
+            send(i)
+        self.close(self.producers.pop())
+
+        self.consumer.failing = False
+        producer = self.new_producer()
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        delivered = sorted(json.loads(e["payload"])["i"] for e in self.consumer.app_events())
+        self.assertEqual(delivered, stored)
+        self.assertGreaterEqual(len(stored), 10)
+
     def test_validation(self):
         producer = self.new_producer()
         self.assertEqual(producer.send_event("", Ep.ConsentCategory.NECESSARY, "{}", None),
