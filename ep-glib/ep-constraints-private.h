@@ -25,12 +25,21 @@ G_BEGIN_DECLS
 typedef void (*EpConstraintsChangedFunc) (gpointer user_data,
                                           gboolean active);
 
+/* What is held back: each kind keeps its own last attempt. */
+typedef enum {
+  EP_CONSTRAINED_DELIVERY,
+  EP_CONSTRAINED_MONITORING,
+  EP_N_CONSTRAINED_KINDS
+} EpConstrainedKind;
+
 #define EP_TYPE_CONSTRAINTS (ep_constraints_get_type ())
 G_DECLARE_FINAL_TYPE (EpConstraints, ep_constraints, EP, CONSTRAINTS, GObject)
 
 /* Captures the thread-default main context; reads both monitors now.
- * @user_data is unowned: call ep_constraints_stop() before it goes. */
-EpConstraints *ep_constraints_new        (EpConstraintsChangedFunc  changed,
+ * @interval_ms: the constrained-interval. @user_data is unowned: call
+ * ep_constraints_stop() before it goes. */
+EpConstraints *ep_constraints_new        (guint                     interval_ms,
+                                          EpConstraintsChangedFunc  changed,
                                           gpointer                  user_data);
 /* Disconnects from the monitors: @changed is never called again. */
 void           ep_constraints_stop       (EpConstraints            *self);
@@ -40,11 +49,19 @@ gboolean       ep_constraints_get_active (EpConstraints            *self);
 /* Why, for logs: "a metered network", "power saver", both, or "none". */
 const char    *ep_constraints_describe   (EpConstraints            *self);
 
-/* The earliest monotonic time (µs) a scheduled attempt may start, given
- * the start of the last attempt (@last_us, 0 if none) and @interval_ms:
- * @wanted_us unchanged while nothing constrains, else no sooner than
- * @last_us + @interval_ms. Pure. */
-gint64         ep_constraints_hold_until (gboolean                  active,
+/* An attempt of @kind started at @now_us (monotonic), constrained or not. */
+void           ep_constraints_note_attempt (EpConstraints          *self,
+                                            EpConstrainedKind       kind,
+                                            gint64                  now_us);
+/* The monotonic time (µs) before which no scheduled attempt of @kind may
+ * start: 0 while nothing constrains or before the first attempt, else the
+ * last attempt plus the interval. */
+gint64         ep_constraints_hold_until (EpConstraints            *self,
+                                          EpConstrainedKind         kind);
+
+/* The pure rule behind it: @wanted_us unchanged while !@active or with no
+ * attempt yet (@last_us 0), else no sooner than @last_us + @interval_ms. */
+gint64         ep_constraints_apply      (gboolean                  active,
                                           gint64                    wanted_us,
                                           gint64                    last_us,
                                           guint                     interval_ms);

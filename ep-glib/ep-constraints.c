@@ -19,6 +19,8 @@ struct _EpConstraints
   int                       metered;          /* atomic: the monitor's last report */
   int                       power_saver;      /* atomic: the monitor's last report */
   gboolean                  active;           /* owner's context: what was reported */
+  guint                     interval_ms;
+  gint64                    last_attempt_us[EP_N_CONSTRAINED_KINDS];  /* monotonic; 0 = none */
   EpConstraintsChangedFunc  changed;          /* NULL once stopped */
   gpointer                  user_data;        /* unowned */
 };
@@ -120,11 +122,13 @@ watch (EpConstraints *self,
 }
 
 EpConstraints *
-ep_constraints_new (EpConstraintsChangedFunc changed,
+ep_constraints_new (guint                    interval_ms,
+                    EpConstraintsChangedFunc changed,
                     gpointer                 user_data)
 {
   EpConstraints *self = g_object_new (EP_TYPE_CONSTRAINTS, NULL);
 
+  self->interval_ms = interval_ms;
   self->context = g_main_context_ref_thread_default ();
   self->changed = changed;
   self->user_data = user_data;
@@ -183,11 +187,32 @@ ep_constraints_describe (EpConstraints *self)
   return "none";
 }
 
+void
+ep_constraints_note_attempt (EpConstraints     *self,
+                             EpConstrainedKind  kind,
+                             gint64             now_us)
+{
+  g_return_if_fail (EP_IS_CONSTRAINTS (self));
+  g_return_if_fail (kind < EP_N_CONSTRAINED_KINDS);
+
+  self->last_attempt_us[kind] = now_us;
+}
+
 gint64
-ep_constraints_hold_until (gboolean active,
-                           gint64   wanted_us,
-                           gint64   last_us,
-                           guint    interval_ms)
+ep_constraints_hold_until (EpConstraints     *self,
+                           EpConstrainedKind  kind)
+{
+  g_return_val_if_fail (EP_IS_CONSTRAINTS (self), 0);
+  g_return_val_if_fail (kind < EP_N_CONSTRAINED_KINDS, 0);
+
+  return ep_constraints_apply (self->active, 0, self->last_attempt_us[kind], self->interval_ms);
+}
+
+gint64
+ep_constraints_apply (gboolean active,
+                      gint64   wanted_us,
+                      gint64   last_us,
+                      guint    interval_ms)
 {
   if (!active || last_us <= 0)
     return wanted_us;

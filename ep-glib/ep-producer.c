@@ -67,6 +67,7 @@
 #define DEFAULT_MAX_DISK_USAGE (10 * 1024 * 1024)
 #define DEFAULT_BATCH_INTERVAL_MS 30000
 #define DEFAULT_MONITORING_INTERVAL_MS 60000
+#define DEFAULT_CONSTRAINED_INTERVAL_MS (5 * 60 * 1000)
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_MAX_IN_FLIGHT 4
 
@@ -92,6 +93,7 @@ struct _EpProducer
   guint64        max_disk_usage;
   guint          batch_interval_ms;
   guint          monitoring_interval_ms;
+  guint          constrained_interval_ms;
   guint          request_timeout_ms;
   guint          max_in_flight;
   gboolean       strict_mode;
@@ -132,6 +134,7 @@ enum {
   PROP_MAX_DISK_USAGE,
   PROP_BATCH_INTERVAL,
   PROP_MONITORING_INTERVAL,
+  PROP_CONSTRAINED_INTERVAL,
   PROP_REQUEST_TIMEOUT,
   PROP_STRICT_MODE,
   PROP_SYNC_ON_SEND,
@@ -503,6 +506,9 @@ ep_producer_get_property (GObject    *object,
     case PROP_MONITORING_INTERVAL:
       g_value_set_uint (value, self->monitoring_interval_ms);
       break;
+    case PROP_CONSTRAINED_INTERVAL:
+      g_value_set_uint (value, self->constrained_interval_ms);
+      break;
     case PROP_REQUEST_TIMEOUT:
       g_value_set_uint (value, self->request_timeout_ms);
       break;
@@ -598,6 +604,9 @@ ep_producer_set_property (GObject      *object,
       break;
     case PROP_MONITORING_INTERVAL:
       self->monitoring_interval_ms = g_value_get_uint (value);
+      break;
+    case PROP_CONSTRAINED_INTERVAL:
+      self->constrained_interval_ms = g_value_get_uint (value);
       break;
     case PROP_REQUEST_TIMEOUT:
       self->request_timeout_ms = g_value_get_uint (value);
@@ -744,6 +753,24 @@ ep_producer_class_init (EpProducerClass *klass)
    */
   properties[PROP_MONITORING_INTERVAL] =
     config_uint ("monitoring-interval", 1, DEFAULT_MONITORING_INTERVAL_MS);
+
+  /**
+   * EpProducer:constrained-interval:
+   *
+   * Milliseconds between scheduled deliveries, and between monitoring
+   * events, while the network is metered
+   * ([property@Gio.NetworkMonitor:network-metered]) or the system saves
+   * power ([property@Gio.PowerProfileMonitor:power-saver-enabled]): the
+   * background traffic GNOME applications are expected to hold back. The
+   * longer of this and [property@Ep.Producer:batch-interval] (or the
+   * backoff) applies. [method@Ep.Producer.flush_async] and
+   * [method@Ep.Producer.close_async] are not held back, and the outage
+   * rules do not change. Default: 5 minutes.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_CONSTRAINED_INTERVAL] =
+    config_uint ("constrained-interval", 1, DEFAULT_CONSTRAINED_INTERVAL_MS);
 
   /**
    * EpProducer:request-timeout:
@@ -940,6 +967,7 @@ ep_producer_init (EpProducer *self)
   self->max_disk_usage = DEFAULT_MAX_DISK_USAGE;
   self->batch_interval_ms = DEFAULT_BATCH_INTERVAL_MS;
   self->monitoring_interval_ms = DEFAULT_MONITORING_INTERVAL_MS;
+  self->constrained_interval_ms = DEFAULT_CONSTRAINED_INTERVAL_MS;
   self->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
   self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
 }
@@ -1086,6 +1114,7 @@ start_scheduler (EpProducer *self,
     .public_consumer_uri = self->public_consumer_uri,
     .batch_interval_ms = self->batch_interval_ms,
     .monitoring_interval_ms = self->monitoring_interval_ms,
+    .constrained_interval_ms = self->constrained_interval_ms,
     .request_timeout_ms = self->request_timeout_ms,
     .max_in_flight = self->max_in_flight,
     .delivery_failing = delivery_failing,

@@ -50,6 +50,8 @@ typedef struct {
   guint                 max_in_flight;
   gboolean              delivery_failing;    /* restored outage state */
   gint64                clock_offset_ms;     /* restored consumer-clock offset */
+  guint                 constrained_interval_ms;  /* while metered or power saver: at most one
+                                                   * scheduled delivery (and monitoring event) per interval */
 } EpSchedulerConfig;
 
 #define EP_TYPE_SCHEDULER (ep_scheduler_get_type ())

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "ep-clock-private.h"
+#include "ep-constraints-private.h"
 #include "ep-scheduler-private.h"
 #include "ep-timer-private.h"
 #include "ep-witness-private.h"
@@ -63,6 +64,9 @@ struct _EpScheduler
   GCancellable      *cancellable;        /* owned: cancels every request at stop */
   GSource           *batch_timer;        /* owned, nullable: the next attempt */
   GSource           *monitoring_timer;   /* owned, nullable: armed only while there is something to report */
+  gint64             batch_due_us;       /* monotonic: when the batch timer was asked to fire */
+  gint64             monitoring_due_us;  /* monotonic: when the monitoring timer was asked to fire */
+  EpConstraints     *constraints;        /* owned, nullable before start: metered network, power saver */
   GSource           *close_timer;        /* owned, nullable: bounds the last attempt */
   GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
   gulong             network_changed_id;
@@ -137,6 +141,7 @@ flush_free (Flush *flush)
 
 static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
 static void arm_monitoring_timer (EpScheduler *self);
+static void arm_monitoring_timer_at (EpScheduler *self, gint64 due_us);
 static void fill_pipeline (EpScheduler *self);
 static void post_batch (EpScheduler *self, Batch *batch);
 static void release_batch (EpScheduler *self, Batch *batch);
@@ -262,6 +267,7 @@ ep_scheduler_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->clock, ep_clock_free);
+  g_clear_object (&self->constraints);
   g_clear_pointer (&self->flushes, g_ptr_array_unref);
   g_queue_clear_full (&self->split_parts, (GDestroyNotify) batch_free);
   g_clear_pointer (&self->witness[0], ep_witness_free);
@@ -390,7 +396,17 @@ set_retry_after (EpScheduler *self,
                             MIN (seconds, EP_RETRY_AFTER_MAX_SECONDS) * G_USEC_PER_SEC;
 }
 
-/* The earliest time a non-forced attempt may start, in monotonic µs. */
+/* While the network is metered or power saver is on, scheduled attempts
+ * of @kind wait until this monotonic time (0: no wait). */
+static gint64
+held_until (EpScheduler       *self,
+            EpConstrainedKind  kind)
+{
+  return self->constraints != NULL ? ep_constraints_hold_until (self->constraints, kind) : 0;
+}
+
+/* The earliest time a non-forced attempt may start, in monotonic µs
+ * (arm_batch_timer() adds the constraints' hold). */
 static gint64
 next_allowed (EpScheduler *self)
 {
@@ -632,6 +648,8 @@ start_drain (EpScheduler *self)
   destroy_source (&self->batch_timer);
   self->draining = TRUE;
   self->drain_failed = FALSE;
+  if (self->constraints != NULL)
+    ep_constraints_note_attempt (self->constraints, EP_CONSTRAINED_DELIVERY, g_get_monotonic_time ());
   fill_pipeline (self);
 }
 
@@ -642,21 +660,31 @@ batch_timer_cb (gpointer user_data)
   gint64 now = g_get_monotonic_time ();
 
   g_clear_pointer (&self->batch_timer, g_source_unref);
-  if (next_allowed (self) > now)
+  if (MAX (next_allowed (self), held_until (self, EP_CONSTRAINED_DELIVERY)) > now)
     arm_batch_timer (self, (next_allowed (self) - now) / 1000);
   else
     start_drain (self);
   return G_SOURCE_REMOVE;
 }
 
+/* Scheduled attempts (not flush, not close) also wait for the constraints. */
 static void
 arm_batch_timer (EpScheduler *self,
                  gint64       delay_ms)
 {
+  gint64 now = g_get_monotonic_time ();
+  gint64 held = held_until (self, EP_CONSTRAINED_DELIVERY);
+
   destroy_source (&self->batch_timer);
   if (self->stopped)
     return;
-  self->batch_timer = ep_timer_source_new (delay_ms, "[ep-glib] batch timer");
+  self->batch_due_us = now + MAX (delay_ms, 0) * 1000;
+  if (held > self->batch_due_us)
+    g_debug ("Next delivery in %" G_GINT64_FORMAT " s, not %" G_GINT64_FORMAT " ms: %s",
+             (held - now) / G_USEC_PER_SEC, MAX (delay_ms, 0),
+             ep_constraints_describe (self->constraints));
+  self->batch_timer = ep_timer_source_new ((MAX (held, self->batch_due_us) - now) / 1000,
+                                           "[ep-glib] batch timer");
   g_source_set_callback (self->batch_timer, batch_timer_cb, self, NULL);
   g_source_attach (self->batch_timer, self->context);
 }
@@ -1242,6 +1270,8 @@ send_monitoring_event (EpScheduler *self)
   g_array_append_val (batch->events, event);
   batch_encode (batch);
   self->monitoring_in_flight = TRUE;
+  if (self->constraints != NULL)
+    ep_constraints_note_attempt (self->constraints, EP_CONSTRAINED_MONITORING, g_get_monotonic_time ());
   post_batch (self, g_steal_pointer (&batch));
 }
 
@@ -1249,8 +1279,14 @@ static gboolean
 monitoring_timer_cb (gpointer user_data)
 {
   EpScheduler *self = user_data;
+  gint64 held = held_until (self, EP_CONSTRAINED_MONITORING);
 
   g_clear_pointer (&self->monitoring_timer, g_source_unref);
+  if (held > g_get_monotonic_time ())
+    {
+      arm_monitoring_timer_at (self, held);
+      return G_SOURCE_REMOVE;
+    }
   send_monitoring_event (self);
   /* Not sent (Retry-After): again next interval. Sent: its reply re-arms. */
   arm_monitoring_timer (self);
@@ -1260,15 +1296,45 @@ monitoring_timer_cb (gpointer user_data)
 /* An idle producer must not wake up: the timer runs only while a counter
  * is non-zero, and not while the monitoring event is in flight. */
 static void
-arm_monitoring_timer (EpScheduler *self)
+arm_monitoring_timer_at (EpScheduler *self,
+                         gint64       due_us)
 {
+  gint64 now = g_get_monotonic_time ();
+
   if (self->monitoring_timer != NULL || self->stopped || self->close_task != NULL ||
       self->monitoring_in_flight || ep_monitor_is_empty (self->monitor))
     return;
-  self->monitoring_timer = ep_timer_source_new (MAX (self->config.monitoring_interval_ms, 1),
-                                                "[ep-glib] monitoring timer");
+  self->monitoring_due_us = due_us;
+  due_us = MAX (due_us, held_until (self, EP_CONSTRAINED_MONITORING));
+  self->monitoring_timer = ep_timer_source_new ((due_us - now) / 1000, "[ep-glib] monitoring timer");
   g_source_set_callback (self->monitoring_timer, monitoring_timer_cb, self, NULL);
   g_source_attach (self->monitoring_timer, self->context);
+}
+
+static void
+arm_monitoring_timer (EpScheduler *self)
+{
+  arm_monitoring_timer_at (self, g_get_monotonic_time () +
+                                 (gint64) MAX (self->config.monitoring_interval_ms, 1) * 1000);
+}
+
+/* A metered network or power saver came or went: the armed timers keep
+ * their due times, held back or no longer. */
+static void
+on_constraints_changed (gpointer user_data,
+                        gboolean active)
+{
+  EpScheduler *self = user_data;
+
+  if (self->stopped)
+    return;
+  if (self->batch_timer != NULL)
+    arm_batch_timer (self, (self->batch_due_us - g_get_monotonic_time ()) / 1000);
+  if (self->monitoring_timer != NULL)
+    {
+      destroy_source (&self->monitoring_timer);
+      arm_monitoring_timer_at (self, self->monitoring_due_us);
+    }
 }
 
 /* Network monitor ---------------------------------------------------------- */
@@ -1349,6 +1415,8 @@ ep_scheduler_start (EpScheduler *self)
 {
   g_return_if_fail (EP_IS_SCHEDULER (self));
 
+  self->constraints = ep_constraints_new (self->config.constrained_interval_ms,
+                                          on_constraints_changed, self);
   if (ep_queue_get_length (self->queue) > 0)
     arm_batch_timer (self, self->config.batch_interval_ms);
 
@@ -1377,6 +1445,8 @@ ep_scheduler_stop (EpScheduler *self)
   destroy_source (&self->batch_timer);
   destroy_source (&self->monitoring_timer);
   destroy_source (&self->close_timer);
+  if (self->constraints != NULL)
+    ep_constraints_stop (self->constraints);
   if (self->network_monitor != NULL)
     g_clear_signal_handler (&self->network_changed_id, self->network_monitor);
   self->network_monitor = NULL;

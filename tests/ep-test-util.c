@@ -251,3 +251,25 @@ ep_test_ticker_stop (EpTestTicker *ticker)
 {
   g_clear_handle_id (&ticker->source_id, g_source_remove);
 }
+
+GSource *
+ep_test_find_source (GMainContext *context,
+                     const char   *name)
+{
+  GSource *probe = g_idle_source_new ();
+  /* Source ids are the context's own, counted from 1. */
+  guint last = g_source_attach (probe, context);
+  GSource *found = NULL;
+
+  g_source_destroy (probe);
+  g_source_unref (probe);
+  for (guint id = 1; id < last && found == NULL; id++)
+    {
+      GSource *source = g_main_context_find_source_by_id (context, id);
+
+      if (source != NULL && !g_source_is_destroyed (source) &&
+          g_strcmp0 (g_source_get_name (source), name) == 0)
+        found = source;
+    }
+  return found;
+}

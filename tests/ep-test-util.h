@@ -79,6 +79,11 @@ typedef struct {
 void        ep_test_ticker_start  (EpTestTicker *ticker);
 void        ep_test_ticker_stop   (EpTestTicker *ticker);
 
+/* The live source named @name attached to @context (NULL: the global
+ * default), or NULL: what a component has armed, without waiting for it. */
+GSource    *ep_test_find_source   (GMainContext *context,
+                                   const char   *name);
+
 /* Flushes and waits: the result of ep_producer_flush_finish(). */
 gboolean    ep_test_flush         (EpProducer   *producer,
                                    GError      **error);

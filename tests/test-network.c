@@ -266,6 +266,122 @@ test_network_down_does_not_stop (void)
   ep_test_server_free (server);
 }
 
+/* How long until @name fires, in ms, once it is armed. */
+static gint64
+armed_delay_ms (const char *name)
+{
+  GSource *timer;
+
+  EP_TEST_SPIN_UNTIL ((timer = ep_test_find_source (NULL, name)) != NULL);
+  return (g_source_get_ready_time (timer) - g_get_monotonic_time ()) / 1000;
+}
+
+static EpProducer *
+constrained_producer_new (const char   *dir,
+                          EpTestServer *server,
+                          guint         batch_interval_ms,
+                          guint         monitoring_interval_ms)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  EpProducer *producer;
+
+  producer = ep_test_producer_new (dir, uri, uri, &error,
+                                   "batch-interval", batch_interval_ms,
+                                   "monitoring-interval", monitoring_interval_ms,
+                                   "constrained-interval", 60 * 1000,
+                                   NULL);
+  g_assert_no_error (error);
+  return producer;
+}
+
+/* While the network is metered, a scheduled delivery waits a
+ * constrained-interval after the last attempt; flush does not wait, and
+ * the end of the constraint brings the held delivery back at once. */
+static void
+test_metered_holds_deliveries (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("metered");
+  EpTestServer *server = ep_test_server_new ();
+  g_autoptr(EpProducer) producer = constrained_producer_new (dir, server, 20, 3600 * 1000);
+
+  /* An attempt (a flush: its drain is over when it returns). */
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  g_assert_true (ep_test_flush (producer, NULL));
+
+  set_metered (TRUE);
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] batch timer"), >, 50 * 1000);
+
+  g_assert_true (ep_test_flush (producer, NULL));
+  g_assert_cmpuint (ep_test_server_get_n_requests (server), ==, 2);
+
+  /* The flush was an attempt too. */
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] batch timer"), >, 50 * 1000);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] batch timer"), <=, 62 * 1000);
+
+  set_metered (FALSE);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] batch timer"), <, 1000);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  g_assert_cmpuint (ep_test_server_get_n_requests (server), ==, 3);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
+/* Power saver holds monitoring events back the same way. */
+static void
+test_power_saver_holds_monitoring (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("power-saver");
+  EpTestServer *server = ep_test_server_new ();
+  g_autoptr(EpProducer) producer = constrained_producer_new (dir, server, 3600 * 1000, 20);
+
+  set_power_saver (TRUE);
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, TRUE);
+  ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL);
+  /* The first one is not held (nothing was sent yet); it fails. */
+  ep_test_server_push_reply (server, 500, "text/plain", "down", NULL);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (server) == 1);
+  EP_TEST_SPIN_UNTIL (ep_test_find_source (NULL, "[ep-glib] monitoring timer") != NULL);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] monitoring timer"), >, 50 * 1000);
+
+  set_power_saver (FALSE);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] monitoring timer"), <, 1000);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_confirmed_ids (server)->len == 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (server), ==, 2);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
+/* close delivers what is queued, constrained or not. */
+static void
+test_metered_close_unaffected (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("metered-close");
+  EpTestServer *server = ep_test_server_new ();
+  g_autoptr(EpProducer) producer = constrained_producer_new (dir, server, 20, 3600 * 1000);
+  g_autoptr(GAsyncResult) result = NULL;
+
+  /* An attempt (a flush: its drain is over when it returns). */
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  g_assert_true (ep_test_flush (producer, NULL));
+  set_metered (TRUE);
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  g_assert_cmpint (armed_delay_ms ("[ep-glib] batch timer"), >, 50 * 1000);
+
+  ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_close_finish (producer, result, NULL));
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (server)->len, ==, 2);
+  set_metered (FALSE);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
 static void
 on_constraints_changed (gpointer user_data,
                         gboolean active)
@@ -289,7 +405,7 @@ static void
 test_constraints_follow_monitors (void)
 {
   g_autoptr(GArray) reports = g_array_new (FALSE, FALSE, sizeof (gboolean));
-  g_autoptr(EpConstraints) constraints = ep_constraints_new (on_constraints_changed, reports);
+  g_autoptr(EpConstraints) constraints = ep_constraints_new (1000, on_constraints_changed, reports);
 
   g_assert_false (ep_constraints_get_active (constraints));
   set_metered (TRUE);
@@ -297,6 +413,11 @@ test_constraints_follow_monitors (void)
   g_assert_true (report_is (reports, 1, TRUE));
   g_assert_true (ep_constraints_get_active (constraints));
   g_assert_cmpstr (ep_constraints_describe (constraints), ==, "a metered network");
+  /* Each kind waits the interval (1 s here) after its own last attempt. */
+  g_assert_cmpint (ep_constraints_hold_until (constraints, EP_CONSTRAINED_DELIVERY), ==, 0);
+  ep_constraints_note_attempt (constraints, EP_CONSTRAINED_DELIVERY, 5000);
+  g_assert_cmpint (ep_constraints_hold_until (constraints, EP_CONSTRAINED_DELIVERY), ==, 1005000);
+  g_assert_cmpint (ep_constraints_hold_until (constraints, EP_CONSTRAINED_MONITORING), ==, 0);
 
   set_power_saver (TRUE);
   g_assert_cmpstr (ep_constraints_describe (constraints), ==, "a metered network and power saver");
@@ -305,6 +426,7 @@ test_constraints_follow_monitors (void)
   set_power_saver (FALSE);
   EP_TEST_SPIN_UNTIL (reports->len == 2);
   g_assert_true (report_is (reports, 2, FALSE));
+  g_assert_cmpint (ep_constraints_hold_until (constraints, EP_CONSTRAINED_DELIVERY), ==, 0);
 
   set_power_saver (TRUE);
   EP_TEST_SPIN_UNTIL (reports->len == 3);
@@ -319,7 +441,7 @@ test_constraints_follow_monitors (void)
   /* A new one reads the monitors' state at once. */
   set_metered (TRUE);
   g_clear_object (&constraints);
-  constraints = ep_constraints_new (on_constraints_changed, reports);
+  constraints = ep_constraints_new (1000, on_constraints_changed, reports);
   g_assert_true (ep_constraints_get_active (constraints));
   set_metered (FALSE);
   EP_TEST_SPIN_UNTIL (reports->len == 4);
@@ -327,15 +449,15 @@ test_constraints_follow_monitors (void)
 }
 
 static void
-test_constraints_hold_until (void)
+test_constraints_apply (void)
 {
   /* Nothing constrains, or no attempt yet: as wanted. */
-  g_assert_cmpint (ep_constraints_hold_until (FALSE, 5000, 4000, 300000), ==, 5000);
-  g_assert_cmpint (ep_constraints_hold_until (TRUE, 5000, 0, 300000), ==, 5000);
+  g_assert_cmpint (ep_constraints_apply (FALSE, 5000, 4000, 300000), ==, 5000);
+  g_assert_cmpint (ep_constraints_apply (TRUE, 5000, 0, 300000), ==, 5000);
   /* Else no sooner than the interval after the last attempt... */
-  g_assert_cmpint (ep_constraints_hold_until (TRUE, 5000, 4000, 300000), ==, 300004000);
+  g_assert_cmpint (ep_constraints_apply (TRUE, 5000, 4000, 300000), ==, 300004000);
   /* ...and never sooner than wanted. */
-  g_assert_cmpint (ep_constraints_hold_until (TRUE, 900000000, 4000, 300000), ==, 900000000);
+  g_assert_cmpint (ep_constraints_apply (TRUE, 900000000, 4000, 300000), ==, 900000000);
 }
 
 int
@@ -357,7 +479,10 @@ main (int   argc,
   g_test_add_func ("/ep/network/back-triggers-attempt", test_network_back_triggers_attempt);
   g_test_add_func ("/ep/network/down-does-not-stop", test_network_down_does_not_stop);
   g_test_add_func ("/ep/constraints/follow-monitors", test_constraints_follow_monitors);
-  g_test_add_func ("/ep/constraints/hold-until", test_constraints_hold_until);
+  g_test_add_func ("/ep/constraints/apply", test_constraints_apply);
+  g_test_add_func ("/ep/constraints/metered-holds-deliveries", test_metered_holds_deliveries);
+  g_test_add_func ("/ep/constraints/power-saver-holds-monitoring", test_power_saver_holds_monitoring);
+  g_test_add_func ("/ep/constraints/metered-close-unaffected", test_metered_close_unaffected);
 
   return g_test_run ();
 }

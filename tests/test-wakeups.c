@@ -70,27 +70,11 @@ next_timeout_ms (Fixture *fx)
   return timeout;
 }
 
-/* The live source named @name on the context, or NULL. Source ids are the
- * context's own, counted from 1. */
 static GSource *
 find_source (Fixture    *fx,
              const char *name)
 {
-  GSource *probe = g_idle_source_new ();
-  guint last = g_source_attach (probe, fx->context);
-  GSource *found = NULL;
-
-  g_source_destroy (probe);
-  g_source_unref (probe);
-  for (guint id = 1; id < last && found == NULL; id++)
-    {
-      GSource *source = g_main_context_find_source_by_id (fx->context, id);
-
-      if (source != NULL && !g_source_is_destroyed (source) &&
-          g_strcmp0 (g_source_get_name (source), name) == 0)
-        found = source;
-    }
-  return found;
+  return ep_test_find_source (fx->context, name);
 }
 
 /* A seconds timer (g_timeout_add_seconds) expires on the process's own
@@ -219,7 +203,7 @@ test_monitoring_timer_restored (Fixture       *fx,
     g_assert_nonnull (find_source (fx, "[ep-glib] monitoring timer"));
     ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
-    settle (fx);
+    /* None while the post is in flight; the failure re-arms it. */
     EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 2);
     EP_TEST_SPIN_UNTIL (counters_zero (producer));
