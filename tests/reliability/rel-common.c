@@ -1,0 +1,196 @@
+/* rel-common.c: seeds, modes, measurements of the reliability suite
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "rel-common.h"
+
+gboolean
+rel_is_long (void)
+{
+  return g_strcmp0 (g_getenv ("EP_RELIABILITY"), "long") == 0;
+}
+
+guint
+rel_rounds (guint short_n,
+            guint long_n)
+{
+  const char *env = g_getenv ("EP_RELIABILITY_ROUNDS");
+
+  if (env != NULL && *env != '\0')
+    return (guint) g_ascii_strtoull (env, NULL, 10);
+  return rel_is_long () ? long_n : short_n;
+}
+
+guint32
+rel_base_seed (void)
+{
+  static gsize once = 0;
+  static guint32 seed;
+
+  if (g_once_init_enter (&once))
+    {
+      const char *env = g_getenv ("EP_RELIABILITY_SEED");
+
+      if (env != NULL && *env != '\0')
+        seed = (guint32) g_ascii_strtoull (env, NULL, 10);
+      else
+        seed = g_random_int ();
+      g_once_init_leave (&once, 1);
+    }
+  return seed;
+}
+
+GRand *
+rel_rand_new (const char *scenario,
+              guint32    *seed_out)
+{
+  guint32 base = rel_base_seed ();
+  guint32 seeds[2] = { base, g_str_hash (scenario) };
+
+  g_printerr ("# %s: seed %u (reproduce: EP_RELIABILITY_SEED=%u %s%s)\n",
+              scenario, base, base, g_get_prgname (),
+              rel_is_long () ? " with EP_RELIABILITY=long" : "");
+  g_test_message ("%s: seed %u", scenario, base);
+  if (seed_out != NULL)
+    *seed_out = base;
+  return g_rand_new_with_seed_array (seeds, G_N_ELEMENTS (seeds));
+}
+
+void
+rel_result (const char *scenario,
+            const char *format,
+            ...)
+{
+  g_autofree char *text = NULL;
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("RESULT %s seed=%u mode=%s %s\n", scenario, rel_base_seed (),
+              rel_is_long () ? "long" : "short", text);
+  g_test_message ("RESULT %s seed=%u mode=%s %s", scenario, rel_base_seed (),
+                  rel_is_long () ? "long" : "short", text);
+}
+
+static guint64
+read_status_kib (const char *key)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  if (!g_file_get_contents ("/proc/self/status", &status, NULL, NULL))
+    return 0;
+  line = strstr (status, key);
+  if (line == NULL)
+    return 0;
+  return g_ascii_strtoull (line + strlen (key), NULL, 10) * 1024;
+}
+
+guint64
+rel_rss_now (void)
+{
+  char buf[128];
+  FILE *f = fopen ("/proc/self/statm", "re");
+  unsigned long size = 0, resident = 0;
+
+  if (f == NULL)
+    return 0;
+  if (fgets (buf, sizeof buf, f) == NULL || sscanf (buf, "%lu %lu", &size, &resident) != 2)
+    resident = 0;
+  fclose (f);
+  return (guint64) resident * 4096;
+}
+
+guint64
+rel_rss_peak (void)
+{
+  return read_status_kib ("VmHWM:");
+}
+
+char *
+rel_self_exe (void)
+{
+  g_autoptr(GError) error = NULL;
+  char *exe = g_file_read_link ("/proc/self/exe", &error);
+
+  g_assert_no_error (error);
+  return exe;
+}
+
+/* Nanoseconds this thread has waited on a run queue (0 if unknown). */
+static guint64
+thread_wait_ns (void)
+{
+  char buf[128];
+  FILE *f = fopen ("/proc/thread-self/schedstat", "re");
+  unsigned long long run = 0, wait = 0;
+
+  if (f == NULL)
+    return 0;
+  if (fgets (buf, sizeof buf, f) == NULL || sscanf (buf, "%llu %llu", &run, &wait) != 2)
+    wait = 0;
+  fclose (f);
+  return wait;
+}
+
+#define TICK_MS 10
+
+static gboolean
+ticker_tick (gpointer user_data)
+{
+  RelTicker *ticker = user_data;
+  gint64 now = g_get_monotonic_time ();
+  guint64 wait = thread_wait_ns ();
+  guint64 rss = rel_rss_now ();
+
+  if (ticker->last_us != 0)
+    {
+      gint64 late = now - ticker->last_us - TICK_MS * 1000;
+      gint64 waited = (gint64) ((wait - ticker->last_wait_ns) / 1000);
+
+      ticker->max_late_us = MAX (ticker->max_late_us, late);
+      ticker->max_blocked_us = MAX (ticker->max_blocked_us, late - waited);
+    }
+  ticker->last_us = now;
+  ticker->last_wait_ns = wait;
+  ticker->peak_rss = MAX (ticker->peak_rss, rss);
+  ticker->ticks++;
+  return G_SOURCE_CONTINUE;
+}
+
+void
+rel_ticker_start (RelTicker *ticker)
+{
+  memset (ticker, 0, sizeof *ticker);
+  ticker->peak_rss = rel_rss_now ();
+  ticker->source_id = g_timeout_add (TICK_MS, ticker_tick, ticker);
+}
+
+void
+rel_ticker_stop (RelTicker *ticker)
+{
+  g_clear_handle_id (&ticker->source_id, g_source_remove);
+}
+
+char *
+rel_payload (guint64  number,
+             GRand   *rand)
+{
+  guint pad = rand != NULL ? (guint) g_rand_int_range (rand, 0, 600) : 0;
+  g_autofree char *padding = g_strnfill (pad, 'x');
+
+  return g_strdup_printf ("{\"n\":%" G_GUINT64_FORMAT ",\"pad\":\"%s\"}", number, padding);
+}
+
+guint64
+rel_payload_number (const char *payload)
+{
+  g_assert_true (g_str_has_prefix (payload, "{\"n\":"));
+  return g_ascii_strtoull (payload + 5, NULL, 10);
+}

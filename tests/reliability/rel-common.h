@@ -1,0 +1,100 @@
+/* rel-common.h: seeds, modes, measurements and fault hooks of the reliability suite
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Every scenario draws its randomness from a GRand seeded by
+ * rel_rand_new(): the run's seed (EP_RELIABILITY_SEED, else random) mixed
+ * with the scenario's name, so one scenario reproduces alone:
+ *   EP_RELIABILITY_SEED=<seed> <program> -p <test path>
+ * The seed is printed (stderr and TAP) before the scenario runs, and again
+ * in its RESULT line.
+ *
+ * Short mode (the default, CI) and long mode (EP_RELIABILITY=long) differ
+ * only in how many rounds and cases run; EP_RELIABILITY_ROUNDS overrides
+ * both.
+ */
+#pragma once
+
+#include "ep-test-util.h"
+
+G_BEGIN_DECLS
+
+gboolean  rel_is_long         (void);
+
+/* @short_n in short mode, @long_n with EP_RELIABILITY=long; EP_RELIABILITY_ROUNDS wins. */
+guint     rel_rounds          (guint         short_n,
+                               guint         long_n);
+
+/* The run's seed (EP_RELIABILITY_SEED or chosen once at random). */
+guint32   rel_base_seed       (void);
+
+/* A GRand for @scenario, seeded from the base seed; prints the seed and how
+ * to reproduce. */
+GRand    *rel_rand_new        (const char   *scenario,
+                               guint32      *seed_out);
+
+/* Prints a "RESULT name key=value ..." line (TAP comment and stderr): the
+ * figures RELIABILITY.md quotes come from these lines. */
+void      rel_result          (const char   *scenario,
+                               const char   *format,
+                               ...) G_GNUC_PRINTF (2, 3);
+
+/* Resident set size now / peak (VmHWM), in bytes, of this process. */
+guint64   rel_rss_now         (void);
+guint64   rel_rss_peak        (void);
+
+/* The path of the program running (for re-executing children). */
+char     *rel_self_exe        (void);
+
+/* A 10 ms timer on the thread-default context that measures how late it
+ * runs. "late" is the gap between two ticks minus 10 ms; "blocked" is the
+ * same minus the time this thread spent waiting for a CPU in that gap
+ * (/proc/thread-self/schedstat), i.e. the part the process itself caused.
+ * Also samples the RSS at every tick. */
+typedef struct {
+  gint64  last_us;
+  guint64 last_wait_ns;
+  gint64  max_late_us;
+  gint64  max_blocked_us;
+  guint64 peak_rss;
+  guint   ticks;
+  guint   source_id;
+} RelTicker;
+
+void      rel_ticker_start    (RelTicker    *ticker);
+void      rel_ticker_stop     (RelTicker    *ticker);
+
+/* Faults through the C library calls the queue makes (the test program
+ * defines fdatasync, fsync, pwrite, pwritev, write and ftruncate, which the
+ * statically linked library objects bind to): calls on files whose path
+ * starts with @path_prefix fail with @errsv. @ops is a mask of REL_FAULT_*;
+ * @count calls fail (G_MAXUINT: until rel_fault_clear()); with
+ * @probability < 1 each matching call fails with that probability (from
+ * @rand, which must stay alive). Thread-safe. */
+typedef enum {
+  REL_FAULT_SYNC  = 1 << 0,  /* fdatasync, fsync */
+  REL_FAULT_WRITE = 1 << 1,  /* write, pwrite, pwritev, ftruncate */
+} RelFaultOps;
+
+void      rel_fault_set       (const char   *path_prefix,
+                               RelFaultOps   ops,
+                               int           errsv,
+                               guint         count,
+                               double        probability,
+                               GRand        *rand);
+void      rel_fault_clear     (void);
+guint     rel_fault_get_hits  (void);
+
+/* Called after every successful fdatasync/fsync of a regular file (from any
+ * thread) with its path and size: the sync-on-send crash child reports
+ * these to its parent. */
+typedef void (*RelSyncObserver) (const char *path,
+                                 guint64     size);
+void      rel_fault_set_sync_observer (RelSyncObserver observer);
+
+/* Events of the suite: payload "<number> <padding>", name "rel_event". */
+char     *rel_payload         (guint64       number,
+                               GRand        *rand);
+guint64   rel_payload_number  (const char   *payload);
+
+G_END_DECLS
