@@ -28,6 +28,8 @@ PACKAGES=(
   python3-botocore
   # memory checks
   valgrind
+  # the fuzz targets (tests/fuzz): clang with libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # the HTML reference and its checks (the docs test suite)
   gi-docgen
   # the Vala bindings (vapigen) and their test (valac)

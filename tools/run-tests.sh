@@ -8,13 +8,16 @@
 #   2. _build-asan: -Db_sanitize=address,undefined, the C test suites only
 #                   (GJS and Python cannot load an ASan library without
 #                   LD_PRELOAD games, so the introspection suite is left out)
-#   3. bench-send --quick and bench-suite --quick: crash checks, not measurements
+#   3. valgrind memcheck over the C tests that do not fork
+#   4. the fuzz targets (clang): corpus replay and a short run of each
+#   5. bench-send --quick and bench-suite --quick: crash checks, not measurements
 #
 # Ends with one plain line "N passed, N failed" (meson's Ok and Fail counts of
 # both runs, plus the bench check) and exits non-zero on any failure.
 #
 # Environment: EP_BUILD_DIR (default _build), EP_ASAN_BUILD_DIR (default
-# _build-asan), EP_SKIP_ASAN=1 to skip step 2, MESON_TEST_ARGS for extra
+# _build-asan), EP_SKIP_ASAN=1 to skip step 2, EP_SKIP_VALGRIND=1 and
+# EP_SKIP_FUZZ=1 to skip steps 3 and 4, MESON_TEST_ARGS for extra
 # `meson test` arguments.
 set -euo pipefail
 
@@ -107,9 +110,60 @@ if [[ "${EP_SKIP_ASAN:-0}" != 1 ]]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0
     export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-    run_meson_test "$asan_dir" asan --no-suite introspection --timeout-multiplier 3
+    run_meson_test "$asan_dir" asan --no-suite introspection --no-suite reliability \
+      --timeout-multiplier 3
+    # The reliability suite is timing- and volume-heavy (minutes under ASan):
+    # only its corruption and disk-fault cases run here, fewer of them.
+    EP_RELIABILITY_ROUNDS=6 run_meson_test "$asan_dir" asan-reliability \
+      --timeout-multiplier 3 rel-corrupt rel-disk
   else
     echo "run-tests: the sanitizer build in $asan_dir failed" >&2
+    failed=$((failed + 1))
+  fi
+fi
+
+# valgrind memcheck over the C tests that do not fork (test-crash does, and
+# test-queue takes minutes under valgrind): 0 errors. EP_SKIP_VALGRIND=1 skips it.
+if [[ "${EP_SKIP_VALGRIND:-0}" != 1 ]] && command -v valgrind >/dev/null 2>&1; then
+  step "valgrind memcheck (C tests that do not fork)"
+  G_SLICE=always-malloc run_meson_test "$build_dir" valgrind \
+    --wrapper "valgrind --error-exitcode=1 --leak-check=no -q" --timeout-multiplier 10 \
+    test-event test-monitor test-clock test-version test-transport test-producer \
+    test-delivery test-network test-journal
+fi
+
+# The fuzz targets (tests/fuzz, clang only): each replays its seed corpus,
+# then fuzzes for EP_FUZZ_SECONDS (default 10). EP_FUZZ_REPLAY_ONLY lists
+# targets with a crash found and reported but not fixed yet: they replay
+# their corpus only. EP_SKIP_FUZZ=1 skips the step.
+fuzz_dir=${EP_FUZZ_BUILD_DIR:-_build-fuzz}
+fuzz_targets=(sqs-reply record restore event consumer-request)
+if [[ "${EP_SKIP_FUZZ:-0}" != 1 ]] && command -v clang >/dev/null 2>&1; then
+  step "fuzz targets in $fuzz_dir (clang, libFuzzer)"
+  if CC=clang configure "$fuzz_dir" -Dfuzzing=true -Dintrospection=false -Dtools=false \
+       -Dbench=false -Ddocs=false &&
+     ninja -C "$fuzz_dir" "${fuzz_targets[@]/#/tests/fuzz/fuzz-}"; then
+    for target in "${fuzz_targets[@]}"; do
+      seconds=${EP_FUZZ_SECONDS:-10}
+      if [[ " ${EP_FUZZ_REPLAY_ONLY-sqs-reply restore} " == *" $target "* ]]; then
+        seconds=0
+      fi
+      work=$(mktemp -d "$log_dir/fuzz-$target.XXXXXX")
+      if "$fuzz_dir/tests/fuzz/fuzz-$target" -runs=0 tests/fuzz/corpus/"$target" \
+           >"$work/replay.log" 2>&1 &&
+         { ((seconds == 0)) ||
+           "$fuzz_dir/tests/fuzz/fuzz-$target" -max_total_time="$seconds" -artifact_prefix="$work/" \
+             "$work" tests/fuzz/corpus/"$target" >"$work/fuzz.log" 2>&1; }; then
+        echo "fuzz-$target: corpus replayed, fuzzed ${seconds}s: OK"
+        passed=$((passed + 1))
+      else
+        tail -n 40 "$work"/*.log
+        echo "run-tests: fuzz-$target failed (artifacts were in $work)" >&2
+        failed=$((failed + 1))
+      fi
+    done
+  else
+    echo "run-tests: the fuzz build in $fuzz_dir failed" >&2
     failed=$((failed + 1))
   fi
 fi

@@ -652,8 +652,11 @@ run_case (const Case *k,
   g_test_message ("%s: late %.1f ms (blocked %.1f ms), RSS +%.1f MiB", k->name,
                   ticker.max_late_us / 1000.0, ticker.max_blocked_us / 1000.0,
                   (ticker.peak_rss - MIN (ticker.peak_rss, rss_start)) / 1048576.0);
-  g_assert_cmpint (ticker.max_blocked_us, <=, BLOCKED_BOUND_US);
-  g_assert_cmpuint (ticker.peak_rss, <=, rss_start + RSS_BOUND);
+  if (!REL_SANITIZED)
+    {
+      g_assert_cmpint (ticker.max_blocked_us, <=, BLOCKED_BOUND_US);
+      g_assert_cmpuint (ticker.peak_rss, <=, rss_start + RSS_BOUND);
+    }
 
   g_clear_object (&producer);
   /* let streams see the disconnection */
