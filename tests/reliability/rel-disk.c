@@ -15,7 +15,7 @@
  * directory made read-only (EROFS), and the directory deleted while
  * running. The write faults go through the C library calls the queue makes
  * (tests/reliability/rel-fault.c), selected by path. Rounds: 3 (short),
- * 100 (EP_RELIABILITY=long).
+ * 30 (EP_RELIABILITY=long).
  */
 #include "config.h"
 
@@ -54,8 +54,9 @@ static const DiskCase disk_cases[] = {
   { "fsync-fails-background", FAULT_BACKGROUND_SYNC, FALSE, NULL },
   { "state-file-fails", FAULT_STATE_FILE, FALSE, NULL },
   { "read-only", FAULT_READ_ONLY, TRUE, NULL },
-  { "deleted-directory", FAULT_DELETED, TRUE,
-    "issue 8 item 6 (queue): a deleted queue directory goes unnoticed" },
+  /* the queue notices within a second and stores its events again: sends
+   * may go on succeeding; what they stored must be delivered */
+  { "deleted-directory", FAULT_DELETED, FALSE, NULL },
 };
 
 typedef struct {
@@ -240,7 +241,7 @@ test_disk_case (gconstpointer data)
   const DiskCase *k = data;
   g_autofree char *scenario = g_strconcat ("disk-", k->name, NULL);
   g_autoptr(GRand) rand = NULL;
-  guint rounds = rel_rounds (3, 100);
+  guint rounds = rel_rounds (3, 30);
   guint64 n_stored = 0, n_failed = 0;
 
   if (k->known_defect != NULL && g_getenv ("EP_RELIABILITY_KNOWN_DEFECTS") == NULL)

@@ -388,9 +388,6 @@ typedef struct {
   "<Error><Type>" type "</Type><Code>" code "</Code><Message>m</Message></Error>" \
   "<RequestId>r</RequestId></ErrorResponse>"
 
-#define ITEM2 "issue 8 item 2 (delivery): a consumer refusing everything alike empties the queue"
-#define ITEM3 "issue 8 item 3 (delivery): reply bodies are buffered whole"
-#define CRED  "found by this suite, NOTES.md 22:50 (delivery): credentials-rejected fires on every 401/403, not once per credentials value"
 
 static const Case cases[] = {
   { "refused", MODE_ACCEPT, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
@@ -404,21 +401,21 @@ static const Case cases[] = {
   { "503-retry-after-date", MODE_STATUS, FALSE, 503, "text/xml", SQS_ERROR_XML ("ServiceUnavailable", "Receiver"), "DATE+2", KEEP, 900, FALSE, NULL },
   { "429-retry-after-malformed", MODE_STATUS, TRUE, 429, "text/xml", SQS_ERROR_XML ("RequestThrottled", "Sender"), "soon, please", KEEP, 0, FALSE, NULL },
   { "503-retry-after-huge", MODE_STATUS, TRUE, 503, "text/xml", SQS_ERROR_XML ("ServiceUnavailable", "Receiver"), "99999999999999999999", KEEP, 0, TRUE, NULL },
-  { "401", MODE_STATUS, TRUE, 401, "text/xml", SQS_ERROR_XML ("InvalidClientTokenId", "Sender"), NULL, KEEP, 0, FALSE, CRED },
-  { "403", MODE_STATUS, TRUE, 403, "text/xml", SQS_ERROR_XML ("AccessDenied", "Sender"), NULL, KEEP, 0, FALSE, CRED },
+  { "401", MODE_STATUS, TRUE, 401, "text/xml", SQS_ERROR_XML ("InvalidClientTokenId", "Sender"), NULL, KEEP, 0, FALSE, NULL },
+  { "403", MODE_STATUS, TRUE, 403, "text/xml", SQS_ERROR_XML ("AccessDenied", "Sender"), NULL, KEEP, 0, FALSE, NULL },
   { "400-request-code-once", MODE_STATUS, FALSE, 400, "text/xml", SQS_ERROR_XML ("InvalidParameterValue", "Sender"), NULL, KEEP_NO_OUTAGE_CHECK, 0, FALSE, NULL },
   { "400-request-code-every", MODE_STATUS, TRUE, 400, "text/xml", SQS_ERROR_XML ("MissingParameter", "Sender"), NULL, KEEP, 0, FALSE, NULL },
   { "400-entry-code-once", MODE_STATUS, FALSE, 400, "text/xml", SQS_ERROR_XML ("AWS.SimpleQueueService.BatchRequestTooLong", "Sender"), NULL, KEEP_NO_OUTAGE_CHECK, 0, FALSE, NULL },
-  { "400-entry-code-every", MODE_STATUS, TRUE, 400, "text/xml", SQS_ERROR_XML ("AWS.SimpleQueueService.InvalidBatchEntryId", "Sender"), NULL, KEEP, 0, FALSE, ITEM2 },
+  { "400-entry-code-every", MODE_STATUS, TRUE, 400, "text/xml", SQS_ERROR_XML ("AWS.SimpleQueueService.InvalidBatchEntryId", "Sender"), NULL, KEEP, 0, FALSE, NULL },
   { "413-once", MODE_STATUS, FALSE, 413, "text/html", "<html>Request Entity Too Large</html>", NULL, KEEP_NO_OUTAGE_CHECK, 0, FALSE, NULL },
-  { "413-every", MODE_STATUS, TRUE, 413, "text/html", "<html>Request Entity Too Large</html>", NULL, KEEP, 0, FALSE, ITEM2 },
+  { "413-every", MODE_STATUS, TRUE, 413, "text/html", "<html>Request Entity Too Large</html>", NULL, KEEP, 0, FALSE, NULL },
   { "sender-fault-some", MODE_SENDER_FAULT_SOME, TRUE, 0, NULL, NULL, NULL, DROP_POISON, 0, FALSE, NULL },
-  { "sender-fault-all", MODE_SENDER_FAULT_ALL, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, ITEM2 },
+  { "sender-fault-all", MODE_SENDER_FAULT_ALL, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
   { "200-html", MODE_STATUS, TRUE, 200, "text/html", "<html><body>Welcome to the captive portal</body></html>", NULL, KEEP, 0, FALSE, NULL },
   { "200-empty", MODE_STATUS, TRUE, 200, "text/xml", "", NULL, KEEP, 0, FALSE, NULL },
   { "200-truncated", MODE_TRUNCATED, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
-  { "200-huge", MODE_HUGE, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, ITEM3 },
-  { "200-endless", MODE_ENDLESS, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, ITEM3 },
+  { "200-huge", MODE_HUGE, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
+  { "200-endless", MODE_ENDLESS, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
   { "200-slowloris", MODE_SLOWLORIS, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
   { "200-xml-entities", MODE_STATUS, TRUE, 200, "text/xml",
     "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY a \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">"
