@@ -113,9 +113,9 @@ if [[ "${EP_SKIP_ASAN:-0}" != 1 ]]; then
     run_meson_test "$asan_dir" asan --no-suite introspection --no-suite reliability \
       --timeout-multiplier 3
     # The reliability suite is timing- and volume-heavy (minutes under ASan):
-    # only its corruption and disk-fault cases run here, fewer of them.
+    # only its corruption cases run here, fewer of them.
     EP_RELIABILITY_ROUNDS=6 run_meson_test "$asan_dir" asan-reliability \
-      --timeout-multiplier 3 rel-corrupt rel-disk
+      --timeout-multiplier 3 rel-corrupt
   else
     echo "run-tests: the sanitizer build in $asan_dir failed" >&2
     failed=$((failed + 1))
