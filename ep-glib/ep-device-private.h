@@ -16,9 +16,16 @@ typedef struct {
   char *os_version;  /* os-release VERSION_ID, or NULL */
 } EpDeviceInfo;
 
-/* Detected once per process (reads /etc/os-release or /usr/lib/os-release and
- * /sys/class/dmi/id); the result is shared and never freed. */
+/* Detected once per process (ep_device_info_detect ("/")); the result is
+ * shared and never freed. */
 const EpDeviceInfo *ep_device_info_get   (void);
+
+/* Reads, under @root: the first of run/host/os-release (the host's, under
+ * Flatpak), etc/os-release and usr/lib/os-release that exists, and
+ * sys/class/dmi/id. (transfer full) */
+EpDeviceInfo       *ep_device_info_detect (const char   *root);
+void                ep_device_info_free   (EpDeviceInfo *info);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpDeviceInfo, ep_device_info_free)
 
 /* Parses one key of os-release formatted text (shell-style quoting);
  * NULL when absent or empty. */

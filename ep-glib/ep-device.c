@@ -44,21 +44,55 @@ read_trimmed (const char *path)
   return g_steal_pointer (&contents);
 }
 
+static char *
+read_under (const char *root,
+            const char *path)
+{
+  g_autofree char *full = g_build_filename (root, path, NULL);
+
+  return read_trimmed (full);
+}
+
+EpDeviceInfo *
+ep_device_info_detect (const char *root)
+{
+  /* Under Flatpak (and toolbox-like containers) /etc/os-release is the
+   * runtime's; the host's is mounted at /run/host/os-release. */
+  static const char * const os_release_paths[] = {
+    "run/host/os-release", "etc/os-release", "usr/lib/os-release",
+  };
+  EpDeviceInfo *info = g_new0 (EpDeviceInfo, 1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (os_release_paths); i++)
+    {
+      g_autofree char *path = g_build_filename (root, os_release_paths[i], NULL);
+      g_autofree char *os_release = NULL;
+
+      if (!g_file_get_contents (path, &os_release, NULL, NULL))
+        continue;
+      info->os_name = ep_os_release_lookup (os_release, "NAME");
+      info->os_version = ep_os_release_lookup (os_release, "VERSION_ID");
+      break;
+    }
+  info->vendor = read_under (root, "sys/class/dmi/id/sys_vendor");
+  info->model = read_under (root, "sys/class/dmi/id/product_name");
+  return info;
+}
+
+void
+ep_device_info_free (EpDeviceInfo *info)
+{
+  g_free (info->vendor);
+  g_free (info->model);
+  g_free (info->os_name);
+  g_free (info->os_version);
+  g_free (info);
+}
+
 static gpointer
 detect (gpointer data)
 {
-  EpDeviceInfo *info = g_new0 (EpDeviceInfo, 1);
-  g_autofree char *os_release = NULL;
-
-  if (g_file_get_contents ("/etc/os-release", &os_release, NULL, NULL) ||
-      g_file_get_contents ("/usr/lib/os-release", &os_release, NULL, NULL))
-    {
-      info->os_name = ep_os_release_lookup (os_release, "NAME");
-      info->os_version = ep_os_release_lookup (os_release, "VERSION_ID");
-    }
-  info->vendor = read_trimmed ("/sys/class/dmi/id/sys_vendor");
-  info->model = read_trimmed ("/sys/class/dmi/id/product_name");
-  return info;
+  return ep_device_info_detect ("/");
 }
 
 const EpDeviceInfo *

@@ -99,6 +99,7 @@ struct _EpProducer
   gboolean       strict_mode;
   gboolean       sync_on_send;
   gboolean       read_only;            /* construct-only: a snapshot of a queue, no delivery */
+  gboolean       stamp_payload;        /* construct-only: the web producer's body form */
   char         **feral_event_types;
   char          *device_info[N_DEVICE_INFO]; /* as configured, indexed by DeviceInfoIndex */
   char          *browser_name;
@@ -139,6 +140,7 @@ enum {
   PROP_STRICT_MODE,
   PROP_SYNC_ON_SEND,
   PROP_READ_ONLY,
+  PROP_STAMP_PAYLOAD,
   PROP_MAX_IN_FLIGHT,
   PROP_FERAL_EVENT_TYPES,
   PROP_DEVICE_VENDOR,
@@ -521,6 +523,9 @@ ep_producer_get_property (GObject    *object,
     case PROP_READ_ONLY:
       g_value_set_boolean (value, self->read_only);
       break;
+    case PROP_STAMP_PAYLOAD:
+      g_value_set_boolean (value, self->stamp_payload);
+      break;
     case PROP_MAX_IN_FLIGHT:
       g_value_set_uint (value, self->max_in_flight);
       break;
@@ -620,6 +625,9 @@ ep_producer_set_property (GObject      *object,
     case PROP_READ_ONLY:
       self->read_only = g_value_get_boolean (value);
       break;
+    case PROP_STAMP_PAYLOAD:
+      self->stamp_payload = g_value_get_boolean (value);
+      break;
     case PROP_MAX_IN_FLIGHT:
       ep_producer_set_max_in_flight (self, g_value_get_uint (value));
       break;
@@ -697,7 +705,9 @@ ep_producer_class_init (EpProducerClass *klass)
   /**
    * EpProducer:app-version:
    *
-   * The application's version: the `app-version` header.
+   * The application's version: the `app-version` header. Required (as
+   * TIDAL's event platform requires it): construction fails with
+   * %EP_ERROR_INVALID_CONFIG when it is missing or empty.
    */
   properties[PROP_APP_VERSION] = config_string ("app-version");
 
@@ -814,6 +824,21 @@ ep_producer_class_init (EpProducerClass *klass)
    * Since: 0.2
    */
   properties[PROP_READ_ONLY] = config_boolean ("read-only");
+
+  /**
+   * EpProducer:stamp-payload:
+   *
+   * When %TRUE, events are sent in the TIDAL web producer's body form:
+   * the payload must be a JSON object (otherwise the event fails
+   * validation), and the `MessageBody` is that object with the members
+   * `uuid` (the event id) and `ts` (the send time in milliseconds since
+   * the epoch, on the consumer's clock, a JSON number) added; the other
+   * members are kept as given. When %FALSE (the default, as TIDAL's
+   * Android and iOS producers do) the payload is sent verbatim.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_STAMP_PAYLOAD] = config_boolean ("stamp-payload");
 
   /**
    * EpProducer:max-in-flight:
@@ -1057,6 +1082,12 @@ check_config (EpProducer  *self,
       g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG, "app-name is required");
       return FALSE;
     }
+  if (self->app_version == NULL || *self->app_version == '\0')
+    {
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                           "app-version is required (the app-version header of every event)");
+      return FALSE;
+    }
   if (self->queue_dir != NULL && *self->queue_dir == '\0')
     {
       g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
@@ -1091,6 +1122,7 @@ configure_submitter (EpProducer  *self,
     .browser_name = self->browser_name,
     .browser_version = self->browser_version,
     .strict_mode = self->strict_mode,
+    .stamp_payload = self->stamp_payload,
   };
 
   return ep_submitter_configure (self->submitter, &config, error);
@@ -1216,7 +1248,7 @@ ep_producer_initable_iface_init (GInitableIface *iface)
 /**
  * ep_producer_new:
  * @app_name: the application's name (the `app-name` header)
- * @app_version: (nullable): the application's version
+ * @app_version: the application's version (the `app-version` header; required)
  * @consumer_uri: where batches go when an access token is known
  * @public_consumer_uri: where batches go without a token, and the
  *   monitoring event

@@ -39,6 +39,7 @@ typedef struct {
   const char *browser_name;
   const char *browser_version;
   gboolean    strict_mode;    /* a validation failure also logs a g_critical */
+  gboolean    stamp_payload;  /* payloads are JSON objects sent with "uuid" and "ts" added */
 } EpSubmitterConfig;
 
 /* Called on the sending thread, outside any lock of the submitter. */

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "ep-device-private.h"
@@ -49,6 +50,7 @@ struct _EpSubmitter
   /* Set by configure and start, before any submission; immutable after. */
   char                 *static_headers[N_HEADERS];  /* owned, nullable: values that never change */
   gboolean              strict_mode;
+  gboolean              stamp_payload;              /* the web producer's body form */
   EpQueue              *queue;                      /* owned; NULL until started */
   EpMonitor            *monitor;                    /* owned; NULL until started */
   EpSubmitterCallbacks  callbacks;
@@ -71,6 +73,8 @@ typedef struct {
   GString    *headers;
   GByteArray *record;
   GRand      *rand;     /* for event ids; seeded from the global, urandom-seeded generator */
+  JsonParser *parser;   /* nullable: stamp-payload only */
+  GString    *payload;  /* stamp-payload only: the stamped payload */
   char        id[EP_UUID_LEN + 1];  /* the id of the event built last */
 } SendBuffers;
 
@@ -82,6 +86,8 @@ send_buffers_free (gpointer data)
   g_string_free (buffers->headers, TRUE);
   g_byte_array_unref (buffers->record);
   g_rand_free (buffers->rand);
+  g_clear_object (&buffers->parser);
+  g_string_free (buffers->payload, TRUE);
   g_free (buffers);
 }
 
@@ -109,6 +115,7 @@ get_send_buffers (void)
       buffers->headers = g_string_sized_new (1024);
       buffers->record = g_byte_array_sized_new (4096);
       buffers->rand = new_id_generator ();
+      buffers->payload = g_string_new (NULL);
       g_private_set (&send_buffers_key, buffers);
     }
   return buffers;
@@ -185,6 +192,7 @@ ep_submitter_configure (EpSubmitter              *self,
   headers[HEADER_BROWSER_NAME] = dup_nonempty (config->browser_name);
   headers[HEADER_BROWSER_VERSION] = dup_nonempty (config->browser_version);
   self->strict_mode = config->strict_mode;
+  self->stamp_payload = config->stamp_payload;
 
   for (guint i = 0; i < N_HEADERS; i++)
     {
@@ -300,6 +308,65 @@ fill_headers (EpSubmitter       *self,
   headers[HEADER_TIMESTAMP].value = timestamp;
 }
 
+/* The splice point of a payload that is a JSON object: just after its
+ * opening brace; @empty tells whether only whitespace precedes the
+ * closing one. */
+static const char *
+object_body (const char *payload,
+             gboolean   *empty)
+{
+  const char *body = strchr (payload, '{') + 1;
+  const char *p = body;
+
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+    p++;
+  *empty = *p == '}';
+  return body;
+}
+
+/* stamp-payload (the TIDAL web producer's body form): @payload must be a
+ * JSON object; it is written into @buffers->payload with the members
+ * "uuid" (@id) and "ts" (@ts_ms, a number) added first and the caller's
+ * members kept byte for byte. A caller's own "uuid" or "ts" is replaced
+ * (then the object is written anew). Returns NULL, or a static reason. */
+static const char *
+stamp_payload (SendBuffers *buffers,
+               const char  *payload,
+               gsize        payload_len,
+               const char  *id,
+               gint64       ts_ms)
+{
+  GString *out = buffers->payload;
+  JsonObject *object;
+  JsonNode *root;
+  gboolean empty;
+  const char *body;
+
+  if (buffers->parser == NULL)
+    buffers->parser = json_parser_new ();
+  if (!json_parser_load_from_data (buffers->parser, payload, payload_len, NULL) ||
+      (root = json_parser_get_root (buffers->parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return "is not a JSON object (stamp-payload sends the payload as one, with uuid and ts added)";
+  object = json_node_get_object (root);
+
+  g_string_truncate (out, 0);
+  if (json_object_has_member (object, "uuid") || json_object_has_member (object, "ts"))
+    {
+      g_autofree char *text = NULL;
+
+      json_object_set_string_member (object, "uuid", id);
+      json_object_set_int_member (object, "ts", ts_ms);
+      text = json_to_string (root, FALSE);
+      g_string_append (out, text);
+      return NULL;
+    }
+  body = object_body (payload, &empty);
+  g_string_append_len (out, payload, body - payload);
+  g_string_append_printf (out, "\"uuid\":\"%s\",\"ts\":%" G_GINT64_FORMAT "%s", id, ts_ms, empty ? "" : ",");
+  g_string_append_len (out, body, payload + payload_len - body);
+  return NULL;
+}
+
 /* Enriches and validates an event into @buffers->record, and sets
  * @logical_size to what travels for it (what the size limit and the queue
  * budget count). Returns NULL on success, else a static reason (and
@@ -317,6 +384,8 @@ build_record (EpSubmitter       *self,
 {
   g_autoptr(EpCredentials) credentials = ep_submitter_dup_credentials (self);
   gint64 now_us = g_get_real_time ();
+  /* On the consumer's clock: the offset a scheduler estimated. */
+  gint64 now_ms = now_us / 1000 + ep_submitter_get_clock_offset (self);
   char timestamp[24];
   EpHeader headers[N_HEADERS];
   const char *reason = NULL;
@@ -344,7 +413,20 @@ build_record (EpSubmitter       *self,
           return "is a reserved header: the producer sets it (the send call's category, the credentials' token)";
         }
 
-  ep_event_format_decimal (now_us / 1000 + ep_submitter_get_clock_offset (self), timestamp);
+  ep_event_format_uuid_v4 (buffers->rand, buffers->id);
+  if (self->stamp_payload)
+    {
+      reason = stamp_payload (buffers, payload, payload_len, buffers->id, now_ms);
+      if (reason != NULL)
+        {
+          *detail = "payload";
+          return reason;
+        }
+      payload = buffers->payload->str;
+      payload_len = buffers->payload->len;
+    }
+
+  ep_event_format_decimal (now_ms, timestamp);
   fill_headers (self, headers, credentials, with_authorization, category, timestamp);
   if (!ep_event_build_headers_json (buffers->headers, headers, N_HEADERS, caller_headers,
                                     &reason, detail))
@@ -355,7 +437,6 @@ build_record (EpSubmitter       *self,
     return "is larger than 20480 bytes";
   *logical_size = size;
 
-  ep_event_format_uuid_v4 (buffers->rand, buffers->id);
   ep_event_record_build (buffers->record, now_us, buffers->id, name, name_len,
                          buffers->headers->str, buffers->headers->len, payload, payload_len);
   return NULL;

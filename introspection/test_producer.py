@@ -421,6 +421,37 @@ class ProducerTest(unittest.TestCase):
         self.close(first)
         self.new_producer()
 
+    def test_stamp_payload(self):
+        """SPEC 6: the web producer's body form, through the typelib."""
+        producer = self.new_producer(stamp_payload=True)
+        self.assertTrue(producer.props.stamp_payload)
+        before = GLib.get_real_time() // 1000
+        result, event_id = producer.send_event_full("stamped", Ep.ConsentCategory.NECESSARY,
+                                                    '{"trackId":42,"tags":["a"]}', None)
+        after = GLib.get_real_time() // 1000
+        self.assertEqual(result, Ep.SendResult.STORED)
+        self.assertEqual(producer.send_event("bad", Ep.ConsentCategory.NECESSARY, "[42]", None),
+                         Ep.SendResult.VALIDATION_FAILED)
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        (event,) = self.consumer.app_events()
+        body = json.loads(event["payload"])
+        self.assertEqual(body["uuid"], event_id)
+        self.assertEqual(body["uuid"], event["id"])
+        self.assertIsInstance(body["ts"], int)
+        self.assertGreaterEqual(body["ts"], before)
+        self.assertLessEqual(body["ts"], after)
+        self.assertEqual(body["trackId"], 42)
+        self.assertEqual(body["tags"], ["a"])
+        self.assertEqual(str(body["ts"]), event["headers"]["requested-sent-timestamp"])
+
+    def test_app_version_required(self):
+        for version in (None, ""):
+            with self.assertRaises(GLib.Error) as caught:
+                self.new_producer(app_version=version)
+            self.assert_ep_error(caught.exception, Ep.Error.INVALID_CONFIG)
+            self.assertIn("app-version", caught.exception.message)
+
     def test_headers_and_delivery(self):
         producer = self.new_producer()
         producer.set_consent_blocked(Ep.ConsentCategory.TARGETING, False)

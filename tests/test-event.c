@@ -275,6 +275,50 @@ test_os_release (void)
   g_assert_null (missing);
 }
 
+static void
+write_file (const char *root,
+            const char *path,
+            const char *contents)
+{
+  g_autofree char *full = g_build_filename (root, path, NULL);
+  g_autofree char *dir = g_path_get_dirname (full);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_file_set_contents (full, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+/* Issue 10: under Flatpak /etc/os-release is the runtime's; the host's at
+ * /run/host/os-release wins when it exists. */
+static void
+test_device_detect_flatpak (void)
+{
+  g_autofree char *root = ep_test_make_dir ("device-root");
+  g_autoptr(EpDeviceInfo) plain = NULL;
+  g_autoptr(EpDeviceInfo) flatpak = NULL;
+  g_autoptr(EpDeviceInfo) nothing = NULL;
+
+  nothing = ep_device_info_detect (root);
+  g_assert_null (nothing->os_name);
+  g_assert_null (nothing->vendor);
+
+  write_file (root, "usr/lib/os-release", "NAME=\"Fallback\"\nVERSION_ID=0\n");
+  write_file (root, "etc/os-release", "NAME=\"GNOME Runtime\"\nVERSION_ID=\"45\"\n");
+  write_file (root, "sys/class/dmi/id/sys_vendor", "ACME Inc.\n");
+  write_file (root, "sys/class/dmi/id/product_name", "  Laptop 9 \n");
+  plain = ep_device_info_detect (root);
+  g_assert_cmpstr (plain->os_name, ==, "GNOME Runtime");
+  g_assert_cmpstr (plain->os_version, ==, "45");
+  g_assert_cmpstr (plain->vendor, ==, "ACME Inc.");
+  g_assert_cmpstr (plain->model, ==, "Laptop 9");
+
+  write_file (root, "run/host/os-release", "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n");
+  flatpak = ep_device_info_detect (root);
+  g_assert_cmpstr (flatpak->os_name, ==, "Debian GNU/Linux");
+  g_assert_cmpstr (flatpak->os_version, ==, "12");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -291,6 +335,7 @@ main (int   argc,
   g_test_add_func ("/ep/event/record-format", test_record_format);
   g_test_add_func ("/ep/event/record-corrupt", test_record_corrupt);
   g_test_add_func ("/ep/event/os-release", test_os_release);
+  g_test_add_func ("/ep/event/device-detect-flatpak", test_device_detect_flatpak);
 
   return g_test_run ();
 }

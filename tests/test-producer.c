@@ -116,6 +116,17 @@ test_config_errors (void)
   g_assert_nonnull (strstr (error->message, "public-consumer-uri"));
   g_clear_error (&error);
 
+  /* app-version is required (TIDAL's spec), missing or empty. */
+  producer = ep_producer_new ("app", NULL, NOWHERE, NOWHERE_PUBLIC, &error);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+  g_assert_nonnull (strstr (error->message, "app-version"));
+  g_clear_error (&error);
+  producer = ep_producer_new ("app", "", NOWHERE, NOWHERE_PUBLIC, &error);
+  g_assert_null (producer);
+  g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+  g_clear_error (&error);
+
   producer = ep_producer_new ("../escape", "1", NOWHERE, NOWHERE_PUBLIC, &error);
   g_assert_null (producer);
   g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
@@ -208,7 +219,7 @@ static void
 test_default_queue_dir (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(EpProducer) producer = ep_producer_new ("default-dir-app", NULL, NOWHERE,
+  g_autoptr(EpProducer) producer = ep_producer_new ("default-dir-app", "1.0", NOWHERE,
                                                     NOWHERE_PUBLIC, &error);
   g_autofree char *expected = g_build_filename (g_get_user_state_dir (), "ep-glib",
                                                 "default-dir-app", NULL);
@@ -308,6 +319,93 @@ test_clock_offset (void)
   g_assert_cmpint (header_timestamp (parser, &g_array_index (events, EpEvent, 3)), <=, after - hour);
   /* The queue's own time (the event's age) stays on the local clock. */
   g_assert_cmpint (g_array_index (events, EpEvent, 3).created_us / 1000, >=, before);
+}
+
+/* SPEC 6, stamp-payload: the web producer's body form. */
+static void
+test_stamp_payload (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("stamp");
+  g_autoptr(GArray) events = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonParser) header_parser = json_parser_new ();
+  const gint64 hour = 3600 * 1000;
+  gint64 before, after;
+  g_autofree char *id = NULL;
+  g_autofree char *replaced_id = NULL;
+  const char *not_objects[] = { "[1,2]", "\"text\"", "42", "not json", "{\"a\":", "null" };
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "stamp-payload", TRUE, NULL);
+    gboolean stamp = FALSE;
+
+    g_assert_no_error (error);
+    g_object_get (producer, "stamp-payload", &stamp, NULL);
+    g_assert_true (stamp);
+    ep_submitter_set_clock_offset (ep_producer_get_submitter (producer), hour);
+    before = g_get_real_time () / 1000 + hour;
+    g_assert_cmpint (ep_producer_send_event_full (producer, "obj", EP_CONSENT_CATEGORY_NECESSARY,
+                                                  " {\"b\": [1, 2], \"a\":\"x\"} ", NULL, &id),
+                     ==, EP_SEND_RESULT_STORED);
+    g_assert_cmpint (ep_producer_send_event (producer, "empty_obj", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                     ==, EP_SEND_RESULT_STORED);
+    g_assert_cmpint (ep_producer_send_event_full (producer, "own_uuid", EP_CONSENT_CATEGORY_NECESSARY,
+                                                  "{\"uuid\":\"mine\",\"ts\":\"x\",\"c\":3}", NULL,
+                                                  &replaced_id),
+                     ==, EP_SEND_RESULT_STORED);
+    after = g_get_real_time () / 1000 + hour;
+    for (guint i = 0; i < G_N_ELEMENTS (not_objects); i++)
+      g_assert_cmpint (ep_producer_send_event (producer, "not_object", EP_CONSENT_CATEGORY_NECESSARY,
+                                               not_objects[i], NULL),
+                       ==, EP_SEND_RESULT_VALIDATION_FAILED);
+    g_assert_cmpuint (count_of (producer, VALIDATION, "not_object"), ==, G_N_ELEMENTS (not_objects));
+  }
+
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, 3);
+  for (guint i = 0; i < events->len; i++)
+    {
+      const EpEvent *event = &g_array_index (events, EpEvent, i);
+      g_autoptr(GError) error = NULL;
+      JsonObject *body;
+      gint64 ts;
+
+      json_parser_load_from_data (parser, event->payload, -1, &error);
+      g_assert_no_error (error);
+      body = json_node_get_object (json_parser_get_root (parser));
+      g_assert_cmpstr (json_object_get_string_member (body, "uuid"), ==, event->id);
+      g_assert_true (JSON_NODE_TYPE (json_object_get_member (body, "ts")) == JSON_NODE_VALUE);
+      g_assert_true (json_node_get_value_type (json_object_get_member (body, "ts")) == G_TYPE_INT64);
+      ts = json_object_get_int_member (body, "ts");
+      g_assert_cmpint (ts, >=, before);
+      g_assert_cmpint (ts, <=, after);
+      /* The same time as the header, on the consumer's clock. */
+      g_assert_cmpint (ts, ==, header_timestamp (header_parser, event));
+    }
+  /* The caller's members are kept as given, after uuid and ts. */
+  g_assert_cmpstr (g_array_index (events, EpEvent, 0).id, ==, id);
+  g_assert_true (g_str_has_suffix (g_array_index (events, EpEvent, 0).payload,
+                                   ",\"b\": [1, 2], \"a\":\"x\"} "));
+  g_assert_true (g_str_has_prefix (g_array_index (events, EpEvent, 0).payload, " {\"uuid\":\""));
+  {
+    g_autofree char *expected = g_strdup_printf ("{\"uuid\":\"%s\",\"ts\":%s}",
+                                                 g_array_index (events, EpEvent, 1).id,
+                                                 strstr (g_array_index (events, EpEvent, 1).payload, "\"ts\":") + 5);
+    expected[strlen (expected) - 1] = '\0';
+    g_assert_cmpstr (g_array_index (events, EpEvent, 1).payload, ==, expected);
+  }
+  /* A caller's uuid and ts are replaced; its other members stay. */
+  {
+    const EpEvent *event = &g_array_index (events, EpEvent, 2);
+    JsonObject *body;
+
+    json_parser_load_from_data (parser, event->payload, -1, NULL);
+    body = json_node_get_object (json_parser_get_root (parser));
+    g_assert_cmpstr (json_object_get_string_member (body, "uuid"), ==, replaced_id);
+    g_assert_cmpint (json_object_get_int_member (body, "c"), ==, 3);
+    g_assert_cmpuint (json_object_get_size (body), ==, 3);
+  }
 }
 
 static void
@@ -1191,6 +1289,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/default-headers", test_default_headers);
   g_test_add_func ("/ep/producer/send-event-full-id", test_send_event_full_id);
   g_test_add_func ("/ep/producer/clock-offset", test_clock_offset);
+  g_test_add_func ("/ep/producer/stamp-payload", test_stamp_payload);
   g_test_add_func ("/ep/producer/size-boundary", test_size_boundary);
   g_test_add_func ("/ep/producer/invalid-events", test_invalid_events);
   g_test_add_func ("/ep/producer/strict-mode", test_strict_mode);
