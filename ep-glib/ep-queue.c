@@ -110,6 +110,7 @@ static void
 check_storage_locked (EpQueue *self)
 {
   g_autoptr(GError) error = NULL;
+  gboolean first = !self->storage_lost;
 
   if (!self->storage_lost)
     {
@@ -128,9 +129,11 @@ check_storage_locked (EpQueue *self)
       self->storage_lost = FALSE;
       self->storing_failing = FALSE;
     }
-  else
+  else if (first)  /* retried every STORAGE_CHECK_US: said once */
     g_message ("Queue %s: cannot store the queued events again (retrying): %s",
                self->dir, error->message);
+  else
+    g_debug ("Queue %s: cannot store the queued events again: %s", self->dir, error->message);
 }
 
 /* With the mutex held. */

@@ -1490,6 +1490,50 @@ test_directory_deleted (void)
   g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, 0);
 }
 
+static void
+wait_reports (gint *reports,
+              gint  n)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+
+  while (g_atomic_int_get (reports) < n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);
+    }
+}
+
+/* The directory cannot be created again (a file took its place): appends
+ * fail (a storage outage) until it can, then the queued events are stored
+ * again and nothing is lost. */
+static void
+test_directory_not_recreated (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("not-recreated");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GError) error = NULL;
+  gint reports = 0;
+  guint64 failures;
+
+  ep_queue_set_notify_func (queue, count_reports, &reports);
+  append_numbered (queue, 0, 10);
+  ep_test_remove_tree (dir);
+  write_file (dir, (const guint8 *) "x", 1);
+
+  wait_reports (&reports, 1);
+  g_assert_true (ep_queue_get_storing_failing (queue, &failures));
+  g_assert_false (try_append (queue, "test_event", "refused", &error));
+  g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+  g_assert_no_errno (g_unlink (dir));
+
+  wait_reports (&reports, 2);
+  g_assert_false (ep_queue_get_storing_failing (queue, NULL));
+  append_numbered (queue, 10, 5);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 0, 15, 0, 0);
+}
+
 /* The same for one segment file (the oldest, with live events). */
 static void
 test_segment_deleted (void)
@@ -1999,6 +2043,7 @@ main (int    argc,
   g_test_add_func ("/ep/queue/odd-files-moved-aside", test_odd_files);
   g_test_add_func ("/ep/queue/directory-deleted", test_directory_deleted);
   g_test_add_func ("/ep/queue/segment-deleted", test_segment_deleted);
+  g_test_add_func ("/ep/queue/directory-not-recreated", test_directory_not_recreated);
   g_test_add_func ("/ep/queue/remove-category", test_remove_category);
   g_test_add_func ("/ep/queue/read-only", test_read_only);
   g_test_add_data_func ("/ep/queue/renamed-segment", GINT_TO_POINTER (MOVE_RENAME_HIGHER),
