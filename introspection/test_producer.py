@@ -53,6 +53,7 @@ class FakeConsumer:
         self.refuse_status = None
         self.poison_names = set()
         self.sender_fault_all = False
+        self.date_offset_s = 0  # a consumer whose clock is off: added to every reply's Date
         self.events = []  # dicts: id, name, payload, headers, path
         self.requests = 0
         self.server = Soup.Server()
@@ -79,6 +80,10 @@ class FakeConsumer:
 
     def _handle(self, server, msg, path, query):
         self.requests += 1
+        if self.date_offset_s:
+            date = GLib.DateTime.new_now_utc().add_seconds(self.date_offset_s)
+            msg.get_response_headers().replace(
+                "Date", Soup.date_time_to_string(date, Soup.DateFormat.HTTP))
         if msg.get_method() != "POST":
             self._reply(msg, 405, self._error("Sender", "MethodNotAllowed"))
         elif self.failing:
@@ -487,6 +492,43 @@ class ProducerTest(unittest.TestCase):
             self.assertEqual(headers["consent-category"],
                              "TARGETING" if seq % 2 else "NECESSARY")
             self.assertNotIn("authorization", headers)
+
+    def sent_timestamp_offset_ms(self, name):
+        """requested-sent-timestamp of the delivered event @name minus now."""
+        [event] = [e for e in self.consumer.app_events() if e["name"] == name]
+        return int(event["headers"]["requested-sent-timestamp"]) - GLib.get_real_time() // 1000
+
+    def send_and_flush(self, producer, name):
+        producer.send_event(name, Ep.ConsentCategory.NECESSARY, "{}", None)
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+
+    def test_consumer_clock(self):
+        """Events sent after a few replies from a consumer an hour ahead
+        carry its time; the offset survives a restart; one reply with a
+        week-old Date (a proxy's cache) does not move it."""
+        hour_ms = 3600 * 1000
+        self.consumer.date_offset_s = 3600
+        producer = self.new_producer()
+        for i in range(3):
+            self.send_and_flush(producer, "before-%d" % i)
+        self.assertAlmostEqual(self.sent_timestamp_offset_ms("before-0"), 0, delta=5000)
+        self.send_and_flush(producer, "after")
+        self.assertAlmostEqual(self.sent_timestamp_offset_ms("after"), hour_ms, delta=5000)
+
+        self.consumer.date_offset_s = -7 * 24 * 3600
+        self.send_and_flush(producer, "outlier")
+        self.consumer.date_offset_s = 3600
+        self.send_and_flush(producer, "after-outlier")
+        self.assertAlmostEqual(self.sent_timestamp_offset_ms("after-outlier"), hour_ms, delta=5000)
+
+        self.producers.remove(producer)
+        self.close(producer)
+        del producer
+        gc.collect()
+        restarted = self.new_producer()
+        self.send_and_flush(restarted, "restarted")
+        self.assertAlmostEqual(self.sent_timestamp_offset_ms("restarted"), hour_ms, delta=5000)
 
     def test_credentials(self):
         producer = self.new_producer()

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include <json-glib/json-glib.h>
+
 #include "ep-clock-private.h"
 #include "ep-scheduler-private.h"
 #include "ep-test-server.h"
@@ -348,6 +350,147 @@ test_scheduler_restored (Fixture       *fx,
   g_assert_cmpint (last_offset (fx), ==, 0);
 }
 
+/* The producer stamps events with the consumer's clock ------------------- */
+
+typedef struct {
+  char         *dir;
+  EpTestServer *server;
+  char         *uri;
+  EpProducer   *producer;
+} ProducerFixture;
+
+static void
+producer_start (ProducerFixture *fx)
+{
+  g_autoptr(GError) error = NULL;
+
+  fx->producer = ep_test_producer_new (fx->dir, fx->uri, fx->uri, &error, NULL);
+  g_assert_no_error (error);
+}
+
+static void
+producer_setup (ProducerFixture *fx,
+                gconstpointer    data)
+{
+  fx->dir = ep_test_make_dir ("clock-producer");
+  fx->server = ep_test_server_new ();
+  fx->uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
+  producer_start (fx);
+}
+
+static void
+producer_teardown (ProducerFixture *fx,
+                   gconstpointer    data)
+{
+  g_clear_object (&fx->producer);
+  ep_test_server_free (fx->server);
+  g_free (fx->uri);
+  g_free (fx->dir);
+}
+
+/* Sends one event named @name and delivers it. */
+static void
+send_and_deliver (ProducerFixture *fx,
+                  const char      *name)
+{
+  g_autoptr(GError) error = NULL;
+
+  ep_producer_send_event (fx->producer, name, EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  g_assert_true (ep_test_flush (fx->producer, &error));
+  g_assert_no_error (error);
+}
+
+/* requested-sent-timestamp of the delivered event @name, minus now (ms). */
+static gint64
+stamp_offset_ms (ProducerFixture *fx,
+                 const char      *name)
+{
+  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+
+  for (guint i = 0; i < requests->len; i++)
+    {
+      EpTestRequest *request = g_ptr_array_index (requests, i);
+
+      for (guint j = 0; j < request->entries->len; j++)
+        {
+          EpTestEntry *entry = g_ptr_array_index (request->entries, j);
+          g_autoptr(JsonNode) headers = NULL;
+          const char *stamp;
+
+          if (g_strcmp0 (entry->name, name) != 0)
+            continue;
+          headers = json_from_string (entry->headers_json, NULL);
+          g_assert_nonnull (headers);
+          stamp = json_object_get_string_member (json_node_get_object (headers),
+                                                 "requested-sent-timestamp");
+          return g_ascii_strtoll (stamp, NULL, 10) - g_get_real_time () / 1000;
+        }
+    }
+  g_assert_not_reached ();
+}
+
+/* Within the Date's second, the round trips and the test's own pace. */
+static void
+assert_near (gint64 value_ms,
+             gint64 expected_ms)
+{
+  g_assert_cmpint (value_ms, >=, expected_ms - 3000);
+  g_assert_cmpint (value_ms, <=, expected_ms + 3000);
+}
+
+static void
+check_producer_follows (ProducerFixture *fx,
+                        gint64           offset_s)
+{
+  ep_test_server_set_date_offset (fx->server, offset_s);
+  send_and_deliver (fx, "first");
+  send_and_deliver (fx, "second");
+  send_and_deliver (fx, "third");
+  /* Stored before any reply: the local clock. */
+  assert_near (stamp_offset_ms (fx, "first"), 0);
+  send_and_deliver (fx, "after");
+  assert_near (stamp_offset_ms (fx, "after"), offset_s * 1000);
+}
+
+static void
+test_producer_consumer_ahead (ProducerFixture *fx,
+                              gconstpointer    data)
+{
+  check_producer_follows (fx, 3600);
+}
+
+static void
+test_producer_consumer_behind (ProducerFixture *fx,
+                               gconstpointer    data)
+{
+  check_producer_follows (fx, -3600);
+}
+
+/* Persisted: the first events after a restart are corrected already. */
+static void
+test_producer_restart (ProducerFixture *fx,
+                       gconstpointer    data)
+{
+  check_producer_follows (fx, 3600);
+  g_clear_object (&fx->producer);
+  producer_start (fx);
+  send_and_deliver (fx, "restarted");
+  assert_near (stamp_offset_ms (fx, "restarted"), 3600 * 1000);
+}
+
+/* One reply with a week-old Date does not move the offset. */
+static void
+test_producer_outlier (ProducerFixture *fx,
+                       gconstpointer    data)
+{
+  check_producer_follows (fx, 3600);
+  ep_test_server_set_date_offset (fx->server, -7 * 24 * 3600);
+  send_and_deliver (fx, "outlier");
+  ep_test_server_set_date_offset (fx->server, 3600);
+  send_and_deliver (fx, "after-outlier");
+  assert_near (stamp_offset_ms (fx, "after-outlier"), 3600 * 1000);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -372,6 +515,14 @@ main (int   argc,
               fixture_setup, test_scheduler_outlier, fixture_teardown);
   g_test_add ("/ep/clock/scheduler/restored", Fixture, NULL,
               fixture_setup, test_scheduler_restored, fixture_teardown);
+  g_test_add ("/ep/clock/producer/consumer-ahead", ProducerFixture, NULL,
+              producer_setup, test_producer_consumer_ahead, producer_teardown);
+  g_test_add ("/ep/clock/producer/consumer-behind", ProducerFixture, NULL,
+              producer_setup, test_producer_consumer_behind, producer_teardown);
+  g_test_add ("/ep/clock/producer/restart", ProducerFixture, NULL,
+              producer_setup, test_producer_restart, producer_teardown);
+  g_test_add ("/ep/clock/producer/outlier", ProducerFixture, NULL,
+              producer_setup, test_producer_outlier, producer_teardown);
 
   return g_test_run ();
 }
