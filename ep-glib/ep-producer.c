@@ -1192,6 +1192,13 @@ init_parts (EpProducer  *self,
   if (self->queue == NULL)
     return FALSE;
   ep_queue_set_notify_func (self->queue, queue_notified, self);
+  g_debug ("Queue opened%s in %s: %" G_GUINT64_FORMAT " events (%" G_GUINT64_FORMAT
+           " bytes) restored, %u corrupt records discarded, %" G_GUINT64_FORMAT
+           " duplicate copies skipped, %u odd files moved aside",
+           self->read_only ? " read-only" : "", self->queue_dir,
+           ep_queue_get_length (self->queue), ep_queue_get_bytes (self->queue),
+           ep_queue_get_discarded (self->queue), ep_queue_get_duplicates (self->queue),
+           ep_queue_get_moved_aside (self->queue));
 
   self->monitor = ep_monitor_new (self->queue);
   ep_monitor_get_outage (self->monitor, &storage, &delivery);

@@ -716,6 +716,31 @@ test_drop_debug_lines (void)
   g_assert_true (log_has (lines, "Storage outage:*"));
 }
 
+/* Issue 11: G_MESSAGES_DEBUG=Ep tells the story: the queue opened (its
+ * directory, the events restored, the records discarded). */
+static void
+test_queue_opened_debug_line (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("opened-debug");
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *pattern = NULL;
+  guint handler;
+
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+
+    for (guint i = 0; i < 3; i++)
+      ep_producer_send_event (producer, "kept", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  }
+  handler = g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG, on_log_record, lines);
+  {
+    g_autoptr(EpProducer) producer = new_producer (dir);
+  }
+  g_log_remove_handler ("Ep", handler);
+  pattern = g_strdup_printf ("Queue opened in %s: 3 events (* bytes) restored, 0 corrupt records discarded*", dir);
+  g_assert_true (log_has (lines, pattern));
+}
+
 static void
 test_strict_mode (void)
 {
@@ -1297,6 +1322,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/drop-reads-only-the-name", test_drop_reads_only_the_name);
   g_test_add_func ("/ep/producer/strict-mode-overread", test_strict_mode_overread);
   g_test_add_func ("/ep/producer/drop-debug-lines", test_drop_debug_lines);
+  g_test_add_func ("/ep/producer/queue-opened-debug-line", test_queue_opened_debug_line);
   g_test_add_func ("/ep/producer/not-strict-is-quiet", test_not_strict_is_quiet);
   g_test_add_func ("/ep/producer/consent", test_consent);
   g_test_add_func ("/ep/producer/threads", test_threads);
