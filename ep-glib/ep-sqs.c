@@ -434,7 +434,10 @@ classify_success (EpBatchReply *reply,
                                             reply->error_code ? reply->error_code : "no code");
   else
     {
-      g_autofree char *safe = sanitize_for_log (error->message);
+      /* a well-formed document with another root sets no GError */
+      g_autofree char *safe = sanitize_for_log (error != NULL ? error->message
+                                                : message != NULL ? message
+                                                : "another root element");
 
       reply->error_message = g_strdup_printf ("the body is not an SQS "
                                               "SendMessageBatchResponse: %s", safe);
