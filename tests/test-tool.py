@@ -210,15 +210,27 @@ class ToolTest(unittest.TestCase):
             with connection:
                 connection.settimeout(TIMEOUT)
                 self.assertTrue(connection.recv(4096).startswith(b"POST "))
-                proc = run_tool("status", "-d", self.queue, check=False)
-                self.assertNotEqual(proc.returncode, 0)
-                self.assertIn("in use by another producer", proc.stderr)
+                # status and dump read it as it is, and say it is in use
+                status = self.status()
+                self.assertTrue(status["in_use"], status)
+                self.assertEqual(status["queue_length"], 1, status)
+                self.assertIn("in use:            yes", run_tool("status", "-d", self.queue).stdout)
+                proc = run_tool("dump", "-d", self.queue)
+                self.assertEqual([json.loads(l)["name"] for l in proc.stdout.splitlines()], ["x"])
+                self.assertIn("in use by a running application", proc.stderr)
+                # send and flush would change it: refused
+                for args in (("send", "-d", self.queue, "y", "{}"),
+                             ("flush", "-d", self.queue, "--consumer", url)):
+                    proc = run_tool(*args, check=False)
+                    self.assertNotEqual(proc.returncode, 0, args)
+                    self.assertIn("in use by another producer", proc.stderr, args)
         finally:
             holder.kill()
             holder.wait()
             silent.close()
         # Free again once the holder is gone (even killed), and nothing was lost.
-        self.assertEqual(self.status()["queue_length"], 1)
+        status = self.status()
+        self.assertEqual((status["queue_length"], status["in_use"]), (1, False))
 
     def test_unusable_queue_dir(self):
         blocker = os.path.join(self.workdir, "a-file")

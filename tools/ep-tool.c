@@ -76,7 +76,8 @@ static const char summary[] =
   "  flush               deliver the queue to the consumer now\n"
   "\n"
   "status, dump and flush need an existing queue directory; send creates one.\n"
-  "The queue directory must not be in use by a running application.";
+  "status and dump read a queue that a running application holds (a snapshot);\n"
+  "send and flush refuse it.";
 
 static const char description[] =
   "Examples:\n"
@@ -178,18 +179,15 @@ check_queue_dir_exists (void)
     fail ("no queue in %s: it is not a directory", opt_queue_dir);
 }
 
+/* A producer over the queue directory; NULL with @error set. With
+ * @read_only it takes no lock and writes nothing (EpProducer:read-only). */
 static EpProducer *
-open_producer (void)
+new_producer (gboolean   read_only,
+              GError   **error)
 {
   g_autofree char *base = NULL;
   g_autofree char *uri = NULL;
   g_autofree char *public_uri = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(EpCredentials) credentials = NULL;
-  EpProducer *producer;
-
-  if (opt_queue_dir == NULL)
-    fail ("--queue-dir is required (see --help)");
 
   base = g_strdup (opt_consumer ? opt_consumer : DEFAULT_CONSUMER);
   while (g_str_has_suffix (base, "/"))
@@ -198,23 +196,42 @@ open_producer (void)
   public_uri = g_strconcat (base, "/api/public/event-batch", NULL);
 
   /* The timers are set far away: the tool delivers only when told to. */
-  producer = g_initable_new (EP_TYPE_PRODUCER, NULL, &error,
-                             "app-name", opt_app_name ? opt_app_name : "ep-tool",
-                             "app-version", EP_VERSION_S,
-                             "consumer-uri", uri,
-                             "public-consumer-uri", public_uri,
-                             "queue-dir", opt_queue_dir,
-                             "batch-interval", G_MAXUINT,
-                             "monitoring-interval", G_MAXUINT,
-                             "request-timeout", (guint) MAX (opt_timeout_ms, 1),
-                             NULL);
+  return g_initable_new (EP_TYPE_PRODUCER, NULL, error,
+                         "app-name", opt_app_name ? opt_app_name : "ep-tool",
+                         "app-version", EP_VERSION_S,
+                         "consumer-uri", uri,
+                         "public-consumer-uri", public_uri,
+                         "queue-dir", opt_queue_dir,
+                         "batch-interval", G_MAXUINT,
+                         "monitoring-interval", G_MAXUINT,
+                         "request-timeout", (guint) MAX (opt_timeout_ms, 1),
+                         "read-only", read_only,
+                         NULL);
+}
+
+static void G_GNUC_NORETURN
+fail_open (const GError *error)
+{
+  if (g_error_matches (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED))
+    fail ("the queue in %s is in use by another producer; close that application first",
+          opt_queue_dir);
+  fail ("cannot open the queue in %s: %s", opt_queue_dir, error->message);
+}
+
+/* For send and flush, which change the queue: it must not be in use */
+static EpProducer *
+open_producer (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpCredentials) credentials = NULL;
+  EpProducer *producer;
+
+  if (opt_queue_dir == NULL)
+    fail ("--queue-dir is required (see --help)");
+
+  producer = new_producer (FALSE, &error);
   if (producer == NULL)
-    {
-      if (g_error_matches (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED))
-        fail ("the queue in %s is in use by another producer; close that application first",
-              opt_queue_dir);
-      fail ("cannot open the queue in %s: %s", opt_queue_dir, error->message);
-    }
+    fail_open (error);
   if (opt_token != NULL || opt_client_id != NULL)
     {
       credentials = ep_credentials_new (opt_token, opt_client_id);
@@ -229,6 +246,31 @@ open_existing_queue (void)
   check_queue_dir_exists ();
 
   return open_producer ();
+}
+
+/* For status and dump, which only look. A queue that a running application
+ * holds (that is when people look) is read without its lock, as the
+ * snapshot EpProducer:read-only takes, and @in_use says so. ep-glib has no
+ * "is it held" query: the normal open tells, by failing with
+ * EP_ERROR_QUEUE_LOCKED. */
+static EpProducer *
+open_for_reading (gboolean *in_use)
+{
+  g_autoptr(GError) error = NULL;
+  EpProducer *producer;
+
+  check_queue_dir_exists ();
+  producer = new_producer (FALSE, &error);
+  *in_use = producer == NULL && g_error_matches (error, EP_ERROR, EP_ERROR_QUEUE_LOCKED);
+  if (*in_use)
+    {
+      g_clear_error (&error);
+      producer = new_producer (TRUE, &error);
+    }
+  if (producer == NULL)
+    fail_open (error);
+
+  return producer;
 }
 
 static EpConsentCategory
@@ -396,13 +438,16 @@ format_age (gint64 oldest_us)
 static void
 print_status_json (EpProducer *producer,
                    gint64      oldest,
-                   const char *counters)
+                   const char *counters,
+                   gboolean    in_use)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "queue_dir");
   json_builder_add_string_value (builder, ep_producer_get_queue_dir (producer));
+  json_builder_set_member_name (builder, "in_use");
+  json_builder_add_boolean_value (builder, in_use);
   json_builder_set_member_name (builder, "queue_length");
   json_builder_add_int_value (builder, ep_producer_get_queue_length (producer));
   json_builder_set_member_name (builder, "queue_bytes");
@@ -426,19 +471,22 @@ static int
 cmd_status (int    argc,
             char **argv)
 {
-  g_autoptr(EpProducer) producer = open_existing_queue ();
+  gboolean in_use;
+  g_autoptr(EpProducer) producer = open_for_reading (&in_use);
   g_autofree char *counters = ep_producer_dup_counters_json (producer);
   g_autofree char *age = NULL;
   gint64 oldest = ep_producer_get_oldest_event_time (producer);
 
   if (opt_json)
     {
-      print_status_json (producer, oldest, counters);
+      print_status_json (producer, oldest, counters, in_use);
       return EXIT_SUCCESS;
     }
 
   age = format_age (oldest);
   g_print ("queue:             %s\n", ep_producer_get_queue_dir (producer));
+  g_print ("in use:            %s\n", in_use ? "yes, by a running application (read-only snapshot)"
+                                              : "no");
   g_print ("events queued:     %" G_GUINT64_FORMAT "\n", ep_producer_get_queue_length (producer));
   g_print ("bytes queued:      %" G_GUINT64_FORMAT "\n", ep_producer_get_queue_bytes (producer));
   g_print ("oldest event age:  %s\n", age);
@@ -500,7 +548,13 @@ static int
 cmd_dump (int    argc,
           char **argv)
 {
-  g_autoptr(EpProducer) producer = open_existing_queue ();
+  gboolean in_use;
+  g_autoptr(EpProducer) producer = open_for_reading (&in_use);
+
+  /* Standard output stays JSON lines: the note goes to standard error */
+  if (in_use)
+    g_printerr ("ep-tool: the queue in %s is in use by a running application: "
+                "a read-only snapshot\n", opt_queue_dir);
   guint64 after = 0;
 
   while (TRUE)
