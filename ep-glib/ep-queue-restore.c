@@ -19,8 +19,9 @@
  * before them removed them, and the queue is then rewritten into one new
  * file, so that file order is seq order again. A
  * segment is deleted as a leftover of an interrupted compaction only when a
- * COMPACTED file provably holds its live events (every event seq in it is
- * below the COMPACTED file's base seq, and no kept file comes in between).
+ * COMPACTED file provably holds its live events (its header is intact and
+ * its base seq and every event seq in it are below the COMPACTED file's
+ * base seq, and no kept file comes in between).
  * Anything else named like a segment (a directory, a special file, a file
  * too large for 32-bit offsets) is moved aside as "<name>.odd" and counted.
  */
@@ -453,7 +454,9 @@ restore_read_headers (EpQueue  *self,
 
       if (file->state == HEADER_TORN)
         continue;
-      if (bound > 0)
+      /* a file created after the compaction (its base seq is not below the
+       * bound) may hold tombstones for the compacted file's events: kept */
+      if (bound > 0 && file->state == HEADER_VALID && file->base_seq < bound)
         {
           if (!scan_max_event_seq (self, file, &max_seq, error))
             return FALSE;
@@ -632,6 +635,25 @@ merge_late (EpQueue *self,
   rs->reordered = TRUE;
 }
 
+/* A tombstone met before its event (in a file renamed or copied to a
+ * lower number) still removes it. In order, such a tombstone names an
+ * event of a deleted segment, and finds nothing. */
+static void
+apply_early_tombstones (EpQueue *self,
+                        Restore *rs)
+{
+  for (guint i = 0; i < rs->unmatched->len; i++)
+    {
+      EpQueueEntry *e = ep_queue_index_find (&self->index,
+                                             g_array_index (rs->unmatched, guint64, i));
+
+      if (e == NULL)
+        continue;
+      ep_queue_forget_entry (self, e);
+      rs->reordered = TRUE;  /* the tombstone comes before its event in the files */
+    }
+}
+
 /* After a successful scan: the only place restore modifies the directory. */
 static gboolean
 restore_apply (EpQueue  *self,
@@ -728,6 +750,7 @@ ep_queue_restore (EpQueue             *self,
       base_seq = MAX (base_seq, file->base_seq);
     }
   merge_late (self, &rs);
+  apply_early_tombstones (self, &rs);
   self->next_seq = MAX (rs.max_seq + 1, base_seq);
   if (self->read_only)
     {

@@ -1868,6 +1868,42 @@ test_moved_segments (gconstpointer data)
   g_assert_cmpuint (ep_queue_get_duplicates (queue), ==, 0);
 }
 
+/* A compacted segment and a later one holding only tombstones for its
+ * events swap numbers: the tombstones are met first, and still remove
+ * their events; the file of tombstones, created after the compaction, is
+ * not taken for a leftover of it. */
+static void
+test_swapped_tombstones (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("swapped-tombstones");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *tmp = g_build_filename (dir, "swap", NULL);
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 30);
+  seqs = take_seqs (queue);
+  ep_queue_set_segment_size (queue, 64);  /* every frame from now on starts a segment */
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 0), 5, &error));
+  g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 10), 3, &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, ==, 3);  /* compacted, tombstones, tombstones */
+
+  g_assert_no_errno (g_rename (segments->pdata[0], tmp));
+  g_assert_no_errno (g_rename (segments->pdata[2], segments->pdata[0]));
+  g_assert_no_errno (g_rename (tmp, segments->pdata[2]));
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 5, 10, 13, 30);
+  g_clear_object (&queue);
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_ranges (queue, 5, 10, 13, 30);
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -2052,6 +2088,7 @@ main (int    argc,
                         test_moved_segments);
   g_test_add_data_func ("/ep/queue/copied-segment-lower", GINT_TO_POINTER (MOVE_COPY_LOWER),
                         test_moved_segments);
+  g_test_add_func ("/ep/queue/swapped-tombstones", test_swapped_tombstones);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);
