@@ -34,6 +34,8 @@ PACKAGES=(
   gi-docgen
   # the Vala bindings (vapigen) and their test (valac)
   valac
+  # the Debian packages (tools/build-deb.sh)
+  dpkg-dev debhelper lintian
   # the tools' man pages (rst2man)
   python3-docutils
 )

@@ -11,13 +11,17 @@
 #   3. valgrind memcheck over the C tests that do not fork
 #   4. the fuzz targets (clang): corpus replay and a short run of each
 #   5. bench-send --quick and bench-suite --quick: crash checks, not measurements
+#   6. in CI (CI=true) or with EP_DEB=1: tools/build-deb.sh (the Debian
+#      packages built, checked with lintian, installed and their autopkgtests
+#      run; 1-3 minutes; needs root or sudo). EP_SKIP_DEB=1 skips it.
 #
 # Ends with one plain line "N passed, N failed" (meson's Ok and Fail counts of
 # both runs, plus the bench check) and exits non-zero on any failure.
 #
 # Environment: EP_BUILD_DIR (default _build), EP_ASAN_BUILD_DIR (default
 # _build-asan), EP_SKIP_ASAN=1 to skip step 2, EP_SKIP_VALGRIND=1 and
-# EP_SKIP_FUZZ=1 to skip steps 3 and 4, MESON_TEST_ARGS for extra
+# EP_SKIP_FUZZ=1 to skip steps 3 and 4, EP_DEB=1 / EP_SKIP_DEB=1 to
+# run / skip step 6, MESON_TEST_ARGS for extra
 # `meson test` arguments.
 set -euo pipefail
 
@@ -181,5 +185,16 @@ for bench in "$build_dir/bench/bench-send" "$build_dir/bench/bench-suite"; do
     fi
   fi
 done
+
+# The Debian packages, end to end (step 6).
+if [[ "${EP_SKIP_DEB:-0}" != 1 && ( "${CI:-}" == true || "${EP_DEB:-0}" == 1 ) ]]; then
+  step "tools/build-deb.sh (Debian packages: build, lintian, install, autopkgtests)"
+  if bash tools/build-deb.sh; then
+    passed=$((passed + 1))
+  else
+    echo "run-tests: tools/build-deb.sh failed" >&2
+    failed=$((failed + 1))
+  fi
+fi
 
 finish
