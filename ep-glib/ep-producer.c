@@ -773,9 +773,10 @@ ep_producer_class_init (EpProducerClass *klass)
    * power ([property@Gio.PowerProfileMonitor:power-saver-enabled]): the
    * background traffic GNOME applications are expected to hold back. The
    * longer of this and [property@Ep.Producer:batch-interval] (or the
-   * backoff) applies. [method@Ep.Producer.flush_async] and
-   * [method@Ep.Producer.close_async] are not held back, and the outage
-   * rules do not change. Default: 5 minutes.
+   * backoff) applies. [method@Ep.Producer.flush_async],
+   * [method@Ep.Producer.close_async] and new credentials after a refusal
+   * are not held back, and the outage rules do not change. Default: 5
+   * minutes.
    *
    * Since: 0.2
    */

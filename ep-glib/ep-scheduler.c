@@ -89,6 +89,7 @@ struct _EpScheduler
   char              *rejected_token;     /* owned, nullable: the last token reported as rejected */
   gboolean           auth_rejected;      /* the current token was refused, nothing accepted since */
   gboolean           retry_soon;         /* new credentials came during a drain: retry at its end */
+  gboolean           batch_timer_prompt; /* the armed batch timer tries new credentials: not held back */
   gboolean           stopped;
   GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
   GTask             *close_task;         /* owned, nullable */
@@ -140,6 +141,7 @@ flush_free (Flush *flush)
 }
 
 static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
+static void arm_batch_timer_full (EpScheduler *self, gint64 delay_ms, gboolean prompt);
 static void arm_monitoring_timer (EpScheduler *self);
 static void arm_monitoring_timer_at (EpScheduler *self, gint64 due_us);
 static void fill_pipeline (EpScheduler *self);
@@ -494,7 +496,8 @@ drain_finished (EpScheduler *self)
       /* New credentials came while this drain failed with the old ones. */
       self->retry_soon = FALSE;
       self->backoff_until = 0;
-      arm_batch_timer (self, (self->retry_after_until - g_get_monotonic_time ()) / 1000);
+      arm_batch_timer_full (self, (self->retry_after_until - g_get_monotonic_time ()) / 1000,
+                            TRUE);
     }
   else if (self->drain_failed)
     arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
@@ -659,25 +662,32 @@ batch_timer_cb (gpointer user_data)
   EpScheduler *self = user_data;
   gint64 now = g_get_monotonic_time ();
 
+  gboolean prompt = self->batch_timer_prompt;
+  gint64 held = prompt ? 0 : held_until (self, EP_CONSTRAINED_DELIVERY);
+
   g_clear_pointer (&self->batch_timer, g_source_unref);
-  if (MAX (next_allowed (self), held_until (self, EP_CONSTRAINED_DELIVERY)) > now)
-    arm_batch_timer (self, (next_allowed (self) - now) / 1000);
+  if (MAX (next_allowed (self), held) > now)
+    arm_batch_timer_full (self, (next_allowed (self) - now) / 1000, prompt);
   else
     start_drain (self);
   return G_SOURCE_REMOVE;
 }
 
-/* Scheduled attempts (not flush, not close) also wait for the constraints. */
+/* Scheduled attempts also wait for the constraints; not flush, not close,
+ * and not new credentials after a refusal (@prompt): an application may
+ * hold playback until they work. */
 static void
-arm_batch_timer (EpScheduler *self,
-                 gint64       delay_ms)
+arm_batch_timer_full (EpScheduler *self,
+                      gint64       delay_ms,
+                      gboolean     prompt)
 {
   gint64 now = g_get_monotonic_time ();
-  gint64 held = held_until (self, EP_CONSTRAINED_DELIVERY);
+  gint64 held = prompt ? 0 : held_until (self, EP_CONSTRAINED_DELIVERY);
 
   destroy_source (&self->batch_timer);
   if (self->stopped)
     return;
+  self->batch_timer_prompt = prompt;
   self->batch_due_us = now + MAX (delay_ms, 0) * 1000;
   if (held > self->batch_due_us)
     g_debug ("Next delivery in %" G_GINT64_FORMAT " s, not %" G_GINT64_FORMAT " ms: %s",
@@ -687,6 +697,13 @@ arm_batch_timer (EpScheduler *self,
                                            "[ep-glib] batch timer");
   g_source_set_callback (self->batch_timer, batch_timer_cb, self, NULL);
   g_source_attach (self->batch_timer, self->context);
+}
+
+static void
+arm_batch_timer (EpScheduler *self,
+                 gint64       delay_ms)
+{
+  arm_batch_timer_full (self, delay_ms, FALSE);
 }
 
 /* Replies ------------------------------------------------------------------ */
@@ -1329,7 +1346,8 @@ on_constraints_changed (gpointer user_data,
   if (self->stopped)
     return;
   if (self->batch_timer != NULL)
-    arm_batch_timer (self, (self->batch_due_us - g_get_monotonic_time ()) / 1000);
+    arm_batch_timer_full (self, (self->batch_due_us - g_get_monotonic_time ()) / 1000,
+                          self->batch_timer_prompt);
   if (self->monitoring_timer != NULL)
     {
       destroy_source (&self->monitoring_timer);
@@ -1481,7 +1499,8 @@ credentials_replaced (gpointer user_data)
   if (self->draining)
     self->retry_soon = TRUE;
   else
-    arm_batch_timer (self, (self->retry_after_until - g_get_monotonic_time ()) / 1000);
+    arm_batch_timer_full (self, (self->retry_after_until - g_get_monotonic_time ()) / 1000,
+                          TRUE);
   return G_SOURCE_REMOVE;
 }
 

@@ -356,6 +356,34 @@ test_power_saver_holds_monitoring (void)
   ep_test_server_free (server);
 }
 
+/* After a refusal, new credentials are tried at once, metered or not: an
+ * application may hold playback until they work. */
+static void
+test_metered_new_credentials_not_held (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("metered-credentials");
+  EpTestServer *server = ep_test_server_new ();
+  g_autoptr(EpProducer) producer = constrained_producer_new (dir, server, 3600 * 1000, 3600 * 1000);
+  g_autoptr(EpCredentials) expired = ep_credentials_new ("expired", "client");
+  g_autoptr(EpCredentials) fresh = ep_credentials_new ("fresh", "client");
+  gint64 start;
+
+  set_metered (TRUE);
+  ep_producer_set_credentials (producer, expired);
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  ep_test_server_push_reply (server, 401, "text/plain", "expired", NULL);
+  g_assert_false (ep_test_flush (producer, NULL));
+
+  start = g_get_monotonic_time ();
+  ep_producer_set_credentials (producer, fresh);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  set_metered (FALSE);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
 /* close delivers what is queued, constrained or not. */
 static void
 test_metered_close_unaffected (void)
@@ -483,6 +511,8 @@ main (int   argc,
   g_test_add_func ("/ep/constraints/metered-holds-deliveries", test_metered_holds_deliveries);
   g_test_add_func ("/ep/constraints/power-saver-holds-monitoring", test_power_saver_holds_monitoring);
   g_test_add_func ("/ep/constraints/metered-close-unaffected", test_metered_close_unaffected);
+  g_test_add_func ("/ep/constraints/metered-new-credentials-not-held",
+                   test_metered_new_credentials_not_held);
 
   return g_test_run ();
 }
