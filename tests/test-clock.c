@@ -429,6 +429,34 @@ stamp_offset_ms (ProducerFixture *fx,
   g_assert_not_reached ();
 }
 
+/* The `ts` member of the delivered stamped payload of event @name, minus
+ * now (ms). */
+static gint64
+payload_ts_offset_ms (ProducerFixture *fx,
+                      const char      *name)
+{
+  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+
+  for (guint i = 0; i < requests->len; i++)
+    {
+      EpTestRequest *request = g_ptr_array_index (requests, i);
+
+      for (guint j = 0; j < request->entries->len; j++)
+        {
+          EpTestEntry *entry = g_ptr_array_index (request->entries, j);
+          g_autoptr(JsonNode) body = NULL;
+
+          if (g_strcmp0 (entry->name, name) != 0)
+            continue;
+          body = json_from_string (entry->body, NULL);
+          g_assert_nonnull (body);
+          return json_object_get_int_member (json_node_get_object (body), "ts") -
+                 g_get_real_time () / 1000;
+        }
+    }
+  g_assert_not_reached ();
+}
+
 /* Within the Date's second, the round trips and the test's own pace. */
 static void
 assert_near (gint64 value_ms,
@@ -478,6 +506,23 @@ test_producer_restart (ProducerFixture *fx,
   assert_near (stamp_offset_ms (fx, "restarted"), 3600 * 1000);
 }
 
+/* stamp-payload: the web producer's `ts` is on the consumer's clock too. */
+static void
+test_producer_stamp_payload (ProducerFixture *fx,
+                             gconstpointer    data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&fx->producer);
+  fx->producer = ep_test_producer_new (fx->dir, fx->uri, fx->uri, &error,
+                                       "stamp-payload", TRUE, NULL);
+  g_assert_no_error (error);
+  check_producer_follows (fx, 3600);
+  g_assert_cmpint (payload_ts_offset_ms (fx, "first") - stamp_offset_ms (fx, "first"), >=, -1000);
+  g_assert_cmpint (payload_ts_offset_ms (fx, "first") - stamp_offset_ms (fx, "first"), <=, 1000);
+  assert_near (payload_ts_offset_ms (fx, "after"), 3600 * 1000);
+}
+
 /* One reply with a week-old Date does not move the offset. */
 static void
 test_producer_outlier (ProducerFixture *fx,
@@ -523,6 +568,8 @@ main (int   argc,
               producer_setup, test_producer_restart, producer_teardown);
   g_test_add ("/ep/clock/producer/outlier", ProducerFixture, NULL,
               producer_setup, test_producer_outlier, producer_teardown);
+  g_test_add ("/ep/clock/producer/stamp-payload", ProducerFixture, NULL,
+              producer_setup, test_producer_stamp_payload, producer_teardown);
 
   return g_test_run ();
 }
