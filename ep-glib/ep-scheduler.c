@@ -29,98 +29,13 @@
 
 #include <string.h>
 
-#include "ep-clock-private.h"
-#include "ep-constraints-private.h"
-#include "ep-scheduler-private.h"
+#include "ep-scheduler-internal.h"
 #include "ep-timer-private.h"
-#include "ep-witness-private.h"
 
-#define MAX_BATCH_EVENTS 10
-#define MAX_BATCH_BYTES (250 * 1024)
-/* Events read from the queue and not settled yet (in batches being read,
- * posted, split or held) stay under this many bytes, whatever
- * max-in-flight says; a batch being read counts as MAX_BATCH_BYTES. */
-#define MAX_READ_AHEAD_BYTES (4 * 1024 * 1024)
 #define MAX_BACKOFF_MS (10 * 60 * 1000)
 #define NETWORK_BACK_DELAY_MS 1000
 
-struct _EpScheduler
-{
-  GObject            parent_instance;
-
-  EpQueue           *queue;              /* owned */
-  EpMonitor         *monitor;            /* owned */
-  EpTransport       *transport;          /* owned */
-  GMainContext      *context;            /* owned: where everything below runs */
-  EpSchedulerConfig  config;             /* URIs owned (copied) */
-  EpClock           *clock;              /* owned: the consumer's clock, from replies */
-  EpSchedulerCallbacks callbacks;        /* all NULL once disconnected */
-  gpointer           callbacks_data;     /* unowned: the owner */
-
-  GMutex             lock;               /* protects token and client_id */
-  char              *token;              /* owned, nullable */
-  char              *client_id;          /* owned, nullable */
-
-  GCancellable      *cancellable;        /* owned: cancels every request at stop */
-  GSource           *batch_timer;        /* owned, nullable: the next attempt */
-  GSource           *monitoring_timer;   /* owned, nullable: armed only while there is something to report */
-  gint64             batch_due_us;       /* monotonic: when the batch timer was asked to fire */
-  gint64             monitoring_due_us;  /* monotonic: when the monitoring timer was asked to fire */
-  EpConstraints     *constraints;        /* owned, nullable before start: metered network, power saver */
-  GSource           *close_timer;        /* owned, nullable: bounds the last attempt */
-  GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
-  gulong             network_changed_id;
-  int                network_available;  /* atomic: the monitor's last report */
-
-  guint              in_flight;          /* batches being read, posted or parsed */
-  guint              reading;            /* of those, being read by a worker */
-  gsize              bytes_ahead;        /* see MAX_READ_AHEAD_BYTES */
-  GQueue             split_parts;        /* (element-type Batch) owned: halves waiting for a slot */
-  guint64            post_serial;        /* requests posted so far: the witness's clock */
-  EpWitness         *witness[2];         /* owned: [authenticated], one per endpoint */
-  gboolean           draining;
-  gboolean           drain_failed;       /* a batch of this drain failed: take no more */
-  char              *last_failure;       /* owned, nullable: why the last attempt failed */
-  guint              failures;           /* consecutive failed attempts */
-  gint64             backoff_until;      /* monotonic µs; 0 when none */
-  gint64             retry_after_until;  /* monotonic µs; 0 when none */
-  gboolean           delivery_failing;
-  gboolean           monitoring_in_flight;
-  char              *rejected_token;     /* owned, nullable: the last token reported as rejected */
-  gboolean           auth_rejected;      /* the current token was refused, nothing accepted since */
-  gboolean           retry_soon;         /* new credentials came during a drain: retry at its end */
-  gboolean           batch_timer_prompt; /* the armed batch timer tries new credentials: not held back */
-  gboolean           stopped;
-  GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
-  GTask             *close_task;         /* owned, nullable */
-};
-
 G_DEFINE_FINAL_TYPE (EpScheduler, ep_scheduler, G_TYPE_OBJECT)
-
-/* The parts of one refused batch, shared by them (refcounted). */
-typedef struct {
-  gint        ref_count;
-  guint       outstanding;    /* parts queued or posted and not answered yet */
-  GPtrArray  *held;           /* (element-type Batch) owned: lone refused events waiting for a witness */
-} Split;
-
-/* One batch, from the worker that reads it to the reply that settles it. */
-typedef struct {
-  EpScheduler *scheduler;     /* owned once posted: keeps the scheduler for the reply */
-  Split      *split;          /* owned ref, nullable: the split this batch is a part of */
-  guint64     serial;         /* its request's serial, once posted */
-  gsize       bytes;          /* the events' record bytes (counted in bytes_ahead) */
-  char       *refusal;        /* owned, nullable: why it was refused, while held */
-  GPtrArray  *items;          /* owned (element-type EpQueueItem) */
-  GArray     *events;         /* owned (element-type EpEvent), parallel to items */
-  GBytes     *body;           /* owned: the form body */
-  char       *token;          /* owned, nullable: the bearer token it was posted with */
-  gboolean    monitoring;     /* the monitoring event (not from the queue) */
-  GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
-  guint       unreadable;     /* records found unreadable and removed while reading */
-  GArray     *removed;        /* owned (element-type guint64): seqs to forget once the reply is applied */
-  GArray     *kept;           /* owned (element-type guint64): seqs to hand out again */
-} Batch;
 
 /* A flush waiting for the events that were queued when it was asked for. */
 typedef struct {
@@ -140,101 +55,10 @@ flush_free (Flush *flush)
   g_free (flush);
 }
 
+
 static void arm_batch_timer (EpScheduler *self, gint64 delay_ms);
 static void arm_batch_timer_full (EpScheduler *self, gint64 delay_ms, gboolean prompt);
-static void arm_monitoring_timer (EpScheduler *self);
 static void arm_monitoring_timer_at (EpScheduler *self, gint64 due_us);
-static void fill_pipeline (EpScheduler *self);
-static void post_batch (EpScheduler *self, Batch *batch);
-static void release_batch (EpScheduler *self, Batch *batch);
-static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_data);
-static void finish_batch (EpScheduler *self, Batch *batch);
-static void split_part_answered (EpScheduler *self, Split *split);
-
-static void split_unref (Split *split);
-
-static void
-batch_free (Batch *batch)
-{
-  g_clear_pointer (&batch->split, split_unref);
-  g_free (batch->refusal);
-  g_clear_pointer (&batch->items, g_ptr_array_unref);
-  g_clear_pointer (&batch->events, g_array_unref);
-  g_clear_pointer (&batch->body, g_bytes_unref);
-  g_clear_pointer (&batch->snapshot, g_variant_unref);
-  g_clear_object (&batch->scheduler);
-  g_free (batch->token);
-  g_clear_pointer (&batch->removed, g_array_unref);
-  g_clear_pointer (&batch->kept, g_array_unref);
-  g_free (batch);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Batch, batch_free)
-
-static Batch *
-batch_new (void)
-{
-  Batch *batch = g_new0 (Batch, 1);
-
-  batch->items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
-  batch->events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
-  g_array_set_clear_func (batch->events, (GDestroyNotify) ep_event_clear);
-  batch->removed = g_array_new (FALSE, FALSE, sizeof (guint64));
-  batch->kept = g_array_new (FALSE, FALSE, sizeof (guint64));
-  return batch;
-}
-
-static Split *
-split_new (void)
-{
-  Split *split = g_new0 (Split, 1);
-
-  split->ref_count = 1;
-  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
-  return split;
-}
-
-static Split *
-split_ref (Split *split)
-{
-  g_atomic_int_inc (&split->ref_count);
-  return split;
-}
-
-static void
-split_unref (Split *split)
-{
-  if (!g_atomic_int_dec_and_test (&split->ref_count))
-    return;
-  /* Held batches hold a reference: none can be left here. */
-  g_assert (split->held->len == 0);
-  g_ptr_array_unref (split->held);
-  g_free (split);
-}
-
-static guint64
-batch_seq (Batch *batch,
-           guint  i)
-{
-  return ((EpQueueItem *) g_ptr_array_index (batch->items, i))->seq;
-}
-
-static const EpEvent *
-batch_event (Batch *batch,
-             guint  i)
-{
-  return &g_array_index (batch->events, EpEvent, i);
-}
-
-static void
-batch_encode (Batch *batch)
-{
-  g_autofree const EpEvent **events = g_new (const EpEvent *, batch->events->len);
-
-  for (guint i = 0; i < batch->events->len; i++)
-    events[i] = batch_event (batch, i);
-  batch->body = ep_sqs_encode_batch (events, batch->events->len);
-}
 
 /* GObject ------------------------------------------------------------------ */
 
@@ -271,7 +95,7 @@ ep_scheduler_finalize (GObject *object)
   g_clear_pointer (&self->clock, ep_clock_free);
   g_clear_object (&self->constraints);
   g_clear_pointer (&self->flushes, g_ptr_array_unref);
-  g_queue_clear_full (&self->split_parts, (GDestroyNotify) batch_free);
+  g_queue_clear_full (&self->split_parts, (GDestroyNotify) ep_scheduler_batch_free);
   g_clear_pointer (&self->witness[0], ep_witness_free);
   g_clear_pointer (&self->witness[1], ep_witness_free);
   g_free (self->config.consumer_uri);
@@ -315,16 +139,16 @@ report_delivery_failing (EpScheduler *self,
     self->callbacks.delivery_failing (self->callbacks_data, failing);
 }
 
-static void
-report_credentials_rejected (EpScheduler *self,
+void
+ep_scheduler_report_credentials_rejected (EpScheduler *self,
                              guint        http_status)
 {
   if (self->callbacks.credentials_rejected != NULL)
     self->callbacks.credentials_rejected (self->callbacks_data, http_status);
 }
 
-static void
-report_queue_changed (EpScheduler *self)
+void
+ep_scheduler_report_queue_changed (EpScheduler *self)
 {
   if (self->callbacks.queue_changed != NULL)
     self->callbacks.queue_changed (self->callbacks_data);
@@ -362,8 +186,8 @@ backoff_ms (EpScheduler *self)
   return CLAMP (delay, base, MAX (base, MAX_BACKOFF_MS));
 }
 
-static void
-record_failure (EpScheduler *self,
+void
+ep_scheduler_record_failure (EpScheduler *self,
                 char        *why)
 {
   g_free (self->last_failure);
@@ -375,8 +199,8 @@ record_failure (EpScheduler *self,
   set_failing (self, TRUE);
 }
 
-static void
-record_success (EpScheduler *self)
+void
+ep_scheduler_record_success (EpScheduler *self)
 {
   /* A batch that failed in this drain keeps its backoff: the failing one
    * must not be retried at once because another one went through. */
@@ -388,8 +212,8 @@ record_success (EpScheduler *self)
   set_failing (self, FALSE);
 }
 
-static void
-set_retry_after (EpScheduler *self,
+void
+ep_scheduler_set_retry_after (EpScheduler *self,
                  gint64       seconds)
 {
   if (seconds < 0)
@@ -419,8 +243,8 @@ next_allowed (EpScheduler *self)
 
 /* Completes the flushes whose events are all settled; with @drain_over,
  * also the others, with the reason the drain stopped. */
-static void
-settle_flushes (EpScheduler *self,
+void
+ep_scheduler_settle_flushes (EpScheduler *self,
                 gboolean     drain_over)
 {
   guint64 first;
@@ -458,8 +282,8 @@ settle_flushes (EpScheduler *self,
 
 /* Close completes once nothing is in flight any more: the requests are
  * cancelled by stop, and confirmations that still arrive are written. */
-static void
-maybe_finish_close (EpScheduler *self)
+void
+ep_scheduler_maybe_finish_close (EpScheduler *self)
 {
   g_autoptr(GTask) task = NULL;
 
@@ -473,7 +297,7 @@ static void
 finish_close (EpScheduler *self)
 {
   ep_scheduler_stop (self);
-  maybe_finish_close (self);
+  ep_scheduler_maybe_finish_close (self);
 }
 
 static void
@@ -483,12 +307,12 @@ drain_finished (EpScheduler *self)
   if (self->close_task != NULL)
     {
       finish_close (self);
-      settle_flushes (self, TRUE);
+      ep_scheduler_settle_flushes (self, TRUE);
       return;
     }
   if (self->stopped)
     {
-      settle_flushes (self, TRUE);
+      ep_scheduler_settle_flushes (self, TRUE);
       return;
     }
   if (self->retry_soon)
@@ -507,7 +331,7 @@ drain_finished (EpScheduler *self)
   /* else: nothing to deliver, no wakeups; ep_scheduler_queue_grew() arms it.
    * Flushes are settled last, with the state consistent: their callbacks
    * may flush or close again. */
-  settle_flushes (self, TRUE);
+  ep_scheduler_settle_flushes (self, TRUE);
 }
 
 static void
@@ -524,7 +348,7 @@ read_batch_in_thread (GTask        *task,
                       GCancellable *cancellable)
 {
   EpScheduler *self = source_object;
-  g_autoptr(Batch) batch = batch_new ();
+  g_autoptr(Batch) batch = ep_scheduler_batch_new ();
   g_autoptr(GPtrArray) items = ep_queue_take (self->queue, MAX_BATCH_EVENTS, MAX_BATCH_BYTES);
 
   /* Each item moves to the batch, or is freed here. */
@@ -549,8 +373,8 @@ read_batch_in_thread (GTask        *task,
       batch->bytes += g_bytes_get_size (item->record);
     }
   if (batch->events->len > 0)
-    batch_encode (batch);
-  g_task_return_pointer (task, g_steal_pointer (&batch), (GDestroyNotify) batch_free);
+    ep_scheduler_batch_encode (batch);
+  g_task_return_pointer (task, g_steal_pointer (&batch), (GDestroyNotify) ep_scheduler_batch_free);
 }
 
 static void
@@ -561,29 +385,29 @@ batch_read (GObject      *source,
   EpScheduler *self = EP_SCHEDULER (source);
   g_autoptr(Batch) batch = NULL;
 
-  g_assert (g_task_get_source_tag (G_TASK (result)) == fill_pipeline);
+  g_assert (g_task_get_source_tag (G_TASK (result)) == ep_scheduler_fill_pipeline);
   batch = g_task_propagate_pointer (G_TASK (result), NULL);
 
   self->reading--;
   self->bytes_ahead -= MAX_BATCH_BYTES;
   self->bytes_ahead += batch->bytes;
   if (batch->unreadable > 0)
-    report_queue_changed (self);
+    ep_scheduler_report_queue_changed (self);
   if (self->stopped || batch->events->len == 0)
     {
       /* Memory only: releasing writes nothing. */
-      release_batch (self, batch);
+      ep_scheduler_release_batch (self, batch);
       ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
       self->bytes_ahead -= batch->bytes;
       self->in_flight--;
       /* Not maybe_drain_finished(): a batch of unreadable records must not
        * end the drain while readable events wait behind it. */
-      fill_pipeline (self);
-      maybe_finish_close (self);
+      ep_scheduler_fill_pipeline (self);
+      ep_scheduler_maybe_finish_close (self);
       return;
     }
-  post_batch (self, g_steal_pointer (&batch));
-  fill_pipeline (self);
+  ep_scheduler_post_batch (self, g_steal_pointer (&batch));
+  ep_scheduler_fill_pipeline (self);
 }
 
 /* Puts the events of split parts that will not be posted back in the
@@ -597,10 +421,10 @@ abandon_split_parts (EpScheduler *self)
     {
       g_autoptr(Batch) owned = part;
 
-      release_batch (self, part);
+      ep_scheduler_release_batch (self, part);
       ep_queue_release (self->queue, (guint64 *) part->kept->data, part->kept->len);
       self->bytes_ahead -= part->bytes;
-      split_part_answered (self, part->split);
+      ep_scheduler_split_part_answered (self, part->split);
     }
 }
 
@@ -612,8 +436,8 @@ has_free_slot (EpScheduler *self)
 
 /* Posts waiting split parts, then starts reading batches, until
  * max-in-flight are under way or the bytes read ahead reach their bound. */
-static void
-fill_pipeline (EpScheduler *self)
+void
+ep_scheduler_fill_pipeline (EpScheduler *self)
 {
   /* Tasks and requests belong to the scheduler's context, whatever the
    * caller has pushed (a flush from a nested loop, say). */
@@ -624,7 +448,7 @@ fill_pipeline (EpScheduler *self)
   while (has_free_slot (self) && !g_queue_is_empty (&self->split_parts))
     {
       self->in_flight++;
-      post_batch (self, g_queue_pop_head (&self->split_parts));
+      ep_scheduler_post_batch (self, g_queue_pop_head (&self->split_parts));
     }
   while (!self->stopped && !self->drain_failed && has_free_slot (self) &&
          g_queue_is_empty (&self->split_parts) &&
@@ -633,7 +457,7 @@ fill_pipeline (EpScheduler *self)
     {
       g_autoptr(GTask) task = g_task_new (self, NULL, batch_read, NULL);
 
-      g_task_set_source_tag (task, fill_pipeline);
+      g_task_set_source_tag (task, ep_scheduler_fill_pipeline);
       self->in_flight++;
       self->reading++;
       self->bytes_ahead += MAX_BATCH_BYTES;
@@ -653,7 +477,7 @@ start_drain (EpScheduler *self)
   self->drain_failed = FALSE;
   if (self->constraints != NULL)
     ep_constraints_note_attempt (self->constraints, EP_CONSTRAINED_DELIVERY, g_get_monotonic_time ());
-  fill_pipeline (self);
+  ep_scheduler_fill_pipeline (self);
 }
 
 static gboolean
@@ -706,558 +530,6 @@ arm_batch_timer (EpScheduler *self,
   arm_batch_timer_full (self, delay_ms, FALSE);
 }
 
-/* Replies ------------------------------------------------------------------ */
-
-/* What a reply means for the queue is collected in batch->kept and
- * batch->removed, and written to the queue by a worker (settle_batch):
- * the main context does no file I/O. */
-static void
-release_batch (EpScheduler *self,
-               Batch       *batch)
-{
-  for (guint i = 0; i < batch->items->len; i++)
-    {
-      guint64 seq = batch_seq (batch, i);
-      g_array_append_val (batch->kept, seq);
-    }
-}
-
-static EpWitness *
-batch_witness (EpScheduler *self,
-               Batch       *batch)
-{
-  return self->witness[batch->token != NULL ? 1 : 0];
-}
-
-/* The event leaves the queue: neither endpoint needs its mark any more. */
-static void
-remove_seq (EpScheduler *self,
-            Batch       *batch,
-            guint64      seq)
-{
-  ep_witness_forget (self->witness[0], seq);
-  ep_witness_forget (self->witness[1], seq);
-  g_array_append_val (batch->removed, seq);
-}
-
-/* An event the consumer will never take, given a witness: it is deleted,
- * and counts as a validation failure. */
-static void
-drop_refused (EpScheduler *self,
-              Batch       *batch,
-              guint        i,
-              const char  *why)
-{
-  const EpEvent *event = batch_event (batch, i);
-
-  g_debug ("Dropped event '%s' (%s): the consumer refused it (%s) and took other events, "
-           "so the fault is the event's", event->name, event->id, why);
-  ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
-  arm_monitoring_timer (self);
-  remove_seq (self, batch, batch_seq (batch, i));
-}
-
-static guint
-count_confirmed (Batch        *batch,
-                 EpBatchReply *reply)
-{
-  guint n = 0;
-
-  for (guint i = 0; i < batch->items->len; i++)
-    if (g_hash_table_contains (reply->confirmed, batch_event (batch, i)->id))
-      n++;
-  return n;
-}
-
-/* Applies a SendMessageBatchResponse. A SenderFault entry is dropped when
- * the same reply confirmed other events or an earlier witness exists;
- * otherwise it is kept, marked as refused. Returns whether anything was
- * settled. */
-static gboolean
-apply_batch_result (EpScheduler  *self,
-                    Batch        *batch,
-                    EpBatchReply *reply)
-{
-  EpWitness *witness = batch_witness (self, batch);
-  guint n_confirmed = count_confirmed (batch, reply);
-  guint n_removed = batch->removed->len;
-
-  if (n_confirmed > 0)
-    ep_witness_note_confirmed (witness, batch->serial);
-  for (guint i = 0; i < batch->items->len; i++)
-    {
-      const EpEvent *event = batch_event (batch, i);
-      guint64 seq = batch_seq (batch, i);
-      const char *code = g_hash_table_lookup (reply->sender_faults, event->id);
-
-      if (g_hash_table_contains (reply->confirmed, event->id))
-        remove_seq (self, batch, seq);
-      else if (code != NULL)
-        {
-          ep_witness_note_refused (witness, seq, self->post_serial);
-          if (n_confirmed > 0 || ep_witness_seen (witness, seq))
-            drop_refused (self, batch, i, code);
-          else
-            {
-              g_debug ("The consumer refused event '%s' (%s) and took nothing else: kept "
-                       "until it takes other events", event->name, code);
-              g_array_append_val (batch->kept, seq);
-            }
-        }
-      else
-        g_array_append_val (batch->kept, seq);
-    }
-  return batch->removed->len > n_removed;
-}
-
-/* BatchEntryIdsNotDistinct: keeps the first event of each id, removes the
- * later copies. Returns whether any copy was removed. */
-static gboolean
-apply_ids_not_distinct (EpScheduler *self,
-                        Batch       *batch)
-{
-  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-  guint n_removed = 0;
-
-  for (guint i = 0; i < batch->items->len; i++)
-    {
-      guint64 seq = batch_seq (batch, i);
-
-      if (g_hash_table_add (seen, (gpointer) batch_event (batch, i)->id))
-        g_array_append_val (batch->kept, seq);
-      else
-        {
-          remove_seq (self, batch, seq);
-          n_removed++;
-        }
-    }
-  if (n_removed > 0)
-    g_message ("Removed %u duplicate events the consumer refused as not distinct", n_removed);
-  return n_removed > 0;
-}
-
-/* The consumer refused @token (401/403). Reported once per token value,
- * and only while it is still the current one: a refusal of credentials
- * the application has replaced already asks nothing of it. */
-static void
-note_rejected (EpScheduler *self,
-               const char  *token,
-               guint        http_status)
-{
-  g_autofree char *current = NULL;
-
-  g_mutex_lock (&self->lock);
-  current = g_strdup (self->token);
-  g_mutex_unlock (&self->lock);
-  if (token == NULL || g_strcmp0 (token, current) != 0)
-    return;
-  self->auth_rejected = TRUE;
-  if (g_strcmp0 (token, self->rejected_token) == 0)
-    {
-      g_debug ("The consumer refused the same credentials again (HTTP %u)", http_status);
-      return;
-    }
-  g_free (self->rejected_token);
-  self->rejected_token = g_strdup (token);
-  report_credentials_rejected (self, http_status);
-}
-
-/* The consumer took @token: a later refusal of it is news again. */
-static void
-note_accepted (EpScheduler *self,
-               const char  *token)
-{
-  if (token == NULL)
-    return;
-  self->auth_rejected = FALSE;
-  if (g_strcmp0 (token, self->rejected_token) == 0)
-    g_clear_pointer (&self->rejected_token, g_free);
-}
-
-static char *
-describe_reply (EpBatchReply *reply)
-{
-  return g_strdup_printf ("HTTP %u%s%s", reply->http_status,
-                          reply->error_message ? ": " : "",
-                          reply->error_message ? reply->error_message : "");
-}
-
-/* Moves the events [from, to) of @batch into a new part of @split. */
-static Batch *
-split_off (Batch *batch,
-           Split *split,
-           guint  from,
-           guint  to)
-{
-  Batch *part = batch_new ();
-
-  for (guint i = from; i < to; i++)
-    {
-      EpEvent *event = &g_array_index (batch->events, EpEvent, i);
-      EpQueueItem *item = g_steal_pointer (&g_ptr_array_index (batch->items, i));
-
-      part->bytes += g_bytes_get_size (item->record);
-      g_ptr_array_add (part->items, item);
-      g_array_append_val (part->events, *event);
-      memset (event, 0, sizeof *event);
-    }
-  part->split = split_ref (split);
-  split->outstanding++;
-  batch_encode (part);
-  return part;
-}
-
-/* Halves @batch into two parts, posted before anything new (fill_pipeline). */
-static void
-split_batch (EpScheduler *self,
-             Batch       *batch)
-{
-  guint n = batch->items->len;
-
-  if (batch->split == NULL)
-    batch->split = split_new ();
-  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, 0, n / 2));
-  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, n / 2, n));
-  batch->bytes = 0;
-  g_ptr_array_set_free_func (batch->items, NULL);
-  g_ptr_array_set_size (batch->items, 0);
-}
-
-/* A lone event refused whole: dropped given a witness; held while other
- * parts of its split are out (one of them may be the witness); else kept,
- * and the consumer is failing. */
-static void
-judge_lone_refusal (EpScheduler   *self,
-                    Batch        **batch_p,
-                    EpBatchReply  *reply)
-{
-  Batch *batch = *batch_p;
-  const EpEvent *event = batch_event (batch, 0);
-  g_autofree char *why = describe_reply (reply);
-
-  if (ep_witness_seen (batch_witness (self, batch), batch_seq (batch, 0)))
-    drop_refused (self, batch, 0, why);
-  else if (batch->split != NULL && batch->split->outstanding > 0)
-    {
-      g_debug ("The consumer refused event '%s' on its own (%s): waiting for the rest "
-               "of its batch", event->name, why);
-      batch->refusal = g_steal_pointer (&why);
-      g_ptr_array_add (batch->split->held, g_steal_pointer (batch_p));
-    }
-  else
-    {
-      release_batch (self, batch);
-      record_failure (self, g_strdup_printf ("the consumer refused event '%s' on its own (%s) "
-                                             "and took no other event since: kept",
-                                             event->name, why));
-    }
-}
-
-/* A whole-batch refusal: every event in it is marked refused; a batch of
- * several is split, a lone event judged. */
-static void
-apply_batch_refused (EpScheduler   *self,
-                     Batch        **batch_p,
-                     EpBatchReply  *reply)
-{
-  Batch *batch = *batch_p;
-
-  for (guint i = 0; i < batch->items->len; i++)
-    ep_witness_note_refused (batch_witness (self, batch), batch_seq (batch, i), self->post_serial);
-  if (batch->items->len == 1)
-    judge_lone_refusal (self, batch_p, reply);
-  else
-    {
-      g_debug ("The consumer refused a batch of %u events whole (HTTP %u): splitting it",
-               batch->items->len, reply->http_status);
-      split_batch (self, batch);
-    }
-}
-
-/* Applies a reply. A lone refused event may be held by its split: then
- * *@batch_p is stolen (NULL on return). */
-static void
-apply_reply (EpScheduler   *self,
-             Batch        **batch_p,
-             EpBatchReply  *reply)
-{
-  Batch *batch = *batch_p;
-
-  switch (reply->kind)
-    {
-    case EP_REPLY_BATCH_RESULT:
-      note_accepted (self, batch->token);
-      if (apply_batch_result (self, batch, reply))
-        record_success (self);
-      else
-        record_failure (self, g_strdup ("the consumer confirmed none of the batch"));
-      break;
-    case EP_REPLY_IDS_NOT_DISTINCT:
-      if (!apply_ids_not_distinct (self, batch))
-        record_failure (self, describe_reply (reply));
-      break;
-    case EP_REPLY_BATCH_REFUSED:
-      apply_batch_refused (self, batch_p, reply);
-      break;
-    case EP_REPLY_AUTH_REJECTED:
-      release_batch (self, batch);
-      record_failure (self, describe_reply (reply));
-      note_rejected (self, batch->token, reply->http_status);
-      break;
-    case EP_REPLY_THROTTLED:
-      release_batch (self, batch);
-      set_retry_after (self, reply->retry_after_s);
-      record_failure (self, describe_reply (reply));
-      break;
-    case EP_REPLY_FAILED:
-    default:
-      release_batch (self, batch);
-      record_failure (self, describe_reply (reply));
-      break;
-    }
-}
-
-static void
-apply_monitoring_reply (EpScheduler  *self,
-                        Batch        *batch,
-                        EpBatchReply *reply)
-{
-  const EpEvent *event = batch_event (batch, 0);
-
-  self->monitoring_in_flight = FALSE;
-  if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
-      g_hash_table_contains (reply->confirmed, event->id))
-    {
-      ep_monitor_subtract (self->monitor, batch->snapshot);
-    }
-  else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
-    set_retry_after (self, reply->retry_after_s);
-  /* Counts that were not confirmed, or came meanwhile. */
-  arm_monitoring_timer (self);
-}
-
-/* Worker: writes what a reply meant to the queue. */
-static void
-settle_batch_in_thread (GTask        *task,
-                        gpointer      source_object,
-                        gpointer      task_data,
-                        GCancellable *cancellable)
-{
-  EpScheduler *self = source_object;
-  Batch *batch = task_data;
-  g_autoptr(GError) error = NULL;
-
-  ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
-  if (batch->removed->len > 0 &&
-      !ep_queue_remove (self->queue, (guint64 *) batch->removed->data, batch->removed->len, &error) &&
-      !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
-    g_message ("Confirmed events could not be removed for good (they may be sent again): %s",
-               error->message);
-  /* The events are freed here too, so that no allocator work lands on the
-   * main context; only the seq arrays go back to it. */
-  g_ptr_array_set_size (batch->items, 0);
-  g_array_set_size (batch->events, 0);
-  g_task_return_boolean (task, TRUE);
-}
-
-/* Main context: the batch is over; on with the drain. */
-static void
-batch_settled (EpScheduler *self,
-               Batch       *batch)
-{
-  self->in_flight--;
-  self->bytes_ahead -= batch->bytes;
-  if (batch->removed->len > 0)
-    report_queue_changed (self);
-  if (self->stopped)
-    {
-      maybe_finish_close (self);
-      return;
-    }
-  settle_flushes (self, FALSE);
-  fill_pipeline (self);
-}
-
-static void
-batch_written (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  EpScheduler *self = EP_SCHEDULER (source);
-
-  g_assert (g_task_get_source_tag (G_TASK (result)) == finish_batch);
-  batch_settled (self, g_task_get_task_data (G_TASK (result)));
-}
-
-/* Every reply tells the consumer's time; a new offset goes to the owner. */
-static void
-observe_clock (EpScheduler  *self,
-               EpBatchReply *reply)
-{
-  if (reply == NULL || reply->server_ms < 0 ||
-      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
-    return;
-  if (self->callbacks.clock_offset_changed != NULL)
-    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
-}
-
-/* The reply was applied: a worker writes what it meant to the queue, then
- * the batch is settled. */
-static void
-finish_batch (EpScheduler *self,
-              Batch       *batch)
-{
-  g_autoptr(GTask) task = NULL;
-
-  if (batch->kept->len == 0 && batch->removed->len == 0)
-    {
-      batch_settled (self, batch);
-      batch_free (batch);
-      return;
-    }
-  g_main_context_push_thread_default (self->context);
-  task = g_task_new (self, NULL, batch_written, NULL);
-  g_main_context_pop_thread_default (self->context);
-  g_task_set_source_tag (task, finish_batch);
-  g_task_set_task_data (task, batch, (GDestroyNotify) batch_free);
-  g_task_run_in_thread (task, settle_batch_in_thread);
-}
-
-/* Every other part of @split was answered: judges the lone events it held.
- * Without a witness they are kept, and that is one failure. */
-static void
-resolve_held (EpScheduler *self,
-              Split       *split)
-{
-  g_autoptr(GPtrArray) held = g_steal_pointer (&split->held);
-  const char *why = NULL;
-  guint n_kept = 0;
-
-  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
-  for (guint i = 0; i < held->len; i++)
-    {
-      Batch *batch = g_ptr_array_index (held, i);
-
-      if (!self->stopped && ep_witness_seen (batch_witness (self, batch), batch_seq (batch, 0)))
-        drop_refused (self, batch, 0, batch->refusal);
-      else
-        {
-          release_batch (self, batch);
-          why = batch->refusal;
-          n_kept++;
-        }
-    }
-  if (n_kept > 0 && !self->stopped)
-    record_failure (self, g_strdup_printf ("the consumer refused %u events each on its own (%s) "
-                                           "and took none of the others: kept", n_kept, why));
-  /* Each goes back through the pipeline's accounting. */
-  g_ptr_array_set_free_func (held, NULL);
-  for (guint i = 0; i < held->len; i++)
-    {
-      self->in_flight++;
-      finish_batch (self, g_ptr_array_index (held, i));
-    }
-}
-
-static void
-resolve_if_done (EpScheduler *self,
-                 Split       *split)
-{
-  if (split->outstanding == 0 && split->held->len > 0)
-    resolve_held (self, split);
-}
-
-/* A part of @split was abandoned: once none is out, the lone events it
- * held can be judged. */
-static void
-split_part_answered (EpScheduler *self,
-                     Split       *split)
-{
-  g_assert (split->outstanding > 0);
-  split->outstanding--;
-  resolve_if_done (self, split);
-}
-
-static void
-batch_posted (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(Batch) batch = user_data;
-  g_autoptr(EpScheduler) self = g_object_ref (batch->scheduler);
-  g_autoptr(EpBatchReply) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  Split *split = NULL;
-
-  reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
-  observe_clock (self, reply);
-  if (batch->monitoring)
-    {
-      apply_monitoring_reply (self, batch, reply);
-      return;
-    }
-
-  /* This part is answered; the judge must see how many others are out. */
-  if (batch->split != NULL)
-    {
-      split = split_ref (batch->split);
-      g_assert (split->outstanding > 0);
-      split->outstanding--;
-    }
-  if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
-    release_batch (self, batch);
-  else if (self->stopped)
-    /* A confirmation that arrives as the producer closes still counts. */
-    (void) apply_batch_result (self, batch, reply);
-  else if (reply == NULL)
-    {
-      release_batch (self, batch);
-      record_failure (self, g_strdup (error->message));
-    }
-  else
-    apply_reply (self, &batch, reply);
-
-  /* Held events are judged before this batch settles, so that the drain
-   * cannot end in between. */
-  if (split != NULL)
-    {
-      resolve_if_done (self, split);
-      split_unref (split);
-    }
-  if (batch != NULL)
-    finish_batch (self, g_steal_pointer (&batch));
-  else
-    {
-      /* Held by its split: the slot is free for the other parts. */
-      self->in_flight--;
-      fill_pipeline (self);
-    }
-}
-
-static void
-post_batch (EpScheduler *self,
-            Batch       *batch)
-{
-  g_autofree char *token = NULL;
-  g_autofree char *client_id = NULL;
-  const char *uri;
-
-  g_mutex_lock (&self->lock);
-  token = batch->monitoring ? NULL : g_strdup (self->token);
-  client_id = g_strdup (self->client_id);
-  g_mutex_unlock (&self->lock);
-
-  g_free (batch->token);
-  batch->token = g_steal_pointer (&token);
-  batch->scheduler = g_object_ref (self);
-  batch->serial = ++self->post_serial;
-  uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
-  g_main_context_push_thread_default (self->context);
-  ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,
-                           self->cancellable, batch_posted, batch);
-  g_main_context_pop_thread_default (self->context);
-}
-
 /* Monitoring --------------------------------------------------------------- */
 
 /* The monitoring event goes out even while deliveries back off (it never
@@ -1277,7 +549,7 @@ send_monitoring_event (EpScheduler *self)
       self->retry_after_until > g_get_monotonic_time ())
     return;
 
-  batch = batch_new ();
+  batch = ep_scheduler_batch_new ();
   batch->monitoring = TRUE;
   batch->snapshot = ep_monitor_snapshot (self->monitor);
   payload = ep_monitor_snapshot_to_json (batch->snapshot);
@@ -1285,11 +557,11 @@ send_monitoring_event (EpScheduler *self)
   if (record == NULL || !ep_event_parse (record, &event, &error))
     return;
   g_array_append_val (batch->events, event);
-  batch_encode (batch);
+  ep_scheduler_batch_encode (batch);
   self->monitoring_in_flight = TRUE;
   if (self->constraints != NULL)
     ep_constraints_note_attempt (self->constraints, EP_CONSTRAINED_MONITORING, g_get_monotonic_time ());
-  post_batch (self, g_steal_pointer (&batch));
+  ep_scheduler_post_batch (self, g_steal_pointer (&batch));
 }
 
 static gboolean
@@ -1306,7 +578,7 @@ monitoring_timer_cb (gpointer user_data)
     }
   send_monitoring_event (self);
   /* Not sent (Retry-After): again next interval. Sent: its reply re-arms. */
-  arm_monitoring_timer (self);
+  ep_scheduler_arm_monitoring_timer (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -1328,8 +600,8 @@ arm_monitoring_timer_at (EpScheduler *self,
   g_source_attach (self->monitoring_timer, self->context);
 }
 
-static void
-arm_monitoring_timer (EpScheduler *self)
+void
+ep_scheduler_arm_monitoring_timer (EpScheduler *self)
 {
   arm_monitoring_timer_at (self, g_get_monotonic_time () +
                                  (gint64) MAX (self->config.monitoring_interval_ms, 1) * 1000);
@@ -1438,7 +710,7 @@ ep_scheduler_start (EpScheduler *self)
   if (ep_queue_get_length (self->queue) > 0)
     arm_batch_timer (self, self->config.batch_interval_ms);
 
-  arm_monitoring_timer (self);
+  ep_scheduler_arm_monitoring_timer (self);
 
   self->network_monitor = g_network_monitor_get_default ();
   self->network_available = g_network_monitor_get_network_available (self->network_monitor);
@@ -1470,7 +742,7 @@ ep_scheduler_stop (EpScheduler *self)
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
   abandon_split_parts (self);
-  settle_flushes (self, TRUE);
+  ep_scheduler_settle_flushes (self, TRUE);
 }
 
 void
@@ -1583,7 +855,7 @@ ep_scheduler_set_max_in_flight (EpScheduler *self,
 
   self->config.max_in_flight = MAX (max_in_flight, 1);
   if (self->draining)
-    fill_pipeline (self);
+    ep_scheduler_fill_pipeline (self);
 }
 
 void
@@ -1591,7 +863,7 @@ ep_scheduler_counters_changed (EpScheduler *self)
 {
   g_return_if_fail (EP_IS_SCHEDULER (self));
 
-  arm_monitoring_timer (self);
+  ep_scheduler_arm_monitoring_timer (self);
 }
 
 void
@@ -1640,7 +912,7 @@ ep_scheduler_flush_async (EpScheduler         *self,
     {
       /* Join the drain under way; lift a failure so it goes on now. */
       self->drain_failed = FALSE;
-      fill_pipeline (self);
+      ep_scheduler_fill_pipeline (self);
     }
   else
     start_drain (self);

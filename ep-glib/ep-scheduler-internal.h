@@ -1,0 +1,136 @@
+/* ep-scheduler-internal.h: what the scheduler's two files share
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * ep-scheduler.c drives delivery: drains, the pipeline of batches, timers,
+ * backoff, flush and close. ep-scheduler-replies.c decides what each reply
+ * means for the events of its batch (confirmed, refused given a witness,
+ * split, kept) and writes that to the queue. Not installed; for these two
+ * files only.
+ */
+#pragma once
+
+#include "ep-clock-private.h"
+#include "ep-constraints-private.h"
+#include "ep-scheduler-private.h"
+#include "ep-witness-private.h"
+
+G_BEGIN_DECLS
+
+#define MAX_BATCH_EVENTS 10
+#define MAX_BATCH_BYTES (250 * 1024)
+/* Events read from the queue and not settled yet (in batches being read,
+ * posted, split or held) stay under this many bytes, whatever
+ * max-in-flight says; a batch being read counts as MAX_BATCH_BYTES. */
+#define MAX_READ_AHEAD_BYTES (4 * 1024 * 1024)
+
+struct _EpScheduler
+{
+  GObject            parent_instance;
+
+  EpQueue           *queue;              /* owned */
+  EpMonitor         *monitor;            /* owned */
+  EpTransport       *transport;          /* owned */
+  GMainContext      *context;            /* owned: where everything below runs */
+  EpSchedulerConfig  config;             /* URIs owned (copied) */
+  EpClock           *clock;              /* owned: the consumer's clock, from replies */
+  EpSchedulerCallbacks callbacks;        /* all NULL once disconnected */
+  gpointer           callbacks_data;     /* unowned: the owner */
+
+  GMutex             lock;               /* protects token and client_id */
+  char              *token;              /* owned, nullable */
+  char              *client_id;          /* owned, nullable */
+
+  GCancellable      *cancellable;        /* owned: cancels every request at stop */
+  GSource           *batch_timer;        /* owned, nullable: the next attempt */
+  GSource           *monitoring_timer;   /* owned, nullable: armed only while there is something to report */
+  gint64             batch_due_us;       /* monotonic: when the batch timer was asked to fire */
+  gint64             monitoring_due_us;  /* monotonic: when the monitoring timer was asked to fire */
+  EpConstraints     *constraints;        /* owned, nullable before start: metered network, power saver */
+  GSource           *close_timer;        /* owned, nullable: bounds the last attempt */
+  GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
+  gulong             network_changed_id;
+  int                network_available;  /* atomic: the monitor's last report */
+
+  guint              in_flight;          /* batches being read, posted or parsed */
+  guint              reading;            /* of those, being read by a worker */
+  gsize              bytes_ahead;        /* see MAX_READ_AHEAD_BYTES */
+  GQueue             split_parts;        /* (element-type Batch) owned: halves waiting for a slot */
+  guint64            post_serial;        /* requests posted so far: the witness's clock */
+  EpWitness         *witness[2];         /* owned: [authenticated], one per endpoint */
+  gboolean           draining;
+  gboolean           drain_failed;       /* a batch of this drain failed: take no more */
+  char              *last_failure;       /* owned, nullable: why the last attempt failed */
+  guint              failures;           /* consecutive failed attempts */
+  gint64             backoff_until;      /* monotonic µs; 0 when none */
+  gint64             retry_after_until;  /* monotonic µs; 0 when none */
+  gboolean           delivery_failing;
+  gboolean           monitoring_in_flight;
+  char              *rejected_token;     /* owned, nullable: the last token reported as rejected */
+  gboolean           auth_rejected;      /* the current token was refused, nothing accepted since */
+  gboolean           retry_soon;         /* new credentials came during a drain: retry at its end */
+  gboolean           batch_timer_prompt; /* the armed batch timer tries new credentials: not held back */
+  gboolean           stopped;
+  GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
+  GTask             *close_task;         /* owned, nullable */
+};
+
+/* The parts of one refused batch, shared by them (refcounted). */
+typedef struct {
+  gint        ref_count;
+  guint       outstanding;    /* parts queued or posted and not answered yet */
+  GPtrArray  *held;           /* (element-type Batch) owned: lone refused events waiting for a witness */
+} Split;
+
+/* One batch, from the worker that reads it to the reply that settles it. */
+typedef struct {
+  EpScheduler *scheduler;     /* owned once posted: keeps the scheduler for the reply */
+  Split      *split;          /* owned ref, nullable: the split this batch is a part of */
+  guint64     serial;         /* its request's serial, once posted */
+  gsize       bytes;          /* the events' record bytes (counted in bytes_ahead) */
+  char       *refusal;        /* owned, nullable: why it was refused, while held */
+  GPtrArray  *items;          /* owned (element-type EpQueueItem) */
+  GArray     *events;         /* owned (element-type EpEvent), parallel to items */
+  GBytes     *body;           /* owned: the form body */
+  char       *token;          /* owned, nullable: the bearer token it was posted with */
+  gboolean    monitoring;     /* the monitoring event (not from the queue) */
+  GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
+  guint       unreadable;     /* records found unreadable and removed while reading */
+  GArray     *removed;        /* owned (element-type guint64): seqs to forget once the reply is applied */
+  GArray     *kept;           /* owned (element-type guint64): seqs to hand out again */
+} Batch;
+
+/* Batches (ep-scheduler-replies.c). */
+Batch         *ep_scheduler_batch_new       (void);
+void           ep_scheduler_batch_free      (Batch       *batch);
+guint64        ep_scheduler_batch_seq       (Batch       *batch,
+                                             guint        i);
+const EpEvent *ep_scheduler_batch_event     (Batch       *batch,
+                                             guint        i);
+void           ep_scheduler_batch_encode    (Batch       *batch);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Batch, ep_scheduler_batch_free)
+
+/* Replies (ep-scheduler-replies.c). */
+void     ep_scheduler_post_batch           (EpScheduler *self,
+                                            Batch       *batch);
+void     ep_scheduler_release_batch        (EpScheduler *self,
+                                            Batch       *batch);
+void     ep_scheduler_split_part_answered  (EpScheduler *self,
+                                            Split       *split);
+
+/* The drive (ep-scheduler.c). */
+void     ep_scheduler_fill_pipeline        (EpScheduler *self);
+void     ep_scheduler_settle_flushes       (EpScheduler *self,
+                                            gboolean     drain_over);
+void     ep_scheduler_maybe_finish_close   (EpScheduler *self);
+void     ep_scheduler_arm_monitoring_timer (EpScheduler *self);
+void     ep_scheduler_record_failure       (EpScheduler *self,
+                                            char        *why);
+void     ep_scheduler_record_success       (EpScheduler *self);
+void     ep_scheduler_set_retry_after      (EpScheduler *self,
+                                            gint64       seconds);
+void     ep_scheduler_report_credentials_rejected (EpScheduler *self,
+                                                   guint        http_status);
+void     ep_scheduler_report_queue_changed (EpScheduler *self);
+
+G_END_DECLS

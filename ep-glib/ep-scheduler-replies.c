@@ -1,0 +1,657 @@
+/* ep-scheduler-replies.c: what a reply means for the events of its batch
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A confirmed event is removed; a refused one (a SenderFault entry, or a
+ * lone event refused whole) is removed and counted only given a witness
+ * (ep-witness-private.h); a batch refused whole is split in halves, queued
+ * in split_parts and posted before anything new; everything else is kept.
+ * A lone event refused while other parts of its split are out is held
+ * until they are answered, so that the other half can be its witness. What
+ * a reply meant is written to the queue by a worker: the main context does
+ * no file I/O.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-scheduler-internal.h"
+
+static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_data);
+static void finish_batch (EpScheduler *self, Batch *batch);
+static void split_unref (Split *split);
+
+/* Batches ------------------------------------------------------------------ */
+
+void
+ep_scheduler_batch_free (Batch *batch)
+{
+  g_clear_pointer (&batch->split, split_unref);
+  g_free (batch->refusal);
+  g_clear_pointer (&batch->items, g_ptr_array_unref);
+  g_clear_pointer (&batch->events, g_array_unref);
+  g_clear_pointer (&batch->body, g_bytes_unref);
+  g_clear_pointer (&batch->snapshot, g_variant_unref);
+  g_clear_object (&batch->scheduler);
+  g_free (batch->token);
+  g_clear_pointer (&batch->removed, g_array_unref);
+  g_clear_pointer (&batch->kept, g_array_unref);
+  g_free (batch);
+}
+
+Batch *
+ep_scheduler_batch_new (void)
+{
+  Batch *batch = g_new0 (Batch, 1);
+
+  batch->items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
+  batch->events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
+  g_array_set_clear_func (batch->events, (GDestroyNotify) ep_event_clear);
+  batch->removed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  batch->kept = g_array_new (FALSE, FALSE, sizeof (guint64));
+  return batch;
+}
+
+static Split *
+split_new (void)
+{
+  Split *split = g_new0 (Split, 1);
+
+  split->ref_count = 1;
+  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_scheduler_batch_free);
+  return split;
+}
+
+static Split *
+split_ref (Split *split)
+{
+  g_atomic_int_inc (&split->ref_count);
+  return split;
+}
+
+static void
+split_unref (Split *split)
+{
+  if (!g_atomic_int_dec_and_test (&split->ref_count))
+    return;
+  /* Held batches hold a reference: none can be left here. */
+  g_assert (split->held->len == 0);
+  g_ptr_array_unref (split->held);
+  g_free (split);
+}
+
+guint64
+ep_scheduler_batch_seq (Batch *batch,
+           guint  i)
+{
+  return ((EpQueueItem *) g_ptr_array_index (batch->items, i))->seq;
+}
+
+const EpEvent *
+ep_scheduler_batch_event (Batch *batch,
+             guint  i)
+{
+  return &g_array_index (batch->events, EpEvent, i);
+}
+
+void
+ep_scheduler_batch_encode (Batch *batch)
+{
+  g_autofree const EpEvent **events = g_new (const EpEvent *, batch->events->len);
+
+  for (guint i = 0; i < batch->events->len; i++)
+    events[i] = ep_scheduler_batch_event (batch, i);
+  batch->body = ep_sqs_encode_batch (events, batch->events->len);
+}
+
+/* Replies ------------------------------------------------------------------ */
+
+/* What a reply means for the queue is collected in batch->kept and
+ * batch->removed, and written to the queue by a worker (settle_batch):
+ * the main context does no file I/O. */
+void
+ep_scheduler_release_batch (EpScheduler *self,
+               Batch       *batch)
+{
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      guint64 seq = ep_scheduler_batch_seq (batch, i);
+      g_array_append_val (batch->kept, seq);
+    }
+}
+
+static EpWitness *
+batch_witness (EpScheduler *self,
+               Batch       *batch)
+{
+  return self->witness[batch->token != NULL ? 1 : 0];
+}
+
+/* The event leaves the queue: neither endpoint needs its mark any more. */
+static void
+remove_seq (EpScheduler *self,
+            Batch       *batch,
+            guint64      seq)
+{
+  ep_witness_forget (self->witness[0], seq);
+  ep_witness_forget (self->witness[1], seq);
+  g_array_append_val (batch->removed, seq);
+}
+
+/* An event the consumer will never take, given a witness: it is deleted,
+ * and counts as a validation failure. */
+static void
+drop_refused (EpScheduler *self,
+              Batch       *batch,
+              guint        i,
+              const char  *why)
+{
+  const EpEvent *event = ep_scheduler_batch_event (batch, i);
+
+  g_debug ("Dropped event '%s' (%s): the consumer refused it (%s) and took other events, "
+           "so the fault is the event's", event->name, event->id, why);
+  ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
+  ep_scheduler_arm_monitoring_timer (self);
+  remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
+}
+
+static guint
+count_confirmed (Batch        *batch,
+                 EpBatchReply *reply)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < batch->items->len; i++)
+    if (g_hash_table_contains (reply->confirmed, ep_scheduler_batch_event (batch, i)->id))
+      n++;
+  return n;
+}
+
+/* Applies a SendMessageBatchResponse. A SenderFault entry is dropped when
+ * the same reply confirmed other events or an earlier witness exists;
+ * otherwise it is kept, marked as refused. Returns whether anything was
+ * settled. */
+static gboolean
+apply_batch_result (EpScheduler  *self,
+                    Batch        *batch,
+                    EpBatchReply *reply)
+{
+  EpWitness *witness = batch_witness (self, batch);
+  guint n_confirmed = count_confirmed (batch, reply);
+  guint n_removed = batch->removed->len;
+
+  if (n_confirmed > 0)
+    ep_witness_note_confirmed (witness, batch->serial);
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      const EpEvent *event = ep_scheduler_batch_event (batch, i);
+      guint64 seq = ep_scheduler_batch_seq (batch, i);
+      const char *code = g_hash_table_lookup (reply->sender_faults, event->id);
+
+      if (g_hash_table_contains (reply->confirmed, event->id))
+        remove_seq (self, batch, seq);
+      else if (code != NULL)
+        {
+          ep_witness_note_refused (witness, seq, self->post_serial);
+          if (n_confirmed > 0 || ep_witness_seen (witness, seq))
+            drop_refused (self, batch, i, code);
+          else
+            {
+              g_debug ("The consumer refused event '%s' (%s) and took nothing else: kept "
+                       "until it takes other events", event->name, code);
+              g_array_append_val (batch->kept, seq);
+            }
+        }
+      else
+        g_array_append_val (batch->kept, seq);
+    }
+  return batch->removed->len > n_removed;
+}
+
+/* BatchEntryIdsNotDistinct: keeps the first event of each id, removes the
+ * later copies. Returns whether any copy was removed. */
+static gboolean
+apply_ids_not_distinct (EpScheduler *self,
+                        Batch       *batch)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n_removed = 0;
+
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      guint64 seq = ep_scheduler_batch_seq (batch, i);
+
+      if (g_hash_table_add (seen, (gpointer) ep_scheduler_batch_event (batch, i)->id))
+        g_array_append_val (batch->kept, seq);
+      else
+        {
+          remove_seq (self, batch, seq);
+          n_removed++;
+        }
+    }
+  if (n_removed > 0)
+    g_message ("Removed %u duplicate events the consumer refused as not distinct", n_removed);
+  return n_removed > 0;
+}
+
+/* The consumer refused @token (401/403). Reported once per token value,
+ * and only while it is still the current one: a refusal of credentials
+ * the application has replaced already asks nothing of it. */
+static void
+note_rejected (EpScheduler *self,
+               const char  *token,
+               guint        http_status)
+{
+  g_autofree char *current = NULL;
+
+  g_mutex_lock (&self->lock);
+  current = g_strdup (self->token);
+  g_mutex_unlock (&self->lock);
+  if (token == NULL || g_strcmp0 (token, current) != 0)
+    return;
+  self->auth_rejected = TRUE;
+  if (g_strcmp0 (token, self->rejected_token) == 0)
+    {
+      g_debug ("The consumer refused the same credentials again (HTTP %u)", http_status);
+      return;
+    }
+  g_free (self->rejected_token);
+  self->rejected_token = g_strdup (token);
+  ep_scheduler_report_credentials_rejected (self, http_status);
+}
+
+/* The consumer took @token: a later refusal of it is news again. */
+static void
+note_accepted (EpScheduler *self,
+               const char  *token)
+{
+  if (token == NULL)
+    return;
+  self->auth_rejected = FALSE;
+  if (g_strcmp0 (token, self->rejected_token) == 0)
+    g_clear_pointer (&self->rejected_token, g_free);
+}
+
+static char *
+describe_reply (EpBatchReply *reply)
+{
+  return g_strdup_printf ("HTTP %u%s%s", reply->http_status,
+                          reply->error_message ? ": " : "",
+                          reply->error_message ? reply->error_message : "");
+}
+
+/* Moves the events [from, to) of @batch into a new part of @split. */
+static Batch *
+split_off (Batch *batch,
+           Split *split,
+           guint  from,
+           guint  to)
+{
+  Batch *part = ep_scheduler_batch_new ();
+
+  for (guint i = from; i < to; i++)
+    {
+      EpEvent *event = &g_array_index (batch->events, EpEvent, i);
+      EpQueueItem *item = g_steal_pointer (&g_ptr_array_index (batch->items, i));
+
+      part->bytes += g_bytes_get_size (item->record);
+      g_ptr_array_add (part->items, item);
+      g_array_append_val (part->events, *event);
+      memset (event, 0, sizeof *event);
+    }
+  part->split = split_ref (split);
+  split->outstanding++;
+  ep_scheduler_batch_encode (part);
+  return part;
+}
+
+/* Halves @batch into two parts, posted before anything new (ep_scheduler_fill_pipeline). */
+static void
+split_batch (EpScheduler *self,
+             Batch       *batch)
+{
+  guint n = batch->items->len;
+
+  if (batch->split == NULL)
+    batch->split = split_new ();
+  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, 0, n / 2));
+  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, n / 2, n));
+  batch->bytes = 0;
+  g_ptr_array_set_free_func (batch->items, NULL);
+  g_ptr_array_set_size (batch->items, 0);
+}
+
+/* A lone event refused whole: dropped given a witness; held while other
+ * parts of its split are out (one of them may be the witness); else kept,
+ * and the consumer is failing. */
+static void
+judge_lone_refusal (EpScheduler   *self,
+                    Batch        **batch_p,
+                    EpBatchReply  *reply)
+{
+  Batch *batch = *batch_p;
+  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  g_autofree char *why = describe_reply (reply);
+
+  if (ep_witness_seen (batch_witness (self, batch), ep_scheduler_batch_seq (batch, 0)))
+    drop_refused (self, batch, 0, why);
+  else if (batch->split != NULL && batch->split->outstanding > 0)
+    {
+      g_debug ("The consumer refused event '%s' on its own (%s): waiting for the rest "
+               "of its batch", event->name, why);
+      batch->refusal = g_steal_pointer (&why);
+      g_ptr_array_add (batch->split->held, g_steal_pointer (batch_p));
+    }
+  else
+    {
+      ep_scheduler_release_batch (self, batch);
+      ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused event '%s' on its own (%s) "
+                                             "and took no other event since: kept",
+                                             event->name, why));
+    }
+}
+
+/* A whole-batch refusal: every event in it is marked refused; a batch of
+ * several is split, a lone event judged. */
+static void
+apply_batch_refused (EpScheduler   *self,
+                     Batch        **batch_p,
+                     EpBatchReply  *reply)
+{
+  Batch *batch = *batch_p;
+
+  for (guint i = 0; i < batch->items->len; i++)
+    ep_witness_note_refused (batch_witness (self, batch), ep_scheduler_batch_seq (batch, i), self->post_serial);
+  if (batch->items->len == 1)
+    judge_lone_refusal (self, batch_p, reply);
+  else
+    {
+      g_debug ("The consumer refused a batch of %u events whole (HTTP %u): splitting it",
+               batch->items->len, reply->http_status);
+      split_batch (self, batch);
+    }
+}
+
+/* Applies a reply. A lone refused event may be held by its split: then
+ * *@batch_p is stolen (NULL on return). */
+static void
+apply_reply (EpScheduler   *self,
+             Batch        **batch_p,
+             EpBatchReply  *reply)
+{
+  Batch *batch = *batch_p;
+
+  switch (reply->kind)
+    {
+    case EP_REPLY_BATCH_RESULT:
+      note_accepted (self, batch->token);
+      if (apply_batch_result (self, batch, reply))
+        ep_scheduler_record_success (self);
+      else
+        ep_scheduler_record_failure (self, g_strdup ("the consumer confirmed none of the batch"));
+      break;
+    case EP_REPLY_IDS_NOT_DISTINCT:
+      if (!apply_ids_not_distinct (self, batch))
+        ep_scheduler_record_failure (self, describe_reply (reply));
+      break;
+    case EP_REPLY_BATCH_REFUSED:
+      apply_batch_refused (self, batch_p, reply);
+      break;
+    case EP_REPLY_AUTH_REJECTED:
+      ep_scheduler_release_batch (self, batch);
+      ep_scheduler_record_failure (self, describe_reply (reply));
+      note_rejected (self, batch->token, reply->http_status);
+      break;
+    case EP_REPLY_THROTTLED:
+      ep_scheduler_release_batch (self, batch);
+      ep_scheduler_set_retry_after (self, reply->retry_after_s);
+      ep_scheduler_record_failure (self, describe_reply (reply));
+      break;
+    case EP_REPLY_FAILED:
+    default:
+      ep_scheduler_release_batch (self, batch);
+      ep_scheduler_record_failure (self, describe_reply (reply));
+      break;
+    }
+}
+
+static void
+apply_monitoring_reply (EpScheduler  *self,
+                        Batch        *batch,
+                        EpBatchReply *reply)
+{
+  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+
+  self->monitoring_in_flight = FALSE;
+  if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
+      g_hash_table_contains (reply->confirmed, event->id))
+    {
+      ep_monitor_subtract (self->monitor, batch->snapshot);
+    }
+  else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
+    ep_scheduler_set_retry_after (self, reply->retry_after_s);
+  /* Counts that were not confirmed, or came meanwhile. */
+  ep_scheduler_arm_monitoring_timer (self);
+}
+
+/* Worker: writes what a reply meant to the queue. */
+static void
+settle_batch_in_thread (GTask        *task,
+                        gpointer      source_object,
+                        gpointer      task_data,
+                        GCancellable *cancellable)
+{
+  EpScheduler *self = source_object;
+  Batch *batch = task_data;
+  g_autoptr(GError) error = NULL;
+
+  ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
+  if (batch->removed->len > 0 &&
+      !ep_queue_remove (self->queue, (guint64 *) batch->removed->data, batch->removed->len, &error) &&
+      !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
+    g_message ("Confirmed events could not be removed for good (they may be sent again): %s",
+               error->message);
+  /* The events are freed here too, so that no allocator work lands on the
+   * main context; only the seq arrays go back to it. */
+  g_ptr_array_set_size (batch->items, 0);
+  g_array_set_size (batch->events, 0);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* Main context: the batch is over; on with the drain. */
+static void
+batch_settled (EpScheduler *self,
+               Batch       *batch)
+{
+  self->in_flight--;
+  self->bytes_ahead -= batch->bytes;
+  if (batch->removed->len > 0)
+    ep_scheduler_report_queue_changed (self);
+  if (self->stopped)
+    {
+      ep_scheduler_maybe_finish_close (self);
+      return;
+    }
+  ep_scheduler_settle_flushes (self, FALSE);
+  ep_scheduler_fill_pipeline (self);
+}
+
+static void
+batch_written (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  EpScheduler *self = EP_SCHEDULER (source);
+
+  g_assert (g_task_get_source_tag (G_TASK (result)) == finish_batch);
+  batch_settled (self, g_task_get_task_data (G_TASK (result)));
+}
+
+/* Every reply tells the consumer's time; a new offset goes to the owner. */
+static void
+observe_clock (EpScheduler  *self,
+               EpBatchReply *reply)
+{
+  if (reply == NULL || reply->server_ms < 0 ||
+      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
+    return;
+  if (self->callbacks.clock_offset_changed != NULL)
+    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
+}
+
+/* The reply was applied: a worker writes what it meant to the queue, then
+ * the batch is settled. */
+static void
+finish_batch (EpScheduler *self,
+              Batch       *batch)
+{
+  g_autoptr(GTask) task = NULL;
+
+  if (batch->kept->len == 0 && batch->removed->len == 0)
+    {
+      batch_settled (self, batch);
+      ep_scheduler_batch_free (batch);
+      return;
+    }
+  g_main_context_push_thread_default (self->context);
+  task = g_task_new (self, NULL, batch_written, NULL);
+  g_main_context_pop_thread_default (self->context);
+  g_task_set_source_tag (task, finish_batch);
+  g_task_set_task_data (task, batch, (GDestroyNotify) ep_scheduler_batch_free);
+  g_task_run_in_thread (task, settle_batch_in_thread);
+}
+
+/* Every other part of @split was answered: judges the lone events it held.
+ * Without a witness they are kept, and that is one failure. */
+static void
+resolve_held (EpScheduler *self,
+              Split       *split)
+{
+  g_autoptr(GPtrArray) held = g_steal_pointer (&split->held);
+  const char *why = NULL;
+  guint n_kept = 0;
+
+  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_scheduler_batch_free);
+  for (guint i = 0; i < held->len; i++)
+    {
+      Batch *batch = g_ptr_array_index (held, i);
+
+      if (!self->stopped && ep_witness_seen (batch_witness (self, batch), ep_scheduler_batch_seq (batch, 0)))
+        drop_refused (self, batch, 0, batch->refusal);
+      else
+        {
+          ep_scheduler_release_batch (self, batch);
+          why = batch->refusal;
+          n_kept++;
+        }
+    }
+  if (n_kept > 0 && !self->stopped)
+    ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused %u events each on its own (%s) "
+                                           "and took none of the others: kept", n_kept, why));
+  /* Each goes back through the pipeline's accounting. */
+  g_ptr_array_set_free_func (held, NULL);
+  for (guint i = 0; i < held->len; i++)
+    {
+      self->in_flight++;
+      finish_batch (self, g_ptr_array_index (held, i));
+    }
+}
+
+static void
+resolve_if_done (EpScheduler *self,
+                 Split       *split)
+{
+  if (split->outstanding == 0 && split->held->len > 0)
+    resolve_held (self, split);
+}
+
+/* A part of @split was abandoned: once none is out, the lone events it
+ * held can be judged. */
+void
+ep_scheduler_split_part_answered (EpScheduler *self,
+                     Split       *split)
+{
+  g_assert (split->outstanding > 0);
+  split->outstanding--;
+  resolve_if_done (self, split);
+}
+
+static void
+batch_posted (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(Batch) batch = user_data;
+  g_autoptr(EpScheduler) self = g_object_ref (batch->scheduler);
+  g_autoptr(EpBatchReply) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  Split *split = NULL;
+
+  reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
+  observe_clock (self, reply);
+  if (batch->monitoring)
+    {
+      apply_monitoring_reply (self, batch, reply);
+      return;
+    }
+
+  /* This part is answered; the judge must see how many others are out. */
+  if (batch->split != NULL)
+    {
+      split = split_ref (batch->split);
+      g_assert (split->outstanding > 0);
+      split->outstanding--;
+    }
+  if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
+    ep_scheduler_release_batch (self, batch);
+  else if (self->stopped)
+    /* A confirmation that arrives as the producer closes still counts. */
+    (void) apply_batch_result (self, batch, reply);
+  else if (reply == NULL)
+    {
+      ep_scheduler_release_batch (self, batch);
+      ep_scheduler_record_failure (self, g_strdup (error->message));
+    }
+  else
+    apply_reply (self, &batch, reply);
+
+  /* Held events are judged before this batch settles, so that the drain
+   * cannot end in between. */
+  if (split != NULL)
+    {
+      resolve_if_done (self, split);
+      split_unref (split);
+    }
+  if (batch != NULL)
+    finish_batch (self, g_steal_pointer (&batch));
+  else
+    {
+      /* Held by its split: the slot is free for the other parts. */
+      self->in_flight--;
+      ep_scheduler_fill_pipeline (self);
+    }
+}
+
+void
+ep_scheduler_post_batch (EpScheduler *self,
+            Batch       *batch)
+{
+  g_autofree char *token = NULL;
+  g_autofree char *client_id = NULL;
+  const char *uri;
+
+  g_mutex_lock (&self->lock);
+  token = batch->monitoring ? NULL : g_strdup (self->token);
+  client_id = g_strdup (self->client_id);
+  g_mutex_unlock (&self->lock);
+
+  g_free (batch->token);
+  batch->token = g_steal_pointer (&token);
+  batch->scheduler = g_object_ref (self);
+  batch->serial = ++self->post_serial;
+  uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
+  g_main_context_push_thread_default (self->context);
+  ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,
+                           self->cancellable, batch_posted, batch);
+  g_main_context_pop_thread_default (self->context);
+}
