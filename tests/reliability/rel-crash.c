@@ -14,8 +14,8 @@
  *            after the kill every journal is cut back to what fdatasync
  *            made durable (a power cut), so "STORED" must mean "synced"
  * The child reports on a pipe: 'S' n when send/append of event n returned
- * STORED, 'F' n when it returned STORING_FAILED, 'R' n when a removal of n
- * returned, 'C' when close starts, 'Y' when an fdatasync succeeded (size and
+ * STORED, 'F' n when it returned STORING_FAILED, 'P' n before and 'R' n
+ * after a removal of n, 'C' when close starts, 'Y' when an fdatasync succeeded (size and
  * path follow). After each kill a new producer (a queue for "compact") opens
  * the directory and delivers everything: every event reported stored must
  * arrive, nothing may arrive that was never sent, no start may fail.
@@ -243,6 +243,10 @@ child_compact_main (const char *dir,
               seqs[k] = item->seq;
               numbers[k++] = rel_payload_number (event.payload);
             }
+          /* 'P' first: a removal the kill interrupts may or may not have
+           * reached the journal */
+          for (guint j = 0; j < k; j++)
+            report ('P', numbers[j]);
           if (k > 0 && ep_queue_remove (queue, seqs, k, NULL))
             for (guint j = 0; j < k; j++)
               report ('R', numbers[j]);
@@ -275,6 +279,7 @@ typedef struct {
   GHashTable   *stored;         /* numbers reported stored and not yet delivered/removed */
   GHashTable   *delivered;      /* number -> times it arrived (all rounds) */
   GHashTable   *failed;         /* numbers whose send returned STORING_FAILED */
+  GHashTable   *pending;        /* compact: numbers whose removal started and did not return */
   GHashTable   *synced;         /* path -> synced size (sync role) */
   guint64       n_stored;
   guint64       max_reported;   /* highest number reported stored this round */
@@ -344,8 +349,13 @@ read_report (Crash   *c,
     }
   else if (*tag == 'F')
     g_hash_table_add (c->failed, g_memdup2 (number, 8));
+  else if (*tag == 'P')
+    {
+      g_assert_true (g_hash_table_remove (c->stored, number));
+      g_hash_table_add (c->pending, g_memdup2 (number, 8));
+    }
   else if (*tag == 'R')
-    g_assert_true (g_hash_table_remove (c->stored, number));
+    g_assert_true (g_hash_table_remove (c->pending, number));
   return TRUE;
 }
 
@@ -422,7 +432,9 @@ spawn_and_kill (Crash   *c,
   while (read_report (c, out_fd, &tag, &number))
     ;
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
-  g_assert_true (WIFSIGNALED (status) && WTERMSIG (status) == SIGKILL);
+  if (!WIFSIGNALED (status) || WTERMSIG (status) != SIGKILL)
+    g_error ("%s: the child ended by itself before the kill (status 0x%x; its messages are "
+             "above; seed %u)", c->role, status, c->seed);
   g_spawn_close_pid (pid);
   close (out_fd);
 }
@@ -542,7 +554,7 @@ recover_queue (Crash   *c,
 
       g_assert_true (ep_event_parse (item->record, &event, NULL));
       number = rel_payload_number (event.payload);
-      if (!g_hash_table_remove (c->stored, &number))
+      if (!g_hash_table_remove (c->stored, &number) && !g_hash_table_remove (c->pending, &number))
         {
           if (number < first || number >= first + STRIDE)
             g_error ("compact: event %" G_GUINT64_FORMAT " was never appended (seed %u)",
@@ -555,6 +567,7 @@ recover_queue (Crash   *c,
       g_array_append_val (seqs, item->seq);
     }
   g_assert_cmpuint (g_hash_table_size (c->stored), ==, 0);  /* lost nothing */
+  g_hash_table_remove_all (c->pending);  /* their removal had reached the journal */
   g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) seqs->data, seqs->len, &error));
   g_assert_true (ep_queue_reclaim (queue, FALSE, &error));
   g_assert_no_error (error);
@@ -617,6 +630,7 @@ run_scenario (gconstpointer data)
   c.stored = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   c.delivered = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   c.failed = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  c.pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   c.synced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   if (g_str_equal (role, "deliver") || g_str_equal (role, "close"))
     start_consumer (&c);
@@ -666,6 +680,7 @@ run_scenario (gconstpointer data)
   g_hash_table_unref (c.stored);
   g_hash_table_unref (c.delivered);
   g_hash_table_unref (c.failed);
+  g_hash_table_unref (c.pending);
   g_hash_table_unref (c.synced);
   g_rand_free (c.rand);
   g_free (c.consumer_out);
