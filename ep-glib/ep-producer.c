@@ -300,8 +300,14 @@ count_consent_drops (EpProducer *self,
     return;
   g_hash_table_iter_init (&iter, drops);
   while (g_hash_table_iter_next (&iter, &name, &count))
-    for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
-      save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
+    {
+      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
+
+      g_debug ("%u queued event(s) '%s' dropped (consentFiltered): their consent category "
+               "was blocked before they were delivered", GPOINTER_TO_UINT (count), shown);
+      for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
+        save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
+    }
   if (save)
     counters_changed (self);
   g_hash_table_unref (drops);
