@@ -1,5 +1,6 @@
 /* ep-producer-private.h: the producer's parts, for tests and internal wiring
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once

@@ -1,5 +1,6 @@
 /* ep-queue-state-private.h: small state blobs kept beside the queue's journal
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Only the queue touches disk. Parts that persist a little state of their

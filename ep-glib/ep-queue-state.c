@@ -1,5 +1,6 @@
 /* ep-queue-state.c: small state blobs kept beside the queue's journal
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * See ep-queue-state-private.h. Blobs are small (the monitor's file is

@@ -1,5 +1,6 @@
 /* ep-scheduler-internal.h: what the scheduler's two files share
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * ep-scheduler.c drives delivery: drains, the pipeline of batches, timers,

@@ -1,5 +1,6 @@
 /* ep-scheduler-replies.c: what a reply means for the events of its batch
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A confirmed event is removed; a refused one (a SenderFault entry, or a

@@ -1,5 +1,6 @@
 /* ep-timer-private.h: the scheduler's timer sources
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A long delay (EP_TIMER_SECONDS_MIN_MS or more: batch-interval, backoff,

@@ -1,5 +1,6 @@
 /* ep-witness-private.h: the witness rule of SPEC section 4, per endpoint
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * An event is deleted as refused only if the same endpoint confirmed other

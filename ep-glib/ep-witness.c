@@ -1,5 +1,6 @@
 /* ep-witness.c: the witness rule of SPEC section 4, per endpoint
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A table from queue seq to the serial of the latest request posted when

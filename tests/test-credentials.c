@@ -1,6 +1,7 @@
 /* test-credentials.c: credentials-rejected once per token; new credentials
  * tried at once after a refusal, never before Retry-After
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /* test-wakeups.c: an idle producer arms no timer; timers coalesce
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each test runs the producer (and the scripted consumer) on a main

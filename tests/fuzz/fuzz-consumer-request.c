@@ -1,5 +1,6 @@
 /* fuzz-consumer-request.c: libFuzzer target for ep-consumer's request decoding
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Input: one byte choosing the protocol (even: the query form, odd: JSON),

@@ -1,5 +1,6 @@
 /* fuzz-event.c: libFuzzer target for event validation
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Input: NUL-separated strings: a text to validate, then header keys and

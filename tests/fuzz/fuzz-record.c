@@ -1,5 +1,6 @@
 /* fuzz-record.c: libFuzzer target for the event record decoder
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Input: the bytes of a record as the queue stores it. ep_event_parse()

@@ -1,5 +1,6 @@
 /* fuzz-restore.c: libFuzzer target for restoring a queue from an arbitrary directory image
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Input: a directory image, a sequence of files, each

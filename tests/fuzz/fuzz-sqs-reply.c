@@ -1,5 +1,6 @@
 /* fuzz-sqs-reply.c: libFuzzer target for the SQS reply classifier
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Input: 2 bytes of HTTP status (mapped to 100..599), a Retry-After value up

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # make-corpus.py: writes the seed corpora of the fuzz targets (tests/fuzz/corpus/*)
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # Run from anywhere: /usr/bin/python3 tests/fuzz/make-corpus.py

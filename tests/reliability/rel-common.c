@@ -1,5 +1,6 @@
 /* rel-common.c: seeds, modes, measurements of the reliability suite
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "config.h"

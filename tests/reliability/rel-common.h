@@ -1,5 +1,6 @@
 /* rel-common.h: seeds, modes, measurements and fault hooks of the reliability suite
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Every scenario draws its randomness from a GRand seeded by

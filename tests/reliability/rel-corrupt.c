@@ -1,5 +1,6 @@
 /* rel-corrupt.c: damaged queue directories open, keep every intact record, resurrect nothing
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each case builds a queue directory (random record sizes, segment sizes,

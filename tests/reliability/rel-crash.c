@@ -1,5 +1,6 @@
 /* rel-crash.c: SIGKILL at random instants, then every stored event is delivered
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each round re-executes this program as a child in one of five roles and

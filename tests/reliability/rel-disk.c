@@ -1,5 +1,6 @@
 /* rel-disk.c: a full disk, I/O errors, failing syncs, a deleted or read-only directory
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each case runs a producer on a fresh directory, stores events, turns a

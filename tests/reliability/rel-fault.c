@@ -1,5 +1,6 @@
 /* rel-fault.c: failing fdatasync, fsync and writes for the queue's files
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The test programs link the library's objects statically, so these

@@ -1,5 +1,6 @@
 /* rel-memory.c: RSS while holding and draining a large backlog, and under a consumer that never answers
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * backlog: stores N events (100,000 short, 1,000,000 with

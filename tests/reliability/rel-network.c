@@ -1,5 +1,6 @@
 /* rel-network.c: every way a consumer or the path can fail, against a scripted SoupServer
  *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Each case stores a few dozen events, answers the producer's requests with

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run-long.sh: the reliability suite's long mode, and the fuzz targets, once
 #
+# SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 #   tests/reliability/run-long.sh [FUZZ_SECONDS_PER_TARGET]   (default 900)
