@@ -306,7 +306,10 @@ split_off (Batch *batch,
   return part;
 }
 
-/* Halves @batch into two parts, posted before anything new (ep_scheduler_fill_pipeline). */
+/* Halves @batch into two parts, posted before anything new
+ * (ep_scheduler_fill_pipeline), and before the parts already waiting:
+ * depth first, so that with max-in-flight 1 events still arrive in the
+ * order they were sent. */
 static void
 split_batch (EpScheduler *self,
              Batch       *batch)
@@ -315,8 +318,8 @@ split_batch (EpScheduler *self,
 
   if (batch->split == NULL)
     batch->split = split_new ();
-  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, 0, n / 2));
-  g_queue_push_tail (&self->split_parts, split_off (batch, batch->split, n / 2, n));
+  g_queue_push_head (&self->split_parts, split_off (batch, batch->split, n / 2, n));
+  g_queue_push_head (&self->split_parts, split_off (batch, batch->split, 0, n / 2));
   batch->bytes = 0;
   g_ptr_array_set_free_func (batch->items, NULL);
   g_ptr_array_set_size (batch->items, 0);
@@ -624,7 +627,11 @@ batch_posted (GObject      *source,
       split_unref (split);
     }
   if (batch != NULL)
-    finish_batch (self, g_steal_pointer (&batch));
+    {
+      g_debug ("Batch %" G_GUINT64_FORMAT " settled: %u events removed (confirmed or refused), "
+               "%u kept for later", batch->serial, batch->removed->len, batch->kept->len);
+      finish_batch (self, g_steal_pointer (&batch));
+    }
   else
     {
       /* Held by its split: the slot is free for the other parts. */
@@ -650,6 +657,9 @@ ep_scheduler_post_batch (EpScheduler *self,
   batch->token = g_steal_pointer (&token);
   batch->scheduler = g_object_ref (self);
   batch->serial = ++self->post_serial;
+  g_debug ("Batch %" G_GUINT64_FORMAT ": posting %u %s to the %s endpoint", batch->serial,
+           batch->events->len, batch->monitoring ? "monitoring event" : "events",
+           token != NULL ? "authenticated" : "public");
   uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
   g_main_context_push_thread_default (self->context);
   ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,

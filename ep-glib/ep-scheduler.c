@@ -195,7 +195,9 @@ ep_scheduler_record_failure (EpScheduler *self,
   self->drain_failed = TRUE;
   self->failures++;
   self->backoff_until = g_get_monotonic_time () + backoff_ms (self) * 1000;
-  g_debug ("Delivery attempt failed (%u in a row): %s", self->failures, why);
+  g_debug ("Delivery attempt failed (%u in a row): %s; next attempt in %" G_GINT64_FORMAT " ms "
+           "at the earliest", self->failures, why,
+           (MAX (self->backoff_until, self->retry_after_until) - g_get_monotonic_time ()) / 1000);
   set_failing (self, TRUE);
 }
 

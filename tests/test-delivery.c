@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <json-glib/json-glib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ep-event-private.h"
@@ -1402,6 +1403,116 @@ test_read_ahead_bounded (Fixture       *fx,
   own_scheduler_stop (&own, fx, &flushed);
 }
 
+typedef struct {
+  EpProducer *producer;
+  guint       thread;
+} OrderSender;
+
+static gpointer
+send_in_order (gpointer data)
+{
+  OrderSender *sender = data;
+
+  for (guint i = 0; i < (sender->thread < 3 ? 40 : 10); i++)
+    {
+      g_autofree char *payload = g_strdup_printf ("{\"thread\":%u,\"seq\":%u}", sender->thread, i);
+      const char *name = sender->thread == 3 && i == 2 ? "poison" : "ordered";
+
+      g_assert_cmpint (ep_producer_send_event (sender->producer, name, EP_CONSENT_CATEGORY_NECESSARY,
+                                               payload, NULL),
+                       ==, EP_SEND_RESULT_STORED);
+    }
+  return NULL;
+}
+
+/* max-in-flight 1: the consumer receives each thread's events in the
+ * order that thread sent them, across a failed request and the split of a
+ * refused batch. */
+static void
+test_order_per_thread (Fixture       *fx,
+                       gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
+  g_autoptr(GHashTable) bodies = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *poison[] = { "poison", NULL };
+  OrderSender senders[4];
+  GThread *threads[3];
+  GPtrArray *requests, *confirmed;
+  gint last[4] = { -1, -1, -1, -1 };
+
+  ep_test_server_set_poison_names (fx->server, poison, 413);
+  for (guint t = 0; t < 3; t++)
+    {
+      senders[t].producer = producer;
+      senders[t].thread = t;
+      threads[t] = g_thread_new ("sender", send_in_order, &senders[t]);
+    }
+  for (guint t = 0; t < 3; t++)
+    g_thread_join (threads[t]);
+  /* Then one batch of ten from this thread, a poison event third: its
+   * split must still deliver the events before it first. */
+  senders[3].producer = producer;
+  senders[3].thread = 3;
+  send_in_order (&senders[3]);
+
+  ep_test_server_push_accept (fx->server);
+  ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+  assert_flush_fails (producer, NULL);
+  assert_flush_ok (producer);
+
+  requests = ep_test_server_get_requests (fx->server);
+  for (guint r = 0; r < requests->len; r++)
+    {
+      EpTestRequest *req = g_ptr_array_index (requests, r);
+
+      for (guint e = 0; e < req->entries->len; e++)
+        {
+          EpTestEntry *entry = g_ptr_array_index (req->entries, e);
+
+          g_hash_table_insert (bodies, entry->id, entry->body);
+        }
+    }
+  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  g_assert_cmpuint (confirmed->len, ==, 3 * 40 + 9);
+  for (guint i = 0; i < confirmed->len; i++)
+    {
+      const char *body = g_hash_table_lookup (bodies, g_ptr_array_index (confirmed, i));
+      guint thread, seq;
+
+      g_assert_nonnull (body);
+      g_assert_cmpint (sscanf (body, "{\"thread\":%u,\"seq\":%u}", &thread, &seq), ==, 2);
+      g_assert_cmpint ((gint) seq, >, last[thread]);
+      last[thread] = seq;
+    }
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{\"poison\":1}"));
+}
+
+/* G_MESSAGES_DEBUG=Ep tells the story of a delivery: each batch posted and
+ * settled, and after a failure when the next attempt may come. */
+static void
+test_debug_story (Fixture       *fx,
+                  gconstpointer  data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(EpProducer) producer = NULL;
+
+      g_setenv ("G_MESSAGES_DEBUG", "Ep", TRUE);
+      producer = producer_new (fx, "max-in-flight", 1, NULL);
+      send_n (producer, "story", 3);
+      ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+      assert_flush_fails (producer, "*HTTP 500*");
+      assert_flush_ok (producer);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stdout ("*Batch 1: posting 3 events to the public endpoint*");
+  g_test_trap_assert_stdout ("*Delivery attempt failed (1 in a row): HTTP 500*next attempt in * ms*");
+  g_test_trap_assert_stdout ("*Batch 1 settled: 0 events removed (confirmed or refused), 3 kept*");
+  g_test_trap_assert_stdout ("*Batch 2 settled: 3 events removed*");
+}
+
 #define ADD(path, func) \
   g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -1465,6 +1576,8 @@ main (int   argc,
   g_test_add_func ("/ep/delivery/witness-ledger", test_witness_ledger);
   ADD ("/ep/delivery/max-in-flight-clamped", test_max_in_flight_clamped);
   ADD ("/ep/delivery/read-ahead-bounded", test_read_ahead_bounded);
+  ADD ("/ep/delivery/order-per-thread", test_order_per_thread);
+  ADD ("/ep/delivery/debug-story", test_debug_story);
 
   return g_test_run ();
 }
