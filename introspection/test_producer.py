@@ -53,6 +53,7 @@ class FakeConsumer:
         self.refuse_status = None
         self.poison_names = set()
         self.sender_fault_all = False
+        self.reply_padding = 0  # blanks appended to each 200 reply
         self.date_offset_s = 0  # a consumer whose clock is off: added to every reply's Date
         self.events = []  # dicts: id, name, payload, headers, path
         self.requests = 0
@@ -95,7 +96,7 @@ class FakeConsumer:
             if any(e["name"] in self.poison_names for e in entries):
                 self._reply(msg, 400, self._error("Sender", "InvalidParameterValue"))
             else:
-                self._reply(msg, 200, self._confirm(entries))
+                self._reply(msg, 200, self._confirm(entries) + " " * self.reply_padding)
 
     def _error(self, kind, code):
         return ('<?xml version="1.0"?><ErrorResponse xmlns="%s"><Error><Type>%s</Type>'
@@ -617,6 +618,27 @@ class ProducerTest(unittest.TestCase):
         ok, error = self.flush(producer)
         self.assertTrue(ok, error)
         self.assertEqual(len(self.consumer.app_events()), 25)
+        self.assertFalse(producer.props.outage)
+
+    def test_oversized_reply_is_a_failure(self):
+        # A reply body over 1 MiB fails the request: nothing is deleted, it
+        # is an outage; a normal reply afterwards delivers everything.
+        producer = self.new_producer()
+        for i in range(3):
+            producer.send_event("big-reply", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i, None)
+        self.consumer.reply_padding = 1024 * 1024
+        ok, error = self.flush(producer)
+        self.assertFalse(ok)
+        self.assert_ep_error(error, Ep.Error.DELIVERY)
+        self.assertIn("larger than 1048576 bytes", error.message)
+        self.assertEqual(producer.props.queue_length, 3)
+        self.assertTrue(producer.props.outage)
+
+        self.consumer.reply_padding = 0
+        self.consumer.events.clear()
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        self.assertEqual(producer.props.queue_length, 0)
         self.assertFalse(producer.props.outage)
 
     def test_delivery_by_timer(self):
