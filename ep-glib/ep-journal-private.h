@@ -291,6 +291,10 @@ gboolean         ep_journal_write_at            (int              fd,
 gboolean         ep_journal_rename_tmp          (EpQueue         *self,
                                                  guint32          number,
                                                  GError         **error);
+gboolean         ep_journal_rename_segment      (EpQueue         *self,
+                                                 guint32          from,
+                                                 guint32          to,
+                                                 GError         **error);
 void             ep_journal_abandon_tmp         (EpQueue         *self,
                                                  guint32          number,
                                                  int              fd);

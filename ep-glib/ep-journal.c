@@ -413,7 +413,11 @@ ep_journal_release_tail (EpQueue        *self,
   seg->allocated = 0;
 }
 
-/* Creates segment @number with its header and makes it the active one. */
+/* Creates segment @number with its header and makes it the active one.
+ * @number must be above every segment's (self->segments stays in number
+ * order, which ep_journal_segment_find() relies on): past ffffffff there
+ * is no number left (ep-queue-restore.c renumbers a directory that reaches
+ * it). */
 EpQueueSegment *
 ep_journal_create_segment (EpQueue  *self,
                            guint32   number,
@@ -426,6 +430,13 @@ ep_journal_create_segment (EpQueue  *self,
   EpQueueSegment *seg;
   int fd, errsv;
 
+  if (self->segments->len > 0 && number <= ep_journal_active_segment (self)->number)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "Cannot create queue file %s in %s: no segment number is left above "
+                   "%08x.journal", name, self->dir, ep_journal_active_segment (self)->number);
+      return NULL;
+    }
   fd = openat (self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     {
@@ -842,6 +853,23 @@ ep_journal_rename_tmp (EpQueue  *self,
   if (renameat (self->dir_fd, tmp_name, self->dir_fd, name) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot rename", tmp_name);
+  return FALSE;
+}
+
+/* Renames segment file @from to @to, which must not exist (restore
+ * renumbers segments, keeping their order, when they reach ffffffff). */
+gboolean
+ep_journal_rename_segment (EpQueue  *self,
+                           guint32   from,
+                           guint32   to,
+                           GError  **error)
+{
+  g_autofree char *from_name = ep_journal_segment_name (from);
+  g_autofree char *to_name = ep_journal_segment_name (to);
+
+  if (renameat2 (self->dir_fd, from_name, self->dir_fd, to_name, RENAME_NOREPLACE) == 0)
+    return TRUE;
+  ep_journal_set_error (error, errno, "Cannot rename", from_name);
   return FALSE;
 }
 

@@ -44,7 +44,8 @@ typedef enum {
 } HeaderState;
 
 typedef struct {
-  guint32     number;
+  guint32     number;      /* its number from now on (see restore_renumber()) */
+  guint32     disk_number; /* the number in its name in the directory */
   int         fd;          /* owned until moved into an EpQueueSegment */
   guint64     size;        /* file size */
   HeaderState state;
@@ -113,7 +114,7 @@ restore_open_file (EpQueue     *self,
                    guint32      number,
                    GError     **error)
 {
-  RestoreFile file = { number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, FALSE, NULL };
+  RestoreFile file = { number, number, -1, 0, HEADER_CORRUPT, 0, 0, FALSE, 0, FALSE, FALSE, NULL };
 
   g_autoptr(GError) local_error = NULL;
 
@@ -205,7 +206,7 @@ restore_read_header (EpQueue      *self,
                    "Queue file %s/%08x.journal was written by a newer version of "
                    "ep-glib (format %u; this version reads format %u); it is left "
                    "untouched: use a newer ep-glib or another queue directory",
-                   self->dir, file->number, GUINT32_FROM_LE (h.version), FORMAT_VERSION);
+                   self->dir, file->disk_number, GUINT32_FROM_LE (h.version), FORMAT_VERSION);
       return FALSE;
     }
   file->state = GUINT32_FROM_LE (h.version) == 0 ? HEADER_CORRUPT : HEADER_VALID;
@@ -421,9 +422,9 @@ scan_max_event_seq (EpQueue      *self,
       FrameCheck check = ep_journal_frame_check (data, file->size, off, &h);
 
       if (check == FRAME_NEWER)
-        ok = newer_frame_error (self, file->number, off, error);
+        ok = newer_frame_error (self, file->disk_number, off, error);
       else if (check == FRAME_BAD)
-        ok = find_next_frame (self, file->number, data, file->size, off + 8, &off, error);
+        ok = find_next_frame (self, file->disk_number, data, file->size, off + 8, &off, error);
       else
         {
           if (h.type == FRAME_EVENT)
@@ -495,14 +496,14 @@ restore_scan (EpQueue         *self,
       gsize next;
 
       if (check == FRAME_NEWER)
-        return newer_frame_error (self, file->number, off, error);
+        return newer_frame_error (self, file->disk_number, off, error);
       if (check == FRAME_OK)
         {
           restore_frame (self, rs, seg, data, off, &h);
           off += FRAME_SIZE (h.length);
           continue;
         }
-      if (!find_next_frame (self, file->number, data, size, off + 8, &next, error))
+      if (!find_next_frame (self, file->disk_number, data, size, off + 8, &next, error))
         return FALSE;
       if (next == size)
         {
@@ -591,7 +592,8 @@ keep_late (EpQueue      *self,
       self->duplicates++;
       return FALSE;
     }
-  if (bsearch (&e->seq, rs->unmatched->data, rs->unmatched->len, sizeof (guint64),
+  if (rs->unmatched->len > 0 &&  /* an empty GArray's data may be NULL */
+      bsearch (&e->seq, rs->unmatched->data, rs->unmatched->len, sizeof (guint64),
                compare_seqs) != NULL)
     return FALSE;
   seg = ep_journal_segment_find (self, e->segment);
@@ -666,7 +668,7 @@ restore_apply (EpQueue  *self,
 
       if (file->superseded || file->state == HEADER_TORN)
         {
-          if (!ep_journal_unlink_segment (self, file->number, FALSE, error))
+          if (!ep_journal_unlink_segment (self, file->disk_number, FALSE, error))
             return FALSE;
           rs->dir_changed = TRUE;
         }
@@ -689,7 +691,49 @@ restore_apply (EpQueue  *self,
       else
         g_message ("Queue %s: %s", self->dir, local_error->message);
     }
+  /* after the odd files went: a new number may be one of theirs */
+  for (guint i = 0; i < rs->files->len; i++)
+    {
+      RestoreFile *file = &g_array_index (rs->files, RestoreFile, i);
+
+      if (file->superseded || file->state == HEADER_TORN || file->number == file->disk_number)
+        continue;
+      if (!ep_journal_rename_segment (self, file->disk_number, file->number, error))
+        return FALSE;
+      g_message ("Queue %s: renamed %08x.journal to %08x.journal (no segment number is "
+                 "left above it)", self->dir, file->disk_number, file->number);
+      rs->dir_changed = TRUE;
+    }
   return TRUE;
+}
+
+/* Segment numbers only grow (each new segment gets the next one) and file
+ * order is replay order. A directory whose last file is ffffffff.journal
+ * (renamed or made by hand: rotation takes billions of segments to get
+ * there) leaves no number for the next segment, and a wrapped number would
+ * sort first and break every lookup of a segment by number. The files of
+ * the run of consecutive numbers that ends at ffffffff get lower free
+ * numbers, in the same order, right above the file before them: nothing is
+ * dropped, replay order is unchanged. The files are renamed by
+ * restore_apply(), in order, so that an interrupted open keeps the order. */
+static void
+restore_renumber (Restore *rs)
+{
+  guint n = rs->files->len;
+  guint j = n;
+  guint32 next;
+
+  if (n == 0 || g_array_index (rs->files, RestoreFile, n - 1).number != G_MAXUINT32)
+    return;
+  while (j > 1 && g_array_index (rs->files, RestoreFile, j - 2).number ==
+                  g_array_index (rs->files, RestoreFile, j - 1).number - 1)
+    j--;
+  j--;  /* the first file of the run */
+  next = j > 0 ? g_array_index (rs->files, RestoreFile, j - 1).number + 1 : 0;
+  if (next == g_array_index (rs->files, RestoreFile, j).number)
+    return;  /* all 2^32 numbers taken: cannot happen */
+  for (guint i = j; i < n; i++)
+    g_array_index (rs->files, RestoreFile, i).number = next++;
 }
 
 static void
@@ -738,6 +782,8 @@ ep_queue_restore (EpQueue             *self,
   restore_init (&rs, feral_names);
   if (!restore_list_files (self, &rs, error) || !restore_read_headers (self, &rs, error))
     return FALSE;
+  if (!self->read_only)
+    restore_renumber (&rs);  /* a snapshot creates no segment */
   for (guint i = 0; i < rs.files->len; i++)
     {
       RestoreFile *file = &g_array_index (rs.files, RestoreFile, i);

@@ -1904,6 +1904,60 @@ test_swapped_tombstones (void)
   assert_ranges (queue, 5, 10, 13, 30);
 }
 
+/* The last segment renamed to ffffffff.journal, the highest number, with a
+ * corrupt header (the image fuzz-restore found, tests/fuzz/corpus/restore/
+ * crash-*): no number is left for a new segment after it. Restore renames
+ * it to the next free number below (order kept), so the new active segment
+ * sorts last: every intact record comes back, also through a forced
+ * compaction, rotations and a reopen. It used to crash: a new segment
+ * 00000001.journal sorted before ffffffff in the lookup by number, and
+ * the index pointed at segments the lookup could not find. */
+static void
+test_highest_segment_number (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("highest-number");
+  g_autofree char *highest = g_build_filename (dir, "ffffffff.journal", NULL);
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GPtrArray) segments = NULL;
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GArray) expected = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) last = NULL;
+  g_autofree guint8 *bytes = NULL;
+
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 0, 30);
+  seqs = take_seqs (queue);
+  g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 3), 2, &error));
+  g_assert_no_error (error);
+  g_clear_object (&queue);
+  append_range (expected, 0, 3);
+  append_range (expected, 5, 30);
+  segments = list_segments (dir);
+  g_assert_cmpuint (segments->len, >=, 3);
+  last = read_file (segments->pdata[segments->len - 1]);
+  g_assert_cmpuint (g_bytes_get_size (last), >, 32);
+  bytes = g_memdup2 (g_bytes_get_data (last, NULL), g_bytes_get_size (last));
+  bytes[0] ^= 0xff;  /* the segment header's magic */
+  write_file (highest, bytes, g_bytes_get_size (last));
+  g_assert_no_errno (g_unlink (segments->pdata[segments->len - 1]));
+
+  queue = open_queue (dir, 0, NULL, 1);  /* the corrupt header */
+  assert_queued (queue, expected);
+  g_assert_false (g_file_test (highest, G_FILE_TEST_EXISTS));
+  g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
+  g_assert_no_error (error);
+  assert_queued (queue, expected);
+  ep_queue_set_segment_size (queue, 4096);
+  append_numbered (queue, 100, 20);  /* rotates */
+  append_range (expected, 100, 120);
+  assert_queued (queue, expected);
+  g_clear_object (&queue);
+
+  queue = open_queue (dir, 0, NULL, 0);
+  assert_queued (queue, expected);
+}
+
 /* Holes in the middle of the index are squeezed out; order stays. */
 static void
 test_index_squeeze (void)
@@ -2089,6 +2143,7 @@ main (int    argc,
   g_test_add_data_func ("/ep/queue/copied-segment-lower", GINT_TO_POINTER (MOVE_COPY_LOWER),
                         test_moved_segments);
   g_test_add_func ("/ep/queue/swapped-tombstones", test_swapped_tombstones);
+  g_test_add_func ("/ep/queue/highest-segment-number", test_highest_segment_number);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);
   g_test_add_func ("/ep/queue/sync-on-send", test_sync_on_send);

@@ -149,7 +149,7 @@ if [[ "${EP_SKIP_FUZZ:-0}" != 1 ]] && command -v clang >/dev/null 2>&1; then
      ninja -C "$fuzz_dir" "${fuzz_targets[@]/#/tests/fuzz/fuzz-}"; then
     for target in "${fuzz_targets[@]}"; do
       seconds=${EP_FUZZ_SECONDS:-10}
-      if [[ " ${EP_FUZZ_REPLAY_ONLY-restore} " == *" $target "* ]]; then
+      if [[ " ${EP_FUZZ_REPLAY_ONLY-} " == *" $target "* ]]; then
         seconds=0
       fi
       work=$(mktemp -d "$log_dir/fuzz-$target.XXXXXX")
