@@ -78,6 +78,18 @@ find_source (Fixture    *fx,
   return ep_test_find_source (fx->context, name);
 }
 
+/* Makes the armed timer @name due now (it is dispatched by the next
+ * iteration), instead of waiting for its interval. */
+static void
+fire_now (Fixture    *fx,
+          const char *name)
+{
+  GSource *timer = find_source (fx, name);
+
+  g_assert_nonnull (timer);
+  g_source_set_ready_time (timer, 0);
+}
+
 /* A seconds timer (g_timeout_add_seconds) expires on the process's own
  * sub-second mark, which every other seconds timer shares: compare with
  * one of ours. */
@@ -198,14 +210,18 @@ test_monitoring_timer_restored (Fixture       *fx,
     settle (fx);
   }
   {
-    g_autoptr(EpProducer) producer = producer_new (fx, 50);
+    /* A 60 s interval, so the timer cannot fire on its own during the
+     * test (a short one could fire, and be gone, before we look); the
+     * test makes it due at once when it wants the monitoring post. */
+    g_autoptr(EpProducer) producer = producer_new (fx, 60 * 1000);
 
-    settle (fx);
-    g_assert_nonnull (find_source (fx, "[ep-glib] monitoring timer"));
+    EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
     ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+    fire_now (fx, "[ep-glib] monitoring timer");
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
     /* None while the post is in flight; the failure re-arms it. */
     EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
+    fire_now (fx, "[ep-glib] monitoring timer");
     EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 2);
     EP_TEST_SPIN_UNTIL (counters_zero (producer));
     settle (fx);
