@@ -14,6 +14,8 @@
 #   - meanwhile each fuzz target for FUZZ_SECONDS, two at a time, from its
 #     seed corpus; what they find is merged back into tests/fuzz/corpus
 #     (commit it), crashes are kept in the log directory.
+# EP_FUZZ_IGNORE_CRASHES=1 keeps a fuzzer going past crashes (libFuzzer's
+# fork mode), for a target with a known crash.
 # Everything goes to a log directory (printed); summary.txt collects the
 # RESULT lines, the fuzzers' final statistics, the commit and the commands,
 # for RELIABILITY.md. Exits non-zero if a test or a fuzzer failed.
@@ -24,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 seconds=${1:-900}
 build_dir=${EP_BUILD_DIR:-_build}
 fuzz_dir=${EP_FUZZ_BUILD_DIR:-_build-fuzz}
-log_dir=${EP_LOG_DIR:-$PWD/reliability-long-$(date -u +%Y%m%dT%H%M)}
+log_dir=${EP_LOG_DIR:-$PWD/$build_dir/reliability-long-$(date -u +%Y%m%dT%H%M)}
 targets=(sqs-reply record restore event consumer-request)
 status=0
 
@@ -45,7 +47,12 @@ ninja -C "$fuzz_dir" "${targets[@]/#/tests/fuzz/fuzz-}" >/dev/null || exit 1
 fuzz_one() {
   local target=$1 exe="$fuzz_dir/tests/fuzz/fuzz-$1" out="$log_dir/fuzz-$1"
   mkdir -p "$out/new"
-  ASAN_OPTIONS=detect_leaks=0 nice -n 10 "$exe" -max_total_time="$seconds" -print_final_stats=1 \
+  # EP_FUZZ_IGNORE_CRASHES=1: keep fuzzing past a known crash (fork mode)
+  local keep_going=()
+  if [[ "${EP_FUZZ_IGNORE_CRASHES:-0}" == 1 ]]; then
+    keep_going=(-fork=1 -ignore_crashes=1)
+  fi
+  ASAN_OPTIONS=detect_leaks=0 nice -n 10 "$exe" "${keep_going[@]}" -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="$out/" "$out/new" "tests/fuzz/corpus/$target" >"$out/fuzz.log" 2>&1
   echo "$?" >"$out/status"
   ASAN_OPTIONS=detect_leaks=0 "$exe" -merge=1 "tests/fuzz/corpus/$target" "$out/new" \
