@@ -654,21 +654,42 @@ ep_monitor_get_n_saves (EpMonitor *self)
   return self->n_saves;
 }
 
+/* The worker's reference to the monitor is dropped on the monitor's
+ * context, never in the worker: when the owner lets go during a save, the
+ * monitor (and the queue it holds, with the directory's lock) goes on the
+ * owner's thread, so a spin that sees it gone sees the lock released. The
+ * task itself holds nothing (no source object, no data). */
+static gboolean
+release_on_context (gpointer data)
+{
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 save_in_thread (GTask        *task,
                 gpointer      source_object,
                 gpointer      task_data,
                 GCancellable *cancellable)
 {
-  save_logged (EP_MONITOR (source_object));
+  EpMonitor *self = task_data;  /* owned until handed back below */
+  g_autoptr(GSource) release = g_idle_source_new ();
+
+  save_logged (self);
+  /* An attached source, not g_main_context_invoke(): that one runs at
+   * once in this thread when it can acquire the context. */
+  g_source_set_static_name (release, "[ep-glib] monitor save done");
+  g_source_set_callback (release, release_on_context, self, NULL);
+  g_source_attach (release, self->context);
   g_task_return_boolean (task, TRUE);
 }
 
 static void
 save_in_background (EpMonitor *self)
 {
-  g_autoptr(GTask) task = g_task_new (self, NULL, NULL, NULL);
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
 
   g_task_set_source_tag (task, save_in_background);
+  g_task_set_task_data (task, g_object_ref (self), NULL);
   g_task_run_in_thread (task, save_in_thread);
 }

@@ -914,6 +914,32 @@ test_locked (void)
   g_assert_nonnull (second);
 }
 
+/* SPEC 8: the lock goes with the producer even while the monitor has a
+ * save pending (its timer armed by a drop): the directory reopens at once,
+ * with the count saved by the close. */
+static void
+test_locked_monitor_save_pending (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("locked-save");
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint round = 1; round <= 20; round++)
+    {
+      producer = new_producer_full (dir, &error, NULL);
+      g_assert_no_error (error);
+      g_assert_cmpuint (count_of (producer, VALIDATION, ""), ==, round - 1);
+      g_assert_cmpint (ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
+                       ==, EP_SEND_RESULT_VALIDATION_FAILED);
+      /* Even rounds: the context also runs what is ready (a completion
+       * left by an earlier producer's monitor, if any). */
+      if (round % 2 == 0)
+        for (guint i = 0; i < 50; i++)
+          g_main_context_iteration (NULL, FALSE);
+      g_clear_object (&producer);
+    }
+}
+
 static void
 on_outage_changed (EpProducer *producer,
                    gboolean    outage,
@@ -1328,6 +1354,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/threads", test_threads);
   g_test_add_func ("/ep/producer/restore", test_restore);
   g_test_add_func ("/ep/producer/locked", test_locked);
+  g_test_add_func ("/ep/producer/locked-monitor-save-pending", test_locked_monitor_save_pending);
   g_test_add_func ("/ep/producer/budget", test_budget);
   g_test_add_func ("/ep/producer/disk-error", test_disk_error);
   g_test_add_func ("/ep/producer/outage-signal-on-main-context", test_outage_signal_on_main_context);
