@@ -106,7 +106,7 @@ ep_credentials_class_init (EpCredentialsClass *klass)
   object_class->set_property = ep_credentials_set_property;
 
   /**
-   * EpCredentials:token:
+   * EpCredentials:token: (getter get_token)
    *
    * The access token of the logged-in user, or %NULL when nobody is logged
    * in. An empty string counts as %NULL.
@@ -116,7 +116,7 @@ ep_credentials_class_init (EpCredentialsClass *klass)
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
-   * EpCredentials:client-id:
+   * EpCredentials:client-id: (getter get_client_id)
    *
    * The application's client id, sent as the `client-id` event header and
    * as `X-Tidal-Token` on unauthenticated requests. An empty string counts
