@@ -3,9 +3,11 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE 1  /* renameat2 */
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -1515,10 +1517,16 @@ test_directory_not_recreated (void)
   gint reports = 0;
   guint64 failures;
 
+  g_autofree char *file = g_strconcat (dir, ".file", NULL);
+
   ep_queue_set_notify_func (queue, count_reports, &reports);
   append_numbered (queue, 0, 10);
-  ep_test_remove_tree (dir);
-  write_file (dir, (const guint8 *) "x", 1);
+  /* Put a file where the directory was in one step (the queue's check,
+   * every 750 ms, could otherwise recreate the directory between a removal
+   * and the file's creation), then delete the old directory. */
+  write_file (file, (const guint8 *) "x", 1);
+  g_assert_no_errno (renameat2 (AT_FDCWD, file, AT_FDCWD, dir, RENAME_EXCHANGE));
+  ep_test_remove_tree (file);
 
   wait_reports (&reports, 1);
   g_assert_true (ep_queue_get_storing_failing (queue, &failures));
