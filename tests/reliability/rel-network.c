@@ -35,7 +35,14 @@
 #define N_EVENTS        25
 #define REQUEST_TIMEOUT 1000
 #define RSS_BOUND       (64u * 1024 * 1024)
-#define BLOCKED_BOUND_US 10000
+/* The 10 ms timer may be blocked at most this long beyond its own CPU wait.
+ * Issue 9's bound (10 ms) is asserted in long mode, run alone. In short mode
+ * (CI, beside other test programs on two cores, the scripted server in this
+ * same process and main loop) a 50 ms bound still catches a real stall, such
+ * as a reply buffered whole and parsed on the main context (273 ms for 100 MB
+ * before issue 8), without failing on scheduling noise (15.6 ms seen once in
+ * 200-huge while other suites ran). */
+#define BLOCKED_BOUND_US (rel_is_long () ? 10000 : 50000)
 #define CHUNK           (64 * 1024)
 
 typedef enum {
