@@ -455,7 +455,11 @@ ep_submitter_build_monitoring_event (EpSubmitter *self,
                          payload, NULL, FALSE, &size, &detail);
   if (reason != NULL)
     {
-      g_warning ("Cannot build the %s event: it %s", EP_MONITORING_EVENT_NAME, reason);
+      /* Names are cut to EP_MONITOR_MAX_NAME_BYTES and a snapshot holds at
+       * most EP_MONITOR_MAX_SNAPSHOT_NAMES, but names full of characters
+       * that JSON escapes can still push the payload past the event size:
+       * data the application sent, not a programming error. */
+      g_message ("Cannot build the %s event: it %s", EP_MONITORING_EVENT_NAME, reason);
       return NULL;
     }
   return g_bytes_new (buffers->record->data, buffers->record->len);
