@@ -147,6 +147,9 @@ if [[ "${EP_SKIP_FUZZ:-0}" != 1 ]] && command -v clang >/dev/null 2>&1; then
   if CC=clang configure "$fuzz_dir" -Dfuzzing=true -Dintrospection=false -Dtools=false \
        -Dbench=false -Ddocs=false &&
      ninja -C "$fuzz_dir" "${fuzz_targets[@]/#/tests/fuzz/fuzz-}"; then
+    # A UBSan report is fatal: every fuzz object is built with
+    # -fno-sanitize-recover=undefined (tests/fuzz/meson.build); the stack helps.
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     for target in "${fuzz_targets[@]}"; do
       seconds=${EP_FUZZ_SECONDS:-10}
       if [[ " ${EP_FUZZ_REPLAY_ONLY-} " == *" $target "* ]]; then

@@ -59,6 +59,10 @@ fuzz_one() {
     >"$out/merge.log" 2>&1
 }
 
+# UBSan reports stop a fuzzer like ASan ones (the fuzz build has
+# -fno-sanitize-recover=undefined everywhere); print their stack.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
 fuzz_all() {
   local i
   for ((i = 0; i < ${#targets[@]}; i += 2)); do
