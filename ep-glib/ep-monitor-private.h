@@ -23,10 +23,11 @@ typedef enum {
 } EpDropReason;
 
 /* Longest event name kept in a counter key (longer ones are cut at a
- * character boundary), and most names in one snapshot: together they keep
- * the monitoring event well under EP_MAX_EVENT_SIZE. */
+ * character boundary). Escaped as JSON (quotes, backslashes, tabs and
+ * newlines take two bytes), one counter takes at most
+ * EP_MONITOR_MAX_ENTRY_JSON_BYTES of a report: "name":count and a comma. */
 #define EP_MONITOR_MAX_NAME_BYTES 96
-#define EP_MONITOR_MAX_SNAPSHOT_NAMES 100
+#define EP_MONITOR_MAX_ENTRY_JSON_BYTES (2 * EP_MONITOR_MAX_NAME_BYTES + 2 + 1 + 19 + 1)
 
 /* Most distinct names counted per reason: past them, drops of new names
  * count under EP_MONITOR_OTHER_NAME, so memory, the file and the time to
@@ -56,11 +57,24 @@ guint64     ep_monitor_get_count        (EpMonitor    *self,
                                          const char   *name);
 gboolean    ep_monitor_is_empty         (EpMonitor    *self);
 
-/* The current counts, EP_MONITOR_SNAPSHOT_TYPE, at most
- * EP_MONITOR_MAX_SNAPSHOT_NAMES names in all. (transfer full) */
+/* All the current counts, EP_MONITOR_SNAPSHOT_TYPE. (transfer full) */
 GVariant   *ep_monitor_snapshot         (EpMonitor    *self);
+/* What one monitoring event reports: the counts whose JSON payload
+ * (ep_monitor_snapshot_to_json()) takes at most @max_json_bytes, so the
+ * event fits in EP_MAX_EVENT_SIZE whatever the names. Reports take the
+ * counters in turn: each starts where the previous one stopped (in reason,
+ * then name order, wrapping around), so every name gets reported however
+ * many there are. A counter too large for @max_json_bytes on its own is
+ * passed over (it stays counted). Counts leave the monitor only through
+ * ep_monitor_subtract(), once the consumer confirmed the report. NULL when
+ * there is no counter, or none fits. (transfer full) */
+GVariant   *ep_monitor_snapshot_report  (EpMonitor    *self,
+                                         gsize         max_json_bytes);
 /* {"consentFilteredEvents":{..},"validationFailedEvents":{..},"storingFailedEvents":{..}} */
 char       *ep_monitor_snapshot_to_json (GVariant     *snapshot);
+/* The payload of a report without counters: what every report takes
+ * besides them. */
+char       *ep_monitor_empty_snapshot_json (void);
 /* Subtracts a snapshot's counts once the consumer confirmed them. Returns
  * as ep_monitor_add() does. */
 gboolean    ep_monitor_subtract         (EpMonitor    *self,

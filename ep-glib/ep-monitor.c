@@ -24,7 +24,6 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "ep-event-private.h"
@@ -55,6 +54,9 @@ struct _EpMonitor
   guint       n_saves;                     /* writes so far, for tests */
   gboolean    closed;                      /* ep_monitor_close(): the file is no longer ours */
   guint64     generation;                  /* bumped on every change, to detect saves that raced */
+  char       *report_cursor_name;          /* owned, nullable: with report_cursor_reason, the last
+                                            * counter the last report snapshot took */
+  guint       report_cursor_reason;
 };
 
 G_DEFINE_FINAL_TYPE (EpMonitor, ep_monitor, G_TYPE_OBJECT)
@@ -77,6 +79,7 @@ ep_monitor_finalize (GObject *object)
       g_source_destroy (self->save_timer);
       g_source_unref (self->save_timer);
     }
+  g_free (self->report_cursor_name);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->save_lock);
   g_clear_object (&self->queue);
@@ -217,10 +220,16 @@ load_map (EpMonitor    *self,
   const char *name;
   guint64 count;
 
+  /* Keys made as ep_monitor_add() makes them, whatever wrote the file: a
+   * name too long or with characters XML forbids could never be reported. */
   g_variant_iter_init (&iter, map);
   while (g_variant_iter_next (&iter, "{&st}", &name, &count))
     if (count > 0)
-      add_locked (self, reason, name, (gint64) MIN (count, (guint64) G_MAXINT64));
+      {
+        g_autofree char *key = counter_key (name);
+
+        add_locked (self, reason, key, (gint64) MIN (count, (guint64) G_MAXINT64));
+      }
 }
 
 static gboolean
@@ -383,18 +392,27 @@ counter_compare (gconstpointer a,
 }
 
 /* Out of the lock. Sorted, so snapshots and files are deterministic. */
+static void
+sort_counters (GArray *copies[EP_N_DROP_REASONS])
+{
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    g_array_sort (copies[i], counter_compare);
+}
+
+/* The counters of @counters (sorted) that @picked marks (NULL: all). */
 static GVariant *
-counters_to_variant (GArray *counters,
-                     guint  *budget)
+counters_to_variant (GArray         *counters,
+                     const gboolean *picked)
 {
   GVariantBuilder builder;
 
-  g_array_sort (counters, counter_compare);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{st}"));
-  for (guint i = 0; i < counters->len && *budget > 0; i++, (*budget)--)
+  for (guint i = 0; i < counters->len; i++)
     {
       Counter *counter = &g_array_index (counters, Counter, i);
-      g_variant_builder_add (&builder, "{st}", counter->name, counter->count);
+
+      if (picked == NULL || picked[i])
+        g_variant_builder_add (&builder, "{st}", counter->name, counter->count);
     }
   return g_variant_builder_end (&builder);
 }
@@ -408,58 +426,242 @@ copy_all_locked (EpMonitor *self,
 }
 
 static void
-copies_to_variants (GArray   *copies[EP_N_DROP_REASONS],
-                    guint     budget,
-                    GVariant *maps[EP_N_DROP_REASONS])
+copies_clear (GArray *copies[EP_N_DROP_REASONS])
 {
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
-    {
-      maps[i] = counters_to_variant (copies[i], &budget);
-      g_array_unref (copies[i]);
-    }
+    g_array_unref (copies[i]);
+}
+
+static GVariant *
+copies_to_snapshot (GArray   *copies[EP_N_DROP_REASONS],
+                    gboolean *picked[EP_N_DROP_REASONS])
+{
+  GVariant *maps[EP_N_DROP_REASONS];
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    maps[i] = counters_to_variant (copies[i], picked ? picked[i] : NULL);
+  return g_variant_ref_sink (g_variant_new_tuple (maps, EP_N_DROP_REASONS));
 }
 
 GVariant *
 ep_monitor_snapshot (EpMonitor *self)
 {
   GArray *copies[EP_N_DROP_REASONS];
-  GVariant *maps[EP_N_DROP_REASONS];
+  GVariant *snapshot;
 
   g_mutex_lock (&self->lock);
   copy_all_locked (self, copies);
   g_mutex_unlock (&self->lock);
-  copies_to_variants (copies, EP_MONITOR_MAX_SNAPSHOT_NAMES, maps);
-  return g_variant_ref_sink (g_variant_new_tuple (maps, EP_N_DROP_REASONS));
+  sort_counters (copies);
+  snapshot = copies_to_snapshot (copies, NULL);
+  copies_clear (copies);
+  return snapshot;
+}
+
+/* The JSON payload ------------------------------------------------------- */
+
+/* The payload is written here, and a report measures its counters with
+ * the same function, escapes included: its budget bounds the payload
+ * exactly (it counts a comma before every member, at most three more than
+ * the payload has). */
+static gsize
+append_member_json (GString    *out,
+                    const char *name,
+                    guint64     count)
+{
+  gsize start = out->len;
+  char digits[24];
+  gsize n_digits = ep_event_format_decimal ((gint64) MIN (count, (guint64) G_MAXINT64), digits);
+
+  ep_event_append_json_string (out, name);
+  g_string_append_c (out, ':');
+  g_string_append_len (out, digits, n_digits);
+  return out->len - start;
+}
+
+static void
+append_map_json (GString  *out,
+                 GVariant *map)
+{
+  GVariantIter iter;
+  const char *name;
+  guint64 count;
+  gboolean first = TRUE;
+
+  g_string_append_c (out, '{');
+  g_variant_iter_init (&iter, map);
+  while (g_variant_iter_next (&iter, "{&st}", &name, &count))
+    {
+      if (!first)
+        g_string_append_c (out, ',');
+      first = FALSE;
+      append_member_json (out, name, count);
+    }
+  g_string_append_c (out, '}');
 }
 
 char *
 ep_monitor_snapshot_to_json (GVariant *snapshot)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
+  GString *out = g_string_new ("{");
 
-  json_builder_begin_object (builder);
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     {
       g_autoptr(GVariant) map = g_variant_get_child_value (snapshot, i);
-      GVariantIter iter;
-      const char *name;
-      guint64 count;
 
-      json_builder_set_member_name (builder, reason_keys[i]);
-      json_builder_begin_object (builder);
-      g_variant_iter_init (&iter, map);
-      while (g_variant_iter_next (&iter, "{&st}", &name, &count))
-        {
-          json_builder_set_member_name (builder, name);
-          json_builder_add_int_value (builder, (gint64) MIN (count, (guint64) G_MAXINT64));
-        }
-      json_builder_end_object (builder);
+      if (i > 0)
+        g_string_append_c (out, ',');
+      ep_event_append_json_string (out, reason_keys[i]);
+      g_string_append_c (out, ':');
+      append_map_json (out, map);
     }
-  json_builder_end_object (builder);
+  g_string_append_c (out, '}');
+  return g_string_free (out, FALSE);
+}
 
-  root = json_builder_get_root (builder);
-  return json_to_string (root, FALSE);
+char *
+ep_monitor_empty_snapshot_json (void)
+{
+  GVariant *maps[EP_N_DROP_REASONS];
+  g_autoptr(GVariant) empty = NULL;
+
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    maps[i] = g_variant_new_array (G_VARIANT_TYPE ("{st}"), NULL, 0);
+  empty = g_variant_ref_sink (g_variant_new_tuple (maps, EP_N_DROP_REASONS));
+  return ep_monitor_snapshot_to_json (empty);
+}
+
+/* Report snapshots -------------------------------------------------------- */
+
+/* The counters of all reasons, in (reason, name) order, seen as one list
+ * of @total entries: entry @flat is copies[reason][flat - offsets[reason]]. */
+typedef struct {
+  GArray *copies[EP_N_DROP_REASONS];
+  guint   offsets[EP_N_DROP_REASONS + 1];
+} CounterList;
+
+static void
+counter_list_locate (const CounterList *list,
+                     guint              flat,
+                     guint             *reason,
+                     guint             *index)
+{
+  guint r = 0;
+
+  while (flat >= list->offsets[r + 1])
+    r++;
+  *reason = r;
+  *index = flat - list->offsets[r];
+}
+
+/* The first entry after (@reason, @name) in list order: where the next
+ * report starts, so that every name gets its turn. */
+static guint
+counter_list_after (const CounterList *list,
+                    guint              reason,
+                    const char        *name)
+{
+  GArray *counters = list->copies[reason];
+  guint i = 0;
+
+  while (i < counters->len && strcmp (g_array_index (counters, Counter, i).name, name) <= 0)
+    i++;
+  return list->offsets[reason] + i;
+}
+
+/* Marks in @picked the entries that fit in @room bytes, walking the list
+ * cyclically from @start and stopping at the first entry that does not fit
+ * in what is left, so the next report starts with it (every name gets its
+ * turn, however many there are and however often they are counted again).
+ * An entry larger than the whole room is passed over: it would hold back
+ * every report, while it stays counted until a report has room for it.
+ * Returns the last entry picked, or G_MAXUINT when none fits. */
+static guint
+pick_counters (const CounterList *list,
+               guint              start,
+               gsize              room,
+               gboolean          *picked[EP_N_DROP_REASONS])
+{
+  guint total = list->offsets[EP_N_DROP_REASONS];
+  g_autoptr(GString) scratch = g_string_new (NULL);
+  gsize left = room;
+  guint last = G_MAXUINT;
+
+  for (guint k = 0; k < total; k++)
+    {
+      guint flat = (start + k) % total;
+      guint reason, index;
+      Counter *counter;
+      gsize size;
+
+      counter_list_locate (list, flat, &reason, &index);
+      counter = &g_array_index (list->copies[reason], Counter, index);
+      g_string_truncate (scratch, 0);
+      /* The member and the comma that may precede it. */
+      size = append_member_json (scratch, counter->name, counter->count) + 1;
+      if (size > room)
+        continue;
+      if (size > left)
+        break;
+      left -= size;
+      picked[reason][index] = TRUE;
+      last = flat;
+    }
+  return last;
+}
+
+static void
+set_report_cursor_locked (EpMonitor  *self,
+                          guint       reason,
+                          const char *name)
+{
+  g_free (self->report_cursor_name);
+  self->report_cursor_name = g_strdup (name);
+  self->report_cursor_reason = reason;
+}
+
+GVariant *
+ep_monitor_snapshot_report (EpMonitor *self,
+                            gsize      max_json_bytes)
+{
+  g_autofree char *skeleton = ep_monitor_empty_snapshot_json ();
+  g_autofree char *cursor_name = NULL;
+  gboolean *picked[EP_N_DROP_REASONS];
+  CounterList list = { { NULL } };
+  guint cursor_reason = 0, start = 0, last;
+  GVariant *snapshot = NULL;
+
+  g_mutex_lock (&self->lock);
+  copy_all_locked (self, list.copies);
+  cursor_name = g_strdup (self->report_cursor_name);
+  cursor_reason = self->report_cursor_reason;
+  g_mutex_unlock (&self->lock);
+
+  sort_counters (list.copies);
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    {
+      list.offsets[i + 1] = list.offsets[i] + list.copies[i]->len;
+      picked[i] = g_new0 (gboolean, list.copies[i]->len);
+    }
+  if (cursor_name != NULL)
+    start = counter_list_after (&list, cursor_reason, cursor_name);
+
+  last = max_json_bytes < strlen (skeleton)
+         ? G_MAXUINT : pick_counters (&list, start, max_json_bytes - strlen (skeleton), picked);
+  if (last != G_MAXUINT)
+    {
+      guint reason, index;
+
+      snapshot = copies_to_snapshot (list.copies, picked);
+      counter_list_locate (&list, last, &reason, &index);
+      g_mutex_lock (&self->lock);
+      set_report_cursor_locked (self, reason, g_array_index (list.copies[reason], Counter, index).name);
+      g_mutex_unlock (&self->lock);
+    }
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    g_free (picked[i]);
+  copies_clear (list.copies);
+  return snapshot;
 }
 
 gboolean
@@ -570,7 +772,10 @@ serialize_state (StateCopy *copy)
   GVariant *maps[EP_N_DROP_REASONS];
   GVariantBuilder extensions;
 
-  copies_to_variants (copy->copies, G_MAXUINT, maps);
+  sort_counters (copy->copies);
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    maps[i] = counters_to_variant (copy->copies[i], NULL);
+  copies_clear (copy->copies);
   g_variant_builder_init (&extensions, G_VARIANT_TYPE_VARDICT);
   if (copy->clock_offset_ms != 0)
     g_variant_builder_add (&extensions, "{sv}", "clock-offset",

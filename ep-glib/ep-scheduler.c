@@ -534,9 +534,29 @@ arm_batch_timer (EpScheduler *self,
 
 /* Monitoring --------------------------------------------------------------- */
 
+/* Room for the payload of a monitoring event: EP_MAX_EVENT_SIZE less
+ * what the event takes besides (id, name, headers, stamped members),
+ * measured on one built without counters. FALSE if even that cannot be
+ * built (the submitter said why). */
+static gboolean
+monitoring_payload_room (EpScheduler *self,
+                         gsize       *room)
+{
+  g_autofree char *empty = ep_monitor_empty_snapshot_json ();
+  g_autoptr(GBytes) record = self->callbacks.build_monitoring_event (self->callbacks_data, empty);
+  g_auto(EpEvent) event = { 0 };
+
+  if (record == NULL || !ep_event_parse (record, &event, NULL))
+    return FALSE;
+  g_assert (event.logical_size <= EP_MAX_EVENT_SIZE);
+  *room = EP_MAX_EVENT_SIZE - (event.logical_size - strlen (empty));
+  return TRUE;
+}
+
 /* The monitoring event goes out even while deliveries back off (it never
  * changes the outage state and comes only every monitoring-interval), but
- * never before a Retry-After time. */
+ * never before a Retry-After time. It reports what fits in one event; the
+ * other counts wait for the next ones (ep_monitor_snapshot_report()). */
 static void
 send_monitoring_event (EpScheduler *self)
 {
@@ -545,15 +565,23 @@ send_monitoring_event (EpScheduler *self)
   g_autofree char *payload = NULL;
   g_autoptr(GError) error = NULL;
   EpEvent event;
+  gsize room;
 
   if (self->monitoring_in_flight || ep_monitor_is_empty (self->monitor) ||
       self->callbacks.build_monitoring_event == NULL ||
-      self->retry_after_until > g_get_monotonic_time ())
+      self->retry_after_until > g_get_monotonic_time () ||
+      !monitoring_payload_room (self, &room))
     return;
 
   batch = ep_scheduler_batch_new ();
   batch->monitoring = TRUE;
-  batch->snapshot = ep_monitor_snapshot (self->monitor);
+  batch->snapshot = ep_monitor_snapshot_report (self->monitor, room);
+  if (batch->snapshot == NULL)
+    {
+      g_message ("No dropped-event counter fits in a %s event (its headers leave %zu bytes "
+                 "for the payload); the counts are kept", EP_MONITORING_EVENT_NAME, room);
+      return;
+    }
   payload = ep_monitor_snapshot_to_json (batch->snapshot);
   record = self->callbacks.build_monitoring_event (self->callbacks_data, payload);
   if (record == NULL || !ep_event_parse (record, &event, &error))

@@ -12,6 +12,7 @@
 
 #include "ep-monitor-private.h"
 #include "ep-queue-state-private.h"
+#include "ep-test-server.h"
 #include "ep-test-util.h"
 
 static char *
@@ -206,10 +207,12 @@ test_names_capped (void)
     ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "play");
     g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "play"), ==, 1);
 
+    /* A snapshot holds every name (reports are bounded by bytes, see
+     * report-within-budget). */
     snapshot = ep_monitor_snapshot (monitor);
     {
       g_autoptr(GVariant) validation = g_variant_get_child_value (snapshot, 1);
-      g_assert_cmpuint (g_variant_n_children (validation), <=, EP_MONITOR_MAX_SNAPSHOT_NAMES);
+      g_assert_cmpuint (g_variant_n_children (validation), ==, EP_MONITOR_MAX_NAMES + 1);
     }
     g_assert_true (ep_monitor_save (monitor, &error));
     g_assert_no_error (error);
@@ -413,6 +416,309 @@ test_queue_state_blob (void)
   }
 }
 
+/* Reports ------------------------------------------------------------------ */
+
+/* A name of EP_MONITOR_MAX_NAME_BYTES that JSON escapes almost whole: a
+ * 3-digit number, then quotes, backslashes, tabs and newlines (two bytes
+ * each in the payload). */
+static char *
+escaped_name (guint i)
+{
+  static const char escaped[] = "\"\\\t\n";
+  GString *name = g_string_new (NULL);
+
+  g_string_printf (name, "%03u", i);
+  while (name->len < EP_MONITOR_MAX_NAME_BYTES)
+    g_string_append_c (name, escaped[name->len % 4]);
+  return g_string_free (name, FALSE);
+}
+
+static gsize
+empty_json_size (void)
+{
+  g_autofree char *empty = ep_monitor_empty_snapshot_json ();
+
+  return strlen (empty);
+}
+
+/* Adds the counts of a report's @json, keyed "reason/name", to @sums;
+ * fails if a name is already there and @once. */
+static void
+add_report_counts (GHashTable *sums,
+                   const char *json,
+                   gboolean    once)
+{
+  static const char * const reasons[] = {
+    "consentFilteredEvents", "validationFailedEvents", "storingFailedEvents"
+  };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *root = parse_object (parser, json);
+
+  g_assert_cmpuint (json_object_get_size (root), ==, G_N_ELEMENTS (reasons));
+  for (guint r = 0; r < G_N_ELEMENTS (reasons); r++)
+    {
+      JsonObject *map = json_object_get_object_member (root, reasons[r]);
+      g_autoptr(GList) members = json_object_get_members (map);
+
+      for (GList *l = members; l != NULL; l = l->next)
+        {
+          char *key = g_strdup_printf ("%u/%s", r, (const char *) l->data);
+          gint64 sum = GPOINTER_TO_SIZE (g_hash_table_lookup (sums, key));
+
+          if (once)
+            g_assert_cmpint (sum, ==, 0);
+          sum += json_object_get_int_member (map, l->data);
+          g_hash_table_insert (sums, key, GSIZE_TO_POINTER (sum));
+        }
+    }
+}
+
+static gint64
+reported (GHashTable   *sums,
+          EpDropReason  reason,
+          const char   *name)
+{
+  g_autofree char *key = g_strdup_printf ("%u/%s", reason, name);
+
+  return GPOINTER_TO_SIZE (g_hash_table_lookup (sums, key));
+}
+
+/* Names full of characters that JSON escapes: each report's payload stays
+ * within its budget, and report after confirmed report, every count is
+ * reported once and subtracted. */
+static void
+test_report_within_budget (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(EpMonitor) monitor = new_monitor (path);
+  g_autoptr(GHashTable) sums = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  const gsize budget = 4096;
+  const guint n = 300;
+  guint n_reports = 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = escaped_name (i);
+
+      for (guint k = 0; k <= i % 3; k++)
+        ep_monitor_add (monitor, i % EP_N_DROP_REASONS, name);
+    }
+
+  for (;;)
+    {
+      g_autoptr(GVariant) report = ep_monitor_snapshot_report (monitor, budget);
+      g_autofree char *json = NULL;
+
+      if (report == NULL)
+        break;
+      json = ep_monitor_snapshot_to_json (report);
+      g_assert_cmpuint (strlen (json), <=, budget);
+      add_report_counts (sums, json, TRUE);
+      ep_monitor_subtract (monitor, report);
+      n_reports++;
+      g_assert_cmpuint (n_reports, <=, n);
+    }
+
+  g_assert_true (ep_monitor_is_empty (monitor));
+  /* About 200 bytes a name: many reports, each well filled. */
+  g_assert_cmpuint (n_reports, >=, n * (2 * EP_MONITOR_MAX_NAME_BYTES) / budget);
+  g_assert_cmpuint (n_reports, <=, n * EP_MONITOR_MAX_ENTRY_JSON_BYTES / (budget / 2));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = escaped_name (i);
+
+      g_assert_cmpint (reported (sums, i % EP_N_DROP_REASONS, name), ==, i % 3 + 1);
+    }
+}
+
+/* Reports take the names in turn: names counted again after every report
+ * never keep the others out. */
+static void
+test_report_takes_turns (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autoptr(EpMonitor) monitor = new_monitor (path);
+  g_autoptr(GHashTable) sums = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  /* "name_00":1 and a comma: 10 names a report. */
+  const gsize budget = empty_json_size () + 10 * 12;
+  guint round;
+
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("name_%02u", i);
+      ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, name);
+    }
+  for (round = 0; reported (sums, EP_DROP_VALIDATION_FAILED, "name_49") == 0; round++)
+    {
+      g_autoptr(GVariant) report = ep_monitor_snapshot_report (monitor, budget);
+      g_autofree char *json = ep_monitor_snapshot_to_json (report);
+
+      g_assert_cmpuint (strlen (json), <=, budget);
+      add_report_counts (sums, json, FALSE);
+      ep_monitor_subtract (monitor, report);
+      /* The first names in name order are dropped again at once. */
+      for (guint i = 0; i < 10; i++)
+        {
+          g_autofree char *name = g_strdup_printf ("name_%02u", i);
+          ep_monitor_add (monitor, EP_DROP_VALIDATION_FAILED, name);
+        }
+      g_assert_cmpuint (round, <, 10);
+    }
+  /* Five reports for the 50 names, in turn. */
+  g_assert_cmpuint (round, ==, 5);
+  for (guint i = 0; i < 50; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("name_%02u", i);
+      g_assert_cmpint (reported (sums, EP_DROP_VALIDATION_FAILED, name), >=, 1);
+    }
+}
+
+/* A counter too large for a report's room on its own is passed over (the
+ * others are reported) and stays counted; no room at all reports nothing.
+ * Names loaded from a file are cut as counted names are, so every counter
+ * fits in EP_MONITOR_MAX_ENTRY_JSON_BYTES. */
+static void
+test_report_passes_over_unfittable (void)
+{
+  g_autofree char *path = monitor_path ();
+  g_autofree char *quotes = g_strnfill (EP_MONITOR_MAX_NAME_BYTES, '"');
+  g_autoptr(GError) error = NULL;
+
+  {
+    g_autoptr(EpMonitor) monitor = new_monitor (path);
+    g_autoptr(GVariant) report = NULL;
+    g_autofree char *json = NULL;
+    g_autoptr(GHashTable) sums = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+    /* The quotes come first in name order. */
+    ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, quotes);
+    ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "small");
+    ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "other");
+
+    g_assert_null (ep_monitor_snapshot_report (monitor, empty_json_size () - 1));
+    g_assert_null (ep_monitor_snapshot_report (monitor, empty_json_size () + 5));
+    report = ep_monitor_snapshot_report (monitor, empty_json_size () + 100);
+    g_assert_nonnull (report);
+    json = ep_monitor_snapshot_to_json (report);
+    add_report_counts (sums, json, TRUE);
+    g_assert_cmpint (reported (sums, EP_DROP_CONSENT_FILTERED, "small"), ==, 1);
+    g_assert_cmpint (reported (sums, EP_DROP_STORING_FAILED, "other"), ==, 1);
+    g_assert_cmpint (reported (sums, EP_DROP_CONSENT_FILTERED, quotes), ==, 0);
+    ep_monitor_subtract (monitor, report);
+    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_CONSENT_FILTERED, quotes), ==, 1);
+    g_assert_false (ep_monitor_is_empty (monitor));
+  }
+
+  /* A file with a huge name of characters that are escaped or replaced. */
+  {
+    g_autoptr(GVariant) v1 = NULL;
+    g_autoptr(EpMonitor) monitor = NULL;
+    g_autoptr(GVariant) report = NULL;
+    g_autofree char *json = NULL;
+    GString *huge = g_string_new (NULL);
+    GVariantBuilder maps[3];
+
+    for (guint i = 0; i < 5000; i++)
+      g_string_append (huge, i % 2 ? "\\" : "\x01");
+    for (guint i = 0; i < 3; i++)
+      g_variant_builder_init (&maps[i], G_VARIANT_TYPE ("a{st}"));
+    g_variant_builder_add (&maps[1], "{st}", huge->str, (guint64) G_MAXUINT64);
+    g_string_free (huge, TRUE);
+    v1 = g_variant_ref_sink (g_variant_new ("(ua{st}a{st}a{st}bb)", 1, &maps[0], &maps[1], &maps[2],
+                                            FALSE, FALSE));
+    g_file_set_contents (path, g_variant_get_data (v1), g_variant_get_size (v1), &error);
+    g_assert_no_error (error);
+
+    monitor = new_monitor (path);
+    report = ep_monitor_snapshot_report (monitor, empty_json_size () + EP_MONITOR_MAX_ENTRY_JSON_BYTES);
+    g_assert_nonnull (report);
+    json = ep_monitor_snapshot_to_json (report);
+    g_assert_cmpuint (strlen (json), <=, empty_json_size () + EP_MONITOR_MAX_ENTRY_JSON_BYTES);
+    ep_monitor_subtract (monitor, report);
+    g_assert_true (ep_monitor_is_empty (monitor));
+  }
+}
+
+static gboolean
+counters_are (EpProducer *producer,
+              const char *json)
+{
+  g_autofree char *counters = ep_producer_dup_counters_json (producer);
+
+  return g_str_equal (counters, json);
+}
+
+/* Through a producer and a consumer on 127.0.0.1: names full of escaped
+ * characters, more than one event can carry, and one extreme name. Every
+ * monitoring event fits in EP_MAX_EVENT_SIZE (with large headers of its
+ * own), and the confirmed events together report each count exactly once. */
+static void
+test_reports_delivered (void)
+{
+  EpTestServer *server = ep_test_server_new ();
+  g_autofree char *dir = ep_test_make_dir ("monitor-reports");
+  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/event-batch");
+  g_autofree char *public_uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  g_autofree char *device_model = g_strnfill (6000, 'm');
+  g_autofree char *extreme = g_strnfill (100000, '"');
+  g_autofree char *extreme_key = g_strnfill (EP_MONITOR_MAX_NAME_BYTES, '"');
+  g_autofree char *empty = ep_monitor_empty_snapshot_json ();
+  g_autoptr(GHashTable) sums = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *requests;
+  const guint n = 200;
+  guint n_reports = 0;
+
+  producer = ep_test_producer_new (dir, uri, public_uri, &error,
+                                   "monitoring-interval", 20,
+                                   "device-model", device_model, NULL);
+  g_assert_no_error (error);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = escaped_name (i);
+
+      for (guint k = 0; k <= i % 3; k++)
+        g_assert_cmpint (ep_producer_send_event (producer, name, EP_CONSENT_CATEGORY_PERFORMANCE,
+                                                 "{}", NULL),
+                         ==, EP_SEND_RESULT_CONSENT_FILTERED);
+    }
+  for (guint k = 0; k < 7; k++)
+    ep_producer_send_event (producer, extreme, EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
+
+  EP_TEST_SPIN_UNTIL (counters_are (producer, empty));
+
+  requests = ep_test_server_get_requests (server);
+  for (guint i = 0; i < requests->len; i++)
+    {
+      EpTestRequest *req = g_ptr_array_index (requests, i);
+
+      for (guint j = 0; j < req->entries->len; j++)
+        {
+          EpTestEntry *entry = g_ptr_array_index (req->entries, j);
+
+          g_assert_cmpstr (entry->name, ==, EP_MONITORING_EVENT_NAME);
+          g_assert_cmpuint (strlen (entry->id) + strlen (entry->name) + strlen (entry->headers_json) +
+                            strlen (entry->body), <=, EP_MAX_EVENT_SIZE);
+          add_report_counts (sums, entry->body, FALSE);
+          n_reports++;
+        }
+    }
+  /* 200 names of about 200 bytes, 14 KB of room an event. */
+  g_assert_cmpuint (n_reports, >=, 3);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *name = escaped_name (i);
+
+      g_assert_cmpint (reported (sums, EP_DROP_CONSENT_FILTERED, name), ==, i % 3 + 1);
+    }
+  g_assert_cmpint (reported (sums, EP_DROP_CONSENT_FILTERED, extreme_key), ==, 7);
+  g_assert_cmpuint (g_hash_table_size (sums), ==, n + 1);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -428,6 +734,10 @@ main (int   argc,
   g_test_add_func ("/ep/monitor/queue-state-blob", test_queue_state_blob);
   g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
   g_test_add_func ("/ep/monitor/save-requests-and-close", test_save_requests_and_close);
+  g_test_add_func ("/ep/monitor/report-within-budget", test_report_within_budget);
+  g_test_add_func ("/ep/monitor/report-takes-turns", test_report_takes_turns);
+  g_test_add_func ("/ep/monitor/report-passes-over-unfittable", test_report_passes_over_unfittable);
+  g_test_add_func ("/ep/monitor/reports-delivered", test_reports_delivered);
 
   return g_test_run ();
 }
