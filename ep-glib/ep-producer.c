@@ -15,12 +15,8 @@
 #include <string.h>
 
 #include "ep-event-private.h"
-#include "ep-monitor-private.h"
+#include "ep-producer-internal.h"
 #include "ep-producer-private.h"
-#include "ep-queue-private.h"
-#include "ep-scheduler-private.h"
-#include "ep-submitter-private.h"
-#include "ep-transport-private.h"
 
 /**
  * EpProducer:
@@ -70,60 +66,6 @@
 #define DEFAULT_CONSTRAINED_INTERVAL_MS (5 * 60 * 1000)
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 #define DEFAULT_MAX_IN_FLIGHT 4
-
-/* The configured device and OS headers, as given (NULL: detected). */
-typedef enum {
-  DEVICE_VENDOR,
-  DEVICE_MODEL,
-  DEVICE_OS_NAME,
-  DEVICE_OS_VERSION,
-  N_DEVICE_INFO
-} DeviceInfoIndex;
-
-struct _EpProducer
-{
-  GObject        parent_instance;
-
-  /* Configuration: construct-only, immutable once init succeeded. */
-  char          *app_name;
-  char          *app_version;
-  char          *consumer_uri;
-  char          *public_consumer_uri;
-  char          *queue_dir;
-  guint64        max_disk_usage;
-  guint          batch_interval_ms;
-  guint          monitoring_interval_ms;
-  guint          constrained_interval_ms;
-  guint          request_timeout_ms;
-  guint          max_in_flight;
-  gboolean       strict_mode;
-  gboolean       sync_on_send;
-  gboolean       read_only;            /* construct-only: a snapshot of a queue, no delivery */
-  gboolean       stamp_payload;        /* construct-only: the web producer's body form */
-  char         **feral_event_types;
-  char          *device_info[N_DEVICE_INFO]; /* as configured, indexed by DeviceInfoIndex */
-  char          *browser_name;
-  char          *browser_version;
-
-  GMainContext  *context;              /* owned: thread-default at creation; signals fire here */
-  EpSubmitter   *submitter;            /* owned: the send path, consent and credentials */
-  EpQueue       *queue;                /* owned; NULL until init */
-  EpMonitor     *monitor;              /* owned; NULL until init */
-  EpTransport   *transport;            /* owned; NULL until init */
-  EpScheduler   *scheduler;            /* owned; NULL until init */
-
-  GMutex         credentials_lock;     /* serialises setting credentials on the submitter and the scheduler */
-  guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
-  gboolean       delivery_outage;      /* main context only */
-  gboolean       outage;               /* main context only: the value last announced */
-  int            update_pending;       /* atomic: an update_on_main() idle is queued */
-  int            counters_pending;     /* atomic: a counters_changed_on_main() idle is queued */
-  guint64        notified_length;      /* main context only */
-  guint64        notified_bytes;       /* main context only */
-  gboolean       initialized;
-  GError        *init_error;           /* owned, nullable: why init failed, for a second call */
-  gboolean       closed;
-};
 
 enum {
   PROP_0,
