@@ -4,7 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * ep-producer.c is the GObject façade: properties, signals, the public
- * API. Not installed, not scanned for the GIR; for the producer's files
+ * API; ep-producer-context.c hands work from any thread to the producer's
+ * main context and keeps the state announced there. Not installed, not scanned for the GIR; for the producer's files
  * only (tests use ep-producer-private.h).
  */
 #pragma once
@@ -71,5 +72,22 @@ struct _EpProducer
   GError        *init_error;           /* owned, nullable: why init failed, for a second call */
   gboolean       closed;
 };
+
+/* ep-producer.c: the notifications and the signals (main context only). */
+void     ep_producer_update_queue_properties (EpProducer *self);
+void     ep_producer_announce_outage         (EpProducer *self,
+                                              gboolean    outage);
+
+/* ep-producer-context.c: work handed to the main context, and the state
+ * kept there. ep_producer_call_on_main(), ep_producer_counters_changed()
+ * and ep_producer_schedule_update() may be called from any thread. */
+void     ep_producer_call_on_main            (EpProducer *self,
+                                              guint       delay_ms,
+                                              void      (*func) (EpProducer *self));
+void     ep_producer_counters_changed        (EpProducer *self);
+void     ep_producer_update_outage           (EpProducer *self);
+void     ep_producer_count_consent_drops     (EpProducer *self,
+                                              GHashTable *drops);
+void     ep_producer_schedule_update         (EpProducer *self);
 
 G_END_DECLS

@@ -114,70 +114,10 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (EpProducer, ep_producer, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
                                                       ep_producer_initable_iface_init))
 
-/* Main-context work ------------------------------------------------------ */
+/* Notifications and signals: called on the main context ------------------- */
 
-/* Work queued from any thread onto the producer's context. The source holds
- * only a weak reference: a pending update never keeps a dropped producer
- * (and its queue lock) alive. */
-typedef struct {
-  GWeakRef   producer;
-  void     (*func) (EpProducer *self);
-} MainCall;
-
-static void
-main_call_free (gpointer data)
-{
-  MainCall *call = data;
-
-  g_weak_ref_clear (&call->producer);
-  g_free (call);
-}
-
-static gboolean
-main_call_dispatch (gpointer data)
-{
-  MainCall *call = data;
-  g_autoptr(EpProducer) self = g_weak_ref_get (&call->producer);
-
-  if (self != NULL)
-    call->func (self);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-call_on_main (EpProducer *self,
-              guint       delay_ms,
-              void      (*func) (EpProducer *self))
-{
-  g_autoptr(GSource) source = delay_ms ? g_timeout_source_new (delay_ms) : g_idle_source_new ();
-  MainCall *call = g_new0 (MainCall, 1);
-
-  g_weak_ref_init (&call->producer, self);
-  call->func = func;
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (source, main_call_dispatch, call, main_call_free);
-  g_source_attach (source, self->context);
-}
-
-static void
-counters_changed_on_main (EpProducer *self)
-{
-  g_atomic_int_set (&self->counters_pending, 0);
-  /* A count may have started: the monitoring timer runs only then. */
-  if (self->scheduler != NULL)
-    ep_scheduler_counters_changed (self->scheduler);
-}
-
-/* Any thread: a counter changed (the monitor saves on its own). */
-static void
-counters_changed (EpProducer *self)
-{
-  if (g_atomic_int_compare_and_exchange (&self->counters_pending, 0, 1))
-    call_on_main (self, 0, counters_changed_on_main);
-}
-
-static void
-update_queue_properties (EpProducer *self)
+void
+ep_producer_update_queue_properties (EpProducer *self)
 {
   guint64 length = ep_queue_get_length (self->queue);
   guint64 bytes = ep_queue_get_bytes (self->queue);
@@ -194,87 +134,13 @@ update_queue_properties (EpProducer *self)
     }
 }
 
-static void
-announce_outage (EpProducer *self,
-                 gboolean    outage)
+void
+ep_producer_announce_outage (EpProducer *self,
+                             gboolean    outage)
 {
   self->outage = outage;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OUTAGE]);
   g_signal_emit (self, signals[SIGNAL_OUTAGE_CHANGED], 0, outage);
-}
-
-/* Main context. The queue knows whether its latest append failed, in the
- * order appends happened, and the scheduler reports delivery changes as
- * they happen. A storage outage that began and ended between two updates
- * (sends on other threads) is still announced, TRUE then FALSE: each
- * change is told once. */
-static void
-update_outage (EpProducer *self)
-{
-  guint64 failures;
-  gboolean storage = ep_queue_get_storing_failing (self->queue, &failures);
-  gboolean outage = storage || self->delivery_outage;
-  gboolean began = failures != self->storage_failures_seen;
-
-  self->storage_failures_seen = failures;
-  ep_monitor_set_outage (self->monitor, storage, self->delivery_outage);
-
-  if (!self->outage && began && !outage)
-    {
-      announce_outage (self, TRUE);
-      announce_outage (self, FALSE);
-    }
-  else if (outage != self->outage)
-    announce_outage (self, outage);
-}
-
-/* Counts events the queue deleted because their consent category was
- * blocked: @drops (name -> count, nullable) is consumed. */
-static void
-count_consent_drops (EpProducer *self,
-                     GHashTable *drops)
-{
-  GHashTableIter iter;
-  gpointer name, count;
-  gboolean save = FALSE;
-
-  if (drops == NULL)
-    return;
-  g_hash_table_iter_init (&iter, drops);
-  while (g_hash_table_iter_next (&iter, &name, &count))
-    {
-      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
-
-      g_debug ("%u queued event(s) '%s' dropped (consentFiltered): their consent category "
-               "was blocked before they were delivered", GPOINTER_TO_UINT (count), shown);
-      for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
-        save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
-    }
-  if (save)
-    counters_changed (self);
-  g_hash_table_unref (drops);
-}
-
-static void
-update_on_main (EpProducer *self)
-{
-  g_atomic_int_set (&self->update_pending, 0);
-  if (self->queue == NULL)
-    return;
-  count_consent_drops (self, ep_queue_steal_consent_drops (self->queue));
-  update_queue_properties (self);
-  update_outage (self);
-  if (self->scheduler != NULL && self->notified_length > 0)
-    ep_scheduler_queue_grew (self->scheduler);
-}
-
-/* Any thread: the queue or the storage state changed. Coalesced: one idle
- * at a time, so a burst of sends costs one main-loop dispatch. */
-static void
-schedule_update (EpProducer *self)
-{
-  if (g_atomic_int_compare_and_exchange (&self->update_pending, 0, 1))
-    call_on_main (self, 0, update_on_main);
 }
 
 /* Any thread: the queue's state changed on its own (its directory was
@@ -283,7 +149,7 @@ schedule_update (EpProducer *self)
 static void
 queue_notified (gpointer data)
 {
-  schedule_update (data);
+  ep_producer_schedule_update (data);
 }
 
 static void
@@ -303,7 +169,7 @@ on_delivery_failing (gpointer user_data,
   EpProducer *self = user_data;
 
   self->delivery_outage = failing;
-  update_outage (self);
+  ep_producer_update_outage (self);
 }
 
 static void
@@ -316,7 +182,7 @@ on_credentials_rejected (gpointer user_data,
 static void
 on_queue_changed (gpointer user_data)
 {
-  update_queue_properties (EP_PRODUCER (user_data));
+  ep_producer_update_queue_properties (EP_PRODUCER (user_data));
 }
 
 /* Submitter callbacks: any thread. */
@@ -344,13 +210,13 @@ build_monitoring_event (gpointer    user_data,
 static void
 on_queue_appended (gpointer user_data)
 {
-  schedule_update (user_data);
+  ep_producer_schedule_update (user_data);
 }
 
 static void
 on_counters_changed (gpointer user_data)
 {
-  counters_changed (user_data);
+  ep_producer_counters_changed (user_data);
 }
 
 /* GObject ----------------------------------------------------------------- */
@@ -1335,8 +1201,8 @@ ep_producer_set_consent_blocked (EpProducer        *self,
   if (blocked)
     {
       /* revocation reaches the queue: its stored events go, counted */
-      count_consent_drops (self, ep_queue_remove_category (self->queue, category, NULL));
-      schedule_update (self);
+      ep_producer_count_consent_drops (self, ep_queue_remove_category (self->queue, category, NULL));
+      ep_producer_schedule_update (self);
     }
   else
     ep_queue_unblock_category (self->queue, category);
@@ -1390,7 +1256,7 @@ ep_producer_set_credentials (EpProducer    *self,
   g_mutex_unlock (&self->credentials_lock);
 
   if (changed)
-    call_on_main (self, 0, notify_credentials);
+    ep_producer_call_on_main (self, 0, notify_credentials);
 }
 
 /**

@@ -1,0 +1,152 @@
+/* ep-producer-context.c: the producer's state on its main context
+ *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The parts report from any thread (a send stores on the caller's thread,
+ * the queue notices a deleted directory on its own); the state the
+ * producer announces lives on its main context. This file hands work over
+ * to that context, coalesced (a burst of sends costs one dispatch), and
+ * keeps that state there: the queue properties, the consent drops the
+ * queue counted, the outage (storage or delivery) and the monitor's
+ * counters. The notifications and the signal themselves are emitted by
+ * ep-producer.c.
+ */
+#include "config.h"
+
+#include "ep-event-private.h"
+#include "ep-producer-internal.h"
+
+/* Work queued from any thread onto the producer's context. The source holds
+ * only a weak reference: a pending update never keeps a dropped producer
+ * (and its queue lock) alive. */
+typedef struct {
+  GWeakRef   producer;
+  void     (*func) (EpProducer *self);
+} MainCall;
+
+static void
+main_call_free (gpointer data)
+{
+  MainCall *call = data;
+
+  g_weak_ref_clear (&call->producer);
+  g_free (call);
+}
+
+static gboolean
+main_call_dispatch (gpointer data)
+{
+  MainCall *call = data;
+  g_autoptr(EpProducer) self = g_weak_ref_get (&call->producer);
+
+  if (self != NULL)
+    call->func (self);
+  return G_SOURCE_REMOVE;
+}
+
+void
+ep_producer_call_on_main (EpProducer *self,
+                          guint       delay_ms,
+                          void      (*func) (EpProducer *self))
+{
+  g_autoptr(GSource) source = delay_ms ? g_timeout_source_new (delay_ms) : g_idle_source_new ();
+  MainCall *call = g_new0 (MainCall, 1);
+
+  g_weak_ref_init (&call->producer, self);
+  call->func = func;
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, main_call_dispatch, call, main_call_free);
+  g_source_attach (source, self->context);
+}
+
+static void
+counters_changed_on_main (EpProducer *self)
+{
+  g_atomic_int_set (&self->counters_pending, 0);
+  /* A count may have started: the monitoring timer runs only then. */
+  if (self->scheduler != NULL)
+    ep_scheduler_counters_changed (self->scheduler);
+}
+
+/* Any thread: a counter changed (the monitor saves on its own). */
+void
+ep_producer_counters_changed (EpProducer *self)
+{
+  if (g_atomic_int_compare_and_exchange (&self->counters_pending, 0, 1))
+    ep_producer_call_on_main (self, 0, counters_changed_on_main);
+}
+
+/* Main context. The queue knows whether its latest append failed, in the
+ * order appends happened, and the scheduler reports delivery changes as
+ * they happen. A storage outage that began and ended between two updates
+ * (sends on other threads) is still announced, TRUE then FALSE: each
+ * change is told once. */
+void
+ep_producer_update_outage (EpProducer *self)
+{
+  guint64 failures;
+  gboolean storage = ep_queue_get_storing_failing (self->queue, &failures);
+  gboolean outage = storage || self->delivery_outage;
+  gboolean began = failures != self->storage_failures_seen;
+
+  self->storage_failures_seen = failures;
+  ep_monitor_set_outage (self->monitor, storage, self->delivery_outage);
+
+  if (!self->outage && began && !outage)
+    {
+      ep_producer_announce_outage (self, TRUE);
+      ep_producer_announce_outage (self, FALSE);
+    }
+  else if (outage != self->outage)
+    ep_producer_announce_outage (self, outage);
+}
+
+/* Counts events the queue deleted because their consent category was
+ * blocked: @drops (name -> count, nullable) is consumed. */
+void
+ep_producer_count_consent_drops (EpProducer *self,
+                                 GHashTable *drops)
+{
+  GHashTableIter iter;
+  gpointer name, count;
+  gboolean save = FALSE;
+
+  if (drops == NULL)
+    return;
+  g_hash_table_iter_init (&iter, drops);
+  while (g_hash_table_iter_next (&iter, &name, &count))
+    {
+      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
+
+      g_debug ("%u queued event(s) '%s' dropped (consentFiltered): their consent category "
+               "was blocked before they were delivered", GPOINTER_TO_UINT (count), shown);
+      for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
+        save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
+    }
+  if (save)
+    ep_producer_counters_changed (self);
+  g_hash_table_unref (drops);
+}
+
+static void
+update_on_main (EpProducer *self)
+{
+  g_atomic_int_set (&self->update_pending, 0);
+  if (self->queue == NULL)
+    return;
+  ep_producer_count_consent_drops (self, ep_queue_steal_consent_drops (self->queue));
+  ep_producer_update_queue_properties (self);
+  ep_producer_update_outage (self);
+  if (self->scheduler != NULL && self->notified_length > 0)
+    ep_scheduler_queue_grew (self->scheduler);
+}
+
+/* Any thread: the queue or the storage state changed. Coalesced: one idle
+ * at a time, so a burst of sends costs one main-loop dispatch. */
+void
+ep_producer_schedule_update (EpProducer *self)
+{
+  if (g_atomic_int_compare_and_exchange (&self->update_pending, 0, 1))
+    ep_producer_call_on_main (self, 0, update_on_main);
+}
