@@ -5,8 +5,10 @@
  *
  * ep-producer.c is the GObject façade: properties, signals, the public
  * API; ep-producer-context.c hands work from any thread to the producer's
- * main context and keeps the state announced there. Not installed, not scanned for the GIR; for the producer's files
- * only (tests use ep-producer-private.h).
+ * main context and keeps the state announced there; ep-producer-init.c
+ * checks the configuration, builds the parts and wires their callbacks.
+ * Not installed, not scanned for the GIR; for the producer's files only
+ * (tests use ep-producer-private.h).
  */
 #pragma once
 
@@ -74,20 +76,26 @@ struct _EpProducer
 };
 
 /* ep-producer.c: the notifications and the signals (main context only). */
-void     ep_producer_update_queue_properties (EpProducer *self);
-void     ep_producer_announce_outage         (EpProducer *self,
-                                              gboolean    outage);
+void     ep_producer_update_queue_properties   (EpProducer  *self);
+void     ep_producer_announce_outage           (EpProducer  *self,
+                                                gboolean     outage);
+void     ep_producer_emit_credentials_rejected (EpProducer  *self,
+                                                guint        status);
 
 /* ep-producer-context.c: work handed to the main context, and the state
  * kept there. ep_producer_call_on_main(), ep_producer_counters_changed()
  * and ep_producer_schedule_update() may be called from any thread. */
-void     ep_producer_call_on_main            (EpProducer *self,
-                                              guint       delay_ms,
-                                              void      (*func) (EpProducer *self));
-void     ep_producer_counters_changed        (EpProducer *self);
-void     ep_producer_update_outage           (EpProducer *self);
-void     ep_producer_count_consent_drops     (EpProducer *self,
-                                              GHashTable *drops);
-void     ep_producer_schedule_update         (EpProducer *self);
+void     ep_producer_call_on_main              (EpProducer  *self,
+                                                guint        delay_ms,
+                                                void       (*func) (EpProducer *self));
+void     ep_producer_counters_changed          (EpProducer  *self);
+void     ep_producer_update_outage             (EpProducer  *self);
+void     ep_producer_count_consent_drops       (EpProducer  *self,
+                                                GHashTable  *drops);
+void     ep_producer_schedule_update           (EpProducer  *self);
+
+/* ep-producer-init.c: GInitable's work, run once. */
+gboolean ep_producer_init_parts                (EpProducer  *self,
+                                                GError     **error);
 
 G_END_DECLS

@@ -1,0 +1,309 @@
+/* ep-producer-init.c: the producer's parts, checked, built and wired
+ *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * What GInitable's init does: check the configuration (the URIs, the
+ * names), configure the submitter, open the queue, restore the monitor's
+ * counters and the outage, start the scheduler with its transport. And
+ * the callbacks through which the parts report back: they hand their news
+ * to ep-producer-context.c, or to ep-producer.c for the signal.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-event-private.h"
+#include "ep-producer-internal.h"
+
+/* Callbacks --------------------------------------------------------------- */
+
+/* Any thread: the queue's state changed on its own (its directory was
+ * deleted and the events stored again: a storage outage to announce; or it
+ * deleted events of a blocked consent category: drops to count). */
+static void
+queue_notified (gpointer data)
+{
+  ep_producer_schedule_update (data);
+}
+
+/* Scheduler callbacks (EpSchedulerCallbacks): on the main context, never
+ * inside a libsoup callback (the transport hands replies over from an
+ * idle), so the public signals they cause can be emitted right away. */
+
+static void
+on_delivery_failing (gpointer user_data,
+                     gboolean failing)
+{
+  EpProducer *self = user_data;
+
+  self->delivery_outage = failing;
+  ep_producer_update_outage (self);
+}
+
+static void
+on_credentials_rejected (gpointer user_data,
+                         guint    status)
+{
+  ep_producer_emit_credentials_rejected (EP_PRODUCER (user_data), status);
+}
+
+static void
+on_queue_changed (gpointer user_data)
+{
+  ep_producer_update_queue_properties (EP_PRODUCER (user_data));
+}
+
+/* The consumer's clock moved away from ours: events sent from now on are
+ * stamped with its time, and the offset is persisted for the next start. */
+static void
+on_clock_offset_changed (gpointer user_data,
+                         gint64   offset_ms)
+{
+  EpProducer *self = user_data;
+
+  ep_submitter_set_clock_offset (self->submitter, offset_ms);
+}
+
+static GBytes *
+build_monitoring_event (gpointer    user_data,
+                        const char *payload)
+{
+  EpProducer *self = user_data;
+
+  return ep_submitter_build_monitoring_event (self->submitter, payload);
+}
+
+/* Submitter callbacks: any thread. */
+
+static void
+on_queue_appended (gpointer user_data)
+{
+  ep_producer_schedule_update (user_data);
+}
+
+static void
+on_counters_changed (gpointer user_data)
+{
+  ep_producer_counters_changed (user_data);
+}
+
+/* Initialization ----------------------------------------------------------- */
+
+/* RFC 3986: unreserved and reserved characters, and '%' starting a
+ * percent-encoded octet. Anything else (a space, a quote, a control or a
+ * non-ASCII character) makes every request fail later, so it fails init. */
+static gboolean
+uri_characters_are_valid (const char *value)
+{
+  static const char allowed[] = "-._~:/?#[]@!$&'()*+,;=";
+
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      if (*p == '%')
+        {
+          if (!g_ascii_isxdigit (p[1]) || !g_ascii_isxdigit (p[2]))
+            return FALSE;
+          p += 2;
+        }
+      else if (!g_ascii_isalnum (*p) && strchr (allowed, *p) == NULL)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+invalid_uri (const char  *property,
+             const char  *value,
+             const char  *why,
+             GError     **error)
+{
+  g_autofree char *shown = ep_event_dup_shown_text (value, 300);
+
+  g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+               "%s '%s' is not an absolute http or https URI with a host: %s", property, shown, why);
+  return FALSE;
+}
+
+static gboolean
+check_uri (const char  *property,
+           const char  *value,
+           GError     **error)
+{
+  g_autoptr(GUri) uri = NULL;
+  g_autoptr(GError) local_error = NULL;
+  const char *scheme;
+  const char *host;
+
+  if (value == NULL || *value == '\0')
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "%s is required (an absolute http or https URI)", property);
+      return FALSE;
+    }
+  if (!uri_characters_are_valid (value))
+    return invalid_uri (property, value, "it contains characters a URI cannot hold "
+                        "(spaces and the like must be percent-encoded)", error);
+  uri = g_uri_parse (value, G_URI_FLAGS_NONE, &local_error);
+  if (uri == NULL)
+    return invalid_uri (property, value, local_error->message, error);
+  scheme = g_uri_get_scheme (uri);
+  if (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0)
+    return invalid_uri (property, value, "the scheme is neither http nor https", error);
+  host = g_uri_get_host (uri);
+  if (host == NULL || *host == '\0')
+    return invalid_uri (property, value, "it has no host", error);
+  if (g_ascii_strcasecmp (scheme, "https") == 0 &&
+      !g_tls_backend_supports_tls (g_tls_backend_get_default ()))
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "%s '%s' needs TLS, but GIO has no TLS backend: install glib-networking",
+                   property, value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_config (EpProducer  *self,
+              GError     **error)
+{
+  if (self->app_name == NULL || *self->app_name == '\0')
+    {
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG, "app-name is required");
+      return FALSE;
+    }
+  if (self->app_version == NULL || *self->app_version == '\0')
+    {
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                           "app-version is required (the app-version header of every event)");
+      return FALSE;
+    }
+  if (self->queue_dir != NULL && *self->queue_dir == '\0')
+    {
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                           "queue-dir is empty: name a directory, or leave it unset for the default");
+      return FALSE;
+    }
+  if (self->queue_dir == NULL &&
+      (strchr (self->app_name, '/') != NULL || self->app_name[0] == '.'))
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "app-name '%s' cannot name a queue directory (it contains '/' or starts "
+                   "with '.'); set queue-dir", self->app_name);
+      return FALSE;
+    }
+  if (!check_uri ("consumer-uri", self->consumer_uri, error) ||
+      !check_uri ("public-consumer-uri", self->public_consumer_uri, error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+configure_submitter (EpProducer  *self,
+                     GError     **error)
+{
+  EpSubmitterConfig config = {
+    .app_name = self->app_name,
+    .app_version = self->app_version,
+    .device_vendor = self->device_info[DEVICE_VENDOR],
+    .device_model = self->device_info[DEVICE_MODEL],
+    .os_name = self->device_info[DEVICE_OS_NAME],
+    .os_version = self->device_info[DEVICE_OS_VERSION],
+    .browser_name = self->browser_name,
+    .browser_version = self->browser_version,
+    .strict_mode = self->strict_mode,
+    .stamp_payload = self->stamp_payload,
+  };
+
+  return ep_submitter_configure (self->submitter, &config, error);
+}
+
+static char *
+user_agent (EpProducer *self)
+{
+  return g_strdup_printf ("ep-glib/%s %s/%s", PACKAGE_VERSION, self->app_name,
+                          self->app_version ? self->app_version : "unknown");
+}
+
+static void
+start_scheduler (EpProducer *self,
+                 gboolean    delivery_failing)
+{
+  g_autofree char *agent = user_agent (self);
+  g_autoptr(EpCredentials) credentials = ep_submitter_dup_credentials (self->submitter);
+  EpSchedulerConfig config = {
+    .consumer_uri = self->consumer_uri,
+    .public_consumer_uri = self->public_consumer_uri,
+    .batch_interval_ms = self->batch_interval_ms,
+    .monitoring_interval_ms = self->monitoring_interval_ms,
+    .constrained_interval_ms = self->constrained_interval_ms,
+    .request_timeout_ms = self->request_timeout_ms,
+    .max_in_flight = self->max_in_flight,
+    .delivery_failing = delivery_failing,
+    .clock_offset_ms = ep_submitter_get_clock_offset (self->submitter),
+  };
+  static const EpSchedulerCallbacks callbacks = {
+    .delivery_failing = on_delivery_failing,
+    .credentials_rejected = on_credentials_rejected,
+    .queue_changed = on_queue_changed,
+    .build_monitoring_event = build_monitoring_event,
+    .clock_offset_changed = on_clock_offset_changed,
+  };
+
+  self->transport = ep_transport_new (agent, self->request_timeout_ms);
+  self->scheduler = ep_scheduler_new (self->queue, self->monitor, self->transport,
+                                      &config, &callbacks, self);
+  ep_scheduler_set_credentials (self->scheduler, credentials);
+  ep_scheduler_start (self->scheduler);
+}
+
+static const EpSubmitterCallbacks submitter_callbacks = {
+  .queue_changed = on_queue_appended,
+  .counters_changed = on_counters_changed,
+};
+
+/* Checks the configuration, opens the queue and builds the parts; FALSE
+ * with @error set (or not, when the queue could not be opened without
+ * saying why). */
+gboolean
+ep_producer_init_parts (EpProducer  *self,
+                        GError     **error)
+{
+  gboolean storage, delivery;
+
+  if (!check_config (self, error) || !configure_submitter (self, error))
+    return FALSE;
+
+  if (self->queue_dir == NULL)
+    self->queue_dir = g_build_filename (g_get_user_state_dir (), "ep-glib", self->app_name, NULL);
+
+  if (self->read_only)
+    self->queue = ep_queue_open_read_only (self->queue_dir, error);
+  else
+    self->queue = ep_queue_open (self->queue_dir, self->max_disk_usage, self->sync_on_send,
+                                 (const char * const *) self->feral_event_types, error);
+  if (self->queue == NULL)
+    return FALSE;
+  ep_queue_set_notify_func (self->queue, queue_notified, self);
+  g_debug ("Queue opened%s in %s: %" G_GUINT64_FORMAT " events (%" G_GUINT64_FORMAT
+           " bytes) restored, %u corrupt records discarded, %" G_GUINT64_FORMAT
+           " duplicate copies skipped, %u odd files moved aside",
+           self->read_only ? " read-only" : "", self->queue_dir,
+           ep_queue_get_length (self->queue), ep_queue_get_bytes (self->queue),
+           ep_queue_get_discarded (self->queue), ep_queue_get_duplicates (self->queue),
+           ep_queue_get_moved_aside (self->queue));
+
+  self->monitor = ep_monitor_new (self->queue);
+  ep_monitor_get_outage (self->monitor, &storage, &delivery);
+  ep_queue_set_storing_failing (self->queue, storage);
+  self->delivery_outage = delivery;
+  self->outage = storage || delivery;
+  self->notified_length = ep_queue_get_length (self->queue);
+  self->notified_bytes = ep_queue_get_bytes (self->queue);
+  ep_submitter_start (self->submitter, self->queue, self->monitor, &submitter_callbacks, self);
+
+  if (!self->read_only)
+    start_scheduler (self, delivery);
+  return TRUE;
+}
