@@ -163,6 +163,7 @@ ep_test_producer_new (const char  *dir,
   g_autoptr(GTypeClass) klass = g_type_class_ref (EP_TYPE_PRODUCER);
   g_autoptr(GPtrArray) names = g_ptr_array_new ();
   g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
+  g_autoptr(GError) local_error = NULL;
   const char *name;
   va_list args;
   GObject *object;
@@ -207,9 +208,12 @@ ep_test_producer_new (const char  *dir,
   object = g_object_new_with_properties (EP_TYPE_PRODUCER, names->len,
                                          (const char **) names->pdata,
                                          (const GValue *) values->data);
-  if (!g_initable_init (G_INITABLE (object), NULL, error))
+  if (!g_initable_init (G_INITABLE (object), NULL, &local_error))
     {
       g_object_unref (object);
+      if (error == NULL)
+        g_assert_no_error (local_error);
+      g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
   return EP_PRODUCER (object);

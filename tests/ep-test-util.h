@@ -59,7 +59,8 @@ void      ep_test_store_result    (GObject       *source,
 
 /* A producer for tests: app "test-app" 1.2.3, fixed device and OS headers,
  * @dir as queue, batch and monitoring timers an hour away (tests flush),
- * then the given property/value pairs. NULL with @error set when init fails. */
+ * then the given property/value pairs. NULL with @error set when init fails;
+ * with @error NULL, a failed init fails the test. */
 EpProducer *ep_test_producer_new  (const char   *dir,
                                    const char   *consumer_uri,
                                    const char   *public_consumer_uri,

@@ -221,8 +221,7 @@ test_network_back_triggers_attempt (void)
   g_autoptr(EpProducer) producer = NULL;
   guint changes = 0;
 
-  producer = ep_test_producer_new (dir, uri, uri, &error, "batch-interval", 60 * 1000, NULL);
-  g_assert_no_error (error);
+  producer = ep_test_producer_new (dir, uri, uri, NULL, "batch-interval", 60 * 1000, NULL);
   g_assert_true (TEST_IS_NETWORK_MONITOR (g_network_monitor_get_default ()));
   g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), &changes);
 
@@ -248,14 +247,12 @@ test_network_back_triggers_attempt (void)
 static void
 test_network_down_does_not_stop (void)
 {
-  g_autoptr(GError) error = NULL;
   g_autofree char *dir = ep_test_make_dir ("network-down");
   EpTestServer *server = ep_test_server_new ();
   g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
   g_autoptr(EpProducer) producer = NULL;
 
-  producer = ep_test_producer_new (dir, uri, uri, &error, "batch-interval", 20, NULL);
-  g_assert_no_error (error);
+  producer = ep_test_producer_new (dir, uri, uri, NULL, "batch-interval", 20, NULL);
   set_network (FALSE);
   ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
@@ -282,17 +279,13 @@ constrained_producer_new (const char   *dir,
                           guint         batch_interval_ms,
                           guint         monitoring_interval_ms)
 {
-  g_autoptr(GError) error = NULL;
   g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
-  EpProducer *producer;
 
-  producer = ep_test_producer_new (dir, uri, uri, &error,
-                                   "batch-interval", batch_interval_ms,
-                                   "monitoring-interval", monitoring_interval_ms,
-                                   "constrained-interval", 60 * 1000,
-                                   NULL);
-  g_assert_no_error (error);
-  return producer;
+  return ep_test_producer_new (dir, uri, uri, NULL,
+                               "batch-interval", batch_interval_ms,
+                               "monitoring-interval", monitoring_interval_ms,
+                               "constrained-interval", 60 * 1000,
+                               NULL);
 }
 
 /* While the network is metered, a scheduled delivery waits a
