@@ -152,20 +152,19 @@ add_value (GPtrArray  *names,
   g_array_append_val (values, value);
 }
 
-EpProducer *
-ep_test_producer_new (const char  *dir,
-                      const char  *consumer_uri,
-                      const char  *public_consumer_uri,
-                      GError     **error,
-                      const char  *first_property,
-                      ...)
+static EpProducer *
+producer_new_valist (const char  *dir,
+                     const char  *consumer_uri,
+                     const char  *public_consumer_uri,
+                     GError     **error,
+                     const char  *first_property,
+                     va_list      args)
 {
   g_autoptr(GTypeClass) klass = g_type_class_ref (EP_TYPE_PRODUCER);
   g_autoptr(GPtrArray) names = g_ptr_array_new ();
   g_autoptr(GArray) values = g_array_new (FALSE, TRUE, sizeof (GValue));
   g_autoptr(GError) local_error = NULL;
   const char *name;
-  va_list args;
   GObject *object;
 
   g_array_set_clear_func (values, (GDestroyNotify) g_value_unset);
@@ -182,7 +181,6 @@ ep_test_producer_new (const char  *dir,
   add_value (names, values, "os-version", G_TYPE_STRING, "42");
 
   /* The caller's values replace the defaults above. */
-  va_start (args, first_property);
   for (name = first_property; name != NULL; name = va_arg (args, const char *))
     {
       GParamSpec *pspec = g_object_class_find_property (G_OBJECT_CLASS (klass), name);
@@ -203,7 +201,6 @@ ep_test_producer_new (const char  *dir,
       g_ptr_array_add (names, (gpointer) name);
       g_array_append_val (values, value);
     }
-  va_end (args);
 
   object = g_object_new_with_properties (EP_TYPE_PRODUCER, names->len,
                                          (const char **) names->pdata,
@@ -217,6 +214,60 @@ ep_test_producer_new (const char  *dir,
       return NULL;
     }
   return EP_PRODUCER (object);
+}
+
+EpProducer *
+ep_test_producer_new (const char  *dir,
+                      const char  *consumer_uri,
+                      const char  *public_consumer_uri,
+                      GError     **error,
+                      const char  *first_property,
+                      ...)
+{
+  EpProducer *producer;
+  va_list args;
+
+  va_start (args, first_property);
+  producer = producer_new_valist (dir, consumer_uri, public_consumer_uri, error, first_property, args);
+  va_end (args);
+  return producer;
+}
+
+void
+ep_test_consumer_init (EpTestConsumer *consumer,
+                       const char     *dir_prefix,
+                       const char     *public_path)
+{
+  consumer->server = ep_test_server_new ();
+  consumer->dir = ep_test_make_dir (dir_prefix);
+  consumer->uri = ep_test_server_dup_uri (consumer->server, EP_TEST_EVENT_PATH);
+  consumer->public_uri = ep_test_server_dup_uri (consumer->server,
+                                                 public_path ? public_path : EP_TEST_EVENT_PATH);
+}
+
+void
+ep_test_consumer_clear (EpTestConsumer *consumer)
+{
+  ep_test_server_release_hung (consumer->server);
+  g_clear_pointer (&consumer->server, ep_test_server_free);
+  g_clear_pointer (&consumer->dir, g_free);
+  g_clear_pointer (&consumer->uri, g_free);
+  g_clear_pointer (&consumer->public_uri, g_free);
+}
+
+EpProducer *
+ep_test_consumer_new_producer (EpTestConsumer *consumer,
+                               const char     *first_property,
+                               ...)
+{
+  EpProducer *producer;
+  va_list args;
+
+  va_start (args, first_property);
+  producer = producer_new_valist (consumer->dir, consumer->uri, consumer->public_uri, NULL,
+                                  first_property, args);
+  va_end (args);
+  return producer;
 }
 
 gboolean

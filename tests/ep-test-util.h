@@ -7,6 +7,8 @@
 
 #include <ep-glib/ep-glib.h>
 
+#include "ep-test-server.h"
+
 G_BEGIN_DECLS
 
 /* How long a spin may wait before the test fails. Generous: CI machines are
@@ -67,6 +69,33 @@ EpProducer *ep_test_producer_new  (const char   *dir,
                                    GError      **error,
                                    const char   *first_property,
                                    ...);
+
+/* The paths a scripted consumer serves in tests. */
+#define EP_TEST_EVENT_PATH "/api/event-batch"
+#define EP_TEST_PUBLIC_PATH "/api/public/event-batch"
+
+/* What most delivery tests start from: a scripted consumer on 127.0.0.1 (on
+ * the thread-default context), a fresh queue directory, and the URIs of
+ * the consumer's paths. */
+typedef struct {
+  EpTestServer *server;
+  char         *dir;
+  char         *uri;         /* EP_TEST_EVENT_PATH: the consumer-uri */
+  char         *public_uri;  /* the public-consumer-uri */
+} EpTestConsumer;
+
+/* @dir_prefix names the directory (ep_test_make_dir()); @public_path is
+ * the public consumer's path, or NULL for one endpoint (public_uri = uri). */
+void        ep_test_consumer_init (EpTestConsumer *consumer,
+                                   const char     *dir_prefix,
+                                   const char     *public_path);
+/* Answers any hung request (500), frees the server and the strings. */
+void        ep_test_consumer_clear (EpTestConsumer *consumer);
+/* ep_test_producer_new() over @consumer's directory and URIs, then the
+ * given property/value pairs; a failed init fails the test. */
+EpProducer *ep_test_consumer_new_producer (EpTestConsumer *consumer,
+                                           const char     *first_property,
+                                           ...);
 
 /* A 1 ms timer on the thread-default context that records how regularly
  * it ran: a blocked main loop shows as a long gap. */

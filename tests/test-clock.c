@@ -162,8 +162,7 @@ test_restored (void)
 /* The scheduler against a scripted consumer ------------------------------ */
 
 typedef struct {
-  char         *dir;
-  EpTestServer *server;
+  EpTestConsumer consumer;
   EpQueue      *queue;
   EpMonitor    *monitor;
   EpTransport  *transport;
@@ -185,10 +184,9 @@ fixture_start (Fixture *fx,
                gint64   restored_ms)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
   EpSchedulerConfig config = {
-    .consumer_uri = uri,
-    .public_consumer_uri = uri,
+    .consumer_uri = fx->consumer.uri,
+    .public_consumer_uri = fx->consumer.public_uri,
     .batch_interval_ms = 3600 * 1000,
     .monitoring_interval_ms = 3600 * 1000,
     .request_timeout_ms = 10000,
@@ -199,7 +197,7 @@ fixture_start (Fixture *fx,
     .clock_offset_changed = on_clock_offset_changed,
   };
 
-  fx->queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+  fx->queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
   g_assert_no_error (error);
   fx->monitor = ep_monitor_new (fx->queue);
   fx->transport = ep_transport_new ("test-clock", 10000);
@@ -222,8 +220,7 @@ static void
 fixture_setup (Fixture       *fx,
                gconstpointer  data)
 {
-  fx->dir = ep_test_make_dir ("clock");
-  fx->server = ep_test_server_new ();
+  ep_test_consumer_init (&fx->consumer, "clock", NULL);
   fx->offsets = g_array_new (FALSE, FALSE, sizeof (gint64));
   fixture_start (fx, 0);
 }
@@ -233,9 +230,8 @@ fixture_teardown (Fixture       *fx,
                   gconstpointer  data)
 {
   fixture_stop (fx);
-  ep_test_server_free (fx->server);
+  ep_test_consumer_clear (&fx->consumer);
   g_array_unref (fx->offsets);
-  g_free (fx->dir);
 }
 
 /* Queues one event and delivers it: one request, one reply, one sample. */
@@ -246,7 +242,7 @@ deliver_one (Fixture *fx)
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *id = g_uuid_string_random ();
-  guint n_requests = ep_test_server_get_n_requests (fx->server);
+  guint n_requests = ep_test_server_get_n_requests (fx->consumer.server);
 
   ep_event_record_build (record, g_get_real_time (), id, "clock", 5, "{}", 2, "{}", 2);
   g_assert_true (ep_queue_append (fx->queue, record->data, record->len,
@@ -256,7 +252,7 @@ deliver_one (Fixture *fx)
   ep_test_wait_result (&result);
   g_assert_true (ep_scheduler_flush_finish (fx->scheduler, result, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, n_requests + 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, n_requests + 1);
 }
 
 static gint64
@@ -279,7 +275,7 @@ static void
 check_scheduler_follows (Fixture *fx,
                          gint64   offset_s)
 {
-  ep_test_server_set_date_offset (fx->server, offset_s);
+  ep_test_server_set_date_offset (fx->consumer.server, offset_s);
   deliver_one (fx);
   deliver_one (fx);
   g_assert_cmpuint (fx->offsets->len, ==, 0);
@@ -323,9 +319,9 @@ test_scheduler_outlier (Fixture       *fx,
                         gconstpointer  data)
 {
   check_scheduler_follows (fx, 3600);
-  ep_test_server_set_date_offset (fx->server, -7 * 24 * 3600);
+  ep_test_server_set_date_offset (fx->consumer.server, -7 * 24 * 3600);
   deliver_one (fx);
-  ep_test_server_set_date_offset (fx->server, 3600);
+  ep_test_server_set_date_offset (fx->consumer.server, 3600);
   deliver_one (fx);
   g_assert_cmpuint (fx->offsets->len, ==, 1);
 }
@@ -338,12 +334,12 @@ test_scheduler_restored (Fixture       *fx,
 {
   fixture_stop (fx);
   fixture_start (fx, 3600 * 1000);
-  ep_test_server_set_date_offset (fx->server, 3600);
+  ep_test_server_set_date_offset (fx->consumer.server, 3600);
   for (guint i = 0; i < 4; i++)
     deliver_one (fx);
   g_assert_cmpuint (fx->offsets->len, ==, 0);
 
-  ep_test_server_set_date_offset (fx->server, 0);
+  ep_test_server_set_date_offset (fx->consumer.server, 0);
   for (guint i = 0; i < 3; i++)
     deliver_one (fx);
   g_assert_cmpuint (fx->offsets->len, ==, 1);
@@ -353,25 +349,21 @@ test_scheduler_restored (Fixture       *fx,
 /* The producer stamps events with the consumer's clock ------------------- */
 
 typedef struct {
-  char         *dir;
-  EpTestServer *server;
-  char         *uri;
+  EpTestConsumer consumer;
   EpProducer   *producer;
 } ProducerFixture;
 
 static void
 producer_start (ProducerFixture *fx)
 {
-  fx->producer = ep_test_producer_new (fx->dir, fx->uri, fx->uri, NULL, NULL);
+  fx->producer = ep_test_consumer_new_producer (&fx->consumer, NULL);
 }
 
 static void
 producer_setup (ProducerFixture *fx,
                 gconstpointer    data)
 {
-  fx->dir = ep_test_make_dir ("clock-producer");
-  fx->server = ep_test_server_new ();
-  fx->uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
+  ep_test_consumer_init (&fx->consumer, "clock-producer", NULL);
   producer_start (fx);
 }
 
@@ -380,9 +372,7 @@ producer_teardown (ProducerFixture *fx,
                    gconstpointer    data)
 {
   g_clear_object (&fx->producer);
-  ep_test_server_free (fx->server);
-  g_free (fx->uri);
-  g_free (fx->dir);
+  ep_test_consumer_clear (&fx->consumer);
 }
 
 /* Sends one event named @name and delivers it. */
@@ -402,7 +392,7 @@ static gint64
 stamp_offset_ms (ProducerFixture *fx,
                  const char      *name)
 {
-  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+  GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
 
   for (guint i = 0; i < requests->len; i++)
     {
@@ -432,7 +422,7 @@ static gint64
 payload_ts_offset_ms (ProducerFixture *fx,
                       const char      *name)
 {
-  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+  GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
 
   for (guint i = 0; i < requests->len; i++)
     {
@@ -467,7 +457,7 @@ static void
 check_producer_follows (ProducerFixture *fx,
                         gint64           offset_s)
 {
-  ep_test_server_set_date_offset (fx->server, offset_s);
+  ep_test_server_set_date_offset (fx->consumer.server, offset_s);
   send_and_deliver (fx, "first");
   send_and_deliver (fx, "second");
   send_and_deliver (fx, "third");
@@ -509,8 +499,7 @@ test_producer_stamp_payload (ProducerFixture *fx,
                              gconstpointer    data)
 {
   g_clear_object (&fx->producer);
-  fx->producer = ep_test_producer_new (fx->dir, fx->uri, fx->uri, NULL,
-                                       "stamp-payload", TRUE, NULL);
+  fx->producer = ep_test_consumer_new_producer (&fx->consumer, "stamp-payload", TRUE, NULL);
   check_producer_follows (fx, 3600);
   g_assert_cmpint (payload_ts_offset_ms (fx, "first") - stamp_offset_ms (fx, "first"), >=, -1000);
   g_assert_cmpint (payload_ts_offset_ms (fx, "first") - stamp_offset_ms (fx, "first"), <=, 1000);
@@ -523,9 +512,9 @@ test_producer_outlier (ProducerFixture *fx,
                        gconstpointer    data)
 {
   check_producer_follows (fx, 3600);
-  ep_test_server_set_date_offset (fx->server, -7 * 24 * 3600);
+  ep_test_server_set_date_offset (fx->consumer.server, -7 * 24 * 3600);
   send_and_deliver (fx, "outlier");
-  ep_test_server_set_date_offset (fx->server, 3600);
+  ep_test_server_set_date_offset (fx->consumer.server, 3600);
   send_and_deliver (fx, "after-outlier");
   assert_near (stamp_offset_ms (fx, "after-outlier"), 3600 * 1000);
 }

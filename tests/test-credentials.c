@@ -10,9 +10,7 @@
 #include "ep-test-util.h"
 
 typedef struct {
-  char         *dir;
-  EpTestServer *server;
-  char         *uri;
+  EpTestConsumer consumer;
   GArray       *rejected;   /* (element-type guint): credentials-rejected statuses */
 } Fixture;
 
@@ -20,9 +18,7 @@ static void
 fixture_setup (Fixture       *fx,
                gconstpointer  data)
 {
-  fx->dir = ep_test_make_dir ("credentials");
-  fx->server = ep_test_server_new ();
-  fx->uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
+  ep_test_consumer_init (&fx->consumer, "credentials", NULL);
   fx->rejected = g_array_new (FALSE, FALSE, sizeof (guint));
 }
 
@@ -30,10 +26,8 @@ static void
 fixture_teardown (Fixture       *fx,
                   gconstpointer  data)
 {
-  ep_test_server_free (fx->server);
+  ep_test_consumer_clear (&fx->consumer);
   g_array_unref (fx->rejected);
-  g_free (fx->uri);
-  g_free (fx->dir);
 }
 
 static void
@@ -50,8 +44,7 @@ producer_new (Fixture *fx,
 {
   EpProducer *producer;
 
-  producer = ep_test_producer_new (fx->dir, fx->uri, fx->uri, NULL,
-                                   "batch-interval", batch_interval_ms, NULL);
+  producer = ep_test_consumer_new_producer (&fx->consumer, "batch-interval", batch_interval_ms, NULL);
   g_signal_connect (producer, "credentials-rejected", G_CALLBACK (on_credentials_rejected), fx);
   return producer;
 }
@@ -68,7 +61,7 @@ set_token (EpProducer *producer,
 static const char *
 last_authorization (Fixture *fx)
 {
-  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+  GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
   EpTestRequest *last = g_ptr_array_index (requests, requests->len - 1);
 
   return g_hash_table_lookup (last->http_headers, "authorization");
@@ -92,11 +85,11 @@ test_rejected_once_per_token (Fixture       *fx,
 {
   g_autoptr(EpProducer) producer = producer_new (fx, 20);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 401, "expired", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 401, "expired", NULL);
   set_token (producer, "first");
   ep_producer_send_event (producer, "auth", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
   /* Backoff from 20 ms: several attempts within a fraction of a second. */
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 4);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) >= 4);
   g_assert_cmpuint (fx->rejected->len, ==, 1);
   g_assert_cmpuint (g_array_index (fx->rejected, guint, 0), ==, 401);
 
@@ -113,15 +106,15 @@ test_rejected_once_per_token (Fixture       *fx,
   g_assert_cmpuint (fx->rejected->len, ==, 2);
 
   /* Accepted, then refused (it expired): the application hears of it. */
-  ep_test_server_push_accept (fx->server);
+  ep_test_server_push_accept (fx->consumer.server);
   g_assert_true (ep_test_flush (producer, NULL));
   ep_producer_send_event (producer, "auth", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-  ep_test_server_push_reply (fx->server, 403, "text/plain", "forbidden", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 403, "text/plain", "forbidden", NULL);
   flush_fails (producer);
   g_assert_cmpuint (fx->rejected->len, ==, 3);
   g_assert_cmpuint (g_array_index (fx->rejected, guint, 2), ==, 403);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
 }
 
 /* A refusal of credentials the application has replaced meanwhile asks
@@ -135,13 +128,13 @@ test_stale_rejection_not_reported (Fixture       *fx,
 
   set_token (producer, "old");
   ep_producer_send_event (producer, "auth", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-  ep_test_server_push_hang (fx->server);
+  ep_test_server_push_hang (fx->consumer.server);
   ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 1);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 1);
   set_token (producer, "new");
   /* "old" is refused after it was replaced; "new" is not tried at once
    * (nothing refused it): the flush fails. */
-  ep_test_server_release_hung_with_status (fx->server, 401);
+  ep_test_server_release_hung_with_status (fx->consumer.server, 401);
   ep_test_wait_result (&result);
   g_assert_false (ep_producer_flush_finish (producer, result, NULL));
   g_assert_cmpstr (last_authorization (fx), ==, "Bearer old");
@@ -159,7 +152,7 @@ test_new_credentials_tried_at_once (Fixture       *fx,
 
   set_token (producer, "expired");
   ep_producer_send_event (producer, "auth", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-  ep_test_server_push_reply (fx->server, 401, "text/plain", "expired", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 401, "text/plain", "expired", NULL);
   flush_fails (producer);
   g_assert_cmpuint (fx->rejected->len, ==, 1);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
@@ -168,7 +161,7 @@ test_new_credentials_tried_at_once (Fixture       *fx,
   set_token (producer, "fresh");
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
   g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 2);
   g_assert_cmpstr (last_authorization (fx), ==, "Bearer fresh");
   g_assert_false (ep_producer_get_outage (producer));
 }
@@ -182,13 +175,13 @@ test_new_credentials_no_refusal (Fixture       *fx,
 
   set_token (producer, "one");
   ep_producer_send_event (producer, "auth", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-  ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "down", NULL);
   flush_fails (producer);
   set_token (producer, "two");
   /* Spin the context a while: the hour-long backoff holds. */
   for (guint i = 0; i < 20; i++)
     ep_test_iterate ();
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 1);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
 }
 
@@ -202,16 +195,16 @@ test_new_credentials_wait_retry_after (Fixture       *fx,
 
   set_token (producer, "expired");
   ep_producer_send_event (producer, "auth", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-  ep_test_server_push_reply (fx->server, 401, "text/plain", "expired", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 401, "text/plain", "expired", NULL);
   flush_fails (producer);
   /* Nothing was accepted since the refusal; now throttled for 2 s. */
-  ep_test_server_push_reply (fx->server, 429, "text/plain", "slow down", "2");
+  ep_test_server_push_reply (fx->consumer.server, 429, "text/plain", "slow down", "2");
   before_retry_after = g_get_monotonic_time ();
   flush_fails (producer);
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 2);
 
   set_token (producer, "fresh");
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 3);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 3);
   g_assert_cmpint (g_get_monotonic_time () - before_retry_after, >=, 2 * G_USEC_PER_SEC);
   /* Well before the hour-long backoff. */
   g_assert_cmpint (g_get_monotonic_time () - before_retry_after, <, 30 * G_USEC_PER_SEC);

@@ -17,14 +17,8 @@
 #include "ep-test-server.h"
 #include "ep-test-util.h"
 
-#define EVENT_PATH "/api/event-batch"
-#define PUBLIC_PATH "/api/public/event-batch"
-
 typedef struct {
-  EpTestServer *server;
-  char         *dir;
-  char         *uri;
-  char         *public_uri;
+  EpTestConsumer consumer;
   GArray       *outages;    /* (element-type gboolean): outage-changed, in order */
   GArray       *rejected;   /* (element-type guint): credentials-rejected statuses */
 } Fixture;
@@ -33,10 +27,7 @@ static void
 fixture_setup (Fixture       *fx,
                gconstpointer  data)
 {
-  fx->server = ep_test_server_new ();
-  fx->dir = ep_test_make_dir ("delivery");
-  fx->uri = ep_test_server_dup_uri (fx->server, EVENT_PATH);
-  fx->public_uri = ep_test_server_dup_uri (fx->server, PUBLIC_PATH);
+  ep_test_consumer_init (&fx->consumer, "delivery", EP_TEST_PUBLIC_PATH);
   fx->outages = g_array_new (FALSE, FALSE, sizeof (gboolean));
   fx->rejected = g_array_new (FALSE, FALSE, sizeof (guint));
 }
@@ -45,11 +36,7 @@ static void
 fixture_teardown (Fixture       *fx,
                   gconstpointer  data)
 {
-  ep_test_server_release_hung (fx->server);
-  ep_test_server_free (fx->server);
-  g_free (fx->uri);
-  g_free (fx->public_uri);
-  g_free (fx->dir);
+  ep_test_consumer_clear (&fx->consumer);
   g_array_unref (fx->outages);
   g_array_unref (fx->rejected);
 }
@@ -79,7 +66,7 @@ watch (Fixture    *fx,
 }
 
 #define producer_new(fx, ...) \
-  ep_test_producer_new ((fx)->dir, (fx)->uri, (fx)->public_uri, NULL, __VA_ARGS__)
+  ep_test_consumer_new_producer (&(fx)->consumer, __VA_ARGS__)
 
 static void
 send_n (EpProducer *producer,
@@ -100,7 +87,7 @@ static EpTestRequest *
 request (Fixture *fx,
          guint    i)
 {
-  GPtrArray *requests = ep_test_server_get_requests (fx->server);
+  GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
 
   g_assert_cmpuint (i, <, requests->len);
   return g_ptr_array_index (requests, i);
@@ -157,7 +144,7 @@ test_batches_in_order (Fixture       *fx,
   send_n (producer, "ordered", 21);
   assert_flush_ok (producer);
 
-  requests = ep_test_server_get_requests (fx->server);
+  requests = ep_test_server_get_requests (fx->consumer.server);
   g_assert_cmpuint (requests->len, ==, 3);
   g_assert_cmpuint (request (fx, 0)->entries->len, ==, 10);
   g_assert_cmpuint (request (fx, 1)->entries->len, ==, 10);
@@ -166,7 +153,7 @@ test_batches_in_order (Fixture       *fx,
     {
       EpTestRequest *req = request (fx, r);
 
-      g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+      g_assert_cmpstr (req->path, ==, EP_TEST_PUBLIC_PATH);
       for (guint e = 0; e < req->entries->len; e++, seq++)
         {
           EpTestEntry *entry = g_ptr_array_index (req->entries, e);
@@ -242,7 +229,7 @@ test_token_paths (Fixture       *fx,
   send_n (producer, "nobody", 1);
   assert_flush_ok (producer);
   req = request (fx, 0);
-  g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+  g_assert_cmpstr (req->path, ==, EP_TEST_PUBLIC_PATH);
   g_assert_null (header (req, "authorization"));
   g_assert_null (header (req, "x-tidal-token"));
 
@@ -250,7 +237,7 @@ test_token_paths (Fixture       *fx,
   send_n (producer, "anonymous", 1);
   assert_flush_ok (producer);
   req = request (fx, 1);
-  g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+  g_assert_cmpstr (req->path, ==, EP_TEST_PUBLIC_PATH);
   g_assert_cmpstr (header (req, "x-tidal-token"), ==, "client-1");
   g_assert_null (header (req, "authorization"));
 
@@ -261,7 +248,7 @@ test_token_paths (Fixture       *fx,
   ep_producer_set_credentials (producer, refreshed);
   assert_flush_ok (producer);
   req = request (fx, 2);
-  g_assert_cmpstr (req->path, ==, EVENT_PATH);
+  g_assert_cmpstr (req->path, ==, EP_TEST_EVENT_PATH);
   g_assert_cmpstr (header (req, "authorization"), ==, "Bearer tok-2");
   g_assert_nonnull (strstr (((EpTestEntry *) g_ptr_array_index (req->entries, 0))->headers_json,
                             "\"authorization\":\"tok-1\""));
@@ -276,8 +263,8 @@ test_sender_faults_and_retryable (Fixture       *fx,
   const char *retry[] = { "later", NULL };
   g_autofree char *counters = NULL;
 
-  ep_test_server_set_sender_fault_names (fx->server, faulty);
-  ep_test_server_set_retryable_names (fx->server, retry);
+  ep_test_server_set_sender_fault_names (fx->consumer.server, faulty);
+  ep_test_server_set_retryable_names (fx->consumer.server, retry);
   send_n (producer, "fine", 3);
   send_n (producer, "refused", 1);
   send_n (producer, "later", 1);
@@ -288,7 +275,7 @@ test_sender_faults_and_retryable (Fixture       *fx,
   counters = ep_producer_dup_counters_json (producer);
   g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"refused\":1}"));
 
-  ep_test_server_set_retryable_names (fx->server, NULL);
+  ep_test_server_set_retryable_names (fx->consumer.server, NULL);
   assert_flush_ok (producer);
 }
 
@@ -301,7 +288,7 @@ test_unmentioned_ids_kept (Fixture       *fx,
   g_autofree char *body = ep_test_sqs_accept_body (none);
 
   send_n (producer, "unmentioned", 2);
-  ep_test_server_push_reply (fx->server, 200, "text/xml", body, NULL);
+  ep_test_server_push_reply (fx->consumer.server, 200, "text/xml", body, NULL);
   assert_flush_fails (producer, NULL);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
   assert_flush_ok (producer);
@@ -330,7 +317,7 @@ test_ids_not_distinct (Fixture       *fx,
 
   {
     g_autoptr(GError) error = NULL;
-    g_autoptr(EpQueue) queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+    g_autoptr(EpQueue) queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
 
     g_assert_no_error (error);
     append_record (queue, id, "first");
@@ -346,8 +333,8 @@ test_ids_not_distinct (Fixture       *fx,
      * and the rest go through. */
     assert_flush_ok (producer);
   }
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 2);
-  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 2);
+  confirmed = ep_test_server_get_confirmed_ids (fx->consumer.server);
   g_assert_cmpuint (confirmed->len, ==, 2);
   g_assert_cmpstr (((EpTestEntry *) g_ptr_array_index (request (fx, 1)->entries, 0))->body, ==, "first");
 }
@@ -360,7 +347,7 @@ test_outage_once_per_change (Fixture       *fx,
 
   watch (fx, producer);
   send_n (producer, "o", 3);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 500, "oops", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 500, "oops", NULL);
   assert_flush_fails (producer, "*HTTP 500*");
   assert_flush_fails (producer, "*HTTP 500*");
   g_assert_true (ep_producer_get_outage (producer));
@@ -368,7 +355,7 @@ test_outage_once_per_change (Fixture       *fx,
   g_assert_true (g_array_index (fx->outages, gboolean, 0));
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
   assert_flush_ok (producer);
   g_assert_cmpuint (fx->outages->len, ==, 2);
   g_assert_false (g_array_index (fx->outages, gboolean, 1));
@@ -385,15 +372,15 @@ test_failure_classes (Fixture       *fx,
   watch (fx, producer);
   send_n (producer, "f", 2);
 
-  ep_test_server_push_reset (fx->server);
+  ep_test_server_push_reset (fx->consumer.server);
   assert_flush_fails (producer, NULL);
-  ep_test_server_push_reset_mid_reply (fx->server);
+  ep_test_server_push_reset_mid_reply (fx->consumer.server);
   assert_flush_fails (producer, NULL);
-  ep_test_server_push_reply (fx->server, 502, "text/html", "<html>Bad gateway</html>", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 502, "text/html", "<html>Bad gateway</html>", NULL);
   assert_flush_fails (producer, "*HTTP 502*");
-  ep_test_server_push_reply (fx->server, 200, "text/html", "<html>not SQS</html>", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 200, "text/html", "<html>not SQS</html>", NULL);
   assert_flush_fails (producer, NULL);
-  ep_test_server_push_reply (fx->server, 200, "text/xml", "", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 200, "text/xml", "", NULL);
   assert_flush_fails (producer, NULL);
 
   /* Nothing was lost, and one outage was announced. */
@@ -432,7 +419,7 @@ test_connection_refused (Fixture       *fx,
   g_autoptr(EpProducer) producer = NULL;
   g_autofree char *uri = unreachable_uri ();
 
-  producer = ep_test_producer_new (fx->dir, uri, uri, NULL, NULL);
+  producer = ep_test_producer_new (fx->consumer.dir, uri, uri, NULL, NULL);
   watch (fx, producer);
   send_n (producer, "refused", 3);
   assert_flush_fails (producer, NULL);
@@ -451,7 +438,7 @@ test_hung_consumer (Fixture       *fx,
 
   watch (fx, producer);
   send_n (producer, "hung", 25);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
 
   ep_test_ticker_start (&ticker);
   ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
@@ -479,13 +466,13 @@ test_retry_after (Fixture       *fx,
 
   watch (fx, producer);
   send_n (producer, "throttled", 2);
-  ep_test_server_push_reply (fx->server, 503, "text/plain", "slow down", "120");
+  ep_test_server_push_reply (fx->consumer.server, 503, "text/plain", "slow down", "120");
   assert_flush_fails (producer, "*HTTP 503*");
-  requests = ep_test_server_get_n_requests (fx->server);
+  requests = ep_test_server_get_n_requests (fx->consumer.server);
 
   /* Flush skips backoff, never a Retry-After. */
   assert_flush_fails (producer, "*Retry-After*");
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, requests);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, requests);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
 }
 
@@ -499,10 +486,10 @@ test_retry_after_429_date (Fixture       *fx,
   g_autofree char *date = g_date_time_format (later, "%a, %d %b %Y %H:%M:%S GMT");
 
   send_n (producer, "throttled", 1);
-  ep_test_server_push_reply (fx->server, 429, "text/plain", "too many", date);
+  ep_test_server_push_reply (fx->consumer.server, 429, "text/plain", "too many", date);
   assert_flush_fails (producer, "*HTTP 429*");
   assert_flush_fails (producer, "*Retry-After*");
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 1);
 }
 
 static void
@@ -518,21 +505,21 @@ test_credentials_rejected (Fixture       *fx,
   ep_producer_set_credentials (producer, stale);
   send_n (producer, "auth", 2);
 
-  ep_test_server_push_reply (fx->server, 401, "text/plain", "expired", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 401, "text/plain", "expired", NULL);
   assert_flush_fails (producer, "*HTTP 401*");
   g_assert_cmpuint (fx->rejected->len, ==, 1);
   g_assert_cmpuint (g_array_index (fx->rejected, guint, 0), ==, 401);
   g_assert_true (ep_producer_get_outage (producer));
 
   /* The same credentials refused again: announced once only (issue 10). */
-  ep_test_server_push_reply (fx->server, 403, "text/plain", "forbidden", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 403, "text/plain", "forbidden", NULL);
   assert_flush_fails (producer, "*HTTP 403*");
   g_assert_cmpuint (fx->rejected->len, ==, 1);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
 
   ep_producer_set_credentials (producer, fresh);
   assert_flush_ok (producer);
-  n = ep_test_server_get_n_requests (fx->server);
+  n = ep_test_server_get_n_requests (fx->consumer.server);
   g_assert_cmpstr (header (request (fx, n - 1), "authorization"), ==, "Bearer fresh");
   g_assert_false (ep_producer_get_outage (producer));
 }
@@ -547,13 +534,13 @@ test_poison_split (Fixture       *fx,
   GPtrArray *confirmed;
 
   watch (fx, producer);
-  ep_test_server_set_poison_names (fx->server, poison, GPOINTER_TO_UINT (data));
+  ep_test_server_set_poison_names (fx->consumer.server, poison, GPOINTER_TO_UINT (data));
   send_n (producer, "good", 4);
   send_n (producer, "poison", 1);
   send_n (producer, "good", 5);
 
   assert_flush_ok (producer);
-  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  confirmed = ep_test_server_get_confirmed_ids (fx->consumer.server);
   g_assert_cmpuint (confirmed->len, ==, 9);
   counters = ep_producer_dup_counters_json (producer);
   g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"poison\":1}"));
@@ -572,15 +559,15 @@ test_max_in_flight (Fixture       *fx,
   GPtrArray *requests;
 
   send_n (producer, "parallel", 60);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
 
   /* Four batches hang at once, never more, and no event is in two. */
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 4);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 4);
   for (guint i = 0; i < 20; i++)
     ep_test_iterate ();
-  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 4);
-  requests = ep_test_server_get_requests (fx->server);
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->consumer.server), ==, 4);
+  requests = ep_test_server_get_requests (fx->consumer.server);
   for (guint r = 0; r < requests->len; r++)
     {
       EpTestRequest *req = g_ptr_array_index (requests, r);
@@ -589,13 +576,13 @@ test_max_in_flight (Fixture       *fx,
         g_assert_true (g_hash_table_add (ids, ((EpTestEntry *) g_ptr_array_index (req->entries, e))->id));
     }
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
-  ep_test_server_release_hung (fx->server);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_release_hung (fx->consumer.server);
   ep_test_wait_result (&result);
   g_assert_false (ep_producer_flush_finish (producer, result, &error));
   g_clear_error (&error);
   assert_flush_ok (producer);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 60);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 60);
 }
 
 static void
@@ -614,9 +601,9 @@ test_monitoring_event (Fixture       *fx,
   ep_producer_send_event (producer, "ad_view", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
   ep_producer_send_event (producer, "ad_view", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
 
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 1);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) >= 1);
   req = request (fx, 0);
-  g_assert_cmpstr (req->path, ==, PUBLIC_PATH);
+  g_assert_cmpstr (req->path, ==, EP_TEST_PUBLIC_PATH);
   g_assert_cmpstr (header (req, "x-tidal-token"), ==, "client-9");
   g_assert_null (header (req, "authorization"));
   g_assert_cmpuint (req->entries->len, ==, 1);
@@ -650,17 +637,17 @@ test_monitoring_failure_keeps_counts (Fixture       *fx,
   g_autofree char *counters = NULL;
 
   watch (fx, producer);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 500, "down", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 500, "down", NULL);
   ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL);
 
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 3);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) >= 3);
   counters = ep_producer_dup_counters_json (producer);
   g_assert_nonnull (strstr (counters, "\"consentFilteredEvents\":{\"blocked\":1}"));
   /* A failed monitoring post never changes the outage state. */
   g_assert_cmpuint (fx->outages->len, ==, 0);
   g_assert_false (ep_producer_get_outage (producer));
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
   EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
 }
 
@@ -674,7 +661,7 @@ test_close_dead_consumer (Fixture       *fx,
   gint64 start;
 
   send_n (producer, "closing", 5);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   start = g_get_monotonic_time ();
   ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
   ep_test_wait_result (&result);
@@ -701,7 +688,7 @@ test_close_delivers (Fixture       *fx,
   ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
   ep_test_wait_result (&result);
   g_assert_true (ep_producer_close_finish (producer, result, &error));
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 12);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 12);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
 }
 
@@ -718,15 +705,15 @@ test_restart_mid_delivery (Fixture       *fx,
     g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 2, "batch-interval", 10, NULL);
 
     send_n (producer, "restart", 45);
-    ep_test_server_push_accept (fx->server);
-    ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
-    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) >= 1 &&
+    ep_test_server_push_accept (fx->consumer.server);
+    ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) >= 1 &&
                         ep_producer_get_queue_length (producer) == 35);
     /* Dropped with batches in flight: the directory must be free at once. */
   }
 
   {
-    GPtrArray *requests = ep_test_server_get_requests (fx->server);
+    GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
 
     for (guint r = 0; r < requests->len; r++)
       {
@@ -741,13 +728,13 @@ test_restart_mid_delivery (Fixture       *fx,
 
     g_assert_nonnull (producer);
     g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 35);
-    ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
-    ep_test_server_release_hung (fx->server);
+    ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+    ep_test_server_release_hung (fx->consumer.server);
     assert_flush_ok (producer);
   }
 
   /* Every event was confirmed at least once. */
-  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  confirmed = ep_test_server_get_confirmed_ids (fx->consumer.server);
   g_assert_cmpuint (confirmed->len, >=, 45);
   {
     g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
@@ -772,7 +759,7 @@ test_batch_timer (Fixture       *fx,
   /* No flush: the timer delivers. */
   send_n (producer, "timed", 3);
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 3);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 3);
 }
 
 static void
@@ -784,21 +771,21 @@ test_backoff_after_failure (Fixture       *fx,
   gint64 retry;
 
   watch (fx, producer);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 500, "down", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 500, "down", NULL);
   send_n (producer, "backoff", 1);
 
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 1);
   first_failure = g_get_monotonic_time ();
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 2);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 2);
   retry = g_get_monotonic_time ();
   /* Never sooner than batch-interval after a failure. */
   g_assert_cmpint (retry - first_failure, >=, 40 * 1000 - 2000);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 3);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 3);
   /* The backoff grows: the second wait is at least twice the interval. */
   g_assert_cmpint (g_get_monotonic_time () - retry, >=, 2 * 40 * 1000 - 2000);
   g_assert_cmpuint (fx->outages->len, ==, 1);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
   EP_TEST_SPIN_UNTIL (fx->outages->len == 2);
 }
@@ -842,25 +829,25 @@ test_foreign_400_keeps_events (Fixture       *fx,
 
   watch (fx, producer);
   send_n (producer, "kept", 7);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400,
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 400,
                               "<html><body>400 Request Header Or Cookie Too Large</body></html>", NULL);
   assert_flush_fails (producer, "*HTTP 400*");
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
   g_assert_cmpuint (fx->outages->len, ==, 1);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400, no_queue, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 400, no_queue, NULL);
   assert_flush_fails (producer, "*NonExistentQueue*");
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
 
   /* SQS's generic codes are request-level too: never a reason to drop. */
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400,
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 400,
                               "<ErrorResponse><Error><Type>Sender</Type><Code>MissingParameter</Code>"
                               "<Message>Action</Message></Error></ErrorResponse>", NULL);
   assert_flush_fails (producer, "*MissingParameter*");
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 7);
   g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
   assert_flush_ok (producer);
 }
 
@@ -875,14 +862,14 @@ test_backoff_after_partial_success (Fixture       *fx,
   guint n;
 
   send_n (producer, "partial", 20);
-  ep_test_server_push_reply (fx->server, 500, "text/plain", "one fails", NULL);
-  ep_test_server_push_accept (fx->server);
+  ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "one fails", NULL);
+  ep_test_server_push_accept (fx->consumer.server);
   assert_flush_fails (producer, "*HTTP 500*");
   failed_at = g_get_monotonic_time ();
-  n = ep_test_server_get_n_requests (fx->server);
+  n = ep_test_server_get_n_requests (fx->consumer.server);
   g_assert_cmpuint (n, ==, 2);
 
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) > n);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) > n);
   retried_at = g_get_monotonic_time ();
   g_assert_cmpint (retried_at - failed_at, >=, 400 * 1000 - 20 * 1000);
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
@@ -899,8 +886,8 @@ test_flush_bounded (Fixture       *fx,
   g_autoptr(GError) error = NULL;
 
   send_n (producer, "before", 10);
-  ep_test_server_push_accept (fx->server);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_push_accept (fx->consumer.server);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
   send_n (producer, "after", 10);
   ep_test_wait_result (&result);
@@ -919,9 +906,9 @@ test_flush_cancelled (Fixture       *fx,
   g_autoptr(GError) error = NULL;
 
   send_n (producer, "cancelled", 3);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_producer_flush_async (producer, cancellable, ep_test_store_result, &result);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 1);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 1);
   g_cancellable_cancel (cancellable);
   ep_test_wait_result (&result);
   g_assert_false (ep_producer_flush_finish (producer, result, &error));
@@ -941,7 +928,7 @@ test_public_401_not_credentials (Fixture       *fx,
   watch (fx, producer);
   ep_producer_set_credentials (producer, anonymous);
   send_n (producer, "public", 1);
-  ep_test_server_push_reply (fx->server, 401, "text/plain", "who?", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 401, "text/plain", "who?", NULL);
   assert_flush_fails (producer, "*HTTP 401*");
   g_assert_cmpuint (fx->rejected->len, ==, 0);
   g_assert_true (ep_producer_get_outage (producer));
@@ -956,12 +943,12 @@ test_monitoring_refused_keeps_counts (Fixture       *fx,
   g_autoptr(EpProducer) producer = producer_new (fx, "monitoring-interval", 20, NULL);
   const char *refused[] = { EP_MONITORING_EVENT_NAME, NULL };
 
-  ep_test_server_set_sender_fault_names (fx->server, refused);
+  ep_test_server_set_sender_fault_names (fx->consumer.server, refused);
   ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) >= 2);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) >= 2);
   g_assert_true (counters_have (producer, "\"consentFilteredEvents\":{\"blocked\":1}"));
 
-  ep_test_server_set_sender_fault_names (fx->server, NULL);
+  ep_test_server_set_sender_fault_names (fx->consumer.server, NULL);
   EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
 }
 
@@ -973,7 +960,7 @@ test_unreadable_records_skipped (Fixture       *fx,
 {
   {
     g_autoptr(GError) error = NULL;
-    g_autoptr(EpQueue) queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+    g_autoptr(EpQueue) queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
     const guint8 garbage[16] = "not a record!!!";
 
     g_assert_no_error (error);
@@ -991,7 +978,7 @@ test_unreadable_records_skipped (Fixture       *fx,
     g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 13);
     g_test_expect_message ("Ep", G_LOG_LEVEL_MESSAGE, "*Dropping queued event*");
     assert_flush_ok (producer);
-    g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 3);
+    g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 3);
   }
 }
 
@@ -1020,12 +1007,12 @@ test_close_from_flush_callback (Fixture       *fx,
   FlushThenClose state = { producer, NULL };
 
   send_n (producer, "closing", 5);
-  ep_test_server_push_reply (fx->server, 500, "text/plain", "once", NULL);
+  ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "once", NULL);
   ep_producer_flush_async (producer, NULL, flush_then_close, &state);
   ep_test_wait_result (&state.closed);
   g_assert_true (ep_producer_close_finish (producer, state.closed, NULL));
   g_clear_object (&state.closed);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 5);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 5);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
 }
 
@@ -1047,7 +1034,7 @@ test_flush_from_pushed_context (Fixture       *fx,
 
   /* Only the producer's context runs: delivery must complete on it. */
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 25);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 25);
   /* The flush's own callback comes on the context it was called from
    * (both contexts run: the flush completes on the producer's). */
   EP_TEST_SPIN_UNTIL ((g_main_context_iteration (other, FALSE), result != NULL));
@@ -1068,19 +1055,19 @@ test_max_in_flight_runtime (Fixture       *fx,
   g_object_get (producer, "max-in-flight", &max, NULL);
   g_assert_cmpuint (max, ==, 2);
   send_n (producer, "runtime", 60);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 2);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 2);
   for (guint i = 0; i < 20; i++)
     ep_test_iterate ();
-  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 2);
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->consumer.server), ==, 2);
 
   /* Raised during the drain: more batches go out at once. */
   g_object_set (producer, "max-in-flight", 5, NULL);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 5);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 5);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
-  ep_test_server_release_hung (fx->server);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_release_hung (fx->consumer.server);
   ep_test_wait_result (&result);
 }
 
@@ -1101,7 +1088,7 @@ test_empty_body_does_not_jam (Fixture       *fx,
 {
   {
     g_autoptr(GError) error = NULL;
-    g_autoptr(EpQueue) queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+    g_autoptr(EpQueue) queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
 
     g_assert_no_error (error);
     append_record (queue, "00000000-0000-4000-8000-000000000000", "");
@@ -1118,7 +1105,7 @@ test_empty_body_does_not_jam (Fixture       *fx,
 
     send_n (producer, "good", 12);
     assert_flush_ok (producer);
-    g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 12);
+    g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 12);
     g_assert_true (counters_have (producer, "\"validationFailedEvents\":{\"dup\":1}"));
     g_assert_false (ep_producer_get_outage (producer));
   }
@@ -1142,12 +1129,12 @@ test_refuse_everything (Fixture       *fx,
 
   watch (fx, producer);
   if (mode == REFUSE_413_EVERY_POST)
-    ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 413,
+    ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 413,
                                 "<html><body>413 Request Entity Too Large</body></html>", NULL);
   else if (mode == REFUSE_400_EVERY_POST)
-    ep_test_server_set_default (fx->server, EP_TEST_ACTION_REPLY, 400, ENTRY_CODE_400, NULL);
+    ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 400, ENTRY_CODE_400, NULL);
   else
-    ep_test_server_set_sender_fault_names (fx->server, names);
+    ep_test_server_set_sender_fault_names (fx->consumer.server, names);
   send_n (producer, "e", 25);
 
   for (guint attempt = 0; attempt < 2; attempt++)
@@ -1158,12 +1145,12 @@ test_refuse_everything (Fixture       *fx,
       g_assert_true (ep_producer_get_outage (producer));
     }
   g_assert_cmpuint (fx->outages->len, ==, 1);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 0);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 0);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
-  ep_test_server_set_sender_fault_names (fx->server, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_set_sender_fault_names (fx->consumer.server, NULL);
   assert_flush_ok (producer);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 25);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 25);
   g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
   g_assert_false (ep_producer_get_outage (producer));
 }
@@ -1177,7 +1164,7 @@ test_sender_fault_needs_witness (Fixture       *fx,
   g_autoptr(EpProducer) producer = producer_new (fx, NULL);
   const char *faulty[] = { "refused", NULL };
 
-  ep_test_server_set_sender_fault_names (fx->server, faulty);
+  ep_test_server_set_sender_fault_names (fx->consumer.server, faulty);
   send_n (producer, "refused", 1);
   assert_flush_fails (producer, "*confirmed none*");
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
@@ -1200,7 +1187,7 @@ test_poison_split_concurrent (Fixture       *fx,
   const char *poison[] = { "poison", NULL };
 
   watch (fx, producer);
-  ep_test_server_set_poison_names (fx->server, poison, GPOINTER_TO_UINT (data));
+  ep_test_server_set_poison_names (fx->consumer.server, poison, GPOINTER_TO_UINT (data));
   send_n (producer, "good", 3);
   send_n (producer, "poison", 1);
   send_n (producer, "good", 13);
@@ -1208,7 +1195,7 @@ test_poison_split_concurrent (Fixture       *fx,
   send_n (producer, "good", 12);
 
   assert_flush_ok (producer);
-  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->server)->len, ==, 28);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 28);
   g_assert_true (counters_have (producer, "\"validationFailedEvents\":{\"poison\":2}"));
   g_assert_cmpuint (fx->outages->len, ==, 0);
 }
@@ -1223,19 +1210,19 @@ test_split_counts_against_max_in_flight (Fixture       *fx,
   g_autoptr(GError) error = NULL;
 
   send_n (producer, "e", 10);
-  ep_test_server_push_reply (fx->server, 413, "text/html", "<html>too large</html>", NULL);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_push_reply (fx->consumer.server, 413, "text/html", "<html>too large</html>", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_producer_flush_async (producer, NULL, ep_test_store_result, &result);
 
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == 1);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 1);
   for (guint i = 0; i < 20; i++)
     ep_test_iterate ();
-  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 1);
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 2);
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->consumer.server), ==, 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 2);
   g_assert_cmpuint (request (fx, 1)->entries->len, ==, 5);
 
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
-  ep_test_server_release_hung (fx->server);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  ep_test_server_release_hung (fx->consumer.server);
   ep_test_wait_result (&result);
   g_assert_false (ep_producer_flush_finish (producer, result, &error));
   g_clear_error (&error);
@@ -1255,7 +1242,7 @@ test_outage_not_fatal (Fixture       *fx,
       g_autoptr(EpProducer) producer = NULL;
 
       g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
-      producer = ep_test_producer_new (fx->dir, uri, uri, NULL, NULL);
+      producer = ep_test_producer_new (fx->consumer.dir, uri, uri, NULL, NULL);
       send_n (producer, "offline", 3);
       assert_flush_fails (producer, NULL);
       g_assert_true (ep_producer_get_outage (producer));
@@ -1309,15 +1296,15 @@ own_scheduler_start (OwnScheduler *own,
   g_autoptr(GError) error = NULL;
   g_autofree char *payload = g_strnfill (payload_size, 'x');
   EpSchedulerConfig config = {
-    .consumer_uri = fx->uri,
-    .public_consumer_uri = fx->public_uri,
+    .consumer_uri = fx->consumer.uri,
+    .public_consumer_uri = fx->consumer.public_uri,
     .batch_interval_ms = 3600 * 1000,
     .monitoring_interval_ms = 3600 * 1000,
     .request_timeout_ms = 60000,
     .max_in_flight = max_in_flight,
   };
 
-  own->queue = ep_queue_open (fx->dir, 0, FALSE, NULL, &error);
+  own->queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
   g_assert_no_error (error);
   for (guint i = 0; i < n; i++)
     {
@@ -1343,7 +1330,7 @@ own_scheduler_stop (OwnScheduler *own,
                     GAsyncResult **flushed)
 {
   ep_scheduler_stop (own->scheduler);
-  ep_test_server_release_hung (fx->server);
+  ep_test_server_release_hung (fx->consumer.server);
   ep_test_wait_result (flushed);
   g_clear_object (flushed);
   EP_TEST_SPIN_UNTIL (own_scheduler_taken (own) == 0);
@@ -1366,12 +1353,12 @@ test_max_in_flight_clamped (Fixture       *fx,
   g_autoptr(GAsyncResult) flushed = NULL;
 
   own_scheduler_start (&own, fx, 1000, 10, 1000000);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) == EP_TRANSPORT_MAX_CONNS_PER_HOST);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == EP_TRANSPORT_MAX_CONNS_PER_HOST);
   for (guint i = 0; i < 50; i++)
     ep_test_iterate ();
-  g_assert_cmpuint (ep_test_server_get_n_hung (fx->server), ==, 32);
+  g_assert_cmpuint (ep_test_server_get_n_hung (fx->consumer.server), ==, 32);
   g_assert_cmpuint (own_scheduler_taken (&own), ==, 32 * 10);
   own_scheduler_stop (&own, fx, &flushed);
 }
@@ -1387,18 +1374,18 @@ test_read_ahead_bounded (Fixture       *fx,
   guint hung;
 
   own_scheduler_start (&own, fx, 600, 19 * 1024, 32);
-  ep_test_server_set_default (fx->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
   /* Settled: every batch taken from the queue is posted and hangs. */
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->server) > 0 &&
-                      own_scheduler_taken (&own) == ep_test_server_get_n_hung (fx->server) * 10);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) > 0 &&
+                      own_scheduler_taken (&own) == ep_test_server_get_n_hung (fx->consumer.server) * 10);
   for (guint i = 0; i < 50; i++)
     ep_test_iterate ();
   /* What it read ahead meanwhile is posted too: wait for those posts to
    * reach the consumer (under load they may still be on their way). */
   g_assert_cmpuint (own_scheduler_taken (&own) * 19 * 1024, <=, 4 * 1024 * 1024);
-  EP_TEST_SPIN_UNTIL (own_scheduler_taken (&own) == ep_test_server_get_n_hung (fx->server) * 10);
-  hung = ep_test_server_get_n_hung (fx->server);
+  EP_TEST_SPIN_UNTIL (own_scheduler_taken (&own) == ep_test_server_get_n_hung (fx->consumer.server) * 10);
+  hung = ep_test_server_get_n_hung (fx->consumer.server);
   g_assert_cmpuint (own_scheduler_taken (&own), ==, hung * 10);
   g_assert_cmpuint (hung, <, 32);
   g_assert_cmpuint (own_scheduler_taken (&own) * 19 * 1024, <=, 4 * 1024 * 1024);
@@ -1442,7 +1429,7 @@ test_order_per_thread (Fixture       *fx,
   GPtrArray *requests, *confirmed;
   gint last[4] = { -1, -1, -1, -1 };
 
-  ep_test_server_set_poison_names (fx->server, poison, 413);
+  ep_test_server_set_poison_names (fx->consumer.server, poison, 413);
   for (guint t = 0; t < 3; t++)
     {
       senders[t].producer = producer;
@@ -1457,12 +1444,12 @@ test_order_per_thread (Fixture       *fx,
   senders[3].thread = 3;
   send_in_order (&senders[3]);
 
-  ep_test_server_push_accept (fx->server);
-  ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+  ep_test_server_push_accept (fx->consumer.server);
+  ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "down", NULL);
   assert_flush_fails (producer, NULL);
   assert_flush_ok (producer);
 
-  requests = ep_test_server_get_requests (fx->server);
+  requests = ep_test_server_get_requests (fx->consumer.server);
   for (guint r = 0; r < requests->len; r++)
     {
       EpTestRequest *req = g_ptr_array_index (requests, r);
@@ -1474,7 +1461,7 @@ test_order_per_thread (Fixture       *fx,
           g_hash_table_insert (bodies, entry->id, entry->body);
         }
     }
-  confirmed = ep_test_server_get_confirmed_ids (fx->server);
+  confirmed = ep_test_server_get_confirmed_ids (fx->consumer.server);
   g_assert_cmpuint (confirmed->len, ==, 3 * 40 + 9);
   for (guint i = 0; i < confirmed->len; i++)
     {
@@ -1502,7 +1489,7 @@ test_debug_story (Fixture       *fx,
       g_setenv ("G_MESSAGES_DEBUG", "Ep", TRUE);
       producer = producer_new (fx, "max-in-flight", 1, NULL);
       send_n (producer, "story", 3);
-      ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+      ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "down", NULL);
       assert_flush_fails (producer, "*HTTP 500*");
       assert_flush_ok (producer);
       return;

@@ -12,7 +12,6 @@
 
 #include "ep-monitor-private.h"
 #include "ep-queue-state-private.h"
-#include "ep-test-server.h"
 #include "ep-test-util.h"
 
 static char *
@@ -655,10 +654,7 @@ counters_are (EpProducer *producer,
 static void
 test_reports_delivered (void)
 {
-  EpTestServer *server = ep_test_server_new ();
-  g_autofree char *dir = ep_test_make_dir ("monitor-reports");
-  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/event-batch");
-  g_autofree char *public_uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  EpTestConsumer consumer;
   g_autofree char *device_model = g_strnfill (6000, 'm');
   g_autofree char *extreme = g_strnfill (100000, '"');
   g_autofree char *extreme_key = g_strnfill (EP_MONITOR_MAX_NAME_BYTES, '"');
@@ -669,9 +665,10 @@ test_reports_delivered (void)
   const guint n = 200;
   guint n_reports = 0;
 
-  producer = ep_test_producer_new (dir, uri, public_uri, NULL,
-                                   "monitoring-interval", 20,
-                                   "device-model", device_model, NULL);
+  ep_test_consumer_init (&consumer, "monitor-reports", EP_TEST_PUBLIC_PATH);
+  producer = ep_test_consumer_new_producer (&consumer,
+                                            "monitoring-interval", 20,
+                                            "device-model", device_model, NULL);
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *name = escaped_name (i);
@@ -686,7 +683,7 @@ test_reports_delivered (void)
 
   EP_TEST_SPIN_UNTIL (counters_are (producer, empty));
 
-  requests = ep_test_server_get_requests (server);
+  requests = ep_test_server_get_requests (consumer.server);
   for (guint i = 0; i < requests->len; i++)
     {
       EpTestRequest *req = g_ptr_array_index (requests, i);
@@ -714,7 +711,7 @@ test_reports_delivered (void)
   g_assert_cmpuint (g_hash_table_size (sums), ==, n + 1);
 
   g_clear_object (&producer);
-  ep_test_server_free (server);
+  ep_test_consumer_clear (&consumer);
 }
 
 int

@@ -16,10 +16,8 @@
 #include "ep-test-util.h"
 
 typedef struct {
-  GMainContext *context;
-  char         *dir;
-  EpTestServer *server;
-  char         *uri;
+  GMainContext  *context;
+  EpTestConsumer consumer;
 } Fixture;
 
 static void
@@ -28,22 +26,18 @@ fixture_setup (Fixture       *fx,
 {
   fx->context = g_main_context_new ();
   g_main_context_push_thread_default (fx->context);
-  fx->dir = ep_test_make_dir ("wakeups");
-  fx->server = ep_test_server_new ();
-  fx->uri = ep_test_server_dup_uri (fx->server, "/api/event-batch");
+  ep_test_consumer_init (&fx->consumer, "wakeups", NULL);
 }
 
 static void
 fixture_teardown (Fixture       *fx,
                   gconstpointer  data)
 {
-  ep_test_server_free (fx->server);
+  ep_test_consumer_clear (&fx->consumer);
   while (g_main_context_iteration (fx->context, FALSE))
     ;
   g_main_context_pop_thread_default (fx->context);
   g_main_context_unref (fx->context);
-  g_free (fx->uri);
-  g_free (fx->dir);
 }
 
 /* Runs what is ready, without blocking, until nothing is. */
@@ -123,10 +117,10 @@ static EpProducer *
 producer_new (Fixture *fx,
               guint    monitoring_interval_ms)
 {
-  return ep_test_producer_new (fx->dir, fx->uri, fx->uri, NULL,
-                               "batch-interval", 30 * 1000,
-                               "monitoring-interval", monitoring_interval_ms,
-                               NULL);
+  return ep_test_consumer_new_producer (&fx->consumer,
+                                        "batch-interval", 30 * 1000,
+                                        "monitoring-interval", monitoring_interval_ms,
+                                        NULL);
 }
 
 /* Nothing queued, nothing to report: no timer at all on the context. */
@@ -183,10 +177,10 @@ test_monitoring_timer_while_counted (Fixture       *fx,
   EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
 
   /* The monitoring event goes out, is confirmed, the counters are zero. */
-  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 1);
   EP_TEST_SPIN_UNTIL (counters_zero (producer));
   settle (fx);
-  g_assert_cmpuint (ep_test_server_get_n_requests (fx->server), ==, 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, 1);
   g_assert_null (find_source (fx, "[ep-glib] monitoring timer"));
   g_assert_null (find_source (fx, "[ep-glib] batch timer"));
 }
@@ -211,13 +205,13 @@ test_monitoring_timer_restored (Fixture       *fx,
     g_autoptr(EpProducer) producer = producer_new (fx, 60 * 1000);
 
     EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
-    ep_test_server_push_reply (fx->server, 500, "text/plain", "down", NULL);
+    ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "down", NULL);
     fire_now (fx, "[ep-glib] monitoring timer");
-    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 1);
+    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 1);
     /* None while the post is in flight; the failure re-arms it. */
     EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] monitoring timer") != NULL);
     fire_now (fx, "[ep-glib] monitoring timer");
-    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->server) == 2);
+    EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) == 2);
     EP_TEST_SPIN_UNTIL (counters_zero (producer));
     settle (fx);
     g_assert_null (find_source (fx, "[ep-glib] monitoring timer"));
