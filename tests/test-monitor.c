@@ -714,6 +714,62 @@ test_reports_delivered (void)
   ep_test_consumer_clear (&consumer);
 }
 
+static void
+count_no_room (const char     *domain,
+               GLogLevelFlags  level,
+               const char     *message,
+               gpointer        data)
+{
+  if (strstr (message, "No dropped-event counter fits") != NULL)
+    (*(guint *) data)++;
+}
+
+/* Headers that leave the monitoring event no room for even one counter:
+ * nothing is posted, a message says so at each interval, and the counts
+ * stay. */
+static void
+test_report_no_room (void)
+{
+  g_autofree char *probe_dir = ep_test_make_dir ("monitor-probe");
+  g_autofree char *empty = ep_monitor_empty_snapshot_json ();
+  g_autofree char *device_model = NULL;
+  g_autoptr(EpProducer) producer = NULL;
+  EpTestConsumer consumer;
+  guint n_no_room = 0;
+  guint handler;
+  gsize base;
+
+  ep_test_consumer_init (&consumer, "monitor-no-room", EP_TEST_PUBLIC_PATH);
+  /* An event with the monitoring event's headers (no credentials), a name
+   * as long as its name, and its payload without counters. */
+  {
+    g_autoptr(EpProducer) probe = ep_test_producer_new (probe_dir, consumer.uri, consumer.public_uri,
+                                                        NULL, "device-model", "m", NULL);
+
+    g_assert_cmpuint (strlen ("monitoring-probe!"), ==, strlen (EP_MONITORING_EVENT_NAME));
+    g_assert_cmpint (ep_producer_send_event (probe, "monitoring-probe!", EP_CONSENT_CATEGORY_NECESSARY,
+                                             empty, NULL),
+                     ==, EP_SEND_RESULT_STORED);
+    base = ep_producer_get_queue_bytes (probe);
+  }
+  /* A device model that leaves 3 bytes past the empty maps: the smallest
+   * counter, "x":1 and a comma, takes 7. */
+  device_model = g_strnfill (1 + EP_MAX_EVENT_SIZE - base - 3, 'm');
+  producer = ep_test_consumer_new_producer (&consumer,
+                                            "monitoring-interval", 20,
+                                            "device-model", device_model, NULL);
+  handler = g_log_set_handler ("Ep", G_LOG_LEVEL_MESSAGE, count_no_room, &n_no_room);
+  ep_producer_send_event (producer, "x", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL);
+  EP_TEST_SPIN_UNTIL (n_no_room >= 2);
+  g_log_remove_handler ("Ep", handler);
+
+  g_assert_cmpuint (ep_test_server_get_n_requests (consumer.server), ==, 0);
+  g_assert_true (counters_are (producer, "{\"consentFilteredEvents\":{\"x\":1},"
+                                         "\"validationFailedEvents\":{},\"storingFailedEvents\":{}}"));
+  g_clear_object (&producer);
+  ep_test_consumer_clear (&consumer);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -733,6 +789,7 @@ main (int   argc,
   g_test_add_func ("/ep/monitor/report-takes-turns", test_report_takes_turns);
   g_test_add_func ("/ep/monitor/report-passes-over-unfittable", test_report_passes_over_unfittable);
   g_test_add_func ("/ep/monitor/reports-delivered", test_reports_delivered);
+  g_test_add_func ("/ep/monitor/report-no-room", test_report_no_room);
 
   return g_test_run ();
 }
