@@ -152,6 +152,18 @@ struct _EpQueue
   guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
   gint64     oldest_time;
 
+  /* Copies of the counters the producer's main context reads after every
+   * batch (length, bytes, pending, first and next seq): written with the
+   * mutex held by ep_queue_publish_locked(), read with atomic loads and
+   * without the mutex. The main context must never wait for the mutex: a
+   * worker holds it across a write, and may be preempted while holding it
+   * (a drain of a 1M backlog kept the main context waiting 20 ms). */
+  guint64    published_length;
+  guint64    published_bytes;
+  guint64    published_pending;
+  guint64    published_first_seq;
+  guint64    published_next_seq;
+
   /* Group commit (sync_on_send): one thread at a time (the leader) runs
    * a sync for everyone; the others wait on sync_cond. Sync number n is
    * the n-th to start; a record written while sync_started was n - 1 is
@@ -332,6 +344,8 @@ void             ep_queue_add_entry             (EpQueue         *self,
 void             ep_queue_forget_entry          (EpQueue         *self,
                                                  EpQueueEntry    *e);
 void             ep_queue_tidy_index            (EpQueue         *self);
+guint64          ep_queue_first_seq_locked      (EpQueue         *self);
+void             ep_queue_publish_locked        (EpQueue         *self);
 
 /* ep-queue.c */
 gboolean         ep_queue_remove_locked         (EpQueue         *self,

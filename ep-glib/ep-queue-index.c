@@ -7,7 +7,8 @@
  * its state) in a chunked array kept in seq order, which is also file order:
  * no giant realloc on the append path, binary search by seq, removed entries
  * trimmed at the head and squeezed out when they dominate. Payloads stay on
- * disk. Every function here is called with the queue mutex held.
+ * disk. Every function here is called with the queue mutex held. The
+ * counters the main context reads are published from here too.
  */
 
 #include "config.h"
@@ -177,4 +178,33 @@ ep_queue_tidy_index (EpQueue *self)
 {
   ep_queue_index_trim_head (&self->index);
   ep_queue_index_squeeze (&self->index, self->n_live);
+  ep_queue_publish_locked (self);
+}
+
+/* The seq of the oldest event not removed (G_MAXUINT64 if none). Once the
+ * index is tidy its head is live: this is O(1) then. */
+guint64
+ep_queue_first_seq_locked (EpQueue *self)
+{
+  for (gsize i = 0; i < self->index.len; i++)
+    {
+      EpQueueEntry *e = ep_queue_index_at (&self->index, i);
+
+      if (ep_queue_entry_state (e) != ENTRY_REMOVED)
+        return e->seq;
+    }
+  return G_MAXUINT64;
+}
+
+/* Makes the counters readable without the mutex (see the published_*
+ * fields): called by whatever changes them, before it unlocks. */
+void
+ep_queue_publish_locked (EpQueue *self)
+{
+  __atomic_store_n (&self->published_length, self->n_live, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_bytes, self->live_bytes, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_pending, self->n_live - self->n_in_flight, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_first_seq, ep_queue_first_seq_locked (self),
+                    __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_next_seq, self->next_seq, __ATOMIC_RELAXED);
 }

@@ -299,6 +299,7 @@ ep_queue_open (const char          *dir,
 
   g_mutex_lock (&self->mutex);
   ok = ep_queue_restore (self, feral_names, error);
+  ep_queue_publish_locked (self);
   g_mutex_unlock (&self->mutex);
   if (!ok)
     return NULL;
@@ -331,6 +332,7 @@ ep_queue_open_read_only (const char  *dir,
 
   g_mutex_lock (&self->mutex);
   ok = ep_queue_restore (self, NULL, error);
+  ep_queue_publish_locked (self);
   g_mutex_unlock (&self->mutex);
   if (!ok)
     return NULL;
@@ -380,6 +382,7 @@ append_locked (EpQueue       *self,
   ep_queue_add_entry (self, seg, self->next_seq, offset, record_len, logical_size,
                       category < 0 ? CATEGORY_UNKNOWN : (guint) category);
   *seq_out = self->next_seq++;
+  ep_queue_publish_locked (self);
   return seg;
 }
 
@@ -562,6 +565,8 @@ collect_jobs (EpQueue  *self,
     }
   if (take && jobs->len == 0 && pos >= self->index.len)
     self->cursor_seq = self->next_seq;
+  if (take)
+    ep_queue_publish_locked (self);
 }
 
 /* Reads and checks one record; NULL if it cannot be read back intact. */
@@ -855,60 +860,35 @@ ep_queue_release (EpQueue       *self,
       self->n_in_flight--;
       self->cursor_seq = MIN (self->cursor_seq, seqs[i]);
     }
+  ep_queue_publish_locked (self);
   g_mutex_unlock (&self->mutex);
 }
 
-/* With the mutex held: the seq of the oldest event not removed. */
-static guint64
-first_seq_locked (EpQueue *self)
-{
-  for (gsize i = 0; i < self->index.len; i++)
-    {
-      EpQueueEntry *e = ep_queue_index_at (&self->index, i);
-
-      if (ep_queue_entry_state (e) != ENTRY_REMOVED)
-        return e->seq;
-    }
-  return G_MAXUINT64;
-}
-
+/* Without the mutex: see the published_* fields. */
 guint64
 ep_queue_get_length (EpQueue *self)
 {
-  guint64 value;
-
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->n_live;
-  g_mutex_unlock (&self->mutex);
-  return value;
+  return __atomic_load_n (&self->published_length, __ATOMIC_RELAXED);
 }
 
+/* Without the mutex: see the published_* fields. */
 guint64
 ep_queue_get_bytes (EpQueue *self)
 {
-  guint64 value;
-
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->live_bytes;
-  g_mutex_unlock (&self->mutex);
-  return value;
+  return __atomic_load_n (&self->published_bytes, __ATOMIC_RELAXED);
 }
 
+/* Without the mutex: see the published_* fields. */
 guint64
 ep_queue_get_pending (EpQueue *self)
 {
-  guint64 value;
-
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->n_live - self->n_in_flight;
-  g_mutex_unlock (&self->mutex);
-  return value;
+  return __atomic_load_n (&self->published_pending, __ATOMIC_RELAXED);
 }
 
 guint
@@ -950,30 +930,22 @@ ep_queue_get_moved_aside (EpQueue *self)
   return value;
 }
 
+/* Without the mutex: see the published_* fields. */
 guint64
 ep_queue_get_next_seq (EpQueue *self)
 {
-  guint64 value;
-
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->next_seq;
-  g_mutex_unlock (&self->mutex);
-  return value;
+  return __atomic_load_n (&self->published_next_seq, __ATOMIC_RELAXED);
 }
 
+/* Without the mutex: see the published_* fields. */
 guint64
 ep_queue_get_first_seq (EpQueue *self)
 {
-  guint64 value;
-
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = first_seq_locked (self);
-  g_mutex_unlock (&self->mutex);
-  return value;
+  return __atomic_load_n (&self->published_first_seq, __ATOMIC_RELAXED);
 }
 
 /* With the mutex held. */
