@@ -179,6 +179,91 @@ rel_ticker_stop (RelTicker *ticker)
   g_clear_handle_id (&ticker->source_id, g_source_remove);
 }
 
+struct _RelServerThread {
+  GThread      *thread;
+  GMainContext *context;
+  GMainLoop    *loop;
+  GMutex        lock;
+  GCond         cond;
+};
+
+typedef struct {
+  RelServerThread *thread;
+  GFunc            func;
+  gpointer         data;
+  gboolean         done;
+} ServerCall;
+
+static gpointer
+server_thread_main (gpointer data)
+{
+  RelServerThread *self = data;
+
+  g_main_context_push_thread_default (self->context);
+  g_main_loop_run (self->loop);
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+RelServerThread *
+rel_server_thread_new (void)
+{
+  RelServerThread *self = g_new0 (RelServerThread, 1);
+
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  self->thread = g_thread_new ("rel-server", server_thread_main, self);
+  return self;
+}
+
+static gboolean
+server_call_run (gpointer data)
+{
+  ServerCall *call = data;
+
+  call->func (call->data, NULL);
+  g_mutex_lock (&call->thread->lock);
+  call->done = TRUE;
+  g_cond_broadcast (&call->thread->cond);
+  g_mutex_unlock (&call->thread->lock);
+  return G_SOURCE_REMOVE;
+}
+
+void
+rel_server_thread_call (RelServerThread *self,
+                        GFunc            func,
+                        gpointer         data)
+{
+  ServerCall call = { self, func, data, FALSE };
+
+  g_main_context_invoke (self->context, server_call_run, &call);
+  g_mutex_lock (&self->lock);
+  while (!call.done)
+    g_cond_wait (&self->cond, &self->lock);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+quit_loop (gpointer data,
+           gpointer unused)
+{
+  g_main_loop_quit (data);
+}
+
+void
+rel_server_thread_free (RelServerThread *self)
+{
+  rel_server_thread_call (self, quit_loop, self->loop);
+  g_thread_join (self->thread);
+  g_main_loop_unref (self->loop);
+  g_main_context_unref (self->context);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->cond);
+  g_free (self);
+}
+
 char *
 rel_payload (guint64  number,
              GRand   *rand)
