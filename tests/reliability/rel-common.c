@@ -140,6 +140,17 @@ thread_wait_ns (void)
   return wait;
 }
 
+GLogWriterOutput
+rel_log_writer_without_debug (GLogLevelFlags   level,
+                              const GLogField *fields,
+                              gsize            n_fields,
+                              gpointer         user_data)
+{
+  if (level & G_LOG_LEVEL_DEBUG)
+    return G_LOG_WRITER_HANDLED;
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
 #define TICK_MS 10
 
 static gboolean

@@ -81,6 +81,18 @@ typedef struct {
  * this is the producer's work alone. */
 #define REL_BLOCKED_BOUND_US 10000
 
+/* A log writer that drops debug messages and passes the others to GLib's
+ * default writer. GTest prints ep-glib's debug messages (two per batch) on
+ * stdout; with a 1M backlog, those writes to meson's pipe or a log file on a
+ * busy disk can block the main context (perf caught it waiting in ext4
+ * inside one; a 1M drain logging to a file stalled 154 ms once): the test's
+ * output, not the producer (an application prints them only
+ * with G_MESSAGES_DEBUG). Install it before ep_test_init(). */
+GLogWriterOutput rel_log_writer_without_debug (GLogLevelFlags   level,
+                                               const GLogField *fields,
+                                               gsize            n_fields,
+                                               gpointer         user_data);
+
 void      rel_ticker_start    (RelTicker    *ticker);
 void      rel_ticker_stop     (RelTicker    *ticker);
 

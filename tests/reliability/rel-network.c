@@ -776,6 +776,7 @@ int
 main (int    argc,
       char **argv)
 {
+  g_log_set_writer_func (rel_log_writer_without_debug, NULL, NULL);
   ep_test_init (&argc, &argv);
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
