@@ -9,11 +9,11 @@
  */
 #include "config.h"
 
-#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "ep-device-private.h"
 #include "ep-event-private.h"
+#include "ep-json-scan-private.h"
 #include "ep-submitter-private.h"
 
 /* The default headers, in the order they are sent. */
@@ -73,7 +73,6 @@ typedef struct {
   GString    *headers;
   GByteArray *record;
   GRand      *rand;     /* for event ids; seeded from the global, urandom-seeded generator */
-  JsonParser *parser;   /* nullable: stamp-payload only */
   GString    *payload;  /* stamp-payload only: the stamped payload */
   char        id[EP_UUID_LEN + 1];  /* the id of the event built last */
 } SendBuffers;
@@ -86,7 +85,6 @@ send_buffers_free (gpointer data)
   g_string_free (buffers->headers, TRUE);
   g_byte_array_unref (buffers->record);
   g_rand_free (buffers->rand);
-  g_clear_object (&buffers->parser);
   g_string_free (buffers->payload, TRUE);
   g_free (buffers);
 }
@@ -308,62 +306,64 @@ fill_headers (EpSubmitter       *self,
   headers[HEADER_TIMESTAMP].value = timestamp;
 }
 
-/* The splice point of a payload that is a JSON object: just after its
- * opening brace; @empty tells whether only whitespace precedes the
- * closing one. */
-static const char *
-object_body (const char *payload,
-             gboolean   *empty)
-{
-  const char *body = strchr (payload, '{') + 1;
-  const char *p = body;
+static const char * const stamp_members[] = { "uuid", "ts", NULL };
 
-  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-    p++;
-  *empty = *p == '}';
-  return body;
+typedef struct {
+  GString    *out;
+  const char *payload;
+} StampCopy;
+
+static void
+copy_unstamped_member (gsize    key_start,
+                       gsize    value_end,
+                       gboolean marked,
+                       gpointer user_data)
+{
+  StampCopy *copy = user_data;
+
+  if (marked)
+    return;
+  g_string_append_c (copy->out, ',');
+  g_string_append_len (copy->out, copy->payload + key_start, value_end - key_start);
 }
 
-/* stamp-payload (the TIDAL web producer's body form): @payload must be a
- * JSON object; it is written into @buffers->payload with the members
- * "uuid" (@id) and "ts" (@ts_ms, a number) added first and the caller's
- * members kept byte for byte. A caller's own "uuid" or "ts" is replaced
- * (then the object is written anew). Returns NULL, or a static reason. */
+/* stamp-payload (the TIDAL web producer's body form): @payload must be one
+ * JSON object (RFC 8259, strictly: see ep-json-scan.c); it is written into
+ * @out with the members "uuid" (@id) and "ts" (@ts_ms, a number) added first
+ * and the caller's members kept byte for byte. A caller's own "uuid" or "ts"
+ * is replaced: left out of the copy. Returns NULL, or a static reason. */
 static const char *
-stamp_payload (SendBuffers *buffers,
-               const char  *payload,
-               gsize        payload_len,
-               const char  *id,
-               gint64       ts_ms)
+stamp_payload (GString    *out,
+               const char *payload,
+               gsize       payload_len,
+               const char *id,
+               gint64      ts_ms)
 {
-  GString *out = buffers->payload;
-  JsonObject *object;
-  JsonNode *root;
-  gboolean empty;
-  const char *body;
+  EpJsonObjectScan scan;
+  StampCopy copy = { out, payload };
+  char ts[24];
+  gsize body;
 
-  if (buffers->parser == NULL)
-    buffers->parser = json_parser_new ();
-  if (!json_parser_load_from_data (buffers->parser, payload, payload_len, NULL) ||
-      (root = json_parser_get_root (buffers->parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!ep_json_scan_object (payload, payload_len, stamp_members, NULL, NULL, &scan))
     return "is not a JSON object (stamp-payload sends the payload as one, with uuid and ts added)";
-  object = json_node_get_object (root);
 
+  body = scan.open + 1;
   g_string_truncate (out, 0);
-  if (json_object_has_member (object, "uuid") || json_object_has_member (object, "ts"))
+  g_string_append_len (out, payload, body);
+  g_string_append (out, "\"uuid\":\"");
+  g_string_append (out, id);
+  g_string_append (out, "\",\"ts\":");
+  g_string_append_len (out, ts, ep_event_format_decimal (ts_ms, ts));
+  if (scan.n_marked == 0)
     {
-      g_autofree char *text = NULL;
-
-      json_object_set_string_member (object, "uuid", id);
-      json_object_set_int_member (object, "ts", ts_ms);
-      text = json_to_string (root, FALSE);
-      g_string_append (out, text);
+      if (scan.n_members > 0)
+        g_string_append_c (out, ',');
+      g_string_append_len (out, payload + body, payload_len - body);
       return NULL;
     }
-  body = object_body (payload, &empty);
-  g_string_append_len (out, payload, body - payload);
-  g_string_append_printf (out, "\"uuid\":\"%s\",\"ts\":%" G_GINT64_FORMAT "%s", id, ts_ms, empty ? "" : ",");
-  g_string_append_len (out, body, payload + payload_len - body);
+  /* Valid (scanned above): walk its members again, copying the others. */
+  ep_json_scan_object (payload, payload_len, stamp_members, copy_unstamped_member, &copy, &scan);
+  g_string_append_len (out, payload + scan.close, payload_len - scan.close);
   return NULL;
 }
 
@@ -416,7 +416,7 @@ build_record (EpSubmitter       *self,
   ep_event_format_uuid_v4 (buffers->rand, buffers->id);
   if (self->stamp_payload)
     {
-      reason = stamp_payload (buffers, payload, payload_len, buffers->id, now_ms);
+      reason = stamp_payload (buffers->payload, payload, payload_len, buffers->id, now_ms);
       if (reason != NULL)
         {
           *detail = "payload";

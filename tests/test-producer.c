@@ -329,7 +329,10 @@ test_stamp_payload (void)
   gint64 before, after;
   g_autofree char *id = NULL;
   g_autofree char *replaced_id = NULL;
-  const char *not_objects[] = { "[1,2]", "\"text\"", "42", "not json", "{\"a\":", "null" };
+  /* The last ones json-glib's parser takes, but they are not RFC 8259 JSON. */
+  const char *not_objects[] = { "[1,2]", "\"text\"", "42", "not json", "{\"a\":", "null",
+                                "{\"a\":01}", "{}{}", "var x = {}", "{'a':1}", "/*c*/{}",
+                                "{\"a\":\"\\x41\"}", "{\"a\":.5}", "{\"a\":0x10}" };
 
   {
     g_autoptr(GError) error = NULL;
@@ -402,6 +405,51 @@ test_stamp_payload (void)
     g_assert_cmpint (json_object_get_int_member (body, "c"), ==, 3);
     g_assert_cmpuint (json_object_get_size (body), ==, 3);
   }
+}
+
+/* A caller's "uuid" and "ts" (spelled with escapes too, repeated too) are
+ * left out; its other members are copied byte for byte after the new ones. */
+static void
+test_stamp_payload_replaced (void)
+{
+  static const struct {
+    const char *payload;
+    const char *prefix;
+    const char *rest;
+  } cases[] = {
+    { "{\"uuid\":\"mine\",\"ts\":\"x\",\"c\":3}", "{", ",\"c\":3}" },
+    { " { \"a\" : [1, {\"uuid\":2}] , \"u\\u0075id\":1,\"\\u0074s\" :{}, \"uuid\":null,\"b\":1.50 } \n",
+      " {", ",\"a\" : [1, {\"uuid\":2}],\"b\":1.50} \n" },
+    { "{\"ts\":1}", "{", "}" },
+    { "\t{\"uuid\":[{}],\"x\":{\"ts\":0}}", "\t{", ",\"x\":{\"ts\":0}}" },
+  };
+  g_autofree char *dir = ep_test_make_dir ("stamp-replaced");
+  g_autoptr(JsonParser) header_parser = json_parser_new ();
+  g_autoptr(GArray) events = NULL;
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpProducer) producer = new_producer_full (dir, &error, "stamp-payload", TRUE, NULL);
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      g_assert_cmpint (ep_producer_send_event (producer, "replaced", EP_CONSENT_CATEGORY_NECESSARY,
+                                               cases[i].payload, NULL),
+                       ==, EP_SEND_RESULT_STORED);
+  }
+
+  events = read_queue (dir);
+  g_assert_cmpuint (events->len, ==, G_N_ELEMENTS (cases));
+  for (guint i = 0; i < events->len; i++)
+    {
+      const EpEvent *event = &g_array_index (events, EpEvent, i);
+      g_autofree char *expected = g_strdup_printf ("%s\"uuid\":\"%s\",\"ts\":%" G_GINT64_FORMAT "%s",
+                                                   cases[i].prefix, event->id,
+                                                   header_timestamp (header_parser, event),
+                                                   cases[i].rest);
+
+      g_assert_cmpstr (event->payload, ==, expected);
+    }
 }
 
 static void
@@ -1337,6 +1385,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/send-event-full-id", test_send_event_full_id);
   g_test_add_func ("/ep/producer/clock-offset", test_clock_offset);
   g_test_add_func ("/ep/producer/stamp-payload", test_stamp_payload);
+  g_test_add_func ("/ep/producer/stamp-payload-replaced", test_stamp_payload_replaced);
   g_test_add_func ("/ep/producer/size-boundary", test_size_boundary);
   g_test_add_func ("/ep/producer/invalid-events", test_invalid_events);
   g_test_add_func ("/ep/producer/strict-mode", test_strict_mode);

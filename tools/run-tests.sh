@@ -141,7 +141,7 @@ fi
 # targets with a crash found and reported but not fixed yet: they replay
 # their corpus only. EP_SKIP_FUZZ=1 skips the step.
 fuzz_dir=${EP_FUZZ_BUILD_DIR:-_build-fuzz}
-fuzz_targets=(sqs-reply record restore event consumer-request)
+fuzz_targets=(sqs-reply record restore event consumer-request json-scan)
 if [[ "${EP_SKIP_FUZZ:-0}" != 1 ]] && command -v clang >/dev/null 2>&1; then
   step "fuzz targets in $fuzz_dir (clang, libFuzzer)"
   if CC=clang configure "$fuzz_dir" -Dfuzzing=true -Dintrospection=false -Dtools=false \

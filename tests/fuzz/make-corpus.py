@@ -111,6 +111,15 @@ def consumer_requests():
           b'"MessageAttributes":{"Name":{"DataType":"String","StringValue":"e"}}}]}')
 
 
+def json_scans():
+    write("json-scan", "empty", b"{}")
+    write("json-scan", "stamped", b'{"uuid":"mine","ts":1700000000000,"c":[1,2.5e-3,-0]}')
+    write("json-scan", "nested", b' {"a":{"b":[true,false,null,{"ts":"x"}]},"s":"\\u00e9\\ud83c\\udfb5\\n"} ')
+    write("json-scan", "escaped-key", b'{"u\\u0075id":1,"\\u0074s":2}')
+    write("json-scan", "utf8", '{"caf\u00e9":"\U0001F600"}'.encode())
+    write("json-scan", "json-glib-only", b"{'a':01} /*c*/")
+
+
 def restores():
     seg0 = segment_header(1) + b"".join(event_frame(s) for s in range(1, 6))
     write("restore", "one-segment", image([(0, seg0)]))
@@ -126,5 +135,6 @@ if __name__ == "__main__":
     records()
     events()
     consumer_requests()
+    json_scans()
     restores()
     sys.exit(0)
