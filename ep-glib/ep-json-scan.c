@@ -311,13 +311,17 @@ ep_json_scan_object (const char         *text,
                      EpJsonObjectScan   *scan)
 {
   const guchar *start = (const guchar *) text;
-  const guchar *end = start + len;
-  const guchar *p = skip_whitespace (start, end);
+  const guchar *end, *p;
   const guchar *key = NULL, *key_end = NULL;
   guint8 in_object[(EP_JSON_MAX_DEPTH + 7) / 8];
   EpJsonObjectScan found = { 0, };
   guint depth = 0;
 
+  /* Empty text may come as NULL, and NULL + 0 is undefined. */
+  if (len == 0)
+    return FALSE;
+  end = start + len;
+  p = skip_whitespace (start, end);
   if (p == end || *p != '{')
     return FALSE;
   found.open = p - start;

@@ -100,6 +100,8 @@ test_rejects (void)
   for (guint i = 0; i < G_N_ELEMENTS (rejected); i++)
     if (scan (rejected[i]))
       g_error ("accepted: %s", rejected[i]);
+  /* Empty text may come as NULL (g_memdup2 (x, 0) gives NULL). */
+  g_assert_false (scan_len (NULL, 0, NULL));
   /* A NUL byte counts as a byte: outside a string and inside one. */
   g_assert_false (scan_len ("{}\0", 3, NULL));
   g_assert_false (scan_len ("{\"a\":\"\0\"}", 9, NULL));
