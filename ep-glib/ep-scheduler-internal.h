@@ -74,6 +74,9 @@ struct _EpScheduler
   gboolean           stopped;
   GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
   GTask             *close_task;         /* owned, nullable */
+  GThreadPool       *worker;             /* owned, nullable until the first read: one thread for all queue work */
+  GThread           *worker_thread;      /* unowned: the thread that ran the last queue work (worker only) */
+  guint              worker_switches;    /* atomic: queue work that ran on another thread than the one before */
 };
 
 /* The parts of one refused batch, shared by them (refcounted). */
@@ -120,6 +123,9 @@ void     ep_scheduler_split_part_answered  (EpScheduler *self,
                                             Split       *split);
 
 /* The drive (ep-scheduler.c). */
+void     ep_scheduler_run_in_worker        (EpScheduler    *self,
+                                            GTask          *task,
+                                            GTaskThreadFunc func);
 void     ep_scheduler_fill_pipeline        (EpScheduler *self);
 void     ep_scheduler_settle_flushes       (EpScheduler *self,
                                             gboolean     drain_over);

@@ -115,4 +115,8 @@ gboolean     ep_scheduler_close_finish    (EpScheduler             *self,
                                            GAsyncResult            *result,
                                            GError                 **error);
 
+/* Tests: how many times the queue work (batch reads and settles) moved
+ * to another thread; it all runs on one worker thread, so 0. */
+guint        ep_scheduler_get_worker_switches (EpScheduler         *self);
+
 G_END_DECLS

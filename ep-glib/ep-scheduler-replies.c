@@ -522,7 +522,7 @@ finish_batch (EpScheduler *self,
   g_main_context_pop_thread_default (self->context);
   g_task_set_source_tag (task, finish_batch);
   g_task_set_task_data (task, batch, (GDestroyNotify) ep_scheduler_batch_free);
-  g_task_run_in_thread (task, settle_batch_in_thread);
+  ep_scheduler_run_in_worker (self, task, settle_batch_in_thread);
 }
 
 /* Every other part of @split was answered: judges the lone events it held.

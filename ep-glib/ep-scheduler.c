@@ -105,6 +105,10 @@ ep_scheduler_finalize (GObject *object)
   g_free (self->rejected_token);
   g_free (self->last_failure);
   g_mutex_clear (&self->lock);
+  /* Nothing is queued (each work item keeps the scheduler alive), and this
+   * may run on the worker itself: do not wait for it. */
+  if (self->worker != NULL)
+    g_thread_pool_free (self->worker, FALSE, FALSE);
 
   G_OBJECT_CLASS (ep_scheduler_parent_class)->finalize (object);
 }
@@ -430,6 +434,62 @@ abandon_split_parts (EpScheduler *self)
     }
 }
 
+/* Queue work (reading a batch, settling one) ------------------------------- */
+
+typedef struct {
+  GTask           *task;   /* owned */
+  GTaskThreadFunc  func;
+} Work;
+
+static void
+run_work (gpointer data,
+          gpointer user_data)
+{
+  Work *work = data;
+  EpScheduler *self = g_task_get_source_object (work->task);
+
+  if (self->worker_thread != g_thread_self ())
+    {
+      if (self->worker_thread != NULL)
+        g_atomic_int_inc (&self->worker_switches);
+      self->worker_thread = g_thread_self ();
+    }
+  work->func (work->task, self, g_task_get_task_data (work->task),
+              g_task_get_cancellable (work->task));
+  g_object_unref (work->task);
+  g_free (work);
+}
+
+/* Runs @func for @task on the scheduler's one worker thread, in the order
+ * asked (not in GTask's shared pool): the events a batch read allocates are
+ * freed by the same thread when it settles, so that no allocator cache
+ * moves between threads (GLib 2.74's GSlice hands such caches over and
+ * releases them in bulk, later, from whatever thread frees next: the main
+ * loop too), and reads and settles never contend for the queue's mutex.
+ * @func returns the task's result; the callback runs on the task's
+ * context, as with g_task_run_in_thread(). */
+void
+ep_scheduler_run_in_worker (EpScheduler    *self,
+                            GTask          *task,
+                            GTaskThreadFunc func)
+{
+  Work *work = g_new (Work, 1);
+
+  g_assert (g_task_get_source_object (task) == self);
+  if (self->worker == NULL)
+    self->worker = g_thread_pool_new (run_work, NULL, 1, TRUE, NULL);
+  g_assert (self->worker != NULL);
+  work->task = g_object_ref (task);
+  work->func = func;
+  g_thread_pool_push (self->worker, work, NULL);
+}
+
+guint
+ep_scheduler_get_worker_switches (EpScheduler *self)
+{
+  return (guint) g_atomic_int_get (&self->worker_switches);
+}
+
 static gboolean
 has_free_slot (EpScheduler *self)
 {
@@ -463,7 +523,7 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
       self->in_flight++;
       self->reading++;
       self->bytes_ahead += MAX_BATCH_BYTES;
-      g_task_run_in_thread (task, read_batch_in_thread);
+      ep_scheduler_run_in_worker (self, task, read_batch_in_thread);
     }
   g_main_context_pop_thread_default (self->context);
   maybe_drain_finished (self);

@@ -1392,6 +1392,29 @@ test_read_ahead_bounded (Fixture       *fx,
   own_scheduler_stop (&own, fx, &flushed);
 }
 
+/* A drain with batches in parallel: every read and every settle runs on
+ * the scheduler's one worker thread, so the events a read allocates are
+ * freed by the thread that allocated them, and the main loop never gets
+ * another thread's allocator caches to release. */
+static void
+test_queue_work_one_thread (Fixture       *fx,
+                            gconstpointer  data)
+{
+  OwnScheduler own = { NULL, };
+  g_autoptr(GAsyncResult) flushed = NULL;
+  g_autoptr(GError) error = NULL;
+
+  own_scheduler_start (&own, fx, 400, 10, 8);
+  ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
+  ep_test_wait_result (&flushed);
+  g_assert_true (ep_scheduler_flush_finish (own.scheduler, flushed, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_length (own.queue), ==, 0);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 400);
+  g_assert_cmpuint (ep_scheduler_get_worker_switches (own.scheduler), ==, 0);
+  own_scheduler_stop (&own, fx, &flushed);
+}
+
 typedef struct {
   EpProducer *producer;
   guint       thread;
@@ -1565,6 +1588,7 @@ main (int   argc,
   g_test_add_func ("/ep/delivery/witness-ledger", test_witness_ledger);
   ADD ("/ep/delivery/max-in-flight-clamped", test_max_in_flight_clamped);
   ADD ("/ep/delivery/read-ahead-bounded", test_read_ahead_bounded);
+  ADD ("/ep/delivery/queue-work-one-thread", test_queue_work_one_thread);
   ADD ("/ep/delivery/order-per-thread", test_order_per_thread);
   ADD ("/ep/delivery/debug-story", test_debug_story);
 
