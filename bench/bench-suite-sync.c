@@ -150,19 +150,21 @@ measure_sync_interleaved (const char  *dir,
         floor_file_sample (&fallocated, frame, frame_size, i);
       for (guint i = done; i < end; i++)
         floor_file_sample (&zeroed, frame, frame_size, i);
-      for (guint i = done; i < end; i++)
+      for (guint i = done; i < end && send != NULL; i++)
         samples[i] = send (target);
     }
   floor_file_close (&fallocated, n, &out->floor);
   floor_file_close (&zeroed, n, &out->zeroed);
+  if (send == NULL)
+    return;
   bench_stats_compute (samples, n, &out->store.stats);
   out->store.measured = TRUE;
 }
 
 /* Report ------------------------------------------------------------------- */
 
-static char *
-format_median_p99 (const Latency *lat)
+char *
+bench_format_median_p99 (const Latency *lat)
 {
   g_autofree char *m = NULL, *p = NULL;
 
@@ -191,11 +193,11 @@ print_sync (const Config  *config,
       const Latency *sql = &results->latency[SQLITE][MODE_SYNC][l];
       const Latency *sql_floor = &results->sqlite_floor[l];
       g_autofree char *level = bench_format_count (config->levels[l]);
-      g_autofree char *c_floor = format_median_p99 (floor);
-      g_autofree char *c_ours = format_median_p99 (ours);
-      g_autofree char *c_sql_floor = format_median_p99 (sql_floor);
-      g_autofree char *c_sql = format_median_p99 (sql);
-      g_autofree char *c_zero = format_median_p99 (&results->sync_floor_zeroed[l]);
+      g_autofree char *c_floor = bench_format_median_p99 (floor);
+      g_autofree char *c_ours = bench_format_median_p99 (ours);
+      g_autofree char *c_sql_floor = bench_format_median_p99 (sql_floor);
+      g_autofree char *c_sql = bench_format_median_p99 (sql);
+      g_autofree char *c_zero = bench_format_median_p99 (&results->sync_floor_zeroed[l]);
       g_autofree char *r_floor = bench_format_ratio (ours->stats.median, floor->stats.median);
       g_autofree char *r_sql_floor = bench_format_ratio (sql->stats.median,
                                                          sql_floor->stats.median);

@@ -99,6 +99,7 @@ typedef struct {
   gboolean measured;
   guint64  sends;
   double   seconds;
+  guint64  fdatasyncs;   /* the process's fdatasync() calls during the run */
 } Throughput;
 
 /* An idle producer (nothing queued, nothing to report), observed for a
@@ -121,6 +122,9 @@ typedef struct {
   guint      frame_size;               /* bytes ours writes per send (the floor's size) */
   Throughput throughput[N_IMPLS][2];
   Throughput sync_throughput[2];       /* ours, sync-on-send, 1 and 4 threads */
+  Latency    group_floor[2];           /* the floor of 1 and 4 frames per fdatasync */
+  Latency    group_floor_zeroed[2];    /* ... into a zero-filled file */
+  guint      group_frame_size;         /* the frame size of group_floor */
   Restore    restore[N_IMPLS][N_LEVELS];
   Drain      drain[N_IMPLS][N_DRAINS];
   gboolean   drain_skipped;
@@ -149,7 +153,8 @@ double   restore_bytes_per_event (const Restore *r);
 
 /* The sync-on-send floor (bench-suite-sync.c): a bare pwrite + fdatasync of
  * the size ours writes per send, into a preallocated file in @dir,
- * interleaved with a store's sends in SYNC_ROUNDS rounds. */
+ * interleaved with a store's sends in SYNC_ROUNDS rounds (@send NULL: the
+ * floor alone, @out->store not measured). */
 #define SYNC_ROUNDS 10
 
 typedef gint64 (*TimedSend) (gpointer target);   /* one send; its duration in ns */
@@ -169,6 +174,7 @@ void     measure_sync_interleaved (const char  *dir,
                                    SyncSamples *out);
 void     print_sync            (const Config  *config,
                                 const Results *results);
+char    *bench_format_median_p99 (const Latency *lat);
 
 /* 2. Throughput (bench-suite-throughput.c) */
 void     phase_throughput      (const Config  *config,
