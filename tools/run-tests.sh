@@ -150,6 +150,10 @@ if [[ "${EP_SKIP_FUZZ:-0}" != 1 ]] && command -v clang >/dev/null 2>&1; then
     # A UBSan report is fatal: every fuzz object is built with
     # -fno-sanitize-recover=undefined (tests/fuzz/meson.build); the stack helps.
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    # Leaks count too, also with EP_SKIP_ASAN=1; GSlice would hide them.
+    export G_SLICE=always-malloc
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0
+    export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
     for target in "${fuzz_targets[@]}"; do
       seconds=${EP_FUZZ_SECONDS:-10}
       if [[ " ${EP_FUZZ_REPLAY_ONLY-} " == *" $target "* ]]; then

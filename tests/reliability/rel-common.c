@@ -256,6 +256,32 @@ rel_server_thread_call (RelServerThread *self,
   g_mutex_unlock (&self->lock);
 }
 
+typedef struct {
+  GFunc    func;
+  gpointer data;
+} ServerPost;
+
+static gboolean
+server_post_run (gpointer data)
+{
+  ServerPost *post = data;
+
+  post->func (post->data, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+void
+rel_server_thread_post (RelServerThread *self,
+                        GFunc            func,
+                        gpointer         data)
+{
+  ServerPost *post = g_new (ServerPost, 1);
+
+  post->func = func;
+  post->data = data;
+  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, server_post_run, post, g_free);
+}
+
 static void
 quit_loop (gpointer data,
            gpointer unused)

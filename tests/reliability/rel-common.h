@@ -107,6 +107,13 @@ RelServerThread *rel_server_thread_new  (void);
 void      rel_server_thread_call  (RelServerThread *thread,
                                    GFunc            func,
                                    gpointer         data);
+/* Queues @func to run on that thread and returns at once: for what the
+ * test does while a RelTicker runs, so that the measured main thread never
+ * waits for the server thread (which may itself wait for a CPU). Runs
+ * before any later rel_server_thread_call(). */
+void      rel_server_thread_post  (RelServerThread *thread,
+                                   GFunc            func,
+                                   gpointer         data);
 /* Stops and joins the thread (after the callers freed what runs there). */
 void      rel_server_thread_free  (RelServerThread *thread);
 

@@ -385,10 +385,13 @@ server_release_hung_here (gpointer data,
   g_mutex_unlock (&self->lock);
 }
 
+/* Called while the ticker runs: posted, not waited for (the main thread
+ * would otherwise sleep until the server thread got a CPU, and the ticker
+ * would count that as the producer blocking the main loop). */
 static void
 server_release_hung (Server *self)
 {
-  rel_server_thread_call (self->thread, server_release_hung_here, self);
+  rel_server_thread_post (self->thread, server_release_hung_here, self);
 }
 
 /* On the server thread. */

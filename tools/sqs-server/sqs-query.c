@@ -144,7 +144,12 @@ split_index (const char  *text,
   if (dot == NULL)
     return FALSE;
   digits = g_strndup (text, dot - text);
-  if (!g_ascii_string_to_unsigned (digits, 10, 1, G_MAXUINT, &value, NULL))
+  /* Only the canonical form: with "05" accepted, Entry.5 and Entry.05 would
+   * be two parameters for one field (the first value leaked, and which one
+   * won depended on the order of a hash table). "05" is an unknown
+   * parameter instead, like any other name SQS does not define. */
+  if (digits[0] == '0'
+      || !g_ascii_string_to_unsigned (digits, 10, 1, G_MAXUINT, &value, NULL))
     return FALSE;
   *index = value;
   *rest = dot + 1;
