@@ -462,10 +462,9 @@ run_work (gpointer data,
 
 /* Runs @func for @task on the scheduler's one worker thread, in the order
  * asked (not in GTask's shared pool): the events a batch read allocates are
- * freed by the same thread when it settles, so that no allocator cache
- * moves between threads (GLib 2.74's GSlice hands such caches over and
- * releases them in bulk, later, from whatever thread frees next: the main
- * loop too), and reads and settles never contend for the queue's mutex.
+ * freed by the same thread when it settles, so that their allocator caches
+ * do not move between threads (GLib 2.74's GSlice passes them through a
+ * shared depot), and reads and settles never contend for the queue's mutex.
  * @func returns the task's result; the callback runs on the task's
  * context, as with g_task_run_in_thread(). */
 void
