@@ -387,9 +387,9 @@ send_and_deliver (ProducerFixture *fx,
   g_assert_no_error (error);
 }
 
-/* requested-sent-timestamp of the delivered event @name, minus now (ms). */
-static gint64
-stamp_offset_ms (ProducerFixture *fx,
+/* The delivered entry of event @name (the test fails without one). */
+static EpTestEntry *
+delivered_entry (ProducerFixture *fx,
                  const char      *name)
 {
   GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
@@ -401,19 +401,26 @@ stamp_offset_ms (ProducerFixture *fx,
       for (guint j = 0; j < request->entries->len; j++)
         {
           EpTestEntry *entry = g_ptr_array_index (request->entries, j);
-          g_autoptr(JsonNode) headers = NULL;
-          const char *stamp;
 
-          if (g_strcmp0 (entry->name, name) != 0)
-            continue;
-          headers = json_from_string (entry->headers_json, NULL);
-          g_assert_nonnull (headers);
-          stamp = json_object_get_string_member (json_node_get_object (headers),
-                                                 "requested-sent-timestamp");
-          return g_ascii_strtoll (stamp, NULL, 10) - g_get_real_time () / 1000;
+          if (g_strcmp0 (entry->name, name) == 0)
+            return entry;
         }
     }
   g_assert_not_reached ();
+}
+
+/* requested-sent-timestamp of the delivered event @name, minus now (ms). */
+static gint64
+stamp_offset_ms (ProducerFixture *fx,
+                 const char      *name)
+{
+  g_autoptr(JsonNode) headers = json_from_string (delivered_entry (fx, name)->headers_json, NULL);
+  const char *stamp;
+
+  g_assert_nonnull (headers);
+  stamp = json_object_get_string_member (json_node_get_object (headers),
+                                         "requested-sent-timestamp");
+  return g_ascii_strtoll (stamp, NULL, 10) - g_get_real_time () / 1000;
 }
 
 /* The `ts` member of the delivered stamped payload of event @name, minus
@@ -422,26 +429,11 @@ static gint64
 payload_ts_offset_ms (ProducerFixture *fx,
                       const char      *name)
 {
-  GPtrArray *requests = ep_test_server_get_requests (fx->consumer.server);
+  g_autoptr(JsonNode) body = json_from_string (delivered_entry (fx, name)->body, NULL);
 
-  for (guint i = 0; i < requests->len; i++)
-    {
-      EpTestRequest *request = g_ptr_array_index (requests, i);
-
-      for (guint j = 0; j < request->entries->len; j++)
-        {
-          EpTestEntry *entry = g_ptr_array_index (request->entries, j);
-          g_autoptr(JsonNode) body = NULL;
-
-          if (g_strcmp0 (entry->name, name) != 0)
-            continue;
-          body = json_from_string (entry->body, NULL);
-          g_assert_nonnull (body);
-          return json_object_get_int_member (json_node_get_object (body), "ts") -
-                 g_get_real_time () / 1000;
-        }
-    }
-  g_assert_not_reached ();
+  g_assert_nonnull (body);
+  return json_object_get_int_member (json_node_get_object (body), "ts") -
+         g_get_real_time () / 1000;
 }
 
 /* Within the Date's second, the round trips and the test's own pace. */
