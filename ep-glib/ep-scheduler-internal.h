@@ -77,6 +77,8 @@ struct _EpScheduler
   GThreadPool       *worker;             /* owned, nullable until the first read: one thread for all queue work */
   GThread           *worker_thread;      /* unowned: the thread that ran the last queue work (worker only) */
   guint              worker_switches;    /* atomic: queue work that ran on another thread than the one before */
+  guint              reads_on_settle;    /* atomic: batches read by the worker call that settled the one before */
+  guint              freed_elsewhere;    /* atomic: posted batches freed on another thread than the one that read them */
 };
 
 /* The parts of one refused batch, shared by them (refcounted). */
@@ -102,6 +104,8 @@ typedef struct {
   guint       unreadable;     /* records found unreadable and removed while reading */
   GArray     *removed;        /* owned (element-type guint64): seqs to forget once the reply is applied */
   GArray     *kept;           /* owned (element-type guint64): seqs to hand out again */
+  EpBatchReply *reply;        /* owned, nullable: the reply once applied, freed with the batch by the worker */
+  GThread    *read_by;        /* unowned: the worker thread that read it */
 } Batch;
 
 /* Batches (ep-scheduler-replies.c). */
@@ -127,6 +131,11 @@ void     ep_scheduler_run_in_worker        (EpScheduler    *self,
                                             GTask          *task,
                                             GTaskThreadFunc func);
 void     ep_scheduler_fill_pipeline        (EpScheduler *self);
+Batch   *ep_scheduler_read_batch           (EpScheduler *self);
+void     ep_scheduler_batch_arrived        (EpScheduler *self,
+                                            Batch       *batch);
+gboolean ep_scheduler_read_on_settle       (EpScheduler *self,
+                                            gsize        batch_bytes);
 void     ep_scheduler_settle_flushes       (EpScheduler *self,
                                             gboolean     drain_over);
 void     ep_scheduler_maybe_finish_close   (EpScheduler *self);

@@ -27,6 +27,8 @@ static void split_unref (Split *split);
 void
 ep_scheduler_batch_free (Batch *batch)
 {
+  if (batch->scheduler != NULL && batch->read_by != NULL && batch->read_by != g_thread_self ())
+    g_atomic_int_inc (&batch->scheduler->freed_elsewhere);
   g_clear_pointer (&batch->split, split_unref);
   g_free (batch->refusal);
   g_clear_pointer (&batch->items, g_ptr_array_unref);
@@ -37,6 +39,7 @@ ep_scheduler_batch_free (Batch *batch)
   g_free (batch->token);
   g_clear_pointer (&batch->removed, g_array_unref);
   g_clear_pointer (&batch->kept, g_array_unref);
+  g_clear_pointer (&batch->reply, ep_batch_reply_free);
   g_free (batch);
 }
 
@@ -438,7 +441,29 @@ apply_monitoring_reply (EpScheduler  *self,
   ep_scheduler_arm_monitoring_timer (self);
 }
 
-/* Worker: writes what a reply meant to the queue. */
+/* A batch being settled by the worker, and maybe the next one it reads. */
+typedef struct {
+  Batch    *batch;        /* owned until the worker frees it */
+  gsize     bytes;        /* batch->bytes (counted in bytes_ahead) */
+  gboolean  removed_any;  /* events left the queue */
+  gboolean  read_next;    /* the worker reads the next batch too */
+  Batch    *next;         /* owned, nullable: what it read */
+} Settle;
+
+static void
+settle_free (Settle *settle)
+{
+  g_clear_pointer (&settle->batch, ep_scheduler_batch_free);
+  g_clear_pointer (&settle->next, ep_scheduler_batch_free);
+  g_free (settle);
+}
+
+/* Worker: writes what a reply meant to the queue, frees the batch, and
+ * reads the next one if asked. A batch is allocated (read) and freed on
+ * this one thread, so that its many small blocks (records, GVariants,
+ * arrays, the body) do not pass through the main thread's allocator
+ * caches: GLib 2.74's GSlice trims those in bulk on the thread that frees,
+ * milliseconds at a time. */
 static void
 settle_batch_in_thread (GTask        *task,
                         gpointer      source_object,
@@ -446,7 +471,8 @@ settle_batch_in_thread (GTask        *task,
                         GCancellable *cancellable)
 {
   EpScheduler *self = source_object;
-  Batch *batch = task_data;
+  Settle *settle = task_data;
+  Batch *batch = settle->batch;
   g_autoptr(GError) error = NULL;
 
   ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
@@ -455,22 +481,31 @@ settle_batch_in_thread (GTask        *task,
       !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
     g_message ("Confirmed events could not be removed for good (they may be sent again): %s",
                error->message);
-  /* The events are freed here too, so that no allocator work lands on the
-   * main context; only the seq arrays go back to it. */
-  g_ptr_array_set_size (batch->items, 0);
-  g_array_set_size (batch->events, 0);
+  g_clear_pointer (&settle->batch, ep_scheduler_batch_free);
+  /* Settled first: kept events are handed out again before newer ones. */
+  if (settle->read_next)
+    {
+      settle->next = ep_scheduler_read_batch (self);
+      g_atomic_int_inc (&self->reads_on_settle);
+    }
   g_task_return_boolean (task, TRUE);
 }
 
 /* Main context: the batch is over; on with the drain. */
 static void
 batch_settled (EpScheduler *self,
-               Batch       *batch)
+               gsize        bytes,
+               gboolean     removed_any,
+               Batch       *next)
 {
-  self->in_flight--;
-  self->bytes_ahead -= batch->bytes;
-  if (batch->removed->len > 0)
+  self->bytes_ahead -= bytes;
+  if (removed_any)
     ep_scheduler_report_queue_changed (self);
+  if (next != NULL)
+    /* It took over the settled batch's slot. */
+    ep_scheduler_batch_arrived (self, next);
+  else
+    self->in_flight--;
   if (self->stopped)
     {
       ep_scheduler_maybe_finish_close (self);
@@ -486,9 +521,11 @@ batch_written (GObject      *source,
                gpointer      user_data)
 {
   EpScheduler *self = EP_SCHEDULER (source);
+  Settle *settle = g_task_get_task_data (G_TASK (result));
 
   g_assert (g_task_get_source_tag (G_TASK (result)) == finish_batch);
-  batch_settled (self, g_task_get_task_data (G_TASK (result)));
+  g_assert (settle->next != NULL || !settle->read_next);
+  batch_settled (self, settle->bytes, settle->removed_any, g_steal_pointer (&settle->next));
 }
 
 /* Every reply tells the consumer's time; a new offset goes to the owner. */
@@ -503,25 +540,36 @@ observe_clock (EpScheduler  *self,
     self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
 }
 
-/* The reply was applied: a worker writes what it meant to the queue, then
- * the batch is settled. */
+/* The reply was applied: a worker writes what it meant to the queue,
+ * frees the batch and maybe reads the next, then the batch is settled. */
 static void
 finish_batch (EpScheduler *self,
               Batch       *batch)
 {
   g_autoptr(GTask) task = NULL;
+  Settle *settle;
 
   if (batch->kept->len == 0 && batch->removed->len == 0)
     {
-      batch_settled (self, batch);
+      /* Nothing to write (a batch split into parts): no worker. */
+      gsize bytes = batch->bytes;
+
       ep_scheduler_batch_free (batch);
+      batch_settled (self, bytes, FALSE, NULL);
       return;
     }
+  /* The split is shared with the main context's other parts. */
+  g_clear_pointer (&batch->split, split_unref);
+  settle = g_new0 (Settle, 1);
+  settle->batch = batch;
+  settle->bytes = batch->bytes;
+  settle->removed_any = batch->removed->len > 0;
+  settle->read_next = ep_scheduler_read_on_settle (self, batch->bytes);
   g_main_context_push_thread_default (self->context);
   task = g_task_new (self, NULL, batch_written, NULL);
   g_main_context_pop_thread_default (self->context);
   g_task_set_source_tag (task, finish_batch);
-  g_task_set_task_data (task, batch, (GDestroyNotify) ep_scheduler_batch_free);
+  g_task_set_task_data (task, settle, (GDestroyNotify) settle_free);
   ep_scheduler_run_in_worker (self, task, settle_batch_in_thread);
 }
 
@@ -630,6 +678,8 @@ batch_posted (GObject      *source,
     {
       g_debug ("Batch %" G_GUINT64_FORMAT " settled: %u events removed (confirmed or refused), "
                "%u kept for later", batch->serial, batch->removed->len, batch->kept->len);
+      /* Freed by the worker, with the batch (see settle_batch_in_thread). */
+      batch->reply = g_steal_pointer (&reply);
       finish_batch (self, g_steal_pointer (&batch));
     }
   else

@@ -347,16 +347,14 @@ maybe_drain_finished (EpScheduler *self)
     drain_finished (self);
 }
 
-static void
-read_batch_in_thread (GTask        *task,
-                      gpointer      source_object,
-                      gpointer      task_data,
-                      GCancellable *cancellable)
+/* Worker: takes the next batch from the queue, parses and encodes it. */
+Batch *
+ep_scheduler_read_batch (EpScheduler *self)
 {
-  EpScheduler *self = source_object;
   g_autoptr(Batch) batch = ep_scheduler_batch_new ();
   g_autoptr(GPtrArray) items = ep_queue_take (self->queue, MAX_BATCH_EVENTS, MAX_BATCH_BYTES);
 
+  batch->read_by = g_thread_self ();
   /* Each item moves to the batch, or is freed here. */
   g_ptr_array_set_free_func (items, NULL);
   for (guint i = 0; i < items->len; i++)
@@ -380,19 +378,28 @@ read_batch_in_thread (GTask        *task,
     }
   if (batch->events->len > 0)
     ep_scheduler_batch_encode (batch);
-  g_task_return_pointer (task, g_steal_pointer (&batch), (GDestroyNotify) ep_scheduler_batch_free);
+  return g_steal_pointer (&batch);
 }
 
 static void
-batch_read (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
+read_batch_in_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
 {
-  EpScheduler *self = EP_SCHEDULER (source);
-  g_autoptr(Batch) batch = NULL;
+  g_task_return_pointer (task, ep_scheduler_read_batch (source_object),
+                         (GDestroyNotify) ep_scheduler_batch_free);
+}
 
-  g_assert (g_task_get_source_tag (G_TASK (result)) == ep_scheduler_fill_pipeline);
-  batch = g_task_propagate_pointer (G_TASK (result), NULL);
+/* Main context: a batch read by the worker (ep_scheduler_read_batch(),
+ * counted in reading, in_flight and bytes_ahead as MAX_BATCH_BYTES) is
+ * posted, or put back when there is nothing to post or the scheduler
+ * stopped. Does not fill the pipeline. */
+void
+ep_scheduler_batch_arrived (EpScheduler *self,
+                            Batch       *batch)
+{
+  g_autoptr(Batch) owned = batch;
 
   self->reading--;
   self->bytes_ahead -= MAX_BATCH_BYTES;
@@ -406,14 +413,24 @@ batch_read (GObject      *source,
       ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
       self->bytes_ahead -= batch->bytes;
       self->in_flight--;
-      /* Not maybe_drain_finished(): a batch of unreadable records must not
-       * end the drain while readable events wait behind it. */
-      ep_scheduler_fill_pipeline (self);
-      ep_scheduler_maybe_finish_close (self);
       return;
     }
-  ep_scheduler_post_batch (self, g_steal_pointer (&batch));
+  ep_scheduler_post_batch (self, g_steal_pointer (&owned));
+}
+
+static void
+batch_read (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  EpScheduler *self = EP_SCHEDULER (source);
+
+  g_assert (g_task_get_source_tag (G_TASK (result)) == ep_scheduler_fill_pipeline);
+  ep_scheduler_batch_arrived (self, g_task_propagate_pointer (G_TASK (result), NULL));
+  /* Not maybe_drain_finished() alone: a batch of unreadable records must
+   * not end the drain while readable events wait behind it. */
   ep_scheduler_fill_pipeline (self);
+  ep_scheduler_maybe_finish_close (self);
 }
 
 /* Puts the events of split parts that will not be posted back in the
@@ -489,10 +506,54 @@ ep_scheduler_get_worker_switches (EpScheduler *self)
   return (guint) g_atomic_int_get (&self->worker_switches);
 }
 
+guint
+ep_scheduler_get_reads_on_settle (EpScheduler *self)
+{
+  return (guint) g_atomic_int_get (&self->reads_on_settle);
+}
+
+guint
+ep_scheduler_get_freed_elsewhere (EpScheduler *self)
+{
+  return (guint) g_atomic_int_get (&self->freed_elsewhere);
+}
+
 static gboolean
 has_free_slot (EpScheduler *self)
 {
   return self->in_flight < MIN (self->config.max_in_flight, EP_TRANSPORT_MAX_CONNS_PER_HOST);
+}
+
+/* Whether another batch may be read now, with @freeing of the batches in
+ * flight (their @freed_bytes) about to settle and leave their slots. */
+static gboolean
+may_read (EpScheduler *self,
+          guint        freeing,
+          gsize        freed_bytes)
+{
+  guint in_flight = self->in_flight - freeing;
+
+  return !self->stopped && !self->drain_failed &&
+         in_flight < MIN (self->config.max_in_flight, EP_TRANSPORT_MAX_CONNS_PER_HOST) &&
+         g_queue_is_empty (&self->split_parts) &&
+         (in_flight == 0 || self->bytes_ahead - freed_bytes + MAX_BATCH_BYTES <= MAX_READ_AHEAD_BYTES) &&
+         ep_queue_get_pending (self->queue) > (guint64) self->reading * MAX_BATCH_EVENTS;
+}
+
+/* Called as a batch in flight settles (@batch_bytes its bytes): whether
+ * the worker that settles it reads the next batch in the same call. If so,
+ * the read is counted now (reading, bytes_ahead) and takes over the
+ * batch's slot in in_flight: hand the batch read to
+ * ep_scheduler_batch_arrived(). */
+gboolean
+ep_scheduler_read_on_settle (EpScheduler *self,
+                             gsize        batch_bytes)
+{
+  if (!may_read (self, 1, batch_bytes))
+    return FALSE;
+  self->reading++;
+  self->bytes_ahead += MAX_BATCH_BYTES;
+  return TRUE;
 }
 
 /* Posts waiting split parts, then starts reading batches, until
@@ -511,10 +572,7 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
       self->in_flight++;
       ep_scheduler_post_batch (self, g_queue_pop_head (&self->split_parts));
     }
-  while (!self->stopped && !self->drain_failed && has_free_slot (self) &&
-         g_queue_is_empty (&self->split_parts) &&
-         (self->in_flight == 0 || self->bytes_ahead + MAX_BATCH_BYTES <= MAX_READ_AHEAD_BYTES) &&
-         ep_queue_get_pending (self->queue) > (guint64) self->reading * MAX_BATCH_EVENTS)
+  while (may_read (self, 0, 0))
     {
       g_autoptr(GTask) task = g_task_new (self, NULL, batch_read, NULL);
 

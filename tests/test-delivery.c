@@ -1395,7 +1395,8 @@ test_read_ahead_bounded (Fixture       *fx,
 /* A drain with batches in parallel: every read and every settle runs on
  * the scheduler's one worker thread, so the events a read allocates are
  * freed by the thread that allocated them, and the main loop never gets
- * another thread's allocator caches to release. */
+ * another thread's allocator caches to release. Settles read the next
+ * batch in the same worker call, and every batch is freed by its worker. */
 static void
 test_queue_work_one_thread (Fixture       *fx,
                             gconstpointer  data)
@@ -1412,6 +1413,31 @@ test_queue_work_one_thread (Fixture       *fx,
   g_assert_cmpuint (ep_queue_get_length (own.queue), ==, 0);
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 400);
   g_assert_cmpuint (ep_scheduler_get_worker_switches (own.scheduler), ==, 0);
+  g_assert_cmpuint (ep_scheduler_get_reads_on_settle (own.scheduler), >, 0);
+  g_assert_cmpuint (ep_scheduler_get_freed_elsewhere (own.scheduler), ==, 0);
+  own_scheduler_stop (&own, fx, &flushed);
+}
+
+/* max-in-flight 1: the worker call that settles a batch reads the next
+ * one, so a drain of 10 batches reads only the first on its own; each
+ * batch is freed by the worker that read it, not on the main context. */
+static void
+test_settle_reads_next (Fixture       *fx,
+                        gconstpointer  data)
+{
+  OwnScheduler own = { NULL, };
+  g_autoptr(GAsyncResult) flushed = NULL;
+  g_autoptr(GError) error = NULL;
+
+  own_scheduler_start (&own, fx, 100, 10, 1);
+  ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
+  ep_test_wait_result (&flushed);
+  g_assert_true (ep_scheduler_flush_finish (own.scheduler, flushed, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_length (own.queue), ==, 0);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 100);
+  g_assert_cmpuint (ep_scheduler_get_reads_on_settle (own.scheduler), ==, 9);
+  g_assert_cmpuint (ep_scheduler_get_freed_elsewhere (own.scheduler), ==, 0);
   own_scheduler_stop (&own, fx, &flushed);
 }
 
@@ -1589,6 +1615,7 @@ main (int   argc,
   ADD ("/ep/delivery/max-in-flight-clamped", test_max_in_flight_clamped);
   ADD ("/ep/delivery/read-ahead-bounded", test_read_ahead_bounded);
   ADD ("/ep/delivery/queue-work-one-thread", test_queue_work_one_thread);
+  ADD ("/ep/delivery/settle-reads-next", test_settle_reads_next);
   ADD ("/ep/delivery/order-per-thread", test_order_per_thread);
   ADD ("/ep/delivery/debug-story", test_debug_story);
 
