@@ -30,6 +30,10 @@ G_BEGIN_DECLS
 #define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
 #define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
 #define SYNC_REJOIN_MAX_US       (1 * G_TIME_SPAN_MILLISECOND)
+/* sync_on_send: the sync thread keeps FILL_AHEAD bytes past the end of the
+ * log zero-filled (written and synced), FILL_CHUNK bytes at a time. */
+#define FILL_AHEAD               (1024u * 1024)
+#define FILL_CHUNK               (256u * 1024)
 #define STORAGE_CHECK_US         (750 * G_TIME_SPAN_MILLISECOND)
 #define ALIGN8(n)                (((n) + 7) & ~(guint64) 7)
 #define FRAME_SIZE(payload_len)  (HEADER_SIZE + ALIGN8 ((guint64) (payload_len)))
@@ -106,6 +110,9 @@ typedef struct {
   guint64  allocated;         /* sync_on_send: file size set by preallocation (the
                                * bytes past @size are zeros); 0 if none */
   gboolean prealloc_tried;    /* preallocation was attempted (not retried) */
+  guint64  zeroed;            /* sync_on_send: the bytes before this are data or
+                               * zeros that were written and synced (no unwritten
+                               * extents left); see ep_journal_fill_locked() */
 } EpQueueSegment;
 
 struct _EpQueue
@@ -182,6 +189,8 @@ struct _EpQueue
   EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
   gpointer   sync_hook_data;
 
+  gboolean   fill_wanted;     /* sync_on_send: the sync thread should zero-fill
+                               * ahead of the log (ep_journal_fill_locked()) */
   GThread   *sync_thread;     /* owned; joined by close */
   GMutex     maintenance_mutex; /* serialises segment deletion and compaction */
 };
@@ -270,6 +279,7 @@ guint64          ep_journal_sync_ticket         (EpQueue         *self);
 gboolean         ep_journal_sync_wait           (EpQueue         *self,
                                                  guint64          ticket,
                                                  GError         **error);
+void             ep_journal_fill_locked         (EpQueue         *self);
 void             ep_journal_release_tail        (EpQueue         *self,
                                                  EpQueueSegment  *seg);
 gboolean         ep_journal_sync_file           (int              fd,

@@ -72,6 +72,13 @@
  * segment (and the active segment after an open) its full size limit at
  * once, so appends write into space the file already has, its size never
  * changes on the send path, and fdatasync() flushes data, not a new size.
+ * fallocate() leaves the space as unwritten extents, and an fdatasync()
+ * after writing into them also commits their conversion to written ones,
+ * which costs more the more blocks a sync covers (on the bench's disk, 4
+ * frames: 296 µs, against 158 µs into zero-filled space). So the sync
+ * thread keeps the space ahead of the log zero-filled: it writes zeros
+ * FILL_CHUNK bytes at a time, at most FILL_AHEAD bytes past the end of the
+ * log, and syncs them, off the send path (ep_journal_fill_locked()).
  * The preallocated space reads as zeros, which is not a valid frame: restore
  * finds the end of the log there as it finds a torn tail (the frame
  * checksums), and an all-zero tail is not counted as discarded. The unused
@@ -377,6 +384,8 @@ mark_dirty (EpQueue        *self,
     }
 }
 
+static void fill_request (EpQueue *self, EpQueueSegment *seg);
+
 /* sync_on_send: gives @seg its full size limit now (once per segment), so
  * that appends do not change the file size. Without fallocate() support
  * the file just grows with each append, as in the default mode. */
@@ -396,6 +405,71 @@ preallocate (EpQueue        *self,
       return;
     }
   seg->allocated = self->segment_limit;
+  seg->zeroed = seg->size;
+  fill_request (self, seg);
+}
+
+/* sync_on_send: asks the sync thread to zero-fill ahead of the log in @seg
+ * if it is preallocated and the zeros ahead run short. */
+static void
+fill_request (EpQueue        *self,
+              EpQueueSegment *seg)
+{
+  if (self->fill_wanted || seg->allocated <= seg->zeroed ||
+      seg->zeroed >= seg->size + FILL_AHEAD)
+    return;
+  self->fill_wanted = TRUE;
+  g_cond_signal (&self->cond);
+}
+
+/* Called by the sync thread, and returns, with the mutex held; drops it
+ * for the fdatasync(). Writes zeros over up to FILL_CHUNK bytes of the
+ * active segment's preallocated space past the end of its log, then syncs
+ * them, so that later appends there write into space that is already
+ * written (see the top of this file). The zeros are written with the mutex
+ * held, so never over a frame: appends write at seg->size, under the
+ * mutex, and the zeros start at or after it. A frame appended into them
+ * meanwhile is synced too, which does no harm. Nothing is lost if a write
+ * or sync fails: the appends' own syncs stay what makes them durable, and
+ * the segment just gets no more zeros. */
+void
+ep_journal_fill_locked (EpQueue *self)
+{
+  static const guint8 zeros[64 * 1024];
+  struct iovec iov[FILL_CHUNK / sizeof zeros];
+  EpQueueSegment *seg;
+  guint64 from, to;
+  guint n_iov = 0;
+  int errsv = 0;
+
+  self->fill_wanted = FALSE;
+  if (self->segments->len == 0 || self->closed)
+    return;
+  seg = ep_journal_active_segment (self);
+  from = MAX (seg->zeroed, seg->size);
+  to = MIN (seg->allocated, from + FILL_CHUNK);
+  if (!seg->writable || from >= to)
+    return;
+  for (guint64 off = from; off < to; off += sizeof zeros)
+    iov[n_iov++] = (struct iovec) { (void *) zeros, MIN (sizeof zeros, to - off) };
+  if (!pwritev_all (seg->fd, iov, n_iov, from, &errsv))
+    {
+      g_debug ("cannot zero-fill queue file %08x.journal: %s", seg->number,
+               g_strerror (errsv));
+      seg->zeroed = seg->allocated;  /* not tried again */
+      return;
+    }
+  seg->zeroed = to;
+
+  ep_journal_segment_ref (seg);
+  g_mutex_unlock (&self->mutex);
+  if (fdatasync (seg->fd) != 0)
+    g_debug ("cannot sync the zeros of queue file %08x.journal: %s", seg->number,
+             g_strerror (errno));
+  g_mutex_lock (&self->mutex);
+  if (self->segments->len > 0 && ep_journal_active_segment (self) == seg)
+    fill_request (self, seg);
+  ep_journal_segment_unref (seg);
 }
 
 /* Gives the preallocated space past the end of the log back (a segment that
@@ -563,6 +637,7 @@ ep_journal_write_frame (EpQueue       *self,
     sync_pending_add (self, seg);
   else
     mark_dirty (self, seg);
+  fill_request (self, seg);
   return seg;
 }
 

@@ -170,6 +170,8 @@ sync_thread_main (gpointer data)
     {
       if (storage_check_wanted (self) && g_get_monotonic_time () >= self->storage_check_due)
         maybe_check_storage (self);
+      else if (self->fill_wanted)
+        ep_journal_fill_locked (self);
       else if (self->dirty_since != 0)
         {
           gint64 due = self->dirty_since + SYNC_DELAY_US;

@@ -17,11 +17,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 
 #include <glib/gstdio.h>
 
+#include "ep-journal-private.h"
 #include "ep-queue-private.h"
 #include "ep-test-util.h"
 
@@ -280,6 +285,107 @@ test_prealloc_torn_tail (void)
   ep_test_remove_tree (dir);
 }
 
+/* The end of the part of @path, from its start, that holds no unwritten
+ * extent (space fallocate() reserved and nothing wrote yet), as the file
+ * system reports it (FIEMAP; no sync first). FALSE if it cannot tell. */
+static gboolean
+written_end (const char *path,
+             guint64    *end)
+{
+  enum { MAX_EXTENTS = 64 };
+  g_autofree struct fiemap *map = g_malloc0 (sizeof (struct fiemap) +
+                                             MAX_EXTENTS * sizeof (struct fiemap_extent));
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int ret;
+
+  g_assert_no_errno (fd);
+  map->fm_length = FIEMAP_MAX_OFFSET;
+  map->fm_extent_count = MAX_EXTENTS;
+  ret = ioctl (fd, FS_IOC_FIEMAP, map);
+  close (fd);
+  if (ret != 0)
+    return FALSE;
+  *end = 0;
+  for (guint i = 0; i < map->fm_mapped_extents; i++)
+    {
+      const struct fiemap_extent *e = &map->fm_extents[i];
+
+      if (e->fe_logical != *end || (e->fe_flags & FIEMAP_EXTENT_UNWRITTEN))
+        break;
+      *end = e->fe_logical + e->fe_length;
+    }
+  return TRUE;
+}
+
+typedef struct {
+  const char *path;
+  guint64     want;
+  guint64     end;
+} WrittenWait;
+
+static gboolean
+written_reaches (gpointer data)
+{
+  WrittenWait *w = data;
+
+  g_assert_true (written_end (w->path, &w->end));
+  return w->end >= w->want;
+}
+
+/* sync_on_send: the preallocated space ahead of the log gets zero-filled
+ * (written and synced, so that the appends' syncs do not also convert
+ * unwritten extents), up to FILL_AHEAD past the end of the log and not
+ * much further; the file size never changes, and the zeros are neither
+ * events nor corruption to restore. */
+static void
+test_prealloc_zero_filled (void)
+{
+  const guint64 limit = 4 * 1024 * 1024;  /* what max_bytes 16 MiB gives */
+  g_autofree char *dir = ep_test_make_dir ("prealloc-zero");
+  g_autofree char *path = segment_path (dir, 1);
+  g_autofree char *big = g_strnfill (60 * 1024, 'z');
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = ep_queue_open (dir, 16 * 1024 * 1024, TRUE, NULL, &error);
+  WrittenWait wait = { path, 0, 0 };
+  guint64 end, log_end;
+  guint n = 1;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (file_size (path), ==, limit);
+  if (!written_end (path, &end))
+    {
+      g_test_skip ("the file system does not report extents (FIEMAP)");
+      ep_test_remove_tree (dir);
+      return;
+    }
+  append (queue, "first");
+  log_end = ep_queue_get_disk_usage (queue);
+  wait.want = log_end + FILL_AHEAD;
+  ep_test_spin_until_func (written_reaches, &wait, 10000, "zeros ahead of the log");
+  g_assert_cmpuint (wait.end, <=, log_end + FILL_AHEAD + FILL_CHUNK + 4096);
+  g_assert_cmpuint (file_size (path), ==, limit);
+
+  /* the zeros move ahead with the log */
+  while (ep_queue_get_disk_usage (queue) < log_end + FILL_AHEAD + 4 * FILL_CHUNK / 2)
+    {
+      append (queue, big);
+      n++;
+    }
+  log_end = ep_queue_get_disk_usage (queue);
+  wait.want = MIN (log_end + FILL_AHEAD, limit);
+  ep_test_spin_until_func (written_reaches, &wait, 10000, "zeros ahead of the grown log");
+  g_assert_cmpuint (file_size (path), ==, limit);
+
+  ep_queue_close (queue);
+  g_assert_cmpuint (file_size (path), ==, log_end);
+  g_clear_object (&queue);
+  queue = ep_queue_open (dir, 16 * 1024 * 1024, TRUE, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_length (queue), ==, n);
+  g_assert_cmpuint (ep_queue_get_discarded (queue), ==, 0);
+  ep_test_remove_tree (dir);
+}
+
 /* Group commit ------------------------------------------------------------- */
 
 typedef struct {
@@ -429,6 +535,7 @@ main (int    argc,
   g_test_add_func ("/ep/journal/prealloc/rotation", test_prealloc_rotation);
   g_test_add_func ("/ep/journal/prealloc/restore", test_prealloc_restore);
   g_test_add_func ("/ep/journal/prealloc/torn-tail", test_prealloc_torn_tail);
+  g_test_add_func ("/ep/journal/prealloc/zero-filled", test_prealloc_zero_filled);
   g_test_add_func ("/ep/journal/group-commit/covers", test_group_commit_covers);
   g_test_add_func ("/ep/journal/group-commit/shares", test_group_commit_shares);
 
