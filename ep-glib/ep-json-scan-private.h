@@ -1,4 +1,4 @@
-/* ep-json-scan-private.h: a strict validating scan of one JSON object
+/* ep-json-scan-private.h: a strict validating scan of one JSON object (or value)
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -9,6 +9,11 @@
  * json-glib's parser also takes comments, single quotes, hex numbers, 01,
  * 1., .5, unknown escapes, a "var x =" prefix and a second value after the
  * first, none of which this scan accepts.
+ *
+ * The tools (tools/sqs-server, ep-consumer, ep-tool) link it too, as the
+ * internal static library ep-json-scan: they scan text with
+ * ep_json_scan_value() before JsonParser reads it, because json-glib 1.6
+ * takes "{}{}" as its first value and leaks the second.
  */
 #pragma once
 
@@ -41,5 +46,7 @@ gboolean ep_json_scan_object (const char         *text,
                               EpJsonMemberFunc    member_func,
                               gpointer            user_data,
                               EpJsonObjectScan   *scan);
+gboolean ep_json_scan_value  (const char         *text,
+                              gsize               len);
 
 G_END_DECLS

@@ -1,4 +1,4 @@
-/* ep-json-scan.c: a strict validating scan of one JSON object
+/* ep-json-scan.c: a strict validating scan of one JSON object (or value)
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -8,7 +8,7 @@
  * \uXXXX, a high surrogate escape only followed by a low one, and valid UTF-8
  * (no overlong form, no encoded surrogate, nothing past U+10FFFF); numbers
  * are -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?; literals are true, false
- * and null; nothing follows the object but whitespace.
+ * and null; nothing follows the object (or value) but whitespace.
  *
  * The scan is a state machine over labels, not a recursion: the nesting is
  * a bit stack (object or array) of EP_JSON_MAX_DEPTH levels on the C stack.
@@ -17,6 +17,11 @@
  * The tests compare it with json-glib over a corpus and the fuzz target
  * fuzz-json-scan does so over generated inputs: what this scan accepts,
  * JsonParser accepts as an object with the same marked members.
+ *
+ * It is also the tools' guard (ep-consumer, ep-tool; built for them as the
+ * static library ep-json-scan, see meson.build): json-glib 1.6 reads "{}{}"
+ * or "1{}" as its first value and leaks the rest, so text goes to JsonParser
+ * only once ep_json_scan_value() has accepted it.
  */
 #include "config.h"
 
@@ -297,18 +302,17 @@ is_marked (const guchar       *key,
   } G_STMT_END
 #define TOP_IS_OBJECT() ((in_object[(depth - 1) / 8] >> ((depth - 1) % 8)) & 1)
 
-/* Whether @text (@len bytes, not necessarily nul-terminated) is exactly
- * one JSON object with whitespace around it, nested at most
- * EP_JSON_MAX_DEPTH levels deep. @marked_names (nullable) is a
- * NULL-terminated list of ASCII member names; @member_func (nullable) is
- * called for each top-level member. @scan is set only on success. */
-gboolean
-ep_json_scan_object (const char         *text,
-                     gsize               len,
-                     const char * const *marked_names,
-                     EpJsonMemberFunc    member_func,
-                     gpointer            user_data,
-                     EpJsonObjectScan   *scan)
+/* The scan of ep_json_scan_object() (@any_value FALSE) and
+ * ep_json_scan_value() (@any_value TRUE: the top level may be any value;
+ * members are only reported for an object). */
+static gboolean
+scan_text (const char         *text,
+           gsize               len,
+           gboolean            any_value,
+           const char * const *marked_names,
+           EpJsonMemberFunc    member_func,
+           gpointer            user_data,
+           EpJsonObjectScan   *scan)
 {
   const guchar *start = (const guchar *) text;
   const guchar *end, *p;
@@ -322,9 +326,10 @@ ep_json_scan_object (const char         *text,
     return FALSE;
   end = start + len;
   p = skip_whitespace (start, end);
-  if (p == end || *p != '{')
+  if (p == end || (!any_value && *p != '{'))
     return FALSE;
   found.open = p - start;
+  goto value;
 
 open_object:   /* at '{' */
   PUSH (TRUE);
@@ -393,7 +398,9 @@ closed:        /* at the '}' or ']' that closes the innermost level */
   goto after_value;
 
 after_value:   /* just after a value */
-  if (depth == 1)
+  if (depth == 0)
+    goto done;
+  if (depth == 1 && TOP_IS_OBJECT ())
     {
       gboolean marked = is_marked (key, key_end, marked_names);
 
@@ -416,10 +423,39 @@ after_value:   /* just after a value */
     goto closed;
   return FALSE;
 
-done:          /* just after the top-level '}' */
+done:          /* just after the top-level value */
   found.close = p - 1 - start;
   if (skip_whitespace (p, end) != end)
     return FALSE;
-  *scan = found;
+  if (scan != NULL)
+    *scan = found;
   return TRUE;
+}
+
+/* Whether @text (@len bytes, not necessarily nul-terminated) is exactly
+ * one JSON object with whitespace around it, nested at most
+ * EP_JSON_MAX_DEPTH levels deep. @marked_names (nullable) is a
+ * NULL-terminated list of ASCII member names; @member_func (nullable) is
+ * called for each top-level member. @scan (nullable) is set only on
+ * success. */
+gboolean
+ep_json_scan_object (const char         *text,
+                     gsize               len,
+                     const char * const *marked_names,
+                     EpJsonMemberFunc    member_func,
+                     gpointer            user_data,
+                     EpJsonObjectScan   *scan)
+{
+  return scan_text (text, len, FALSE, marked_names, member_func, user_data, scan);
+}
+
+/* Whether @text (@len bytes, not necessarily nul-terminated) is exactly
+ * one JSON value of any kind (object, array, string, number, true, false
+ * or null) with whitespace around it, nested at most EP_JSON_MAX_DEPTH
+ * levels deep: what JsonParser can be given without leaking. */
+gboolean
+ep_json_scan_value (const char *text,
+                    gsize       len)
+{
+  return scan_text (text, len, TRUE, NULL, NULL, NULL, NULL);
 }

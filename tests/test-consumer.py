@@ -538,6 +538,37 @@ class TestJsonProtocol(ConsumerTestCase):
                          400)
 
 
+    def test_trailing_text(self):
+        """One JSON value, nothing after it but whitespace. json-glib 1.6 read
+        "{...}{...}" as its first object (the batch was accepted) and leaked
+        the rest: under ASan (tools/run-tests.sh) LSan fails the exit then."""
+        batch = json.dumps({"Entries": [{"Id": "a", "MessageBody": "x"}]})
+        headers = {"Content-Type": "application/x-amz-json-1.0",
+                   "X-Amz-Target": "AmazonSQS.SendMessageBatch"}
+        for body in (batch + batch, batch + "{}", batch + " 1", batch + ",", batch + " x",
+                     "{}{}", "1{}", "[][]", '"a""b"'):
+            with self.subTest(body=body):
+                r = self.consumer.post(body, headers=headers)
+                self.assertEqual(r.status, 400, r)
+                self.assertEqual(r.json()["__type"], "com.amazonaws.sqs#InvalidParameterValue", r)
+                self.assertIn("not valid JSON", r.json()["message"], r)
+        self.assertEqual(self.consumer.events(), [])
+        self.assertEqual(self.consumer.post(" \r\n\t" + batch + " \r\n\t",
+                                            headers=headers).status, 200)
+        # The Headers attribute is read as an object only when it is one.
+        for i, (value, expected) in enumerate([('{"a":"b"}{}', '{"a":"b"}{}'),
+                                               ("1{}", "1{}"),
+                                               (' {"a":"b"} ', {"a": "b"})]):
+            attributes = {"Name": {"DataType": "String", "StringValue": "ev"},
+                          "Headers": {"DataType": "String", "StringValue": value}}
+            r = self.post_json({"Entries": [{"Id": "h%d" % i, "MessageBody": "x",
+                                             "MessageAttributes": attributes}]})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(self.consumer.events()[-1]["headers"], expected)
+        self.assertEqual(self.consumer.stop(), 0, self.consumer.stderr)
+        self.assertNotIn("LeakSanitizer", self.consumer.stderr)
+
+
 class TestRoot(ConsumerTestCase):
     """AWS SDKs post to the endpoint's root and name the queue in QueueUrl."""
 

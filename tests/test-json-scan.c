@@ -31,6 +31,22 @@ scan (const char *text)
   return scan_len (text, strlen (text), NULL);
 }
 
+/* The same for ep_json_scan_value (). */
+static gboolean
+scan_value_len (const char *text,
+                gsize       len)
+{
+  g_autofree char *copy = g_memdup2 (text, len);
+
+  return ep_json_scan_value (copy, len);
+}
+
+static gboolean
+scan_value (const char *text)
+{
+  return scan_value_len (text, strlen (text));
+}
+
 /* Valid JSON objects (RFC 8259), and what json-glib also takes. */
 static const char * const accepted[] = {
   "{}",
@@ -106,6 +122,56 @@ test_rejects (void)
   g_assert_false (scan_len ("{}\0", 3, NULL));
   g_assert_false (scan_len ("{\"a\":\"\0\"}", 9, NULL));
   g_assert_true (scan_len ("{\"a\":\"\\u0000\"}", 14, NULL));
+}
+
+/* Values of any kind at the top level: what ep-consumer and ep-tool check
+ * before JsonParser reads text (json-glib 1.6 reads "{}{}" or "1{}" as the
+ * first value, says it succeeded and leaks the rest). */
+static const char * const top_level_values[] = {
+  /* the valid non-objects of `rejected` */
+  "[]", "[1,2]", "\"text\"", "42", "null", "true",
+  /* more */
+  " \t\r\n[ {\"a\":[{}]} , -0.5e3 ]\n", "\"\"", "false", "-0", "1E+2", "\"\\u00e9\xc3\xa9\"",
+  NULL
+};
+
+static void
+test_values (void)
+{
+  static const char * const not_values[] = {
+    "", " ", "\t\r\n", "x", "01", "1.", "-", "nul", "'x'", "[1,]", "[", "]", "\"", "1 /*c*/",
+    /* one value, then more text */
+    "{}{}", "1{}", "1 2", "[][]", "[] x", "\"a\"\"b\"", "null null", "true,", "0x", "-1-",
+    "{\"QueueUrl\":\"q\",\"Entries\":[]}{\"Entries\":[]}", "[1]]", "\"a\" \"", "{}\xc3\xa9",
+  };
+  g_autoptr(GString) deep = g_string_new (NULL);
+
+  for (guint i = 0; top_level_values[i] != NULL; i++)
+    if (!scan_value (top_level_values[i]))
+      g_error ("not a value: %s", top_level_values[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (not_values); i++)
+    if (scan_value (not_values[i]))
+      g_error ("a value: %s", not_values[i]);
+  /* Every object is a value; of the rejected objects, only the valid
+   * non-objects are. */
+  for (guint i = 0; i < G_N_ELEMENTS (accepted); i++)
+    g_assert_true (scan_value (accepted[i]));
+  for (guint i = 0; i < G_N_ELEMENTS (rejected); i++)
+    if (scan_value (rejected[i]) != g_strv_contains (top_level_values, rejected[i]))
+      g_error ("%s: expected %s", rejected[i],
+               g_strv_contains (top_level_values, rejected[i]) ? "a value" : "not a value");
+  g_assert_false (scan_value_len (NULL, 0));
+  g_assert_false (scan_value_len ("1\0", 2));
+  g_assert_true (scan_value_len ("12", 1));
+  /* A top-level array counts as a level, as an object does. */
+  for (guint i = 0; i < EP_JSON_MAX_DEPTH; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < EP_JSON_MAX_DEPTH; i++)
+    g_string_append_c (deep, ']');
+  g_assert_true (scan_value (deep->str));
+  g_string_prepend_c (deep, '[');
+  g_string_append_c (deep, ']');
+  g_assert_false (scan_value (deep->str));
 }
 
 /* The length is the end: what follows is not read. */
@@ -263,10 +329,11 @@ test_string_word_positions (void)
 }
 
 /* The differential check: over a corpus (the lists above and every
- * truncation, deletion and substitution of a few seeds), what the scan
- * accepts json-glib parses as an object with the same marked members; what
- * json-glib refuses, the scan refuses. json-glib takes more (see
- * `rejected`), so the converse is not checked. */
+ * truncation, deletion and substitution of a few seeds), what the value
+ * scan accepts json-glib parses (so it has nothing after the value to leak)
+ * and what the object scan accepts it parses as an object with the same
+ * marked members; what json-glib refuses, the scans refuse. json-glib takes
+ * more (see `rejected`), so the converse is not checked. */
 static void
 check_against_json_glib (JsonParser *parser,
                          const char *text,
@@ -274,16 +341,24 @@ check_against_json_glib (JsonParser *parser,
                          guint      *n_accepted)
 {
   EpJsonObjectScan found;
+  gboolean is_object;
   JsonObject *object;
   JsonNode *root;
 
-  if (!scan_len (text, len, &found))
-    return;
-  (*n_accepted)++;
+  is_object = scan_len (text, len, &found);
+  if (!scan_value_len (text, len))
+    {
+      g_assert_false (is_object);
+      return;
+    }
   if (!json_parser_load_from_data (parser, text, len, NULL))
     g_error ("the scan accepts what json-glib refuses: %.*s", (int) len, text);
   root = json_parser_get_root (parser);
-  g_assert_true (root != NULL && JSON_NODE_HOLDS_OBJECT (root));
+  g_assert_nonnull (root);
+  g_assert_cmpint (is_object, ==, JSON_NODE_HOLDS_OBJECT (root));
+  if (!is_object)
+    return;
+  (*n_accepted)++;
   object = json_node_get_object (root);
   g_assert_cmpint (found.n_marked > 0, ==,
                    json_object_has_member (object, "uuid") || json_object_has_member (object, "ts"));
@@ -297,6 +372,7 @@ test_json_glib_differential (void)
     "{\"uuid\":\"mine\",\"ts\":-1.5e3,\"a\":[true,false,null]}",
     " { \"k\" : { \"n\" : [ 0 , -0.25E+2 ] } , \"s\" : \"\\u00e9\\n\\ud83c\\udfb5\xc3\xa9\" } ",
     "{\"a\":[{},[],\"\"],\"ts\":10}",
+    "[-1.5e3,\"x\",{\"a\":null}] ",
   };
   static const char mutations[] = "{}[]\":,\\ 0-1.eEu+tfnal\x80\xc3";
   g_autoptr(JsonParser) parser = json_parser_new ();
@@ -306,6 +382,10 @@ test_json_glib_differential (void)
     check_against_json_glib (parser, accepted[i], strlen (accepted[i]), &n_accepted);
   for (guint i = 0; i < G_N_ELEMENTS (rejected); i++, n_checked++)
     check_against_json_glib (parser, rejected[i], strlen (rejected[i]), &n_accepted);
+  g_assert_cmpuint (n_accepted, ==, G_N_ELEMENTS (accepted));
+  for (guint i = 0; top_level_values[i] != NULL; i++, n_checked++)
+    check_against_json_glib (parser, top_level_values[i], strlen (top_level_values[i]),
+                             &n_accepted);
   g_assert_cmpuint (n_accepted, ==, G_N_ELEMENTS (accepted));
 
   for (guint s = 0; s < G_N_ELEMENTS (seeds); s++)
@@ -344,6 +424,7 @@ main (int   argc,
 
   g_test_add_func ("/ep/json-scan/accepts", test_accepts);
   g_test_add_func ("/ep/json-scan/rejects", test_rejects);
+  g_test_add_func ("/ep/json-scan/values", test_values);
   g_test_add_func ("/ep/json-scan/length", test_length);
   g_test_add_func ("/ep/json-scan/depth", test_depth);
   g_test_add_func ("/ep/json-scan/marked-members", test_marked_members);

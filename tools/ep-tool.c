@@ -3,7 +3,8 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Built on the public API only: what it can do, an application can do.
+ * Built on the public API only: what it can do, an application can do
+ * (ep-glib's strict JSON scan, a static helper, only guards JsonParser).
  *
  * Output conventions: results on standard output (with --json, one JSON
  * object per line for every command), errors on standard error prefixed
@@ -20,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "ep-glib/ep-json-scan-private.h"
 
 #define DEFAULT_CONSUMER "http://127.0.0.1:8080"
 #define DUMP_PAGE 256
@@ -285,14 +288,16 @@ parse_category (const char *name)
   fail ("unknown category '%s' (expected necessary, performance or targeting)", name);
 }
 
-/* Adds @json as a parsed value, or as a string when it is not JSON. */
+/* Adds @json as a parsed value, or as a string when it is not one strict
+ * JSON value (scanned first: json-glib 1.6 reads "{}{}" as {} and leaks). */
 static void
 add_json_value (JsonBuilder *builder,
                 const char  *json)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
 
-  if (json_parser_load_from_data (parser, json, -1, NULL))
+  if (ep_json_scan_value (json, strlen (json))
+      && json_parser_load_from_data (parser, json, -1, NULL))
     json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
   else
     json_builder_add_string_value (builder, json);
@@ -507,8 +512,8 @@ add_headers_value (JsonBuilder *builder,
   g_autoptr(JsonParser) parser = json_parser_new ();
   JsonObject *object;
 
-  if (opt_show_secrets || !json_parser_load_from_data (parser, headers, -1, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (opt_show_secrets || !ep_json_scan_object (headers, strlen (headers), NULL, NULL, NULL, NULL)
+      || !json_parser_load_from_data (parser, headers, -1, NULL))
     {
       add_json_value (builder, headers);
       return;

@@ -107,8 +107,12 @@ def consumer_requests():
             "&SendMessageBatchRequestEntry.1.MessageAttribute.2.Value.DataType=String")
     write("consumer-request", "query", b"\0" + form.encode())
     write("consumer-request", "query-action", b"\0Action=SendMessageBatch&Version=2012-11-05&" + form.encode())
-    write("consumer-request", "json", b"\1" + b'{"QueueUrl":"q","Entries":[{"Id":"a1","MessageBody":"{}",'
-          b'"MessageAttributes":{"Name":{"DataType":"String","StringValue":"e"}}}]}')
+    json_batch = (b'{"QueueUrl":"q","Entries":[{"Id":"a1","MessageBody":"{}",'
+                  b'"MessageAttributes":{"Name":{"DataType":"String","StringValue":"e"}}}]}')
+    write("consumer-request", "json", b"\1" + json_batch)
+    # Text after the value: json-glib 1.6 read the first value and leaked the rest.
+    write("consumer-request", "json-trailing-object", b"\1" + json_batch + b'{"Entries":[]}')
+    write("consumer-request", "json-trailing-scalar", b"\1" + b"1{}")
 
 
 def json_scans():
@@ -118,6 +122,8 @@ def json_scans():
     write("json-scan", "escaped-key", b'{"u\\u0075id":1,"\\u0074s":2}')
     write("json-scan", "utf8", '{"caf\u00e9":"\U0001F600"}'.encode())
     write("json-scan", "json-glib-only", b"{'a':01} /*c*/")
+    write("json-scan", "array", b' [1,"a",{"b":null}] ')
+    write("json-scan", "trailing", b'{"a":1}{"b":2}')
 
 
 def restores():

@@ -12,7 +12,7 @@
  *
  * name and headers come from the string attributes "Name" and "Headers"
  * that ep-glib sends (null when absent; headers kept as a string when it
- * is not a JSON object). The lines of one batch are written with one
+ * is not one strict JSON object). The lines of one batch are written with one
  * write and flushed before the reply confirms them, so a client never sees
  * a confirmation for an event that is not in the output.
  *
@@ -28,6 +28,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "ep-glib/ep-json-scan-private.h"
 #include "ep-consumer.h"
 
 /* ------------------------------------------------------------------------ */
@@ -160,10 +161,13 @@ add_headers_member (JsonBuilder    *builder,
       return;
     }
 
+  /* Only one strict JSON object is read as one (json-glib would read
+   * "{}{}" as {} and leak the rest). */
   parser = json_parser_new ();
-  if (json_parser_load_from_data (parser, headers->string_value->str,
-                                  headers->string_value->len, NULL)
-      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (ep_json_scan_object (headers->string_value->str, headers->string_value->len,
+                           NULL, NULL, NULL, NULL)
+      && json_parser_load_from_data (parser, headers->string_value->str,
+                                     headers->string_value->len, NULL))
     json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
   else
     json_builder_add_string_value (builder, headers->string_value->str);

@@ -15,11 +15,16 @@
  * Attributes are keyed by name, so they cannot repeat; BinaryValue is base64
  * text, as in the query protocol. Types are strict: a string where SQS
  * expects one, an integer for DelaySeconds (InvalidParameterValue otherwise).
+ *
+ * The body must be one strict JSON value (RFC 8259) with nothing after it,
+ * checked with ep-glib's scan before JsonParser reads it: json-glib 1.6
+ * takes "{...}{...}" as its first object, ignores the rest and leaks it.
  */
 #include "config.h"
 
 #include <json-glib/json-glib.h>
 
+#include "ep-glib/ep-json-scan-private.h"
 #include "sqs-server-private.h"
 
 static gboolean
@@ -213,6 +218,13 @@ sqs_batch_from_json (const char      *data,
   g_autoptr(GError) parse_error = NULL;
   JsonArray *entries;
 
+  if (!ep_json_scan_value (data, len))
+    {
+      g_set_error (error, SQS_ERROR, SQS_ERROR_INVALID_PARAMETER,
+                   "The request body is not valid JSON: one value (RFC 8259), with "
+                   "nothing after it but whitespace, expected.");
+      return NULL;
+    }
   if (!json_parser_load_from_data (parser, data, len, &parse_error))
     {
       g_set_error (error, SQS_ERROR, SQS_ERROR_INVALID_PARAMETER,
