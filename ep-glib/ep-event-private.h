@@ -30,11 +30,10 @@ typedef struct {
   const char *value;
 } EpHeader;
 
-/* A parsed record. The strings point into @variant, which the struct owns
- * (with @record, the bytes it was parsed from). */
+/* A parsed record. The strings point into @record, the bytes it was
+ * parsed from, which the struct owns. */
 typedef struct {
   GBytes     *record;
-  GVariant   *variant;
   gint64      created_us;
   const char *id;
   const char *name;

@@ -241,6 +241,103 @@ test_record_format (void)
   check_record_matches_gvariant (id, "n", medium, large);
 }
 
+/* ep_event_parse() takes a record exactly when GVariant calls it an
+ * "(xssss)" in normal form, and reads the same values: checked on valid
+ * records of every offset width, mangled at random (bytes changed, framing
+ * offsets set anywhere, cut short, grown), with a fixed seed. */
+static gboolean
+check_parse_agrees (const guint8 *data,
+                    gsize         len)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (data, len);
+  g_autoptr(GVariant) variant = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("(xssss)"),
+                                                                              bytes, FALSE));
+  g_auto(EpEvent) event = { 0 };
+  g_autoptr(GError) error = NULL;
+  gboolean normal = g_variant_is_normal_form (variant);
+  const char *id, *name, *headers, *payload;
+  gint64 created;
+
+  g_assert_cmpint (ep_event_parse (bytes, &event, &error), ==, normal);
+  if (!normal)
+    {
+      g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
+      return FALSE;
+    }
+  g_assert_no_error (error);
+  g_variant_get (variant, "(x&s&s&s&s)", &created, &id, &name, &headers, &payload);
+  g_assert_cmpint (event.created_us, ==, created);
+  g_assert_cmpstr (event.id, ==, id);
+  g_assert_cmpstr (event.name, ==, name);
+  g_assert_cmpstr (event.headers_json, ==, headers);
+  g_assert_cmpstr (event.payload, ==, payload);
+  g_assert_cmpuint (event.logical_size, ==, strlen (id) + strlen (name) + strlen (headers) + strlen (payload));
+  return TRUE;
+}
+
+static void
+test_record_parse_mangled (void)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (20261130);
+  const gsize sizes[] = { 0, 1, 200, 240, 300, 65400, 70000 };
+  const char *headers = "{\"h\":\"\xc3\xa9\"}";
+  guint n_normal = 0, n_total = 0;
+
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++)
+    {
+      g_autofree char *payload = g_strnfill (sizes[s], 'p');
+      g_autoptr(GByteArray) record = g_byte_array_new ();
+      guint rounds = sizes[s] > 10000 ? 200 : 3000;
+
+      ep_event_record_build (record, -42, "3f1c0b6e-2b1e-4c55-9b7e-0d1f2a3b4c5d", "name", 4,
+                             headers, strlen (headers), payload, sizes[s]);
+      g_assert_true (check_parse_agrees (record->data, record->len));
+      for (guint r = 0; r < rounds; r++)
+        {
+          g_autoptr(GByteArray) copy = g_byte_array_sized_new (record->len + 8);
+          guint kind = g_rand_int_range (rand, 0, 5);
+          gsize len;
+          guint8 *p;
+
+          g_byte_array_append (copy, record->data, record->len);
+          len = copy->len;
+          p = copy->data;
+          if (kind == 0)        /* a byte anywhere */
+            p[g_rand_int_range (rand, 0, len)] = (guint8) g_rand_int_range (rand, 0, 256);
+          else if (kind == 1)   /* a byte of the framing offsets */
+            p[len - 1 - g_rand_int_range (rand, 0, MIN (len, 24))] = (guint8) g_rand_int_range (rand, 0, 256);
+          else if (kind == 2)   /* a nul or a bad UTF-8 byte in the strings */
+            p[8 + g_rand_int_range (rand, 0, len - 8)] = g_rand_boolean (rand) ? 0 : 0xff;
+          else if (kind == 3)   /* cut short */
+            len = g_rand_int_range (rand, 0, len);
+          else                  /* grown */
+            {
+              guint8 extra[8];
+
+              for (guint i = 0; i < sizeof extra; i++)
+                extra[i] = (guint8) g_rand_int_range (rand, 0, 4);
+              g_byte_array_append (copy, extra, g_rand_int_range (rand, 1, 9));
+              len = copy->len;
+              p = copy->data;
+            }
+          n_normal += check_parse_agrees (p, len);
+          n_total++;
+        }
+    }
+  /* Both outcomes were seen (a change to a payload byte may stay valid). */
+  g_assert_cmpuint (n_normal, >, 0);
+  g_assert_cmpuint (n_normal, <, n_total);
+  /* Short random records. */
+  for (guint i = 0; i < 2000; i++)
+    {
+      guint8 record[64];
+
+      for (guint j = 0; j < sizeof record; j++)
+        record[j] = (guint8) g_rand_int_range (rand, 0, 4);
+      check_parse_agrees (record, g_rand_int_range (rand, 0, sizeof record + 1));
+    }
+}
+
 static void
 test_record_corrupt (void)
 {
@@ -334,6 +431,7 @@ main (int   argc,
   g_test_add_func ("/ep/event/headers-json", test_headers_json);
   g_test_add_func ("/ep/event/record-format", test_record_format);
   g_test_add_func ("/ep/event/record-corrupt", test_record_corrupt);
+  g_test_add_func ("/ep/event/record-parse-mangled", test_record_parse_mangled);
   g_test_add_func ("/ep/event/os-release", test_os_release);
   g_test_add_func ("/ep/event/device-detect-flatpak", test_device_detect_flatpak);
 
