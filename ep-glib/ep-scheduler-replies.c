@@ -51,8 +51,11 @@ ep_scheduler_batch_new (void)
   batch->items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
   batch->events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
   g_array_set_clear_func (batch->events, (GDestroyNotify) ep_event_clear);
-  batch->removed = g_array_new (FALSE, FALSE, sizeof (guint64));
-  batch->kept = g_array_new (FALSE, FALSE, sizeof (guint64));
+  /* Room for every event of a batch: what the main context appends then
+   * allocates nothing that the worker frees (malloc's arena locks are not
+   * shared between the threads). */
+  batch->removed = g_array_sized_new (FALSE, FALSE, sizeof (guint64), MAX_BATCH_EVENTS);
+  batch->kept = g_array_sized_new (FALSE, FALSE, sizeof (guint64), MAX_BATCH_EVENTS);
   return batch;
 }
 
@@ -558,8 +561,10 @@ finish_batch (EpScheduler *self,
       batch_settled (self, bytes, FALSE, NULL);
       return;
     }
-  /* The split is shared with the main context's other parts. */
+  /* The split is shared with the main context's other parts; the token
+   * was allocated here. */
   g_clear_pointer (&batch->split, split_unref);
+  g_clear_pointer (&batch->token, g_free);
   settle = g_new0 (Settle, 1);
   settle->batch = batch;
   settle->bytes = batch->bytes;
