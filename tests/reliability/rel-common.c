@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rel-common.h"
 
@@ -140,15 +141,87 @@ thread_wait_ns (void)
   return wait;
 }
 
-GLogWriterOutput
-rel_log_writer_without_debug (GLogLevelFlags   level,
-                              const GLogField *fields,
-                              gsize            n_fields,
-                              gpointer         user_data)
+static GLogWriterOutput
+writer_without_debug (GLogLevelFlags   level,
+                      const GLogField *fields,
+                      gsize            n_fields,
+                      gpointer         user_data)
 {
   if (level & G_LOG_LEVEL_DEBUG)
     return G_LOG_WRITER_HANDLED;
   return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+/* GTest's default handler, which g_test_init() installs (it prints on
+ * stdout, as TAP comments, and reports fatal messages) */
+static GLogFunc gtest_handler;
+
+static void
+handler_without_debug (const char     *log_domain,
+                       GLogLevelFlags  level,
+                       const char     *message,
+                       gpointer        user_data)
+{
+  if (level & G_LOG_LEVEL_DEBUG)
+    return;
+  /* GTest's handler takes no user data (GLib 2.74: "unused_data") */
+  gtest_handler (log_domain, level, message, user_data);
+}
+
+void
+rel_test_init_without_debug (int    *argc,
+                             char ***argv)
+{
+  /* The writer must be set before anything logs. */
+  g_log_set_writer_func (writer_without_debug, NULL, NULL);
+  ep_test_init (argc, argv);
+  gtest_handler = g_log_set_default_handler (handler_without_debug, NULL);
+}
+
+/* Logs a debug message and a message, in both styles, with stdout and
+ * stderr on a pipe: only the messages come out. */
+static void
+test_debug_messages_dropped (void)
+{
+  int saved_out = dup (STDOUT_FILENO);
+  int saved_err = dup (STDERR_FILENO);
+  g_autoptr(GString) output = g_string_new (NULL);
+  int fds[2];
+  char buf[4096];
+  gssize n;
+
+  g_assert_cmpint (saved_out, >=, 0);
+  g_assert_cmpint (saved_err, >=, 0);
+  g_assert_no_errno (pipe (fds));
+  fflush (stdout);
+  fflush (stderr);
+  dup2 (fds[1], STDOUT_FILENO);
+  dup2 (fds[1], STDERR_FILENO);
+  close (fds[1]);
+  g_log ("Ep", G_LOG_LEVEL_DEBUG, "rel-debug-probe (g_log)");
+  g_log_structured ("Ep", G_LOG_LEVEL_DEBUG, "MESSAGE", "rel-debug-probe (structured)");
+  g_log ("Ep", G_LOG_LEVEL_MESSAGE, "rel-message-probe (g_log)");
+  g_log_structured ("Ep", G_LOG_LEVEL_MESSAGE, "MESSAGE", "rel-message-probe (structured)");
+  fflush (stdout);
+  fflush (stderr);
+  dup2 (saved_out, STDOUT_FILENO);
+  dup2 (saved_err, STDERR_FILENO);
+  close (saved_out);
+  close (saved_err);
+  while ((n = read (fds[0], buf, sizeof buf)) > 0)
+    g_string_append_len (output, buf, n);
+  close (fds[0]);
+
+  g_test_message ("logged: %s", output->str);
+  g_assert_nonnull (strstr (output->str, "rel-message-probe (g_log)"));
+  g_assert_nonnull (strstr (output->str, "rel-message-probe (structured)"));
+  g_assert_null (strstr (output->str, "rel-debug-probe"));
+}
+
+void
+rel_test_add_debug_messages_dropped (void)
+{
+  g_test_add_func ("/reliability/debug-messages-dropped", test_debug_messages_dropped);
 }
 
 #define TICK_MS 10

@@ -81,17 +81,23 @@ typedef struct {
  * this is the producer's work alone. */
 #define REL_BLOCKED_BOUND_US 10000
 
-/* A log writer that drops debug messages and passes the others to GLib's
- * default writer. GTest prints ep-glib's debug messages (two per batch) on
- * stdout; with a 1M backlog, those writes to meson's pipe or a log file on a
- * busy disk can block the main context (perf caught it waiting in ext4
- * inside one; a 1M drain logging to a file stalled 154 ms once): the test's
- * output, not the producer (an application prints them only
- * with G_MESSAGES_DEBUG). Install it before ep_test_init(). */
-GLogWriterOutput rel_log_writer_without_debug (GLogLevelFlags   level,
-                                               const GLogField *fields,
-                                               gsize            n_fields,
-                                               gpointer         user_data);
+/* ep_test_init() for rel-memory and rel-network, whose RelTickers measure
+ * the main context: ep-glib's debug messages (two per batch) are dropped.
+ * GTest prints every message, debug ones included, on stdout with one
+ * flushed write each; with a backlog, those writes to meson's pipe (a
+ * reader that a busy machine starves: the pipe fills) or to a log file on
+ * a busy disk block the main context (perf caught it waiting in ext4 inside
+ * one; a 1M drain logging to a file stalled 154 ms once; a stdout reader
+ * taking 4 KiB every 50 ms: 33-38 ms): the test's output, not the producer
+ * (an application prints them only with G_MESSAGES_DEBUG). Messages go
+ * through GTest's default handler (g_log() calls: ep-glib's, GIO's) or
+ * through the writer (structured calls): both drop debug and pass on the
+ * rest. */
+void      rel_test_init_without_debug (int    *argc,
+                                       char ***argv);
+
+/* Registers /reliability/debug-messages-dropped, which checks that. */
+void      rel_test_add_debug_messages_dropped (void);
 
 void      rel_ticker_start    (RelTicker    *ticker);
 void      rel_ticker_stop     (RelTicker    *ticker);

@@ -257,8 +257,8 @@ int
 main (int    argc,
       char **argv)
 {
-  g_log_set_writer_func (rel_log_writer_without_debug, NULL, NULL);
-  ep_test_init (&argc, &argv);
+  rel_test_init_without_debug (&argc, &argv);
+  rel_test_add_debug_messages_dropped ();
 
   g_test_add_func ("/reliability/memory/backlog", test_backlog);
   g_test_add_data_func ("/reliability/memory/never-answers", GUINT_TO_POINTER (4), never_answers);

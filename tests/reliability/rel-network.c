@@ -779,8 +779,8 @@ int
 main (int    argc,
       char **argv)
 {
-  g_log_set_writer_func (rel_log_writer_without_debug, NULL, NULL);
-  ep_test_init (&argc, &argv);
+  rel_test_init_without_debug (&argc, &argv);
+  rel_test_add_debug_messages_dropped ();
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
