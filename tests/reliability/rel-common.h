@@ -144,12 +144,30 @@ void      rel_fault_set       (const char   *path_prefix,
 void      rel_fault_clear     (void);
 guint     rel_fault_get_hits  (void);
 
-/* Called after every successful fdatasync/fsync of a regular file (from any
- * thread) with its path and size: the sync-on-send crash child reports
- * these to its parent. */
-typedef void (*RelSyncObserver) (const char *path,
-                                 guint64     size);
-void      rel_fault_set_sync_observer (RelSyncObserver observer);
+/* Observers of the writes and syncs of the queue's journals, so that a
+ * parent can simulate a power cut after killing the process (rel-crash's
+ * sync role). Every successful pwrite/pwritev to a file named *.journal
+ * gets the next write serial (from 1, in the order the calls returned) and
+ * is passed to the write observer, before the call returns, with its path,
+ * offset and length. After every successful fdatasync/fsync of a regular
+ * file the sync observer gets its path, size, and the serial of the last
+ * write that had returned when the sync started: the sync made every write
+ * of that file up to it durable. After every successful rename of a file
+ * to a *.journal name the rename observer gets both paths (the new file's
+ * content was synced before, or is what the old name's writes made it).
+ * All may be called from any thread. */
+typedef void (*RelSyncObserver)   (const char *path,
+                                   guint64     size,
+                                   guint64     serial);
+typedef void (*RelWriteObserver)  (const char *path,
+                                   guint64     offset,
+                                   guint64     length,
+                                   guint64     serial);
+typedef void (*RelRenameObserver) (const char *from,
+                                   const char *to);
+void      rel_fault_set_observers (RelSyncObserver   sync_observer,
+                                   RelWriteObserver  write_observer,
+                                   RelRenameObserver rename_observer);
 
 /* Events of the suite: payload "<number> <padding>", name "rel_event". */
 char     *rel_payload         (guint64       number,

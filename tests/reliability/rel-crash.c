@@ -12,12 +12,20 @@
  *   close    a producer inside ep_producer_close_async, delivering to an
  *            ep-consumer that answers slowly
  *   sync     a producer with sync-on-send, some fdatasync calls failing;
- *            after the kill every journal is cut back to what fdatasync
- *            made durable (a power cut), so "STORED" must mean "synced"
+ *            after the kill, a power cut: every write to a journal that
+ *            no successful fdatasync covered is kept, zeroed or torn at a
+ *            512-byte boundary (at random), and every journal is cut back
+ *            to the size a sync made durable; so "STORED" must mean
+ *            "synced". (The journal's files are preallocated: their size
+ *            does not change with the writes, so cutting sizes alone would
+ *            lose nothing.)
  * The child reports on a pipe: 'S' n when send/append of event n returned
  * STORED, 'F' n when it returned STORING_FAILED, 'P' n before and 'R' n
- * after a removal of n, 'C' when close starts, 'Y' when an fdatasync succeeded (size and
- * path follow). After each kill a new producer (a queue for "compact") opens
+ * after a removal of n, 'C' when close starts; in the sync role also 'Y'
+ * when an fdatasync succeeded (size, last write serial, path follow), 'W'
+ * after a write to a journal (offset, length, serial, path) and 'N' after
+ * a rename to a journal name (both paths); see rel_fault_set_observers().
+ * After each kill a new producer (a queue for "compact") opens
  * the directory and delivers everything: every event reported stored must
  * arrive, nothing may arrive that was never sent, no start may fail.
  * Events that come back after they were delivered (or removed) are
@@ -71,22 +79,76 @@ report (char    tag,
   g_mutex_unlock (&report_lock);
 }
 
+/* Appends @value (little-endian) or @path (u16 length, bytes) to @buf. */
 static void
-report_sync (const char *path,
-             guint64     size)
+put_u64 (GByteArray *buf,
+         guint64     value)
 {
-  guint8 buf[1 + 8 + 2 + 1024];
-  guint64 le = GUINT64_TO_LE (size);
+  guint64 le = GUINT64_TO_LE (value);
+
+  g_byte_array_append (buf, (const guint8 *) &le, 8);
+}
+
+static void
+put_path (GByteArray *buf,
+          const char *path)
+{
   guint16 len = MIN (strlen (path), 1024);
 
-  buf[0] = 'Y';
-  memcpy (buf + 1, &le, 8);
-  memcpy (buf + 9, &len, 2);
-  memcpy (buf + 11, path, len);
+  g_byte_array_append (buf, (const guint8 *) &len, 2);
+  g_byte_array_append (buf, (const guint8 *) path, len);
+}
+
+static void
+report_bytes (GByteArray *buf)
+{
   g_mutex_lock (&report_lock);
-  if (write (STDOUT_FILENO, buf, 11 + len) != 11 + len)
+  if (write (STDOUT_FILENO, buf->data, buf->len) != (ssize_t) buf->len)
     _exit (3);
   g_mutex_unlock (&report_lock);
+}
+
+static void
+report_sync (const char *path,
+             guint64     size,
+             guint64     serial)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new ();
+
+  g_byte_array_append (buf, (const guint8 *) "Y", 1);
+  put_u64 (buf, size);
+  put_u64 (buf, serial);
+  put_path (buf, path);
+  report_bytes (buf);
+}
+
+static void
+report_write (const char *path,
+              guint64     offset,
+              guint64     length,
+              guint64     serial)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new ();
+
+  g_byte_array_append (buf, (const guint8 *) "W", 1);
+  put_u64 (buf, offset);
+  put_u64 (buf, length);
+  put_u64 (buf, serial);
+  put_path (buf, path);
+  report_bytes (buf);
+}
+
+static void
+report_rename (const char *from,
+               const char *to)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_new ();
+
+  g_byte_array_append (buf, (const guint8 *) "N", 1);
+  put_u64 (buf, 0);
+  put_path (buf, from);
+  put_path (buf, to);
+  report_bytes (buf);
 }
 
 static EpProducer *
@@ -151,7 +213,7 @@ child_producer_main (const char *role,
     {
       g_autofree char *prefix = g_strconcat (dir, "/", NULL);
 
-      rel_fault_set_sync_observer (report_sync);
+      rel_fault_set_observers (report_sync, report_write, report_rename);
       rel_fault_set (prefix, REL_FAULT_SYNC, EIO, G_MAXUINT, 0.02, rand);
     }
   producer = child_producer (dir, uri, sync, deliver ? 5 : 3600 * 1000);
@@ -268,6 +330,13 @@ child_compact_main (const char *dir,
 /* ------------------------------------------------------------------ */
 /* The parent                                                          */
 
+/* A write to a journal that no successful sync has covered yet. */
+typedef struct {
+  guint64 serial;
+  guint64 offset;
+  guint64 length;
+} Unsynced;
+
 typedef struct {
   const char   *role;
   GRand        *rand;
@@ -284,6 +353,8 @@ typedef struct {
   GHashTable   *failed;         /* numbers whose send returned STORING_FAILED */
   GHashTable   *pending;        /* compact: numbers whose removal started and did not return */
   GHashTable   *synced;         /* path -> synced size (sync role) */
+  GHashTable   *unsynced;       /* path -> GArray of Unsynced: writes no sync covered yet (sync role) */
+  guint64       n_cut_writes;   /* sync role: unsynced writes the power cuts zeroed or tore */
   guint64       n_stored;
   guint64       max_reported;   /* highest number reported stored this round */
   guint64       n_resurrected;
@@ -316,6 +387,42 @@ read_exact (int    fd,
   return TRUE;
 }
 
+static char *
+read_path (int fd)
+{
+  guint16 len;
+  char path[1025];
+
+  g_assert_true (read_exact (fd, &len, 2));
+  g_assert_cmpuint (len, <=, 1024);
+  g_assert_true (read_exact (fd, path, len));
+  path[len] = '\0';
+  return g_strdup (path);
+}
+
+static guint64
+read_u64 (int fd)
+{
+  guint64 le;
+
+  g_assert_true (read_exact (fd, &le, 8));
+  return GUINT64_FROM_LE (le);
+}
+
+static GArray *
+unsynced_of (Crash      *c,
+             const char *path)
+{
+  GArray *writes = g_hash_table_lookup (c->unsynced, path);
+
+  if (writes == NULL)
+    {
+      writes = g_array_new (FALSE, FALSE, sizeof (Unsynced));
+      g_hash_table_insert (c->unsynced, g_strdup (path), writes);
+    }
+  return writes;
+}
+
 /* Reads one report; FALSE at end of file. */
 static gboolean
 read_report (Crash   *c,
@@ -332,17 +439,44 @@ read_report (Crash   *c,
   *number = GUINT64_FROM_LE (*number);
   if (*tag == 'Y')
     {
-      guint16 len;
-      char path[1025];
-      guint64 old;
+      guint64 serial = read_u64 (fd);
+      g_autofree char *path = read_path (fd);
+      guint64 old = GPOINTER_TO_SIZE (g_hash_table_lookup (c->synced, path));
+      GArray *writes = unsynced_of (c, path);
+      guint kept = 0;
 
-      g_assert_true (read_exact (fd, &len, 2));
-      g_assert_cmpuint (len, <=, 1024);
-      g_assert_true (read_exact (fd, path, len));
-      path[len] = '\0';
-      old = GPOINTER_TO_SIZE (g_hash_table_lookup (c->synced, path));
       if (*number > old)
         g_hash_table_insert (c->synced, g_strdup (path), GSIZE_TO_POINTER (*number));
+      /* durable now: the writes that had returned when the sync started */
+      for (guint i = 0; i < writes->len; i++)
+        if (g_array_index (writes, Unsynced, i).serial > serial)
+          g_array_index (writes, Unsynced, kept++) = g_array_index (writes, Unsynced, i);
+      g_array_set_size (writes, kept);
+    }
+  else if (*tag == 'W')
+    {
+      Unsynced w = { 0, *number, 0 };
+      g_autofree char *path = NULL;
+
+      w.length = read_u64 (fd);
+      w.serial = read_u64 (fd);
+      path = read_path (fd);
+      g_array_append_val (unsynced_of (c, path), w);
+    }
+  else if (*tag == 'N')
+    {
+      g_autofree char *from = read_path (fd);
+      g_autofree char *to = read_path (fd);
+      gpointer key, writes;
+
+      /* the file's pending writes go with it; a file renamed over @to
+       * replaces @to's (compaction syncs its file before the rename) */
+      g_hash_table_remove (c->unsynced, to);
+      if (g_hash_table_steal_extended (c->unsynced, from, &key, &writes))
+        {
+          g_free (key);
+          g_hash_table_insert (c->unsynced, g_strdup (to), writes);
+        }
     }
   else if (*tag == 'S')
     {
@@ -371,6 +505,7 @@ record_synced_baseline (Crash *c)
   const char *name;
 
   g_hash_table_remove_all (c->synced);
+  g_hash_table_remove_all (c->unsynced);
   while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
     {
       g_autofree char *path = g_build_filename (c->dir, name, NULL);
@@ -381,12 +516,66 @@ record_synced_baseline (Crash *c)
     }
 }
 
+/* What a power cut leaves of one write no sync covered: all of it, none
+ * of it (zeros: what preallocated or zero-filled space reads as), or the
+ * part before a 512-byte boundary (a torn write). Clipped to @size, the
+ * file's size: the space past it was given back. */
+static void
+cut_write (Crash          *c,
+           int             fd,
+           guint64         size,
+           const Unsynced *w)
+{
+  static const guint8 zeros[64 * 1024];
+  guint64 end = MIN (w->offset + w->length, size);
+  guint64 from;
+
+  switch (g_rand_int_range (c->rand, 0, 3))
+    {
+    case 0:
+      return;
+    case 1:
+      from = w->offset;
+      break;
+    default:
+      from = (w->offset + g_rand_int_range (c->rand, 0, w->length + 1)) & ~(guint64) 511;
+      from = MAX (from, w->offset);
+      break;
+    }
+  if (from >= end)
+    return;
+  c->n_cut_writes++;
+  for (guint64 off = from; off < end; off += sizeof zeros)
+    g_assert_cmpint (pwrite (fd, zeros, MIN (sizeof zeros, end - off), off), ==,
+                     (ssize_t) MIN (sizeof zeros, end - off));
+}
+
 /* A power cut: every journal loses what no fdatasync made durable. */
 static void
 cut_power (Crash *c)
 {
   g_autoptr(GDir) dir = g_dir_open (c->dir, 0, NULL);
+  GHashTableIter iter;
+  gpointer file, writes;
   const char *name;
+
+  /* in serial order per file; a later write over the same bytes is cut
+   * after an earlier one */
+  g_hash_table_iter_init (&iter, c->unsynced);
+  while (g_hash_table_iter_next (&iter, &file, &writes))
+    {
+      GArray *w = writes;
+      int fd = open (file, O_WRONLY | O_CLOEXEC);
+      struct stat st;
+
+      if (fd < 0)
+        continue;  /* deleted since */
+      g_assert_no_errno (fstat (fd, &st));
+      for (guint i = 0; i < w->len; i++)
+        cut_write (c, fd, st.st_size, &g_array_index (w, Unsynced, i));
+      close (fd);
+    }
+  g_hash_table_remove_all (c->unsynced);
 
   while ((name = g_dir_read_name (dir)) != NULL)
     {
@@ -663,6 +852,8 @@ run_scenario (gconstpointer data)
   c.failed = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   c.pending = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
   c.synced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  c.unsynced = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify) g_array_unref);
   if (g_str_equal (role, "deliver") || g_str_equal (role, "close"))
     start_consumer (&c);
   else if (!g_str_equal (role, "compact"))
@@ -697,9 +888,10 @@ run_scenario (gconstpointer data)
 
   rel_result (scenario, "rounds=%u stored=%" G_GUINT64_FORMAT " lost=0 failed_starts=0 "
               "resurrected=%" G_GUINT64_FORMAT " max_resurrected_per_kill=%u discarded=%u "
-              "storing_failed_then_arrived=%" G_GUINT64_FORMAT " seconds=%.1f",
+              "storing_failed_then_arrived=%" G_GUINT64_FORMAT " cut_writes=%" G_GUINT64_FORMAT
+              " seconds=%.1f",
               rounds, c.n_stored, c.n_resurrected, c.max_resurrected_per_kill, c.n_discarded,
-              c.n_ghosts, (g_get_monotonic_time () - start) / 1e6);
+              c.n_ghosts, c.n_cut_writes, (g_get_monotonic_time () - start) / 1e6);
 
   if (c.consumer_pid != 0)
     {
@@ -713,6 +905,7 @@ run_scenario (gconstpointer data)
   g_hash_table_unref (c.failed);
   g_hash_table_unref (c.pending);
   g_hash_table_unref (c.synced);
+  g_hash_table_unref (c.unsynced);
   g_rand_free (c.rand);
   g_free (c.consumer_out);
   g_free (c.uri);

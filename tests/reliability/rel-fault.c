@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>  /* renameat, renameat2 */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +34,10 @@ static double fault_probability;
 static GRand *fault_rand;
 static guint fault_hits;
 static RelSyncObserver sync_observer;
+static RelWriteObserver write_observer;
+static RelRenameObserver rename_observer;
+static GMutex serial_lock;          /* not fault_lock: observers write reports */
+static guint64 write_serial;        /* under serial_lock: the last write's serial */
 
 void
 rel_fault_set (const char  *path_prefix,
@@ -76,11 +81,15 @@ rel_fault_get_hits (void)
 }
 
 void
-rel_fault_set_sync_observer (RelSyncObserver observer)
+rel_fault_set_observers (RelSyncObserver   sync_obs,
+                         RelWriteObserver  write_obs,
+                         RelRenameObserver rename_obs)
 {
   g_mutex_lock (&fault_lock);
-  sync_observer = observer;
-  g_atomic_int_set (&fault_active, observer != NULL || fault_prefix != NULL);
+  sync_observer = sync_obs;
+  write_observer = write_obs;
+  rename_observer = rename_obs;
+  g_atomic_int_set (&fault_active, sync_obs != NULL || fault_prefix != NULL);
   g_mutex_unlock (&fault_lock);
 }
 
@@ -128,8 +137,21 @@ should_fail (int         fd,
   return fail;
 }
 
+/* The serial of the last write that returned (see rel_fault_set_observers()). */
+static guint64
+last_write_serial (void)
+{
+  guint64 serial;
+
+  g_mutex_lock (&serial_lock);
+  serial = write_serial;
+  g_mutex_unlock (&serial_lock);
+  return serial;
+}
+
 static void
-observe_sync (int fd)
+observe_sync (int     fd,
+              guint64 serial)
 {
   RelSyncObserver observer;
   char path[4096];
@@ -142,7 +164,59 @@ observe_sync (int fd)
   g_mutex_unlock (&fault_lock);
   if (observer != NULL && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) &&
       fd_path (fd, path, sizeof path))
-    observer (path, st.st_size);
+    observer (path, st.st_size, serial);
+}
+
+/* After a write of @length bytes at @offset returned. */
+static void
+observe_write (int      fd,
+               guint64  offset,
+               ssize_t  length)
+{
+  RelWriteObserver observer;
+  char path[4096];
+  guint64 serial;
+
+  if (length <= 0 || !g_atomic_int_get (&fault_active))
+    return;
+  g_mutex_lock (&fault_lock);
+  observer = write_observer;
+  g_mutex_unlock (&fault_lock);
+  if (observer == NULL || !fd_path (fd, path, sizeof path) || !g_str_has_suffix (path, ".journal"))
+    return;
+  /* The serial is taken and reported under one lock, so that serials
+   * reach the observer in order, and a sync that reads the last serial
+   * comes after its report. (Not fault_lock: the observer's own report
+   * goes through write(), which takes it.) */
+  g_mutex_lock (&serial_lock);
+  serial = ++write_serial;
+  observer (path, offset, length, serial);
+  g_mutex_unlock (&serial_lock);
+}
+
+static void
+observe_rename (int         from_dir,
+                const char *from,
+                int         to_dir,
+                const char *to)
+{
+  RelRenameObserver observer;
+  char dir[4096];
+  g_autofree char *from_path = NULL;
+  g_autofree char *to_path = NULL;
+
+  if (!g_atomic_int_get (&fault_active) || !g_str_has_suffix (to, ".journal"))
+    return;
+  g_mutex_lock (&fault_lock);
+  observer = rename_observer;
+  g_mutex_unlock (&fault_lock);
+  if (observer == NULL)
+    return;
+  from_path = from[0] == '/' || !fd_path (from_dir, dir, sizeof dir) ? g_strdup (from)
+                                                                    : g_build_filename (dir, from, NULL);
+  to_path = to[0] == '/' || !fd_path (to_dir, dir, sizeof dir) ? g_strdup (to)
+                                                              : g_build_filename (dir, to, NULL);
+  observer (from_path, to_path);
 }
 
 int
@@ -150,9 +224,11 @@ fdatasync (int fd)
 {
   if (should_fail (fd, REL_FAULT_SYNC))
     return -1;
+  guint64 serial = last_write_serial ();
+
   if (syscall (SYS_fdatasync, fd) != 0)
     return -1;
-  observe_sync (fd);
+  observe_sync (fd, serial);
   return 0;
 }
 
@@ -161,9 +237,11 @@ fsync (int fd)
 {
   if (should_fail (fd, REL_FAULT_SYNC))
     return -1;
+  guint64 serial = last_write_serial ();
+
   if (syscall (SYS_fsync, fd) != 0)
     return -1;
-  observe_sync (fd);
+  observe_sync (fd, serial);
   return 0;
 }
 
@@ -183,9 +261,13 @@ pwrite (int         fd,
         size_t      count,
         off_t       offset)
 {
+  ssize_t n;
+
   if (should_fail (fd, REL_FAULT_WRITE))
     return -1;
-  return syscall (SYS_pwrite64, fd, buf, count, offset);
+  n = syscall (SYS_pwrite64, fd, buf, count, offset);
+  observe_write (fd, offset, n);
+  return n;
 }
 
 ssize_t
@@ -203,9 +285,13 @@ pwritev (int                 fd,
          int                 iovcnt,
          off_t               offset)
 {
+  ssize_t n;
+
   if (should_fail (fd, REL_FAULT_WRITE))
     return -1;
-  return syscall (SYS_pwritev, fd, iov, iovcnt, (long) offset, (long) ((guint64) offset >> 32));
+  n = syscall (SYS_pwritev, fd, iov, iovcnt, (long) offset, (long) ((guint64) offset >> 32));
+  observe_write (fd, offset, n);
+  return n;
 }
 
 ssize_t
@@ -231,4 +317,26 @@ ftruncate64 (int     fd,
              off64_t length)
 {
   return ftruncate (fd, length);
+}
+
+int
+renameat2 (int           from_dir,
+           const char   *from,
+           int           to_dir,
+           const char   *to,
+           unsigned int  flags)
+{
+  if (syscall (SYS_renameat2, from_dir, from, to_dir, to, flags) != 0)
+    return -1;
+  observe_rename (from_dir, from, to_dir, to);
+  return 0;
+}
+
+int
+renameat (int         from_dir,
+          const char *from,
+          int         to_dir,
+          const char *to)
+{
+  return renameat2 (from_dir, from, to_dir, to, 0);
 }
