@@ -210,9 +210,10 @@ print_sync (const Config  *config,
               r_floor, c_sql_floor, c_sql, r_sql_floor, r_sql, r_norm, c_zero);
     }
   printf ("\nThe floor: one pwrite of the %u bytes a send writes (the frame) and one fdatasync, "
-          "into a file preallocated with fallocate() as the journal's segments are, in the "
-          "store's directory. No sync-on-send store that preallocates that way can return "
-          "faster. Each phase interleaves its floor and its sends in %u rounds (%u samples "
+          "into a file preallocated with fallocate(), in the store's directory: what a "
+          "store that preallocates its files, as the journal does, cannot beat unless it "
+          "also writes the space beforehand, which the journal does too (zeros, ahead of "
+          "the log, in the background). Each phase interleaves its floor and its sends in %u rounds (%u samples "
           "each), so that both see the same load; ours and SQLite are measured a few minutes "
           "apart, hence the ratio over each one's floor. The last column writes into a file "
           "whose blocks were all written (zeros) and synced beforehand, so that no extent "

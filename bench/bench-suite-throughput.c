@@ -223,7 +223,10 @@ print_sync_throughput (const Results *results)
   printf ("\nA sync shared by 4 threads commits 4 frames; these rows show what that costs "
           "on this disk against one frame (measured after the runs above, interleaved). "
           "4 threads reach at most 4 × one thread's time per send ÷ (a 4-frame sync + the "
-          "time the 4 released senders take to write again).\n");
+          "time the 4 released senders take to write again). The journal zero-fills its "
+          "preallocated space ahead of the log, so its shared syncs cost what the "
+          "zero-filled column shows; its own zero-filling syncs are among the fdatasync "
+          "calls counted above.\n");
 }
 
 double
