@@ -82,7 +82,9 @@ typedef struct {
 #define REL_BLOCKED_BOUND_US 10000
 
 /* ep_test_init() for rel-memory and rel-network, whose RelTickers measure
- * the main context: ep-glib's debug messages (two per batch) are dropped.
+ * the main context, and rel-disk, which waits for the outage with a
+ * deadline: ep-glib's debug messages (two per batch, one per dropped
+ * event) are dropped.
  * GTest prints every message, debug ones included, on stdout with one
  * flushed write each; with a backlog, those writes to meson's pipe (a
  * reader that a busy machine starves: the pipe fills) or to a log file on

@@ -264,7 +264,8 @@ main (int    argc,
       char **argv)
 {
   signal (SIGXFSZ, SIG_IGN);  /* RLIMIT_FSIZE: EFBIG instead of a signal */
-  ep_test_init (&argc, &argv);
+  rel_test_init_without_debug (&argc, &argv);
+  rel_test_add_debug_messages_dropped ();
 
   for (guint i = 0; i < G_N_ELEMENTS (disk_cases); i++)
     {
