@@ -75,6 +75,10 @@ struct _EpScheduler
   GPtrArray         *flushes;            /* owned (element-type Flush): waiting for their events */
   GTask             *close_task;         /* owned, nullable */
   GThreadPool       *worker;             /* owned, nullable until the first read: one thread for all queue work */
+  GSource           *work_done;          /* owned, nullable until the first read: runs finished work's callbacks on context */
+  GMutex             done_lock;          /* protects done_head and done_tail */
+  struct _EpWork    *done_head;          /* owned: finished work, oldest first, waiting for work_done */
+  struct _EpWork    *done_tail;          /* unowned: the last of them */
   GThread           *worker_thread;      /* unowned: the thread that ran the last queue work (worker only) */
   guint              worker_switches;    /* atomic: queue work that ran on another thread than the one before */
   guint              reads_on_settle;    /* atomic: batches read by the worker call that settled the one before */
@@ -126,10 +130,20 @@ void     ep_scheduler_release_batch        (EpScheduler *self,
 void     ep_scheduler_split_part_answered  (EpScheduler *self,
                                             Split       *split);
 
+/* Queue work: @func runs on the worker, @done then on the scheduler's
+ * context with @func's result; @data is freed with @free_data after. */
+typedef gpointer (*EpWorkFunc) (EpScheduler *self,
+                                gpointer     data);
+typedef void     (*EpWorkDone) (EpScheduler *self,
+                                gpointer     data,
+                                gpointer     result);
+
 /* The drive (ep-scheduler.c). */
 void     ep_scheduler_run_in_worker        (EpScheduler    *self,
-                                            GTask          *task,
-                                            GTaskThreadFunc func);
+                                            EpWorkFunc      func,
+                                            EpWorkDone      done,
+                                            gpointer        data,
+                                            GDestroyNotify  free_data);
 void     ep_scheduler_fill_pipeline        (EpScheduler *self);
 Batch   *ep_scheduler_read_batch           (EpScheduler *self);
 void     ep_scheduler_batch_arrived        (EpScheduler *self,

@@ -467,14 +467,11 @@ settle_free (Settle *settle)
  * arrays, the body) do not pass through the main thread's allocator
  * caches: GLib 2.74's GSlice trims those in bulk on the thread that frees,
  * milliseconds at a time. */
-static void
-settle_batch_in_thread (GTask        *task,
-                        gpointer      source_object,
-                        gpointer      task_data,
-                        GCancellable *cancellable)
+static gpointer
+settle_batch_in_thread (EpScheduler *self,
+                        gpointer     data)
 {
-  EpScheduler *self = source_object;
-  Settle *settle = task_data;
+  Settle *settle = data;
   Batch *batch = settle->batch;
   g_autoptr(GError) error = NULL;
 
@@ -491,7 +488,7 @@ settle_batch_in_thread (GTask        *task,
       settle->next = ep_scheduler_read_batch (self);
       g_atomic_int_inc (&self->reads_on_settle);
     }
-  g_task_return_boolean (task, TRUE);
+  return NULL;
 }
 
 /* Main context: the batch is over; on with the drain. */
@@ -519,14 +516,12 @@ batch_settled (EpScheduler *self,
 }
 
 static void
-batch_written (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+batch_written (EpScheduler *self,
+               gpointer     data,
+               gpointer     result)
 {
-  EpScheduler *self = EP_SCHEDULER (source);
-  Settle *settle = g_task_get_task_data (G_TASK (result));
+  Settle *settle = data;
 
-  g_assert (g_task_get_source_tag (G_TASK (result)) == finish_batch);
   g_assert (settle->next != NULL || !settle->read_next);
   batch_settled (self, settle->bytes, settle->removed_any, g_steal_pointer (&settle->next));
 }
@@ -549,7 +544,6 @@ static void
 finish_batch (EpScheduler *self,
               Batch       *batch)
 {
-  g_autoptr(GTask) task = NULL;
   Settle *settle;
 
   if (batch->kept->len == 0 && batch->removed->len == 0)
@@ -570,12 +564,8 @@ finish_batch (EpScheduler *self,
   settle->bytes = batch->bytes;
   settle->removed_any = batch->removed->len > 0;
   settle->read_next = ep_scheduler_read_on_settle (self, batch->bytes);
-  g_main_context_push_thread_default (self->context);
-  task = g_task_new (self, NULL, batch_written, NULL);
-  g_main_context_pop_thread_default (self->context);
-  g_task_set_source_tag (task, finish_batch);
-  g_task_set_task_data (task, settle, (GDestroyNotify) settle_free);
-  ep_scheduler_run_in_worker (self, task, settle_batch_in_thread);
+  ep_scheduler_run_in_worker (self, settle_batch_in_thread, batch_written, settle,
+                              (GDestroyNotify) settle_free);
 }
 
 /* Every other part of @split was answered: judges the lone events it held.

@@ -6,9 +6,11 @@
  * A *drain* delivers the queue oldest first in batches of at most ten
  * events, keeping up to max-in-flight batches posted at once, until the
  * queue has nothing left to hand out or a batch fails. Drains start on the
- * batch timer and on flush. Reading and encoding a batch happens in a GTask
- * worker thread (it reads the journal with pread); the main context only
- * posts, applies replies and keeps time.
+ * batch timer and on flush. Reading and encoding a batch, and writing what
+ * its reply meant, happen on the scheduler's one worker thread (it reads
+ * the journal with pread), which settles a batch, frees it and reads the
+ * next in one call; the main context only posts, applies replies and keeps
+ * time.
  *
  * Only a confirmation (or the consumer's definite refusal of an entry)
  * removes an event. Everything else puts the events back, in order.
@@ -109,6 +111,14 @@ ep_scheduler_finalize (GObject *object)
    * may run on the worker itself: do not wait for it. */
   if (self->worker != NULL)
     g_thread_pool_free (self->worker, FALSE, FALSE);
+  /* Each work item keeps the scheduler alive until it has run. */
+  g_assert (self->done_head == NULL);
+  if (self->work_done != NULL)
+    {
+      g_source_destroy (self->work_done);
+      g_source_unref (self->work_done);
+    }
+  g_mutex_clear (&self->done_lock);
 
   G_OBJECT_CLASS (ep_scheduler_parent_class)->finalize (object);
 }
@@ -126,6 +136,7 @@ static void
 ep_scheduler_init (EpScheduler *self)
 {
   g_mutex_init (&self->lock);
+  g_mutex_init (&self->done_lock);
   self->cancellable = g_cancellable_new ();
   self->flushes = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
   g_queue_init (&self->split_parts);
@@ -381,14 +392,11 @@ ep_scheduler_read_batch (EpScheduler *self)
   return g_steal_pointer (&batch);
 }
 
-static void
-read_batch_in_thread (GTask        *task,
-                      gpointer      source_object,
-                      gpointer      task_data,
-                      GCancellable *cancellable)
+static gpointer
+read_batch_in_thread (EpScheduler *self,
+                      gpointer     data)
 {
-  g_task_return_pointer (task, ep_scheduler_read_batch (source_object),
-                         (GDestroyNotify) ep_scheduler_batch_free);
+  return ep_scheduler_read_batch (self);
 }
 
 /* Main context: a batch read by the worker (ep_scheduler_read_batch(),
@@ -419,14 +427,11 @@ ep_scheduler_batch_arrived (EpScheduler *self,
 }
 
 static void
-batch_read (GObject      *source,
-            GAsyncResult *result,
-            gpointer      user_data)
+batch_read (EpScheduler *self,
+            gpointer     data,
+            gpointer     result)
 {
-  EpScheduler *self = EP_SCHEDULER (source);
-
-  g_assert (g_task_get_source_tag (G_TASK (result)) == ep_scheduler_fill_pipeline);
-  ep_scheduler_batch_arrived (self, g_task_propagate_pointer (G_TASK (result), NULL));
+  ep_scheduler_batch_arrived (self, result);
   /* Not maybe_drain_finished() alone: a batch of unreadable records must
    * not end the drain while readable events wait behind it. */
   ep_scheduler_fill_pipeline (self);
@@ -453,17 +458,26 @@ abandon_split_parts (EpScheduler *self)
 
 /* Queue work (reading a batch, settling one) ------------------------------- */
 
-typedef struct {
-  GTask           *task;   /* owned */
-  GTaskThreadFunc  func;
-} Work;
+typedef struct _EpWork EpWork;
+struct _EpWork {
+  EpWork         *next;       /* in done_head's list */
+  EpScheduler    *self;       /* owned: kept alive until @done has run */
+  EpWorkFunc      func;
+  EpWorkDone      done;
+  gpointer        data;
+  GDestroyNotify  free_data;
+  gpointer        result;
+};
 
+/* Worker: runs one piece of work, then hands it to work_done. */
 static void
 run_work (gpointer data,
           gpointer user_data)
 {
-  Work *work = data;
-  EpScheduler *self = g_task_get_source_object (work->task);
+  EpWork *work = data;
+  EpScheduler *self = work->self;
+  GMainContext *context;
+  GSource *done;
 
   if (self->worker_thread != g_thread_self ())
     {
@@ -471,32 +485,99 @@ run_work (gpointer data,
         g_atomic_int_inc (&self->worker_switches);
       self->worker_thread = g_thread_self ();
     }
-  work->func (work->task, self, g_task_get_task_data (work->task),
-              g_task_get_cancellable (work->task));
-  g_object_unref (work->task);
-  g_free (work);
+  work->result = work->func (self, work->data);
+  /* Once the work is in the list, the main context may run it and drop
+   * the last reference to self, destroying the source and maybe the
+   * context: hold both for the wakeup, which then does nothing. The lock
+   * is held for the list only, never across the wakeup. */
+  done = g_source_ref (self->work_done);
+  context = g_main_context_ref (self->context);
+  g_mutex_lock (&self->done_lock);
+  if (self->done_tail != NULL)
+    self->done_tail->next = work;
+  else
+    self->done_head = work;
+  self->done_tail = work;
+  g_mutex_unlock (&self->done_lock);
+  g_source_set_ready_time (done, 0);
+  g_source_unref (done);
+  g_main_context_unref (context);
 }
 
-/* Runs @func for @task on the scheduler's one worker thread, in the order
- * asked (not in GTask's shared pool): the events a batch read allocates are
- * freed by the same thread when it settles, so that their allocator caches
- * do not move between threads (GLib 2.74's GSlice passes them through a
- * shared depot), and reads and settles never contend for the queue's mutex.
- * @func returns the task's result; the callback runs on the task's
- * context, as with g_task_run_in_thread(). */
+/* Main context: the callback of the oldest finished work. One per
+ * dispatch, as a GTask's would be, and the source may recurse: a callback
+ * that runs a nested main loop (a flush's callback may) still sees the
+ * work finished after its own. */
+static gboolean
+work_done_dispatch (GSource     *source,
+                    GSourceFunc  callback,
+                    gpointer     user_data)
+{
+  EpScheduler *self = user_data;
+  EpWork *work;
+
+  /* Not ready once the list is empty (set with the lock held: work added
+   * after it sets the ready time again, after adding). */
+  g_mutex_lock (&self->done_lock);
+  work = self->done_head;
+  if (work != NULL)
+    {
+      self->done_head = work->next;
+      if (self->done_head == NULL)
+        self->done_tail = NULL;
+    }
+  if (self->done_head == NULL)
+    g_source_set_ready_time (source, -1);
+  g_mutex_unlock (&self->done_lock);
+  if (work == NULL)
+    return G_SOURCE_CONTINUE;
+
+  work->done (work->self, work->data, work->result);
+  if (work->free_data != NULL)
+    work->free_data (work->data);
+  /* The last reference may go here, and with it this source (destroyed by
+   * finalize, which is allowed in its own dispatch). */
+  g_object_unref (work->self);
+  g_free (work);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs work_done_funcs = {
+  .dispatch = work_done_dispatch,
+};
+
+/* Runs @func on the scheduler's one worker thread, in the order asked (not
+ * in GTask's shared pool): the events a batch read allocates are freed by
+ * the same thread when it settles, so that their allocator caches do not
+ * move between threads (GLib 2.74's GSlice passes them through a shared
+ * depot), and reads and settles never contend for the queue's mutex.
+ * @done then runs on the scheduler's context, from one source of the
+ * scheduler's own rather than a GTask and an idle source per piece of work
+ * (both made on the worker and freed here, through GSlice). */
 void
 ep_scheduler_run_in_worker (EpScheduler    *self,
-                            GTask          *task,
-                            GTaskThreadFunc func)
+                            EpWorkFunc      func,
+                            EpWorkDone      done,
+                            gpointer        data,
+                            GDestroyNotify  free_data)
 {
-  Work *work = g_new (Work, 1);
+  EpWork *work = g_new0 (EpWork, 1);
 
-  g_assert (g_task_get_source_object (task) == self);
   if (self->worker == NULL)
-    self->worker = g_thread_pool_new (run_work, NULL, 1, TRUE, NULL);
+    {
+      self->worker = g_thread_pool_new (run_work, NULL, 1, TRUE, NULL);
+      self->work_done = g_source_new (&work_done_funcs, sizeof (GSource));
+      g_source_set_name (self->work_done, "[ep-glib] queue work done");
+      g_source_set_can_recurse (self->work_done, TRUE);
+      g_source_set_callback (self->work_done, NULL, self, NULL);
+      g_source_attach (self->work_done, self->context);
+    }
   g_assert (self->worker != NULL);
-  work->task = g_object_ref (task);
+  work->self = g_object_ref (self);
   work->func = func;
+  work->done = done;
+  work->data = data;
+  work->free_data = free_data;
   g_thread_pool_push (self->worker, work, NULL);
 }
 
@@ -574,13 +655,10 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
     }
   while (may_read (self, 0, 0))
     {
-      g_autoptr(GTask) task = g_task_new (self, NULL, batch_read, NULL);
-
-      g_task_set_source_tag (task, ep_scheduler_fill_pipeline);
       self->in_flight++;
       self->reading++;
       self->bytes_ahead += MAX_BATCH_BYTES;
-      ep_scheduler_run_in_worker (self, task, read_batch_in_thread);
+      ep_scheduler_run_in_worker (self, read_batch_in_thread, batch_read, NULL, NULL);
     }
   g_main_context_pop_thread_default (self->context);
   maybe_drain_finished (self);

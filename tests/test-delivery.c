@@ -1418,6 +1418,55 @@ test_queue_work_one_thread (Fixture       *fx,
   own_scheduler_stop (&own, fx, &flushed);
 }
 
+typedef struct {
+  OwnScheduler *own;
+  gboolean      done;
+} NestedFlush;
+
+/* A flush's callback (run as a batch settles) queues more events and
+ * waits for a second flush in a nested main loop: the batches it needs
+ * settle meanwhile (the scheduler's queue work source recurses). */
+static void
+flush_then_flush_nested (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  NestedFlush *nested = user_data;
+  g_autoptr(GAsyncResult) inner = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (ep_scheduler_flush_finish (EP_SCHEDULER (source), result, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 30; i++)
+    {
+      g_autofree char *id = g_uuid_string_random ();
+
+      append_record (nested->own->queue, id, "nested");
+    }
+  ep_scheduler_flush_async (EP_SCHEDULER (source), NULL, ep_test_store_result, &inner);
+  EP_TEST_SPIN_UNTIL (inner != NULL);
+  g_assert_true (ep_scheduler_flush_finish (EP_SCHEDULER (source), inner, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_queue_get_length (nested->own->queue), ==, 0);
+  nested->done = TRUE;
+}
+
+static void
+test_flush_in_flush_callback (Fixture       *fx,
+                              gconstpointer  data)
+{
+  OwnScheduler own = { NULL, };
+  NestedFlush nested = { &own, FALSE };
+  g_autoptr(GAsyncResult) flushed = NULL;
+
+  own_scheduler_start (&own, fx, 30, 10, 1);
+  ep_scheduler_flush_async (own.scheduler, NULL, flush_then_flush_nested, &nested);
+  EP_TEST_SPIN_UNTIL (nested.done);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 60);
+  ep_scheduler_flush_async (own.scheduler, NULL, ep_test_store_result, &flushed);
+  own_scheduler_stop (&own, fx, &flushed);
+}
+
 /* max-in-flight 1: the worker call that settles a batch reads the next
  * one, so a drain of 10 batches reads only the first on its own; each
  * batch is freed by the worker that read it, not on the main context. */
@@ -1616,6 +1665,7 @@ main (int   argc,
   ADD ("/ep/delivery/read-ahead-bounded", test_read_ahead_bounded);
   ADD ("/ep/delivery/queue-work-one-thread", test_queue_work_one_thread);
   ADD ("/ep/delivery/settle-reads-next", test_settle_reads_next);
+  ADD ("/ep/delivery/flush-in-flush-callback", test_flush_in_flush_callback);
   ADD ("/ep/delivery/order-per-thread", test_order_per_thread);
   ADD ("/ep/delivery/debug-story", test_debug_story);
 
