@@ -286,6 +286,8 @@ main (int    argc,
   gboolean quick = FALSE;
   g_autofree char *restore_kind = NULL;
   g_autofree char *restore_dir = NULL;
+  g_autofree char *drain_kind = NULL;
+  g_autofree char *drain_args = NULL;
   g_autofree char *tmpdir = NULL;
   g_autofree char *only = NULL;
   g_autofree char *drains = NULL;
@@ -304,6 +306,8 @@ main (int    argc,
       "How ep-consumer is scheduled: idle (SCHED_IDLE, the default) or normal", "PRIORITY" },
     { "restore-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &restore_kind, NULL, NULL },
     { "dir", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &restore_dir, NULL, NULL },
+    { "drain-child", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &drain_kind, NULL, NULL },
+    { "drain-args", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, &drain_args, NULL, NULL },
     G_OPTION_ENTRY_NULL
   };
   Config config;
@@ -326,6 +330,8 @@ main (int    argc,
 
   if (restore_kind != NULL)
     return restore_child_main (restore_kind, restore_dir);
+  if (drain_kind != NULL)
+    return drain_child_main (drain_kind, restore_dir, drain_args);
 
   if (bench_consumer_path == NULL)
     bench_consumer_path = default_consumer_path ();

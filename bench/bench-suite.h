@@ -190,6 +190,9 @@ void     print_idle            (const Config  *config,
                                 const Results *results);
 
 /* 4. Drain (bench-suite-drain.c) */
+int      drain_child_main      (const char    *kind,
+                                const char    *scratch,
+                                const char    *args);
 void     phase_drain           (const Config  *config,
                                 Results       *results);
 void     print_drain           (const Config  *config,
