@@ -22,7 +22,8 @@
  * after they became dirty, fsyncs the directory after segment files are
  * created, and deletes/compacts segments. With sync_on_send an append
  * returns once a sync that covers it has completed; concurrent appends share
- * one (group commit, in ep-journal.c), and segments are preallocated.
+ * one (group commit, in ep-journal.c), and segments are preallocated and
+ * zero-filled ahead of the log by the sync thread.
  */
 
 #include "config.h"
