@@ -435,7 +435,7 @@ fill_request (EpQueue        *self,
 void
 ep_journal_fill_locked (EpQueue *self)
 {
-  static const guint8 zeros[64 * 1024];
+  static guint8 zeros[64 * 1024];  /* never written: in .bss, not in the file */
   struct iovec iov[FILL_CHUNK / sizeof zeros];
   EpQueueSegment *seg;
   guint64 from, to;
