@@ -127,7 +127,7 @@ if [[ "${EP_SKIP_ASAN:-0}" != 1 ]]; then
 fi
 
 # valgrind memcheck over the C tests that do not fork (test-crash does, and
-# test-queue takes minutes under valgrind): 0 errors. EP_SKIP_VALGRIND=1 skips it.
+# the test-queue* programs take minutes under valgrind): 0 errors. EP_SKIP_VALGRIND=1 skips it.
 if [[ "${EP_SKIP_VALGRIND:-0}" != 1 ]] && command -v valgrind >/dev/null 2>&1; then
   step "valgrind memcheck (C tests that do not fork)"
   G_SLICE=always-malloc run_meson_test "$build_dir" valgrind \
