@@ -277,11 +277,6 @@ ep_producer_init_parts (EpProducer  *self,
 
   if (self->queue_dir == NULL)
     self->queue_dir = g_build_filename (g_get_user_state_dir (), "ep-glib", self->app_name, NULL);
-  /* The first request would load these on the main context: meanwhile,
-   * the queue is restored. */
-  if (!self->read_only)
-    ep_transport_preload_modules (g_ascii_strncasecmp (self->consumer_uri, "https:", 6) == 0 ||
-                                  g_ascii_strncasecmp (self->public_consumer_uri, "https:", 6) == 0);
 
   if (self->read_only)
     self->queue = ep_queue_open_read_only (self->queue_dir, error);

@@ -55,14 +55,6 @@ EpBatchReply *ep_transport_post_finish     (EpTransport         *self,
                                             GAsyncResult        *result,
                                             GError             **error);
 
-/* Loads GIO's proxy resolver module (and its TLS backend when @tls) on a
- * worker thread, once per process, so that the first connection does not
- * dlopen() them on the main context (2-3 ms for the proxy resolver alone,
- * measured in bench-suite's drain). Returns at once. */
-void          ep_transport_preload_modules (gboolean             tls);
-/* Tests: whether the preload (with TLS when @tls) has finished. */
-gboolean      ep_transport_modules_preloaded (gboolean           tls);
-
 /* Cancels every request in flight (they finish with G_IO_ERROR_CANCELLED). */
 void          ep_transport_abort           (EpTransport         *self);
 

@@ -190,49 +190,6 @@ ep_transport_new (const char *user_agent,
   return self;
 }
 
-static gint preloaded[2];   /* atomic: [tls] 0 not asked, 1 loading, 2 done */
-
-/* A thread of its own, not a GTask: nothing comes back to any main
- * context. */
-static gpointer
-preload_thread (gpointer data)
-{
-  gboolean tls = GPOINTER_TO_INT (data);
-
-  /* Each returns a process-wide default, loading its module the first
-   * time; GIO never unloads them. */
-  (void) g_proxy_resolver_get_default ();
-  g_atomic_int_set (&preloaded[0], 2);
-  if (tls)
-    {
-      (void) g_tls_backend_get_default ();
-      g_atomic_int_set (&preloaded[1], 2);
-    }
-  return NULL;
-}
-
-void
-ep_transport_preload_modules (gboolean tls)
-{
-  gboolean proxy = g_atomic_int_compare_and_exchange (&preloaded[0], 0, 1);
-  gboolean backend = tls && g_atomic_int_compare_and_exchange (&preloaded[1], 0, 1);
-  GThread *thread;
-
-  if (!proxy && !backend)
-    return;
-  /* Without a thread, the first request loads them as before. */
-  thread = g_thread_try_new ("ep-preload", preload_thread, GINT_TO_POINTER (backend), NULL);
-  if (thread != NULL)
-    g_thread_unref (thread);
-}
-
-gboolean
-ep_transport_modules_preloaded (gboolean tls)
-{
-  return g_atomic_int_get (&preloaded[0]) == 2 &&
-         (!tls || g_atomic_int_get (&preloaded[1]) == 2);
-}
-
 void
 ep_transport_set_timeout (EpTransport *self,
                           guint        timeout_ms)

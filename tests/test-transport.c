@@ -1196,22 +1196,6 @@ test_post_endless_reply (PostFixture   *fixture,
   g_test_add ("/ep/transport/post/" path, PostFixture, NULL, \
               post_fixture_set_up, func, post_fixture_tear_down)
 
-/* GIO's proxy resolver and TLS backend modules are loaded by a thread of
- * their own, once, without the caller's main context: the first request
- * then finds them loaded (the test would time out if nothing loaded them). */
-static void
-test_preload_modules (void)
-{
-  g_assert_false (ep_transport_modules_preloaded (FALSE));
-  ep_transport_preload_modules (TRUE);
-  ep_transport_preload_modules (TRUE);   /* once per process */
-  EP_TEST_SPIN_UNTIL (ep_transport_modules_preloaded (TRUE));
-  g_assert_nonnull (g_proxy_resolver_get_default ());
-  g_assert_nonnull (g_tls_backend_get_default ());
-  /* Nothing came back to this thread's context. */
-  g_assert_false (g_main_context_pending (NULL));
-}
-
 int
 main (int    argc,
       char **argv)
@@ -1242,7 +1226,6 @@ main (int    argc,
   g_test_add_func ("/ep/transport/encode/escaping", test_encode_escaping);
   g_test_add_func ("/ep/transport/encode/round-trip", test_encode_round_trip);
   g_test_add_func ("/ep/transport/encode/invalid-count", test_encode_invalid_count);
-  g_test_add_func ("/ep/transport/preload-modules", test_preload_modules);
 
   ADD_POST_TEST ("success", test_post_success);
   ADD_POST_TEST ("bearer-token", test_post_bearer_token);
