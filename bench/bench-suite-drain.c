@@ -279,20 +279,6 @@ drain_baseline (BenchStoreKind  kind,
 static const char *const drain_kinds[N_IMPLS] = { "ours", "sqlite", "web", "memory" };
 
 static void
-on_drain_child_done (GObject      *source,
-                     GAsyncResult *result,
-                     gpointer      user_data)
-{
-  char **output = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, output, NULL, &error))
-    bench_die ("drain child: %s", error->message);
-  if (*output == NULL)
-    *output = g_strdup ("");
-}
-
-static void
 run_drain_child (guint          impl,
                  guint          port,
                  guint          max_in_flight,
@@ -312,9 +298,7 @@ run_drain_child (guint          impl,
                             "--drain-args", args, NULL);
   if (child == NULL)
     bench_die ("cannot run %s: %s", bench_self_exe, error->message);
-  g_subprocess_communicate_utf8_async (child, NULL, NULL, on_drain_child_done, &output);
-  while (output == NULL)
-    g_main_context_iteration (NULL, TRUE);
+  output = bench_child_output (child, NULL);
   g_subprocess_wait (child, NULL, NULL);
   hex = strstr (output, "DRAIN ");
   if (hex == NULL || !g_subprocess_get_successful (child) ||

@@ -143,6 +143,8 @@ void     phase_latency_sqlite  (const Config  *config,
                                 Results       *results);
 void     phase_latency_web     (const Config  *config,
                                 Results       *results);
+char    *bench_child_output    (GSubprocess   *child,
+                                GCancellable  *cancellable);
 int      restore_child_main    (const char    *kind,
                                 const char    *dir);
 void     print_latency         (const Config  *config,
