@@ -286,11 +286,13 @@ ep_producer_init_parts (EpProducer  *self,
   if (self->queue == NULL)
     return FALSE;
   ep_queue_set_notify_func (self->queue, queue_notified, self);
-  g_debug ("Queue opened%s in %s: %" G_GUINT64_FORMAT " events (%" G_GUINT64_FORMAT
+  g_debug ("Queue opened%s in %s: %" G_GUINT64_FORMAT " %s (%" G_GUINT64_FORMAT
            " bytes) restored, %u corrupt records discarded, %" G_GUINT64_FORMAT
            " duplicate copies skipped, %u odd files moved aside",
            self->read_only ? " read-only" : "", self->queue_dir,
-           ep_queue_get_length (self->queue), ep_queue_get_bytes (self->queue),
+           ep_queue_get_length (self->queue),
+           ep_queue_get_length (self->queue) == 1 ? "event" : "events",
+           ep_queue_get_bytes (self->queue),
            ep_queue_get_discarded (self->queue), ep_queue_get_duplicates (self->queue),
            ep_queue_get_moved_aside (self->queue));
 

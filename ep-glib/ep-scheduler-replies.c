@@ -237,7 +237,8 @@ apply_ids_not_distinct (EpScheduler *self,
         }
     }
   if (n_removed > 0)
-    g_message ("Removed %u duplicate events the consumer refused as not distinct", n_removed);
+    g_message ("Removed %u duplicate %s the consumer refused as not distinct", n_removed,
+               n_removed == 1 ? "event" : "events");
   return n_removed > 0;
 }
 
@@ -593,8 +594,9 @@ resolve_held (EpScheduler *self,
         }
     }
   if (n_kept > 0 && !self->stopped)
-    ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused %u events each on its own (%s) "
-                                           "and took none of the others: kept", n_kept, why));
+    ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused %u %s on its own (%s) "
+                                           "and took none of the others: kept", n_kept,
+                                           n_kept == 1 ? "event" : "events each", why));
   /* Each goes back through the pipeline's accounting. */
   g_ptr_array_set_free_func (held, NULL);
   for (guint i = 0; i < held->len; i++)
@@ -671,8 +673,9 @@ batch_posted (GObject      *source,
     }
   if (batch != NULL)
     {
-      g_debug ("Batch %" G_GUINT64_FORMAT " settled: %u events removed (confirmed or refused), "
-               "%u kept for later", batch->serial, batch->removed->len, batch->kept->len);
+      g_debug ("Batch %" G_GUINT64_FORMAT " settled: %u %s removed (confirmed or refused), "
+               "%u kept for later", batch->serial, batch->removed->len,
+               batch->removed->len == 1 ? "event" : "events", batch->kept->len);
       /* Freed by the worker, with the batch (see settle_batch_in_thread). */
       batch->reply = g_steal_pointer (&reply);
       finish_batch (self, g_steal_pointer (&batch));
@@ -703,8 +706,9 @@ ep_scheduler_post_batch (EpScheduler *self,
   batch->scheduler = g_object_ref (self);
   batch->serial = ++self->post_serial;
   g_debug ("Batch %" G_GUINT64_FORMAT ": posting %u %s to the %s endpoint", batch->serial,
-           batch->events->len, batch->monitoring ? "monitoring event" : "events",
-           token != NULL ? "authenticated" : "public");
+           batch->events->len,
+           batch->monitoring ? "monitoring event" : batch->events->len == 1 ? "event" : "events",
+           batch->token != NULL ? "authenticated" : "public");
   uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
   g_main_context_push_thread_default (self->context);
   ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,

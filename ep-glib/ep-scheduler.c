@@ -259,41 +259,48 @@ next_allowed (EpScheduler *self)
 /* Drains ------------------------------------------------------------------- */
 
 /* Completes the flushes whose events are all settled; with @drain_over,
- * also the others, with the reason the drain stopped. */
+ * also the others, with the reason the drain stopped. Only the flushes
+ * waiting when it is called: their callbacks may flush again (a "Retry"
+ * button), and a flush asked for now waits for its own attempt. */
 void
 ep_scheduler_settle_flushes (EpScheduler *self,
-                gboolean     drain_over)
+                             gboolean     drain_over)
 {
-  guint64 first;
+  g_autoptr(GPtrArray) due = NULL;
+  g_autofree char *failure = NULL;
+  guint64 first, length;
   guint i = 0;
 
   if (self->flushes->len == 0)
     return;
   first = ep_queue_get_first_seq (self->queue);
+  length = ep_queue_get_length (self->queue);
+  failure = g_strdup (self->last_failure);
+  due = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
   while (i < self->flushes->len)
     {
       Flush *flush = g_ptr_array_index (self->flushes, i);
-      guint64 target = flush->target_seq;
-      g_autoptr(GTask) task = NULL;
 
-      if (!self->stopped && first < target && !drain_over)
-        {
-          i++;
-          continue;
-        }
-      task = g_object_ref (flush->task);
-      g_ptr_array_remove_index (self->flushes, i);   /* frees @flush */
+      if (!self->stopped && first < flush->target_seq && !drain_over)
+        i++;
+      else
+        g_ptr_array_add (due, g_ptr_array_steal_index (self->flushes, i));
+    }
+  for (i = 0; i < due->len; i++)
+    {
+      Flush *flush = g_ptr_array_index (due, i);
+      g_autoptr(GTask) task = g_object_ref (flush->task);
+
       if (self->stopped)
         g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED,
                                  "The producer was closed before the queue was delivered");
-      else if (first >= target)
+      else if (first >= flush->target_seq)
         g_task_return_boolean (task, TRUE);
       else
         g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
-                                 "%" G_GUINT64_FORMAT " events are still queued: %s",
-                                 ep_queue_get_length (self->queue),
-                                 self->last_failure ? self->last_failure
-                                                    : "the consumer has not confirmed them yet");
+                                 "%" G_GUINT64_FORMAT " %s still queued: %s", length,
+                                 length == 1 ? "event is" : "events are",
+                                 failure ? failure : "the consumer has not confirmed them yet");
     }
 }
 

@@ -164,7 +164,7 @@ test_sender_faults_and_retryable (Fixture       *fx,
   send_n (producer, "later", 1);
 
   /* The refused event is deleted and counted; the retryable one is kept. */
-  assert_flush_fails (producer, "1 events are still queued*");
+  assert_flush_fails (producer, "1 event is still queued*");
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
   counters = ep_producer_dup_counters_json (producer);
   g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"refused\":1}"));
@@ -874,6 +874,44 @@ test_close_from_flush_callback (Fixture       *fx,
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
 }
 
+typedef struct {
+  EpProducer   *producer;
+  GAsyncResult *retried;   /* owned: the result of the flush started in the callback */
+} FlushThenRetry;
+
+static void
+flush_then_retry (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  FlushThenRetry *data = user_data;
+
+  g_assert_false (ep_producer_flush_finish (data->producer, result, NULL));
+  ep_producer_flush_async (data->producer, NULL, ep_test_store_result, &data->retried);
+}
+
+/* A "Retry" button: a flush started from a failed flush's callback waits
+ * for its own attempt (the consumer is back), not for the failed one's
+ * error. */
+static void
+test_flush_from_failed_flush_callback (Fixture       *fx,
+                                       gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  FlushThenRetry state = { producer, NULL };
+  g_autoptr(GError) error = NULL;
+
+  send_n (producer, "retrying", 5);
+  ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "once", NULL);
+  ep_producer_flush_async (producer, NULL, flush_then_retry, &state);
+  ep_test_wait_result (&state.retried);
+  g_assert_true (ep_producer_flush_finish (producer, state.retried, &error));
+  g_assert_no_error (error);
+  g_clear_object (&state.retried);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 5);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+}
+
 /* Delivery stays on the producer's context even when the flush is asked
  * for while another context is pushed (a synchronous wrapper, say). */
 static void
@@ -971,6 +1009,7 @@ main (int   argc,
   ADD ("/ep/delivery/unreadable-records-skipped", test_unreadable_records_skipped);
   ADD ("/ep/delivery/close-from-flush-callback", test_close_from_flush_callback);
   ADD ("/ep/delivery/flush-from-pushed-context", test_flush_from_pushed_context);
+  ADD ("/ep/delivery/flush-from-failed-flush-callback", test_flush_from_failed_flush_callback);
 
   return g_test_run ();
 }

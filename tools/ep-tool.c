@@ -661,10 +661,11 @@ cmd_flush (int    argc,
   if (opt_json)
     print_flush_json (&flush, left);
   else if (flush.ok)
-    g_print ("delivered %" G_GUINT64_FORMAT " events; the queue is empty\n", flush.total);
+    g_print ("delivered %" G_GUINT64_FORMAT " %s; the queue is empty\n", flush.total,
+             flush.total == 1 ? "event" : "events");
   if (!flush.ok)
-    g_printerr ("ep-tool: flush incomplete (%" G_GUINT64_FORMAT " events left): %s\n",
-                left, flush.error);
+    g_printerr ("ep-tool: flush incomplete (%" G_GUINT64_FORMAT " %s left): %s\n",
+                left, left == 1 ? "event" : "events", flush.error);
   g_free (flush.error);
 
   return flush.ok ? EXIT_SUCCESS : EXIT_FAILURE;
