@@ -6,7 +6,8 @@
 #
 #   bash tools/demo.sh [--lang c|gjs|python] [--events N] [--rate R] [--keep]
 #
-# 1. installs missing Debian packages (tools/install-deps.sh) and builds into _build;
+# 1. installs the demo's missing Debian packages (tools/install-deps.sh demo, plus
+#    gjs for --lang gjs; the test command installs the rest) and builds into _build;
 # 2. starts ep-consumer on a free loopback port, writing events as JSON lines;
 # 3. runs the example application (C by default), which sends a stream of
 #    events in the three consent categories and unblocks PERFORMANCE half way;
@@ -50,8 +51,10 @@ say() {
 
 # 1. Dependencies and build ---------------------------------------------------
 
-say "checking Debian packages"
-bash tools/install-deps.sh
+say "checking the demo's Debian packages"
+deps_groups=(demo)
+if [[ $lang == gjs ]]; then deps_groups+=(gjs); fi
+bash tools/install-deps.sh "${deps_groups[@]}"
 
 # The demo needs the tools and the examples (built with the tests and introspection).
 demo_options=(-Dtools=true -Dtests=true -Dintrospection=true)

@@ -4,6 +4,8 @@
 # SPDX-FileCopyrightText: 2026 The ep-glib authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
+#   0. tools/install-deps.sh: every group's missing Debian packages (the demo
+#      installs only its own group; the tests need the rest)
 #   1. _build:      meson setup -Dwerror=true, ninja, meson test (all suites)
 #   2. _build-asan: -Db_sanitize=address,undefined, the C test suites only
 #                   (GJS and Python cannot load an ASan library without
@@ -91,6 +93,10 @@ finish() {
   fi
   exit "$status"
 }
+
+step "Debian packages (tools/install-deps.sh)"
+bash tools/install-deps.sh </dev/null ||
+  echo "run-tests: some packages are missing (above); the tests that need them will fail or skip" >&2
 
 step "build $build_dir (warnings are errors)"
 if ! configure "$build_dir" -Dwerror=true || ! ninja -C "$build_dir"; then
