@@ -527,12 +527,13 @@ batch_written (EpScheduler *self,
   batch_settled (self, settle->bytes, settle->removed_any, g_steal_pointer (&settle->next));
 }
 
-/* Every reply tells the consumer's time; a new offset goes to the owner. */
+/* Every reply of the consumer's own (SQS XML: not a proxy's or a captive
+ * portal's page) tells the consumer's time; a new offset goes to the owner. */
 static void
 observe_clock (EpScheduler  *self,
                EpBatchReply *reply)
 {
-  if (reply == NULL || reply->server_ms < 0 ||
+  if (reply == NULL || !reply->sqs_body || reply->server_ms < 0 ||
       !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
     return;
   if (self->callbacks.clock_offset_changed != NULL)

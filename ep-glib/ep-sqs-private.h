@@ -38,6 +38,9 @@ typedef struct {
   char        *error_type;      /* ErrorResponse Type, or NULL */
   char        *error_code;      /* ErrorResponse Code, or NULL */
   char        *error_message;   /* human-readable summary for logs (never contains tokens) */
+  gboolean     sqs_body;        /* the body is the consumer's own: SQS XML, a SendMessageBatchResponse
+                                 * with a 2xx status or an ErrorResponse with another; only such a
+                                 * reply's Date is a clock sample (a captive portal's page is not) */
   /* The consumer's clock (set by the transport, for EpClock): */
   gint64       server_ms;       /* its Date (+ Age), ms since the epoch; -1 when none */
   gint64       received_ms;     /* local real time when the reply came, ms since the epoch */

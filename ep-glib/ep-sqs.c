@@ -421,6 +421,7 @@ classify_success (EpBatchReply *reply,
   if (root == ROOT_BATCH_RESPONSE)
     {
       reply->kind = EP_REPLY_BATCH_RESULT;
+      reply->sqs_body = TRUE;
       reply->error_message = g_strdup_printf ("%u confirmed, %u refused, %u to retry",
                                               g_hash_table_size (reply->confirmed),
                                               g_hash_table_size (reply->sender_faults),
@@ -530,7 +531,9 @@ classify_error (EpBatchReply *reply,
 
   /* The body only refines the log line (and the 400 case): an error status
    * is an error whatever it carries. */
-  if (parse_sqs_xml (reply, body, body_len, &message, &error) != ROOT_ERROR_RESPONSE)
+  if (parse_sqs_xml (reply, body, body_len, &message, &error) == ROOT_ERROR_RESPONSE)
+    reply->sqs_body = TRUE;
+  else
     {
       g_clear_pointer (&reply->error_type, g_free);
       g_clear_pointer (&reply->error_code, g_free);

@@ -11,6 +11,7 @@
 
 #include <string.h>
 
+#include "ep-clock-private.h"
 #include "ep-device-private.h"
 #include "ep-event-private.h"
 #include "ep-json-scan-private.h"
@@ -205,6 +206,25 @@ ep_submitter_configure (EpSubmitter              *self,
   return TRUE;
 }
 
+/* The consumer-clock offset saved by the previous run, unless it is
+ * implausible now (beyond the bound, or it would put the time before the
+ * library was built: a hostile Date persisted by an older release, a file
+ * edited by hand): then it is discarded, and 0 is saved. */
+static void
+restore_clock_offset (EpSubmitter *self)
+{
+  gint64 offset_ms = ep_monitor_get_clock_offset (self->monitor);
+
+  if (offset_ms == 0 || ep_clock_offset_is_plausible (offset_ms, g_get_real_time () / 1000))
+    {
+      __atomic_store_n (&self->clock_offset_ms, offset_ms, __ATOMIC_RELAXED);
+      return;
+    }
+  g_info ("The saved consumer-clock offset (%+" G_GINT64_FORMAT " ms) is implausible: "
+          "discarded", offset_ms);
+  ep_submitter_set_clock_offset (self, 0);
+}
+
 void
 ep_submitter_start (EpSubmitter                *self,
                     EpQueue                    *queue,
@@ -218,7 +238,7 @@ ep_submitter_start (EpSubmitter                *self,
   self->monitor = g_object_ref (monitor);
   self->callbacks = *callbacks;
   self->user_data = user_data;
-  __atomic_store_n (&self->clock_offset_ms, ep_monitor_get_clock_offset (monitor), __ATOMIC_RELAXED);
+  restore_clock_offset (self);
 }
 
 void

@@ -50,6 +50,8 @@ struct _EpTestServer {
   GStrv         poison_names;
   guint         poison_status;
   gint64        date_offset_s;     /* added to the Date of every reply */
+  char         *date_header;       /* nullable: the Date of every reply, as given */
+  char         *age_header;        /* nullable: an Age header on every reply */
   guint64       endless_bytes;     /* written in ENDLESS bodies */
   GPtrArray    *endless;           /* (element-type SoupServerMessage) owned refs: ENDLESS replies */
 };
@@ -502,6 +504,12 @@ server_callback (SoupServer        *server,
   g_ptr_array_add (self->requests, request);
   if (self->date_offset_s != 0)
     set_date_offset (msg, self->date_offset_s);
+  if (self->date_header != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Date",
+                                  self->date_header);
+  if (self->age_header != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Age",
+                                  self->age_header);
 
   switch (action->kind)
     {
@@ -593,6 +601,8 @@ ep_test_server_free (EpTestServer *self)
   g_clear_pointer (&self->sender_fault_names, g_strfreev);
   g_clear_pointer (&self->retryable_names, g_strfreev);
   g_clear_pointer (&self->poison_names, g_strfreev);
+  g_free (self->date_header);
+  g_free (self->age_header);
   g_free (self);
 }
 
@@ -753,4 +763,15 @@ ep_test_server_set_date_offset (EpTestServer *self,
                                 gint64        offset_s)
 {
   self->date_offset_s = offset_s;
+}
+
+void
+ep_test_server_set_clock_headers (EpTestServer *self,
+                                  const char   *date,
+                                  const char   *age)
+{
+  g_free (self->date_header);
+  self->date_header = g_strdup (date);
+  g_free (self->age_header);
+  self->age_header = g_strdup (age);
 }

@@ -86,6 +86,12 @@ void            ep_test_server_set_poison_names (EpTestServer   *self,
 void            ep_test_server_set_date_offset  (EpTestServer   *self,
                                                  gint64          offset_s);
 
+/* Every later reply's Date is @date as given, and it has an Age header
+ * @age (each nullable: NULL leaves the header to the rules above). */
+void            ep_test_server_set_clock_headers (EpTestServer  *self,
+                                                  const char    *date,
+                                                  const char    *age);
+
 /* Answers every hung request now with a 500 (so tests can end cleanly). */
 void            ep_test_server_release_hung     (EpTestServer   *self);
 /* The same with another status (401, say). */

@@ -10,13 +10,16 @@
 #include <json-glib/json-glib.h>
 
 #include "ep-clock-private.h"
+#include "ep-monitor-private.h"
 #include "ep-scheduler-private.h"
+#include "ep-sqs-private.h"
 #include "ep-test-server.h"
 #include "ep-test-util.h"
 
 #define HOUR_MS (3600 * (gint64) 1000)
-/* An arbitrary local time (2026-11-29T12:00:00Z), in ms. */
-#define NOW_MS ((gint64) 1795953600 * 1000)
+/* A local time, in ms: noon, 30 days after the library's build day (a
+ * reply dated before that day is no sample). */
+#define NOW_MS (EP_CLOCK_EARLIEST_MS + 30 * 24 * HOUR_MS + 12 * HOUR_MS)
 
 /* A reply that took @rtt_ms and came at @received_ms from a consumer whose
  * clock is @offset_ms ahead: the consumer answered half-way. */
@@ -138,7 +141,132 @@ test_outlier_first (void)
   g_assert_false (add (clock, NOW_MS + 1000, 50, 0));
   g_assert_false (add (clock, NOW_MS + 2000, 50, 100));
   g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, 0);
-  g_assert_cmpint (ep_clock_get_estimate_ms (clock), ==, 0);
+  /* the median of the two that agree: the week-old Date is no part of it */
+  g_assert_cmpint (ep_clock_get_estimate_ms (clock), ==, 50);
+}
+
+/* Hostile Dates ----------------------------------------------------------- */
+
+/* Fri, 31 Dec 9999 23:59:59 GMT, and Thu, 01 Jan 1970 00:00:00 GMT. */
+#define YEAR_9999_MS ((gint64) 253402300799 * 1000)
+#define YEAR_1970_MS ((gint64) 0)
+
+/* A consumer (or anyone answering in its name) whose every reply is dated
+ * @server_ms: the applied offset never moves. */
+static void
+check_constant_date_ignored (gint64 server_ms)
+{
+  g_autoptr(EpClock) clock = ep_clock_new (0);
+
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    g_assert_false (ep_clock_add_sample (clock, server_ms, NOW_MS + i * 1000, 50));
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, 0);
+}
+
+/* Year 9999: ~+251 billion seconds, beyond the bound. */
+static void
+test_date_year_9999 (void)
+{
+  check_constant_date_ignored (YEAR_9999_MS);
+}
+
+/* 1970: before the library was built, not even kept as a sample. */
+static void
+test_date_1970 (void)
+{
+  g_autoptr(EpClock) clock = ep_clock_new (0);
+
+  check_constant_date_ignored (YEAR_1970_MS);
+  check_constant_date_ignored (EP_CLOCK_EARLIEST_MS - 1000);
+  g_assert_false (ep_clock_add_sample (clock, YEAR_1970_MS, NOW_MS, 50));
+  g_assert_cmpuint (ep_clock_get_n_samples (clock), ==, 0);
+}
+
+/* The bound: consistent samples a little within a day are applied, a
+ * little beyond it are not (either way). */
+static void
+test_offset_bound (void)
+{
+  for (int sign = -1; sign <= 1; sign += 2)
+    {
+      g_autoptr(EpClock) within = ep_clock_new (0);
+      g_autoptr(EpClock) beyond = ep_clock_new (0);
+
+      for (guint i = 0; i < EP_CLOCK_WINDOW; i++)
+        {
+          add (within, NOW_MS + i * 1000, 50, sign * (EP_CLOCK_MAX_OFFSET_MS - HOUR_MS));
+          add (beyond, NOW_MS + i * 1000, 50, sign * (EP_CLOCK_MAX_OFFSET_MS + HOUR_MS));
+        }
+      g_assert_cmpint (ep_clock_get_offset_ms (within), ==, sign * (EP_CLOCK_MAX_OFFSET_MS - HOUR_MS));
+      g_assert_cmpint (ep_clock_get_offset_ms (beyond), ==, 0);
+    }
+}
+
+/* A hostile run after a good one: the good offset stays. */
+static void
+test_hostile_after_good (void)
+{
+  g_autoptr(EpClock) clock = ep_clock_new (0);
+
+  for (guint i = 0; i < EP_CLOCK_WINDOW; i++)
+    add (clock, NOW_MS + i * 1000, 50, HOUR_MS);
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, HOUR_MS);
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    {
+      g_assert_false (ep_clock_add_sample (clock, YEAR_9999_MS, NOW_MS + (10 + i) * 1000, 50));
+      g_assert_false (ep_clock_add_sample (clock, YEAR_1970_MS, NOW_MS + (10 + i) * 1000, 50));
+    }
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, HOUR_MS);
+}
+
+/* Two wild Dates that agree with each other are outvoted by three good
+ * ones; a lone one is not even counted. */
+static void
+test_far_from_every_other (void)
+{
+  g_autoptr(EpClock) clock = ep_clock_new (0);
+
+  add (clock, NOW_MS, 50, 3 * 24 * HOUR_MS);
+  add (clock, NOW_MS + 1000, 50, 3 * 24 * HOUR_MS + 200);
+  add (clock, NOW_MS + 2000, 50, HOUR_MS);
+  add (clock, NOW_MS + 3000, 50, HOUR_MS + 100);
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, 0);
+  g_assert_true (add (clock, NOW_MS + 4000, 50, HOUR_MS - 100));
+  /* the median of the five: the wild pair is outvoted */
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), ==, HOUR_MS + 100);
+}
+
+/* Age: delta-seconds up to an hour are added; a larger one (RFC 9111
+ * allows 2^31) makes the reply no sample. */
+static void
+test_huge_age (void)
+{
+  const char *date = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+  g_assert_cmpint (ep_clock_parse_date (date, "3600"), ==, (gint64) (784111777 + 3600) * 1000 + 500);
+  g_assert_cmpint (ep_clock_parse_date (date, "3601"), ==, -1);
+  g_assert_cmpint (ep_clock_parse_date (date, "2147483647"), ==, -1);
+  g_assert_cmpint (ep_clock_parse_date (date, "2147483648"), ==, -1);
+  g_assert_cmpint (ep_clock_parse_date (date, "99999999999999999999999"), ==, -1);
+}
+
+/* A restored offset beyond the bound, or one that puts the time before
+ * the build, is discarded. */
+static void
+test_restored_implausible (void)
+{
+  g_autoptr(EpClock) huge = ep_clock_new (YEAR_9999_MS - NOW_MS);
+  g_autoptr(EpClock) ok = ep_clock_new (-HOUR_MS);
+
+  g_assert_cmpint (ep_clock_get_offset_ms (huge), ==, 0);
+  g_assert_cmpint (ep_clock_get_offset_ms (ok), ==, -HOUR_MS);
+  g_assert_true (ep_clock_offset_is_plausible (0, NOW_MS));
+  g_assert_true (ep_clock_offset_is_plausible (-HOUR_MS, NOW_MS));
+  g_assert_false (ep_clock_offset_is_plausible (-NOW_MS, NOW_MS));
+  g_assert_false (ep_clock_offset_is_plausible (YEAR_9999_MS - NOW_MS, NOW_MS));
+  g_assert_false (ep_clock_offset_is_plausible (EP_CLOCK_MAX_OFFSET_MS + 1, NOW_MS));
+  /* a local clock before the build with no offset to fix it */
+  g_assert_false (ep_clock_offset_is_plausible (0, EP_CLOCK_EARLIEST_MS - HOUR_MS));
 }
 
 /* A restored offset holds until the replies disagree with it; a clock set
@@ -346,6 +474,120 @@ test_scheduler_restored (Fixture       *fx,
   g_assert_cmpint (last_offset (fx), ==, 0);
 }
 
+/* Queues one event and flushes once, whatever the reply: one request
+ * when it fails. */
+static void
+post_one (Fixture *fx)
+{
+  g_autoptr(GByteArray) record = g_byte_array_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *id = g_uuid_string_random ();
+  guint n_requests = ep_test_server_get_n_requests (fx->consumer.server);
+  guint n_queued = ep_queue_get_length (fx->queue) + 1;
+
+  ep_event_record_build (record, g_get_real_time (), id, "clock", 5, "{}", 2, "{}", 2);
+  g_assert_true (ep_queue_append (fx->queue, record->data, record->len,
+                                  EP_UUID_LEN + 5 + 2 + 2, NULL));
+  ep_scheduler_flush_async (fx->scheduler, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  (void) ep_scheduler_flush_finish (fx->scheduler, result, NULL);
+  /* a failed batch ends the flush; a good one sends the rest too */
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), >=, n_requests + 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), <=,
+                    n_requests + (n_queued + 9) / 10);
+}
+
+/* A captive portal answers 200 with its own HTML page, dated by its own
+ * (here: plausible but three hours off) clock: not the consumer's reply,
+ * no sample. The same Dates on the consumer's SQS replies do move it. */
+static void
+test_scheduler_captive_portal (Fixture       *fx,
+                               gconstpointer  data)
+{
+  ep_test_server_set_date_offset (fx->consumer.server, 3 * 3600);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 200,
+                              "<html><body>Welcome! Please log in.</body></html>", NULL);
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    post_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+
+  /* The consumer's own replies with the same Dates: the offset follows
+   * (the queue held 10 events: one flush, two requests). */
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  post_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+  deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 1);
+  assert_offset_near (last_offset (fx), 3 * 3600 * 1000);
+}
+
+/* The same for a proxy's HTML error page (502) and a 401 without SQS XML. */
+static void
+test_scheduler_proxy_error_page (Fixture       *fx,
+                                 gconstpointer  data)
+{
+  ep_test_server_set_date_offset (fx->consumer.server, 3 * 3600);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 502,
+                              "<html><body>Bad gateway</body></html>", NULL);
+  for (guint i = 0; i < EP_CLOCK_WINDOW; i++)
+    post_one (fx);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 401,
+                              "<html><body>Unauthorized</body></html>", NULL);
+  for (guint i = 0; i < EP_CLOCK_WINDOW; i++)
+    post_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+}
+
+/* SQS error replies are the consumer's own: their Dates count. */
+static void
+test_scheduler_sqs_error_counts (Fixture       *fx,
+                                 gconstpointer  data)
+{
+  ep_test_server_set_date_offset (fx->consumer.server, 3 * 3600);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 500,
+                              "<ErrorResponse xmlns=\"" EP_SQS_XMLNS "\"><Error><Type>Receiver</Type>"
+                              "<Code>InternalFailure</Code><Message>x</Message></Error>"
+                              "<RequestId>r</RequestId></ErrorResponse>", NULL);
+  for (guint i = 0; i < EP_CLOCK_MIN_SAMPLES; i++)
+    post_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 1);
+  assert_offset_near (last_offset (fx), 3 * 3600 * 1000);
+}
+
+/* Valid SQS replies with a hostile Date: nothing is applied. */
+static void
+check_scheduler_ignores (Fixture    *fx,
+                         const char *date,
+                         const char *age)
+{
+  ep_test_server_set_clock_headers (fx->consumer.server, date, age);
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    deliver_one (fx);
+  g_assert_cmpuint (fx->offsets->len, ==, 0);
+}
+
+static void
+test_scheduler_year_9999 (Fixture       *fx,
+                          gconstpointer  data)
+{
+  check_scheduler_ignores (fx, "Fri, 31 Dec 9999 23:59:59 GMT", NULL);
+}
+
+static void
+test_scheduler_1970 (Fixture       *fx,
+                     gconstpointer  data)
+{
+  check_scheduler_ignores (fx, "Thu, 01 Jan 1970 00:00:00 GMT", NULL);
+}
+
+/* A correct Date with an Age of 2^31 - 1 s (68 years). */
+static void
+test_scheduler_huge_age (Fixture       *fx,
+                         gconstpointer  data)
+{
+  check_scheduler_ignores (fx, NULL, "2147483647");
+}
+
 /* The producer stamps events with the consumer's clock ------------------- */
 
 typedef struct {
@@ -511,6 +753,80 @@ test_producer_outlier (ProducerFixture *fx,
   assert_near (stamp_offset_ms (fx, "after-outlier"), 3600 * 1000);
 }
 
+/* A consumer (or a middlebox speaking SQS) dating every reply 1970: the
+ * events are stamped with the local clock, also after a restart. */
+static void
+test_producer_1970 (ProducerFixture *fx,
+                    gconstpointer    data)
+{
+  ep_test_server_set_clock_headers (fx->consumer.server, "Thu, 01 Jan 1970 00:00:00 GMT", NULL);
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    send_and_deliver (fx, "behind-1970");
+  send_and_deliver (fx, "after-1970");
+  assert_near (stamp_offset_ms (fx, "after-1970"), 0);
+  g_clear_object (&fx->producer);
+  producer_start (fx);
+  send_and_deliver (fx, "restarted");
+  assert_near (stamp_offset_ms (fx, "restarted"), 0);
+}
+
+static void
+test_producer_year_9999 (ProducerFixture *fx,
+                         gconstpointer    data)
+{
+  ep_test_server_set_clock_headers (fx->consumer.server, "Fri, 31 Dec 9999 23:59:59 GMT", NULL);
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    send_and_deliver (fx, "behind-9999");
+  send_and_deliver (fx, "after-9999");
+  assert_near (stamp_offset_ms (fx, "after-9999"), 0);
+}
+
+/* The incident: a captive portal's HTML 200, dated 1970, on every request
+ * for a while; then the network is back. No event is stamped 1970. */
+static void
+test_producer_captive_portal (ProducerFixture *fx,
+                              gconstpointer    data)
+{
+  ep_test_server_set_clock_headers (fx->consumer.server, "Thu, 01 Jan 1970 00:00:00 GMT", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 200,
+                              "<html><body>Welcome to the captive portal</body></html>", NULL);
+  for (guint i = 0; i < 2 * EP_CLOCK_WINDOW; i++)
+    {
+      ep_producer_send_event (fx->producer, "portal", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+      g_assert_false (ep_test_flush (fx->producer, NULL));
+    }
+  ep_test_server_set_clock_headers (fx->consumer.server, NULL, NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 0, NULL, NULL);
+  send_and_deliver (fx, "after-portal");
+  assert_near (stamp_offset_ms (fx, "portal"), 0);
+  assert_near (stamp_offset_ms (fx, "after-portal"), 0);
+}
+
+/* An offset persisted by an older release (or edited by hand) that puts
+ * the time in 1970 is discarded at start. */
+static void
+test_producer_implausible_restored (ProducerFixture *fx,
+                                    gconstpointer    data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(EpQueue) queue = NULL;
+  g_autoptr(EpMonitor) monitor = NULL;
+
+  g_clear_object (&fx->producer);
+  queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
+  g_assert_no_error (error);
+  monitor = ep_monitor_new (queue);
+  ep_monitor_set_clock_offset (monitor, -g_get_real_time () / 1000);
+  g_assert_true (ep_monitor_save (monitor, &error));
+  g_assert_no_error (error);
+  ep_monitor_close (monitor);
+  ep_queue_close (queue);
+
+  producer_start (fx);
+  send_and_deliver (fx, "restarted");
+  assert_near (stamp_offset_ms (fx, "restarted"), 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -525,6 +841,25 @@ main (int   argc,
   g_test_add_func ("/ep/clock/outlier", test_outlier);
   g_test_add_func ("/ep/clock/outlier-first", test_outlier_first);
   g_test_add_func ("/ep/clock/restored", test_restored);
+  g_test_add_func ("/ep/clock/hostile/year-9999", test_date_year_9999);
+  g_test_add_func ("/ep/clock/hostile/1970", test_date_1970);
+  g_test_add_func ("/ep/clock/hostile/offset-bound", test_offset_bound);
+  g_test_add_func ("/ep/clock/hostile/after-good", test_hostile_after_good);
+  g_test_add_func ("/ep/clock/hostile/far-from-every-other", test_far_from_every_other);
+  g_test_add_func ("/ep/clock/hostile/huge-age", test_huge_age);
+  g_test_add_func ("/ep/clock/hostile/restored-implausible", test_restored_implausible);
+  g_test_add ("/ep/clock/scheduler/captive-portal", Fixture, NULL,
+              fixture_setup, test_scheduler_captive_portal, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/proxy-error-page", Fixture, NULL,
+              fixture_setup, test_scheduler_proxy_error_page, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/sqs-error-counts", Fixture, NULL,
+              fixture_setup, test_scheduler_sqs_error_counts, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/year-9999", Fixture, NULL,
+              fixture_setup, test_scheduler_year_9999, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/1970", Fixture, NULL,
+              fixture_setup, test_scheduler_1970, fixture_teardown);
+  g_test_add ("/ep/clock/scheduler/huge-age", Fixture, NULL,
+              fixture_setup, test_scheduler_huge_age, fixture_teardown);
   g_test_add ("/ep/clock/scheduler/consumer-ahead", Fixture, NULL,
               fixture_setup, test_scheduler_consumer_ahead, fixture_teardown);
   g_test_add ("/ep/clock/scheduler/consumer-behind", Fixture, NULL,
@@ -545,6 +880,14 @@ main (int   argc,
               producer_setup, test_producer_outlier, producer_teardown);
   g_test_add ("/ep/clock/producer/stamp-payload", ProducerFixture, NULL,
               producer_setup, test_producer_stamp_payload, producer_teardown);
+  g_test_add ("/ep/clock/producer/1970", ProducerFixture, NULL,
+              producer_setup, test_producer_1970, producer_teardown);
+  g_test_add ("/ep/clock/producer/year-9999", ProducerFixture, NULL,
+              producer_setup, test_producer_year_9999, producer_teardown);
+  g_test_add ("/ep/clock/producer/captive-portal", ProducerFixture, NULL,
+              producer_setup, test_producer_captive_portal, producer_teardown);
+  g_test_add ("/ep/clock/producer/implausible-restored", ProducerFixture, NULL,
+              producer_setup, test_producer_implausible_restored, producer_teardown);
 
   return g_test_run ();
 }
