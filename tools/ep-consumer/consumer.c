@@ -4,8 +4,9 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * One SoupServer on 127.0.0.1 only (a development consumer has no business
- * on other interfaces), in the default main context. Start-up is ordered
+ * One SoupServer on 127.0.0.1 (a development consumer has no business on
+ * other interfaces; a gateway names its address with --listen), in the
+ * default main context. Start-up is ordered
  * for scripts: the output is opened, the socket bound, the port file
  * written, and only then the first line "ep-consumer listening on URL"
  * printed, so whoever reads that line can connect at once.
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -71,6 +73,69 @@ consumer_open_output (Consumer  *self,
   return TRUE;
 }
 
+/* --reuse-port: a socket of our own with SO_REUSEPORT, so that several
+ * instances bind one port and the kernel spreads the connections. Bound
+ * here, not by g_socket_bind (), which turns SO_REUSEPORT off on TCP. */
+static gboolean
+consumer_listen_reuse_port (Consumer       *self,
+                            GInetAddress   *address,
+                            GError        **error)
+{
+  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (address,
+                                                                        self->options->port);
+  g_autoptr(GSocket) listener = NULL;
+  struct sockaddr_storage native;
+  int fd, on = 1;
+
+  if (!g_socket_address_to_native (socket_address, &native, sizeof native, error))
+    return FALSE;
+  fd = socket (native.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0
+      || setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0
+      || setsockopt (fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0
+      || bind (fd, (struct sockaddr *) &native,
+               g_socket_address_get_native_size (socket_address)) != 0)
+    {
+      int saved_errno = errno;
+
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "SO_REUSEPORT socket: %s", g_strerror (saved_errno));
+      return FALSE;
+    }
+  listener = g_socket_new_from_fd (fd, error);
+  if (listener == NULL)
+    {
+      close (fd);
+      return FALSE;
+    }
+
+  return g_socket_listen (listener, error)
+         && soup_server_listen_socket (self->server, listener, 0, error);
+}
+
+static gboolean
+consumer_listen_address (Consumer  *self,
+                         GError   **error)
+{
+  const char *listen = self->options->listen;
+  g_autoptr(GInetAddress) address = g_inet_address_new_from_string (listen);
+  g_autoptr(GSocketAddress) socket_address = NULL;
+
+  if (address == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "--listen takes an IP address, not %s", listen);
+      return FALSE;
+    }
+  if (self->options->reuse_port)
+    return consumer_listen_reuse_port (self, address, error);
+  socket_address = g_inet_socket_address_new (address, self->options->port);
+
+  return soup_server_listen (self->server, socket_address, 0, error);
+}
+
 static guint
 consumer_listen (Consumer  *self,
                  GError   **error)
@@ -79,11 +144,10 @@ consumer_listen (Consumer  *self,
   GSList *uris;
   guint port;
 
-  if (!soup_server_listen_local (self->server, self->options->port,
-                                 SOUP_SERVER_LISTEN_IPV4_ONLY, &listen_error))
+  if (!consumer_listen_address (self, &listen_error))
     {
       g_set_error (error, listen_error->domain, listen_error->code,
-                   "Could not listen on 127.0.0.1 port %d: %s",
+                   "Could not listen on %s port %d: %s", self->options->listen,
                    self->options->port, listen_error->message);
       return 0;
     }
@@ -106,12 +170,15 @@ consumer_announce (Consumer  *self,
       && !g_file_set_contents (self->options->port_file, text, -1, error))
     return FALSE;
 
-  printf ("ep-consumer listening on http://127.0.0.1:%u\n", port);
+  const char *host = self->options->listen;
+
+  printf ("ep-consumer listening on http://%s:%u\n", host, port);
   fflush (stdout);
   if (!self->options->quiet)
-    fprintf (stderr, "ep-consumer: endpoints http://127.0.0.1:%u" ENDPOINT_PRIVATE
-             " and http://127.0.0.1:%u" ENDPOINT_PUBLIC "; control at "
-             "http://127.0.0.1:%u/control/{fail,hang,stats}\n", port, port, port);
+    fprintf (stderr, "ep-consumer: endpoints http://%s:%u" ENDPOINT_PRIVATE
+             " and http://%s:%u" ENDPOINT_PUBLIC "; control at "
+             "http://%s:%u/control/{fail,hang,stats}; sink: %s\n",
+             host, port, host, port, host, port, self->sink->name);
 
   return TRUE;
 }
@@ -122,7 +189,22 @@ consumer_start (Consumer  *self,
 {
   guint port;
 
-  return consumer_open_output (self, error)
+  if (self->options->sink != NULL)
+    {
+#ifdef HAVE_NATS
+      if ((self->sink = sink_nats_new (self, error)) == NULL)
+        return FALSE;
+#else
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "--sink needs the NATS sink, which this ep-consumer was built "
+                   "without (meson feature \"nats\", libnats-dev)");
+      return FALSE;
+#endif
+    }
+  else
+    self->sink = sink_file_new (self);
+
+  return (self->options->sink != NULL || consumer_open_output (self, error))
          && (port = consumer_listen (self, error)) != 0
          && consumer_announce (self, port, error);
 }
@@ -149,6 +231,7 @@ consumer_add_handlers (Consumer *self)
   soup_server_add_handler (self->server, ENDPOINT_PRIVATE, handle_event_batch, self, NULL);
   soup_server_add_handler (self->server, ENDPOINT_PUBLIC, handle_event_batch, self, NULL);
   soup_server_add_handler (self->server, "/control", handle_control, self, NULL);
+  soup_server_add_handler (self->server, "/health", handle_health, self, NULL);
   soup_server_add_handler (self->server, NULL, handle_default, self, NULL);
 }
 
@@ -194,6 +277,8 @@ consumer_free (Consumer *self)
     g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   g_clear_handle_id (&self->status_id, g_source_remove);
   soup_server_disconnect (self->server);
+  if (self->sink != NULL)
+    self->sink->free (self->sink);
   g_ptr_array_unref (self->held);
   g_clear_object (&self->server);
   g_main_loop_unref (self->loop);

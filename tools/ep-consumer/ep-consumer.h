@@ -15,6 +15,8 @@
  *   handler.c   one batch request: routing, HTTP checks, decoding, replies
  *   faults.c    injected faults, held (delayed or hung) replies, /control
  *   output.c    the JSON lines of accepted events, the log, the status line
+ *   sink-nats.c the NATS JetStream sink (--sink nats://...), built with the
+ *               meson feature "nats"; the file sink (output.c) is the default
  */
 #pragma once
 
@@ -51,7 +53,45 @@ typedef struct {
   gboolean quiet;
   gboolean verbose;
   gboolean version;
+  char    *listen;               /* owned, nullable: the address (127.0.0.1) */
+  gboolean reuse_port;           /* SO_REUSEPORT: instances share the port */
+  /* The NATS JetStream sink (sink-nats.c) */
+  char    *sink;                 /* owned, nullable: nats://HOST:PORT[,...] */
+  char    *stream;               /* owned: the stream's name */
+  char    *subject;              /* owned: the subject events are published on */
+  int      sink_timeout_ms;      /* how long a batch waits for the acks */
+  gboolean create_stream;        /* create the stream when it is missing */
+  int      stream_replicas;      /* 0: min (3, servers of the cluster) */
+  int      stream_duplicates_s;  /* the stream's duplicate window */
+  char    *nats_creds;           /* owned, nullable: a .creds file */
+  char    *nats_token_file;      /* owned, nullable: a file holding the token */
+  char    *nats_ca;              /* owned, nullable: CA file, implies TLS */
+  gboolean confirm_before_ack;   /* debug: the flaw the tests show */
 } Options;
+
+/* Where accepted events go. The file sink (output.c) writes them before it
+ * returns; the NATS sink (sink-nats.c) publishes them and holds the request
+ * (request_hold) until the engine acknowledged each or the timeout passed. */
+typedef struct _Request Request;
+typedef struct _Sink Sink;
+
+struct _Sink {
+  const char *name;
+  /* Stores the accepted entries of req->batch (the entries without an
+   * error code). Returns FALSE with @error to fail the request whole
+   * (SQS_ERROR: that error's reply; G_IO_ERROR_NOT_CONNECTED: 503 with
+   * Retry-After); TRUE once every entry is settled, or after
+   * request_hold (@req), to settle them later and call request_release. */
+  gboolean  (*store)  (Sink     *sink,
+                       Request  *req,
+                       GError  **error);
+  /* For GET /health: can the sink store events now? */
+  gboolean  (*ready)  (Sink     *sink,
+                       char    **reason);
+  void      (*free)   (Sink     *sink);
+};
+
+#define SINK_RETRY_AFTER_S 1
 
 typedef struct {
   guint64 requests;         /* requests to the batch endpoints */
@@ -83,6 +123,7 @@ typedef struct {
   guint64     rate_accepted;
   double      rate;            /* smoothed events per second */
   guint       signal_ids[3];
+  Sink       *sink;            /* owned */
 } Consumer;
 
 typedef enum {
@@ -91,8 +132,9 @@ typedef enum {
   PROTOCOL_UNSUPPORTED,
 } Protocol;
 
-/* One request to a batch endpoint, alive during the handler */
-typedef struct {
+/* One request to a batch endpoint, alive during the handler, or until
+ * request_release() once a sink held it */
+struct _Request {
   Consumer          *consumer;
   SoupServerMessage *msg;         /* borrowed */
   const char        *endpoint;    /* ENDPOINT_PRIVATE or ENDPOINT_PUBLIC; "/"
@@ -103,7 +145,10 @@ typedef struct {
                                    * to the root, else NULL until processed */
   guint              accepted;
   guint              rejected;
-} Request;
+  gboolean           held;        /* request_hold () moved it to the heap */
+  gboolean           gone;        /* held, and the client disconnected */
+  gulong             gone_id;
+};
 
 /* consumer.c */
 Consumer *consumer_new               (Options            *options);
@@ -134,6 +179,13 @@ void      request_reply_error_full   (Request            *req,
                                       gboolean            sender,
                                       const char         *code,
                                       const char         *message);
+Request  *request_hold               (Request            *req);
+void      request_release            (Request            *held);
+void      handle_health              (SoupServer         *server,
+                                      SoupServerMessage  *msg,
+                                      const char         *path,
+                                      GHashTable         *query,
+                                      gpointer            user_data);
 
 /* faults.c */
 gboolean  request_maybe_hang         (Request            *req);
@@ -161,6 +213,15 @@ void      consumer_warn_parameter    (const char         *name,
 gboolean  consumer_write_events      (Consumer           *self,
                                       SqsBatch           *batch,
                                       const char         *endpoint,
+                                      GError            **error);
+char     *event_to_json_line         (const SqsEntry     *entry,
+                                      const char         *endpoint,
+                                      const char         *received);
+char     *now_iso8601                (void);
+Sink     *sink_file_new              (Consumer           *consumer);
+
+/* sink-nats.c (only with the meson feature "nats") */
+Sink     *sink_nats_new              (Consumer           *consumer,
                                       GError            **error);
 void      status_clear               (Consumer           *self);
 void      status_update_rate         (Consumer           *self);

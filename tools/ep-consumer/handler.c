@@ -280,36 +280,78 @@ request_settle_entries (Request  *req,
     }
 }
 
+/* The sink could not take the batch: a failed write is SQS's
+ * InternalFailure (500); an engine out of reach is ServiceUnavailable (503)
+ * with Retry-After, for a client and a load balancer to try again. */
 static void
+request_reply_sink_error (Request      *req,
+                          const GError *error)
+{
+  if (error->domain == SQS_ERROR)
+    {
+      request_reply_error (req, error);
+      return;
+    }
+
+  request_reply_error_full (req, SOUP_STATUS_SERVICE_UNAVAILABLE, FALSE,
+                            "ServiceUnavailable", error->message);
+  soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
+                                "Retry-After", G_STRINGIFY (SINK_RETRY_AFTER_S));
+}
+
+/* The entries the sink stored: those still without an error code, less
+ * the ones refused before it saw them */
+static void
+request_count_stored (Request *req)
+{
+  Consumer *self = req->consumer;
+  guint stored = 0;
+
+  for (guint i = 0; i < req->batch->entries->len; i++)
+    {
+      SqsEntry *entry = g_ptr_array_index (req->batch->entries, i);
+
+      stored += entry->error_code == NULL;
+    }
+  req->accepted = stored;
+  self->totals.accepted += req->accepted;
+  self->totals.rejected += req->rejected;
+}
+
+/* Returns FALSE when a sink holds the request (request_release () replies) */
+static gboolean
 request_process_batch (Request *req)
 {
   Consumer *self = req->consumer;
   g_autoptr(GError) error = NULL;
-  g_autoptr(SqsBatch) batch = req->batch != NULL ? g_steal_pointer (&req->batch)
-                                                 : request_parse (req, &error);
 
+  if (req->batch == NULL)
+    req->batch = request_parse (req, &error);
   /* A refused batch counts all its entries as rejected */
-  if (batch != NULL && !sqs_batch_validate (batch, &error))
-    req->rejected = batch->entries->len;
+  if (req->batch != NULL && !sqs_batch_validate (req->batch, &error))
+    req->rejected = req->batch->entries->len;
   if (error != NULL)
     {
       self->totals.rejected += req->rejected;
       request_reply_error (req, error);
-      return;
+      return TRUE;
     }
 
-  request_settle_entries (req, batch);
-  if (!consumer_write_events (self, batch, req->endpoint, &error))
+  request_settle_entries (req, req->batch);
+  if (!self->sink->store (self->sink, req, &error))
     {
       consumer_log (self, "%s", error->message);
       req->accepted = 0;
-      request_reply_error (req, error);
-      return;
+      request_reply_sink_error (req, error);
+      return TRUE;
     }
+  if (req->held)
+    return FALSE;
 
-  self->totals.accepted += req->accepted;
-  self->totals.rejected += req->rejected;
-  request_reply_batch (req, batch);
+  request_count_stored (req);
+  request_reply_batch (req, req->batch);
+
+  return TRUE;
 }
 
 static void
@@ -337,8 +379,9 @@ request_run (Request *req)
     request_reply_error (req, error);
   else if (request_maybe_hang (req))
     return;
-  else if (!request_inject_failure (req) && !request_inject_garbage (req))
-    request_process_batch (req);
+  else if (!request_inject_failure (req) && !request_inject_garbage (req)
+           && !request_process_batch (req))
+    return;
 
   request_finish (req);
 }
@@ -350,8 +393,9 @@ request_init (Request           *req,
               const char        *endpoint)
 {
   self->totals.requests++;
-  *req = (Request) { self, msg, endpoint, detect_protocol (msg),
-                     consumer_random_uuid (self), NULL, 0, 0 };
+  *req = (Request) { .consumer = self, .msg = msg, .endpoint = endpoint,
+                     .protocol = detect_protocol (msg),
+                     .request_id = consumer_random_uuid (self) };
 }
 
 static void
@@ -359,6 +403,79 @@ request_clear (Request *req)
 {
   g_clear_pointer (&req->request_id, g_free);
   g_clear_pointer (&req->batch, sqs_batch_free);
+}
+
+static void
+on_held_disconnected (SoupServerMessage *msg,
+                      gpointer           user_data)
+{
+  Request *held = user_data;
+
+  held->gone = TRUE;
+}
+
+/* For a sink that settles the entries later: moves @req to the heap (the
+ * caller's copy keeps nothing to free) and pauses the reply. The returned
+ * request belongs to the sink until it passes it to request_release (),
+ * on the main context. */
+Request *
+request_hold (Request *req)
+{
+  Request *held = g_memdup2 (req, sizeof *req);
+
+  req->request_id = NULL;
+  req->batch = NULL;
+  req->held = TRUE;
+  held->held = TRUE;
+  g_object_ref (held->msg);
+  held->gone_id = g_signal_connect (held->msg, "disconnected",
+                                    G_CALLBACK (on_held_disconnected), held);
+  soup_server_message_pause (held->msg);
+
+  return held;
+}
+
+/* The sink settled every entry of @held (stored, or failed with
+ * SenderFault false): reply, unless the client went away meanwhile. */
+void
+request_release (Request *held)
+{
+  g_signal_handler_disconnect (held->msg, held->gone_id);
+  request_count_stored (held);
+  if (!held->gone)
+    {
+      request_reply_batch (held, held->batch);
+      request_finish (held);
+      if (held->consumer->options->latency_ms == 0)
+        soup_server_message_unpause (held->msg);
+    }
+  g_object_unref (held->msg);
+  request_clear (held);
+  g_free (held);
+}
+
+/* GET /health, for load balancers: 200 while the sink can store events,
+ * 503 (with the reason) while it cannot */
+void
+handle_health (SoupServer        *server,
+               SoupServerMessage *msg,
+               const char        *path,
+               GHashTable        *query,
+               gpointer           user_data)
+{
+  Consumer *self = user_data;
+  g_autofree char *reason = NULL;
+
+  if (self->sink->ready (self->sink, &reason))
+    reply_take (msg, SOUP_STATUS_OK, "text/plain",
+                g_strdup_printf ("ok: %s sink ready\n", self->sink->name));
+  else
+    {
+      reply_take (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "text/plain",
+                  g_strdup_printf ("unavailable: %s\n", reason));
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                    "Retry-After", G_STRINGIFY (SINK_RETRY_AFTER_S));
+    }
 }
 
 void

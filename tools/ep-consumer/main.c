@@ -33,7 +33,13 @@ static const char description[] =
   "  POST /control/fail?on=1|0        the same; optional &status=CODE&retry_after=S\n"
   "  POST /control/hang?on=1|0        leave every request unanswered, or stop\n"
   "  GET  /control/stats              totals as JSON\n"
+  "  GET  /health                     200 while events can be stored, else 503\n"
   "  SIGINT, SIGTERM                  stop, printing a summary on standard error\n"
+  "\n"
+  "With --sink nats://... (an ingest gateway, see doc/ingest.md), events go to a\n"
+  "NATS JetStream stream instead; a batch is confirmed only once the engine\n"
+  "acknowledged each entry (the others fail with SenderFault false, to be\n"
+  "retried), and an engine out of reach gets 503 with Retry-After.\n"
   "\n"
   "Examples:\n"
   "  ep-consumer --port 8080 --output events.jsonl\n"
@@ -42,6 +48,7 @@ static const char description[] =
   "  ep-consumer --latency 500 --sender-fault-rate 0.1 --hang-rate 0.05\n"
   "  curl -X POST 'http://127.0.0.1:8080/control/fail?on=1&status=429&retry_after=10'\n"
   "  curl http://127.0.0.1:8080/control/stats\n"
+  "  ep-consumer --sink nats://127.0.0.1:4222 --create-stream --reuse-port\n"
   "\n"
   "An SQS client uses endpoint_url http://127.0.0.1:PORT and QueueUrl\n"
   "http://127.0.0.1:PORT/api/event-batch (or /api/public/event-batch).\n";
@@ -87,14 +94,50 @@ option_context_new (Options *o)
       "Log every request on standard error", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &o->version,
       "Print the version and exit", NULL },
+    { "listen", 0, 0, G_OPTION_ARG_STRING, &o->listen,
+      "Listen on this IP address (default 127.0.0.1)", "ADDRESS" },
+    { "reuse-port", 0, 0, G_OPTION_ARG_NONE, &o->reuse_port,
+      "Set SO_REUSEPORT: several instances serve one port", NULL },
     { NULL }
   };
+  const GOptionEntry sink_entries[] = {
+    { "sink", 0, 0, G_OPTION_ARG_STRING, &o->sink,
+      "Publish accepted events to NATS JetStream instead of writing them "
+      "(nats://HOST:PORT[,nats://HOST:PORT...]; user:password@ in a URL)", "URLS" },
+    { "stream", 0, 0, G_OPTION_ARG_STRING, &o->stream,
+      "The JetStream stream (default EP_EVENTS)", "NAME" },
+    { "subject", 0, 0, G_OPTION_ARG_STRING, &o->subject,
+      "The subject events are published on (default ep.events)", "SUBJECT" },
+    { "sink-timeout", 0, 0, G_OPTION_ARG_INT, &o->sink_timeout_ms,
+      "How long a batch waits for the acknowledgements (default 5000)", "MS" },
+    { "create-stream", 0, 0, G_OPTION_ARG_NONE, &o->create_stream,
+      "Create the stream (file storage) when it does not exist", NULL },
+    { "stream-replicas", 0, 0, G_OPTION_ARG_INT, &o->stream_replicas,
+      "Replicas of a created stream (default: 3, or the servers known if fewer)", "N" },
+    { "stream-duplicate-window", 0, 0, G_OPTION_ARG_INT, &o->stream_duplicates_s,
+      "Duplicate window of a created stream (default 600)", "SECONDS" },
+    { "nats-creds", 0, 0, G_OPTION_ARG_FILENAME, &o->nats_creds,
+      "NATS user credentials file (JWT and NKey seed)", "FILE" },
+    { "nats-token-file", 0, 0, G_OPTION_ARG_FILENAME, &o->nats_token_file,
+      "Read the NATS authentication token from FILE", "FILE" },
+    { "nats-ca", 0, 0, G_OPTION_ARG_FILENAME, &o->nats_ca,
+      "Use TLS, trusting the CA certificates in FILE", "FILE" },
+    { "confirm-before-ack", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE,
+      &o->confirm_before_ack,
+      "DEBUG, LOSES EVENTS: confirm before the engine acknowledged (tests only)", NULL },
+    { NULL }
+  };
+  GOptionGroup *sink_group;
   GOptionContext *context = g_option_context_new (NULL);
 
   g_option_context_set_summary (context, "A local TL consumer for ep-glib: an HTTP server "
                                          "speaking Amazon SQS SendMessageBatch.");
   g_option_context_set_description (context, description);
   g_option_context_add_main_entries (context, entries, NULL);
+  sink_group = g_option_group_new ("sink", "The NATS JetStream sink (an ingest gateway):",
+                                   "Show the NATS sink's options", NULL, NULL);
+  g_option_group_add_entries (sink_group, sink_entries);
+  g_option_context_add_group (context, sink_group);
 
   return context;
 }
@@ -141,7 +184,17 @@ options_check (Options  *o,
   if (o->token != NULL)
     o->require_token = TRUE;
 
+  if (o->confirm_before_ack && o->sink == NULL)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--confirm-before-ack needs --sink");
+      return FALSE;
+    }
+
   return check_range ("port", o->port, 0, 65535, error)
+         && check_range ("sink-timeout", o->sink_timeout_ms, 1, 600000, error)
+         && check_range ("stream-replicas", o->stream_replicas, 0, 5, error)
+         && check_range ("stream-duplicate-window", o->stream_duplicates_s, 1, 86400, error)
          && check_range ("latency", o->latency_ms, 0, G_MAXINT, error)
          && check_range ("fail-status", o->fail_status, 400, 599, error)
          && (o->retry_after == -1 || check_range ("retry-after", o->retry_after, 0, G_MAXINT, error))
@@ -159,6 +212,13 @@ options_clear (Options *o)
   g_free (o->port_file);
   g_free (o->output);
   g_free (o->token);
+  g_free (o->listen);
+  g_free (o->sink);
+  g_free (o->stream);
+  g_free (o->subject);
+  g_free (o->nats_creds);
+  g_free (o->nats_token_file);
+  g_free (o->nats_ca);
 }
 
 static gboolean
@@ -175,9 +235,17 @@ options_parse (Options   *o,
   o->fail_status = 503;
   o->retry_after = -1;
   o->seed = -1;
+  o->sink_timeout_ms = 5000;
+  o->stream_duplicates_s = 600;
 
   if (!g_option_context_parse (context, argc, argv, error))
     return FALSE;
+  if (o->listen == NULL)
+    o->listen = g_strdup ("127.0.0.1");
+  if (o->stream == NULL)
+    o->stream = g_strdup ("EP_EVENTS");
+  if (o->subject == NULL)
+    o->subject = g_strdup ("ep.events");
   if (*argc > 1)
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,

@@ -137,7 +137,7 @@ consumer_print_summary (Consumer *self)
 /* ------------------------------------------------------------------------ */
 /* The JSON lines                                                           */
 
-static char *
+char *
 now_iso8601 (void)
 {
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
@@ -185,7 +185,7 @@ add_string_member (JsonBuilder *builder,
     json_builder_add_null_value (builder);
 }
 
-static char *
+char *
 event_to_json_line (const SqsEntry *entry,
                     const char     *endpoint,
                     const char     *received)
@@ -248,4 +248,41 @@ consumer_write_events (Consumer    *self,
     }
 
   return TRUE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The file sink: the default                                               */
+
+typedef struct {
+  Sink      parent;
+  Consumer *consumer;
+} FileSink;
+
+/* Written and flushed (not synced) before the reply confirms them */
+static gboolean
+file_sink_store (Sink     *sink,
+                 Request  *req,
+                 GError  **error)
+{
+  FileSink *self = (FileSink *) sink;
+
+  return consumer_write_events (self->consumer, req->batch, req->endpoint, error);
+}
+
+static gboolean
+file_sink_ready (Sink  *sink,
+                 char **reason)
+{
+  return TRUE;
+}
+
+Sink *
+sink_file_new (Consumer *consumer)
+{
+  FileSink *self = g_new0 (FileSink, 1);
+
+  self->parent = (Sink) { "file", file_sink_store, file_sink_ready, (void (*) (Sink *)) g_free };
+  self->consumer = consumer;
+
+  return &self->parent;
 }
