@@ -88,6 +88,15 @@ gboolean    ep_monitor_set_outage       (EpMonitor    *self,
                                          gboolean      storage,
                                          gboolean      delivery);
 
+/* Why the delivery outage is going on (an EpOutageReason and a message;
+ * 0 and NULL without one), persisted with it. Setting returns as
+ * ep_monitor_add() does. */
+guint       ep_monitor_dup_delivery_error (EpMonitor  *self,
+                                           char      **message);
+gboolean    ep_monitor_set_delivery_error (EpMonitor  *self,
+                                           guint       reason,
+                                           const char *message);
+
 /* The consumer's clock minus the local one (ms), persisted with the
  * counters. Setting returns as ep_monitor_add() does. */
 gint64      ep_monitor_get_clock_offset (EpMonitor    *self);

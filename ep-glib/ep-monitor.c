@@ -8,6 +8,8 @@
  * validationFailedEvents, storingFailedEvents), the storage and delivery
  * outage flags, then named extensions:
  *   "clock-offset"  x  the consumer's clock minus the local one, in ms
+ *   "delivery-reason" u  the EpOutageReason of the last failed delivery
+ *   "delivery-error"  s  its message (both only while a delivery outage lasts)
  * Unknown extensions are ignored. Version 1 files, "(ua{st}a{st}a{st}bb)"
  * (the same without the extensions), are read too and rewritten as version
  * 2 by the next save.
@@ -48,6 +50,8 @@ struct _EpMonitor
   gboolean    storage_outage;
   gboolean    delivery_outage;
   gint64      clock_offset_ms;
+  guint       delivery_reason;             /* EpOutageReason of the last failed delivery; 0 without outage */
+  char       *delivery_error;              /* owned, nullable: its message */
   gboolean    dirty;                       /* changed since the last save */
   gboolean    save_requested;              /* a save is scheduled and has not started yet */
   GSource    *save_timer;                  /* owned, nullable: the scheduled save */
@@ -80,6 +84,7 @@ ep_monitor_finalize (GObject *object)
       g_source_unref (self->save_timer);
     }
   g_free (self->report_cursor_name);
+  g_free (self->delivery_error);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->save_lock);
   g_clear_object (&self->queue);
@@ -272,6 +277,8 @@ parse_state (EpMonitor  *self,
       g_autoptr(GVariant) extensions = g_variant_get_child_value (state, 6);
 
       g_variant_lookup (extensions, "clock-offset", "x", &self->clock_offset_ms);
+      g_variant_lookup (extensions, "delivery-reason", "u", &self->delivery_reason);
+      g_variant_lookup (extensions, "delivery-error", "s", &self->delivery_error);
     }
   self->dirty = version != STATE_VERSION;
   return TRUE;
@@ -293,6 +300,8 @@ load (EpMonitor *self)
     g_hash_table_remove_all (self->counts[i]);
   self->storage_outage = self->delivery_outage = FALSE;
   self->clock_offset_ms = 0;
+  self->delivery_reason = 0;
+  g_clear_pointer (&self->delivery_error, g_free);
   self->dirty = TRUE;
   if (contents == NULL || !ep_queue_state_move_aside (self->queue, STATE_BLOB_NAME, &aside_error))
     g_message ("Dropped-event counters in %s cannot be read (%s); counting from zero",
@@ -718,6 +727,33 @@ ep_monitor_set_outage (EpMonitor *self,
   return TRUE;
 }
 
+guint
+ep_monitor_dup_delivery_error (EpMonitor  *self,
+                               char      **message)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  *message = g_strdup (self->delivery_error);
+  return self->delivery_reason;
+}
+
+gboolean
+ep_monitor_set_delivery_error (EpMonitor  *self,
+                               guint       reason,
+                               const char *message)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  if (self->delivery_reason == reason && g_strcmp0 (self->delivery_error, message) == 0)
+    return FALSE;
+  self->delivery_reason = reason;
+  g_free (self->delivery_error);
+  self->delivery_error = g_strdup (message);
+  self->dirty = TRUE;
+  self->generation++;
+  return request_save_locked (self);
+}
+
 gint64
 ep_monitor_get_clock_offset (EpMonitor *self)
 {
@@ -754,6 +790,8 @@ typedef struct {
   gboolean  storage_outage;
   gboolean  delivery_outage;
   gint64    clock_offset_ms;
+  guint     delivery_reason;
+  char     *delivery_error;   /* owned, nullable */
 } StateCopy;
 
 static void
@@ -764,6 +802,8 @@ copy_state_locked (EpMonitor *self,
   copy->storage_outage = self->storage_outage;
   copy->delivery_outage = self->delivery_outage;
   copy->clock_offset_ms = self->clock_offset_ms;
+  copy->delivery_reason = self->delivery_reason;
+  copy->delivery_error = g_strdup (self->delivery_error);
 }
 
 static GVariant *
@@ -780,6 +820,12 @@ serialize_state (StateCopy *copy)
   if (copy->clock_offset_ms != 0)
     g_variant_builder_add (&extensions, "{sv}", "clock-offset",
                            g_variant_new_int64 (copy->clock_offset_ms));
+  if (copy->delivery_reason != 0)
+    g_variant_builder_add (&extensions, "{sv}", "delivery-reason",
+                           g_variant_new_uint32 (copy->delivery_reason));
+  if (copy->delivery_error != NULL)
+    g_variant_builder_add (&extensions, "{sv}", "delivery-error",
+                           g_variant_new_take_string (g_steal_pointer (&copy->delivery_error)));
   return g_variant_ref_sink (g_variant_new ("(u@a{st}@a{st}@a{st}bba{sv})", STATE_VERSION,
                                             maps[0], maps[1], maps[2],
                                             copy->storage_outage, copy->delivery_outage,

@@ -77,21 +77,64 @@ ep_producer_counters_changed (EpProducer *self)
     ep_producer_call_on_main (self, 0, counters_changed_on_main);
 }
 
+/* Main context: what the application is shown. A storage outage comes
+ * first (new events are lost); then no network: events wait, and that is
+ * not an outage (nothing is wrong with delivery, and the application shows
+ * its own offline state); then a delivery outage, with the reason and the
+ * message of the last failed attempt. */
+void
+ep_producer_compute_outage (EpProducer      *self,
+                            gboolean         storage,
+                            gboolean        *outage,
+                            EpOutageReason  *reason,
+                            char           **last_error)
+{
+  *outage = storage || self->delivery_outage;
+  if (storage)
+    {
+      char *error = ep_submitter_dup_storage_error (self->submitter);
+
+      *reason = EP_OUTAGE_REASON_STORAGE;
+      *last_error = error ? error : g_strdup_printf ("Events could not be stored in %s",
+                                                     self->queue_dir);
+    }
+  else if (!self->network_available)
+    {
+      *reason = EP_OUTAGE_REASON_OFFLINE;
+      *last_error = g_strdup ("No network: events are kept and delivered when it comes back");
+    }
+  else if (self->delivery_outage)
+    {
+      *reason = self->delivery_reason;
+      *last_error = g_strdup (self->delivery_error ? self->delivery_error : "Delivery failed");
+    }
+  else
+    {
+      *reason = EP_OUTAGE_REASON_NONE;
+      *last_error = NULL;
+    }
+}
+
 /* Main context. The queue knows whether its latest append failed, in the
  * order appends happened, and the scheduler reports delivery changes as
  * they happen. A storage outage that began and ended between two updates
  * (sends on other threads) is still announced, TRUE then FALSE: each
- * change is told once. */
+ * change is told once. The reason and the message are notified before the
+ * outage, so that a handler of outage-changed reads the new ones. */
 void
 ep_producer_update_outage (EpProducer *self)
 {
   guint64 failures;
   gboolean storage = ep_queue_get_storing_failing (self->queue, &failures);
-  gboolean outage = storage || self->delivery_outage;
   gboolean began = failures != self->storage_failures_seen;
+  gboolean outage;
+  EpOutageReason reason;
+  g_autofree char *last_error = NULL;
 
   self->storage_failures_seen = failures;
   ep_monitor_set_outage (self->monitor, storage, self->delivery_outage);
+  ep_producer_compute_outage (self, storage, &outage, &reason, &last_error);
+  ep_producer_announce_outage_reason (self, reason, last_error);
 
   if (!self->outage && began && !outage)
     {

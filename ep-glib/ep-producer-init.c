@@ -32,13 +32,60 @@ queue_notified (gpointer data)
  * idle), so the public signals they cause can be emitted right away. */
 
 static void
+set_delivery_outage (EpProducer *self,
+                     gboolean    failing)
+{
+  self->delivery_outage = failing;
+  if (!failing)
+    {
+      self->delivery_reason = EP_OUTAGE_REASON_NONE;
+      g_clear_pointer (&self->delivery_error, g_free);
+    }
+  ep_monitor_set_delivery_error (self->monitor, self->delivery_reason, self->delivery_error);
+  ep_producer_update_outage (self);
+}
+
+/* A failing attempt without a network (a flush) was expected to fail:
+ * offline is not an outage. */
+static void
 on_delivery_failing (gpointer user_data,
                      gboolean failing)
 {
   EpProducer *self = user_data;
 
-  self->delivery_outage = failing;
-  ep_producer_update_outage (self);
+  set_delivery_outage (self, failing && self->network_available);
+}
+
+/* Every failed attempt (before the scheduler reports failing, if it is a
+ * change): the outage, and what the application shows (last-error)
+ * follows the latest attempt. */
+static void
+on_delivery_error (gpointer        user_data,
+                   EpOutageReason  reason,
+                   const char     *message)
+{
+  EpProducer *self = user_data;
+
+  self->delivery_reason = reason;
+  g_free (self->delivery_error);
+  self->delivery_error = g_strdup (message);
+  on_delivery_failing (self, TRUE);
+}
+
+/* Offline is not an outage: a delivery outage ends with the network (the
+ * scheduler tries again as soon as it is back, and a failure then starts
+ * a new one). */
+static void
+on_network_changed (gpointer user_data,
+                    gboolean available)
+{
+  EpProducer *self = user_data;
+
+  self->network_available = available;
+  if (!available && self->delivery_outage)
+    set_delivery_outage (self, FALSE);
+  else
+    ep_producer_update_outage (self);
 }
 
 static void
@@ -245,6 +292,8 @@ start_scheduler (EpProducer *self,
   };
   static const EpSchedulerCallbacks callbacks = {
     .delivery_failing = on_delivery_failing,
+    .delivery_error = on_delivery_error,
+    .network_changed = on_network_changed,
     .credentials_rejected = on_credentials_rejected,
     .queue_changed = on_queue_changed,
     .build_monitoring_event = build_monitoring_event,
@@ -300,7 +349,12 @@ ep_producer_init_parts (EpProducer  *self,
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);
   self->delivery_outage = delivery;
-  self->outage = storage || delivery;
+  self->delivery_reason = ep_monitor_dup_delivery_error (self->monitor, &self->delivery_error);
+  if (delivery && self->delivery_reason == EP_OUTAGE_REASON_NONE)
+    self->delivery_reason = EP_OUTAGE_REASON_HTTP_ERROR;   /* saved by an older release */
+  self->network_available = TRUE;
+  /* Restored, not announced (see EpProducer:outage). */
+  ep_producer_compute_outage (self, storage, &self->outage, &self->outage_reason, &self->last_error);
   self->notified_length = ep_queue_get_length (self->queue);
   self->notified_bytes = ep_queue_get_bytes (self->queue);
   ep_submitter_start (self->submitter, self->queue, self->monitor, &submitter_callbacks, self);

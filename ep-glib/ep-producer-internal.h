@@ -65,7 +65,12 @@ struct _EpProducer
   GMutex         credentials_lock;     /* serialises setting credentials on the submitter and the scheduler */
   guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
+  EpOutageReason delivery_reason;      /* main context only: the last failed attempt's */
+  char          *delivery_error;       /* owned, nullable, main context only: the last failed attempt's message */
+  gboolean       network_available;    /* main context only: the scheduler's last report */
   gboolean       outage;               /* main context only: the value last announced */
+  EpOutageReason outage_reason;        /* main context only: the value last announced */
+  char          *last_error;           /* owned, nullable, main context only: the value last announced */
   int            update_pending;       /* atomic: an update_on_main() idle is queued */
   int            counters_pending;     /* atomic: a counters_changed_on_main() idle is queued */
   guint64        notified_length;      /* main context only */
@@ -79,6 +84,9 @@ struct _EpProducer
 void     ep_producer_update_queue_properties   (EpProducer  *self);
 void     ep_producer_announce_outage           (EpProducer  *self,
                                                 gboolean     outage);
+void     ep_producer_announce_outage_reason    (EpProducer  *self,
+                                                EpOutageReason reason,
+                                                const char  *last_error);
 void     ep_producer_emit_credentials_rejected (EpProducer  *self,
                                                 guint        status);
 
@@ -90,6 +98,11 @@ void     ep_producer_call_on_main              (EpProducer  *self,
                                                 void       (*func) (EpProducer *self));
 void     ep_producer_counters_changed          (EpProducer  *self);
 void     ep_producer_update_outage             (EpProducer  *self);
+void     ep_producer_compute_outage            (EpProducer  *self,
+                                                gboolean     storage,
+                                                gboolean    *outage,
+                                                EpOutageReason *reason,
+                                                char       **last_error);
 void     ep_producer_count_consent_drops       (EpProducer  *self,
                                                 GHashTable  *drops);
 void     ep_producer_schedule_update           (EpProducer  *self);

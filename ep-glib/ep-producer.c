@@ -97,6 +97,8 @@ enum {
   PROP_BROWSER_VERSION,
   PROP_CREDENTIALS,
   PROP_OUTAGE,
+  PROP_OUTAGE_REASON,
+  PROP_LAST_ERROR,
   PROP_QUEUE_LENGTH,
   PROP_QUEUE_BYTES,
   PROP_DISCARDED_RECORDS,
@@ -147,6 +149,26 @@ ep_producer_announce_outage (EpProducer *self,
   g_signal_emit (self, signals[SIGNAL_OUTAGE_CHANGED], 0, outage);
 }
 
+void
+ep_producer_announce_outage_reason (EpProducer     *self,
+                                    EpOutageReason  reason,
+                                    const char     *last_error)
+{
+  g_object_freeze_notify (G_OBJECT (self));
+  if (g_strcmp0 (self->last_error, last_error) != 0)
+    {
+      g_free (self->last_error);
+      self->last_error = g_strdup (last_error);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LAST_ERROR]);
+    }
+  if (self->outage_reason != reason)
+    {
+      self->outage_reason = reason;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_OUTAGE_REASON]);
+    }
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
 static void
 notify_credentials (EpProducer *self)
 {
@@ -195,6 +217,8 @@ ep_producer_finalize (GObject *object)
   g_clear_object (&self->monitor);
   g_clear_object (&self->submitter);
   g_clear_error (&self->init_error);
+  g_free (self->delivery_error);
+  g_free (self->last_error);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_mutex_clear (&self->credentials_lock);
   g_free (self->app_name);
@@ -304,6 +328,12 @@ ep_producer_get_property (GObject    *object,
       break;
     case PROP_OUTAGE:
       g_value_set_boolean (value, self->outage);
+      break;
+    case PROP_OUTAGE_REASON:
+      g_value_set_enum (value, self->outage_reason);
+      break;
+    case PROP_LAST_ERROR:
+      g_value_set_string (value, self->last_error);
       break;
     case PROP_QUEUE_LENGTH:
       g_value_set_uint64 (value, ep_producer_get_queue_length (self));
@@ -676,10 +706,50 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * %TRUE while events cannot be stored (a storage outage) or cannot be
    * delivered (a delivery outage). Persisted: a producer starts with the
-   * state its predecessor left. Updated and notified on the producer's main
-   * context: read it from the thread of that context.
+   * state its predecessor left, and tries the queued events at once. Updated
+   * and notified on the producer's main context: read it from the thread
+   * of that context.
+   *
+   * Being offline is not an outage: while #GNetworkMonitor reports no
+   * network (and the consumer cannot be reached without one), `outage` is
+   * %FALSE and [property@Ep.Producer:outage-reason] is
+   * %EP_OUTAGE_REASON_OFFLINE; events wait on disk, and are tried as soon
+   * as the network comes back. Default: %FALSE.
    */
   properties[PROP_OUTAGE] = g_param_spec_boolean ("outage", NULL, NULL, FALSE, read_only);
+
+  /**
+   * EpProducer:outage-reason:
+   *
+   * Why events are not delivered, for the application to show: a storage
+   * outage first, then %EP_OUTAGE_REASON_OFFLINE while there is no network
+   * (not an outage: [property@Ep.Producer:outage] is %FALSE then), then the
+   * kind of the last failed delivery attempt while a delivery outage
+   * lasts; %EP_OUTAGE_REASON_NONE otherwise. Notified on the producer's
+   * main context, before [signal@Ep.Producer::outage-changed], so that its
+   * handlers read the new value. Persisted with the outage. Default:
+   * %EP_OUTAGE_REASON_NONE.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_OUTAGE_REASON] =
+    g_param_spec_enum ("outage-reason", NULL, NULL, EP_TYPE_OUTAGE_REASON,
+                       EP_OUTAGE_REASON_NONE, read_only);
+
+  /**
+   * EpProducer:last-error:
+   *
+   * What went wrong, in words, while [property@Ep.Producer:outage-reason]
+   * is not %EP_OUTAGE_REASON_NONE: the storage error, the absence of a
+   * network, or the last failed delivery attempt (the request and what
+   * happened, e.g. `POST https://example.com/api/event-batch: HTTP 404 Not
+   * Found`); %NULL otherwise. Meant for a detail line or a log, not for
+   * parsing. Notified on the producer's main context. Default: %NULL.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_LAST_ERROR] =
+    g_param_spec_string ("last-error", NULL, NULL, NULL, read_only);
 
   /**
    * EpProducer:queue-length:
@@ -1028,6 +1098,45 @@ ep_producer_get_outage (EpProducer *self)
   g_return_val_if_fail (EP_IS_PRODUCER (self), FALSE);
 
   return self->outage;
+}
+
+/**
+ * ep_producer_get_outage_reason:
+ * @self: an #EpProducer
+ *
+ * Tells why events are not delivered; call it from the thread of the
+ * producer's main context, as ep_producer_get_outage().
+ *
+ * Returns: the value of [property@Ep.Producer:outage-reason]
+ *
+ * Since: 0.2
+ */
+EpOutageReason
+ep_producer_get_outage_reason (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), EP_OUTAGE_REASON_NONE);
+
+  return self->outage_reason;
+}
+
+/**
+ * ep_producer_dup_last_error:
+ * @self: an #EpProducer
+ *
+ * Gets what went wrong, in words; call it from the thread of the
+ * producer's main context, as ep_producer_get_outage().
+ *
+ * Returns: (transfer full) (nullable): the value of
+ *   [property@Ep.Producer:last-error]
+ *
+ * Since: 0.2
+ */
+char *
+ep_producer_dup_last_error (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+
+  return g_strdup (self->last_error);
 }
 
 /**

@@ -70,6 +70,10 @@ EP_AVAILABLE_IN_ALL
 EpCredentials *ep_producer_dup_credentials     (EpProducer           *self);
 EP_AVAILABLE_IN_ALL
 gboolean       ep_producer_get_outage          (EpProducer           *self);
+EP_AVAILABLE_IN_0_2
+EpOutageReason ep_producer_get_outage_reason   (EpProducer           *self);
+EP_AVAILABLE_IN_0_2
+char          *ep_producer_dup_last_error      (EpProducer           *self);
 EP_AVAILABLE_IN_ALL
 guint64        ep_producer_get_queue_length    (EpProducer           *self);
 EP_AVAILABLE_IN_ALL

@@ -52,6 +52,10 @@ struct _EpScheduler
   GNetworkMonitor   *network_monitor;    /* borrowed singleton, nullable */
   gulong             network_changed_id;
   int                network_available;  /* atomic: the monitor's last report */
+  gboolean           network_usable;     /* main context: the consumer can be reached (last reported to the owner) */
+  gboolean           reach_pending;      /* a can_reach check is under way: scheduled attempts wait for it */
+  guint              reach_serial;       /* the last can_reach check started */
+  gboolean           held_for_network;   /* a scheduled attempt was skipped while offline */
 
   guint              in_flight;          /* batches being read, posted or parsed */
   guint              reading;            /* of those, being read by a worker */
@@ -62,6 +66,7 @@ struct _EpScheduler
   gboolean           draining;
   gboolean           drain_failed;       /* a batch of this drain failed: take no more */
   char              *last_failure;       /* owned, nullable: why the last attempt failed */
+  EpOutageReason     attempt_reason;     /* what kind of failure the reply being applied is */
   guint              failures;           /* consecutive failed attempts */
   gint64             backoff_until;      /* monotonic µs; 0 when none */
   gint64             retry_after_until;  /* monotonic µs; 0 when none */

@@ -26,6 +26,17 @@ typedef struct {
   /* A delivery outage starts (TRUE) or ends (FALSE); called on changes only. */
   void    (*delivery_failing)       (gpointer    user_data,
                                      gboolean    failing);
+  /* An attempt failed (before delivery_failing reports TRUE): @reason is
+   * EP_OUTAGE_REASON_UNREACHABLE, _HTTP_ERROR or _CREDENTIALS, @message
+   * says what failed. Called on every failure. */
+  void    (*delivery_error)         (gpointer        user_data,
+                                     EpOutageReason  reason,
+                                     const char     *message);
+  /* Whether the network counts as available (GNetworkMonitor, unless the
+   * consumers are on loopback): once from ep_scheduler_start(), then on
+   * changes. */
+  void    (*network_changed)        (gpointer    user_data,
+                                     gboolean    available);
   /* The authenticated endpoint answered 401 or 403. */
   void    (*credentials_rejected)   (gpointer    user_data,
                                      guint       http_status);

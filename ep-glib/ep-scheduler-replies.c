@@ -652,6 +652,10 @@ batch_posted (GObject      *source,
       g_assert (split->outstanding > 0);
       split->outstanding--;
     }
+  /* What a failure of this reply is, for the application (outage-reason). */
+  self->attempt_reason = reply == NULL ? EP_OUTAGE_REASON_UNREACHABLE :
+                         reply->kind == EP_REPLY_AUTH_REJECTED ? EP_OUTAGE_REASON_CREDENTIALS :
+                         EP_OUTAGE_REASON_HTTP_ERROR;
   if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
     ep_scheduler_release_batch (self, batch);
   else if (self->stopped)

@@ -142,6 +142,7 @@ ep_scheduler_init (EpScheduler *self)
   g_queue_init (&self->split_parts);
   self->witness[0] = ep_witness_new ();
   self->witness[1] = ep_witness_new ();
+  self->attempt_reason = EP_OUTAGE_REASON_HTTP_ERROR;
 }
 
 /* Reports to the owner ----------------------------------------------------- */
@@ -207,6 +208,8 @@ ep_scheduler_record_failure (EpScheduler *self,
 {
   g_free (self->last_failure);
   self->last_failure = why;
+  if (self->callbacks.delivery_error != NULL)
+    self->callbacks.delivery_error (self->callbacks_data, self->attempt_reason, why);
   self->drain_failed = TRUE;
   self->failures++;
   self->backoff_until = g_get_monotonic_time () + backoff_ms (self) * 1000;
@@ -679,6 +682,7 @@ start_drain (EpScheduler *self)
   destroy_source (&self->batch_timer);
   self->draining = TRUE;
   self->drain_failed = FALSE;
+  self->held_for_network = FALSE;
   if (self->constraints != NULL)
     ep_constraints_note_attempt (self->constraints, EP_CONSTRAINED_DELIVERY, g_get_monotonic_time ());
   ep_scheduler_fill_pipeline (self);
@@ -694,6 +698,14 @@ batch_timer_cb (gpointer user_data)
   gint64 held = prompt ? 0 : held_until (self, EP_CONSTRAINED_DELIVERY);
 
   g_clear_pointer (&self->batch_timer, g_source_unref);
+  if (!prompt && (!self->network_usable || self->reach_pending))
+    {
+      /* Offline: no scheduled attempt; the network's return brings one
+       * (network_came_back()). A flush still tries. */
+      g_debug ("No network (GNetworkMonitor): the scheduled delivery waits for it");
+      self->held_for_network = TRUE;
+      return G_SOURCE_REMOVE;
+    }
   if (MAX (next_allowed (self), held) > now)
     arm_batch_timer_full (self, (next_allowed (self) - now) / 1000, prompt);
   else
@@ -808,7 +820,9 @@ monitoring_timer_cb (gpointer user_data)
       arm_monitoring_timer_at (self, held);
       return G_SOURCE_REMOVE;
     }
-  send_monitoring_event (self);
+  /* Offline: the counts wait for the next interval. */
+  if (self->network_usable && !self->reach_pending)
+    send_monitoring_event (self);
   /* Not sent (Retry-After): again next interval. Sent: its reply re-arms. */
   ep_scheduler_arm_monitoring_timer (self);
   return G_SOURCE_REMOVE;
@@ -861,25 +875,108 @@ on_constraints_changed (gpointer user_data,
 
 /* Network monitor ---------------------------------------------------------- */
 
-static gboolean
-network_came_back (gpointer user_data)
+/* The network is usable again: events held for it, or a failing
+ * delivery, get an attempt soon. */
+static void
+network_came_back (EpScheduler *self)
 {
-  EpScheduler *self = user_data;
+  gboolean held = self->held_for_network;
 
-  /* Only ever an early attempt: the monitor may be wrong, so it never
-   * stops attempts. */
-  if (!self->delivery_failing || self->draining || self->stopped)
-    return G_SOURCE_REMOVE;
+  self->held_for_network = FALSE;
+  if (self->draining || self->stopped || self->close_task != NULL ||
+      (!self->delivery_failing && !held))
+    return;
   g_debug ("The network came back: trying again soon");
   self->backoff_until = 0;
   arm_batch_timer (self, MAX (NETWORK_BACK_DELAY_MS,
                               (self->retry_after_until - g_get_monotonic_time ()) / 1000));
+}
+
+/* Main context: whether the consumer can be reached changed. */
+static void
+set_network_usable (EpScheduler *self,
+                    gboolean     usable)
+{
+  if (self->stopped || usable == self->network_usable)
+    return;
+  self->network_usable = usable;
+  g_debug ("GNetworkMonitor: the consumer is %s", usable ? "reachable" : "unreachable (offline)");
+  if (self->callbacks.network_changed != NULL)
+    self->callbacks.network_changed (self->callbacks_data, usable);
+  if (usable)
+    network_came_back (self);
+}
+
+typedef struct {
+  EpScheduler *self;    /* owned */
+  guint        serial;  /* the check it answers */
+} ReachCheck;
+
+static void
+reach_checked (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  ReachCheck *check = user_data;
+  g_autoptr(EpScheduler) self = check->self;
+  g_autoptr(GError) error = NULL;
+  gboolean reachable = g_network_monitor_can_reach_finish (G_NETWORK_MONITOR (source), result, &error);
+
+  if (check->serial == self->reach_serial)
+    {
+      self->reach_pending = FALSE;
+      set_network_usable (self, reachable || g_atomic_int_get (&self->network_available));
+      /* Unchanged (a check at start, say): what waited for it goes now. */
+      if (self->network_usable && self->held_for_network)
+        network_came_back (self);
+    }
+  g_free (check);
+}
+
+/* Main context: the monitor says there is no network. That is its default
+ * route; a consumer on loopback or on the local network may still be
+ * reachable: GNetworkMonitor:can_reach decides. */
+static void
+check_network (EpScheduler *self)
+{
+  g_autoptr(GSocketConnectable) consumer = NULL;
+  ReachCheck *check;
+
+  self->reach_serial++;
+  if (self->stopped || self->network_monitor == NULL)
+    return;
+  if (g_atomic_int_get (&self->network_available))
+    {
+      self->reach_pending = FALSE;
+      set_network_usable (self, TRUE);
+      return;
+    }
+  consumer = g_network_address_parse_uri (self->config.consumer_uri, 80, NULL);
+  if (consumer == NULL)
+    {
+      set_network_usable (self, FALSE);
+      return;
+    }
+  check = g_new0 (ReachCheck, 1);
+  check->self = g_object_ref (self);
+  check->serial = self->reach_serial;
+  self->reach_pending = TRUE;
+  g_main_context_push_thread_default (self->context);
+  g_network_monitor_can_reach_async (self->network_monitor, consumer, self->cancellable,
+                                     reach_checked, check);
+  g_main_context_pop_thread_default (self->context);
+}
+
+static gboolean
+network_changed_on_context (gpointer user_data)
+{
+  check_network (user_data);
   return G_SOURCE_REMOVE;
 }
 
 /* Emitted on the context of whoever made the monitor first, for every
- * route or address change: only a return of the network (FALSE to TRUE)
- * counts, and the work is forwarded to the scheduler's own context. */
+ * route or address change: only a change of availability counts, and the
+ * work is forwarded to the scheduler's own context. */
 static void
 on_network_changed (GNetworkMonitor *monitor,
                     gboolean         available,
@@ -891,8 +988,8 @@ on_network_changed (GNetworkMonitor *monitor,
   if (self == NULL)
     return;
   was_available = g_atomic_int_exchange (&self->network_available, !!available);
-  if (available && !was_available)
-    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, network_came_back,
+  if (!!available != was_available)
+    g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, network_changed_on_context,
                                 g_object_ref (self), g_object_unref);
 }
 
@@ -939,13 +1036,11 @@ ep_scheduler_start (EpScheduler *self)
 
   self->constraints = ep_constraints_new (self->config.constrained_interval_ms,
                                           on_constraints_changed, self);
-  if (ep_queue_get_length (self->queue) > 0)
-    arm_batch_timer (self, self->config.batch_interval_ms);
-
-  ep_scheduler_arm_monitoring_timer (self);
 
   self->network_monitor = g_network_monitor_get_default ();
   self->network_available = g_network_monitor_get_network_available (self->network_monitor);
+  /* Usable until the monitor proves otherwise (check_network()). */
+  self->network_usable = TRUE;
   {
     GWeakRef *weak = g_new0 (GWeakRef, 1);
 
@@ -954,6 +1049,20 @@ ep_scheduler_start (EpScheduler *self)
                                                       G_CALLBACK (on_network_changed), weak,
                                                       weak_ref_free, 0);
   }
+  if (!self->network_available)
+    check_network (self);
+
+  /* A restored outage with events queued is tried at once: the outage
+   * shown must not outlive its cause by a batch-interval. */
+  if (ep_queue_get_length (self->queue) > 0 && self->delivery_failing)
+    {
+      g_debug ("The last run ended in a delivery outage with events queued: trying now");
+      arm_batch_timer (self, 0);
+    }
+  else if (ep_queue_get_length (self->queue) > 0)
+    arm_batch_timer (self, self->config.batch_interval_ms);
+
+  ep_scheduler_arm_monitoring_timer (self);
 }
 
 void
@@ -1103,7 +1212,7 @@ ep_scheduler_queue_grew (EpScheduler *self)
 {
   g_return_if_fail (EP_IS_SCHEDULER (self));
 
-  if (self->stopped || self->draining || self->batch_timer != NULL)
+  if (self->stopped || self->draining || self->batch_timer != NULL || self->held_for_network)
     return;
   arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
                               (next_allowed (self) - g_get_monotonic_time ()) / 1000));

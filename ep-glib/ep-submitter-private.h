@@ -106,6 +106,8 @@ gboolean        ep_submitter_get_consent_blocked (EpSubmitter             *self,
 gboolean        ep_submitter_set_credentials  (EpSubmitter                *self,
                                                EpCredentials              *credentials);
 EpCredentials  *ep_submitter_dup_credentials  (EpSubmitter                *self);
+/* Any thread: why the last store failed (NULL if none did). */
+char           *ep_submitter_dup_storage_error (EpSubmitter               *self);
 
 /* The consumer's clock minus the local one, in ms: added to the
  * `requested-sent-timestamp` (and `ts`) of events submitted afterwards;

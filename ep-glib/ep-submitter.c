@@ -57,8 +57,9 @@ struct _EpSubmitter
   EpSubmitterCallbacks  callbacks;
   gpointer              user_data;                  /* unowned */
 
-  GMutex                lock;                       /* protects credentials */
+  GMutex                lock;                       /* protects credentials and storage_error */
   EpCredentials        *credentials;                /* owned, nullable */
+  char                 *storage_error;              /* owned, nullable: why the last store failed */
 
   int                   consent_blocked[3];         /* atomic, indexed by EpConsentCategory */
   int                   storage_warned;             /* atomic: a storage outage was logged, not yet its end */
@@ -132,6 +133,7 @@ ep_submitter_finalize (GObject *object)
   g_clear_object (&self->queue);
   g_clear_object (&self->monitor);
   g_clear_object (&self->credentials);
+  g_free (self->storage_error);
   g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (ep_submitter_parent_class)->finalize (object);
@@ -284,6 +286,14 @@ ep_submitter_dup_credentials (EpSubmitter *self)
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
 
   return self->credentials ? g_object_ref (self->credentials) : NULL;
+}
+
+char *
+ep_submitter_dup_storage_error (EpSubmitter *self)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  return g_strdup (self->storage_error);
 }
 
 void
@@ -550,6 +560,10 @@ drop_unstored (EpSubmitter *self,
 
   why = g_strdup_printf ("could not be stored: %s", error->message);
   drop (self, EP_DROP_STORING_FAILED, name, NULL, why);
+  g_mutex_lock (&self->lock);
+  g_free (self->storage_error);
+  self->storage_error = g_strdup (error->message);
+  g_mutex_unlock (&self->lock);
   if (g_atomic_int_compare_and_exchange (&self->storage_warned, FALSE, TRUE))
     g_message ("Storage outage: %s", error->message);
   self->callbacks.queue_changed (self->user_data);

@@ -48,4 +48,36 @@ typedef enum {
   EP_SEND_RESULT_STORING_FAILED,
 } EpSendResult;
 
+/**
+ * EpOutageReason:
+ * @EP_OUTAGE_REASON_NONE: events are stored and delivered; nothing to show
+ * @EP_OUTAGE_REASON_OFFLINE: the system has no network
+ *   (#GNetworkMonitor:network-available is %FALSE): events wait on disk and
+ *   are delivered once it comes back. Not an outage:
+ *   #EpProducer:outage stays %FALSE
+ * @EP_OUTAGE_REASON_UNREACHABLE: the consumer could not be reached: name
+ *   resolution, connection or TLS failed, or it did not answer within
+ *   #EpProducer:request-timeout
+ * @EP_OUTAGE_REASON_HTTP_ERROR: the consumer answered with an error (an
+ *   HTTP error status, a reply that is not SQS XML, or refusals of every
+ *   event)
+ * @EP_OUTAGE_REASON_CREDENTIALS: the consumer refused the credentials (HTTP
+ *   401 or 403); see #EpProducer::credentials-rejected
+ * @EP_OUTAGE_REASON_STORAGE: events cannot be stored (disk full, over
+ *   #EpProducer:max-disk-usage, an I/O error); new events are dropped
+ *
+ * Why #EpProducer:outage is %TRUE, for an application to show: see
+ * #EpProducer:outage-reason.
+ *
+ * Since: 0.2
+ */
+typedef enum {
+  EP_OUTAGE_REASON_NONE,
+  EP_OUTAGE_REASON_OFFLINE,
+  EP_OUTAGE_REASON_UNREACHABLE,
+  EP_OUTAGE_REASON_HTTP_ERROR,
+  EP_OUTAGE_REASON_CREDENTIALS,
+  EP_OUTAGE_REASON_STORAGE,
+} EpOutageReason;
+
 G_END_DECLS

@@ -322,6 +322,10 @@ const tests = {
         assertEqual(producer.outage, true, 'outage property');
         assert(notified.includes(true), 'notify::outage');
         assertEqual(producer.queue_length, 3, 'events kept');
+        assertEqual(producer.outage_reason, Ep.OutageReason.HTTP_ERROR, 'outage-reason');
+        assertEqual(producer.get_outage_reason(), Ep.OutageReason.HTTP_ERROR, 'get_outage_reason');
+        assert(producer.last_error.includes('HTTP'), `last-error: ${producer.last_error}`);
+        assertEqual(producer.dup_last_error(), producer.last_error, 'dup_last_error');
 
         consumer.failing = false;
         [ok, error] = await flush(producer);
@@ -330,6 +334,8 @@ const tests = {
         assertEqual(changes, [true, false], 'outage-changed');
         assertEqual(producer.outage, false, 'outage property');
         assertEqual(notified[notified.length - 1], false, 'notify::outage');
+        assertEqual(producer.outage_reason, Ep.OutageReason.NONE, 'outage-reason after recovery');
+        assertEqual(producer.last_error, null, 'last-error after recovery');
         assertEqual(producer.queue_length, 0, 'queue drained');
         assertEqual(consumer.appEvents().length, 3, 'events delivered');
     },

@@ -563,6 +563,11 @@ class ProducerTest(unittest.TestCase):
         self.assertTrue(producer.props.outage)
         self.assertIn(True, notified)
         self.assertEqual(producer.props.queue_length, 3)
+        # What the application shows: why, and in words (naming the request).
+        self.assertEqual(producer.props.outage_reason, Ep.OutageReason.HTTP_ERROR)
+        self.assertEqual(producer.get_outage_reason(), Ep.OutageReason.HTTP_ERROR)
+        self.assertIn("HTTP", producer.props.last_error)
+        self.assertEqual(producer.dup_last_error(), producer.props.last_error)
 
         self.consumer.failing = False
         ok, error = self.flush(producer)
@@ -571,6 +576,8 @@ class ProducerTest(unittest.TestCase):
         run_until(lambda: changes == [True, False], "outage-changed(false)")
         self.assertFalse(producer.props.outage)
         self.assertEqual(notified[-1], False)
+        self.assertEqual(producer.props.outage_reason, Ep.OutageReason.NONE)
+        self.assertIsNone(producer.props.last_error)
         self.assertEqual(producer.props.queue_length, 0)
         self.assertEqual(len(self.consumer.app_events()), 3)
 

@@ -60,6 +60,154 @@ test_posting_debug_line (Fixture       *fx,
   g_assert_false (log_has (lines, "* 1 events*"));
 }
 
+static void
+assert_reason (EpProducer     *producer,
+               gboolean        outage,
+               EpOutageReason  reason,
+               const char     *error_pattern)
+{
+  g_autofree char *last_error = ep_producer_dup_last_error (producer);
+  EpOutageReason property = EP_OUTAGE_REASON_NONE;
+
+  g_object_get (producer, "outage-reason", &property, NULL);
+  g_assert_cmpint (ep_producer_get_outage (producer), ==, outage);
+  g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, reason);
+  g_assert_cmpint (property, ==, reason);
+  if (error_pattern == NULL)
+    g_assert_null (last_error);
+  else if (last_error == NULL || !g_pattern_match_simple (error_pattern, last_error))
+    g_error ("last-error '%s' does not match '%s'", last_error, error_pattern);
+}
+
+/* Each kind of failure has its reason and its words; a delivery ends
+ * them. */
+static void
+test_reasons (Fixture       *fx,
+              gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-disk-usage", (guint64) 2000, NULL);
+  g_autoptr(EpCredentials) credentials = ep_credentials_new ("token-1", "client-1");
+  g_autofree char *big = g_strnfill (3000, 'b');
+
+  assert_reason (producer, FALSE, EP_OUTAGE_REASON_NONE, NULL);
+  send_n (producer, "first", 1);
+  ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "boom", NULL);
+  assert_flush_fails (producer, NULL);
+  assert_reason (producer, TRUE, EP_OUTAGE_REASON_HTTP_ERROR, "*HTTP 500*");
+
+  ep_producer_set_credentials (producer, credentials);
+  ep_test_server_push_reply (fx->consumer.server, 401, "text/plain", "who?", NULL);
+  assert_flush_fails (producer, NULL);
+  assert_reason (producer, TRUE, EP_OUTAGE_REASON_CREDENTIALS, "*HTTP 401*");
+
+  assert_flush_ok (producer);
+  assert_reason (producer, FALSE, EP_OUTAGE_REASON_NONE, NULL);
+
+  /* A storage outage comes first. */
+  g_assert_cmpint (ep_producer_send_event (producer, "too_big", EP_CONSENT_CATEGORY_NECESSARY, big, NULL),
+                   ==, EP_SEND_RESULT_STORING_FAILED);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_outage (producer));
+  assert_reason (producer, TRUE, EP_OUTAGE_REASON_STORAGE, "*budget*");
+  send_n (producer, "small", 1);
+  EP_TEST_SPIN_UNTIL (!ep_producer_get_outage (producer));
+  assert_reason (producer, FALSE, EP_OUTAGE_REASON_NONE, NULL);
+}
+
+/* A consumer nobody listens at is unreachable, not an HTTP error. */
+static void
+test_reason_unreachable (Fixture       *fx,
+                         gconstpointer  data)
+{
+  g_autofree char *nowhere = unreachable_uri ();
+  g_autoptr(EpProducer) producer = ep_test_producer_new (fx->consumer.dir, nowhere, nowhere,
+                                                         NULL, NULL);
+
+  send_n (producer, "lost", 1);
+  assert_flush_fails (producer, NULL);
+  assert_reason (producer, TRUE, EP_OUTAGE_REASON_UNREACHABLE, "?*");
+}
+
+typedef struct {
+  EpOutageReason reason;     /* read in outage-changed */
+  char          *last_error; /* owned: read in outage-changed */
+  guint          notified;   /* notify::outage-reason, notify::last-error */
+} Seen;
+
+static void
+on_outage_changed (EpProducer *producer,
+                   gboolean    outage,
+                   Seen       *seen)
+{
+  seen->reason = ep_producer_get_outage_reason (producer);
+  g_free (seen->last_error);
+  seen->last_error = ep_producer_dup_last_error (producer);
+}
+
+static void
+on_notify (EpProducer *producer,
+           GParamSpec *pspec,
+           Seen       *seen)
+{
+  seen->notified++;
+}
+
+/* A handler of outage-changed reads the new reason and words; both are
+ * notified once per change. */
+static void
+test_reason_before_signal (Fixture       *fx,
+                           gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  Seen seen = { EP_OUTAGE_REASON_NONE, NULL, 0 };
+
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), &seen);
+  g_signal_connect (producer, "notify::outage-reason", G_CALLBACK (on_notify), &seen);
+  g_signal_connect (producer, "notify::last-error", G_CALLBACK (on_notify), &seen);
+  send_n (producer, "seen", 1);
+  ep_test_server_push_reply (fx->consumer.server, 503, "text/plain", "later", NULL);
+  assert_flush_fails (producer, NULL);
+  g_assert_cmpint (seen.reason, ==, EP_OUTAGE_REASON_HTTP_ERROR);
+  g_assert_nonnull (seen.last_error);
+  g_assert_cmpuint (seen.notified, ==, 2);
+  assert_flush_ok (producer);
+  g_assert_cmpint (seen.reason, ==, EP_OUTAGE_REASON_NONE);
+  g_assert_null (seen.last_error);
+  g_assert_cmpuint (seen.notified, ==, 4);
+}
+
+/* The reason and the words are persisted with the outage; a restored
+ * outage with events queued is tried at once, not a batch-interval (an
+ * hour here) later. */
+static void
+test_restored_outage_tried_at_start (Fixture       *fx,
+                                     gconstpointer  data)
+{
+  g_autofree char *before = NULL;
+
+  {
+    g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+
+    send_n (producer, "restored", 3);
+    ep_test_server_push_reply (fx->consumer.server, 500, "text/plain", "down", NULL);
+    assert_flush_fails (producer, NULL);
+    before = ep_producer_dup_last_error (producer);
+  }
+  {
+    g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+    g_autofree char *after = ep_producer_dup_last_error (producer);
+
+    watch (fx, producer);
+    g_assert_true (ep_producer_get_outage (producer));
+    g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, EP_OUTAGE_REASON_HTTP_ERROR);
+    g_assert_cmpstr (after, ==, before);
+    EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+    EP_TEST_SPIN_UNTIL (fx->outages->len == 1);
+    g_assert_false (g_array_index (fx->outages, gboolean, 0));
+    assert_reason (producer, FALSE, EP_OUTAGE_REASON_NONE, NULL);
+    g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 3);
+  }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -67,6 +215,10 @@ main (int   argc,
   ep_test_init (&argc, &argv);
 
   ADD ("/ep/delivery/outage/posting-debug-line", test_posting_debug_line);
+  ADD ("/ep/delivery/outage/reasons", test_reasons);
+  ADD ("/ep/delivery/outage/reason-unreachable", test_reason_unreachable);
+  ADD ("/ep/delivery/outage/reason-before-signal", test_reason_before_signal);
+  ADD ("/ep/delivery/outage/restored-outage-tried-at-start", test_restored_outage_tried_at_start);
 
   return g_test_run ();
 }

@@ -1,5 +1,6 @@
-/* test-network.c: GNetworkMonitor reports speed up retries, never stop
- * them; metered networks and power saver hold deliveries back
+/* test-network.c: GNetworkMonitor reports: no scheduled attempts while
+ * offline, an attempt as soon as the network is back, flush still tries;
+ * metered networks and power saver hold deliveries back
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -84,13 +85,18 @@ test_network_monitor_init (TestNetworkMonitor *self)
   self->available = TRUE;
 }
 
+/* Without a network nothing can be reached, not even loopback: the
+ * producer's consumer (on 127.0.0.1 in these tests) counts as offline. */
 static gboolean
 test_network_monitor_can_reach (GNetworkMonitor     *monitor,
                                 GSocketConnectable  *connectable,
                                 GCancellable        *cancellable,
                                 GError             **error)
 {
-  return TRUE;
+  if (TEST_NETWORK_MONITOR (monitor)->available)
+    return TRUE;
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE, "no network (test)");
+  return FALSE;
 }
 
 static void
@@ -231,33 +237,129 @@ test_network_back_triggers_attempt (void)
   g_clear_error (&error);
   g_assert_true (ep_producer_get_outage (producer));
 
-  /* Losing the network changes nothing... */
+  /* Losing the network ends the outage (offline is not one)... */
   set_network (FALSE);
+  EP_TEST_SPIN_UNTIL (changes == 2);
   /* ...and its return brings an attempt within seconds, not a minute. */
   set_network (TRUE);
   EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
-  EP_TEST_SPIN_UNTIL (changes == 2);
+  g_assert_cmpuint (changes, ==, 2);
   g_assert_false (ep_producer_get_outage (producer));
 
   g_clear_object (&producer);
   ep_test_server_free (server);
 }
 
-/* The monitor may be wrong: "no network" never stops an attempt. */
+/* Offline, scheduled attempts stop (the outage does not start: offline is
+ * not one), and the network's return brings one within a second. */
 static void
-test_network_down_does_not_stop (void)
+test_network_down_holds_attempts (void)
 {
   g_autofree char *dir = ep_test_make_dir ("network-down");
+  EpTestServer *server = ep_test_server_new ();
+  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  g_autoptr(EpProducer) producer = NULL;
+  g_autofree char *last_error = NULL;
+  guint changes = 0;
+  gint64 back;
+
+  producer = ep_test_producer_new (dir, uri, uri, NULL, "batch-interval", 20, NULL);
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), &changes);
+  set_network (FALSE);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_outage_reason (producer) == EP_OUTAGE_REASON_OFFLINE);
+  last_error = ep_producer_dup_last_error (producer);
+  g_assert_true (g_str_match_string ("network", last_error, TRUE));
+  g_assert_false (ep_producer_get_outage (producer));
+
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  /* The batch timer (20 ms) is armed, fires, and is not armed again. */
+  EP_TEST_SPIN_UNTIL (ep_test_find_source (NULL, "[ep-glib] batch timer") != NULL);
+  EP_TEST_SPIN_UNTIL (ep_test_find_source (NULL, "[ep-glib] batch timer") == NULL);
+  for (guint i = 0; i < 10; i++)
+    ep_test_iterate ();
+  g_assert_cmpuint (ep_test_server_get_n_requests (server), ==, 0);
+  g_assert_null (ep_test_find_source (NULL, "[ep-glib] batch timer"));
+  /* More events arm nothing either. */
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 2);
+  for (guint i = 0; i < 10; i++)
+    ep_test_iterate ();
+  g_assert_null (ep_test_find_source (NULL, "[ep-glib] batch timer"));
+  g_assert_cmpuint (ep_test_server_get_n_requests (server), ==, 0);
+
+  back = g_get_monotonic_time ();
+  set_network (TRUE);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  g_assert_cmpint (g_get_monotonic_time () - back, <, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, EP_OUTAGE_REASON_NONE);
+  g_assert_cmpuint (changes, ==, 0);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
+/* The monitor may be wrong: offline, a flush still tries (and a consumer
+ * that answers is delivered to); one that fails starts no outage. */
+static void
+test_network_down_flush_tries (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("network-down-flush");
   EpTestServer *server = ep_test_server_new ();
   g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
   g_autoptr(EpProducer) producer = NULL;
 
   producer = ep_test_producer_new (dir, uri, uri, NULL, "batch-interval", 20, NULL);
   set_network (FALSE);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_outage_reason (producer) == EP_OUTAGE_REASON_OFFLINE);
   ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  /* A failure while offline was to be expected: no outage. */
+  ep_test_server_push_reply (server, 503, "text/plain", "down", NULL);
+  g_assert_false (ep_test_flush (producer, NULL));
+  g_assert_false (ep_producer_get_outage (producer));
+  g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, EP_OUTAGE_REASON_OFFLINE);
+  g_assert_true (ep_test_flush (producer, NULL));
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (server)->len, ==, 1);
+  g_assert_cmpuint (ep_test_server_get_n_requests (server), ==, 2);
   set_network (TRUE);
+
+  g_clear_object (&producer);
+  ep_test_server_free (server);
+}
+
+/* A delivery outage, then no network: the outage ends (offline is not
+ * one) and the reason says offline; back online, the failing consumer is
+ * tried at once and the outage is back with its reason, then over. */
+static void
+test_network_down_ends_outage (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("network-down-outage");
+  EpTestServer *server = ep_test_server_new ();
+  g_autofree char *uri = ep_test_server_dup_uri (server, "/api/public/event-batch");
+  g_autoptr(EpProducer) producer = NULL;
+  guint changes = 0;
+
+  producer = ep_test_producer_new (dir, uri, uri, NULL, "batch-interval", 60 * 1000, NULL);
+  g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), &changes);
+  ep_producer_send_event (producer, "net", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+  ep_test_server_push_reply (server, 503, "text/plain", "down", NULL);
+  g_assert_false (ep_test_flush (producer, NULL));
+  g_assert_true (ep_producer_get_outage (producer));
+  g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, EP_OUTAGE_REASON_HTTP_ERROR);
+
+  set_network (FALSE);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_outage_reason (producer) == EP_OUTAGE_REASON_OFFLINE);
+  g_assert_false (ep_producer_get_outage (producer));
+  g_assert_cmpuint (changes, ==, 2);
+
+  ep_test_server_push_reply (server, 503, "text/plain", "still down", NULL);
+  set_network (TRUE);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (server) == 2);
+  EP_TEST_SPIN_UNTIL (changes == 3);
+  g_assert_true (ep_producer_get_outage (producer));
+  g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, EP_OUTAGE_REASON_HTTP_ERROR);
+  g_assert_true (ep_test_flush (producer, NULL));
+  g_assert_false (ep_producer_get_outage (producer));
+  g_assert_cmpint (ep_producer_get_outage_reason (producer), ==, EP_OUTAGE_REASON_NONE);
 
   g_clear_object (&producer);
   ep_test_server_free (server);
@@ -498,7 +600,9 @@ main (int   argc,
                                   TEST_TYPE_POWER_MONITOR, "ep-test", 1000);
 
   g_test_add_func ("/ep/network/back-triggers-attempt", test_network_back_triggers_attempt);
-  g_test_add_func ("/ep/network/down-does-not-stop", test_network_down_does_not_stop);
+  g_test_add_func ("/ep/network/down-holds-attempts", test_network_down_holds_attempts);
+  g_test_add_func ("/ep/network/down-flush-tries", test_network_down_flush_tries);
+  g_test_add_func ("/ep/network/down-ends-outage", test_network_down_ends_outage);
   g_test_add_func ("/ep/constraints/follow-monitors", test_constraints_follow_monitors);
   g_test_add_func ("/ep/constraints/apply", test_constraints_apply);
   g_test_add_func ("/ep/constraints/metered-holds-deliveries", test_metered_holds_deliveries);
