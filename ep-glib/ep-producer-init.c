@@ -200,6 +200,17 @@ check_uri (const char  *property,
   host = g_uri_get_host (uri);
   if (host == NULL || *host == '\0')
     return invalid_uri (property, value, "it has no host", error);
+  if (strcmp (g_uri_get_path (uri), "/") == 0 || *g_uri_get_path (uri) == '\0')
+    {
+      /* Valid, and usually a mistake: a hint, not a warning. */
+      g_autofree char *shown = g_uri_to_string_partial (uri, G_URI_HIDE_USERINFO |
+                                                             G_URI_HIDE_QUERY);
+
+      g_message ("%s '%s' has no path: events are posted to the URI as given, and a TL "
+                 "consumer takes them at a path such as /api/event-batch (ep-consumer: "
+                 "/api/event-batch and /api/public/event-batch); a 404 on delivery means "
+                 "the path is missing", property, shown);
+    }
   if (g_ascii_strcasecmp (scheme, "https") == 0 &&
       !g_tls_backend_supports_tls (g_tls_backend_get_default ()))
     {

@@ -67,6 +67,8 @@ struct _EpScheduler
   gboolean           drain_failed;       /* a batch of this drain failed: take no more */
   char              *last_failure;       /* owned, nullable: why the last attempt failed */
   EpOutageReason     attempt_reason;     /* what kind of failure the reply being applied is */
+  const char        *attempt_uri;        /* unowned (one of shown_uri), nullable: the request it answers */
+  char              *shown_uri[2];       /* owned: [authenticated] the consumer URIs as messages show them (no userinfo, no query) */
   guint              failures;           /* consecutive failed attempts */
   gint64             backoff_until;      /* monotonic µs; 0 when none */
   gint64             retry_after_until;  /* monotonic µs; 0 when none */

@@ -280,11 +280,15 @@ note_accepted (EpScheduler *self,
     g_clear_pointer (&self->rejected_token, g_free);
 }
 
+/* "HTTP 404 Not Found", "HTTP 400 Bad Request: <code> (<message>)",
+ * "HTTP 200: the body is not an SQS reply". */
 static char *
 describe_reply (EpBatchReply *reply)
 {
+  gboolean error_status = !SOUP_STATUS_IS_SUCCESSFUL (reply->http_status);
+
   return g_strdup_printf ("HTTP %u%s%s", reply->http_status,
-                          reply->error_message ? ": " : "",
+                          reply->error_message ? error_status ? " " : ": " : "",
                           reply->error_message ? reply->error_message : "");
 }
 
@@ -652,7 +656,9 @@ batch_posted (GObject      *source,
       g_assert (split->outstanding > 0);
       split->outstanding--;
     }
-  /* What a failure of this reply is, for the application (outage-reason). */
+  /* What a failure of this reply is, for the application (outage-reason),
+   * and the request it answers, for the messages. */
+  self->attempt_uri = batch->token != NULL ? self->shown_uri[1] : self->shown_uri[0];
   self->attempt_reason = reply == NULL ? EP_OUTAGE_REASON_UNREACHABLE :
                          reply->kind == EP_REPLY_AUTH_REJECTED ? EP_OUTAGE_REASON_CREDENTIALS :
                          EP_OUTAGE_REASON_HTTP_ERROR;

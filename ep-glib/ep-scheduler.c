@@ -106,6 +106,8 @@ ep_scheduler_finalize (GObject *object)
   g_free (self->client_id);
   g_free (self->rejected_token);
   g_free (self->last_failure);
+  g_free (self->shown_uri[0]);
+  g_free (self->shown_uri[1]);
   g_mutex_clear (&self->lock);
   /* Nothing is queued (each work item keeps the scheduler alive), and this
    * may run on the worker itself: do not wait for it. */
@@ -207,7 +209,11 @@ ep_scheduler_record_failure (EpScheduler *self,
                 char        *why)
 {
   g_free (self->last_failure);
-  self->last_failure = why;
+  /* Which request failed: "POST http://host/path: HTTP 404 Not Found". */
+  self->last_failure = self->attempt_uri != NULL ? g_strdup_printf ("POST %s: %s", self->attempt_uri, why)
+                                                 : g_strdup (why);
+  g_free (why);
+  why = self->last_failure;
   if (self->callbacks.delivery_error != NULL)
     self->callbacks.delivery_error (self->callbacks_data, self->attempt_reason, why);
   self->drain_failed = TRUE;
@@ -1003,6 +1009,19 @@ weak_ref_free (gpointer data,
 
 /* Public (private) API ---------------------------------------------------- */
 
+/* @uri as messages show it: a password or a key in the query stays out of
+ * the logs. */
+static char *
+shown_uri (const char *uri)
+{
+  g_autoptr(GUri) parsed = g_uri_parse (uri, G_URI_FLAGS_NONE, NULL);
+
+  if (parsed == NULL)
+    return g_strdup (uri);
+  return g_uri_to_string_partial (parsed, G_URI_HIDE_USERINFO | G_URI_HIDE_QUERY |
+                                          G_URI_HIDE_FRAGMENT);
+}
+
 EpScheduler *
 ep_scheduler_new (EpQueue                    *queue,
                   EpMonitor                  *monitor,
@@ -1020,6 +1039,8 @@ ep_scheduler_new (EpQueue                    *queue,
   self->config = *config;
   self->config.consumer_uri = g_strdup (config->consumer_uri);
   self->config.public_consumer_uri = g_strdup (config->public_consumer_uri);
+  self->shown_uri[0] = shown_uri (config->public_consumer_uri);
+  self->shown_uri[1] = shown_uri (config->consumer_uri);
   self->config.max_in_flight = MAX (config->max_in_flight, 1);
   self->delivery_failing = config->delivery_failing;
   self->clock = ep_clock_new (config->clock_offset_ms);

@@ -481,6 +481,17 @@ class TestValidation(ConsumerTestCase):
         self.assertEqual(http(self.consumer.url + "/nope", b"").status, 404)
         self.assertEqual(http(self.consumer.url + "/api/event-batch/x", b"").status, 404)
 
+    def test_unknown_paths_logged_and_counted(self):
+        # A client posting to a wrong path (a consumer URI without the
+        # endpoint's path) is told so in the log and in the stats.
+        self.assertEqual(http(self.consumer.url + "/api/events", b"x=1").status, 404)
+        self.assertEqual(http(self.consumer.url + "/control/nope").status, 404)
+        self.assertEqual(self.consumer.stats()["unknown_paths"], 2)
+        self.consumer.stop()
+        self.assertIn("POST /api/events: no such endpoint (404)", self.consumer.stderr)
+        self.assertIn("GET /control/nope: no such endpoint (404)", self.consumer.stderr)
+        self.assertIn("2 to unknown paths", self.consumer.stderr)
+
     def test_escaping_of_echoed_values(self):
         attributes = {"Name": ("String", "n")}
         params = [("SendMessageBatchRequestEntry.1.Id", "a"),

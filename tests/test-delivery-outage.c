@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "ep-test-delivery-util.h"
 
 static void
@@ -208,6 +210,59 @@ test_restored_outage_tried_at_start (Fixture       *fx,
   }
 }
 
+/* A failed delivery names the request: method and URL (without a
+ * password or a query), in last-error, the flush error and the debug
+ * line; a non-2xx status with its phrase. */
+static void
+test_error_names_request (Fixture       *fx,
+                          gconstpointer  data)
+{
+  guint16 port = ep_test_server_get_port (fx->consumer.server);
+  g_autofree char *uri = g_strdup_printf ("http://user:secret@127.0.0.1:%u%s?key=hidden",
+                                          port, EP_TEST_PUBLIC_PATH);
+  g_autofree char *expected = g_strdup_printf ("POST http://127.0.0.1:%u%s: HTTP 404 Not Found",
+                                               port, EP_TEST_PUBLIC_PATH);
+  g_autofree char *pattern = g_strdup_printf ("*%s*", expected);
+  g_autoptr(EpProducer) producer = ep_test_producer_new (fx->consumer.dir, uri, uri, NULL, NULL);
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *last_error = NULL;
+  guint handler;
+
+  send_n (producer, "lost", 1);
+  ep_test_server_push_reply (fx->consumer.server, 404, "text/plain", "no such path", NULL);
+  handler = capture_log (lines);
+  g_assert_false (ep_test_flush (producer, &error));
+  g_log_remove_handler ("Ep", handler);
+
+  last_error = ep_producer_dup_last_error (producer);
+  g_assert_cmpstr (last_error, ==, expected);
+  g_assert_true (g_pattern_match_simple (pattern, error->message));
+  g_assert_true (log_has (lines, pattern));
+  for (guint i = 0; i < lines->len; i++)
+    {
+      g_assert_null (strstr (g_ptr_array_index (lines, i), "secret"));
+      g_assert_null (strstr (g_ptr_array_index (lines, i), "hidden"));
+    }
+}
+
+/* A consumer URI without a path gets a hint (a message, not a warning:
+ * it is valid, and usually a mistake). */
+static void
+test_root_path_hint (Fixture       *fx,
+                     gconstpointer  data)
+{
+  g_autofree char *root = ep_test_server_dup_uri (fx->consumer.server, "/");
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  guint handler = capture_log (lines);
+  g_autoptr(EpProducer) producer = ep_test_producer_new (fx->consumer.dir, root,
+                                                         fx->consumer.public_uri, NULL, NULL);
+
+  g_log_remove_handler ("Ep", handler);
+  g_assert_true (log_has (lines, "consumer-uri '*/' has no path*/api/event-batch*"));
+  g_assert_false (log_has (lines, "public-consumer-uri*has no path*"));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -219,6 +274,8 @@ main (int   argc,
   ADD ("/ep/delivery/outage/reason-unreachable", test_reason_unreachable);
   ADD ("/ep/delivery/outage/reason-before-signal", test_reason_before_signal);
   ADD ("/ep/delivery/outage/restored-outage-tried-at-start", test_restored_outage_tried_at_start);
+  ADD ("/ep/delivery/outage/error-names-request", test_error_names_request);
+  ADD ("/ep/delivery/outage/root-path-hint", test_root_path_hint);
 
   return g_test_run ();
 }

@@ -222,7 +222,7 @@ handle_default (SoupServer        *server,
                                               SOUP_METHOD_POST))
     handle_root (self, msg);
   else
-    handle_not_found (msg, path);
+    handle_not_found (self, msg, path);
 }
 
 static void

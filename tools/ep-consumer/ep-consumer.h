@@ -99,6 +99,7 @@ typedef struct {
   guint64 rejected;         /* events refused by validation */
   guint64 faults;           /* injected faults: requests and entries */
   guint64 failed_requests;  /* replies with a non-2xx status */
+  guint64 unknown_paths;    /* requests to paths nothing serves (404) */
 } Totals;
 
 typedef struct {
@@ -168,7 +169,8 @@ void      handle_event_batch         (SoupServer         *server,
                                       gpointer            user_data);
 void      handle_root                (Consumer           *self,
                                       SoupServerMessage  *msg);
-void      handle_not_found           (SoupServerMessage  *msg,
+void      handle_not_found           (Consumer           *self,
+                                      SoupServerMessage  *msg,
                                       const char         *path);
 void      reply_take                 (SoupServerMessage  *msg,
                                       guint               status,

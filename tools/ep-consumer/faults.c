@@ -271,6 +271,7 @@ control_reply_state (Consumer          *self,
   json_add_uint (builder, "rejected", t->rejected);
   json_add_uint (builder, "faults_injected", t->faults);
   json_add_uint (builder, "failed_requests", t->failed_requests);
+  json_add_uint (builder, "unknown_paths", t->unknown_paths);
   json_add_uint (builder, "held_replies", self->held->len);
   json_add_bool (builder, "fail", self->fail_all);
   json_add_uint (builder, "fail_status", self->fail_all_status);
@@ -434,7 +435,7 @@ handle_control (SoupServer        *server,
   gboolean is_stats = g_str_equal (path, "/control/stats");
 
   if (!is_switch && !is_stats)
-    handle_not_found (msg, path);
+    handle_not_found (self, msg, path);
   else if (is_stats && g_str_equal (method, SOUP_METHOD_GET))
     control_reply_state (self, msg);
   else if (is_switch && g_str_equal (method, SOUP_METHOD_POST))

@@ -102,11 +102,19 @@ request_reply_batch (Request        *req,
                 sqs_reply_xml_batch (batch, req->request_id));
 }
 
+/* Logged and counted: a client posting to a wrong path (a consumer URI
+ * without the endpoint's path) is the commonest setup mistake. */
 void
-handle_not_found (SoupServerMessage *msg,
+handle_not_found (Consumer          *self,
+                  SoupServerMessage *msg,
                   const char        *path)
 {
   g_autofree char *shown = sqs_printable (path, strlen (path));
+  const char *method = soup_server_message_get_method (msg);
+
+  self->totals.unknown_paths++;
+  consumer_log (self, "%s %s: no such endpoint (404); events go to POST " ENDPOINT_PRIVATE
+                " or POST " ENDPOINT_PUBLIC, method, shown);
   g_autofree char *text = g_strdup_printf ("ep-consumer: no such endpoint %s. Endpoints: "
                                            "POST " ENDPOINT_PRIVATE ", POST " ENDPOINT_PUBLIC
                                            ", POST / (QueueUrl names one of the two), "
@@ -490,7 +498,7 @@ handle_event_batch (SoupServer        *server,
 
   if (!g_str_equal (path, ENDPOINT_PRIVATE) && !g_str_equal (path, ENDPOINT_PUBLIC))
     {
-      handle_not_found (msg, path);
+      handle_not_found (self, msg, path);
       return;
     }
 

@@ -129,8 +129,10 @@ consumer_print_summary (Consumer *self)
   status_clear (self);
   fprintf (stderr, "ep-consumer: %" G_GUINT64_FORMAT " requests, %" G_GUINT64_FORMAT
            " events accepted, %" G_GUINT64_FORMAT " rejected, %" G_GUINT64_FORMAT
-           " faults injected, %" G_GUINT64_FORMAT " failed requests\n",
-           t->requests, t->accepted, t->rejected, t->faults, t->failed_requests);
+           " faults injected, %" G_GUINT64_FORMAT " failed requests, %" G_GUINT64_FORMAT
+           " to unknown paths\n",
+           t->requests, t->accepted, t->rejected, t->faults, t->failed_requests,
+           t->unknown_paths);
   fflush (stderr);
 }
 
