@@ -336,7 +336,7 @@ test_debug_story (Fixture       *fx,
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
   g_test_trap_assert_passed ();
   g_test_trap_assert_stdout ("*Batch 1: posting 3 events to the public endpoint*");
-  g_test_trap_assert_stdout ("*Delivery attempt failed (1 in a row): HTTP 500*next attempt in * ms*");
+  g_test_trap_assert_stdout ("*Delivery attempt failed (1 in a row): POST http://127.0.0.1:*/api/public/event-batch: HTTP 500*next attempt in * ms*");
   g_test_trap_assert_stdout ("*Batch 1 settled: 0 events removed (confirmed or refused), 3 kept*");
   g_test_trap_assert_stdout ("*Batch 2 settled: 3 events removed*");
 }
