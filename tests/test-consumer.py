@@ -135,18 +135,21 @@ class Consumer:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, bufsize=0)
         self.stderr = None
+        self._stderr_head = b""
         line = self._read_first_line()
         m = re.match(r"^ep-consumer listening on (http://127\.0\.0\.1:(\d+))$", line)
         if not m:
             self.stop()
-            raise AssertionError("unexpected first stdout line %r (stderr: %r)"
+            raise AssertionError("unexpected first stderr line %r (stderr: %r)"
                                  % (line, self.stderr))
         self.url = m.group(1)
         self.port = int(m.group(2))
 
     def _read_first_line(self):
+        # The banner is on stderr (stdout carries only events); what is read
+        # past it is kept for self.stderr.
         sel = selectors.DefaultSelector()
-        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        sel.register(self.proc.stderr, selectors.EVENT_READ)
         deadline = time.monotonic() + START_TIMEOUT
         buf = b""
         while b"\n" not in buf:
@@ -155,12 +158,13 @@ class Consumer:
                 self.stop()
                 raise AssertionError("ep-consumer printed no URL within %.0f s (stderr: %r)"
                                      % (START_TIMEOUT, self.stderr))
-            chunk = self.proc.stdout.read(4096)
+            chunk = self.proc.stderr.read(4096)
             if not chunk:
                 self.stop()
                 raise AssertionError("ep-consumer exited with %s before printing its URL "
                                      "(stderr: %r)" % (self.proc.returncode, self.stderr))
             buf += chunk
+            self._stderr_head = buf
         sel.close()
         return buf.split(b"\n", 1)[0].decode()
 
@@ -192,10 +196,10 @@ class Consumer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
-            self.stderr = err.decode(errors="replace")
+            self.stderr = (self._stderr_head + err).decode(errors="replace")
             raise AssertionError("ep-consumer did not exit within %.0f s of signal %d"
                                  % (timeout, sig))
-        self.stderr = (err or b"").decode(errors="replace")
+        self.stderr = (self._stderr_head + (err or b"")).decode(errors="replace")
         return self.proc.returncode
 
     def close(self):
@@ -867,16 +871,21 @@ class TestLifecycle(ConsumerTestCase):
         self.assertIn("0 requests", self.consumer.stderr)
 
     def test_stdout_output(self):
-        proc = subprocess.Popen([EP_CONSUMER, "--port", "0", "--quiet"],
+        # Standard output carries nothing but events: `ep-consumer | jq`
+        # works; the banner is on standard error.
+        proc = subprocess.Popen([EP_CONSUMER, "--port", "0"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        line = proc.stdout.readline().decode()
+        line = proc.stderr.readline().decode()
         url = re.match(r"ep-consumer listening on (\S+)", line).group(1)
         http(url + "/api/event-batch", batch_params([("a", "b", None)]))
-        event = json.loads(proc.stdout.readline())
-        self.assertEqual(event["id"], "a")
+        http(url + "/nowhere", b"x=1")
+        http(url + "/api/event-batch", batch_params([("c", "d", None)]))
         proc.terminate()
-        self.assertEqual(proc.wait(10), 0)
+        out, _ = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0)
+        events = [json.loads(line) for line in out.decode().splitlines()]
+        self.assertEqual([e["id"] for e in events], ["a", "c"])
 
     def test_command_line(self):
         r = subprocess.run([EP_CONSUMER, "--help"], capture_output=True, text=True, timeout=10)

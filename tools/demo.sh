@@ -93,7 +93,7 @@ consumer_pid=$!
 
 url=
 for _ in $(seq 100); do
-  line=$(head -n 1 "$work/consumer.out" 2>/dev/null || true)
+  line=$(head -n 1 "$work/consumer.log" 2>/dev/null || true)
   if [[ "$line" == *"listening on http://"* ]]; then
     url=${line##* on }
     break

@@ -9,7 +9,9 @@
  * default main context. Start-up is ordered
  * for scripts: the output is opened, the socket bound, the port file
  * written, and only then the first line "ep-consumer listening on URL"
- * printed, so whoever reads that line can connect at once.
+ * printed on standard error, so whoever reads that line can connect at
+ * once. Standard output carries nothing but events (without --output),
+ * so that `ep-consumer | jq` works.
  */
 #include "config.h"
 
@@ -172,8 +174,8 @@ consumer_announce (Consumer  *self,
 
   const char *host = self->options->listen;
 
-  printf ("ep-consumer listening on http://%s:%u\n", host, port);
-  fflush (stdout);
+  fprintf (stderr, "ep-consumer listening on http://%s:%u\n", host, port);
+  fflush (stderr);
   if (!self->options->quiet)
     fprintf (stderr, "ep-consumer: endpoints http://%s:%u" ENDPOINT_PRIVATE
              " and http://%s:%u" ENDPOINT_PUBLIC "; control at "
