@@ -79,6 +79,13 @@ typedef struct {
   guint   by_sleeping;                 /* ... mostly sleep beyond the 1 ms period */
 } GapSplit;
 
+/* Time asleep in @g: neither on a CPU nor waiting for one. */
+static inline gint64
+bench_gap_asleep_ns (const GapSplit *g)
+{
+  return MAX (g->total_ns - g->run_ns - g->wait_ns, 0);
+}
+
 typedef struct {
   gboolean measured;
   guint64  queued;
@@ -91,6 +98,7 @@ typedef struct {
   guint    ticks;
   GapSplit long_gaps;                  /* the gaps over 2 ms, added up */
   GapSplit longest;                    /* the longest gap */
+  GapSplit most_asleep;                /* the gap with the most time asleep (any gap) */
   gint64   cpu_ns;                     /* the process's CPU time (all threads, user +
                                         * system) from the flush to its end */
 } Drain;
@@ -224,6 +232,7 @@ typedef struct {
   guint       gaps_over_2ms;
   GapSplit    long_gaps;
   GapSplit    longest;
+  GapSplit    most_asleep;
   FILE       *log;                     /* $BENCH_GAP_LOG: one line per gap over 2 ms */
 } Ticker;
 
