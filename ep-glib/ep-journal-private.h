@@ -149,14 +149,23 @@ struct _EpQueue
   gboolean   stopping;
   gboolean   closed;
   gboolean   storing_failing; /* the latest append failed (or restored state) */
-  guint      blocked_categories; /* bit per EpConsentCategory: see ep_queue_remove_category() */
-  GHashTable *consent_drops;  /* owned, nullable: name -> count, see ep_queue_steal_consent_drops() */
+  guint      blocked_categories; /* atomic: bit per EpConsentCategory, see
+                                  * ep_queue_remove_category() */
   gboolean   storage_lost;    /* the directory or a segment was deleted, not yet rescued */
   gint64     storage_check_due; /* monotonic time of the sync thread's next check */
   EpQueueNotifyFunc notify_func; /* see ep_queue_set_notify_func() */
   gpointer   notify_data;
   guint64    append_failures; /* appends that failed since open */
-  guint64    oldest_seq;      /* cache of ep_queue_get_oldest_time() */
+  /* ep_queue_get_oldest_time() without the mutex: where the oldest event
+   * is, set by ep_queue_publish_locked() when it changes, and its time
+   * once read. Under oldest_lock, never held across I/O (lock order: mutex,
+   * then oldest_lock). */
+  GMutex     oldest_lock;
+  guint64    oldest_seq;      /* G_MAXUINT64: none */
+  EpQueueSegment *oldest_seg; /* owned ref, nullable */
+  guint64    oldest_offset;   /* of its frame in oldest_seg */
+  guint32    oldest_length;
+  guint64    oldest_time_seq; /* the event oldest_time is of; 0: none */
   gint64     oldest_time;
 
   /* Copies of the counters the producer's main context reads after every
@@ -170,6 +179,17 @@ struct _EpQueue
   guint64    published_pending;
   guint64    published_first_seq;
   guint64    published_next_seq;
+  guint64    published_storage;  /* append_failures << 1 | storing_failing */
+  guint      published_discarded;
+  guint64    published_duplicates;
+  guint      published_moved_aside;
+  gint       published_closed;   /* closed (gint for g_atomic_int_*) */
+
+  /* Never held across I/O, nor while waiting for the mutex (the mutex may
+   * be held while taking it: lock order mutex, then drops_lock). */
+  GMutex     drops_lock;
+  GHashTable *consent_drops;  /* owned, nullable, under drops_lock: name -> count,
+                               * see ep_queue_steal_consent_drops() */
 
   /* Group commit (sync_on_send): one thread at a time (the leader) runs
    * a sync for everyone; the others wait on sync_cond. Sync number n is
@@ -188,12 +208,28 @@ struct _EpQueue
   gint64     sync_duration;   /* monotonic µs the latest sync took */
   EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
   gpointer   sync_hook_data;
+  EpQueueIoHook io_hook;      /* tests: ep_queue_set_io_hook() */
+  gpointer   io_hook_data;
+  guint      writes_out;      /* reserved frames being written (EpJournalWrite) */
+  GCond      writes_cond;     /* broadcast when writes_out drops to 0 */
 
   gboolean   fill_wanted;     /* sync_on_send: the sync thread should zero-fill
                                * ahead of the log (ep_journal_fill_locked()) */
   GThread   *sync_thread;     /* owned; joined by close */
   GMutex     maintenance_mutex; /* serialises segment deletion and compaction */
 };
+
+/* A frame written without the mutex into space reserved with it (see
+ * ep_journal_reserve_frame()). */
+typedef struct {
+  EpQueueSegment *seg;          /* owned ref; NULL: nothing reserved */
+  guint64         offset;
+  guint64         frame_len;
+  FrameHeader     header;
+  guint8         *payload;      /* owned */
+  gsize           payload_len;
+  int             fault_errno;  /* tests: ep_queue_set_fault_injection() hit this one */
+} EpJournalWrite;
 
 typedef enum {
   FRAME_OK,
@@ -273,6 +309,19 @@ EpQueueSegment  *ep_journal_write_frame         (EpQueue         *self,
                                                  gsize            payload_len,
                                                  guint64         *offset_out,
                                                  GError         **error);
+gboolean         ep_journal_reserve_frame       (EpQueue         *self,
+                                                 EpJournalWrite  *w,
+                                                 const FrameHeader *header,
+                                                 guint8          *payload,
+                                                 gsize            payload_len,
+                                                 GError         **error);
+int              ep_journal_write_reserved      (EpQueue         *self,
+                                                 EpJournalWrite  *w);
+gboolean         ep_journal_finish_reserved_locked (EpQueue      *self,
+                                                 EpJournalWrite  *w,
+                                                 int              errsv,
+                                                 GError         **error);
+void             ep_journal_wait_writes_locked  (EpQueue         *self);
 gboolean         ep_journal_sync_dirty_locked   (EpQueue         *self,
                                                  GError         **error);
 guint64          ep_journal_sync_ticket         (EpQueue         *self);
@@ -356,8 +405,17 @@ void             ep_queue_forget_entry          (EpQueue         *self,
 void             ep_queue_tidy_index            (EpQueue         *self);
 guint64          ep_queue_first_seq_locked      (EpQueue         *self);
 void             ep_queue_publish_locked        (EpQueue         *self);
+void             ep_queue_publish_storage_locked (EpQueue        *self);
 
 /* ep-queue.c */
+gboolean         ep_queue_remove_begin_locked   (EpQueue         *self,
+                                                 const guint64   *seqs,
+                                                 guint            n_seqs,
+                                                 EpJournalWrite  *w,
+                                                 GError         **error);
+gboolean         ep_queue_remove_finish         (EpQueue         *self,
+                                                 EpJournalWrite  *w,
+                                                 GError         **error);
 gboolean         ep_queue_remove_locked         (EpQueue         *self,
                                                  const guint64   *seqs,
                                                  guint            n_seqs,

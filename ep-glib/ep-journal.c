@@ -450,6 +450,8 @@ ep_journal_fill_locked (EpQueue *self)
   to = MIN (seg->allocated, from + FILL_CHUNK);
   if (!seg->writable || from >= to)
     return;
+  if (self->io_hook != NULL)
+    self->io_hook (self, EP_QUEUE_IO_FILL, self->io_hook_data);
   for (guint64 off = from; off < to; off += sizeof zeros)
     iov[n_iov++] = (struct iovec) { (void *) zeros, MIN (sizeof zeros, to - off) };
   if (!pwritev_all (seg->fd, iov, n_iov, from, &errsv))
@@ -596,6 +598,123 @@ sync_pending_add (EpQueue        *self,
     g_ptr_array_add (pending, ep_journal_segment_ref (seg));
 }
 
+/* Reserved writes ----------------------------------------------------------- */
+
+/* With the mutex held: reserves the space of a frame of @payload_len bytes
+ * at the end of the log (rotating if needed), for a write without the
+ * mutex (ep_journal_write_reserved(), then
+ * ep_journal_finish_reserved_locked()). Takes @payload. The frame's seq
+ * order is its place in the file, as for a frame written at once. */
+gboolean
+ep_journal_reserve_frame (EpQueue         *self,
+                          EpJournalWrite  *w,
+                          const FrameHeader *header,
+                          guint8          *payload,
+                          gsize            payload_len,
+                          GError         **error)
+{
+  guint64 frame_len = FRAME_SIZE (payload_len);
+  EpQueueSegment *seg;
+
+  memset (w, 0, sizeof *w);
+  w->payload = payload;
+  seg = segment_for_frame (self, frame_len, error);
+  if (seg == NULL)
+    {
+      g_clear_pointer (&w->payload, g_free);
+      return FALSE;
+    }
+  w->seg = ep_journal_segment_ref (seg);
+  w->header = *header;
+  w->payload_len = payload_len;
+  w->offset = seg->size;
+  w->frame_len = frame_len;
+  if (self->fault_writes > 0)
+    {
+      self->fault_writes--;
+      w->fault_errno = self->fault_errno;
+    }
+  seg->size += frame_len;
+  self->writes_out++;
+  return TRUE;
+}
+
+/* Without the mutex: writes a reserved frame; 0 or the errno. */
+int
+ep_journal_write_reserved (EpQueue        *self,
+                           EpJournalWrite *w)
+{
+  static const guint8 padding[8];
+  struct iovec iov[3];
+  int errsv = 0;
+
+  if (self->io_hook != NULL)
+    self->io_hook (self, EP_QUEUE_IO_TOMBSTONE, self->io_hook_data);
+  iov[0] = (struct iovec) { &w->header, HEADER_SIZE };
+  iov[1] = (struct iovec) { w->payload, w->payload_len };
+  iov[2] = (struct iovec) { (void *) padding, w->frame_len - HEADER_SIZE - w->payload_len };
+  if (w->fault_errno != 0)
+    {
+      iov[1].iov_len /= 2;
+      pwritev_all (w->seg->fd, iov, 2, w->offset, &errsv);
+      return w->fault_errno;
+    }
+  if (!pwritev_all (w->seg->fd, iov, iov[2].iov_len > 0 ? 3 : 2, w->offset, &errsv))
+    return errsv;
+  return 0;
+}
+
+/* With the mutex held: after ep_journal_write_reserved() returned @errsv.
+ * A failed write is cut off the file if no frame was reserved after it
+ * (the only I/O done with the mutex held here, on an error path);
+ * otherwise its bytes stay and restore skips them (one discarded record).
+ * Clears @w. */
+gboolean
+ep_journal_finish_reserved_locked (EpQueue         *self,
+                                   EpJournalWrite  *w,
+                                   int              errsv,
+                                   GError         **error)
+{
+  EpQueueSegment *seg = w->seg;
+  gboolean ok = errsv == 0;
+
+  if (seg == NULL)
+    return TRUE;
+  if (!ok)
+    {
+      g_autofree char *name = ep_journal_segment_name (seg->number);
+
+      if (seg->size == w->offset + w->frame_len)
+        {
+          if (ftruncate (seg->fd, w->offset) != 0)
+            g_debug ("cannot truncate %s after a failed write: %s", name, g_strerror (errno));
+          seg->size = w->offset;
+          seg->allocated = 0;  /* the truncation dropped it; not tried again */
+        }
+      ep_journal_set_error (error, errsv, "Cannot write to queue file", name);
+    }
+  else
+    {
+      mark_dirty (self, seg);
+      fill_request (self, seg);
+    }
+  g_assert (self->writes_out > 0);
+  if (--self->writes_out == 0)
+    g_cond_broadcast (&self->writes_cond);
+  ep_journal_segment_unref (seg);
+  g_clear_pointer (&w->payload, g_free);
+  memset (w, 0, sizeof *w);
+  return ok;
+}
+
+/* With the mutex held: returns once no reserved write is under way. */
+void
+ep_journal_wait_writes_locked (EpQueue *self)
+{
+  while (self->writes_out > 0)
+    g_cond_wait (&self->writes_cond, &self->mutex);
+}
+
 /* Appends one frame to the active segment with one pwritev(); on failure
  * truncates the file back so that nothing partial stays. */
 EpQueueSegment *
@@ -615,6 +734,9 @@ ep_journal_write_frame (EpQueue       *self,
   seg = segment_for_frame (self, frame_len, error);
   if (seg == NULL)
     return NULL;
+  if (self->io_hook != NULL)
+    self->io_hook (self, header->type == FRAME_EVENT ? EP_QUEUE_IO_EVENT : EP_QUEUE_IO_TOMBSTONE,
+                   self->io_hook_data);
   iov[0] = (struct iovec) { header, HEADER_SIZE };
   iov[1] = (struct iovec) { (void *) payload, payload_len };
   iov[2] = (struct iovec) { (void *) padding, frame_len - HEADER_SIZE - payload_len };

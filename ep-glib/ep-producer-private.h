@@ -6,11 +6,15 @@
 #pragma once
 
 #include "ep-glib.h"
+#include "ep-queue-private.h"
 #include "ep-submitter-private.h"
 
 G_BEGIN_DECLS
 
 /* The producer's send path (transfer none); NULL only before init. */
 EpSubmitter *ep_producer_get_submitter (EpProducer *self);
+
+/* The producer's queue (transfer none), for tests; NULL only before init. */
+EpQueue     *ep_producer_get_queue     (EpProducer *self);
 
 G_END_DECLS

@@ -1079,6 +1079,14 @@ ep_producer_get_submitter (EpProducer *self)
   return self->submitter;
 }
 
+EpQueue *
+ep_producer_get_queue (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
+
+  return self->queue;
+}
+
 /**
  * ep_producer_get_outage:
  * @self: an #EpProducer

@@ -183,17 +183,44 @@ ep_queue_tidy_index (EpQueue *self)
 
 /* The seq of the oldest event not removed (G_MAXUINT64 if none). Once the
  * index is tidy its head is live: this is O(1) then. */
-guint64
-ep_queue_first_seq_locked (EpQueue *self)
+static EpQueueEntry *
+first_entry_locked (EpQueue *self)
 {
   for (gsize i = 0; i < self->index.len; i++)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
 
       if (ep_queue_entry_state (e) != ENTRY_REMOVED)
-        return e->seq;
+        return e;
     }
-  return G_MAXUINT64;
+  return NULL;
+}
+
+guint64
+ep_queue_first_seq_locked (EpQueue *self)
+{
+  EpQueueEntry *e = first_entry_locked (self);
+
+  return e != NULL ? e->seq : G_MAXUINT64;
+}
+
+/* Tells ep_queue_get_oldest_time() where the oldest event is now. */
+static void
+publish_oldest_locked (EpQueue      *self,
+                       EpQueueEntry *e)
+{
+  EpQueueSegment *seg = e != NULL ? ep_journal_segment_find (self, e->segment) : NULL;
+
+  g_mutex_lock (&self->oldest_lock);
+  g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
+  self->oldest_seq = e != NULL ? e->seq : G_MAXUINT64;
+  if (seg != NULL)
+    {
+      self->oldest_seg = ep_journal_segment_ref (seg);
+      self->oldest_offset = ep_queue_entry_offset (e);
+      self->oldest_length = e->length;
+    }
+  g_mutex_unlock (&self->oldest_lock);
 }
 
 /* Makes the counters readable without the mutex (see the published_*
@@ -204,7 +231,26 @@ ep_queue_publish_locked (EpQueue *self)
   __atomic_store_n (&self->published_length, self->n_live, __ATOMIC_RELAXED);
   __atomic_store_n (&self->published_bytes, self->live_bytes, __ATOMIC_RELAXED);
   __atomic_store_n (&self->published_pending, self->n_live - self->n_in_flight, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->published_first_seq, ep_queue_first_seq_locked (self),
-                    __ATOMIC_RELAXED);
+  EpQueueEntry *first = first_entry_locked (self);
+  guint64 first_seq = first != NULL ? first->seq : G_MAXUINT64;
+
+  if (first_seq != __atomic_load_n (&self->published_first_seq, __ATOMIC_RELAXED) ||
+      (first != NULL && self->oldest_seg == NULL))
+    publish_oldest_locked (self, first);
+  __atomic_store_n (&self->published_first_seq, first_seq, __ATOMIC_RELAXED);
   __atomic_store_n (&self->published_next_seq, self->next_seq, __ATOMIC_RELAXED);
+  ep_queue_publish_storage_locked (self);
+  __atomic_store_n (&self->published_discarded, self->discarded, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_duplicates, self->duplicates, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_moved_aside, self->moved_aside, __ATOMIC_RELAXED);
+}
+
+/* The storage state alone (ep_queue_get_storing_failing()): one word, so
+ * that a reader sees the failure count and the flag of the same moment. */
+void
+ep_queue_publish_storage_locked (EpQueue *self)
+{
+  __atomic_store_n (&self->published_storage,
+                    self->append_failures << 1 | (self->storing_failing ? 1 : 0),
+                    __ATOMIC_RELAXED);
 }

@@ -215,6 +215,26 @@ void        ep_queue_set_sync_hook   (EpQueue             *self,
                                       EpQueueSyncHook      hook,
                                       gpointer             user_data);
 
+/* Tests: what a thread is about to write. */
+typedef enum {
+  EP_QUEUE_IO_EVENT,      /* an append's frame */
+  EP_QUEUE_IO_TOMBSTONE,  /* a removal's frame */
+  EP_QUEUE_IO_FILL,       /* sync_on_send: zeros ahead of the log (the sync thread) */
+} EpQueueIo;
+
+/* Tests: called on the thread that is about to write @what, right before
+ * the write, holding whatever that thread holds there (the queue's mutex
+ * for EP_QUEUE_IO_EVENT and EP_QUEUE_IO_FILL; nothing of the queue's for
+ * EP_QUEUE_IO_TOMBSTONE). A hook that blocks holds the queue's I/O side
+ * there: see tests/test-main-context.c. */
+typedef void (*EpQueueIoHook) (EpQueue   *queue,
+                               EpQueueIo  what,
+                               gpointer   user_data);
+
+void        ep_queue_set_io_hook     (EpQueue             *self,
+                                      EpQueueIoHook        hook,
+                                      gpointer             user_data);
+
 /* CRC-32C (Castagnoli; "123456789" gives 0xE3069283), the checksum of the
  * journal format: the SSE4.2 crc32 instruction when the CPU has it, else a
  * table-driven software version. Any thread. */

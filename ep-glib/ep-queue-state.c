@@ -27,12 +27,12 @@ blob_path (EpQueue    *self,
   return g_build_filename (self->dir, name, NULL);
 }
 
+/* Without the mutex: the monitor asks on the main context, with its own
+ * lock held. read_only is set before the queue is handed out. */
 gboolean
 ep_queue_state_is_writable (EpQueue *self)
 {
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->mutex);
-
-  return !self->read_only && !self->closed;
+  return !self->read_only && !g_atomic_int_get (&self->published_closed);
 }
 
 GBytes *

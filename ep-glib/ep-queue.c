@@ -28,6 +28,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "ep-event-private.h"
 #include "ep-journal-private.h"
 
@@ -36,20 +38,25 @@ G_DEFINE_FINAL_TYPE (EpQueue, ep_queue, G_TYPE_OBJECT)
 /* ---------------------------------------------------------------------- */
 /* Removing */
 
-/* Forgets @seqs and writes one tombstone for those that were live. */
+/* With the mutex held: forgets @seqs and reserves one tombstone for those
+ * that were live (@w: nothing reserved if none was). The tombstone is
+ * written by ep_queue_remove_finish() once the mutex is released: the
+ * mutex is never held across a removal's write. */
 gboolean
-ep_queue_remove_locked (EpQueue       *self,
-                        const guint64 *seqs,
-                        guint          n_seqs,
-                        GError       **error)
+ep_queue_remove_begin_locked (EpQueue        *self,
+                              const guint64  *seqs,
+                              guint           n_seqs,
+                              EpJournalWrite *w,
+                              GError        **error)
 {
-  g_autofree guint64 *payload = g_new (guint64, MAX (n_seqs, 1));
+  guint64 *payload = g_new (guint64, MAX (n_seqs, 1));
   guint n = 0;
   FrameHeader h;
-  guint64 offset;
 
+  memset (w, 0, sizeof *w);
   if (self->read_only)
     {
+      g_free (payload);
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "The queue %s was opened read-only", self->dir);
       return FALSE;
@@ -65,7 +72,10 @@ ep_queue_remove_locked (EpQueue       *self,
       payload[n++] = GUINT64_TO_LE (seqs[i]);
     }
   if (n == 0)
-    return TRUE;
+    {
+      g_free (payload);
+      return TRUE;
+    }
   ep_queue_tidy_index (self);
   if (ep_queue_reclaim_possible (self))
     {
@@ -74,8 +84,69 @@ ep_queue_remove_locked (EpQueue       *self,
     }
   ep_journal_frame_header_init (&h, FRAME_TOMBSTONE, n * 8, n, 0,
                                 ep_queue_crc32c (payload, n * 8), 0);
-  return ep_journal_write_frame (self, &h, (const guint8 *) payload, n * 8,
-                                 &offset, error) != NULL;
+  return ep_journal_reserve_frame (self, w, &h, (guint8 *) payload, n * 8, error);
+}
+
+/* Without the mutex: writes the tombstone reserved by
+ * ep_queue_remove_begin_locked() (if any). */
+gboolean
+ep_queue_remove_finish (EpQueue         *self,
+                        EpJournalWrite  *w,
+                        GError         **error)
+{
+  int errsv;
+  gboolean ok;
+
+  if (w->seg == NULL)
+    {
+      g_clear_pointer (&w->payload, g_free);
+      return TRUE;
+    }
+  errsv = ep_journal_write_reserved (self, w);
+  g_mutex_lock (&self->mutex);
+  ok = ep_journal_finish_reserved_locked (self, w, errsv, error);
+  g_mutex_unlock (&self->mutex);
+  return ok;
+}
+
+/* With the mutex held, kept across the write: for restore (nothing else
+ * runs yet). */
+gboolean
+ep_queue_remove_locked (EpQueue       *self,
+                        const guint64 *seqs,
+                        guint          n_seqs,
+                        GError       **error)
+{
+  EpJournalWrite w;
+
+  if (!ep_queue_remove_begin_locked (self, seqs, n_seqs, &w, error))
+    return FALSE;
+  if (w.seg == NULL)
+    return TRUE;
+  return ep_journal_finish_reserved_locked (self, &w, ep_journal_write_reserved (self, &w),
+                                            error);
+}
+
+/* Without the mutex: ep_queue_remove() and the queue's own removals. */
+static gboolean
+remove_unlocked (EpQueue        *self,
+                 const guint64  *seqs,
+                 guint           n_seqs,
+                 GError        **error)
+{
+  EpJournalWrite w;
+  gboolean ok;
+
+  g_mutex_lock (&self->mutex);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->mutex);
+      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
+      return FALSE;
+    }
+  ok = ep_queue_remove_begin_locked (self, seqs, n_seqs, &w, error);
+  g_mutex_unlock (&self->mutex);
+  return ok && ep_queue_remove_finish (self, &w, error);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -122,6 +193,7 @@ check_storage_locked (EpQueue *self)
       self->storage_lost = TRUE;
       self->storing_failing = TRUE;
       self->append_failures++;
+      ep_queue_publish_storage_locked (self);
     }
   if (ep_queue_rescue_locked (self, &error))
     {
@@ -129,6 +201,7 @@ check_storage_locked (EpQueue *self)
                  self->dir, self->n_live);
       self->storage_lost = FALSE;
       self->storing_failing = FALSE;
+      ep_queue_publish_locked (self);
     }
   else if (first)  /* retried every STORAGE_CHECK_US: said once */
     g_message ("Queue %s: cannot store the queued events again (retrying): %s",
@@ -230,11 +303,15 @@ ep_queue_finalize (GObject *object)
   ep_queue_index_clear (&self->index);
   g_clear_pointer (&self->segments, g_ptr_array_unref);
   g_clear_pointer (&self->consent_drops, g_hash_table_unref);
+  g_mutex_clear (&self->drops_lock);
+  g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
+  g_mutex_clear (&self->oldest_lock);
   ep_journal_close_dir (self);
   g_free (self->dir);
   g_clear_pointer (&self->sync_pending, g_ptr_array_unref);
   g_cond_clear (&self->cond);
   g_cond_clear (&self->sync_cond);
+  g_cond_clear (&self->writes_cond);
   g_mutex_clear (&self->mutex);
   g_mutex_clear (&self->maintenance_mutex);
 
@@ -261,8 +338,13 @@ ep_queue_init (EpQueue *self)
   ep_queue_index_init (&self->index);
   g_mutex_init (&self->mutex);
   g_mutex_init (&self->maintenance_mutex);
+  g_mutex_init (&self->drops_lock);
+  g_mutex_init (&self->oldest_lock);
+  self->oldest_seq = G_MAXUINT64;
+  self->published_first_seq = G_MAXUINT64;
   g_cond_init (&self->cond);
   g_cond_init (&self->sync_cond);
+  g_cond_init (&self->writes_cond);
   self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
 }
 
@@ -400,6 +482,7 @@ note_append_result_locked (EpQueue  *self,
       self->storing_failing = TRUE;
       self->append_failures++;
     }
+  ep_queue_publish_storage_locked (self);
 }
 
 /* sync_on_send: waits until a sync that covers the append of @seq (the
@@ -413,9 +496,7 @@ sync_appended (EpQueue  *self,
   if (ep_journal_sync_wait (self, ticket, error))
     return TRUE;
 
-  g_mutex_lock (&self->mutex);
-  ep_queue_remove_locked (self, &seq, 1, NULL);
-  g_mutex_unlock (&self->mutex);
+  remove_unlocked (self, &seq, 1, NULL);
   return FALSE;
 }
 
@@ -469,20 +550,19 @@ ep_queue_append (EpQueue       *self,
   return ok;
 }
 
+/* Without the mutex: see the published_* fields. */
 gboolean
 ep_queue_get_storing_failing (EpQueue *self,
                               guint64 *n_failures)
 {
-  gboolean failing;
+  guint64 storage;
 
   g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
 
-  g_mutex_lock (&self->mutex);
-  failing = self->storing_failing;
+  storage = __atomic_load_n (&self->published_storage, __ATOMIC_RELAXED);
   if (n_failures != NULL)
-    *n_failures = self->append_failures;
-  g_mutex_unlock (&self->mutex);
-  return failing;
+    *n_failures = storage >> 1;
+  return (storage & 1) != 0;
 }
 
 void
@@ -493,6 +573,7 @@ ep_queue_set_storing_failing (EpQueue  *self,
 
   g_mutex_lock (&self->mutex);
   self->storing_failing = !!failing;
+  ep_queue_publish_storage_locked (self);
   g_mutex_unlock (&self->mutex);
 }
 
@@ -541,6 +622,7 @@ collect_jobs (EpQueue  *self,
               GArray   *jobs,
               GArray   *blocked)
 {
+  guint blocked_bits = (guint) g_atomic_int_get (&self->blocked_categories);
   gsize bytes = 0;
 
   for (; pos < self->index.len && jobs->len < max_items; pos++)
@@ -550,7 +632,7 @@ collect_jobs (EpQueue  *self,
 
       if (state == ENTRY_REMOVED || (take && state == ENTRY_IN_FLIGHT))
         continue;
-      if (take && (self->blocked_categories & (1u << e->category)))
+      if (take && (blocked_bits & (1u << e->category)))
         {
           add_job (self, e, blocked);
           continue;
@@ -621,9 +703,9 @@ read_jobs (EpQueue   *self,
              self->dir, bad->len);
   g_mutex_lock (&self->mutex);
   self->discarded += bad->len;
-  if (!self->closed)
-    ep_queue_remove_locked (self, (const guint64 *) (gpointer) bad->data, bad->len, NULL);
+  ep_queue_publish_locked (self);
   g_mutex_unlock (&self->mutex);
+  remove_unlocked (self, (const guint64 *) (gpointer) bad->data, bad->len, NULL);
 }
 
 static GArray *
@@ -637,20 +719,19 @@ read_job_array_new (void)
 
 /* Consent ---------------------------------------------------------------- */
 
-/* With the mutex held: deletes the events of @jobs (one tombstone). */
-static void
-remove_jobs_locked (EpQueue *self,
-                    GArray  *jobs)
+/* With the mutex held: forgets the events of @jobs and reserves their
+ * tombstone in @w (see ep_queue_remove_begin_locked()). */
+static gboolean
+remove_jobs_begin_locked (EpQueue         *self,
+                          GArray          *jobs,
+                          EpJournalWrite  *w,
+                          GError         **error)
 {
-  g_autofree guint64 *seqs = g_new (guint64, jobs->len);
-  g_autoptr(GError) error = NULL;
+  g_autofree guint64 *seqs = g_new (guint64, MAX (jobs->len, 1));
 
   for (guint i = 0; i < jobs->len; i++)
     seqs[i] = g_array_index (jobs, ReadJob, i).seq;
-  if (!ep_queue_remove_locked (self, seqs, jobs->len, &error))
-    g_message ("Queue %s: cannot persist the removal of %u event(s) of a blocked consent "
-               "category (they may come back after a restart): %s",
-               self->dir, jobs->len, error->message);
+  return ep_queue_remove_begin_locked (self, seqs, jobs->len, w, error);
 }
 
 /* Counts the names of the (deleted) events of @jobs into @counts, reading
@@ -689,13 +770,32 @@ static void
 drop_blocked (EpQueue *self,
               GArray  *jobs)
 {
+  g_autoptr(GHashTable) counts = counts_new ();
   EpQueueNotifyFunc func;
   gpointer data;
+  GHashTableIter iter;
+  gpointer name, count;
 
-  g_mutex_lock (&self->mutex);
+  /* The names are read without any lock, then added up under drops_lock,
+   * which the main context takes to steal them. */
+  count_names (jobs, counts);
+  g_mutex_lock (&self->drops_lock);
   if (self->consent_drops == NULL)
-    self->consent_drops = counts_new ();
-  count_names (jobs, self->consent_drops);
+    self->consent_drops = g_steal_pointer (&counts);
+  else
+    {
+      g_hash_table_iter_init (&iter, counts);
+      while (g_hash_table_iter_next (&iter, &name, &count))
+        {
+          gpointer before = g_hash_table_lookup (self->consent_drops, name);
+
+          g_hash_table_insert (self->consent_drops, g_strdup (name),
+                               GUINT_TO_POINTER (GPOINTER_TO_UINT (before) +
+                                                 GPOINTER_TO_UINT (count)));
+        }
+    }
+  g_mutex_unlock (&self->drops_lock);
+  g_mutex_lock (&self->mutex);
   func = self->notify_func;
   data = self->notify_data;
   g_mutex_unlock (&self->mutex);
@@ -710,7 +810,7 @@ ep_queue_remove_category (EpQueue            *self,
 {
   g_autoptr(GArray) jobs = read_job_array_new ();
   GHashTable *counts = counts_new ();
-  g_autofree guint64 *seqs = NULL;
+  EpJournalWrite w = { 0 };
   gboolean ok = TRUE;
 
   g_return_val_if_fail (EP_IS_QUEUE (self), counts);
@@ -718,7 +818,7 @@ ep_queue_remove_category (EpQueue            *self,
   g_return_val_if_fail (error == NULL || *error == NULL, counts);
 
   g_mutex_lock (&self->mutex);
-  self->blocked_categories |= 1u << category;
+  g_atomic_int_or (&self->blocked_categories, 1u << category);
   for (gsize i = 0; i < self->index.len && !self->closed; i++)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
@@ -727,13 +827,10 @@ ep_queue_remove_category (EpQueue            *self,
         add_job (self, e, jobs);
     }
   if (jobs->len > 0)
-    {
-      seqs = g_new (guint64, jobs->len);
-      for (guint i = 0; i < jobs->len; i++)
-        seqs[i] = g_array_index (jobs, ReadJob, i).seq;
-      ok = ep_queue_remove_locked (self, seqs, jobs->len, error);
-    }
+    ok = remove_jobs_begin_locked (self, jobs, &w, error);
   g_mutex_unlock (&self->mutex);
+  if (ok)
+    ok = ep_queue_remove_finish (self, &w, error);
 
   count_names (jobs, counts);
   if (!ok)
@@ -749,9 +846,8 @@ ep_queue_unblock_category (EpQueue           *self,
   g_return_if_fail (EP_IS_QUEUE (self));
   g_return_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING);
 
-  g_mutex_lock (&self->mutex);
-  self->blocked_categories &= ~(1u << category);
-  g_mutex_unlock (&self->mutex);
+  /* Without the mutex: the main context calls this. */
+  g_atomic_int_and (&self->blocked_categories, ~(1u << category));
 }
 
 GHashTable *
@@ -761,9 +857,10 @@ ep_queue_steal_consent_drops (EpQueue *self)
 
   g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
 
-  g_mutex_lock (&self->mutex);
+  /* drops_lock, not the mutex: the main context calls this. */
+  g_mutex_lock (&self->drops_lock);
   drops = g_steal_pointer (&self->consent_drops);
-  g_mutex_unlock (&self->mutex);
+  g_mutex_unlock (&self->drops_lock);
   return drops;
 }
 
@@ -781,6 +878,9 @@ hand_out (EpQueue  *self,
   g_autoptr(GArray) jobs = read_job_array_new ();
   g_autoptr(GArray) blocked = read_job_array_new ();
   GPtrArray *items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
+  g_autoptr(GError) error = NULL;
+  EpJournalWrite w = { 0 };
+  gboolean ok = TRUE;
 
   g_mutex_lock (&self->mutex);
   if (take)
@@ -789,9 +889,13 @@ hand_out (EpQueue  *self,
     collect_jobs (self, ep_queue_index_lower_bound (&self->index, from_seq),
                   max_items, max_bytes, take, jobs, blocked);
   if (blocked->len > 0)
-    remove_jobs_locked (self, blocked);
+    ok = remove_jobs_begin_locked (self, blocked, &w, &error);
   g_mutex_unlock (&self->mutex);
 
+  if (blocked->len > 0 && (!ok || !ep_queue_remove_finish (self, &w, &error)))
+    g_message ("Queue %s: cannot persist the removal of %u event(s) of a blocked consent "
+               "category (they may come back after a restart): %s",
+               self->dir, blocked->len, error->message);
   read_jobs (self, jobs, items, take);
   if (blocked->len > 0)
     drop_blocked (self, blocked);
@@ -826,22 +930,11 @@ ep_queue_remove (EpQueue        *self,
                  guint           n_seqs,
                  GError        **error)
 {
-  gboolean ok;
-
   g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
   g_return_val_if_fail (seqs != NULL || n_seqs == 0, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  g_mutex_lock (&self->mutex);
-  if (self->closed)
-    {
-      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
-      ok = FALSE;
-    }
-  else
-    ok = ep_queue_remove_locked (self, seqs, n_seqs, error);
-  g_mutex_unlock (&self->mutex);
-  return ok;
+  return remove_unlocked (self, seqs, n_seqs, error);
 }
 
 void
@@ -901,9 +994,7 @@ ep_queue_get_discarded (EpQueue *self)
 
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->discarded;
-  g_mutex_unlock (&self->mutex);
+  value = __atomic_load_n (&self->published_discarded, __ATOMIC_RELAXED);
   return value;
 }
 
@@ -914,9 +1005,7 @@ ep_queue_get_duplicates (EpQueue *self)
 
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->duplicates;
-  g_mutex_unlock (&self->mutex);
+  value = __atomic_load_n (&self->published_duplicates, __ATOMIC_RELAXED);
   return value;
 }
 
@@ -927,9 +1016,7 @@ ep_queue_get_moved_aside (EpQueue *self)
 
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->moved_aside;
-  g_mutex_unlock (&self->mutex);
+  value = __atomic_load_n (&self->published_moved_aside, __ATOMIC_RELAXED);
   return value;
 }
 
@@ -951,41 +1038,43 @@ ep_queue_get_first_seq (EpQueue *self)
   return __atomic_load_n (&self->published_first_seq, __ATOMIC_RELAXED);
 }
 
-/* With the mutex held. */
-static gint64
-oldest_time_locked (EpQueue *self)
-{
-  EpQueueSegment *seg;
-  EpQueueEntry *e = NULL;
-  gint64 created_us;
-
-  for (gsize i = 0; i < self->index.len && e == NULL; i++)
-    if (ep_queue_entry_state (ep_queue_index_at (&self->index, i)) != ENTRY_REMOVED)
-      e = ep_queue_index_at (&self->index, i);
-  if (e == NULL)
-    return 0;
-  if (e->seq == self->oldest_seq)
-    return self->oldest_time;
-  seg = ep_journal_segment_find (self, e->segment);
-  if (seg == NULL || e->length < 8 ||
-      !ep_journal_pread_all (seg->fd, &created_us, 8, ep_queue_entry_offset (e) + HEADER_SIZE))
-    return 0;
-  self->oldest_seq = e->seq;
-  self->oldest_time = created_us;
-  return created_us;
-}
-
+/* Without the mutex (the main context asks): reads the oldest event's
+ * time from the file with only oldest_lock held meanwhile, and keeps it. */
 gint64
 ep_queue_get_oldest_time (EpQueue *self)
 {
-  gint64 value;
+  EpQueueSegment *seg;
+  guint64 seq, offset;
+  guint32 length;
+  gint64 created_us = 0;
 
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
-  g_mutex_lock (&self->mutex);
-  value = self->closed ? 0 : oldest_time_locked (self);
-  g_mutex_unlock (&self->mutex);
-  return value;
+  g_mutex_lock (&self->oldest_lock);
+  seq = self->oldest_seq;
+  if (seq != G_MAXUINT64 && seq == self->oldest_time_seq)
+    created_us = self->oldest_time;
+  seg = self->oldest_seg != NULL ? ep_journal_segment_ref (self->oldest_seg) : NULL;
+  offset = self->oldest_offset;
+  length = self->oldest_length;
+  g_mutex_unlock (&self->oldest_lock);
+  if (created_us != 0 || seg == NULL || g_atomic_int_get (&self->published_closed))
+    goto out;
+  if (length < 8 || !ep_journal_pread_all (seg->fd, &created_us, 8, offset + HEADER_SIZE))
+    {
+      created_us = 0;
+      goto out;
+    }
+  g_mutex_lock (&self->oldest_lock);
+  if (self->oldest_seq == seq)
+    {
+      self->oldest_time_seq = seq;
+      self->oldest_time = created_us;
+    }
+  g_mutex_unlock (&self->oldest_lock);
+out:
+  g_clear_pointer (&seg, ep_journal_segment_unref);
+  return g_atomic_int_get (&self->published_closed) ? 0 : created_us;
 }
 
 const char *
@@ -1049,6 +1138,19 @@ ep_queue_set_sync_hook (EpQueue         *self,
 }
 
 void
+ep_queue_set_io_hook (EpQueue       *self,
+                      EpQueueIoHook  hook,
+                      gpointer       user_data)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+
+  g_mutex_lock (&self->mutex);
+  self->io_hook = hook;
+  self->io_hook_data = user_data;
+  g_mutex_unlock (&self->mutex);
+}
+
+void
 ep_queue_set_notify_func (EpQueue           *self,
                           EpQueueNotifyFunc  func,
                           gpointer           user_data)
@@ -1091,6 +1193,7 @@ ep_queue_close (EpQueue *self)
       return;
     }
   self->closed = TRUE;
+  g_atomic_int_set (&self->published_closed, TRUE);
   self->stopping = TRUE;
   thread = g_steal_pointer (&self->sync_thread);
   g_cond_signal (&self->cond);
@@ -1101,6 +1204,7 @@ ep_queue_close (EpQueue *self)
 
   g_mutex_lock (&self->maintenance_mutex);
   g_mutex_lock (&self->mutex);
+  ep_journal_wait_writes_locked (self);
   if (!ep_journal_sync_dirty_locked (self, &error))
     g_message ("Closing queue: %s", error->message);
   if (self->segments->len > 0)
@@ -1109,6 +1213,10 @@ ep_queue_close (EpQueue *self)
   g_ptr_array_set_size (self->sync_pending, 0);
   ep_queue_index_clear (&self->index);
   ep_queue_index_init (&self->index);
+  g_mutex_lock (&self->oldest_lock);
+  g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
+  self->oldest_seq = G_MAXUINT64;
+  g_mutex_unlock (&self->oldest_lock);
   ep_journal_unlock (self);
   g_mutex_unlock (&self->mutex);
   g_mutex_unlock (&self->maintenance_mutex);

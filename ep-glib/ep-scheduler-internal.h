@@ -59,6 +59,8 @@ struct _EpScheduler
 
   guint              in_flight;          /* batches being read, posted or parsed */
   guint              reading;            /* of those, being read by a worker */
+  guint64            releasing;          /* events handed to the worker to put back
+                                          * (ep_queue_release()), not yet done */
   gsize              bytes_ahead;        /* see MAX_READ_AHEAD_BYTES */
   GQueue             split_parts;        /* (element-type Batch) owned: halves waiting for a slot */
   guint64            post_serial;        /* requests posted so far: the witness's clock */

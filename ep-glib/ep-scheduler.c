@@ -415,6 +415,49 @@ read_batch_in_thread (EpScheduler *self,
   return ep_scheduler_read_batch (self);
 }
 
+/* Worker: puts a batch's kept events back and frees the batch where the
+ * worker allocated it. */
+static gpointer
+release_in_thread (EpScheduler *self,
+                   gpointer     data)
+{
+  Batch *batch = data;
+
+  ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
+  return GUINT_TO_POINTER (batch->kept->len);
+}
+
+static void
+released (EpScheduler *self,
+          gpointer     data,
+          gpointer     result)
+{
+  self->releasing -= GPOINTER_TO_UINT (result);
+  if (self->draining)
+    ep_scheduler_fill_pipeline (self);
+}
+
+/* Main context: puts @batch's events back in the queue (the caller filled
+ * batch->kept) and frees it, both on the worker: the queue's mutex is held
+ * across I/O (a tombstone write, a zero-fill) and the main context never
+ * waits for it. The worker runs work in order, so a batch read after this
+ * sees the events back. Until then they count in releasing (may_read()). */
+static void
+release_in_worker (EpScheduler *self,
+                   Batch       *batch)
+{
+  if (batch->kept->len == 0)
+    {
+      ep_scheduler_batch_free (batch);
+      return;
+    }
+  /* allocated on this thread (as finish_batch() does) */
+  g_clear_pointer (&batch->token, g_free);
+  self->releasing += batch->kept->len;
+  ep_scheduler_run_in_worker (self, release_in_thread, released, batch,
+                              (GDestroyNotify) ep_scheduler_batch_free);
+}
+
 /* Main context: a batch read by the worker (ep_scheduler_read_batch(),
  * counted in reading, in_flight and bytes_ahead as MAX_BATCH_BYTES) is
  * posted, or put back when there is nothing to post or the scheduler
@@ -432,11 +475,10 @@ ep_scheduler_batch_arrived (EpScheduler *self,
     ep_scheduler_report_queue_changed (self);
   if (self->stopped || batch->events->len == 0)
     {
-      /* Memory only: releasing writes nothing. */
       ep_scheduler_release_batch (self, batch);
-      ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
       self->bytes_ahead -= batch->bytes;
       self->in_flight--;
+      release_in_worker (self, g_steal_pointer (&owned));
       return;
     }
   ep_scheduler_post_batch (self, g_steal_pointer (&owned));
@@ -463,12 +505,10 @@ abandon_split_parts (EpScheduler *self)
 
   while ((part = g_queue_pop_head (&self->split_parts)) != NULL)
     {
-      g_autoptr(Batch) owned = part;
-
       ep_scheduler_release_batch (self, part);
-      ep_queue_release (self->queue, (guint64 *) part->kept->data, part->kept->len);
       self->bytes_ahead -= part->bytes;
       ep_scheduler_split_part_answered (self, part->split);
+      release_in_worker (self, part);
     }
 }
 
@@ -634,7 +674,8 @@ may_read (EpScheduler *self,
          in_flight < MIN (self->config.max_in_flight, EP_TRANSPORT_MAX_CONNS_PER_HOST) &&
          g_queue_is_empty (&self->split_parts) &&
          (in_flight == 0 || self->bytes_ahead - freed_bytes + MAX_BATCH_BYTES <= MAX_READ_AHEAD_BYTES) &&
-         ep_queue_get_pending (self->queue) > (guint64) self->reading * MAX_BATCH_EVENTS;
+         ep_queue_get_pending (self->queue) + self->releasing >
+           (guint64) self->reading * MAX_BATCH_EVENTS;
 }
 
 /* Called as a batch in flight settles (@batch_bytes its bytes): whether
