@@ -323,6 +323,53 @@ static const EpSubmitterCallbacks submitter_callbacks = {
   .counters_changed = on_counters_changed,
 };
 
+/* EP_CONSUMER_URL points a development build at a local consumer without
+ * a change of code: it replaces both consumer URIs. A URL with a path is
+ * used for both as given; one without (http://127.0.0.1:8080) stands for
+ * ep-consumer's two endpoints. Said once, as a message. */
+static gboolean
+apply_consumer_url (EpProducer  *self,
+                    GError     **error)
+{
+  const char *url = g_getenv ("EP_CONSUMER_URL");
+  g_autoptr(GUri) parsed = NULL;
+  const char *path;
+
+  if (url == NULL || *url == '\0')
+    return TRUE;
+  parsed = g_uri_parse (url, G_URI_FLAGS_NONE, NULL);
+  if (parsed == NULL || g_uri_get_host (parsed) == NULL || *g_uri_get_host (parsed) == '\0' ||
+      (g_ascii_strcasecmp (g_uri_get_scheme (parsed), "http") != 0 &&
+       g_ascii_strcasecmp (g_uri_get_scheme (parsed), "https") != 0))
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+                   "EP_CONSUMER_URL '%s' is not an absolute http or https URI", url);
+      return FALSE;
+    }
+  g_free (self->consumer_uri);
+  g_free (self->public_consumer_uri);
+  path = g_uri_get_path (parsed);
+  if (*path == '\0' || strcmp (path, "/") == 0)
+    {
+      g_autofree char *base = g_uri_to_string_partial (parsed, G_URI_HIDE_QUERY | G_URI_HIDE_FRAGMENT);
+      gsize len = strlen (base);
+
+      if (len > 0 && base[len - 1] == '/')
+        base[len - 1] = '\0';
+      self->consumer_uri = g_strconcat (base, "/api/event-batch", NULL);
+      self->public_consumer_uri = g_strconcat (base, "/api/public/event-batch", NULL);
+    }
+  else
+    {
+      self->consumer_uri = g_strdup (url);
+      self->public_consumer_uri = g_strdup (url);
+    }
+  g_message ("EP_CONSUMER_URL is set: events go to %s (consumer-uri) and %s "
+             "(public-consumer-uri) instead of the configured URIs",
+             self->consumer_uri, self->public_consumer_uri);
+  return TRUE;
+}
+
 /* Checks the configuration, opens the queue and builds the parts; FALSE
  * with @error set (or not, when the queue could not be opened without
  * saying why). */
@@ -332,7 +379,8 @@ ep_producer_init_parts (EpProducer  *self,
 {
   gboolean storage, delivery;
 
-  if (!check_config (self, error) || !configure_submitter (self, error))
+  if (!apply_consumer_url (self, error) || !check_config (self, error) ||
+      !configure_submitter (self, error))
     return FALSE;
 
   if (self->queue_dir == NULL)

@@ -501,6 +501,14 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * The absolute http or https URI batches are posted to when an access
    * token is known (with `Authorization: Bearer <token>`). Required.
+   *
+   * The environment variable `EP_CONSUMER_URL`, when set at init, replaces
+   * both this and [property@Ep.Producer:public-consumer-uri] (said once in
+   * a message): a URL with a path is used for both; one without
+   * (`http://127.0.0.1:8080`) stands for ep-consumer's two endpoints,
+   * `/api/event-batch` and `/api/public/event-batch`. It points a
+   * development build at a local consumer without a change of code; the
+   * property then reads the URI in use. Default: %NULL.
    */
   properties[PROP_CONSUMER_URI] = config_string ("consumer-uri");
 
@@ -509,7 +517,8 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * The absolute http or https URI batches are posted to without an access
    * token (with `X-Tidal-Token: <client-id>`), and where the monitoring
-   * event goes. Required.
+   * event goes. Required. `EP_CONSUMER_URL` replaces it (see
+   * [property@Ep.Producer:consumer-uri]). Default: %NULL.
    */
   properties[PROP_PUBLIC_CONSUMER_URI] = config_string ("public-consumer-uri");
 

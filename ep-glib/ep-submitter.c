@@ -52,6 +52,7 @@ struct _EpSubmitter
   char                 *static_headers[N_HEADERS];  /* owned, nullable: values that never change */
   gboolean              strict_mode;
   gboolean              stamp_payload;              /* the web producer's body form */
+  gboolean              debug_stored;               /* G_MESSAGES_DEBUG shows Ep: a line per stored event */
   EpQueue              *queue;                      /* owned; NULL until started */
   EpMonitor            *monitor;                    /* owned; NULL until started */
   EpSubmitterCallbacks  callbacks;
@@ -240,6 +241,8 @@ ep_submitter_start (EpSubmitter                *self,
   self->monitor = g_object_ref (monitor);
   self->callbacks = *callbacks;
   self->user_data = user_data;
+  /* Decided once: the send path must not read the environment. */
+  self->debug_stored = !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
   restore_clock_offset (self);
 }
 
@@ -623,6 +626,13 @@ ep_submitter_submit (EpSubmitter        *self,
     }
 
   result = store (self, buffers, name, size);
+  if (G_UNLIKELY (self->debug_stored) && result == EP_SEND_RESULT_STORED)
+    {
+      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
+
+      g_debug ("Stored event '%s' (%s, id %s)", shown,
+               ep_consent_category_to_header (category), buffers->id);
+    }
   if (id != NULL)
     *id = result == EP_SEND_RESULT_STORED ? g_strdup (buffers->id) : NULL;
   return result;

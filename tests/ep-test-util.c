@@ -35,6 +35,8 @@ ep_test_init (int    *argc,
   g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
   g_setenv ("GIO_USE_PROXY_RESOLVER", "dummy", TRUE);
   g_setenv ("GSETTINGS_BACKEND", "memory", TRUE);
+  /* A developer's own setting must not redirect the tests' producers. */
+  g_unsetenv ("EP_CONSUMER_URL");
 
   test_root = g_dir_make_tmp ("ep-glib-test-XXXXXX", &error);
   g_assert_no_error (error);

@@ -263,6 +263,94 @@ test_root_path_hint (Fixture       *fx,
   g_assert_false (log_has (lines, "public-consumer-uri*has no path*"));
 }
 
+/* EP_CONSUMER_URL replaces both URIs, said once: a root URL stands for
+ * ep-consumer's two endpoints, a URL with a path is used for both. */
+static void
+test_consumer_url_environment (Fixture       *fx,
+                               gconstpointer  data)
+{
+  g_autofree char *nowhere = unreachable_uri ();
+  g_autofree char *root = ep_test_server_dup_uri (fx->consumer.server, "/");
+  g_autofree char *path = ep_test_server_dup_uri (fx->consumer.server, "/custom/path");
+  g_autoptr(EpCredentials) credentials = ep_credentials_new ("token-1", "client-1");
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *expected = g_strdup_printf ("EP_CONSUMER_URL is set: events go to %sapi/event-batch*",
+                                               root);
+  guint handler = capture_log (lines);
+
+  g_setenv ("EP_CONSUMER_URL", root, TRUE);
+  {
+    g_autoptr(EpProducer) producer = ep_test_producer_new (fx->consumer.dir, nowhere, nowhere,
+                                                           NULL, NULL);
+    g_autofree char *in_use = NULL;
+
+    g_object_get (producer, "consumer-uri", &in_use, NULL);
+    g_assert_true (g_str_has_suffix (in_use, "/api/event-batch"));
+    send_n (producer, "public", 1);
+    assert_flush_ok (producer);
+    ep_producer_set_credentials (producer, credentials);
+    send_n (producer, "authenticated", 1);
+    assert_flush_ok (producer);
+  }
+  g_assert_cmpstr (request (fx, 0)->path, ==, EP_TEST_PUBLIC_PATH);
+  g_assert_cmpstr (request (fx, 1)->path, ==, EP_TEST_EVENT_PATH);
+  g_assert_true (log_has (lines, expected));
+  /* Not the hint for a URI without a path: the paths were filled in. */
+  g_assert_false (log_has (lines, "*has no path*"));
+
+  g_setenv ("EP_CONSUMER_URL", path, TRUE);
+  {
+    g_autoptr(EpProducer) producer = ep_test_producer_new (fx->consumer.dir, nowhere, nowhere,
+                                                           NULL, NULL);
+
+    send_n (producer, "custom", 1);
+    assert_flush_ok (producer);
+  }
+  g_assert_cmpstr (request (fx, 2)->path, ==, "/custom/path");
+
+  g_setenv ("EP_CONSUMER_URL", "ftp://example.com/", TRUE);
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpProducer) producer = ep_test_producer_new (fx->consumer.dir, nowhere, nowhere,
+                                                           &error, NULL);
+
+    g_assert_null (producer);
+    g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+    g_assert_nonnull (strstr (error->message, "EP_CONSUMER_URL"));
+  }
+  g_unsetenv ("EP_CONSUMER_URL");
+  g_log_remove_handler ("Ep", handler);
+}
+
+/* G_MESSAGES_DEBUG=Ep shows each stored event: name, category, and the
+ * id send_event_full returned. */
+static void
+test_stored_event_debug_line (Fixture       *fx,
+                              gconstpointer  data)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(EpProducer) producer = NULL;
+      g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+      g_autofree char *id = NULL;
+      g_autofree char *expected = NULL;
+      guint handler;
+
+      g_setenv ("G_MESSAGES_DEBUG", "Ep", TRUE);
+      producer = producer_new (fx, NULL);
+      handler = capture_log (lines);
+      g_assert_cmpint (ep_producer_send_event_full (producer, "watched", EP_CONSENT_CATEGORY_NECESSARY,
+                                                    "{}", NULL, &id),
+                       ==, EP_SEND_RESULT_STORED);
+      g_log_remove_handler ("Ep", handler);
+      expected = g_strdup_printf ("Stored event 'watched' (NECESSARY, id %s)", id);
+      g_assert_true (log_has (lines, expected));
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -276,6 +364,8 @@ main (int   argc,
   ADD ("/ep/delivery/outage/restored-outage-tried-at-start", test_restored_outage_tried_at_start);
   ADD ("/ep/delivery/outage/error-names-request", test_error_names_request);
   ADD ("/ep/delivery/outage/root-path-hint", test_root_path_hint);
+  ADD ("/ep/delivery/outage/consumer-url-environment", test_consumer_url_environment);
+  ADD ("/ep/delivery/outage/stored-event-debug-line", test_stored_event_debug_line);
 
   return g_test_run ();
 }
