@@ -9,6 +9,7 @@ Usage: test-tool.py PATH-TO-ep-tool PATH-TO-ep-consumer [unittest options]
 import json
 import os
 import pty
+import selectors
 import shutil
 import socket
 import subprocess
@@ -22,9 +23,9 @@ EP_CONSUMER = None
 TIMEOUT = 20.0
 
 
-def run_tool(*args, check=True):
+def run_tool(*args, check=True, env=None):
     proc = subprocess.run([EP_TOOL, *args], capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+                          timeout=TIMEOUT, stdin=subprocess.DEVNULL, env=env)
     if check and proc.returncode != 0:
         raise AssertionError("ep-tool %s failed (%d): %s" % (" ".join(args), proc.returncode,
                                                              proc.stderr))
@@ -313,9 +314,71 @@ class ToolTest(unittest.TestCase):
         shown = json.loads(run_tool("dump", "-d", self.queue, "--show-secrets").stdout)
         self.assertEqual(shown["headers"]["authorization"], "s3cr3t-token")
 
+    def app_env(self):
+        env = dict(os.environ, HOME=os.path.join(self.workdir, "home"),
+                   XDG_STATE_HOME=os.path.join(self.workdir, "state"))
+        os.makedirs(env["HOME"], exist_ok=True)
+        return env
+
+    def test_app_finds_default_queue(self):
+        # --app NAME: the queue an application named NAME has by default.
+        env = self.app_env()
+        run_tool("send", "--app", "my-player", "play", "{}", env=env)
+        expected = os.path.join(self.workdir, "state", "ep-glib", "my-player")
+        status = json.loads(run_tool("status", "--app", "my-player", "--json", env=env).stdout)
+        self.assertEqual(status["queue_dir"], expected)
+        self.assertEqual(status["queue_length"], 1)
+        [event] = [json.loads(l) for l in
+                   run_tool("dump", "--app", "my-player", env=env).stdout.splitlines()]
+        self.assertEqual(event["headers"]["app-name"], "my-player")
+        proc = run_tool("status", "--app", "nobody", env=env, check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(os.path.join("ep-glib", "nobody"), proc.stderr)
+
+    def test_app_finds_flatpak_queue(self):
+        # A Flatpak app's queue is under its own XDG_STATE_HOME.
+        env = self.app_env()
+        sandboxed = os.path.join(env["HOME"], ".var", "app", "org.example.Player", ".local",
+                                 "state", "ep-glib", "player")
+        run_tool("send", "-d", sandboxed, "play", "{}", env=env)
+        status = json.loads(run_tool("status", "--app", "player", "--json", env=env).stdout)
+        self.assertEqual(status["queue_dir"], sandboxed)
+        self.assertEqual(status["queue_length"], 1)
+
+    def test_dump_follow(self):
+        # dump --follow prints what is queued, then each event as it is
+        # queued, without holding the queue (send still works).
+        run_tool("send", "-d", self.queue, "first", "{}")
+        follower = subprocess.Popen([EP_TOOL, "dump", "--follow", "-d", self.queue],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    stdin=subprocess.DEVNULL, text=True)
+        self.addCleanup(lambda: follower.poll() is None and follower.kill())
+        lines = []
+
+        def read_line():
+            ready = selectors.DefaultSelector()
+            ready.register(follower.stdout, selectors.EVENT_READ)
+            if not ready.select(TIMEOUT):
+                raise AssertionError("dump --follow printed nothing within %.0f s" % TIMEOUT)
+            lines.append(json.loads(follower.stdout.readline()))
+
+        read_line()
+        self.assertEqual(lines[0]["name"], "first")
+        run_tool("send", "-d", self.queue, "second", "{}")
+        read_line()
+        self.assertEqual(lines[1]["name"], "second")
+        follower.terminate()
+        follower.wait(TIMEOUT)
+        follower.stdout.close()
+        follower.stderr.close()
+
     def test_usage_errors(self):
         proc = run_tool("status", check=False)
         self.assertIn("--queue-dir is required", proc.stderr)
+        proc = run_tool("status", "--app", "a", "-d", self.queue, check=False)
+        self.assertIn("--app and --queue-dir", proc.stderr)
+        proc = run_tool("status", "--app", "../a", check=False)
+        self.assertIn("not an application name", proc.stderr)
         proc = run_tool("bogus", "-d", self.queue, check=False)
         self.assertIn("unknown command", proc.stderr)
         proc = run_tool("send", "-d", self.queue, "--category", "nope", "n", "{}", check=False)

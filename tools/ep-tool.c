@@ -31,6 +31,8 @@
 static char *opt_queue_dir;
 static char *opt_consumer = NULL;
 static char *opt_app_name = NULL;
+static char *opt_app = NULL;
+static gboolean opt_follow;
 static char *opt_token;
 static char *opt_client_id;
 static char *opt_category = NULL;
@@ -46,7 +48,13 @@ static GPtrArray *library_log;
 
 static const GOptionEntry common_entries[] = {
   { "queue-dir", 'd', 0, G_OPTION_ARG_FILENAME, &opt_queue_dir,
-    "The queue directory (required)", "DIR" },
+    "The queue directory (or --app)", "DIR" },
+  { "app", 'a', 0, G_OPTION_ARG_STRING, &opt_app,
+    "The queue of the application NAME, where ep-glib puts it by default: "
+    "$XDG_STATE_HOME/ep-glib/NAME, or a Flatpak app's ~/.var/app/ID/.local/state/ep-glib/NAME "
+    "(also the default --app-name)", "NAME" },
+  { "follow", 'f', 0, G_OPTION_ARG_NONE, &opt_follow,
+    "dump: keep printing events as they are queued (until interrupted)", NULL },
   { "consumer", 'c', 0, G_OPTION_ARG_STRING, &opt_consumer,
     "Base URL of the TL consumer (default " DEFAULT_CONSUMER "); events go to "
     "BASE/api/event-batch with a token, else BASE/api/public/event-batch", "URL" },
@@ -84,7 +92,8 @@ static const char summary[] =
 
 static const char description[] =
   "Examples:\n"
-  "  ep-tool status -d ~/.local/state/ep-glib/my-player\n"
+  "  ep-tool status --app my-player\n"
+  "  ep-tool dump --app my-player --follow | jq .name\n"
   "  ep-tool send -d /tmp/q --category performance playback_start '{\"track\":1}'\n"
   "  ep-tool dump -d /tmp/q | jq .name\n"
   "  ep-tool flush -d /tmp/q --consumer http://127.0.0.1:8080\n";
@@ -168,6 +177,41 @@ library_log_take_last (void)
 /* ------------------------------------------------------------------------ */
 /* Opening the queue                                                        */
 
+/* --app NAME: the directory an application named NAME queues in by
+ * default, $XDG_STATE_HOME/ep-glib/NAME; failing that, the same under a
+ * Flatpak app's own state directory (~/.var/app/ID/.local/state), if one
+ * exists. The default when none exists yet (send creates it). */
+static char *
+find_app_queue_dir (const char *name)
+{
+  g_autofree char *host = g_build_filename (g_get_user_state_dir (), "ep-glib", name, NULL);
+  g_autofree char *apps = g_build_filename (g_get_home_dir (), ".var", "app", NULL);
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  const char *id;
+
+  if (strchr (name, '/') != NULL || name[0] == '.' || name[0] == '\0')
+    fail ("--app '%s' is not an application name (it contains '/' or starts with '.')", name);
+  if (g_file_test (host, G_FILE_TEST_IS_DIR))
+    return g_steal_pointer (&host);
+  dir = g_dir_open (apps, 0, NULL);
+  while (dir != NULL && (id = g_dir_read_name (dir)) != NULL)
+    {
+      char *candidate = g_build_filename (apps, id, ".local", "state", "ep-glib", name, NULL);
+
+      if (g_file_test (candidate, G_FILE_TEST_IS_DIR))
+        g_ptr_array_add (found, candidate);
+      else
+        g_free (candidate);
+    }
+  if (found->len > 1)
+    fail ("several Flatpak apps have a queue named %s (%s, %s%s): name one with --queue-dir",
+          name, (char *) found->pdata[0], (char *) found->pdata[1], found->len > 2 ? ", …" : "");
+  if (found->len == 1)
+    return g_strdup (found->pdata[0]);
+  return g_steal_pointer (&host);
+}
+
 /* status, dump and flush look at a queue that must exist: opening a
  * directory that does not exist would create an empty queue there and
  * report on it, hiding a mistyped path. */
@@ -175,7 +219,7 @@ static void
 check_queue_dir_exists (void)
 {
   if (opt_queue_dir == NULL)
-    fail ("--queue-dir is required (see --help)");
+    fail ("--queue-dir is required, or --app (see --help)");
   if (!g_file_test (opt_queue_dir, G_FILE_TEST_EXISTS))
     fail ("no queue in %s: the directory does not exist", opt_queue_dir);
   if (!g_file_test (opt_queue_dir, G_FILE_TEST_IS_DIR))
@@ -230,7 +274,7 @@ open_producer (void)
   EpProducer *producer;
 
   if (opt_queue_dir == NULL)
-    fail ("--queue-dir is required (see --help)");
+    fail ("--queue-dir is required, or --app (see --help)");
 
   producer = new_producer (FALSE, &error);
   if (producer == NULL)
@@ -549,17 +593,13 @@ print_event_json (GVariant *event)
   print_json_line (builder);
 }
 
-static int
-cmd_dump (int    argc,
-          char **argv)
+/* Prints the queued events of @producer, page by page; with @seen, only
+ * those not in it, and @now gets the ids of every event queued. */
+static void
+dump_events (EpProducer *producer,
+             GHashTable *seen,
+             GHashTable *now)
 {
-  gboolean in_use;
-  g_autoptr(EpProducer) producer = open_for_reading (&in_use);
-
-  /* Standard output stays JSON lines: the note goes to standard error */
-  if (in_use)
-    g_printerr ("ep-tool: the queue in %s is in use by a running application: "
-                "a read-only snapshot\n", opt_queue_dir);
   guint64 after = 0;
 
   while (TRUE)
@@ -570,13 +610,65 @@ cmd_dump (int    argc,
       for (gsize i = 0; i < n; i++)
         {
           g_autoptr(GVariant) event = g_variant_get_child_value (events, i);
+          const char *id;
 
-          print_event_json (event);
           g_variant_get_child (event, 0, "t", &after);
+          g_variant_get_child (event, 2, "&s", &id);
+          if (now != NULL)
+            g_hash_table_add (now, g_strdup (id));
+          if (seen == NULL || !g_hash_table_contains (seen, id))
+            print_event_json (event);
         }
       if (n < DUMP_PAGE)
         break;
     }
+  fflush (stdout);
+}
+
+#define FOLLOW_INTERVAL_US (500 * 1000)
+
+/* dump --follow: a read-only snapshot of the queue every half second (the
+ * application keeps its lock: this never takes it), printing the events
+ * not seen in the one before. Events delivered meanwhile are never seen:
+ * for those, watch the consumer. Runs until interrupted. */
+static int
+dump_follow (void)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  check_queue_dir_exists ();
+  while (TRUE)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(EpProducer) producer = new_producer (TRUE, &error);
+      g_autoptr(GHashTable) now = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+      if (producer == NULL)
+        fail_open (error);
+      dump_events (producer, seen, now);
+      g_clear_pointer (&seen, g_hash_table_unref);
+      seen = g_steal_pointer (&now);
+      g_clear_object (&producer);
+      g_usleep (FOLLOW_INTERVAL_US);
+    }
+}
+
+static int
+cmd_dump (int    argc,
+          char **argv)
+{
+  gboolean in_use;
+  g_autoptr(EpProducer) producer = NULL;
+
+  if (opt_follow)
+    return dump_follow ();
+  producer = open_for_reading (&in_use);
+
+  /* Standard output stays JSON lines: the note goes to standard error */
+  if (in_use)
+    g_printerr ("ep-tool: the queue in %s is in use by a running application: "
+                "a read-only snapshot\n", opt_queue_dir);
+  dump_events (producer, NULL, NULL);
   return EXIT_SUCCESS;
 }
 
@@ -707,6 +799,14 @@ main (int    argc,
     fail ("%s (see --help)", error->message);
   if (opt_version)
     return print_version ();
+  if (opt_app != NULL && opt_queue_dir != NULL)
+    fail ("--app and --queue-dir name the same thing: give one (see --help)");
+  if (opt_app != NULL)
+    {
+      opt_queue_dir = find_app_queue_dir (opt_app);
+      if (opt_app_name == NULL)
+        opt_app_name = g_strdup (opt_app);
+    }
   library_log = g_ptr_array_new_with_free_func (g_free);
   g_log_set_writer_func (tool_log_writer, NULL, NULL);
   if (argc < 2)
