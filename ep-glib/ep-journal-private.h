@@ -149,8 +149,10 @@ struct _EpQueue
   gboolean   stopping;
   gboolean   closed;
   gboolean   storing_failing; /* the latest append failed (or restored state) */
-  guint      blocked_categories; /* atomic: bit per EpConsentCategory, see
-                                  * ep_queue_remove_category() */
+  guint64    revoked_below[4]; /* per entry category (EpConsentCategory; CATEGORY_UNKNOWN's
+                               * stays 0), written under the mutex, read with atomic loads
+                               * (also without it): its events with a smaller seq are
+                               * deleted when taken, see ep_queue_remove_category() */
   gboolean   storage_lost;    /* the directory or a segment was deleted, not yet rescued */
   gint64     storage_check_due; /* monotonic time of the sync thread's next check */
   EpQueueNotifyFunc notify_func; /* see ep_queue_set_notify_func() */

@@ -5,7 +5,8 @@
  *
  * What GInitable's init does: check the configuration (the URIs, the
  * names), configure the submitter, open the queue, restore the monitor's
- * counters and the outage, start the scheduler with its transport. And
+ * counters and the outage, apply the consent state to the queue
+ * (ep-producer-consent.c), start the scheduler with its transport. And
  * the callbacks through which the parts report back: they hand their news
  * to ep-producer-context.c, or to ep-producer.c for the signal.
  */
@@ -405,6 +406,8 @@ ep_producer_init_parts (EpProducer  *self,
            ep_queue_get_moved_aside (self->queue));
 
   self->monitor = ep_monitor_new (self->queue);
+  /* before the lengths are taken: a blocked category's events go now */
+  ep_producer_consent_start (self);
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);
   self->delivery_outage = delivery;

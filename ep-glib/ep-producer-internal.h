@@ -50,6 +50,7 @@ struct _EpProducer
   gboolean       sync_on_send;
   gboolean       read_only;            /* construct-only: a snapshot of a queue, no delivery */
   gboolean       stamp_payload;        /* construct-only: the web producer's body form */
+  gboolean       persist_consent;      /* construct-only: the consent state is saved and restored */
   char         **feral_event_types;
   char          *device_info[N_DEVICE_INFO]; /* as configured, indexed by DeviceInfoIndex */
   char          *browser_name;
@@ -63,6 +64,8 @@ struct _EpProducer
   EpScheduler   *scheduler;            /* owned; NULL until init */
 
   GMutex         credentials_lock;     /* serialises setting credentials on the submitter and the scheduler */
+  GMutex         consent_lock;         /* serialises consent changes and their saves (ep-producer-consent.c) */
+  GBytes        *consent_saved;        /* owned, nullable, under consent_lock: the consent blob as last saved */
   guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
   EpOutageReason delivery_reason;      /* main context only: the last failed attempt's */
@@ -106,6 +109,13 @@ void     ep_producer_compute_outage            (EpProducer  *self,
 void     ep_producer_count_consent_drops       (EpProducer  *self,
                                                 GHashTable  *drops);
 void     ep_producer_schedule_update           (EpProducer  *self);
+
+/* ep-producer-consent.c: the consent state applied to the queue at start
+ * (during init, once the monitor exists) and on each change. */
+void     ep_producer_consent_start             (EpProducer  *self);
+void     ep_producer_consent_changed           (EpProducer  *self,
+                                                EpConsentCategory category,
+                                                gboolean     blocked);
 
 /* ep-producer-init.c: GInitable's work, run once. */
 gboolean ep_producer_init_parts                (EpProducer  *self,

@@ -87,6 +87,7 @@ enum {
   PROP_SYNC_ON_SEND,
   PROP_READ_ONLY,
   PROP_STAMP_PAYLOAD,
+  PROP_PERSIST_CONSENT,
   PROP_MAX_IN_FLIGHT,
   PROP_FERAL_EVENT_TYPES,
   PROP_DEVICE_VENDOR,
@@ -221,6 +222,8 @@ ep_producer_finalize (GObject *object)
   g_free (self->last_error);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_mutex_clear (&self->credentials_lock);
+  g_mutex_clear (&self->consent_lock);
+  g_clear_pointer (&self->consent_saved, g_bytes_unref);
   g_free (self->app_name);
   g_free (self->app_version);
   g_free (self->consumer_uri);
@@ -304,6 +307,9 @@ ep_producer_get_property (GObject    *object,
       break;
     case PROP_STAMP_PAYLOAD:
       g_value_set_boolean (value, self->stamp_payload);
+      break;
+    case PROP_PERSIST_CONSENT:
+      g_value_set_boolean (value, self->persist_consent);
       break;
     case PROP_MAX_IN_FLIGHT:
       g_value_set_uint (value, self->max_in_flight);
@@ -412,6 +418,9 @@ ep_producer_set_property (GObject      *object,
       break;
     case PROP_STAMP_PAYLOAD:
       self->stamp_payload = g_value_get_boolean (value);
+      break;
+    case PROP_PERSIST_CONSENT:
+      self->persist_consent = g_value_get_boolean (value);
       break;
     case PROP_MAX_IN_FLIGHT:
       ep_producer_set_max_in_flight (self, g_value_get_uint (value));
@@ -636,6 +645,44 @@ ep_producer_class_init (EpProducerClass *klass)
   properties[PROP_STAMP_PAYLOAD] = config_boolean ("stamp-payload");
 
   /**
+   * EpProducer:persist-consent:
+   *
+   * Whether the consent state is saved with the queue and restored at
+   * construction.
+   *
+   * The consent state in force when the producer is constructed applies
+   * to the queue exactly as a later [method@Ep.Producer.set_consent_blocked]
+   * would: the queued events of a blocked category, stored by an earlier
+   * run, are deleted (counted as consent-filtered) before construction
+   * returns, and never sent.
+   *
+   * When %FALSE (the default), every producer starts with
+   * %EP_CONSENT_CATEGORY_PERFORMANCE and %EP_CONSENT_CATEGORY_TARGETING
+   * blocked (privacy by default): the events of those categories that an
+   * earlier run queued but did not deliver are deleted at each start, and
+   * the events sent before the application applies the user's choice are
+   * dropped. Nothing the user did not consent to in this run can leave,
+   * at the cost of those events.
+   *
+   * When %TRUE, the state last set (by
+   * [method@Ep.Producer.set_consent_blocked], in this run or an earlier
+   * one) is saved durably beside the queue and restored at construction:
+   * the events a consenting user's earlier run queued are delivered, and
+   * an application that applies consent a moment after start neither loses
+   * the events sent in between nor leaks them when the user had revoked.
+   * Without a saved state the defaults apply. Use it when the application
+   * keeps the user's choice itself and applies it at every start anyway.
+   *
+   * Either way a revocation is durable before
+   * [method@Ep.Producer.set_consent_blocked] returns, also for the events
+   * in flight at that moment: a crash right after it never lets them out
+   * after a restart.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_PERSIST_CONSENT] = config_boolean ("persist-consent");
+
+  /**
    * EpProducer:max-in-flight:
    *
    * The most batches delivered at once. May be changed at any time, from
@@ -822,6 +869,7 @@ static void
 ep_producer_init (EpProducer *self)
 {
   g_mutex_init (&self->credentials_lock);
+  g_mutex_init (&self->consent_lock);
   self->submitter = ep_submitter_new ();
   self->context = g_main_context_ref_thread_default ();
   self->max_disk_usage = DEFAULT_MAX_DISK_USAGE;
@@ -980,11 +1028,22 @@ ep_producer_send_event_full (EpProducer        *self,
  * Blocks or unblocks a consent category, effective for the next send on
  * any thread. Blocking a category (again) also deletes the queued events of
  * that category that are not being delivered at that moment, and counts
- * them as consent-filtered (those in flight may complete; if their delivery
- * fails they are deleted too). %EP_CONSENT_CATEGORY_PERFORMANCE and
- * %EP_CONSENT_CATEGORY_TARGETING are blocked until the application unblocks
- * them; %EP_CONSENT_CATEGORY_NECESSARY can never be blocked (asking for it
- * is ignored with a warning).
+ * them as consent-filtered; those in flight may complete (a confirmation
+ * cannot be taken back), and whatever the reply they are never sent again:
+ * if their delivery fails they are deleted too, also if the category was
+ * unblocked meanwhile.
+ *
+ * The revocation is durable when this returns: it is written to a file
+ * beside the queue and synced (a few milliseconds on a real disk), so a
+ * crash right after it never lets the category's events out after a
+ * restart, not even those that were in flight. With
+ * [property@Ep.Producer:persist-consent] the new state is saved too.
+ *
+ * %EP_CONSENT_CATEGORY_PERFORMANCE and %EP_CONSENT_CATEGORY_TARGETING are
+ * blocked until the application unblocks them (at every start, unless
+ * [property@Ep.Producer:persist-consent] restores the state saved last);
+ * %EP_CONSENT_CATEGORY_NECESSARY can never be blocked (asking for it is
+ * ignored with a warning).
  */
 void
 ep_producer_set_consent_blocked (EpProducer        *self,
@@ -1000,17 +1059,7 @@ ep_producer_set_consent_blocked (EpProducer        *self,
         g_warning ("The NECESSARY consent category cannot be blocked; ignored");
       return;
     }
-  ep_submitter_set_consent_blocked (self->submitter, category, blocked);
-  if (self->queue == NULL)
-    return;
-  if (blocked)
-    {
-      /* revocation reaches the queue: its stored events go, counted */
-      ep_producer_count_consent_drops (self, ep_queue_remove_category (self->queue, category, NULL));
-      ep_producer_schedule_update (self);
-    }
-  else
-    ep_queue_unblock_category (self->queue, category);
+  ep_producer_consent_changed (self, category, blocked);
 }
 
 /**

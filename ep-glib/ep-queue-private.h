@@ -149,19 +149,25 @@ void        ep_queue_set_notify_func (EpQueue           *self,
  * and keeps it in the frame header and the index.
  *
  * ep_queue_remove_category() deletes (persistently) the queued events of
- * @category that are not in flight, and blocks the category in the queue:
- * in-flight ones may complete, but those given back by ep_queue_release()
- * are deleted when ep_queue_take() meets them (their names then wait for
- * ep_queue_steal_consent_drops(), and the notify function is called).
- * Returns (element-type utf8 guint) the deleted events' names with their
- * counts, never NULL; @error is set if the deletion could not be written
- * (the events are gone from memory but may come back after a restart).
- * Not persistent: after a restart nothing is blocked until this is called
- * again. Blocking: reads the deleted records' names. */
+ * @category whose seq is below @below_seq (G_MAXUINT64: every event
+ * appended so far) and that are not in flight; the in-flight ones may
+ * complete, but those given back by ep_queue_release() are deleted when
+ * ep_queue_take() meets them (their names then wait for
+ * ep_queue_steal_consent_drops(), and the notify function is called), also
+ * after the category was unblocked: the events stored before a revocation
+ * never leave after it. Returns (element-type utf8 guint) the deleted
+ * events' names with their counts, never NULL; @error is set if the
+ * deletion could not be written (the events are gone from memory but may
+ * come back after a restart). The deletions are written, not synced, and
+ * the revocation itself lives in memory only: the caller persists
+ * ep_queue_get_revoked_below() (a state blob) and applies it again at the
+ * next start. Blocking: reads the deleted records' names. */
 GHashTable *ep_queue_remove_category     (EpQueue            *self,
                                           EpConsentCategory   category,
+                                          guint64             below_seq,
                                           GError            **error);
-void        ep_queue_unblock_category    (EpQueue            *self,
+/* The seq below which @category's events are revoked (0: none). */
+guint64     ep_queue_get_revoked_below   (EpQueue            *self,
                                           EpConsentCategory   category);
 /* The events deleted later by ep_queue_take() (see above): (transfer full)
  * (nullable) name -> count, NULL if none since the last call. */

@@ -622,8 +622,11 @@ collect_jobs (EpQueue  *self,
               GArray   *jobs,
               GArray   *blocked)
 {
-  guint blocked_bits = (guint) g_atomic_int_get (&self->blocked_categories);
+  guint64 revoked_below[G_N_ELEMENTS (self->revoked_below)];
   gsize bytes = 0;
+
+  for (guint c = 0; c < G_N_ELEMENTS (revoked_below); c++)
+    revoked_below[c] = __atomic_load_n (&self->revoked_below[c], __ATOMIC_RELAXED);
 
   for (; pos < self->index.len && jobs->len < max_items; pos++)
     {
@@ -632,7 +635,7 @@ collect_jobs (EpQueue  *self,
 
       if (state == ENTRY_REMOVED || (take && state == ENTRY_IN_FLIGHT))
         continue;
-      if (take && (blocked_bits & (1u << e->category)))
+      if (take && e->seq < revoked_below[e->category])
         {
           add_job (self, e, blocked);
           continue;
@@ -806,6 +809,7 @@ drop_blocked (EpQueue *self,
 GHashTable *
 ep_queue_remove_category (EpQueue            *self,
                           EpConsentCategory   category,
+                          guint64             below_seq,
                           GError            **error)
 {
   g_autoptr(GArray) jobs = read_job_array_new ();
@@ -818,11 +822,15 @@ ep_queue_remove_category (EpQueue            *self,
   g_return_val_if_fail (error == NULL || *error == NULL, counts);
 
   g_mutex_lock (&self->mutex);
-  g_atomic_int_or (&self->blocked_categories, 1u << category);
+  below_seq = MIN (below_seq, self->next_seq);
+  if (below_seq > self->revoked_below[category])
+    __atomic_store_n (&self->revoked_below[category], below_seq, __ATOMIC_RELAXED);
   for (gsize i = 0; i < self->index.len && !self->closed; i++)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
 
+      if (e->seq >= below_seq)
+        break;
       if (ep_queue_entry_state (e) == ENTRY_PENDING && e->category == category)
         add_job (self, e, jobs);
     }
@@ -839,15 +847,15 @@ ep_queue_remove_category (EpQueue            *self,
   return counts;
 }
 
-void
-ep_queue_unblock_category (EpQueue           *self,
-                           EpConsentCategory  category)
+guint64
+ep_queue_get_revoked_below (EpQueue           *self,
+                            EpConsentCategory  category)
 {
-  g_return_if_fail (EP_IS_QUEUE (self));
-  g_return_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING);
+  g_return_val_if_fail (EP_IS_QUEUE (self), 0);
+  g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, 0);
 
   /* Without the mutex: the main context calls this. */
-  g_atomic_int_and (&self->blocked_categories, ~(1u << category));
+  return __atomic_load_n (&self->revoked_below[category], __ATOMIC_RELAXED);
 }
 
 GHashTable *

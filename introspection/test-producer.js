@@ -251,6 +251,32 @@ const tests = {
         assertEqual(consent, {perf: 1}, 'GVariant counters');
     },
 
+    async persistConsent() {
+        const first = newProducer({persist_consent: true});
+        assertEqual(first.persist_consent, true, 'persist-consent');
+        first.set_consent_blocked(Ep.ConsentCategory.TARGETING, false);
+        consumer.failing = true;
+        assertEqual(first.send_event('ad', Ep.ConsentCategory.TARGETING, '{}', null),
+            Ep.SendResult.STORED, 'consented send');
+        assert(await first.close_async(null), 'close_finish');
+        producers.splice(producers.indexOf(first), 1);
+
+        const second = newProducer({persist_consent: true});
+        assertEqual(second.get_consent_blocked(Ep.ConsentCategory.TARGETING), false,
+            'TARGETING restored unblocked');
+        assertEqual(second.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE), true,
+            'PERFORMANCE still blocked');
+        assertEqual(second.queue_length, 1, 'the consented event survived the restart');
+        second.set_consent_blocked(Ep.ConsentCategory.TARGETING, true);
+        assertEqual(second.queue_length, 0, 'revoked: deleted');
+        assert(await second.close_async(null), 'close_finish');
+        producers.splice(producers.indexOf(second), 1);
+
+        const third = newProducer({persist_consent: true});
+        assertEqual(third.get_consent_blocked(Ep.ConsentCategory.TARGETING), true,
+            'TARGETING restored blocked');
+    },
+
     async invalidConfig() {
         const error = assertThrowsEpError(() => newProducer({consumer_uri: 'api/event-batch'}),
             Ep.Error.INVALID_CONFIG, 'relative consumer-uri');

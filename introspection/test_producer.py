@@ -318,6 +318,39 @@ class ProducerTest(unittest.TestCase):
         self.assertEqual([(e["name"], json.loads(e["payload"])["i"])
                           for e in self.consumer.app_events()], [("nec", 0), ("nec", 4)])
 
+    def test_persist_consent(self):
+        # With persist-consent the state set last comes back at the next
+        # start, and the queued events of the consented category with it;
+        # without it the defaults apply at start, to the queue too.
+        self.consumer.failing = True
+        producer = self.new_producer(persist_consent=True)
+        self.assertTrue(producer.props.persist_consent)
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, False)
+        for i in range(3):
+            self.assertEqual(producer.send_event("perf", Ep.ConsentCategory.PERFORMANCE,
+                                                 '{"i":%d}' % i, None), Ep.SendResult.STORED)
+        self.assertEqual(producer.send_event("ad", Ep.ConsentCategory.TARGETING, "{}", None),
+                         Ep.SendResult.CONSENT_FILTERED)
+        self.close(self.producers.pop())
+
+        producer = self.new_producer(persist_consent=True)
+        self.assertFalse(producer.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE))
+        self.assertTrue(producer.get_consent_blocked(Ep.ConsentCategory.TARGETING))
+        self.assertEqual(producer.props.queue_length, 3)
+        self.close(self.producers.pop())
+
+        # The defaults: the queued PERFORMANCE events go at construction.
+        self.consumer.failing = False
+        producer = self.new_producer()
+        self.assertFalse(producer.props.persist_consent)
+        self.assertTrue(producer.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE))
+        self.assertEqual(producer.props.queue_length, 0)
+        counters = json.loads(producer.dup_counters_json())
+        self.assertEqual(counters["consentFilteredEvents"], {"perf": 3, "ad": 1})
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        self.assertEqual(self.consumer.app_events(), [])
+
     def test_read_only_snapshot_of_a_held_queue(self):
         # What `ep-tool status` does while the application runs: a second
         # ordinary producer is refused, a read-only one sees the queue and

@@ -330,3 +330,16 @@ ep_test_find_source (GMainContext *context,
     }
   return found;
 }
+
+guint64
+ep_test_count_of (EpProducer *producer,
+                  guint       reason,
+                  const char *name)
+{
+  g_autoptr(GVariant) counters = ep_producer_dup_counters (producer);
+  g_autoptr(GVariant) map = g_variant_get_child_value (counters, reason);
+  guint64 count = 0;
+
+  g_variant_lookup (map, name, "t", &count);
+  return count;
+}

@@ -118,4 +118,10 @@ GSource    *ep_test_find_source   (GMainContext *context,
 gboolean    ep_test_flush         (EpProducer   *producer,
                                    GError      **error);
 
+/* The producer's dropped-event count for @reason (0 consentFiltered, 1
+ * validationFailed, 2 storingFailed) and event @name. */
+guint64     ep_test_count_of      (EpProducer   *producer,
+                                   guint         reason,
+                                   const char   *name);
+
 G_END_DECLS

@@ -68,19 +68,6 @@ parse_headers (JsonParser *parser,
   return json_node_get_object (json_parser_get_root (parser));
 }
 
-static guint
-count_of (EpProducer *producer,
-          guint       reason,
-          const char *name)
-{
-  g_autoptr(GVariant) counters = ep_producer_dup_counters (producer);
-  g_autoptr(GVariant) map = g_variant_get_child_value (counters, reason);
-  guint64 count = 0;
-
-  g_variant_lookup (map, name, "t", &count);
-  return count;
-}
-
 enum { CONSENT = 0, VALIDATION = 1, STORING = 2 };
 
 /* ------------------------------------------------------------------------ */
@@ -358,7 +345,7 @@ test_stamp_payload (void)
       g_assert_cmpint (ep_producer_send_event (producer, "not_object", EP_CONSENT_CATEGORY_NECESSARY,
                                                not_objects[i], NULL),
                        ==, EP_SEND_RESULT_VALIDATION_FAILED);
-    g_assert_cmpuint (count_of (producer, VALIDATION, "not_object"), ==, G_N_ELEMENTS (not_objects));
+    g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, "not_object"), ==, G_N_ELEMENTS (not_objects));
   }
 
   events = read_queue (dir);
@@ -576,7 +563,7 @@ test_size_boundary (void)
   g_assert_cmpint (ep_producer_send_event (producer, "sized", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
-  g_assert_cmpuint (count_of (producer, VALIDATION, "sized"), ==, 1);
+  g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, "sized"), ==, 1);
 }
 
 static void
@@ -591,13 +578,13 @@ test_invalid_events (void)
 
   g_assert_cmpint (ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
-  g_assert_cmpuint (count_of (producer, VALIDATION, ""), ==, 1);
+  g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, ""), ==, 1);
 
   for (guint i = 0; i < G_N_ELEMENTS (bad_payloads); i++)
     g_assert_cmpint (ep_producer_send_event (producer, "bad", EP_CONSENT_CATEGORY_NECESSARY,
                                              bad_payloads[i], NULL),
                      ==, EP_SEND_RESULT_VALIDATION_FAILED);
-  g_assert_cmpuint (count_of (producer, VALIDATION, "bad"), ==, G_N_ELEMENTS (bad_payloads));
+  g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, "bad"), ==, G_N_ELEMENTS (bad_payloads));
 
   g_assert_cmpint (ep_producer_send_event (producer, "bad\x02name", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
@@ -632,11 +619,11 @@ test_reserved_headers_and_empty_fields (void)
                                                "{}", headers),
                        ==, EP_SEND_RESULT_VALIDATION_FAILED);
     }
-  g_assert_cmpuint (count_of (producer, VALIDATION, "relabel"), ==, G_N_ELEMENTS (bad_keys));
+  g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, "relabel"), ==, G_N_ELEMENTS (bad_keys));
 
   g_assert_cmpint (ep_producer_send_event (producer, "empty", EP_CONSENT_CATEGORY_NECESSARY, "", NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
-  g_assert_cmpuint (count_of (producer, VALIDATION, "empty"), ==, 1);
+  g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, "empty"), ==, 1);
   g_assert_cmpint (ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
@@ -831,8 +818,8 @@ test_consent (void)
   g_assert_cmpint (ep_producer_send_event (producer, "ad", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL),
                    ==, EP_SEND_RESULT_CONSENT_FILTERED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
-  g_assert_cmpuint (count_of (producer, CONSENT, "perf"), ==, 1);
-  g_assert_cmpuint (count_of (producer, CONSENT, "ad"), ==, 1);
+  g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "perf"), ==, 1);
+  g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "ad"), ==, 1);
 
   /* A blocked event is dropped before validation: an invalid one counts as
    * consent-filtered, not as invalid. */
@@ -859,7 +846,7 @@ test_consent (void)
   g_assert_cmpint (ep_producer_send_event (producer, "need", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
                    ==, EP_SEND_RESULT_STORED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
-  g_assert_cmpuint (count_of (producer, CONSENT, "perf"), ==, 4);
+  g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "perf"), ==, 4);
 }
 
 #define N_THREADS 8
@@ -972,7 +959,7 @@ test_locked_monitor_save_pending (void)
     {
       producer = new_producer_full (dir, &error, NULL);
       g_assert_no_error (error);
-      g_assert_cmpuint (count_of (producer, VALIDATION, ""), ==, round - 1);
+      g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, ""), ==, round - 1);
       g_assert_cmpint (ep_producer_send_event (producer, "", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
                        ==, EP_SEND_RESULT_VALIDATION_FAILED);
       /* Even rounds: the context also runs what is ready (a completion
@@ -1029,7 +1016,7 @@ test_budget (void)
   g_assert_cmpint (ep_producer_send_event (producer, "fill", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL),
                    ==, EP_SEND_RESULT_STORING_FAILED);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, stored);
-  g_assert_cmpuint (count_of (producer, STORING, "fill"), ==, 2);
+  g_assert_cmpuint (ep_test_count_of (producer, STORING, "fill"), ==, 2);
 
   EP_TEST_SPIN_UNTIL (changes->len == 1);
   g_assert_true (g_array_index (changes, gboolean, 0));
@@ -1116,7 +1103,7 @@ test_disk_error (void)
       while (ep_producer_send_event (producer, "disk", EP_CONSENT_CATEGORY_NECESSARY, payload, NULL) ==
              EP_SEND_RESULT_STORED)
         g_assert_cmpuint (++stored, <, 1000);
-      g_assert_cmpuint (count_of (producer, STORING, "disk"), ==, 1);
+      g_assert_cmpuint (ep_test_count_of (producer, STORING, "disk"), ==, 1);
       EP_TEST_SPIN_UNTIL (changes->len == 1);
       g_assert_true (ep_producer_get_outage (producer));
 
@@ -1149,8 +1136,8 @@ test_counters_survive_restart (void)
   {
     g_autoptr(EpProducer) producer = new_producer (dir);
 
-    g_assert_cmpuint (count_of (producer, CONSENT, "blocked"), ==, 2);
-    g_assert_cmpuint (count_of (producer, VALIDATION, ""), ==, 1);
+    g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "blocked"), ==, 2);
+    g_assert_cmpuint (ep_test_count_of (producer, VALIDATION, ""), ==, 1);
     json = ep_producer_dup_counters_json (producer);
     g_assert_cmpstr (json, ==, "{\"consentFilteredEvents\":{\"blocked\":2},"
                                "\"validationFailedEvents\":{\"\":1},\"storingFailedEvents\":{}}");
@@ -1287,15 +1274,15 @@ test_closed (void)
     g_assert_cmpuint (changes->len, ==, 0);
     g_assert_cmpint (ep_producer_get_outage (producer), ==, outage);
   }
-  g_assert_cmpuint (count_of (producer, STORING, "after"), ==, 1);
+  g_assert_cmpuint (ep_test_count_of (producer, STORING, "after"), ==, 1);
 
   /* The directory is free, the event sent before close is there, and so
    * are the counters (close saved them). */
   {
     g_autoptr(EpProducer) next = new_producer (dir);
     g_assert_cmpuint (ep_producer_get_queue_length (next), ==, 1);
-    g_assert_cmpuint (count_of (next, CONSENT, "blocked_before"), ==, 1);
-    g_assert_cmpuint (count_of (next, STORING, "after"), ==, 0);
+    g_assert_cmpuint (ep_test_count_of (next, CONSENT, "blocked_before"), ==, 1);
+    g_assert_cmpuint (ep_test_count_of (next, STORING, "after"), ==, 0);
 
     /* The closed producer, still alive, never writes in the directory that
      * has a new owner, not even when it is disposed. */
@@ -1304,9 +1291,9 @@ test_closed (void)
   }
   {
     g_autoptr(EpProducer) third = new_producer (dir);
-    g_assert_cmpuint (count_of (third, CONSENT, "late"), ==, 0);
-    g_assert_cmpuint (count_of (third, STORING, "after"), ==, 0);
-    g_assert_cmpuint (count_of (third, CONSENT, "blocked_before"), ==, 1);
+    g_assert_cmpuint (ep_test_count_of (third, CONSENT, "late"), ==, 0);
+    g_assert_cmpuint (ep_test_count_of (third, STORING, "after"), ==, 0);
+    g_assert_cmpuint (ep_test_count_of (third, CONSENT, "blocked_before"), ==, 1);
   }
 }
 

@@ -611,7 +611,7 @@ test_remove_category (void)
   ep_queue_release (queue, (guint64 *) (gpointer) seqs->data, 1);
   ep_queue_release (queue, &g_array_index (seqs, guint64, 2), seqs->len - 2);
 
-  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_PERFORMANCE, &error);
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_PERFORMANCE, G_MAXUINT64, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (g_hash_table_size (counts), ==, 1);
   g_assert_cmpuint (count_of (counts, "perf"), ==, 2);
@@ -639,21 +639,57 @@ test_remove_category (void)
   names = queue_names (queue);
   g_assert_cmpstr (names, ==, "n0,ad,test_event");
   g_clear_pointer (&counts, g_hash_table_unref);
-  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_TARGETING, NULL);
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_TARGETING, G_MAXUINT64, NULL);
   g_assert_cmpuint (count_of (counts, "ad"), ==, 1);
   g_clear_pointer (&counts, g_hash_table_unref);
-  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_NECESSARY, NULL);
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_NECESSARY, G_MAXUINT64, NULL);
   g_assert_cmpuint (count_of (counts, "n0"), ==, 1);  /* its category came from its headers */
   g_clear_pointer (&names, g_free);
   names = queue_names (queue);
   g_assert_cmpstr (names, ==, "test_event");
 
-  /* unblocked: handed out again */
-  ep_queue_unblock_category (queue, EP_CONSENT_CATEGORY_PERFORMANCE);
+  /* stored after the revocation: handed out */
   append_with_category (queue, "perf", "PERFORMANCE", "{}");
   g_clear_pointer (&taken, g_ptr_array_unref);
   taken = ep_queue_take (queue, 10, G_MAXSIZE);
   g_assert_cmpuint (taken->len, ==, 2);
+}
+
+/* A revocation below a seq (a persisted one, applied at the next start):
+ * only the category's events before it go, pending now and in flight when
+ * given back; the revocation holds after the category is used again. */
+static void
+test_remove_category_below (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("consent-below");
+  g_autoptr(EpQueue) queue = open_queue (dir, 0, NULL, 0);
+  g_autoptr(GHashTable) counts = NULL;
+  g_autoptr(GHashTable) drops = NULL;
+  g_autoptr(GArray) seqs = NULL;
+  g_autoptr(GPtrArray) taken = NULL;
+  g_autofree char *names = NULL;
+  guint64 below;
+
+  append_with_category (queue, "flying", "TARGETING", "{}");
+  seqs = take_seqs (queue);
+  append_with_category (queue, "old", "TARGETING", "{}");
+  append_with_category (queue, "n", "NECESSARY", "{}");
+  below = ep_queue_get_next_seq (queue);
+  append_with_category (queue, "new", "TARGETING", "{}");
+  g_assert_cmpuint (ep_queue_get_revoked_below (queue, EP_CONSENT_CATEGORY_TARGETING), ==, 0);
+
+  counts = ep_queue_remove_category (queue, EP_CONSENT_CATEGORY_TARGETING, below, NULL);
+  g_assert_cmpuint (g_hash_table_size (counts), ==, 1);
+  g_assert_cmpuint (count_of (counts, "old"), ==, 1);
+  g_assert_cmpuint (ep_queue_get_revoked_below (queue, EP_CONSENT_CATEGORY_TARGETING), ==, below);
+  names = queue_names (queue);
+  g_assert_cmpstr (names, ==, "flying,n,new");
+
+  ep_queue_release (queue, (guint64 *) (gpointer) seqs->data, seqs->len);
+  taken = ep_queue_take (queue, 10, G_MAXSIZE);
+  g_assert_cmpuint (taken->len, ==, 2);  /* n, new */
+  drops = ep_queue_steal_consent_drops (queue);
+  g_assert_cmpuint (count_of (drops, "flying"), ==, 1);
 }
 
 /* The names and sizes of the files of @dir, for "nothing was written". */
@@ -1000,6 +1036,7 @@ main (int    argc,
   g_test_add_func ("/ep/queue/compaction", test_compaction);
   g_test_add_func ("/ep/queue/compaction-interrupted", test_compaction_interrupted);
   g_test_add_func ("/ep/queue/remove-category", test_remove_category);
+  g_test_add_func ("/ep/queue/remove-category-below", test_remove_category_below);
   g_test_add_func ("/ep/queue/read-only", test_read_only);
   g_test_add_func ("/ep/queue/index-squeeze", test_index_squeeze);
   g_test_add_func ("/ep/queue/threads", test_threads);

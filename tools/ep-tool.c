@@ -227,7 +227,11 @@ check_queue_dir_exists (void)
 }
 
 /* A producer over the queue directory; NULL with @error set. With
- * @read_only it takes no lock and writes nothing (EpProducer:read-only). */
+ * @read_only it takes no lock and writes nothing (EpProducer:read-only).
+ * With persist-consent the consent state saved in the directory (by the
+ * application or by `send --category`) applies: without it, opening the
+ * queue would delete every queued PERFORMANCE and TARGETING event (the
+ * defaults block them, and the state at construction reaches the queue). */
 static EpProducer *
 new_producer (gboolean   read_only,
               GError   **error)
@@ -253,6 +257,7 @@ new_producer (gboolean   read_only,
                          "monitoring-interval", G_MAXUINT,
                          "request-timeout", (guint) MAX (opt_timeout_ms, 1),
                          "read-only", read_only,
+                         "persist-consent", TRUE,
                          NULL);
 }
 
@@ -446,7 +451,8 @@ cmd_send (int    argc,
   headers = parse_headers ();
 
   producer = open_producer ();
-  /* Naming the category on the command line is the consent. */
+  /* Naming the category on the command line is the consent (saved in the
+   * directory: persist-consent). */
   ep_producer_set_consent_blocked (producer, category, FALSE);
   g_ptr_array_set_size (library_log, 0);
   result = ep_producer_send_event_full (producer, argv[1], category, argv[2], headers, &id);
