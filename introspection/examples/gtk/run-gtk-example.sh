@@ -180,13 +180,15 @@ id2=$(sed -n 's/^sent: stored //p' "$work/app.out" | sed -n 2p)
 action flush
 wait_for app.out '^flush: not delivered yet'
 wait_for app.out '^banner: shown'
-echo "ok: the banner shows while the consumer fails"
+wait_for app.out '^reason: http-error \(POST http://[^ ]*/api/(public/)?event-batch: HTTP 503 '
+echo "ok: the banner shows while the consumer fails: $(grep -m 1 '^reason: http-error' "$work/app.out")"
 shot outage
 kill -USR1 "$consumer_pid"
 wait_for consumer.err 'SIGUSR1: ' 2
 action flush
 wait_for app.out '^flush: delivered' 2
 wait_for app.out '^banner: hidden'
+wait_for app.out '^reason: none'  2
 grep -q -- "$id2" "$work/events.jsonl" || fail "event $id2 is not at the consumer"
 echo "ok: Retry delivered $id2 once the consumer recovered; the banner hid"
 

@@ -12,8 +12,10 @@
  * - an init error means "analytics off": the app runs on without a
  *   producer, never g_error();
  * - a banner (a GtkRevealer: libadwaita 1.2, Debian 12's, has no AdwBanner,
- *   which came in 1.3) is bound to the producer's `outage` property, with a
- *   "Retry" button that flushes;
+ *   which came in 1.3) is bound to the producer's `outage` property, says
+ *   why from `outage-reason` (with `last-error` as its tooltip) and has a
+ *   "Retry" button that flushes. Offline is not an outage: the banner stays
+ *   hidden while GNetworkMonitor reports no network;
  * - the "Send event" button activates the `app.send-event` action, so the
  *   same code runs when the action is activated from outside
  *   (`gapplication action org.example.EpGtk.C send-event`).
@@ -36,6 +38,7 @@ typedef struct {
   char        *off_reason;   /* why analytics are off, or NULL */
   GtkLabel    *status;
   GtkRevealer *banner;
+  GtkLabel    *banner_label;
   guint        sent;
 } App;
 
@@ -116,6 +119,44 @@ quit_activated (GSimpleAction *action,
   g_application_quit (g_application_get_default ());
 }
 
+/* What the banner says, by EpProducer:outage-reason. */
+static const char *
+banner_text (EpOutageReason reason)
+{
+  switch (reason)
+    {
+    case EP_OUTAGE_REASON_UNREACHABLE:
+      return "The analytics server cannot be reached. Events are kept and sent later.";
+    case EP_OUTAGE_REASON_HTTP_ERROR:
+      return "The analytics server reports an error. Events are kept and sent later.";
+    case EP_OUTAGE_REASON_CREDENTIALS:
+      return "The analytics server refused the credentials. Events are kept until it accepts them.";
+    case EP_OUTAGE_REASON_STORAGE:
+      return "Analytics events cannot be saved (disk full or failing). New ones are dropped.";
+    case EP_OUTAGE_REASON_OFFLINE:
+      return "Offline. Analytics events are kept and sent when the network is back.";
+    case EP_OUTAGE_REASON_NONE:
+    default:
+      return "Analytics are not being delivered. They are kept and sent later.";
+    }
+}
+
+static void
+outage_reason_changed (EpProducer *producer,
+                       GParamSpec *pspec,
+                       App        *app)
+{
+  EpOutageReason reason = ep_producer_get_outage_reason (producer);
+  g_autofree char *detail = ep_producer_dup_last_error (producer);
+  GEnumClass *reasons = g_type_class_ref (EP_TYPE_OUTAGE_REASON);
+
+  gtk_label_set_text (app->banner_label, banner_text (reason));
+  gtk_widget_set_tooltip_text (GTK_WIDGET (app->banner_label), detail);
+  g_print ("reason: %s (%s)\n", g_enum_get_value (reasons, reason)->value_nick,
+           detail != NULL ? detail : "no error");
+  g_type_class_unref (reasons);
+}
+
 static void
 banner_revealed (GtkRevealer *banner,
                  GParamSpec  *pspec,
@@ -170,7 +211,7 @@ make_banner (App *app)
 {
   GtkWidget *revealer = gtk_revealer_new ();
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 12);
-  GtkWidget *label = gtk_label_new ("Analytics are not being delivered. They are kept and sent later.");
+  GtkWidget *label = gtk_label_new (banner_text (EP_OUTAGE_REASON_NONE));
   GtkWidget *retry = gtk_button_new_with_label ("Retry");
 
   gtk_widget_add_css_class (box, "toolbar");
@@ -186,10 +227,18 @@ make_banner (App *app)
                                     GTK_REVEALER_TRANSITION_TYPE_SLIDE_DOWN);
 
   app->banner = GTK_REVEALER (revealer);
+  app->banner_label = GTK_LABEL (label);
   g_signal_connect (revealer, "notify::reveal-child", G_CALLBACK (banner_revealed), app);
   if (app->producer != NULL)
-    g_object_bind_property (app->producer, "outage", revealer, "reveal-child",
-                            G_BINDING_SYNC_CREATE);
+    {
+      /* outage-reason is notified before outage changes, so the text is
+       * right when the banner slides in. */
+      g_signal_connect (app->producer, "notify::outage-reason",
+                        G_CALLBACK (outage_reason_changed), app);
+      outage_reason_changed (app->producer, NULL, app);
+      g_object_bind_property (app->producer, "outage", revealer, "reveal-child",
+                              G_BINDING_SYNC_CREATE);
+    }
   return revealer;
 }
 

@@ -6,8 +6,9 @@
 // The twin of ../c/ep-gtk-example.c (see there for the why): the producer is
 // made in startup (the primary instance only), an init error means
 // "analytics off", a banner (a Gtk.Revealer: libadwaita 1.2 has no
-// Adw.Banner) is bound to the producer's `outage`, and the "Send event"
-// button activates the app.send-event action.
+// Adw.Banner) is bound to the producer's `outage` and says why from
+// `outage-reason`, and the "Send event" button activates the app.send-event
+// action.
 //
 //   gjs -m ep-gtk-example.js --consumer http://127.0.0.1:8080
 
@@ -24,6 +25,20 @@ Gio._promisify(Ep.Producer.prototype, 'flush_async', 'flush_finish');
 
 const APP_ID = 'org.example.EpGtk.Gjs';
 const DEFAULT_CONSUMER = 'http://127.0.0.1:8080';
+// What the banner says, by Ep.Producer:outage-reason.
+const BANNER_TEXTS = {
+    [Ep.OutageReason.UNREACHABLE]:
+        'The analytics server cannot be reached. Events are kept and sent later.',
+    [Ep.OutageReason.HTTP_ERROR]:
+        'The analytics server reports an error. Events are kept and sent later.',
+    [Ep.OutageReason.CREDENTIALS]:
+        'The analytics server refused the credentials. Events are kept until it accepts them.',
+    [Ep.OutageReason.STORAGE]:
+        'Analytics events cannot be saved (disk full or failing). New ones are dropped.',
+    [Ep.OutageReason.OFFLINE]:
+        'Offline. Analytics events are kept and sent when the network is back.',
+};
+const DEFAULT_BANNER_TEXT = 'Analytics are not being delivered. They are kept and sent later.';
 
 const ExampleApp = GObject.registerClass(
 class ExampleApp extends Adw.Application {
@@ -120,19 +135,32 @@ class ExampleApp extends Adw.Application {
     _makeBanner() {
         const banner = new Gtk.Revealer({transition_type: Gtk.RevealerTransitionType.SLIDE_DOWN});
         const box = new Gtk.Box({spacing: 12, css_classes: ['toolbar']});
-        box.append(new Gtk.Label({
-            label: 'Analytics are not being delivered. They are kept and sent later.',
-            wrap: true, hexpand: true, xalign: 0, css_classes: ['warning'],
-        }));
+        const label = new Gtk.Label({
+            label: DEFAULT_BANNER_TEXT, wrap: true, hexpand: true, xalign: 0,
+            css_classes: ['warning'],
+        });
+        box.append(label);
         box.append(new Gtk.Button({label: 'Retry', action_name: 'app.flush'}));
         banner.child = box;
         banner.connect('notify::reveal-child',
             () => print(`banner: ${banner.reveal_child ? 'shown' : 'hidden'}`));
         if (this._producer !== null) {
+            // outage-reason is notified before outage changes, so the text
+            // is right when the banner slides in.
+            this._producer.connect('notify::outage-reason', producer => this._onReason(producer, label));
+            this._onReason(this._producer, label);
             this._producer.bind_property('outage', banner, 'reveal-child',
                 GObject.BindingFlags.SYNC_CREATE);
         }
         return banner;
+    }
+
+    _onReason(producer, label) {
+        const reason = producer.outage_reason, detail = producer.last_error;
+        label.label = BANNER_TEXTS[reason] ?? DEFAULT_BANNER_TEXT;
+        label.tooltip_text = detail;
+        const name = Object.keys(Ep.OutageReason).find(key => Ep.OutageReason[key] === reason);
+        print(`reason: ${name.toLowerCase().replace(/_/g, '-')} (${detail ?? 'no error'})`);
     }
 
     vfunc_activate() {

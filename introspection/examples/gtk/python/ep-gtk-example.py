@@ -7,8 +7,9 @@
 # The twin of ../c/ep-gtk-example.c (see there for the why): the producer is
 # made in startup (the primary instance only), an init error means
 # "analytics off", a banner (a Gtk.Revealer: libadwaita 1.2 has no
-# Adw.Banner) is bound to the producer's `outage`, and the "Send event"
-# button activates the app.send-event action.
+# Adw.Banner) is bound to the producer's `outage` and says why from
+# `outage-reason`, and the "Send event" button activates the app.send-event
+# action.
 #
 #   /usr/bin/python3 ep-gtk-example.py --consumer http://127.0.0.1:8080
 
@@ -24,6 +25,20 @@ from gi.repository import Adw, Ep, Gio, GLib, GObject, Gtk  # noqa: E402
 
 APP_ID = "org.example.EpGtk.Python"
 DEFAULT_CONSUMER = "http://127.0.0.1:8080"
+# What the banner says, by Ep.Producer:outage-reason.
+BANNER_TEXTS = {
+    Ep.OutageReason.UNREACHABLE:
+        "The analytics server cannot be reached. Events are kept and sent later.",
+    Ep.OutageReason.HTTP_ERROR:
+        "The analytics server reports an error. Events are kept and sent later.",
+    Ep.OutageReason.CREDENTIALS:
+        "The analytics server refused the credentials. Events are kept until it accepts them.",
+    Ep.OutageReason.STORAGE:
+        "Analytics events cannot be saved (disk full or failing). New ones are dropped.",
+    Ep.OutageReason.OFFLINE:
+        "Offline. Analytics events are kept and sent when the network is back.",
+}
+DEFAULT_BANNER_TEXT = "Analytics are not being delivered. They are kept and sent later."
 
 
 class ExampleApp(Adw.Application):
@@ -107,17 +122,28 @@ class ExampleApp(Adw.Application):
     def make_banner(self):
         banner = Gtk.Revealer(transition_type=Gtk.RevealerTransitionType.SLIDE_DOWN)
         box = Gtk.Box(spacing=12, css_classes=["toolbar"])
-        label = Gtk.Label(label="Analytics are not being delivered. They are kept and sent later.",
-                          wrap=True, hexpand=True, xalign=0, css_classes=["warning"])
+        label = Gtk.Label(label=DEFAULT_BANNER_TEXT, wrap=True, hexpand=True, xalign=0,
+                          css_classes=["warning"])
         box.append(label)
         box.append(Gtk.Button(label="Retry", action_name="app.flush"))
         banner.set_child(box)
         banner.connect("notify::reveal-child", lambda banner, pspec: print(
             "banner:", "shown" if banner.props.reveal_child else "hidden", flush=True))
         if self.producer is not None:
+            # outage-reason is notified before outage changes, so the text
+            # is right when the banner slides in.
+            self.producer.connect("notify::outage-reason",
+                                  lambda producer, pspec: self.on_reason(producer, label))
+            self.on_reason(self.producer, label)
             self.producer.bind_property("outage", banner, "reveal-child",
                                         GObject.BindingFlags.SYNC_CREATE)
         return banner
+
+    def on_reason(self, producer, label):
+        reason, detail = producer.props.outage_reason, producer.props.last_error
+        label.set_text(BANNER_TEXTS.get(reason, DEFAULT_BANNER_TEXT))
+        label.set_tooltip_text(detail)
+        print("reason: %s (%s)" % (reason.value_nick, detail or "no error"), flush=True)
 
     def do_activate(self):
         window = self.get_active_window()

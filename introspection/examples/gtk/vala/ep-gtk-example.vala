@@ -6,8 +6,9 @@
  * The twin of ../c/ep-gtk-example.c (see there for the why): the producer is
  * made in startup (the primary instance only), an init error means
  * "analytics off", a banner (a Gtk.Revealer: libadwaita 1.2 has no
- * Adw.Banner) is bound to the producer's `outage`, and the "Send event"
- * button activates the app.send-event action.
+ * Adw.Banner) is bound to the producer's `outage` and says why from
+ * `outage-reason`, and the "Send event" button activates the app.send-event
+ * action.
  *
  *   valac --pkg libadwaita-1 --pkg ep-glib-1.0 ep-gtk-example.vala
  *   ./ep-gtk-example --consumer http://127.0.0.1:8080
@@ -15,6 +16,24 @@
 
 const string APP_ID = "org.example.EpGtk.Vala";
 const string DEFAULT_CONSUMER = "http://127.0.0.1:8080";
+
+/* What the banner says, by Ep.Producer:outage-reason. */
+string banner_text (Ep.OutageReason reason) {
+    switch (reason) {
+    case Ep.OutageReason.UNREACHABLE:
+        return "The analytics server cannot be reached. Events are kept and sent later.";
+    case Ep.OutageReason.HTTP_ERROR:
+        return "The analytics server reports an error. Events are kept and sent later.";
+    case Ep.OutageReason.CREDENTIALS:
+        return "The analytics server refused the credentials. Events are kept until it accepts them.";
+    case Ep.OutageReason.STORAGE:
+        return "Analytics events cannot be saved (disk full or failing). New ones are dropped.";
+    case Ep.OutageReason.OFFLINE:
+        return "Offline. Analytics events are kept and sent when the network is back.";
+    default:
+        return "Analytics are not being delivered. They are kept and sent later.";
+    }
+}
 
 public class ExampleApp : Adw.Application {
     private string consumer = DEFAULT_CONSUMER;
@@ -111,17 +130,32 @@ public class ExampleApp : Adw.Application {
     private Gtk.Widget make_banner () {
         var banner = new Gtk.Revealer () { transition_type = Gtk.RevealerTransitionType.SLIDE_DOWN };
         var box = new Gtk.Box (Gtk.Orientation.HORIZONTAL, 12) { css_classes = { "toolbar" } };
-        box.append (new Gtk.Label ("Analytics are not being delivered. They are kept and sent later.") {
+        var label = new Gtk.Label (banner_text (Ep.OutageReason.NONE)) {
             wrap = true, hexpand = true, xalign = 0, css_classes = { "warning" }
-        });
+        };
+        box.append (label);
         box.append (new Gtk.Button.with_label ("Retry") { action_name = "app.flush" });
         banner.child = box;
         banner.notify["reveal-child"].connect (() => {
             print ("banner: %s\n", banner.reveal_child ? "shown" : "hidden");
         });
-        if (producer != null)
+        if (producer != null) {
+            /* outage-reason is notified before outage changes, so the text
+             * is right when the banner slides in. */
+            producer.notify["outage-reason"].connect (() => on_reason (label));
+            on_reason (label);
             producer.bind_property ("outage", banner, "reveal-child", BindingFlags.SYNC_CREATE);
+        }
         return banner;
+    }
+
+    private void on_reason (Gtk.Label label) {
+        var reason = producer.outage_reason;
+        var detail = producer.last_error;
+        label.label = banner_text (reason);
+        label.tooltip_text = detail;
+        var nick = ((EnumClass) typeof (Ep.OutageReason).class_ref ()).get_value (reason).value_nick;
+        print ("reason: %s (%s)\n", nick, detail ?? "no error");
     }
 
     public override void activate () {
