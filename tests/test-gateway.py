@@ -135,6 +135,16 @@ class GatewayTest(unittest.TestCase):
         ok, failed = results(r)
         self.assertEqual((len(ok), failed), (3, []))
 
+    def test_server_list(self):
+        """A list of servers, the first one down: the gateway uses the next."""
+        self.nats = Nats()
+        c = tc.Consumer("--sink", "127.0.0.1:%d,%s" % (free_port(), self.nats.url),
+                        "--create-stream", "-q")
+        self.consumers.append(c)
+        wait_for(lambda: self.healthy(c), "health through the second server")
+        ok, failed = results(c.post(tc.batch_params(entries("abababab", 2))))
+        self.assertEqual((len(ok), failed), (2, []))
+
     def test_confirmed_entries_are_in_the_stream(self):
         self.nats = Nats()
         c = self.gateway()

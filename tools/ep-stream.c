@@ -3,7 +3,7 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- *   ep-stream [OPTION...] count | ids | dump | check FILE
+ *   ep-stream [OPTION...] info | count | ids | dump | check FILE
  *
  * Reads the whole stream once with an ordered consumer (ephemeral: it
  * leaves nothing behind on the server, acknowledges nothing, and is
@@ -11,6 +11,7 @@
  * there was when it started. Each message's id is its Nats-Msg-Id header:
  * the event id, as ep-consumer publishes it.
  *
+ *   info        the stream's messages, replicas and cluster leader
  *   count       messages, distinct ids, ids seen more than once
  *   ids         every id, one a line, in stream order
  *   dump        every message's data (the JSON line), one a line
@@ -20,6 +21,10 @@
  *               times, "unexpected ID" for ids in the stream and not listed,
  *               then a summary line. Exit status 1 when an id is missing or
  *               duplicated, else 0.
+ *
+ * count and check start again (up to 3 times) when no message comes for
+ * --timeout (a consumer without a leader right after a restart); ids and
+ * dump, which print as they read, do not.
  *
  * Exit status 2 for a bad command line, 3 when the stream cannot be read.
  */
@@ -40,6 +45,8 @@ static char *opt_token_file;
 static char *opt_ca;
 static int opt_timeout_ms = 5000;
 
+#define READ_ATTEMPTS 3
+
 static const GOptionEntry entries[] = {
   { "server", 's', 0, G_OPTION_ARG_STRING, &opt_server,
     "NATS servers, nats://HOST:PORT[,...] (default nats://127.0.0.1:4222)", "URLS" },
@@ -57,6 +64,7 @@ static const GOptionEntry entries[] = {
 };
 
 typedef enum {
+  COMMAND_INFO,
   COMMAND_COUNT,
   COMMAND_IDS,
   COMMAND_DUMP,
@@ -179,6 +187,33 @@ reader_read (Reader       *reader,
   return TRUE;
 }
 
+/* Right after a server restarted, the consumer may get no leader in
+ * time: start again from the first message, a few times */
+static gboolean
+reader_read_retrying (Reader  *reader,
+                      jsCtx   *js,
+                      GError **error)
+{
+  for (guint attempt = 1; ; attempt++)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (reader_read (reader, js, &local_error))
+        return TRUE;
+      if (attempt == READ_ATTEMPTS || reader->command == COMMAND_IDS
+          || reader->command == COMMAND_DUMP)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      g_printerr ("ep-stream: %s; reading again from the start\n", local_error->message);
+      g_hash_table_remove_all (reader->counts);
+      g_ptr_array_set_size (reader->order, 0);
+      reader->messages = reader->without_id = 0;
+      g_usleep (G_USEC_PER_SEC);
+    }
+}
+
 static guint
 reader_count_duplicated (Reader *reader)
 {
@@ -251,7 +286,9 @@ parse_command (int       argc,
   const char *name = argc > 1 ? argv[1] : "";
   int wanted_argc = 2;
 
-  if (g_str_equal (name, "count"))
+  if (g_str_equal (name, "info"))
+    *command = COMMAND_INFO;
+  else if (g_str_equal (name, "count"))
     *command = COMMAND_COUNT;
   else if (g_str_equal (name, "ids"))
     *command = COMMAND_IDS;
@@ -265,7 +302,7 @@ parse_command (int       argc,
   else
     {
       g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
-                   "Give a command: count, ids, dump or check FILE (see --help)");
+                   "Give a command: info, count, ids, dump or check FILE (see --help)");
       return FALSE;
     }
   if (argc != wanted_argc)
@@ -302,6 +339,28 @@ connect_js (natsConnection **nc,
   return TRUE;
 }
 
+static gboolean
+print_info (jsCtx   *js,
+            GError **error)
+{
+  jsStreamInfo *info = NULL;
+  jsErrCode code = 0;
+  natsStatus s = js_GetStreamInfo (&info, js, opt_stream, NULL, &code);
+
+  if (s != NATS_OK)
+    {
+      ep_nats_set_error (error, s, "Could not read the stream's information");
+      return FALSE;
+    }
+  printf ("stream %s\nmessages %" G_GUINT64_FORMAT "\nreplicas %" G_GINT64_FORMAT
+          "\nleader %s\n", opt_stream, (guint64) info->State.Msgs,
+          (gint64) info->Config->Replicas,
+          info->Cluster != NULL && info->Cluster->Leader != NULL ? info->Cluster->Leader : "-");
+  jsStreamInfo_Destroy (info);
+
+  return TRUE;
+}
+
 static int
 run (Command      command,
      const char  *file,
@@ -313,7 +372,9 @@ run (Command      command,
   jsCtx *js = NULL;
   int status = 3;
 
-  if (connect_js (&nc, &js, error) && reader_read (&reader, js, error))
+  if (command == COMMAND_INFO)
+    status = connect_js (&nc, &js, error) && print_info (js, error) ? 0 : 3;
+  else if (connect_js (&nc, &js, error) && reader_read_retrying (&reader, js, error))
     {
       if (command == COMMAND_COUNT)
         printf ("%" G_GUINT64_FORMAT " messages, %u distinct ids, %u duplicated, %"
@@ -334,7 +395,7 @@ int
 main (int    argc,
       char **argv)
 {
-  g_autoptr(GOptionContext) context = g_option_context_new ("count | ids | dump | check FILE");
+  g_autoptr(GOptionContext) context = g_option_context_new ("info | count | ids | dump | check FILE");
   g_autoptr(GError) error = NULL;
   Command command;
   int status;

@@ -72,6 +72,7 @@ struct _NatsSink {
   gboolean        stopping;
 
   GThread        *stream_thread;
+  guint           stream_failures;  /* stream thread only */
   gint            stream_ready;  /* atomic */
 };
 
@@ -334,7 +335,10 @@ nats_sink_store (Sink     *sink,
   g_autofree char *received = NULL;
   Flight *flight;
 
-  if (!nats_sink_ready (sink, &reason))
+  /* --confirm-before-ack confirms on hand-off to nats.c (its buffers
+   * included, while it reconnects), as a collector that confirms on
+   * hand-off to its sink's client does */
+  if (!self->options->confirm_before_ack && !nats_sink_ready (sink, &reason))
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_CONNECTED,
                    "Cannot store events now: %s.", reason);
@@ -379,7 +383,9 @@ nats_sink_store (Sink     *sink,
 /* The stream: checked, or created, on a thread of its own                  */
 
 /* --stream-replicas, else 3 where the cluster has 3 servers (those the
- * connection knows: the URLs given and the ones the cluster announced) */
+ * connection knows: the URLs given and the ones the cluster announced),
+ * fewer where it knows fewer; 1 on a server without a cluster
+ * (stream_create) */
 static int
 stream_replicas (NatsSink *self)
 {
@@ -414,6 +420,13 @@ stream_create (NatsSink    *self,
   config.Replicas = stream_replicas (self);
   config.Duplicates = (int64_t) self->options->stream_duplicates_s * 1000000000;
   s = js_AddStream (&info, self->js, &config, NULL, code);
+  /* The default asked for replicas of a server that has no cluster */
+  if (s != NATS_OK && *code == JSStreamReplicasNotSupportedErr
+      && self->options->stream_replicas == 0)
+    {
+      config.Replicas = 1;
+      s = js_AddStream (&info, self->js, &config, NULL, code);
+    }
   if (s == NATS_OK)
     g_message ("created the stream %s (%" G_GINT64_FORMAT " replicas, file storage, "
                "duplicate window %d s)", config.Name, config.Replicas,
@@ -436,6 +449,11 @@ stream_check (NatsSink *self)
   jsStreamInfo_Destroy (info);
   if (s == NATS_NOT_FOUND && self->options->create_stream)
     s = stream_create (self, &code);
+  if (s != NATS_OK && ++self->stream_failures % 40 == 1)
+    g_message ("the stream %s is not available yet: %s (JetStream error %d%s%s)",
+               self->options->stream, natsStatus_GetText (s), (int) code,
+               nats_GetLastError (NULL) != NULL ? ": " : "",
+               nats_GetLastError (NULL) != NULL ? nats_GetLastError (NULL) : "");
 
   return s == NATS_OK;
 }

@@ -71,13 +71,16 @@ ep_nats_options_new (const EpNatsServer  *server,
                      GError             **error)
 {
   g_autofree char *urls = ep_nats_server_urls (server->servers);
+  g_auto(GStrv) list = g_strsplit (urls, ",", -1);
   g_autoptr(GError) local_error = NULL;
   natsOptions *options = NULL;
   natsStatus s;
 
+  /* natsOptions_SetURL () takes one URL only: a list goes through
+   * natsOptions_SetServers () */
   s = natsOptions_Create (&options);
   if (s == NATS_OK)
-    s = natsOptions_SetURL (options, urls);
+    s = natsOptions_SetServers (options, (const char **) list, (int) g_strv_length (list));
   if (s == NATS_OK)
     s = natsOptions_SetName (options, name);
   if (s == NATS_OK)
