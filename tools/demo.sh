@@ -5,6 +5,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 #   bash tools/demo.sh [--lang c|gjs|python] [--events N] [--rate R] [--keep]
+#   bash tools/demo.sh --cluster [...]   the ingest side at scale: 2 gateways in front
+#                                        of a 3-node NATS JetStream (tools/demo-cluster.sh)
 #
 # 1. installs the demo's missing Debian packages (tools/install-deps.sh demo, plus
 #    gjs for --lang gjs; the test command installs the rest) and builds into _build;
@@ -27,9 +29,13 @@ keep=false
 build_dir=${EP_BUILD_DIR:-_build}
 
 usage() {
-  echo "usage: $0 [--lang c|gjs|python] [--events N] [--rate R] [--keep]" >&2
+  echo "usage: $0 [--cluster] [--lang c|gjs|python] [--events N] [--rate R] [--keep]" >&2
   exit 2
 }
+
+for arg in "$@"; do
+  if [[ $arg == --cluster ]]; then exec bash tools/demo-cluster.sh "$@"; fi
+done
 
 while (($#)); do
   case "$1" in
