@@ -1,4 +1,4 @@
-/* ep-device.c: what the default headers say about the machine
+/* ep-device.c: what the default headers say about the machine, and where its sandbox keeps state
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -101,4 +101,39 @@ ep_device_info_get (void)
   static GOnce once = G_ONCE_INIT;
 
   return g_once (&once, detect, NULL);
+}
+
+/* The Flatpak application id of the sandbox under @root, or NULL outside
+ * one. */
+static char *
+flatpak_app_id (const char *root)
+{
+  g_autofree char *path = g_build_filename (root, ".flatpak-info", NULL);
+  g_autoptr(GKeyFile) info = g_key_file_new ();
+  g_autofree char *id = NULL;
+
+  if (!g_key_file_load_from_file (info, path, G_KEY_FILE_NONE, NULL))
+    return NULL;
+  id = g_key_file_get_string (info, "Application", "name", NULL);
+  if (id == NULL || *id == '\0' || strchr (id, '/') != NULL || id[0] == '.')
+    return NULL;
+  return g_steal_pointer (&id);
+}
+
+char *
+ep_default_queue_dir (const char *root,
+                      const char *app_name,
+                      gboolean   *flatpak_fallback)
+{
+  const char *state_home = g_getenv ("XDG_STATE_HOME");
+  g_autofree char *id = NULL;
+
+  *flatpak_fallback = FALSE;
+  if (state_home == NULL || !g_path_is_absolute (state_home))
+    id = flatpak_app_id (root);
+  if (id == NULL)
+    return g_build_filename (g_get_user_state_dir (), "ep-glib", app_name, NULL);
+  *flatpak_fallback = TRUE;
+  return g_build_filename (g_get_home_dir (), ".var", "app", id, ".local", "state",
+                           "ep-glib", app_name, NULL);
 }

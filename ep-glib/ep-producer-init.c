@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ep-event-private.h"
+#include "ep-device-private.h"
 #include "ep-producer-internal.h"
 
 /* Callbacks --------------------------------------------------------------- */
@@ -385,7 +386,15 @@ ep_producer_init_parts (EpProducer  *self,
     return FALSE;
 
   if (self->queue_dir == NULL)
-    self->queue_dir = g_build_filename (g_get_user_state_dir (), "ep-glib", self->app_name, NULL);
+    {
+      gboolean flatpak_fallback;
+
+      self->queue_dir = ep_default_queue_dir ("/", self->app_name, &flatpak_fallback);
+      if (flatpak_fallback)
+        g_message ("XDG_STATE_HOME is not set in this Flatpak sandbox (Flatpak before 1.13): "
+                   "the queue is in %s, which persists, not under ~/.local/state, which "
+                   "would not", self->queue_dir);
+    }
 
   if (self->read_only)
     self->queue = ep_queue_open_read_only (self->queue_dir, error);

@@ -534,8 +534,14 @@ ep_producer_class_init (EpProducerClass *klass)
   /**
    * EpProducer:queue-dir:
    *
-   * The directory of the persistent queue. Defaults to
-   * `$XDG_STATE_HOME/ep-glib/<app-name>/`. Created with mode 0700.
+   * The directory of the persistent queue. Created with mode 0700.
+   * Default: %NULL, which is `$XDG_STATE_HOME/ep-glib/<app-name>/` (GLib's
+   * [func@GLib.get_user_state_dir]: `~/.local/state` when the variable is
+   * unset). In a Flatpak sandbox without `XDG_STATE_HOME` (Flatpak before
+   * 1.13), where `~/.local/state` is a temporary directory that goes away
+   * with the sandbox, it is the app's own
+   * `~/.var/app/<app-id>/.local/state/ep-glib/<app-name>/`, where newer
+   * Flatpak points `XDG_STATE_HOME`; a message says so at init.
    */
   properties[PROP_QUEUE_DIR] = config_string ("queue-dir");
 

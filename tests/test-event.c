@@ -416,6 +416,53 @@ test_device_detect_flatpak (void)
   g_assert_cmpstr (flatpak->os_version, ==, "12");
 }
 
+/* Issue 22: in a Flatpak sandbox without XDG_STATE_HOME (Flatpak before
+ * 1.13), ~/.local/state is a tmpfs; the default queue goes in the app's own
+ * ~/.var/app/ID/.local/state instead. With XDG_STATE_HOME, or outside a
+ * sandbox, it is $XDG_STATE_HOME/ep-glib/NAME as before. */
+static void
+test_default_queue_dir_flatpak (void)
+{
+  g_autofree char *root = ep_test_make_dir ("sandbox-root");
+  g_autofree char *state_home = g_strdup (g_getenv ("XDG_STATE_HOME"));   /* usually NULL */
+  g_autofree char *host = g_build_filename (g_get_user_state_dir (), "ep-glib", "my-player", NULL);
+  g_autofree char *persistent = g_build_filename (g_get_home_dir (), ".var", "app",
+                                                  "org.example.Player", ".local", "state",
+                                                  "ep-glib", "my-player", NULL);
+  g_autofree char *outside = NULL;
+  g_autofree char *with_state_home = NULL;
+  g_autofree char *without_state_home = NULL;
+  g_autofree char *relative_state_home = NULL;
+  gboolean fallback = TRUE;
+
+  g_unsetenv ("XDG_STATE_HOME");
+  outside = ep_default_queue_dir (root, "my-player", &fallback);
+  g_assert_false (fallback);
+  g_assert_cmpstr (outside, ==, host);
+
+  write_file (root, ".flatpak-info", "[Application]\nname=org.example.Player\nruntime=runtime/org.gnome.Platform/x86_64/45\n");
+  without_state_home = ep_default_queue_dir (root, "my-player", &fallback);
+  g_assert_true (fallback);
+  g_assert_cmpstr (without_state_home, ==, persistent);
+
+  g_setenv ("XDG_STATE_HOME", "relative/state", TRUE);
+  relative_state_home = ep_default_queue_dir (root, "my-player", &fallback);
+  g_assert_true (fallback);
+  g_assert_cmpstr (relative_state_home, ==, persistent);
+
+  /* GLib's isolated test directories are set without the environment; an
+   * absolute XDG_STATE_HOME is what counts. */
+  g_setenv ("XDG_STATE_HOME", g_get_user_state_dir (), TRUE);
+  with_state_home = ep_default_queue_dir (root, "my-player", &fallback);
+  g_assert_false (fallback);
+  g_assert_cmpstr (with_state_home, ==, host);
+
+  if (state_home != NULL)
+    g_setenv ("XDG_STATE_HOME", state_home, TRUE);
+  else
+    g_unsetenv ("XDG_STATE_HOME");
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -434,6 +481,7 @@ main (int   argc,
   g_test_add_func ("/ep/event/record-parse-mangled", test_record_parse_mangled);
   g_test_add_func ("/ep/event/os-release", test_os_release);
   g_test_add_func ("/ep/event/device-detect-flatpak", test_device_detect_flatpak);
+  g_test_add_func ("/ep/event/default-queue-dir-flatpak", test_default_queue_dir_flatpak);
 
   return g_test_run ();
 }
