@@ -9,8 +9,8 @@
 # Builds _build (EP_BUILD_DIR) and _build-fuzz (clang, -Dfuzzing=true), then
 # at nice 10:
 #   - EP_RELIABILITY=long meson test --suite reliability (1,000 kill rounds
-#     per crash scenario, over 10,000 corruption cases, every network and
-#     disk case 20/30 times, a 1M-event backlog);
+#     per crash scenario, over 10,000 corruption cases, every network,
+#     hostile-clock and disk case 20/30 times, a 1M-event backlog);
 #   - meanwhile each fuzz target for FUZZ_SECONDS, two at a time, from its
 #     seed corpus; what they find is merged back into tests/fuzz/corpus
 #     (commit it), crashes are kept in the log directory.
