@@ -80,6 +80,24 @@ gap_split_add (GapSplit          *split,
   }
 }
 
+/* The machine's steal time so far (all CPUs, /proc/stat), in ms; -1 if
+ * unknown. A vCPU the host does not run makes a sleeping thread's wakeup
+ * late: that shows as asleep here. */
+static gint64
+steal_ms (void)
+{
+  g_autofree char *stat = NULL;
+  guint64 v[8] = { 0 };
+
+  if (!g_file_get_contents ("/proc/stat", &stat, NULL, NULL) ||
+      sscanf (stat, "cpu %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+              " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+              " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+              &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8)
+    return -1;
+  return (gint64) (v[7] * 1000 / sysconf (_SC_CLK_TCK));
+}
+
 static gboolean
 ticker_tick (gpointer data)
 {
@@ -137,6 +155,7 @@ ticker_start (Ticker *ticker)
         fprintf (ticker->log, "# drain start, tid %d: gap_start_ns gap_end_ns run_ns wait_ns nvcsw nivcsw "
                  "(CLOCK_MONOTONIC)\n", (int) gettid ());
     }
+  ticker->steal_start_ms = steal_ms ();
   ticker->start_ns = ticker->last_ns = bench_now_ns ();
 }
 
@@ -157,6 +176,8 @@ ticker_stop (Ticker *ticker,
   out->long_gaps = ticker->long_gaps;
   out->longest = ticker->longest;
   out->most_asleep = ticker->most_asleep;
+  out->steal_ms = ticker->steal_start_ms >= 0 && steal_ms () >= 0
+                    ? steal_ms () - ticker->steal_start_ms : -1;
 }
 
 /* Report ------------------------------------------------------------------- */
@@ -169,11 +190,13 @@ format_split_longest (const GapSplit *g)
 }
 
 static char *
-format_split_asleep (const GapSplit *g)
+format_split_asleep (const Drain *dr)
 {
-  return g_strdup_printf ("%.2f ms (gap %.1f ms = %.1f + %.1f + %.2f)", bench_gap_asleep_ns (g) / 1e6,
-                          g->total_ns / 1e6, g->run_ns / 1e6, g->wait_ns / 1e6,
-                          bench_gap_asleep_ns (g) / 1e6);
+  const GapSplit *g = &dr->most_asleep;
+
+  return g_strdup_printf ("%.2f ms (gap %.1f ms = %.1f + %.1f + %.2f); steal %" G_GINT64_FORMAT " ms",
+                          bench_gap_asleep_ns (g) / 1e6, g->total_ns / 1e6, g->run_ns / 1e6,
+                          g->wait_ns / 1e6, bench_gap_asleep_ns (g) / 1e6, dr->steal_ms);
 }
 
 /* Table 5b: where the main thread was during the gaps over 2 ms. */
@@ -187,7 +210,7 @@ print_gap_splits (const Config  *config,
   printf ("| reply latency | max-in-flight | loop | gaps > 2 ms | mean gap = on a CPU + waiting for a CPU "
           "+ asleep | share waiting for a CPU | gaps put down to waiting / running / sleeping "
           "| switches involuntary / voluntary | longest = on a CPU + waiting + asleep "
-          "| longest asleep, any gap (that gap = on a CPU + waiting + asleep) |\n");
+          "| longest asleep, any gap (that gap = on a CPU + waiting + asleep); the machine's steal time during the drain |\n");
   printf ("|---:|---:|---|---:|---|---:|---:|---:|---|---|\n");
   for (guint d = 0; d < N_DRAINS; d++)
     for (guint i = 0; i < N_IMPLS; i++)
@@ -201,7 +224,7 @@ print_gap_splits (const Config  *config,
         if (!dr->measured)
           continue;
         longest = format_split_longest (&dr->longest);
-        asleep = format_split_asleep (&dr->most_asleep);
+        asleep = format_split_asleep (dr);
         printf ("| %u ms | %u | %s | %u | %.2f ms = %.2f + %.2f + %.2f | %.0f %% | %u / %u / %u "
                 "| %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " | %s | %s |\n",
                 config->drain_latency[d], config->drain_in_flight[d], names[i], g->n,
@@ -218,7 +241,9 @@ print_gap_splits (const Config  *config,
           "the largest of: waiting, running, sleeping beyond 1 ms. Time stolen by the "
           "hypervisor counts as on a CPU. \"Longest asleep\" looks at every gap, not only "
           "those over 2 ms: about 1 ms of it is the timer's own wait in poll(); what is beyond "
-          "that is the main thread blocked (a lock, a syscall).\n");
+          "that is the main thread blocked (a lock, a syscall), or its wakeup late because the "
+          "hypervisor did not run the vCPU its timer was on (steal: /proc/stat, all CPUs, "
+          "10 ms resolution).\n");
 }
 
 void

@@ -99,6 +99,8 @@ typedef struct {
   GapSplit long_gaps;                  /* the gaps over 2 ms, added up */
   GapSplit longest;                    /* the longest gap */
   GapSplit most_asleep;                /* the gap with the most time asleep (any gap) */
+  gint64   steal_ms;                   /* time the hypervisor took from the machine's CPUs
+                                        * during the drain (/proc/stat), all CPUs */
   gint64   cpu_ns;                     /* the process's CPU time (all threads, user +
                                         * system) from the flush to its end */
 } Drain;
@@ -233,6 +235,7 @@ typedef struct {
   GapSplit    long_gaps;
   GapSplit    longest;
   GapSplit    most_asleep;
+  gint64      steal_start_ms;
   FILE       *log;                     /* $BENCH_GAP_LOG: one line per gap over 2 ms */
 } Ticker;
 

@@ -7,6 +7,34 @@
  * of ep-glib sees EpQueue through ep-queue-private.h. The on-disk format is
  * described at the top of ep-journal.c. Unless a comment says otherwise,
  * functions that take an EpQueue are called with its mutex held.
+ *
+ * The mutex and the producer's main context (issue 18, item 5: the main
+ * thread was blocked 12.3 ms at a time in a drain). Applications run GTK
+ * there, so the main context never waits for the mutex, which a thread may
+ * hold across I/O. What the main context reads is published without it
+ * (the published_* fields, atomics), or under a small lock of its own that
+ * no one holds across I/O or while waiting for the mutex (drops_lock,
+ * oldest_lock); what it would change is handed to the scheduler's worker
+ * (putting events back). The exceptions are the calls that do their own
+ * I/O on the caller's thread, by contract: a send (ep_queue_append(): the
+ * event is in the kernel when it returns; with sync_on_send it also waits
+ * for the sync that covers it), a consent revocation
+ * (ep_queue_remove_category()), ep_queue_peek() (tools), and close (a
+ * producer disposed without ep_producer_close_async()). Those take the
+ * mutex, and may wait behind a thread that holds it across I/O:
+ * - another thread's send, across its frame write (the kernel serialises
+ *   writes to one file anyway: ext4 takes the inode's lock for each);
+ * - segment rotation, by an append or a removal that needs a new file
+ *   (openat, the header's write, fallocate: once per segment);
+ * - the sync thread's zero-filling ahead of the log (sync_on_send only, at
+ *   most FILL_CHUNK bytes), its storage check (a few fstat() calls every
+ *   STORAGE_CHECK_US while events are queued) and a rescue after the
+ *   directory was deleted; the compaction's rename; close's final sync;
+ *   the ftruncate() that cuts a failed write off.
+ * Never held across I/O: the syncs (dropped for fdatasync/fsync), reads
+ * (ep_queue_take() reads without it), a removal's write (its space is
+ * reserved with the mutex held and written without it: EpJournalWrite),
+ * the deletion of dead segments and the compaction's copy and syncs.
  */
 #pragma once
 
@@ -126,7 +154,8 @@ struct _EpQueue
   gboolean   sync_on_send;
   gboolean   read_only;       /* ep_queue_open_read_only(): no lock, no writes, no thread */
 
-  GMutex     mutex;           /* guards everything below */
+  GMutex     mutex;           /* guards everything below unless a field says
+                               * otherwise: see the top of this file */
   GCond      cond;            /* wakes the sync thread */
   GPtrArray *segments;        /* owned refs, oldest first; the last is active */
   EpQueueIndex index;
@@ -170,12 +199,13 @@ struct _EpQueue
   guint64    oldest_time_seq; /* the event oldest_time is of; 0: none */
   gint64     oldest_time;
 
-  /* Copies of the counters the producer's main context reads after every
-   * batch (length, bytes, pending, first and next seq): written with the
-   * mutex held by ep_queue_publish_locked(), read with atomic loads and
-   * without the mutex. The main context must never wait for the mutex: a
-   * worker holds it across a write, and may be preempted while holding it
-   * (a drain of a 1M backlog kept the main context waiting 20 ms). */
+  /* Copies of what the producer's main context reads (length, bytes,
+   * pending, first and next seq after every batch; the storage state and
+   * the counts of the open for the outage and the properties; closed for
+   * the monitor): written with the mutex held by ep_queue_publish_locked()
+   * (and ep_queue_publish_storage_locked()), read with atomic loads and
+   * without the mutex. The main context never waits for the mutex: see the
+   * top of this file. */
   guint64    published_length;
   guint64    published_bytes;
   guint64    published_pending;
