@@ -115,7 +115,7 @@ declare -A expected=(
   [libep-glib-1.0-0]="usr/lib/$multiarch/libep-glib-1.0\.so\.0$ usr/lib/$multiarch/libep-glib-1.0\.so\.0\.[0-9]+\.[0-9]+$"
   [libep-glib-1.0-dev]="usr/include/ep-glib-1.0/ep-glib/ep-glib\.h$ usr/include/ep-glib-1.0/ep-glib/ep-version\.h$ usr/include/ep-glib-1.0/ep-glib/ep-enums\.h$ usr/lib/$multiarch/libep-glib-1.0\.so$ usr/lib/$multiarch/pkgconfig/ep-glib-1.0\.pc$ usr/share/gir-1.0/Ep-1\.0\.gir$ usr/share/vala/vapi/ep-glib-1\.0\.vapi$ usr/share/vala/vapi/ep-glib-1\.0\.deps$ usr/share/doc/libep-glib-1\.0-dev/examples/gtk/c/ep-gtk-example\.c$ usr/share/doc/libep-glib-1\.0-dev/examples/gtk/c/meson\.build$ usr/share/doc/libep-glib-1\.0-dev/examples/gtk/python/ep-gtk-example\.py$ usr/share/doc/libep-glib-1\.0-dev/examples/gtk/gjs/ep-gtk-example\.js$ usr/share/doc/libep-glib-1\.0-dev/examples/gtk/vala/ep-gtk-example\.vala$"
   [gir1.2-ep-1.0]="usr/lib/$multiarch/girepository-1\.0/Ep-1\.0\.typelib$"
-  [ep-glib-tools]="usr/bin/ep-tool$ usr/bin/ep-consumer$ usr/share/man/man1/ep-tool\.1\.gz$ usr/share/man/man1/ep-consumer\.1\.gz$"
+  [ep-glib-tools]="usr/bin/ep-tool$ usr/bin/ep-consumer$ usr/bin/ep-stream$ usr/share/man/man1/ep-stream\.1\.gz$ usr/share/man/man1/ep-tool\.1\.gz$ usr/share/man/man1/ep-consumer\.1\.gz$"
   [libep-glib-doc]="usr/share/doc/ep-glib-1\.0/index\.html$ usr/share/doc/ep-glib-1\.0/class\.Producer\.html$ usr/share/doc/ep-glib-1\.0/getting-started\.html$ usr/share/doc/ep-glib-1\.0/ep-glib-1\.0\.devhelp2$ usr/share/devhelp/books/ep-glib-1\.0"
 )
 for package in "${PACKAGES[@]}"; do

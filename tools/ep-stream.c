@@ -36,7 +36,7 @@
 
 #include <gio/gio.h>
 
-#include "nats/ep-nats.h"
+#include "ep-nats.h"
 
 static char *opt_server;
 static char *opt_stream;
