@@ -109,7 +109,7 @@ ep_credentials_class_init (EpCredentialsClass *klass)
    * EpCredentials:token: (getter get_token)
    *
    * The access token of the logged-in user, or %NULL when nobody is logged
-   * in. An empty string counts as %NULL.
+   * in. An empty string counts as %NULL. Default: %NULL.
    */
   properties[PROP_TOKEN] =
     g_param_spec_string ("token", NULL, NULL, NULL,
@@ -120,7 +120,7 @@ ep_credentials_class_init (EpCredentialsClass *klass)
    *
    * The application's client id, sent as the `client-id` event header and
    * as `X-Tidal-Token` on unauthenticated requests. An empty string counts
-   * as %NULL.
+   * as %NULL. Default: %NULL.
    */
   properties[PROP_CLIENT_ID] =
     g_param_spec_string ("client-id", NULL, NULL, NULL,

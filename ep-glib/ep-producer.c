@@ -502,6 +502,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * The application's version: the `app-version` header. Required (as
    * TIDAL's event platform requires it): construction fails with
    * %EP_ERROR_INVALID_CONFIG when it is missing or empty.
+   * Default: %NULL (which fails construction).
    */
   properties[PROP_APP_VERSION] = config_string ("app-version");
 
@@ -551,6 +552,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * The most bytes of event data the queue holds (the logical size that
    * [property@Ep.Producer:queue-bytes] counts). Beyond it, new events are
    * dropped as storing failures; queued events are never dropped.
+   * Default: 10485760 (10 MiB).
    */
   properties[PROP_MAX_DISK_USAGE] =
     g_param_spec_uint64 ("max-disk-usage", NULL, NULL, 1, G_MAXUINT64, DEFAULT_MAX_DISK_USAGE,
@@ -560,7 +562,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:batch-interval:
    *
    * Milliseconds between delivery attempts; also the shortest delay before
-   * a retry after a failure.
+   * a retry after a failure. Default: 30000 (30 seconds).
    */
   properties[PROP_BATCH_INTERVAL] = config_uint ("batch-interval", 1, DEFAULT_BATCH_INTERVAL_MS);
 
@@ -568,7 +570,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:monitoring-interval:
    *
    * Milliseconds between monitoring events (sent only when a dropped-event
-   * counter is non-zero).
+   * counter is non-zero). Default: 60000 (one minute).
    */
   properties[PROP_MONITORING_INTERVAL] =
     config_uint ("monitoring-interval", 1, DEFAULT_MONITORING_INTERVAL_MS);
@@ -597,7 +599,7 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * Milliseconds to wait for the consumer's reply before a request counts
    * as failed. Also bounds the last delivery attempt of
-   * [method@Ep.Producer.close_async].
+   * [method@Ep.Producer.close_async]. Default: 10000 (10 seconds).
    */
   properties[PROP_REQUEST_TIMEOUT] = config_uint ("request-timeout", 1, DEFAULT_REQUEST_TIMEOUT_MS);
 
@@ -606,6 +608,7 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * When %TRUE, an event that fails validation also logs a critical
    * warning naming the event and the reason, so integration bugs are loud.
+   * Default: %FALSE.
    */
   properties[PROP_STRICT_MODE] = config_boolean ("strict-mode");
 
@@ -630,6 +633,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * snapshot taken by [method@Gio.Initable.init]. Sending returns
    * %EP_SEND_RESULT_STORING_FAILED; flush and close finish at once (flush
    * with %EP_ERROR_CLOSED). For tools such as `ep-tool status`.
+   * Default: %FALSE.
    *
    * Since: 0.2
    */
@@ -693,7 +697,7 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * The most batches delivered at once. May be changed at any time, from
    * the thread of the producer's main context. Values above 32 (the
-   * connections the producer opens to one host) are used as 32.
+   * connections the producer opens to one host) are used as 32. Default: 4.
    */
   properties[PROP_MAX_IN_FLIGHT] =
     g_param_spec_uint ("max-in-flight", NULL, NULL, 1, G_MAXUINT, DEFAULT_MAX_IN_FLIGHT,
@@ -704,7 +708,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:feral-event-types:
    *
    * Event names removed from the queue at start, so that a poison event
-   * type from an old release cannot jam the queue.
+   * type from an old release cannot jam the queue. Default: %NULL (none).
    */
   properties[PROP_FERAL_EVENT_TYPES] =
     g_param_spec_boxed ("feral-event-types", NULL, NULL, G_TYPE_STRV,
@@ -714,6 +718,8 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:device-vendor:
    *
    * The `device-vendor` header; detected from DMI `sys_vendor` when unset.
+   * Set it to the empty string to leave the header out. Default: %NULL
+   * (detected).
    */
   properties[PROP_DEVICE_VENDOR] = config_string ("device-vendor");
 
@@ -721,6 +727,8 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:device-model:
    *
    * The `device-model` header; detected from DMI `product_name` when unset.
+   * Set it to the empty string to leave the header out. Default: %NULL
+   * (detected).
    */
   properties[PROP_DEVICE_MODEL] = config_string ("device-model");
 
@@ -728,6 +736,8 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:os-name:
    *
    * The `os-name` header; detected from `/etc/os-release` `NAME` when unset.
+   * Set it to the empty string to leave the header out. Default: %NULL
+   * (detected).
    */
   properties[PROP_OS_NAME] = config_string ("os-name");
 
@@ -736,6 +746,8 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * The `os-version` header; detected from `/etc/os-release` `VERSION_ID`
    * when unset.
+   * Set it to the empty string to leave the header out. Default: %NULL
+   * (detected).
    */
   properties[PROP_OS_VERSION] = config_string ("os-version");
 
@@ -743,6 +755,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:browser-name:
    *
    * The `browser-name` header, for web-view hosts; omitted when unset.
+   * Default: %NULL.
    */
   properties[PROP_BROWSER_NAME] = config_string ("browser-name");
 
@@ -750,6 +763,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:browser-version:
    *
    * The `browser-version` header, for web-view hosts; omitted when unset.
+   * Default: %NULL.
    */
   properties[PROP_BROWSER_VERSION] = config_string ("browser-version");
 
@@ -758,6 +772,8 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * The current credentials. New events carry their client id and token;
    * requests from now on use them.
+   * Default: %NULL (no token, no client id: events go to
+   * [property@Ep.Producer:public-consumer-uri]).
    */
   properties[PROP_CREDENTIALS] =
     g_param_spec_object ("credentials", NULL, NULL, EP_TYPE_CREDENTIALS,
@@ -817,7 +833,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:queue-length:
    *
    * The number of events stored and not yet confirmed. Notified from the
-   * producer's main context.
+   * producer's main context. Default: 0 (before the queue is opened).
    */
   properties[PROP_QUEUE_LENGTH] =
     g_param_spec_uint64 ("queue-length", NULL, NULL, 0, G_MAXUINT64, 0, read_only);
@@ -827,6 +843,7 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * The logical size in bytes of the queued events: what
    * [property@Ep.Producer:max-disk-usage] limits.
+   * Default: 0 (before the queue is opened).
    */
   properties[PROP_QUEUE_BYTES] =
     g_param_spec_uint64 ("queue-bytes", NULL, NULL, 0, G_MAXUINT64, 0, read_only);
@@ -835,7 +852,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:discarded-records:
    *
    * The number of corrupt records found and discarded when the queue was
-   * opened (also logged once as a warning).
+   * opened (also logged once, as a message). Default: 0.
    */
   properties[PROP_DISCARDED_RECORDS] =
     g_param_spec_uint ("discarded-records", NULL, NULL, 0, G_MAXUINT, 0, read_only);
