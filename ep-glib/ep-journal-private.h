@@ -19,7 +19,9 @@
  * I/O on the caller's thread, by contract: a send (ep_queue_append(): the
  * event is in the kernel when it returns; with sync_on_send it also waits
  * for the sync that covers it), a consent revocation
- * (ep_queue_remove_category()), ep_queue_peek() (tools), and close (a
+ * (ep_queue_remove_category() and the ep_queue_sync() that makes it
+ * durable before set_consent_blocked() returns), ep_queue_peek() (tools),
+ * and close (a
  * producer disposed without ep_producer_close_async()). Those take the
  * mutex, and may wait behind a thread that holds it across I/O:
  * - another thread's send, across its frame write (the kernel serialises

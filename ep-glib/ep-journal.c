@@ -790,6 +790,8 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
   self->dirty_since = 0;
   g_mutex_unlock (&self->mutex);
 
+  if (self->io_hook != NULL && (dirty->len > 0 || dir_dirty))
+    self->io_hook (self, EP_QUEUE_IO_SYNC, self->io_hook_data);
   for (guint i = 0; i < dirty->len; i++)
     if (fdatasync (((EpQueueSegment *) dirty->pdata[i])->fd) != 0 && errsv == 0)
       errsv = errno;

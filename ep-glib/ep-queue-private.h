@@ -221,17 +221,19 @@ void        ep_queue_set_sync_hook   (EpQueue             *self,
                                       EpQueueSyncHook      hook,
                                       gpointer             user_data);
 
-/* Tests: what a thread is about to write. */
+/* Tests: what a thread is about to write or sync. */
 typedef enum {
   EP_QUEUE_IO_EVENT,      /* an append's frame */
   EP_QUEUE_IO_TOMBSTONE,  /* a removal's frame */
   EP_QUEUE_IO_FILL,       /* sync_on_send: zeros ahead of the log (the sync thread) */
+  EP_QUEUE_IO_SYNC,       /* the background fdatasync of written segments (the sync
+                           * thread; also close and ep_queue_sync()) */
 } EpQueueIo;
 
-/* Tests: called on the thread that is about to write @what, right before
- * the write, holding whatever that thread holds there (the queue's mutex
- * for EP_QUEUE_IO_EVENT and EP_QUEUE_IO_FILL; nothing of the queue's for
- * EP_QUEUE_IO_TOMBSTONE). A hook that blocks holds the queue's I/O side
+/* Tests: called on the thread that is about to write (or sync) @what,
+ * right before the syscall, holding whatever that thread holds there (the
+ * queue's mutex for EP_QUEUE_IO_EVENT and EP_QUEUE_IO_FILL; nothing of the
+ * queue's for EP_QUEUE_IO_TOMBSTONE and EP_QUEUE_IO_SYNC). A hook that blocks holds the queue's I/O side
  * there: see tests/test-main-context.c. */
 typedef void (*EpQueueIoHook) (EpQueue   *queue,
                                EpQueueIo  what,

@@ -7,8 +7,8 @@
  * Issue 18, item 5: in a drain the main thread was asleep 12.3 ms at a time,
  * waiting for the queue's mutex while a worker held it across a write. Here
  * a hook (ep_queue_set_io_hook()) stops the scheduler's worker right before
- * it writes a confirmed batch's removal, with whatever it holds there, until
- * the test lets it go. Meanwhile the main context must go on: a 1 ms timer
+ * it writes a confirmed batch's removal (or the sync thread right before its
+ * fdatasync), with whatever it holds there, until the test lets it go. Meanwhile the main context must go on: a 1 ms timer
  * ticks, and every call an application makes there returns (send, the
  * queue's properties, the oldest event's time, consent, flush), as does the
  * update the producer makes on its context after a send. A watchdog thread
@@ -195,6 +195,65 @@ test_worker_held_in_removal (Fixture       *fx,
   g_cond_clear (&hold.cond);
 }
 
+/* The sync thread held in its background fdatasync: the main context
+ * goes on, and a whole flush completes meanwhile (sends, reads, removals:
+ * nothing waits for the sync). */
+static void
+test_sync_thread_held_in_sync (Fixture       *fx,
+                               gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  EpQueue *queue = ep_producer_get_queue (producer);
+  g_autoptr(GAsyncResult) flushed = NULL;
+  g_autoptr(GSource) ticker = g_timeout_source_new (1);
+  g_autoptr(GThread) watchdog = NULL;
+  Hold hold = { 0 };
+  guint ticks = 0, length_notifies = 0;
+
+  g_mutex_init (&hold.lock);
+  g_cond_init (&hold.cond);
+  hold.what = EP_QUEUE_IO_SYNC;
+  hold.main_thread = g_thread_self ();
+  hold.armed = TRUE;
+  ep_queue_set_io_hook (queue, hold_hook, &hold);
+  g_source_set_callback (ticker, tick, &ticks, NULL);
+  g_source_attach (ticker, g_main_context_get_thread_default ());
+  g_signal_connect (producer, "notify::queue-length", G_CALLBACK (on_notify), &length_notifies);
+
+  /* Written, so the sync thread syncs them within SYNC_DELAY_US: held. */
+  send_n (producer, "before", 25);
+  EP_TEST_SPIN_UNTIL (hold_is_stuck (&hold));
+  watchdog = g_thread_new ("watchdog", watchdog_main, &hold);
+
+  wait_ticks (&ticks, 20);
+  g_assert_cmpint (ep_producer_get_oldest_event_time (producer), >, 0);
+  length_notifies = 0;
+  g_assert_cmpint (ep_producer_send_event (producer, "while-held", EP_CONSENT_CATEGORY_NECESSARY,
+                                           "{}", NULL), ==, EP_SEND_RESULT_STORED);
+  EP_TEST_SPIN_UNTIL (length_notifies > 0);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 26);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &flushed);
+  ep_test_wait_result (&flushed);
+  g_assert_true (ep_producer_flush_finish (producer, flushed, NULL));
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+  wait_ticks (&ticks, 20);
+
+  g_mutex_lock (&hold.lock);
+  g_assert_true (hold.stuck);
+  g_assert_false (hold.released);  /* all of it while the sync thread was held */
+  hold.done = TRUE;
+  g_cond_broadcast (&hold.cond);
+  g_mutex_unlock (&hold.lock);
+  g_thread_join (g_steal_pointer (&watchdog));
+  g_assert_false (hold.watchdog_fired);
+  hold_release (&hold);
+
+  ep_queue_set_io_hook (queue, NULL, NULL);
+  g_source_destroy (ticker);
+  g_mutex_clear (&hold.lock);
+  g_cond_clear (&hold.cond);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -203,6 +262,8 @@ main (int    argc,
 
   g_test_add ("/main-context/worker-held-in-removal", Fixture, NULL,
               fixture_setup, test_worker_held_in_removal, fixture_teardown);
+  g_test_add ("/main-context/sync-thread-held-in-sync", Fixture, NULL,
+              fixture_setup, test_sync_thread_held_in_sync, fixture_teardown);
 
   return g_test_run ();
 }
