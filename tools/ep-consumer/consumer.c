@@ -153,6 +153,7 @@ consumer_listen (Consumer  *self,
                    self->options->port, listen_error->message);
       return 0;
     }
+  consumer_limits_listening (self);
   uris = soup_server_get_uris (self->server);
   port = g_uri_get_port (uris->data);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
@@ -264,6 +265,7 @@ consumer_new (Options *options)
   self->started_us = self->rate_us = g_get_monotonic_time ();
   self->status_line = !options->quiet && isatty (STDERR_FILENO);
   consumer_add_handlers (self);
+  consumer_limits_init (self);
   /* Before the URL is announced, so that no signal can arrive unhandled */
   self->signal_ids[0] = g_unix_signal_add (SIGINT, on_quit_signal, self);
   self->signal_ids[1] = g_unix_signal_add (SIGTERM, on_quit_signal, self);
@@ -278,6 +280,7 @@ consumer_free (Consumer *self)
   for (guint i = 0; i < G_N_ELEMENTS (self->signal_ids); i++)
     g_clear_handle_id (&self->signal_ids[i], g_source_remove);
   g_clear_handle_id (&self->status_id, g_source_remove);
+  consumer_limits_clear (self);
   soup_server_disconnect (self->server);
   if (self->sink != NULL)
     self->sink->free (self->sink);

@@ -17,6 +17,8 @@
  *   output.c    the JSON lines of accepted events, the log, the status line
  *   sink-nats.c the NATS JetStream sink (--sink nats://...), built with the
  *               meson feature "nats"; the file sink (output.c) is the default
+ *   limits.c    what a client can cost: body size and memory, timeouts,
+ *               the number of connections
  */
 #pragma once
 
@@ -32,6 +34,10 @@ G_BEGIN_DECLS
 #define ENDPOINT_PRIVATE       "/api/event-batch"
 #define ENDPOINT_PUBLIC        "/api/public/event-batch"
 #define MAX_REQUEST_BYTES      (4 * 1024 * 1024)
+#define BODY_BUDGET_BYTES      (16 * 1024 * 1024)  /* all requests in progress */
+#define DEFAULT_IDLE_TIMEOUT   75   /* s; longer than libsoup clients keep idle connections */
+#define DEFAULT_REQUEST_TIMEOUT 60  /* s */
+#define DEFAULT_MAX_CONNECTIONS 1024
 #define STATUS_INTERVAL_MS     250
 
 /* The command line, as parsed and checked by main.c; read-only afterwards */
@@ -50,6 +56,9 @@ typedef struct {
   double   hang_rate;            /*   ...a request never answered */
   double   garbage_rate;         /*   ...a 200 reply that is not SQS */
   gint64   seed;                 /* -1: a random seed */
+  int      idle_timeout;         /* s; 0: none */
+  int      request_timeout;      /* s; 0: none */
+  int      max_connections;
   gboolean quiet;
   gboolean verbose;
   gboolean version;
@@ -100,6 +109,11 @@ typedef struct {
   guint64 faults;           /* injected faults: requests and entries */
   guint64 failed_requests;  /* replies with a non-2xx status */
   guint64 unknown_paths;    /* requests to paths nothing serves (404) */
+  guint64 too_large;        /* 413 before the body was read (limits.c) */
+  guint64 overloaded;       /* 503: the bodies in progress hit BODY_BUDGET_BYTES */
+  guint64 timed_out;        /* requests closed by --request-timeout */
+  guint64 connections_refused;  /* closed at once: every connection was busy */
+  guint64 connections_evicted;  /* idle ones closed to make room */
 } Totals;
 
 typedef struct {
@@ -125,6 +139,11 @@ typedef struct {
   double      rate;            /* smoothed events per second */
   guint       signal_ids[3];
   Sink       *sink;            /* owned */
+  GQueue      connections;     /* limits.c: Connection, oldest first */
+  guint       closing_connections;
+  int         max_connections; /* --max-connections, fitted to RLIMIT_NOFILE */
+  gsize       body_bytes;      /* bodies of the requests in progress */
+  GQueue      rejections;      /* limits.c: replies written by hand, lingering */
 } Consumer;
 
 typedef enum {
@@ -205,6 +224,12 @@ void      handle_control             (SoupServer         *server,
                                       const char         *path,
                                       GHashTable         *query,
                                       gpointer            user_data);
+
+/* limits.c */
+void      consumer_limits_init       (Consumer           *self);
+void      consumer_limits_listening  (Consumer           *self);
+void      consumer_limits_clear      (Consumer           *self);
+guint     consumer_open_connections  (Consumer           *self);
 
 /* output.c */
 void      consumer_log               (Consumer           *self,

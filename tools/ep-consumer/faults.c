@@ -273,6 +273,14 @@ control_reply_state (Consumer          *self,
   json_add_uint (builder, "failed_requests", t->failed_requests);
   json_add_uint (builder, "unknown_paths", t->unknown_paths);
   json_add_uint (builder, "held_replies", self->held->len);
+  json_add_uint (builder, "connections", consumer_open_connections (self));
+  json_add_uint (builder, "max_connections", self->max_connections);
+  json_add_uint (builder, "connections_refused", t->connections_refused);
+  json_add_uint (builder, "connections_evicted", t->connections_evicted);
+  json_add_uint (builder, "requests_too_large", t->too_large);
+  json_add_uint (builder, "requests_overloaded", t->overloaded);
+  json_add_uint (builder, "requests_timed_out", t->timed_out);
+  json_add_uint (builder, "body_bytes", self->body_bytes);
   json_add_bool (builder, "fail", self->fail_all);
   json_add_uint (builder, "fail_status", self->fail_all_status);
   json_add_bool (builder, "hang", self->hang_all);

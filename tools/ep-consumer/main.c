@@ -29,6 +29,11 @@ static const char description[] =
   "The first line on standard error is \"ep-consumer listening on http://127.0.0.1:PORT\";\n"
   "standard output carries only the events (without --output): ep-consumer | jq\n"
   "\n"
+  "Limits: a body over 4 MiB gets 413 when its Content-Length arrives (or, chunked,\n"
+  "as soon as it passes 4 MiB), unread, and its connection is closed; the bodies of\n"
+  "all requests in progress share 16 MiB (past it: 503, Retry-After: 1);\n"
+  "--idle-timeout, --request-timeout and --max-connections bound time and connections.\n"
+  "\n"
   "Run-time control:\n"
   "  SIGUSR1                          toggle failing every request (--fail-status)\n"
   "  POST /control/fail?on=1|0        the same; optional &status=CODE&retry_after=S\n"
@@ -87,6 +92,15 @@ option_context_new (Options *o)
       "Never answer a request, with probability P", "P" },
     { "garbage-rate", 0, 0, G_OPTION_ARG_DOUBLE, &o->garbage_rate,
       "Answer a request with 200 and an HTML page, with probability P", "P" },
+    { "idle-timeout", 0, 0, G_OPTION_ARG_INT, &o->idle_timeout,
+      "Close a connection that sends or reads nothing for S seconds (default 75; 0: never)",
+      "S" },
+    { "request-timeout", 0, 0, G_OPTION_ARG_INT, &o->request_timeout,
+      "Close a connection whose request is not complete S seconds after it began "
+      "(default 60; 0: never)", "S" },
+    { "max-connections", 0, 0, G_OPTION_ARG_INT, &o->max_connections,
+      "Keep at most N connections open; past it the oldest idle one is closed "
+      "(default 1024)", "N" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &o->seed,
       "Seed the random choices and ids, for repeatable runs", "N" },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
@@ -197,6 +211,9 @@ options_check (Options  *o,
          && check_range ("stream-replicas", o->stream_replicas, 0, 5, error)
          && check_range ("stream-duplicate-window", o->stream_duplicates_s, 1, 86400, error)
          && check_range ("latency", o->latency_ms, 0, G_MAXINT, error)
+         && check_range ("idle-timeout", o->idle_timeout, 0, G_MAXINT, error)
+         && check_range ("request-timeout", o->request_timeout, 0, G_MAXINT / 1000, error)
+         && check_range ("max-connections", o->max_connections, 1, G_MAXINT, error)
          && check_range ("fail-status", o->fail_status, 400, 599, error)
          && (o->retry_after == -1 || check_range ("retry-after", o->retry_after, 0, G_MAXINT, error))
          && (o->seed == -1 || check_range ("seed", o->seed, 0, G_MAXUINT32, error))
@@ -238,6 +255,9 @@ options_parse (Options   *o,
   o->seed = -1;
   o->sink_timeout_ms = 5000;
   o->stream_duplicates_s = 600;
+  o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
+  o->request_timeout = DEFAULT_REQUEST_TIMEOUT;
+  o->max_connections = DEFAULT_MAX_CONNECTIONS;
 
   if (!g_option_context_parse (context, argc, argv, error))
     return FALSE;
