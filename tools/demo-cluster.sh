@@ -7,8 +7,8 @@
 #   bash tools/demo.sh --cluster [--lang c|gjs|python] [--events N] [--rate R] [--keep]
 #   (or bash tools/demo-cluster.sh with the same options)
 #
-# 1. installs the demo's packages and nats-server, libnats-dev (the tests
-#    group holds them), builds into _build with the NATS sink;
+# 1. installs the demo's packages and nats-server, libnats-dev
+#    (tools/install-deps.sh demo nats), builds into _build with the NATS sink;
 # 2. starts 3 nats-server nodes with JetStream in one cluster on free
 #    loopback ports, and 2 ep-consumer gateways sharing one port
 #    (--reuse-port) in front of a 3-replica stream;
@@ -55,13 +55,9 @@ say() {
 # 1. Dependencies and build ---------------------------------------------------
 
 say "checking the demo's Debian packages, nats-server and libnats-dev"
-deps_groups=(demo)
+deps_groups=(demo nats)
 if [[ $lang == gjs ]]; then deps_groups+=(gjs); fi
 bash tools/install-deps.sh "${deps_groups[@]}"
-if { ! command -v nats-server >/dev/null && [[ ! -x /usr/sbin/nats-server ]]; } \
-   || ! pkg-config --exists libnats; then
-  bash tools/install-deps.sh tests
-fi
 nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
 
 demo_options=(-Dtools=true -Dtests=true -Dintrospection=true -Dnats=enabled)

@@ -16,6 +16,7 @@
 # Groups (no group: all of them, which is what .ci/run and tools/run-tests.sh use):
 #   demo       what tools/demo.sh needs: the build, the typelib, the Python example
 #   gjs        the GJS example (tools/demo.sh --lang gjs)
+#   nats       nats-server and libnats-dev (tools/demo.sh --cluster, the gateway)
 #   tests      every test suite (tools/run-tests.sh): demo, gjs and the rest
 #   docs       the HTML reference (gi-docgen) and the man pages (rst2man)
 #   packaging  the Debian packages (tools/build-deb.sh)
@@ -31,8 +32,11 @@ DEMO=(
 
 GJS=(gjs)
 
+# ep-consumer's NATS JetStream sink and a server to run it against
+NATS=(nats-server libnats-dev)
+
 TESTS=(
-  "${DEMO[@]}" "${GJS[@]}"
+  "${DEMO[@]}" "${GJS[@]}" "${NATS[@]}"
   # bench-suite's SQLite baseline
   libsqlite3-dev
   # run time: the TLS backend for https consumers
@@ -45,8 +49,6 @@ TESTS=(
   clang libclang-rt-14-dev
   # the Vala bindings (vapigen) and their test (valac)
   valac
-  # ep-consumer's NATS JetStream sink and its scale-out tests
-  nats-server libnats-dev
   # the browser test of ep-consumer's page (headless)
   chromium
   # the GTK example tests: a display server and the GTK 4 / libadwaita
@@ -69,7 +71,7 @@ PACKAGING=(
   dpkg-dev debhelper lintian
 )
 
-ALL_GROUPS=(demo gjs tests docs packaging)
+ALL_GROUPS=(demo gjs nats tests docs packaging)
 
 usage() {
   echo "usage: $0 [--check|--list] [GROUP...]   (groups: ${ALL_GROUPS[*]}; none: all)" >&2
@@ -83,7 +85,7 @@ for arg in "$@"; do
     --check) mode=check ;;
     --list) mode=list ;;
     -h|--help) usage ;;
-    demo|gjs|tests|docs|packaging) groups+=("$arg") ;;
+    demo|gjs|nats|tests|docs|packaging) groups+=("$arg") ;;
     *) usage ;;
   esac
 done
@@ -98,6 +100,7 @@ for group in "${groups[@]}"; do
   case "$group" in
     demo) list=("${DEMO[@]}") ;;
     gjs) list=("${GJS[@]}") ;;
+    nats) list=("${NATS[@]}") ;;
     tests) list=("${TESTS[@]}") ;;
     docs) list=("${DOCS[@]}") ;;
     packaging) list=("${PACKAGING[@]}") ;;
