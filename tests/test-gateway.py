@@ -218,6 +218,29 @@ class GatewayTest(unittest.TestCase):
         wait_for(lambda: self.healthy(c), "health after the timeouts")
         self.assertIsNone(c.proc.poll())
 
+    def test_stop_while_held(self):
+        """SIGTERM with a request held: a clean exit, no confirmation, nothing counted."""
+        import threading
+        self.nats = Nats()
+        c = self.gateway("--sink-timeout", "60000")
+        wait_for(lambda: self.healthy(c), "health")
+        self.nats.proc.send_signal(signal.SIGSTOP)
+        replies = []
+
+        def post():
+            try:
+                replies.append(c.post(tc.batch_params(entries("abcdabcd", 2)), timeout=30))
+            except OSError as e:
+                replies.append(e)
+        t = threading.Thread(target=post)
+        t.start()
+        wait_for(lambda: c.stats()["requests"] == 1, "the request, held")
+        self.assertEqual(c.stop(signal.SIGTERM), 0)
+        t.join()
+        self.nats.proc.send_signal(signal.SIGCONT)
+        self.assertIn("1 requests, 0 events accepted", c.stderr)
+        self.assertNotIsInstance(replies[0], tc.Reply)  # no confirmation: the connection closed
+
     def test_reuse_port(self):
         self.nats = Nats()
         port = free_port()
