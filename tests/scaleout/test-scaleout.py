@@ -21,6 +21,9 @@ everything restarts, every queue is drained, the stream is read, and the
 check is: every STORED id is in the stream; every message in the stream is
 an event some producer attempted; no id twice; every queue empty.
 
+The first control's faults with correct gateways must pass the check
+(so that what the control loses is the switch's doing).
+
 Negative controls (the same check must FAIL):
   - "confirm-before-ack": 3 replicas, gateways with --confirm-before-ack,
     each node in turn killed and both gateways killed right after (the
@@ -431,7 +434,7 @@ def main():
     long_mode = os.environ.get("EP_RELIABILITY") == "long"
     rounds = int(os.environ.get("EP_RELIABILITY_ROUNDS") or (300 if long_mode else 12))
     log("seed %d, %d chaos rounds; reproduce with EP_RELIABILITY_SEED=%d" % (seed, rounds, seed))
-    print("1..3", flush=True)
+    print("1..4", flush=True)
 
     workdir = tempfile.mkdtemp(prefix="ep-scaleout-")
     topo = Topology(sys.argv[1:], workdir)
@@ -450,18 +453,30 @@ def main():
         print("%s 1 - chaos: every STORED id in the stream once, nothing never sent, "
               "queues empty" % ("ok" if good else "not ok"), flush=True)
 
+        # The control's faults with correct gateways: the check passes, so
+        # what the control loses, --confirm-before-ack lost
+        t1 = time.monotonic()
+        topo.setup_scenario("faults", "EP_FAULTS", 3)
+        control_confirm_before_ack(topo, rng)
+        f = topo.check("same-faults")
+        result("same-faults", seed, f)
+        good = passed(f)
+        ok &= good
+        print("%s 2 - the first control's faults, correct gateways: the check passes (%.0f s)"
+              % ("ok" if good else "not ok", time.monotonic() - t1), flush=True)
+
         t1 = time.monotonic()
         topo.setup_scenario("cba", "EP_CBA", 3, confirm_before_ack=True)
         failed = run_control(topo, "confirm-before-ack", seed, rng, control_confirm_before_ack)
         ok &= failed
-        print("%s 2 - control: --confirm-before-ack under gateway kills fails the check "
+        print("%s 3 - control: --confirm-before-ack under gateway kills fails the check "
               "(%.0f s)" % ("ok" if failed else "not ok", time.monotonic() - t1), flush=True)
 
         t2 = time.monotonic()
         topo.setup_scenario("r1", "EP_R1", 1)
         failed = run_control(topo, "one-replica", seed, rng, control_one_replica)
         ok &= failed
-        print("%s 3 - control: a 1-replica stream whose node is killed fails the check "
+        print("%s 4 - control: a 1-replica stream whose node is killed fails the check "
               "(%.0f s)" % ("ok" if failed else "not ok", time.monotonic() - t2), flush=True)
     except BaseException:
         ok = False

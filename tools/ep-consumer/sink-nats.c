@@ -25,6 +25,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "ep-consumer.h"
@@ -75,6 +76,56 @@ struct _NatsSink {
   guint           stream_failures;  /* stream thread only */
   gint            stream_ready;  /* atomic */
 };
+
+/* ------------------------------------------------------------------------ */
+/* The log, from any thread                                                 */
+
+typedef struct {
+  Consumer *consumer;
+  char     *text;
+} LogLine;
+
+static void
+log_line_free (gpointer data)
+{
+  LogLine *line = data;
+
+  g_free (line->text);
+  g_free (line);
+}
+
+static gboolean
+log_line_print (gpointer data)
+{
+  LogLine *line = data;
+
+  consumer_log (line->consumer, "%s", line->text);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Printed by the main context: after the first line (the URL), and never
+ * between the status line's writes */
+static void G_GNUC_PRINTF (2, 3)
+sink_log (NatsSink   *self,
+          const char *format,
+          ...)
+{
+  LogLine *line = g_new0 (LogLine, 1);
+  va_list args;
+  GSource *source;
+
+  va_start (args, format);
+  line->consumer = self->consumer;
+  line->text = g_strdup_vprintf (format, args);
+  va_end (args);
+  /* An idle source, not g_main_context_invoke (), which would print at
+   * once on this thread while the main loop does not run */
+  source = g_idle_source_new ();
+  g_source_set_callback (source, log_line_print, line, log_line_free);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Flights                                                                  */
@@ -428,7 +479,7 @@ stream_create (NatsSink    *self,
       s = js_AddStream (&info, self->js, &config, NULL, code);
     }
   if (s == NATS_OK)
-    g_message ("created the stream %s (%" G_GINT64_FORMAT " replicas, file storage, "
+    sink_log (self, "created the stream %s (%" G_GINT64_FORMAT " replicas, file storage, "
                "duplicate window %d s)", config.Name, config.Replicas,
                self->options->stream_duplicates_s);
   jsStreamInfo_Destroy (info);
@@ -450,7 +501,7 @@ stream_check (NatsSink *self)
   if (s == NATS_NOT_FOUND && self->options->create_stream)
     s = stream_create (self, &code);
   if (s != NATS_OK && ++self->stream_failures % 40 == 1)
-    g_message ("the stream %s is not available yet: %s (JetStream error %d%s%s)",
+    sink_log (self, "the stream %s is not available yet: %s (JetStream error %d%s%s)",
                self->options->stream, natsStatus_GetText (s), (int) code,
                nats_GetLastError (NULL) != NULL ? ": " : "",
                nats_GetLastError (NULL) != NULL ? nats_GetLastError (NULL) : "");
@@ -491,9 +542,21 @@ static void
 on_connection_event (natsConnection *nc,
                      void           *closure)
 {
-  const char *what = closure;
+  NatsSink *self = closure;
+  const char *what;
 
-  g_message ("NATS %s", what);
+  switch (natsConnection_Status (nc))
+    {
+    case NATS_CONN_STATUS_CONNECTED:
+      what = "connected";
+      break;
+    case NATS_CONN_STATUS_RECONNECTING:
+      what = "disconnected; reconnecting";
+      break;
+    default:
+      what = "disconnected";
+    }
+  sink_log (self, "NATS %s", what);
 }
 
 static natsStatus
@@ -520,11 +583,11 @@ nats_options_init (NatsSink  *self,
   if (s == NATS_OK)
     s = natsOptions_SetMaxPingsOut (o, 2);
   if (s == NATS_OK)
-    s = natsOptions_SetRetryOnFailedConnect (o, true, on_connection_event, "connected");
+    s = natsOptions_SetRetryOnFailedConnect (o, true, on_connection_event, self);
   if (s == NATS_OK)
-    s = natsOptions_SetDisconnectedCB (o, on_connection_event, "disconnected");
+    s = natsOptions_SetDisconnectedCB (o, on_connection_event, self);
   if (s == NATS_OK)
-    s = natsOptions_SetReconnectedCB (o, on_connection_event, "reconnected");
+    s = natsOptions_SetReconnectedCB (o, on_connection_event, self);
 
   return s;
 }
@@ -591,6 +654,10 @@ nats_sink_free (Sink *sink)
       Request *req = g_steal_pointer (&flight->req);
 
       g_clear_handle_id (&flight->timeout_id, g_source_remove);
+      for (guint i = 0; i < req->batch->entries->len; i++)
+        if (!flight->settled[i])
+          sqs_entry_fail (g_ptr_array_index (req->batch->entries, i), "InternalError",
+                          g_strdup ("ep-consumer stopped"), FALSE);
       req->gone = TRUE;
       request_release (req);
       g_hash_table_iter_remove (&iter);
