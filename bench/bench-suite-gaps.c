@@ -54,12 +54,14 @@ static void
 gap_split_add (GapSplit          *split,
                gint64             gap_ns,
                const ThreadSched *before,
-               const ThreadSched *after)
+               const ThreadSched *after,
+               gint64             poll_asleep_ns)
 {
   gint64 run = after->run_ns - before->run_ns;
   gint64 wait = after->wait_ns - before->wait_ns;
 
   split->n++;
+  split->poll_asleep_ns += poll_asleep_ns;
   split->total_ns += gap_ns;
   split->run_ns += run;
   split->wait_ns += wait;
@@ -98,34 +100,68 @@ steal_ms (void)
   return (gint64) (v[7] * 1000 / sysconf (_SC_CLK_TCK));
 }
 
+/* The ticking thread's ticker, for its poll function. */
+static Ticker *poll_ticker;
+
+/* The main context's poll(), timed: the time asleep inside it is the
+ * timer's own wait (or a wakeup made late by the kernel or the
+ * hypervisor); the rest of a gap's time asleep is blocking. Two cheap
+ * reads around each poll (the thread's CPU clock and schedstat). */
+static gint
+timed_poll (GPollFD *fds,
+            guint    nfds,
+            gint     timeout)
+{
+  Ticker *ticker = poll_ticker;
+  ThreadSched before, after;
+  gint64 start, end;
+  gint result;
+
+  thread_sched_read (ticker->schedstat_fd, &before);
+  start = bench_now_ns ();
+  result = ticker->saved_poll (fds, nfds, timeout);
+  end = bench_now_ns ();
+  thread_sched_read (ticker->schedstat_fd, &after);
+  ticker->poll_asleep_ns += MAX (end - start - (after.run_ns - before.run_ns) -
+                                 (after.wait_ns - before.wait_ns), 0);
+  return result;
+}
+
 static gboolean
 ticker_tick (gpointer data)
 {
   Ticker *ticker = data;
   gint64 now = bench_now_ns ();
   gint64 gap = now - ticker->last_ns;
+  gint64 in_poll = ticker->poll_asleep_ns;
   ThreadSched sched;
+  gint64 asleep;
 
   thread_sched_read (ticker->schedstat_fd, &sched);
   /* Asleep: neither on a CPU nor waiting for one (poll() until the timer
    * is due, or blocked). Every gap is looked at, not only those over 2 ms. */
-  if (gap - (sched.run_ns - ticker->last.run_ns) - (sched.wait_ns - ticker->last.wait_ns) >
-      bench_gap_asleep_ns (&ticker->most_asleep))
+  asleep = gap - (sched.run_ns - ticker->last.run_ns) - (sched.wait_ns - ticker->last.wait_ns);
+  if (asleep > bench_gap_asleep_ns (&ticker->most_asleep))
     {
       memset (&ticker->most_asleep, 0, sizeof ticker->most_asleep);
-      gap_split_add (&ticker->most_asleep, gap, &ticker->last, &sched);
+      gap_split_add (&ticker->most_asleep, gap, &ticker->last, &sched, in_poll);
+    }
+  if (asleep - in_poll > bench_gap_blocked_ns (&ticker->most_blocked))
+    {
+      memset (&ticker->most_blocked, 0, sizeof ticker->most_blocked);
+      gap_split_add (&ticker->most_blocked, gap, &ticker->last, &sched, in_poll);
     }
   if (gap > ticker->longest_ns)
     {
       ticker->longest_ns = gap;
       ticker->longest_at_ns = now - ticker->start_ns;
       memset (&ticker->longest, 0, sizeof ticker->longest);
-      gap_split_add (&ticker->longest, gap, &ticker->last, &sched);
+      gap_split_add (&ticker->longest, gap, &ticker->last, &sched, in_poll);
     }
   if (gap > 2000000)
     {
       ticker->gaps_over_2ms++;
-      gap_split_add (&ticker->long_gaps, gap, &ticker->last, &sched);
+      gap_split_add (&ticker->long_gaps, gap, &ticker->last, &sched, in_poll);
       if (ticker->log != NULL)
         fprintf (ticker->log, "%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
                  " %" G_GINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
@@ -135,6 +171,7 @@ ticker_tick (gpointer data)
     }
   ticker->last_ns = now;
   ticker->last = sched;
+  ticker->poll_asleep_ns = 0;
   ticker->ticks++;
   return G_SOURCE_CONTINUE;
 }
@@ -146,7 +183,11 @@ ticker_start (Ticker *ticker)
   ticker->schedstat_fd = open ("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
   ticker->source = g_timeout_source_new (1);
   g_source_set_callback (ticker->source, ticker_tick, ticker, NULL);
-  g_source_attach (ticker->source, g_main_context_get_thread_default ());
+  ticker->context = g_main_context_ref_thread_default ();
+  g_source_attach (ticker->source, ticker->context);
+  poll_ticker = ticker;
+  ticker->saved_poll = g_main_context_get_poll_func (ticker->context);
+  g_main_context_set_poll_func (ticker->context, timed_poll);
   thread_sched_read (ticker->schedstat_fd, &ticker->last);
   if (g_getenv ("BENCH_GAP_LOG") != NULL)
     {
@@ -164,6 +205,9 @@ ticker_stop (Ticker *ticker,
              Drain  *out)
 {
   ticker_tick (ticker);
+  g_main_context_set_poll_func (ticker->context, ticker->saved_poll);
+  g_clear_pointer (&ticker->context, g_main_context_unref);
+  poll_ticker = NULL;
   g_source_destroy (ticker->source);
   g_clear_pointer (&ticker->source, g_source_unref);
   if (ticker->schedstat_fd >= 0)
@@ -176,6 +220,7 @@ ticker_stop (Ticker *ticker,
   out->long_gaps = ticker->long_gaps;
   out->longest = ticker->longest;
   out->most_asleep = ticker->most_asleep;
+  out->most_blocked = ticker->most_blocked;
   out->steal_ms = ticker->steal_start_ms >= 0 && steal_ms () >= 0
                     ? steal_ms () - ticker->steal_start_ms : -1;
 }
@@ -187,6 +232,15 @@ format_split_longest (const GapSplit *g)
 {
   return g_strdup_printf ("%.1f ms = %.1f + %.1f + %.1f", g->total_ns / 1e6, g->run_ns / 1e6,
                           g->wait_ns / 1e6, bench_gap_asleep_ns (g) / 1e6);
+}
+
+static char *
+format_split_blocked (const GapSplit *g)
+{
+  return g_strdup_printf ("%.2f ms (gap %.1f ms = %.1f + %.1f + %.2f asleep, %.2f of it in poll())",
+                          bench_gap_blocked_ns (g) / 1e6, g->total_ns / 1e6, g->run_ns / 1e6,
+                          g->wait_ns / 1e6, bench_gap_asleep_ns (g) / 1e6,
+                          g->poll_asleep_ns / 1e6);
 }
 
 static char *
@@ -210,8 +264,9 @@ print_gap_splits (const Config  *config,
   printf ("| reply latency | max-in-flight | loop | gaps > 2 ms | mean gap = on a CPU + waiting for a CPU "
           "+ asleep | share waiting for a CPU | gaps put down to waiting / running / sleeping "
           "| switches involuntary / voluntary | longest = on a CPU + waiting + asleep "
-          "| longest asleep, any gap (that gap = on a CPU + waiting + asleep); the machine's steal time during the drain |\n");
-  printf ("|---:|---:|---|---:|---|---:|---:|---:|---|---|\n");
+          "| longest asleep, any gap (that gap = on a CPU + waiting + asleep); the machine's steal time during the drain "
+          "| longest asleep outside poll(): blocked |\n");
+  printf ("|---:|---:|---|---:|---|---:|---:|---:|---|---|---|\n");
   for (guint d = 0; d < N_DRAINS; d++)
     for (guint i = 0; i < N_IMPLS; i++)
       {
@@ -219,19 +274,21 @@ print_gap_splits (const Config  *config,
         const GapSplit *g = &dr->long_gaps;
         g_autofree char *longest = NULL;
         g_autofree char *asleep = NULL;
+        g_autofree char *blocked = NULL;
         double n = MAX (g->n, 1);
 
         if (!dr->measured)
           continue;
         longest = format_split_longest (&dr->longest);
         asleep = format_split_asleep (dr);
+        blocked = format_split_blocked (&dr->most_blocked);
         printf ("| %u ms | %u | %s | %u | %.2f ms = %.2f + %.2f + %.2f | %.0f %% | %u / %u / %u "
-                "| %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " | %s | %s |\n",
+                "| %" G_GUINT64_FORMAT " / %" G_GUINT64_FORMAT " | %s | %s | %s |\n",
                 config->drain_latency[d], config->drain_in_flight[d], names[i], g->n,
                 g->total_ns / 1e6 / n, g->run_ns / 1e6 / n, g->wait_ns / 1e6 / n,
                 MAX (g->total_ns - g->run_ns - g->wait_ns, 0) / 1e6 / n,
                 g->total_ns > 0 ? 100.0 * g->wait_ns / g->total_ns : 0.0,
-                g->by_waiting, g->by_running, g->by_sleeping, g->nivcsw, g->nvcsw, longest, asleep);
+                g->by_waiting, g->by_running, g->by_sleeping, g->nivcsw, g->nvcsw, longest, asleep, blocked);
       }
   printf ("\nFrom the main thread's /proc/thread-self/schedstat (time on a CPU, time runnable "
           "on a run queue) and getrusage (RUSAGE_THREAD) context switches, read at every "
@@ -243,7 +300,10 @@ print_gap_splits (const Config  *config,
           "those over 2 ms: about 1 ms of it is the timer's own wait in poll(); what is beyond "
           "that is the main thread blocked (a lock, a syscall), or its wakeup late because the "
           "hypervisor did not run the vCPU its timer was on (steal: /proc/stat, all CPUs, "
-          "10 ms resolution).\n");
+          "10 ms resolution). The last column tells them apart: the main context's poll() is "
+          "timed (a poll function reading the thread's CPU clock and schedstat around each "
+          "call), and what is asleep outside poll() is blocking: waiting for a lock or in a "
+          "syscall.\n");
 }
 
 void

@@ -86,11 +86,14 @@ print_drain_targets (const Config  *config,
   double rate20 = drain_rate (&results->drain[OURS][3]);
   g_autofree char *top_drain = bench_format_count (config->drain_events[N_DRAINS - 1]);
   double worst_cost = 0;
-  gint64 asleep = 0;
+  gint64 asleep = 0, blocked = 0;
 
   for (guint d = 0; d < N_DRAINS; d++)
     if (results->drain[OURS][d].measured)
-      asleep = MAX (asleep, bench_gap_asleep_ns (&results->drain[OURS][d].most_asleep));
+      {
+        asleep = MAX (asleep, bench_gap_asleep_ns (&results->drain[OURS][d].most_asleep));
+        blocked = MAX (blocked, bench_gap_blocked_ns (&results->drain[OURS][d].most_blocked));
+      }
   for (guint d = 0; d < N_DRAINS; d++)
     if (results->drain[OURS][d].measured && results->drain[MEMORY][d].measured)
       worst_cost = MAX (worst_cost, drain_cpu_per_event (&results->drain[OURS][d]) /
@@ -107,9 +110,10 @@ print_drain_targets (const Config  *config,
   /* The 1 ms timer's own wait in poll() is asleep too: the target is
    * what is beyond it (issue 18: 12.3 ms before the main context stopped
    * taking the queue's mutex). */
-  printf ("| no gap with more than 1 ms asleep beyond the timer's own 1 ms wait (every drain row, "
-          "ours; table 5b's last column) | %.2f ms asleep (%.2f ms beyond the wait) | %s |\n",
-          asleep / 1e6, MAX (asleep - 1000000, 0) / 1e6, bench_verdict (asleep <= 2000000));
+  printf ("| no gap with more than 1 ms asleep beyond the timer's own wait in poll(), every drain "
+          "row (ours; table 5b's last column) | %.2f ms (longest asleep in all, poll() included: "
+          "%.2f ms) | %s |\n",
+          blocked / 1e6, asleep / 1e6, bench_verdict (blocked <= 1000000));
 }
 
 static void

@@ -77,6 +77,9 @@ typedef struct {
   guint   by_waiting;                  /* gaps whose excess is mostly run-queue wait */
   guint   by_running;                  /* ... mostly time on a CPU */
   guint   by_sleeping;                 /* ... mostly sleep beyond the 1 ms period */
+  gint64  poll_asleep_ns;              /* of the time asleep, inside the main context's
+                                        * poll() (the timer's own wait, or a wakeup
+                                        * the kernel or the hypervisor made late) */
 } GapSplit;
 
 /* Time asleep in @g: neither on a CPU nor waiting for one. */
@@ -84,6 +87,13 @@ static inline gint64
 bench_gap_asleep_ns (const GapSplit *g)
 {
   return MAX (g->total_ns - g->run_ns - g->wait_ns, 0);
+}
+
+/* ... of which outside poll(): blocked (a lock, a syscall). */
+static inline gint64
+bench_gap_blocked_ns (const GapSplit *g)
+{
+  return MAX (bench_gap_asleep_ns (g) - g->poll_asleep_ns, 0);
 }
 
 typedef struct {
@@ -99,6 +109,7 @@ typedef struct {
   GapSplit long_gaps;                  /* the gaps over 2 ms, added up */
   GapSplit longest;                    /* the longest gap */
   GapSplit most_asleep;                /* the gap with the most time asleep (any gap) */
+  GapSplit most_blocked;               /* the gap with the most time asleep outside poll() */
   gint64   steal_ms;                   /* time the hypervisor took from the machine's CPUs
                                         * during the drain (/proc/stat), all CPUs */
   gint64   cpu_ns;                     /* the process's CPU time (all threads, user +
@@ -235,6 +246,10 @@ typedef struct {
   GapSplit    long_gaps;
   GapSplit    longest;
   GapSplit    most_asleep;
+  GapSplit    most_blocked;
+  gint64      poll_asleep_ns;          /* asleep inside poll() since the last tick */
+  GPollFunc   saved_poll;
+  GMainContext *context;
   gint64      steal_start_ms;
   FILE       *log;                     /* $BENCH_GAP_LOG: one line per gap over 2 ms */
 } Ticker;
