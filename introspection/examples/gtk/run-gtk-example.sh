@@ -7,7 +7,7 @@
 #
 #   run-gtk-example.sh [--screenshot PREFIX] APP_ID EP_CONSUMER -- COMMAND [ARGS...]
 #
-# The display is Xvfb (through xvfb-run) or, without it, GTK's broadway
+# The display is Xvfb or, without it, GTK's broadway
 # backend (gtk4-broadwayd); with neither, the test is skipped (exit 77). The
 # session bus is a private one (dbus-run-session): GApplication's uniqueness
 # and `gapplication action`, which presses the buttons, go through it.
@@ -42,27 +42,62 @@ if [[ -z "${EP_GTK_EXAMPLE_INNER-}" ]]; then
       exit 77
     fi
   done
-  if command -v xvfb-run >/dev/null 2>&1 && command -v Xvfb >/dev/null 2>&1; then
+  if command -v Xvfb >/dev/null 2>&1; then
+    # Xvfb picks a free display number itself (-displayfd), so parallel
+    # tests never race for one as xvfb-run -a does; -fbdir keeps the
+    # screen in a file, for the screenshots.
     EP_GTK_EXAMPLE_FBDIR=$(mktemp -d)
     export EP_GTK_EXAMPLE_FBDIR
+    Xvfb -displayfd 3 -screen 0 640x400x24 -fbdir "$EP_GTK_EXAMPLE_FBDIR" -nolisten tcp \
+      3>"$EP_GTK_EXAMPLE_FBDIR/display" 2>"$EP_GTK_EXAMPLE_FBDIR/xvfb.log" &
+    xvfb_pid=$!
+    trap 'kill "$xvfb_pid" 2>/dev/null; wait "$xvfb_pid" 2>/dev/null; rm -rf "$EP_GTK_EXAMPLE_FBDIR"' EXIT
+    display=
+    for ((i = 0; i < 400; i++)); do
+      read -r display <"$EP_GTK_EXAMPLE_FBDIR/display" || true
+      [[ -z "$display" ]] || break
+      kill -0 "$xvfb_pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    if [[ -z "$display" ]]; then
+      echo "FAIL: Xvfb did not start: $(tail -n 5 "$EP_GTK_EXAMPLE_FBDIR/xvfb.log")" >&2
+      exit 1
+    fi
+    export DISPLAY=":$display"
     status=0
-    xvfb-run -a -s "-screen 0 640x400x24 -fbdir $EP_GTK_EXAMPLE_FBDIR" \
-      dbus-run-session -- "$0" ${screenshot:+--screenshot "$screenshot"} "$app_id" "$consumer" -- "$@" \
+    dbus-run-session -- "$0" ${screenshot:+--screenshot "$screenshot"} "$app_id" "$consumer" -- "$@" \
       || status=$?
-    rm -rf "$EP_GTK_EXAMPLE_FBDIR"
     exit "$status"
   fi
   broadwayd=$(command -v gtk4-broadwayd || true)
   if [[ -n "$broadwayd" ]]; then
-    # A display number of our own; broadwayd fails if it is taken.
-    display=$(( (RANDOM % 500) + 100 ))
-    "$broadwayd" ":$display" >/dev/null 2>&1 &
-    broadway_pid=$!
-    trap 'kill "$broadway_pid" 2>/dev/null || true' EXIT
+    # broadwayd and the app meet on a socket in XDG_RUNTIME_DIR: a private
+    # one, shared with the inner part. The display number (port 8080+N) is
+    # random; a taken one makes broadwayd exit, and another is tried.
+    EP_GTK_EXAMPLE_RUNTIME=$(mktemp -d)
+    export EP_GTK_EXAMPLE_RUNTIME XDG_RUNTIME_DIR=$EP_GTK_EXAMPLE_RUNTIME
+    broadway_pid=
+    trap '[[ -n "$broadway_pid" ]] && kill "$broadway_pid" 2>/dev/null; rm -rf "$EP_GTK_EXAMPLE_RUNTIME"' EXIT
+    for ((attempt = 0; attempt < 5; attempt++)); do
+      [[ -z "$broadway_pid" ]] || break
+      display=$(( (RANDOM % 500) + 100 ))
+      "$broadwayd" ":$display" >"$EP_GTK_EXAMPLE_RUNTIME/broadwayd.log" 2>&1 &
+      broadway_pid=$!
+      for ((i = 0; i < 200; i++)); do
+        compgen -G "$XDG_RUNTIME_DIR/broadway*.socket" >/dev/null && break
+        kill -0 "$broadway_pid" 2>/dev/null || { broadway_pid=; break; }
+        sleep 0.05
+      done
+    done
+    if [[ -z "$broadway_pid" ]] || ! compgen -G "$XDG_RUNTIME_DIR/broadway*.socket" >/dev/null; then
+      echo "FAIL: gtk4-broadwayd did not start: $(cat "$EP_GTK_EXAMPLE_RUNTIME/broadwayd.log")" >&2
+      exit 1
+    fi
     export GDK_BACKEND=broadway BROADWAY_DISPLAY=":$display"
     echo "display: broadway :$display (no screenshots)"
-    dbus-run-session -- "$0" "$app_id" "$consumer" -- "$@"
-    exit $?
+    status=0
+    dbus-run-session -- "$0" "$app_id" "$consumer" -- "$@" || status=$?
+    exit "$status"
   fi
   echo "SKIP: neither Xvfb (package xvfb) nor gtk4-broadwayd (package libgtk-4-bin) found"
   exit 77
@@ -82,8 +117,10 @@ cleanup() {
 trap cleanup EXIT
 
 export HOME=$work XDG_STATE_HOME=$work/state XDG_CONFIG_HOME=$work/config
-export XDG_CACHE_HOME=$work/cache XDG_DATA_HOME=$work/data XDG_RUNTIME_DIR=$work/runtime
-mkdir -m 0700 "$XDG_RUNTIME_DIR"
+export XDG_CACHE_HOME=$work/cache XDG_DATA_HOME=$work/data
+# Broadway's socket is in the runtime directory made outside.
+export XDG_RUNTIME_DIR=${EP_GTK_EXAMPLE_RUNTIME:-$work/runtime}
+mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
 # Loopback only; no dconf, no accessibility bus, no portal; software rendering.
 export GIO_USE_PROXY_RESOLVER=dummy GSETTINGS_BACKEND=memory NO_AT_BRIDGE=1 GTK_A11Y=none
 export ADW_DISABLE_PORTAL=1 GSK_RENDERER=cairo LIBGL_ALWAYS_SOFTWARE=1
