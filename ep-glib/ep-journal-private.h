@@ -20,10 +20,11 @@
  * event is in the kernel when it returns; with sync_on_send it also waits
  * for the sync that covers it), a consent revocation
  * (ep_queue_remove_category() and the ep_queue_sync() that makes it
- * durable before set_consent_blocked() returns), ep_queue_peek() (tools),
- * and close (a
- * producer disposed without ep_producer_close_async()). Those take the
- * mutex, and may wait behind a thread that holds it across I/O:
+ * durable before set_consent_blocked() returns), ep_queue_peek() (tools)
+ * and close (a producer disposed without ep_producer_close_async()). Those
+ * take the mutex, and may wait behind a thread that holds it across I/O
+ * (ep_queue_get_oldest_time() also reads 8 bytes of a file on the caller's
+ * thread, once per oldest event, but without the mutex):
  * - another thread's send, across its frame write (the kernel serialises
  *   writes to one file anyway: ext4 takes the inode's lock for each);
  * - segment rotation, by an append or a removal that needs a new file
@@ -31,8 +32,8 @@
  * - the sync thread's zero-filling ahead of the log (sync_on_send only, at
  *   most FILL_CHUNK bytes), its storage check (a few fstat() calls every
  *   STORAGE_CHECK_US while events are queued) and a rescue after the
- *   directory was deleted; the compaction's rename; close's final sync;
- *   the ftruncate() that cuts a failed write off.
+ *   directory was deleted; the compaction's rename; close's ftruncate() of
+ *   the preallocated tail; the ftruncate() that cuts a failed write off.
  * Never held across I/O: the syncs (dropped for fdatasync/fsync), reads
  * (ep_queue_take() reads without it), a removal's write (its space is
  * reserved with the mutex held and written without it: EpJournalWrite),
