@@ -100,7 +100,9 @@ gboolean    ep_queue_remove          (EpQueue             *self,
                                       guint                n_seqs,
                                       GError             **error);
 
-/* Puts in-flight events back: they are handed out again, in their order. */
+/* Puts in-flight events back: they are handed out again, in their order;
+ * those of a category revoked while they were out are deleted instead (see
+ * ep_queue_remove_category()). Blocking then: writes their removal. */
 void        ep_queue_release         (EpQueue             *self,
                                       const guint64       *seqs,
                                       guint                n_seqs);
@@ -151,8 +153,8 @@ void        ep_queue_set_notify_func (EpQueue           *self,
  * ep_queue_remove_category() deletes (persistently) the queued events of
  * @category whose seq is below @below_seq (G_MAXUINT64: every event
  * appended so far) and that are not in flight; the in-flight ones may
- * complete, but those given back by ep_queue_release() are deleted when
- * ep_queue_take() meets them (their names then wait for
+ * complete, but those given back by ep_queue_release() are deleted then
+ * (or when ep_queue_take() meets them; their names then wait for
  * ep_queue_steal_consent_drops(), and the notify function is called), also
  * after the category was unblocked: the events stored before a revocation
  * never leave after it. Returns (element-type utf8 guint) the deleted

@@ -766,9 +766,9 @@ counts_new (void)
   return g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
-/* ep_queue_take() met pending events of a blocked category (given back by
- * ep_queue_release() after the category was blocked): they are deleted;
- * their names wait for ep_queue_steal_consent_drops(). */
+/* ep_queue_release() gave back, or ep_queue_take() met, events of a
+ * revoked category: they are deleted; their names wait for
+ * ep_queue_steal_consent_drops(). */
 static void
 drop_blocked (EpQueue *self,
               GArray  *jobs)
@@ -950,9 +950,15 @@ ep_queue_release (EpQueue       *self,
                   const guint64 *seqs,
                   guint          n_seqs)
 {
+  g_autoptr(GArray) revoked = NULL;
+  g_autoptr(GError) error = NULL;
+  EpJournalWrite w = { 0 };
+  gboolean ok = TRUE;
+
   g_return_if_fail (EP_IS_QUEUE (self));
   g_return_if_fail (seqs != NULL || n_seqs == 0);
 
+  revoked = read_job_array_new ();
   g_mutex_lock (&self->mutex);
   for (guint i = 0; i < n_seqs; i++)
     {
@@ -963,9 +969,24 @@ ep_queue_release (EpQueue       *self,
       ep_queue_entry_set_state (e, ENTRY_PENDING);
       self->n_in_flight--;
       self->cursor_seq = MIN (self->cursor_seq, seqs[i]);
+      /* its consent was revoked while it was out: it goes now */
+      if (e->seq < __atomic_load_n (&self->revoked_below[e->category], __ATOMIC_RELAXED))
+        add_job (self, e, revoked);
     }
+  if (revoked->len > 0 && !self->closed)
+    ok = remove_jobs_begin_locked (self, revoked, &w, &error);
+  else
+    g_array_set_size (revoked, 0);
   ep_queue_publish_locked (self);
   g_mutex_unlock (&self->mutex);
+
+  if (revoked->len == 0)
+    return;
+  if (!ok || !ep_queue_remove_finish (self, &w, &error))
+    g_message ("Queue %s: cannot persist the removal of %u event(s) of a revoked consent "
+               "category (the revocation record still applies at the next start): %s",
+               self->dir, revoked->len, error->message);
+  drop_blocked (self, revoked);
 }
 
 /* Without the mutex: see the published_* fields. */

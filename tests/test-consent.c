@@ -227,6 +227,8 @@ test_revoked_in_flight_fails (void)
   ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, FALSE);
   ep_test_server_release_hung (consumer.server);
   ep_test_wait_result (&result);
+  /* deleted when their request ended, not at the next attempt */
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
   flush_ok (producer);
   g_assert_cmpuint (n_received (consumer.server, "revoked"), ==, 4);  /* the failed request */
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (consumer.server)->len, ==, 0);
