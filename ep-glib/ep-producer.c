@@ -686,7 +686,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * Either way a revocation is durable before
    * [method@Ep.Producer.set_consent_blocked] returns, also for the events
    * in flight at that moment: a crash right after it never lets them out
-   * after a restart.
+   * after a restart. Default: %FALSE.
    *
    * Since: 0.2
    */
