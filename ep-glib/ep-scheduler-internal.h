@@ -24,6 +24,15 @@ G_BEGIN_DECLS
  * posted, split or held) stay under this many bytes, whatever
  * max-in-flight says; a batch being read counts as MAX_BATCH_BYTES. */
 #define MAX_READ_AHEAD_BYTES (4 * 1024 * 1024)
+/* Suspects (events refused on their own, see ep-witness-private.h) wait
+ * aside, each in a batch of its own, at most this many at a time; another
+ * suspect stays in its place in the queue until there is room. */
+#define MAX_ASIDE_EVENTS 64
+/* A suspect's next attempt comes batch-interval times 2^(its specific
+ * refusals) later (flush skips it), at most this much later. */
+#define MAX_ASIDE_DELAY_MS (60 * 60 * 1000)
+/* The ledger is saved at most this often while it changes. */
+#define WITNESS_SAVE_DELAY_MS 1000
 
 struct _EpScheduler
 {
@@ -63,8 +72,11 @@ struct _EpScheduler
                                           * (ep_queue_release()), not yet done */
   gsize              bytes_ahead;        /* see MAX_READ_AHEAD_BYTES */
   GQueue             split_parts;        /* (element-type Batch) owned: halves waiting for a slot */
-  guint64            post_serial;        /* requests posted so far: the witness's clock */
-  EpWitness         *witness[2];         /* owned: [authenticated], one per endpoint */
+  guint64            post_serial;        /* requests posted so far */
+  EpWitness         *witness;            /* owned: the evidence against refused events */
+  GQueue             aside;              /* (element-type Batch) owned: suspects waiting aside, one event each */
+  GSource           *witness_save_timer; /* owned, nullable: coalesces the ledger's saves */
+  gboolean           witness_saving;     /* a save is queued on the worker */
   gboolean           draining;
   gboolean           drain_failed;       /* a batch of this drain failed: take no more */
   char              *last_failure;       /* owned, nullable: why the last attempt failed */
@@ -119,6 +131,8 @@ typedef struct {
   GArray     *kept;           /* owned (element-type guint64): seqs to hand out again */
   EpBatchReply *reply;        /* owned, nullable: the reply once applied, freed with the batch by the worker */
   GThread    *read_by;        /* unowned: the worker thread that read it */
+  gboolean    aside;          /* a suspect waiting aside (one event), see ep-scheduler-aside.c */
+  gint64      due_us;         /* aside: monotonic time of its next attempt */
 } Batch;
 
 /* Batches (ep-scheduler-replies.c). */
@@ -138,6 +152,27 @@ void     ep_scheduler_release_batch        (EpScheduler *self,
                                             Batch       *batch);
 void     ep_scheduler_split_part_answered  (EpScheduler *self,
                                             Split       *split);
+/* A batch out of the pipeline (a suspect from aside), now counted in it
+ * (in_flight, bytes_ahead): posted, or given back to the queue by the
+ * worker when its consent category is blocked or the scheduler stopped. */
+void     ep_scheduler_post_aside           (EpScheduler *self,
+                                            Batch       *batch);
+
+/* Suspects aside (ep-scheduler-aside.c). */
+void     ep_scheduler_load_witness         (EpScheduler *self);
+void     ep_scheduler_witness_changed      (EpScheduler *self);
+gboolean ep_scheduler_save_witness_now     (EpScheduler *self);
+gboolean ep_scheduler_set_aside            (EpScheduler *self,
+                                            Batch       *batch);
+Batch   *ep_scheduler_copy_out             (Batch       *batch,
+                                            guint        i);
+void     ep_scheduler_pull_suspects        (EpScheduler *self,
+                                            Batch       *batch);
+Batch   *ep_scheduler_pop_due_aside        (EpScheduler *self);
+void     ep_scheduler_make_aside_due       (EpScheduler *self);
+gint64   ep_scheduler_next_aside_due       (EpScheduler *self);
+gboolean ep_scheduler_aside_has_room       (EpScheduler *self);
+guint    ep_scheduler_batch_endpoint       (Batch       *batch);
 
 /* Queue work: @func runs on the worker, @done then on the scheduler's
  * context with @func's result; @data is freed with @free_data after. */

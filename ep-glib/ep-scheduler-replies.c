@@ -3,14 +3,17 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A confirmed event is removed; a refused one (a SenderFault entry, or a
- * lone event refused whole) is removed and counted only given a witness
- * (ep-witness-private.h); a batch refused whole is split in halves, queued
- * in split_parts and posted before anything new; everything else is kept.
- * A lone event refused while other parts of its split are out is held
- * until they are answered, so that the other half can be its witness. What
- * a reply meant is written to the queue by a worker: the main context does
- * no file I/O.
+ * A confirmed event is removed. A refusal is written in the evidence
+ * ledger (ep-witness-private.h); a batch refused whole is split in halves,
+ * queued in split_parts and posted before anything new. An event refused
+ * on its own (its SenderFault entry in a reply that confirmed others, or
+ * alone in its request) while the endpoint confirms other events is a
+ * suspect: it waits aside (ep-scheduler-aside.c), out of the way of the
+ * events behind it, and is dropped and counted only when the ledger proves
+ * the fault is its own. A lone event refused while other parts of its
+ * split are out is held until they are answered, so that they can witness.
+ * Everything else is kept in its place. What a reply meant is written to
+ * the queue by a worker: the main context does no file I/O.
  */
 #include "config.h"
 
@@ -127,26 +130,16 @@ ep_scheduler_release_batch (EpScheduler *self,
     }
 }
 
-static EpWitness *
-batch_witness (EpScheduler *self,
-               Batch       *batch)
-{
-  return self->witness[batch->token != NULL ? 1 : 0];
-}
-
-/* The event leaves the queue: neither endpoint needs its mark any more. */
 static void
 remove_seq (EpScheduler *self,
             Batch       *batch,
             guint64      seq)
 {
-  ep_witness_forget (self->witness[0], seq);
-  ep_witness_forget (self->witness[1], seq);
   g_array_append_val (batch->removed, seq);
 }
 
-/* An event the consumer will never take, given a witness: it is deleted,
- * and counts as a validation failure. */
+/* An event the consumer will never take, as the ledger proves: it is
+ * deleted, and counts as a validation failure. */
 static void
 drop_refused (EpScheduler *self,
               Batch       *batch,
@@ -154,12 +147,50 @@ drop_refused (EpScheduler *self,
               const char  *why)
 {
   const EpEvent *event = ep_scheduler_batch_event (batch, i);
+  g_autofree char *evidence = ep_witness_describe (self->witness, event->id);
 
-  g_debug ("Dropped event '%s' (%s): the consumer refused it (%s) and took other events, "
-           "so the fault is the event's", event->name, event->id, why);
+  g_debug ("Dropped event '%s' (%s): the consumer refused it (%s), %s: the fault is the event's",
+           event->name, event->id, why, evidence);
+  ep_witness_forget (self->witness, event->id);
   ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
   ep_scheduler_arm_monitoring_timer (self);
   remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
+}
+
+/* The event @i of @batch was refused on its own (the ledger has counted
+ * it). Dropped when the ledger proves the fault; a suspect waits aside
+ * when the endpoint confirms other events (@witnessed: in the same reply);
+ * else it is kept in its place. Returns whether it was dropped or set
+ * aside. */
+static gboolean
+judge_entry (EpScheduler *self,
+             Batch       *batch,
+             guint        i,
+             const char  *why,
+             gboolean     witnessed)
+{
+  const EpEvent *event = ep_scheduler_batch_event (batch, i);
+  guint64 seq = ep_scheduler_batch_seq (batch, i);
+  Batch *part;
+
+  if (ep_witness_proves_fault (self->witness, event->id))
+    {
+      drop_refused (self, batch, i, why);
+      return TRUE;
+    }
+  if (!self->stopped && (witnessed || ep_witness_has_witness (self->witness, event->id)) &&
+      ep_scheduler_aside_has_room (self))
+    {
+      /* The queue keeps it in flight: the batch neither keeps nor removes it. */
+      part = ep_scheduler_copy_out (batch, i);
+      if (ep_scheduler_set_aside (self, part))
+        return TRUE;
+      ep_scheduler_batch_free (part);
+    }
+  g_debug ("The consumer refused event '%s' (%s) and took nothing else since: kept in its place",
+           event->name, why);
+  g_array_append_val (batch->kept, seq);
+  return FALSE;
 }
 
 static guint
@@ -174,45 +205,67 @@ count_confirmed (Batch        *batch,
   return n;
 }
 
-/* Applies a SendMessageBatchResponse. A SenderFault entry is dropped when
- * the same reply confirmed other events or an earlier witness exists;
- * otherwise it is kept, marked as refused. Returns whether anything was
- * settled. */
+/* Applies a SendMessageBatchResponse. Confirmations first, so that the
+ * ledger counts them before it judges the refused entries. A SenderFault
+ * entry is its own refusal when the reply confirmed others or the entry
+ * was alone; when every entry of several was refused, the refusal says
+ * nothing about any one of them (a consumer refusing everything alike).
+ * Returns whether any event was settled or set aside. */
 static gboolean
 apply_batch_result (EpScheduler  *self,
                     Batch        *batch,
                     EpBatchReply *reply)
 {
-  EpWitness *witness = batch_witness (self, batch);
+  guint endpoint = ep_scheduler_batch_endpoint (batch);
   guint n_confirmed = count_confirmed (batch, reply);
-  guint n_removed = batch->removed->len;
+  g_autoptr(GPtrArray) refused_together = NULL;
+  gboolean progress = FALSE;
 
-  if (n_confirmed > 0)
-    ep_witness_note_confirmed (witness, batch->serial);
+  for (guint i = 0; i < batch->items->len; i++)
+    {
+      const EpEvent *event = ep_scheduler_batch_event (batch, i);
+
+      if (g_hash_table_contains (reply->confirmed, event->id))
+        {
+          ep_witness_note_confirmed (self->witness, endpoint, event->id);
+          remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
+          progress = TRUE;
+        }
+    }
   for (guint i = 0; i < batch->items->len; i++)
     {
       const EpEvent *event = ep_scheduler_batch_event (batch, i);
       guint64 seq = ep_scheduler_batch_seq (batch, i);
       const char *code = g_hash_table_lookup (reply->sender_faults, event->id);
+      gboolean own = n_confirmed > 0 || batch->items->len == 1;
 
       if (g_hash_table_contains (reply->confirmed, event->id))
-        remove_seq (self, batch, seq);
-      else if (code != NULL)
+        continue;
+      if (code == NULL)
         {
-          ep_witness_note_refused (witness, seq, self->post_serial);
-          if (n_confirmed > 0 || ep_witness_seen (witness, seq))
-            drop_refused (self, batch, i, code);
-          else
-            {
-              g_debug ("The consumer refused event '%s' (%s) and took nothing else: kept "
-                       "until it takes other events", event->name, code);
-              g_array_append_val (batch->kept, seq);
-            }
+          g_array_append_val (batch->kept, seq);
+          continue;
+        }
+      if (own)
+        {
+          ep_witness_note_refused (self->witness, endpoint, &event->id, 1, TRUE);
+          progress |= judge_entry (self, batch, i, code, n_confirmed > 0);
         }
       else
-        g_array_append_val (batch->kept, seq);
+        {
+          g_debug ("The consumer refused event '%s' (%s) with every other entry of its batch: kept",
+                   event->name, code);
+          if (refused_together == NULL)
+            refused_together = g_ptr_array_new ();
+          g_ptr_array_add (refused_together, (gpointer) event->id);
+          g_array_append_val (batch->kept, seq);
+        }
     }
-  return batch->removed->len > n_removed;
+  /* One refusal of them all: proven wrong once all are confirmed. */
+  if (refused_together != NULL)
+    ep_witness_note_refused (self->witness, endpoint, (const char * const *) refused_together->pdata,
+                             refused_together->len, FALSE);
+  return progress;
 }
 
 /* BatchEntryIdsNotDistinct: keeps the first event of each id, removes the
@@ -336,9 +389,26 @@ split_batch (EpScheduler *self,
   g_ptr_array_set_size (batch->items, 0);
 }
 
-/* A lone event refused whole: dropped given a witness; held while other
- * parts of its split are out (one of them may be the witness); else kept,
- * and the consumer is failing. */
+/* A lone batch (its bytes counted in the pipeline) leaves the pipeline
+ * and waits aside. FALSE when there is no room (or the scheduler stopped):
+ * the batch is untouched. */
+static gboolean
+move_aside (EpScheduler *self,
+            Batch       *batch)
+{
+  if (self->stopped || !ep_scheduler_aside_has_room (self))
+    return FALSE;
+  g_clear_pointer (&batch->split, split_unref);
+  self->bytes_ahead -= batch->bytes;
+  if (!ep_scheduler_set_aside (self, batch))
+    g_assert_not_reached ();   /* room was checked */
+  return TRUE;
+}
+
+/* A lone event refused whole: dropped when the ledger proves the fault;
+ * set aside when the endpoint confirmed other events since it was first
+ * refused; held while other parts of its split are out (they may
+ * witness); else kept, and the consumer is failing. */
 static void
 judge_lone_refusal (EpScheduler   *self,
                     Batch        **batch_p,
@@ -348,8 +418,10 @@ judge_lone_refusal (EpScheduler   *self,
   const EpEvent *event = ep_scheduler_batch_event (batch, 0);
   g_autofree char *why = describe_reply (reply);
 
-  if (ep_witness_seen (batch_witness (self, batch), ep_scheduler_batch_seq (batch, 0)))
+  if (ep_witness_proves_fault (self->witness, event->id))
     drop_refused (self, batch, 0, why);
+  else if (ep_witness_has_witness (self->witness, event->id) && move_aside (self, batch))
+    *batch_p = NULL;
   else if (batch->split != NULL && batch->split->outstanding > 0)
     {
       g_debug ("The consumer refused event '%s' on its own (%s): waiting for the rest "
@@ -375,8 +447,12 @@ apply_batch_refused (EpScheduler   *self,
 {
   Batch *batch = *batch_p;
 
+  g_autofree const char **ids = g_new (const char *, batch->items->len);
+
   for (guint i = 0; i < batch->items->len; i++)
-    ep_witness_note_refused (batch_witness (self, batch), ep_scheduler_batch_seq (batch, i), self->post_serial);
+    ids[i] = ep_scheduler_batch_event (batch, i)->id;
+  ep_witness_note_refused (self->witness, ep_scheduler_batch_endpoint (batch), ids,
+                           batch->items->len, batch->items->len == 1);
   if (batch->items->len == 1)
     judge_lone_refusal (self, batch_p, reply);
   else
@@ -387,8 +463,31 @@ apply_batch_refused (EpScheduler   *self,
     }
 }
 
-/* Applies a reply. A lone refused event may be held by its split: then
- * *@batch_p is stolen (NULL on return). */
+/* The failure a reply (not a refusal) means: the outage, a Retry-After,
+ * a refused token. */
+static void
+note_failed_reply (EpScheduler  *self,
+                   Batch        *batch,
+                   EpBatchReply *reply)
+{
+  switch (reply->kind)
+    {
+    case EP_REPLY_AUTH_REJECTED:
+      ep_scheduler_record_failure (self, describe_reply (reply));
+      note_rejected (self, batch->token, reply->http_status);
+      break;
+    case EP_REPLY_THROTTLED:
+      ep_scheduler_set_retry_after (self, reply->retry_after_s);
+      ep_scheduler_record_failure (self, describe_reply (reply));
+      break;
+    default:
+      ep_scheduler_record_failure (self, describe_reply (reply));
+      break;
+    }
+}
+
+/* Applies a reply. A lone refused event may be held by its split or set
+ * aside: then *@batch_p is stolen (NULL on return). */
 static void
 apply_reply (EpScheduler   *self,
              Batch        **batch_p,
@@ -412,22 +511,90 @@ apply_reply (EpScheduler   *self,
     case EP_REPLY_BATCH_REFUSED:
       apply_batch_refused (self, batch_p, reply);
       break;
-    case EP_REPLY_AUTH_REJECTED:
-      ep_scheduler_release_batch (self, batch);
-      ep_scheduler_record_failure (self, describe_reply (reply));
-      note_rejected (self, batch->token, reply->http_status);
-      break;
-    case EP_REPLY_THROTTLED:
-      ep_scheduler_release_batch (self, batch);
-      ep_scheduler_set_retry_after (self, reply->retry_after_s);
-      ep_scheduler_record_failure (self, describe_reply (reply));
-      break;
-    case EP_REPLY_FAILED:
     default:
       ep_scheduler_release_batch (self, batch);
-      ep_scheduler_record_failure (self, describe_reply (reply));
+      note_failed_reply (self, batch, reply);
       break;
     }
+}
+
+/* A suspect goes back aside after its attempt (*@batch_p stolen), or, with
+ * no room left or the scheduler stopped, back to its place in the queue. */
+static void
+put_back_aside (EpScheduler  *self,
+                Batch       **batch_p)
+{
+  if (move_aside (self, *batch_p))
+    *batch_p = NULL;
+  else
+    ep_scheduler_release_batch (self, *batch_p);
+}
+
+/* The reply (or @error) to a suspect's attempt alone. Confirmed: it leaves
+ * the queue, and its refusals are proven wrong. Refused (its entry, or the
+ * request whole): one more refusal of its own; dropped when the ledger
+ * proves the fault, else back aside. Anything else: the failure it means,
+ * and back aside, nothing counted against the event. */
+static void
+apply_aside_reply (EpScheduler   *self,
+                   Batch        **batch_p,
+                   EpBatchReply  *reply,
+                   const GError  *error)
+{
+  Batch *batch = *batch_p;
+  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  g_autofree char *described = NULL;
+  const char *why = NULL;
+
+  if (reply == NULL)
+    ep_scheduler_record_failure (self, g_strdup (error->message));
+  else if (reply->kind == EP_REPLY_BATCH_RESULT)
+    {
+      note_accepted (self, batch->token);
+      if (g_hash_table_contains (reply->confirmed, event->id))
+        {
+          g_debug ("Event '%s' (%s), which waited aside, was confirmed", event->name, event->id);
+          ep_witness_note_confirmed (self->witness, ep_scheduler_batch_endpoint (batch), event->id);
+          remove_seq (self, batch, ep_scheduler_batch_seq (batch, 0));
+          ep_scheduler_record_success (self);
+          return;
+        }
+      why = g_hash_table_lookup (reply->sender_faults, event->id);
+    }
+  else if (reply->kind == EP_REPLY_BATCH_REFUSED)
+    why = described = describe_reply (reply);
+  else
+    note_failed_reply (self, batch, reply);
+
+  if (why != NULL)
+    {
+      ep_witness_note_refused (self->witness, ep_scheduler_batch_endpoint (batch), &event->id, 1, TRUE);
+      if (ep_witness_proves_fault (self->witness, event->id))
+        {
+          drop_refused (self, batch, 0, why);
+          return;
+        }
+    }
+  put_back_aside (self, batch_p);
+}
+
+void
+ep_scheduler_post_aside (EpScheduler *self,
+                         Batch       *batch)
+{
+  EpQueueItem *item = g_ptr_array_index (batch->items, 0);
+  int category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
+                                                g_bytes_get_size (item->record));
+
+  if (self->stopped || ep_queue_is_category_blocked (self->queue, category))
+    {
+      /* A blocked category's event is never sent: the queue deletes it
+       * when it is handed back (ep_queue_remove_category()). */
+      ep_scheduler_release_batch (self, batch);
+      finish_batch (self, batch);
+      return;
+    }
+  ep_scheduler_post_batch (self, batch);
 }
 
 static void
@@ -575,7 +742,9 @@ finish_batch (EpScheduler *self,
 }
 
 /* Every other part of @split was answered: judges the lone events it held.
- * Without a witness they are kept, and that is one failure. */
+ * Those the other parts witnessed wait aside (or are dropped, when the
+ * ledger proves the fault); without a witness they are kept, and that is
+ * one failure. */
 static void
 resolve_held (EpScheduler *self,
               Split       *split)
@@ -588,9 +757,12 @@ resolve_held (EpScheduler *self,
   for (guint i = 0; i < held->len; i++)
     {
       Batch *batch = g_ptr_array_index (held, i);
+      const char *id = ep_scheduler_batch_event (batch, 0)->id;
 
-      if (!self->stopped && ep_witness_seen (batch_witness (self, batch), ep_scheduler_batch_seq (batch, 0)))
+      if (!self->stopped && ep_witness_proves_fault (self->witness, id))
         drop_refused (self, batch, 0, batch->refusal);
+      else if (ep_witness_has_witness (self->witness, id) && move_aside (self, batch))
+        g_ptr_array_index (held, i) = NULL;
       else
         {
           ep_scheduler_release_batch (self, batch);
@@ -606,6 +778,8 @@ resolve_held (EpScheduler *self,
   g_ptr_array_set_free_func (held, NULL);
   for (guint i = 0; i < held->len; i++)
     {
+      if (g_ptr_array_index (held, i) == NULL)
+        continue;   /* aside */
       self->in_flight++;
       finish_batch (self, g_ptr_array_index (held, i));
     }
@@ -667,6 +841,8 @@ batch_posted (GObject      *source,
   else if (self->stopped)
     /* A confirmation that arrives as the producer closes still counts. */
     (void) apply_batch_result (self, batch, reply);
+  else if (batch->aside)
+    apply_aside_reply (self, &batch, reply, error);
   else if (reply == NULL)
     {
       ep_scheduler_release_batch (self, batch);
@@ -674,6 +850,7 @@ batch_posted (GObject      *source,
     }
   else
     apply_reply (self, &batch, reply);
+  ep_scheduler_witness_changed (self);
 
   /* Held events are judged before this batch settles, so that the drain
    * cannot end in between. */
@@ -693,7 +870,7 @@ batch_posted (GObject      *source,
     }
   else
     {
-      /* Held by its split: the slot is free for the other parts. */
+      /* Held by its split, or aside: the slot is free for the others. */
       self->in_flight--;
       ep_scheduler_fill_pipeline (self);
     }

@@ -98,8 +98,10 @@ ep_scheduler_finalize (GObject *object)
   g_clear_object (&self->constraints);
   g_clear_pointer (&self->flushes, g_ptr_array_unref);
   g_queue_clear_full (&self->split_parts, (GDestroyNotify) ep_scheduler_batch_free);
-  g_clear_pointer (&self->witness[0], ep_witness_free);
-  g_clear_pointer (&self->witness[1], ep_witness_free);
+  g_clear_pointer (&self->witness, ep_witness_free);
+  /* stop gave every suspect back to the queue. */
+  g_assert (g_queue_is_empty (&self->aside));
+  g_assert (self->witness_save_timer == NULL);
   g_free (self->config.consumer_uri);
   g_free (self->config.public_consumer_uri);
   g_free (self->token);
@@ -142,8 +144,8 @@ ep_scheduler_init (EpScheduler *self)
   self->cancellable = g_cancellable_new ();
   self->flushes = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
   g_queue_init (&self->split_parts);
-  self->witness[0] = ep_witness_new ();
-  self->witness[1] = ep_witness_new ();
+  self->witness = ep_witness_new ();
+  g_queue_init (&self->aside);
   self->attempt_reason = EP_OUTAGE_REASON_HTTP_ERROR;
 }
 
@@ -278,12 +280,14 @@ ep_scheduler_settle_flushes (EpScheduler *self,
   g_autoptr(GPtrArray) due = NULL;
   g_autofree char *failure = NULL;
   guint64 first, length;
+  guint n_aside;
   guint i = 0;
 
   if (self->flushes->len == 0)
     return;
   first = ep_queue_get_first_seq (self->queue);
   length = ep_queue_get_length (self->queue);
+  n_aside = g_queue_get_length (&self->aside);
   failure = g_strdup (self->last_failure);
   due = g_ptr_array_new_with_free_func ((GDestroyNotify) flush_free);
   while (i < self->flushes->len)
@@ -306,10 +310,18 @@ ep_scheduler_settle_flushes (EpScheduler *self,
       else if (first >= flush->target_seq)
         g_task_return_boolean (task, TRUE);
       else
-        g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
-                                 "%" G_GUINT64_FORMAT " %s still queued: %s", length,
-                                 length == 1 ? "event is" : "events are",
-                                 failure ? failure : "the consumer has not confirmed them yet");
+        {
+          g_autofree char *aside = NULL;
+
+          if (n_aside > 0)
+            aside = g_strdup_printf ("; %u refused by the consumer on their own %s aside",
+                                     n_aside, n_aside == 1 ? "waits" : "wait");
+          g_task_return_new_error (task, EP_ERROR, EP_ERROR_DELIVERY,
+                                   "%" G_GUINT64_FORMAT " %s still queued: %s%s", length,
+                                   length == 1 ? "event is" : "events are",
+                                   failure ? failure : "the consumer has not confirmed them yet",
+                                   aside ? aside : "");
+        }
     }
 }
 
@@ -321,6 +333,9 @@ ep_scheduler_maybe_finish_close (EpScheduler *self)
   g_autoptr(GTask) task = NULL;
 
   if (self->close_task == NULL || !self->stopped || self->in_flight > 0)
+    return;
+  /* The evidence is on disk before the producer closes the queue. */
+  if (ep_scheduler_save_witness_now (self))
     return;
   task = g_steal_pointer (&self->close_task);
   g_task_return_boolean (task, TRUE);
@@ -359,8 +374,11 @@ drain_finished (EpScheduler *self)
   else if (self->drain_failed)
     arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
                                 (next_allowed (self) - g_get_monotonic_time ()) / 1000));
-  else if (ep_queue_get_length (self->queue) > 0)
+  else if (ep_queue_get_length (self->queue) > g_queue_get_length (&self->aside))
     arm_batch_timer (self, self->config.batch_interval_ms);
+  else if (!g_queue_is_empty (&self->aside))
+    /* Only suspects: the next one's attempt. */
+    arm_batch_timer (self, (ep_scheduler_next_aside_due (self) - g_get_monotonic_time () + 999) / 1000);
   /* else: nothing to deliver, no wakeups; ep_scheduler_queue_grew() arms it.
    * Flushes are settled last, with the state consistent: their callbacks
    * may flush or close again. */
@@ -473,6 +491,8 @@ ep_scheduler_batch_arrived (EpScheduler *self,
   self->bytes_ahead += batch->bytes;
   if (batch->unreadable > 0)
     ep_scheduler_report_queue_changed (self);
+  if (!self->stopped)
+    ep_scheduler_pull_suspects (self, batch);
   if (self->stopped || batch->events->len == 0)
     {
       ep_scheduler_release_batch (self, batch);
@@ -709,6 +729,17 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
     {
       self->in_flight++;
       ep_scheduler_post_batch (self, g_queue_pop_head (&self->split_parts));
+    }
+  /* Suspects whose attempt is due, alone each (ep-scheduler-aside.c). */
+  while (!self->stopped && !self->drain_failed && has_free_slot (self))
+    {
+      Batch *suspect = ep_scheduler_pop_due_aside (self);
+
+      if (suspect == NULL)
+        break;
+      self->in_flight++;
+      self->bytes_ahead += suspect->bytes;
+      ep_scheduler_post_aside (self, suspect);
     }
   while (may_read (self, 0, 0))
     {
@@ -1085,6 +1116,7 @@ ep_scheduler_new (EpQueue                    *queue,
   self->config.max_in_flight = MAX (config->max_in_flight, 1);
   self->delivery_failing = config->delivery_failing;
   self->clock = ep_clock_new (config->clock_offset_ms);
+  ep_scheduler_load_witness (self);
   if (callbacks != NULL)
     self->callbacks = *callbacks;
   self->callbacks_data = user_data;
@@ -1145,6 +1177,22 @@ ep_scheduler_stop (EpScheduler *self)
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
   abandon_split_parts (self);
+  /* Suspects go back to their places in the queue (by the worker); the
+   * ledger remembers them for the next run. */
+  while (!g_queue_is_empty (&self->aside))
+    {
+      Batch *suspect = g_queue_pop_head (&self->aside);
+
+      self->in_flight++;
+      self->bytes_ahead += suspect->bytes;
+      ep_scheduler_post_aside (self, suspect);
+    }
+  if (self->witness_save_timer != NULL)
+    {
+      g_source_destroy (self->witness_save_timer);
+      g_clear_pointer (&self->witness_save_timer, g_source_unref);
+    }
+  (void) ep_scheduler_save_witness_now (self);
   ep_scheduler_settle_flushes (self, TRUE);
 }
 
@@ -1272,12 +1320,18 @@ ep_scheduler_counters_changed (EpScheduler *self)
 void
 ep_scheduler_queue_grew (EpScheduler *self)
 {
+  gint64 now = g_get_monotonic_time ();
+  gint64 delay_ms;
+
   g_return_if_fail (EP_IS_SCHEDULER (self));
 
-  if (self->stopped || self->draining || self->batch_timer != NULL || self->held_for_network)
+  if (self->stopped || self->draining || self->held_for_network)
     return;
-  arm_batch_timer (self, MAX ((gint64) self->config.batch_interval_ms,
-                              (next_allowed (self) - g_get_monotonic_time ()) / 1000));
+  delay_ms = MAX ((gint64) self->config.batch_interval_ms, (next_allowed (self) - now) / 1000);
+  /* A timer armed for a suspect's later attempt is brought forward. */
+  if (self->batch_timer != NULL && self->batch_due_us <= now + delay_ms * 1000)
+    return;
+  arm_batch_timer (self, delay_ms);
 }
 
 void
@@ -1311,6 +1365,7 @@ ep_scheduler_flush_async (EpScheduler         *self,
 
   add_flush (self, g_steal_pointer (&task), cancellable);
   self->backoff_until = 0;
+  ep_scheduler_make_aside_due (self);
   if (self->draining)
     {
       /* Join the drain under way; lift a failure so it goes on now. */

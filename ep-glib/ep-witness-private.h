@@ -1,18 +1,38 @@
-/* ep-witness-private.h: the witness rule of SPEC section 4, per endpoint
+/* ep-witness-private.h: the evidence that a refused event is at fault (SPEC section 4)
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * An event is deleted as refused only if the same endpoint confirmed other
- * events in the same reply (the scheduler sees that itself) or in a reply
- * to a request sent after the event was first refused. An EpWitness is the
- * ledger of one endpoint: when each queued event was first refused, and the
- * latest request whose reply confirmed events. Requests are numbered by the
- * scheduler in the order they are posted (serials start at 1).
+ * A refusal proves something about an event only when it is specific to
+ * it and the consumer is otherwise reliable. The ledger keeps, per
+ * endpoint (0 public, 1 authenticated), how many events it confirmed and
+ * how many of its refusals were proven wrong, and per refused event (by
+ * id) how often it was refused, how often on its own (alone in its
+ * request, or its own entry refused in a reply that confirmed others), and
+ * both endpoint counts at its first refusal.
  *
- * A consumer or middlebox that refuses everything alike never confirms
- * anything, so it never witnesses, and nothing is dropped. Memory only: a
- * restart forgets the marks, which can only delay a drop. Main context.
+ * A refusal (of a whole request, or of one entry) is proven wrong when
+ * every event it refused is confirmed later: the consumer refused at
+ * random. A request refused because of a poison event among good ones is
+ * never proven wrong: the poison is never confirmed.
+ *
+ * The rule (README, "Guarantees"): an event is dropped as refused only
+ * when ep_witness_proves_fault() holds:
+ *   - it was refused on its own at least EP_WITNESS_MIN_SPECIFIC times,
+ *   - since its first refusal the same endpoint confirmed at least
+ *     EP_WITNESS_MIN_CONFIRMED other events, and
+ *   - since its first refusal, refusals proven wrong number at most one
+ *     per EP_WITNESS_FALSE_RATIO_DENOM of those confirmations.
+ * A consumer that refuses everything confirms nothing; one that refuses at
+ * random keeps proving its refusals wrong; in either case nothing is
+ * dropped.
+ *
+ * Persisted as a blob through the queue (ep_witness_save()/_load()).
+ * Bounded: past EP_WITNESS_MAX_RECORDS events the oldest record is
+ * forgotten, and past EP_WITNESS_MAX_LINKS refusals of one event its
+ * oldest refusal is let go; either is counted as a refusal proven wrong
+ * (it can only postpone a drop, never cause one). Not thread-safe: the
+ * scheduler's main context.
  */
 #pragma once
 
@@ -20,28 +40,64 @@
 
 G_BEGIN_DECLS
 
+#define EP_WITNESS_MIN_SPECIFIC 5
+#define EP_WITNESS_MIN_CONFIRMED 50
+#define EP_WITNESS_FALSE_RATIO_DENOM 100
+#define EP_WITNESS_MAX_RECORDS 10000
+#define EP_WITNESS_MAX_LINKS 16
+/* Records not refused again for this long are forgotten at load. */
+#define EP_WITNESS_MAX_AGE_US (G_GINT64_CONSTANT (30) * 24 * 3600 * G_USEC_PER_SEC)
+
+#define EP_WITNESS_BLOB_NAME "witness.gvariant"
+
 typedef struct _EpWitness EpWitness;
 
-EpWitness *ep_witness_new            (void);
-void       ep_witness_free           (EpWitness *self);
+EpWitness *ep_witness_new                (void);
+void       ep_witness_free               (EpWitness  *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpWitness, ep_witness_free)
 
-/* The event @seq was refused; @last_serial is the serial of the latest
- * request posted so far (a witness must come from a later one). Only the
- * first refusal counts; later ones keep the first mark. */
-void       ep_witness_note_refused   (EpWitness *self,
-                                      guint64    seq,
-                                      guint64    last_serial);
-/* The reply to request @serial confirmed at least one event. */
-void       ep_witness_note_confirmed (EpWitness *self,
-                                      guint64    serial);
-/* Whether a request sent after @seq was first refused had events
- * confirmed. FALSE for an event never refused. */
-gboolean   ep_witness_seen           (EpWitness *self,
-                                      guint64    seq);
-/* The event left the queue (confirmed or dropped): forget its mark. */
-void       ep_witness_forget         (EpWitness *self,
-                                      guint64    seq);
-guint      ep_witness_get_n_marked   (EpWitness *self);
+/* @endpoint (0 or 1) confirmed the event @id. If @id was refused before,
+ * its record is forgotten, and each refusal of it whose other events were
+ * all confirmed too is proven wrong. */
+void       ep_witness_note_confirmed     (EpWitness  *self,
+                                          guint       endpoint,
+                                          const char *id);
+/* @endpoint refused the @n_ids events @ids together (a whole request, or
+ * one entry: @n_ids 1); @specific when the refusal was the event's own
+ * (then @n_ids is 1). A refusal at another endpoint than an event's first
+ * starts its record again. */
+void       ep_witness_note_refused       (EpWitness          *self,
+                                          guint               endpoint,
+                                          const char * const *ids,
+                                          guint               n_ids,
+                                          gboolean            specific);
+/* Whether the endpoint that refused @id confirmed any event since. */
+gboolean   ep_witness_has_witness        (EpWitness  *self,
+                                          const char *id);
+/* The rule above. */
+gboolean   ep_witness_proves_fault       (EpWitness  *self,
+                                          const char *id);
+/* Specific refusals of @id (0 when it has no record): a suspect waits aside. */
+guint      ep_witness_get_specific       (EpWitness  *self,
+                                          const char *id);
+/* The event left the queue unconfirmed (dropped, purged): forget it;
+ * the refusals it shared can no longer be proven wrong. */
+void       ep_witness_forget             (EpWitness  *self,
+                                          const char *id);
+guint      ep_witness_get_n_records      (EpWitness  *self);
+gboolean   ep_witness_has_records        (EpWitness  *self);
+/* For messages: "refused 3 times (2 on its own); 12 confirmations since,
+ * 1 refusal proven wrong". */
+char      *ep_witness_describe           (EpWitness  *self,
+                                          const char *id);
+
+/* Persistence. The state (floating GVariant) and whether it changed since
+ * the last ep_witness_mark_saved(). Loading replaces the ledger; it
+ * returns FALSE (ledger unchanged) for a blob it cannot read. */
+GVariant  *ep_witness_save               (EpWitness  *self);
+gboolean   ep_witness_load               (EpWitness  *self,
+                                          GBytes     *blob);
+gboolean   ep_witness_is_dirty           (EpWitness  *self);
+void       ep_witness_mark_saved         (EpWitness  *self);
 
 G_END_DECLS

@@ -616,8 +616,10 @@ class ProducerTest(unittest.TestCase):
 
     def test_poison_event_dropped_with_witness(self):
         # One event the consumer refuses whole-batch (400 InvalidParameterValue)
-        # among good ones: the batch is split, the good events witness, the
-        # poison event is dropped and counted; no outage, nothing jams.
+        # among good ones: the batch is split, the good events are delivered,
+        # the poison event waits aside; once it was refused on its own five
+        # times while the consumer took 50 others and proved none of its
+        # refusals wrong, it is dropped and counted. No outage, nothing jams.
         producer = self.new_producer()
         changes = []
         producer.connect("outage-changed", lambda p, outage: changes.append(outage))
@@ -628,10 +630,18 @@ class ProducerTest(unittest.TestCase):
         for i in range(4, 12):
             producer.send_event("good", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i, None)
         ok, error = self.flush(producer)
-        self.assertIsNone(error)
-        self.assertTrue(ok)
-        self.assertEqual(producer.props.queue_length, 0)
+        self.assertFalse(ok)
+        self.assertIn("aside", error.message)
+        self.assertEqual(producer.props.queue_length, 1)
         self.assertEqual(len(self.consumer.app_events()), 12)
+        for i in range(12, 62):
+            producer.send_event("good", Ep.ConsentCategory.NECESSARY, '{"i":%d}' % i, None)
+        for _ in range(6):
+            if producer.props.queue_length == 0:
+                break
+            self.flush(producer)
+        self.assertEqual(producer.props.queue_length, 0)
+        self.assertEqual(len(self.consumer.app_events()), 62)
         counters = json.loads(producer.dup_counters_json())
         self.assertEqual(counters["validationFailedEvents"], {"poison": 1})
         self.assertEqual(changes, [])

@@ -109,6 +109,23 @@ assert_flush_ok (EpProducer *producer)
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
 }
 
+guint
+flush_until_empty (EpProducer *producer,
+                   guint       max_flushes)
+{
+  guint n = 0;
+
+  while (ep_producer_get_queue_length (producer) > 0)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_cmpuint (n, <, max_flushes);
+      (void) ep_test_flush (producer, &error);
+      n++;
+    }
+  return n;
+}
+
 void
 append_record (EpQueue    *queue,
                const char *id,

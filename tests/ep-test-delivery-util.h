@@ -52,6 +52,12 @@ assert_flush_fails (EpProducer *producer,
 void
 assert_flush_ok (EpProducer *producer);
 
+/* Flushes until the queue is empty (a suspect waiting aside takes a few
+ * flushes: ep-witness-private.h); returns how many it took, failing the
+ * test past @max_flushes. */
+guint
+flush_until_empty (EpProducer *producer,
+                   guint       max_flushes);
 void
 append_record (EpQueue    *queue,
                const char *id,

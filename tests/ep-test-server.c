@@ -49,6 +49,10 @@ struct _EpTestServer {
   GStrv         retryable_names;
   GStrv         poison_names;
   guint         poison_status;
+  EpTestFlakyMode flaky_mode;
+  guint         flaky_percent;
+  GRand        *flaky_rand;        /* owned, nullable */
+  guint         flaky_refusals;    /* requests or entries refused at random so far */
   gint64        date_offset_s;     /* added to the Date of every reply */
   char         *date_header;       /* nullable: the Date of every reply, as given */
   char         *age_header;        /* nullable: an Age header on every reply */
@@ -288,17 +292,33 @@ batch_has_poison (EpTestServer   *self,
   return FALSE;
 }
 
+/* Whether a flaky consumer refuses this time (@mode the one asked). */
+static gboolean
+flaky_refuses (EpTestServer    *self,
+               EpTestFlakyMode  mode)
+{
+  if (self->flaky_mode != mode || self->flaky_rand == NULL ||
+      (guint) g_rand_int_range (self->flaky_rand, 0, 100) >= self->flaky_percent)
+    return FALSE;
+  self->flaky_refusals++;
+  return TRUE;
+}
+
 /* What SQS would do with each entry, unless the script names its event */
 static void
 settle_entry (EpTestServer *self,
-              SqsEntry     *entry)
+              SqsEntry     *entry,
+              gboolean      refuse_all)
 {
   const SqsAttribute *attribute = sqs_entry_find_string_attribute (entry, "Name");
   const char *name = attribute != NULL ? attribute->string_value->str : NULL;
 
   if (!sqs_entry_check_contents (entry))
     return;
-  if (name_listed (self->sender_fault_names, name))
+  if (refuse_all || flaky_refuses (self, EP_TEST_FLAKY_ENTRY_SENDER_FAULT))
+    sqs_entry_fail (entry, "InvalidMessageContents",
+                    g_strdup ("The test server refuses this at random."), TRUE);
+  else if (name_listed (self->sender_fault_names, name))
     sqs_entry_fail (entry, "InvalidMessageContents",
                     g_strdup ("The test server refuses this event."), TRUE);
   else if (name_listed (self->retryable_names, name))
@@ -319,6 +339,7 @@ answer_accept (EpTestServer      *self,
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *request_id = NULL;
+  gboolean refuse_all;
 
   if (decode_error != NULL)
     {
@@ -330,6 +351,20 @@ answer_accept (EpTestServer      *self,
       answer_sqs_error (msg, error);
       return;
     }
+  if (flaky_refuses (self, EP_TEST_FLAKY_REQUEST_413))
+    {
+      soup_server_message_set_status (msg, 413, NULL);
+      soup_server_message_set_response (msg, "text/html", SOUP_MEMORY_STATIC,
+                                        "<html>413 Request Entity Too Large</html>", 40);
+      return;
+    }
+  if (flaky_refuses (self, EP_TEST_FLAKY_REQUEST_400))
+    {
+      set_xml_response (msg, 400, error_response_body (TRUE, "InvalidParameterValue",
+                                                       "The test server refuses this request at random."));
+      return;
+    }
+  refuse_all = flaky_refuses (self, EP_TEST_FLAKY_REQUEST_SENDER_FAULT);
   if (batch_has_poison (self, batch))
     {
       gboolean too_long = self->poison_status == 413;
@@ -343,7 +378,7 @@ answer_accept (EpTestServer      *self,
     }
 
   for (guint i = 0; i < batch->entries->len; i++)
-    settle_entry (self, g_ptr_array_index (batch->entries, i));
+    settle_entry (self, g_ptr_array_index (batch->entries, i), refuse_all);
   request_id = g_uuid_string_random ();
   set_xml_response (msg, SOUP_STATUS_OK, sqs_reply_xml_batch (batch, request_id));
 }
@@ -603,6 +638,7 @@ ep_test_server_free (EpTestServer *self)
   g_clear_pointer (&self->poison_names, g_strfreev);
   g_free (self->date_header);
   g_free (self->age_header);
+  g_clear_pointer (&self->flaky_rand, g_rand_free);
   g_free (self);
 }
 
@@ -704,6 +740,25 @@ ep_test_server_set_poison_names (EpTestServer       *self,
   g_strfreev (self->poison_names);
   self->poison_names = g_strdupv ((GStrv) names);
   self->poison_status = status;
+}
+
+void
+ep_test_server_set_flaky (EpTestServer    *self,
+                          EpTestFlakyMode  mode,
+                          guint            percent,
+                          guint32          seed)
+{
+  g_clear_pointer (&self->flaky_rand, g_rand_free);
+  self->flaky_mode = mode;
+  self->flaky_percent = MIN (percent, 100);
+  if (mode != EP_TEST_FLAKY_NONE)
+    self->flaky_rand = g_rand_new_with_seed (seed);
+}
+
+guint
+ep_test_server_get_flaky_refusals (EpTestServer *self)
+{
+  return self->flaky_refusals;
 }
 
 void

@@ -81,6 +81,26 @@ void            ep_test_server_set_poison_names (EpTestServer   *self,
                                                  const char * const *names,
                                                  guint           status);
 
+/* A consumer or middlebox that refuses at random, @percent of the time
+ * (a GRand seeded with @seed): whole requests with SenderFault for every
+ * entry, 413 (an HTML page, as a proxy sends), or a request-level 400
+ * ErrorResponse; or single entries (SenderFault) in otherwise good
+ * replies. EP_TEST_FLAKY_NONE turns it off. */
+typedef enum {
+  EP_TEST_FLAKY_NONE,
+  EP_TEST_FLAKY_REQUEST_SENDER_FAULT,
+  EP_TEST_FLAKY_REQUEST_413,
+  EP_TEST_FLAKY_REQUEST_400,
+  EP_TEST_FLAKY_ENTRY_SENDER_FAULT,
+} EpTestFlakyMode;
+
+void            ep_test_server_set_flaky        (EpTestServer   *self,
+                                                 EpTestFlakyMode mode,
+                                                 guint           percent,
+                                                 guint32         seed);
+/* Requests (or entries) refused at random so far. */
+guint           ep_test_server_get_flaky_refusals (EpTestServer *self);
+
 /* Every later reply's Date is the server's time plus @offset_s: a consumer
  * whose clock is off (0, the default, leaves libsoup's Date alone). */
 void            ep_test_server_set_date_offset  (EpTestServer   *self,

@@ -163,14 +163,18 @@ test_sender_faults_and_retryable (Fixture       *fx,
   send_n (producer, "refused", 1);
   send_n (producer, "later", 1);
 
-  /* The refused event is deleted and counted; the retryable one is kept. */
-  assert_flush_fails (producer, "1 event is still queued*");
-  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
+  /* The refused event waits aside (ep-witness-private.h); the retryable
+   * one is kept in its place. */
+  assert_flush_fails (producer, "2 events are still queued*1 refused by the consumer*aside*");
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
+
+  /* Once the evidence is in, the refused one is deleted and counted. */
+  ep_test_server_set_retryable_names (fx->consumer.server, NULL);
+  send_n (producer, "fine", EP_WITNESS_MIN_CONFIRMED);
+  flush_until_empty (producer, EP_WITNESS_MIN_SPECIFIC + 1);
   counters = ep_producer_dup_counters_json (producer);
   g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"refused\":1}"));
-
-  ep_test_server_set_retryable_names (fx->consumer.server, NULL);
-  assert_flush_ok (producer);
 }
 
 static void
@@ -397,9 +401,14 @@ test_poison_split (Fixture       *fx,
   send_n (producer, "poison", 1);
   send_n (producer, "good", 5);
 
-  assert_flush_ok (producer);
+  /* The split isolates it; it waits aside, the others are delivered. */
+  assert_flush_fails (producer, "1 event is still queued*aside*");
   confirmed = ep_test_server_get_confirmed_ids (fx->consumer.server);
   g_assert_cmpuint (confirmed->len, ==, 9);
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
+  /* Dropped and counted once the evidence is in. */
+  send_n (producer, "good", EP_WITNESS_MIN_CONFIRMED);
+  flush_until_empty (producer, EP_WITNESS_MIN_SPECIFIC + 1);
   counters = ep_producer_dup_counters_json (producer);
   g_assert_nonnull (strstr (counters, "\"validationFailedEvents\":{\"poison\":1}"));
   /* The consumer answered every time: no outage. */

@@ -447,7 +447,10 @@ server_free (Server *self)
 typedef enum {
   KEEP,          /* nothing deleted, delivery outage */
   KEEP_NO_OUTAGE_CHECK, /* nothing deleted; the outage is not SPEC's business */
-  DROP_POISON,   /* the "poison" events are deleted (witness: others confirmed) */
+  POISON_ASIDE,  /* the "poison" events wait aside (refused on their own among 25
+                  * events: too little evidence to drop them, see
+                  * ep-witness-private.h), never in the way; the recovered
+                  * consumer takes them */
 } Expect;
 
 typedef struct {
@@ -490,7 +493,7 @@ static const Case cases[] = {
   { "400-entry-code-every", MODE_STATUS, TRUE, 400, "text/xml", SQS_ERROR_XML ("AWS.SimpleQueueService.InvalidBatchEntryId", "Sender"), NULL, KEEP, 0, FALSE, NULL },
   { "413-once", MODE_STATUS, FALSE, 413, "text/html", "<html>Request Entity Too Large</html>", NULL, KEEP_NO_OUTAGE_CHECK, 0, FALSE, NULL },
   { "413-every", MODE_STATUS, TRUE, 413, "text/html", "<html>Request Entity Too Large</html>", NULL, KEEP, 0, FALSE, NULL },
-  { "sender-fault-some", MODE_SENDER_FAULT_SOME, TRUE, 0, NULL, NULL, NULL, DROP_POISON, 0, FALSE, NULL },
+  { "sender-fault-some", MODE_SENDER_FAULT_SOME, TRUE, 0, NULL, NULL, NULL, POISON_ASIDE, 0, FALSE, NULL },
   { "sender-fault-all", MODE_SENDER_FAULT_ALL, TRUE, 0, NULL, NULL, NULL, KEEP, 0, FALSE, NULL },
   { "200-html", MODE_STATUS, TRUE, 200, "text/html", "<html><body>Welcome to the captive portal</body></html>", NULL, KEEP, 0, FALSE, NULL },
   { "200-empty", MODE_STATUS, TRUE, 200, "text/xml", "", NULL, KEEP, 0, FALSE, NULL },
@@ -620,7 +623,7 @@ run_case (const Case *k,
   g_signal_connect (producer, "credentials-rejected", G_CALLBACK (on_credentials_rejected), &signals);
   for (guint i = 0; i < N_EVENTS; i++)
     {
-      gboolean poison = k->expect == DROP_POISON && g_rand_int_range (rand, 0, 4) == 0;
+      gboolean poison = k->expect == POISON_ASIDE && g_rand_int_range (rand, 0, 4) == 0;
       g_autofree char *payload = rel_payload (i, rand);
       char *id = NULL;
 
@@ -645,7 +648,9 @@ run_case (const Case *k,
     ep_test_flush (producer, NULL);
 
   /* the failure is over: what SPEC says about the events and the outage */
-  g_assert_cmpuint (validation_failed_total (producer), ==, k->expect == DROP_POISON ? n_poison : 0);
+  g_assert_cmpuint (validation_failed_total (producer), ==, 0);
+  if (k->expect == POISON_ASIDE)
+    g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, n_poison);
   if (k->expect == KEEP && k->every)
     {
       g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, N_EVENTS);
@@ -725,10 +730,7 @@ run_case (const Case *k,
       g_hash_table_add (confirmed, server->confirmed->pdata[i]);
     g_hash_table_iter_init (&iter, sent);
     while (g_hash_table_iter_next (&iter, &id, &poison))
-      if (!poison)
-        g_assert_true (g_hash_table_contains (confirmed, id));
-      else
-        g_assert_false (g_hash_table_contains (confirmed, id));
+      g_assert_true (g_hash_table_contains (confirmed, id));
   }
   g_mutex_unlock (&server->lock);
 

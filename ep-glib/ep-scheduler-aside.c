@@ -1,0 +1,276 @@
+/* ep-scheduler-aside.c: suspects wait aside; the refusal evidence is persisted
+ *
+ * SPDX-FileCopyrightText: 2026 The ep-glib authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * An event the consumer refused on its own (ep-witness-private.h), while it
+ * confirmed others, is a suspect: it leaves the pipeline and waits aside
+ * in a batch of its own, still in flight in the queue (so it is never
+ * handed out in front of the events behind it), and is retried alone with
+ * its own slow backoff until it is confirmed, or the evidence proves the
+ * fault is the event's and it is dropped. After a restart the ledger says
+ * which events are suspects: they are pulled out of the first batch they
+ * come in, before it is posted.
+ *
+ * The ledger is saved as a blob beside the queue, at most once a second
+ * while it changes, by the scheduler's worker (the main context does no
+ * file I/O), and once more when the scheduler stops.
+ */
+#include "config.h"
+
+#include "ep-event-private.h"
+#include "ep-queue-state-private.h"
+#include "ep-scheduler-internal.h"
+#include "ep-timer-private.h"
+
+guint
+ep_scheduler_batch_endpoint (Batch *batch)
+{
+  return batch->token != NULL ? 1 : 0;
+}
+
+/* The ledger on disk -------------------------------------------------------- */
+
+void
+ep_scheduler_load_witness (EpScheduler *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) blob = ep_queue_state_load (self->queue, EP_WITNESS_BLOB_NAME, &error);
+
+  if (blob == NULL)
+    {
+      if (error != NULL)
+        g_message ("The evidence against refused events could not be read (%s): "
+                   "starting without it", error->message);
+      return;
+    }
+  if (!ep_witness_load (self->witness, blob))
+    {
+      g_message ("The evidence against refused events in %s is not readable: moved aside, "
+                 "starting without it", EP_WITNESS_BLOB_NAME);
+      (void) ep_queue_state_move_aside (self->queue, EP_WITNESS_BLOB_NAME, NULL);
+      return;
+    }
+  if (ep_witness_has_records (self->witness))
+    g_debug ("Restored the evidence against %u refused events", ep_witness_get_n_records (self->witness));
+}
+
+/* Worker: writes the ledger's state (@data). */
+static gpointer
+save_in_thread (EpScheduler *self,
+                gpointer     data)
+{
+  GVariant *state = data;
+  g_autoptr(GError) error = NULL;
+
+  if (!ep_queue_state_save (self->queue, EP_WITNESS_BLOB_NAME, g_variant_get_data (state),
+                            g_variant_get_size (state), &error) &&
+      !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
+    g_debug ("The evidence against refused events could not be saved: %s", error->message);
+  return NULL;
+}
+
+static void
+saved (EpScheduler *self,
+       gpointer     data,
+       gpointer     result)
+{
+  self->witness_saving = FALSE;
+  /* Changes that came meanwhile. */
+  ep_scheduler_witness_changed (self);
+  ep_scheduler_maybe_finish_close (self);
+}
+
+/* Queues a save of the ledger on the worker, after the queue work queued
+ * before it. Returns whether a save is queued or running: close waits for
+ * it. */
+gboolean
+ep_scheduler_save_witness_now (EpScheduler *self)
+{
+  GVariant *state;
+
+  if (self->witness_saving)
+    return TRUE;
+  if (!ep_witness_is_dirty (self->witness))
+    return FALSE;
+  if (self->witness_save_timer != NULL)
+    {
+      g_source_destroy (self->witness_save_timer);
+      g_clear_pointer (&self->witness_save_timer, g_source_unref);
+    }
+  state = g_variant_ref_sink (ep_witness_save (self->witness));
+  ep_witness_mark_saved (self->witness);
+  self->witness_saving = TRUE;
+  ep_scheduler_run_in_worker (self, save_in_thread, saved, state, (GDestroyNotify) g_variant_unref);
+  return TRUE;
+}
+
+static gboolean
+witness_save_timer_cb (gpointer user_data)
+{
+  EpScheduler *self = user_data;
+
+  g_clear_pointer (&self->witness_save_timer, g_source_unref);
+  (void) ep_scheduler_save_witness_now (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* The ledger changed: saved within WITNESS_SAVE_DELAY_MS. A healthy drain
+ * leaves it clean (see ep-witness.c), so it arms nothing. */
+void
+ep_scheduler_witness_changed (EpScheduler *self)
+{
+  if (!ep_witness_is_dirty (self->witness) || self->witness_save_timer != NULL ||
+      self->witness_saving || self->stopped)
+    return;
+  self->witness_save_timer = ep_timer_source_new (WITNESS_SAVE_DELAY_MS, "[ep-glib] witness save");
+  g_source_set_callback (self->witness_save_timer, witness_save_timer_cb, self, NULL);
+  g_source_attach (self->witness_save_timer, self->context);
+}
+
+/* Suspects ------------------------------------------------------------------ */
+
+gboolean
+ep_scheduler_aside_has_room (EpScheduler *self)
+{
+  return g_queue_get_length (&self->aside) < MAX_ASIDE_EVENTS;
+}
+
+static gint64
+aside_delay_ms (EpScheduler *self,
+                guint        specific)
+{
+  gint64 delay = MAX ((gint64) self->config.batch_interval_ms, 1);
+
+  for (guint i = 0; i < specific && delay < MAX_ASIDE_DELAY_MS; i++)
+    delay *= 2;
+  return MIN (delay, MAX_ASIDE_DELAY_MS);
+}
+
+/* Takes @batch (one event; not counted in the pipeline) aside, due after
+ * its delay. Returns FALSE (the batch untouched) when there is no room. */
+gboolean
+ep_scheduler_set_aside (EpScheduler *self,
+                        Batch       *batch)
+{
+  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  g_autofree char *evidence = NULL;
+  gint64 delay_ms;
+
+  g_assert (batch->items->len == 1 && batch->split == NULL);
+  if (self->stopped || !ep_scheduler_aside_has_room (self))
+    return FALSE;
+  delay_ms = aside_delay_ms (self, ep_witness_get_specific (self->witness, event->id));
+  batch->aside = TRUE;
+  batch->due_us = g_get_monotonic_time () + delay_ms * 1000;
+  g_clear_object (&batch->scheduler);
+  g_clear_pointer (&batch->reply, ep_batch_reply_free);
+  g_clear_pointer (&batch->refusal, g_free);
+  evidence = ep_witness_describe (self->witness, event->id);
+  g_debug ("Event '%s' (%s) waits aside, retried alone in %" G_GINT64_FORMAT " ms: %s",
+           event->name, event->id, delay_ms, evidence);
+  g_queue_push_tail (&self->aside, batch);
+  return TRUE;
+}
+
+/* A batch of its own for the event @i of @batch, which keeps it: the same
+ * queue item (the record shared), parsed and encoded again. */
+Batch *
+ep_scheduler_copy_out (Batch *batch,
+                       guint  i)
+{
+  EpQueueItem *item = g_ptr_array_index (batch->items, i);
+  EpQueueItem *copy = g_new0 (EpQueueItem, 1);
+  Batch *part = ep_scheduler_batch_new ();
+  EpEvent event;
+
+  copy->seq = item->seq;
+  copy->record = g_bytes_ref (item->record);
+  copy->logical_size = item->logical_size;
+  if (!ep_event_parse (copy->record, &event, NULL))
+    g_assert_not_reached ();   /* it was parsed when the batch was read */
+  g_ptr_array_add (part->items, copy);
+  g_array_append_val (part->events, event);
+  part->bytes = g_bytes_get_size (copy->record);
+  part->token = g_strdup (batch->token);
+  ep_scheduler_batch_encode (part);
+  return part;
+}
+
+/* Main context, a batch read and not posted yet (counted in bytes_ahead):
+ * the suspects of an earlier run, or of earlier batches, go aside before
+ * it is posted, so they never hold up the events with them. */
+void
+ep_scheduler_pull_suspects (EpScheduler *self,
+                            Batch       *batch)
+{
+  gboolean pulled = FALSE;
+  guint i = 0;
+
+  if (!ep_witness_has_records (self->witness))
+    return;
+  while (i < batch->items->len)
+    {
+      const EpEvent *event = ep_scheduler_batch_event (batch, i);
+      Batch *part;
+
+      /* A suspect: refused on its own while the endpoint took others. */
+      if (ep_witness_get_specific (self->witness, event->id) == 0 ||
+          !ep_witness_has_witness (self->witness, event->id) || !ep_scheduler_aside_has_room (self))
+        {
+          i++;
+          continue;
+        }
+      part = ep_scheduler_copy_out (batch, i);
+      g_ptr_array_remove_index (batch->items, i);
+      g_array_remove_index (batch->events, i);
+      batch->bytes -= part->bytes;
+      self->bytes_ahead -= part->bytes;
+      if (!ep_scheduler_set_aside (self, part))
+        g_assert_not_reached ();   /* room was checked */
+      pulled = TRUE;
+    }
+  if (!pulled)
+    return;
+  g_clear_pointer (&batch->body, g_bytes_unref);
+  if (batch->events->len > 0)
+    ep_scheduler_batch_encode (batch);
+}
+
+/* The suspect whose attempt is due, out of the aside queue; NULL if none. */
+Batch *
+ep_scheduler_pop_due_aside (EpScheduler *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  for (GList *l = self->aside.head; l != NULL; l = l->next)
+    {
+      Batch *batch = l->data;
+
+      if (batch->due_us <= now)
+        {
+          g_queue_delete_link (&self->aside, l);
+          return batch;
+        }
+    }
+  return NULL;
+}
+
+/* Flush skips the suspects' backoff, as it skips the drain's. */
+void
+ep_scheduler_make_aside_due (EpScheduler *self)
+{
+  for (GList *l = self->aside.head; l != NULL; l = l->next)
+    ((Batch *) l->data)->due_us = 0;
+}
+
+/* Monotonic µs of the next suspect's attempt; G_MAXINT64 with none. */
+gint64
+ep_scheduler_next_aside_due (EpScheduler *self)
+{
+  gint64 due = G_MAXINT64;
+
+  for (GList *l = self->aside.head; l != NULL; l = l->next)
+    due = MIN (due, ((Batch *) l->data)->due_us);
+  return due;
+}
