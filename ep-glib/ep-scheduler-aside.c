@@ -215,8 +215,7 @@ ep_scheduler_pull_suspects (EpScheduler *self,
       Batch *part;
 
       /* A suspect: refused on its own while the endpoint took others. */
-      if (ep_witness_get_specific (self->witness, event->id) == 0 ||
-          !ep_witness_has_witness (self->witness, event->id) || !ep_scheduler_aside_has_room (self))
+      if (!ep_witness_is_suspect (self->witness, event->id, FALSE) || !ep_scheduler_aside_has_room (self))
         {
           i++;
           continue;

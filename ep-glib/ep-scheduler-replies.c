@@ -178,7 +178,7 @@ judge_entry (EpScheduler *self,
       drop_refused (self, batch, i, why);
       return TRUE;
     }
-  if (!self->stopped && (witnessed || ep_witness_has_witness (self->witness, event->id)) &&
+  if (!self->stopped && ep_witness_is_suspect (self->witness, event->id, witnessed) &&
       ep_scheduler_aside_has_room (self))
     {
       /* The queue keeps it in flight: the batch neither keeps nor removes it. */
@@ -420,7 +420,7 @@ judge_lone_refusal (EpScheduler   *self,
 
   if (ep_witness_proves_fault (self->witness, event->id))
     drop_refused (self, batch, 0, why);
-  else if (ep_witness_has_witness (self->witness, event->id) && move_aside (self, batch))
+  else if (ep_witness_is_suspect (self->witness, event->id, FALSE) && move_aside (self, batch))
     *batch_p = NULL;
   else if (batch->split != NULL && batch->split->outstanding > 0)
     {
@@ -518,13 +518,15 @@ apply_reply (EpScheduler   *self,
     }
 }
 
-/* A suspect goes back aside after its attempt (*@batch_p stolen), or, with
- * no room left or the scheduler stopped, back to its place in the queue. */
+/* A suspect goes back aside after its attempt (*@batch_p stolen), or, when
+ * it is no longer one (the consumer's refusals proved random), with no room
+ * left or the scheduler stopped, back to its place in the queue. */
 static void
 put_back_aside (EpScheduler  *self,
                 Batch       **batch_p)
 {
-  if (move_aside (self, *batch_p))
+  if (ep_witness_is_suspect (self->witness, ep_scheduler_batch_event (*batch_p, 0)->id, FALSE) &&
+      move_aside (self, *batch_p))
     *batch_p = NULL;
   else
     ep_scheduler_release_batch (self, *batch_p);
@@ -761,7 +763,7 @@ resolve_held (EpScheduler *self,
 
       if (!self->stopped && ep_witness_proves_fault (self->witness, id))
         drop_refused (self, batch, 0, batch->refusal);
-      else if (ep_witness_has_witness (self->witness, id) && move_aside (self, batch))
+      else if (ep_witness_is_suspect (self->witness, id, FALSE) && move_aside (self, batch))
         g_ptr_array_index (held, i) = NULL;
       else
         {

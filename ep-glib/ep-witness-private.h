@@ -74,6 +74,14 @@ void       ep_witness_note_refused       (EpWitness          *self,
 /* Whether the endpoint that refused @id confirmed any event since. */
 gboolean   ep_witness_has_witness        (EpWitness  *self,
                                           const char *id);
+/* Whether @id is a suspect, to wait aside: refused on its own, the
+ * endpoint confirmed other events since its first refusal (or in the same
+ * reply: @witnessed), and refusals proven wrong since are not above the
+ * rule's ratio (else its refusals were most likely random too, and it
+ * stays in line). */
+gboolean   ep_witness_is_suspect         (EpWitness  *self,
+                                          const char *id,
+                                          gboolean    witnessed);
 /* The rule above. */
 gboolean   ep_witness_proves_fault       (EpWitness  *self,
                                           const char *id);

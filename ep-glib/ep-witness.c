@@ -320,6 +320,23 @@ ep_witness_has_witness (EpWitness  *self,
 }
 
 gboolean
+ep_witness_is_suspect (EpWitness  *self,
+                       const char *id,
+                       gboolean    witnessed)
+{
+  Record *record = g_hash_table_lookup (self->records, id);
+  Endpoint *at;
+  guint64 confirmed, wrong;
+
+  if (record == NULL || record->specific == 0)
+    return FALSE;
+  at = endpoint_of (self, record->endpoint);
+  confirmed = at->confirmed - record->confirmed_at;
+  wrong = at->proven_wrong - record->wrong_at;
+  return (witnessed || confirmed > 0) && wrong * EP_WITNESS_FALSE_RATIO_DENOM <= confirmed;
+}
+
+gboolean
 ep_witness_proves_fault (EpWitness  *self,
                          const char *id)
 {

@@ -104,7 +104,8 @@ assert_flush_ok (EpProducer *producer)
 {
   g_autoptr(GError) error = NULL;
 
-  g_assert_true (ep_test_flush (producer, &error));
+  if (!ep_test_flush (producer, &error))
+    g_error ("flush failed: %s", error ? error->message : "(no error)");
   g_assert_no_error (error);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
 }
