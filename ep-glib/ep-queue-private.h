@@ -171,10 +171,6 @@ GHashTable *ep_queue_remove_category     (EpQueue            *self,
 /* The seq below which @category's events are revoked (0: none). */
 guint64     ep_queue_get_revoked_below   (EpQueue            *self,
                                           EpConsentCategory   category);
-/* Whether @category (an EpConsentCategory, or -1 for unknown: FALSE) is
- * blocked. Lock-free: fine on the main context. */
-gboolean    ep_queue_is_category_blocked (EpQueue           *self,
-                                          int                category);
 /* The events deleted later by ep_queue_take() (see above): (transfer full)
  * (nullable) name -> count, NULL if none since the last call. */
 GHashTable *ep_queue_steal_consent_drops (EpQueue            *self);

@@ -858,17 +858,6 @@ ep_queue_get_revoked_below (EpQueue           *self,
   return __atomic_load_n (&self->revoked_below[category], __ATOMIC_RELAXED);
 }
 
-gboolean
-ep_queue_is_category_blocked (EpQueue *self,
-                              int      category)
-{
-  g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
-
-  /* Atomic: never waits for a sync. */
-  return category >= 0 && category < 32 &&
-         (g_atomic_int_get (&self->blocked_categories) & (1u << category)) != 0;
-}
-
 GHashTable *
 ep_queue_steal_consent_drops (EpQueue *self)
 {

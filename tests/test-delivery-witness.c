@@ -215,6 +215,31 @@ test_poison_behind_flaky_consumer_kept (Fixture       *fx,
   g_assert_cmpuint (requests_with (fx, 0, "poison", NULL), >, EP_WITNESS_MIN_SPECIFIC);
 }
 
+/* A suspect of a category the user then blocks is never sent again: it
+ * goes back to the queue, which deletes it and counts it. */
+static void
+test_revoked_suspect_never_sent (Fixture       *fx,
+                                 gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  const char *poison[] = { "poison", NULL };
+  guint before;
+
+  ep_test_server_set_sender_fault_names (fx->consumer.server, poison);
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, FALSE);
+  g_assert_cmpint (ep_producer_send_event (producer, "poison", EP_CONSENT_CATEGORY_PERFORMANCE,
+                                           "{}", NULL), ==, EP_SEND_RESULT_STORED);
+  send_n (producer, "good", 20);
+  assert_flush_fails (producer, "1 event is still queued*aside*");
+
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, TRUE);
+  before = ep_test_server_get_n_requests (fx->consumer.server);
+  flush_until_empty (producer, 3);
+  g_assert_cmpuint (requests_with (fx, before, "poison", NULL), ==, 0);
+  g_assert_true (counters_have (producer, "\"consentFilteredEvents\":{\"poison\":1}"));
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
+}
+
 /* The evidence survives a restart ----------------------------------------- */
 
 static void
@@ -404,6 +429,7 @@ main (int   argc,
               fixture_setup, test_poison_waits_aside, fixture_teardown);
   ADD ("/ep/witness/poison/needs-confirmations", test_poison_needs_confirmations);
   ADD ("/ep/witness/poison/behind-flaky-consumer-kept", test_poison_behind_flaky_consumer_kept);
+  ADD ("/ep/witness/revoked-suspect-never-sent", test_revoked_suspect_never_sent);
   ADD ("/ep/witness/evidence-survives-restart", test_evidence_survives_restart);
   ADD ("/ep/witness/corrupt-evidence", test_corrupt_evidence);
   g_test_add_func ("/ep/witness/ledger", test_ledger_rule);
