@@ -58,7 +58,6 @@ say "checking the demo's Debian packages, nats-server and libnats-dev"
 deps_groups=(demo nats)
 if [[ $lang == gjs ]]; then deps_groups+=(gjs); fi
 bash tools/install-deps.sh "${deps_groups[@]}"
-nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
 
 demo_options=(-Dtools=true -Dtests=true -Dintrospection=true -Dnats=enabled)
 if [[ ! -f "$build_dir/build.ninja" ]]; then
@@ -79,7 +78,7 @@ app_pid=
 # shellcheck disable=SC2317  # invoked by the trap
 cleanup() {
   if [[ -n "$app_pid" ]]; then kill "$app_pid" 2>/dev/null || true; fi
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}" "${NATS_NODE_PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if $keep; then
     say "kept $work"
@@ -89,32 +88,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Seven free loopback ports: 3 clients, 3 routes, 1 for the gateways
-read -r -a ports < <(/usr/bin/python3 -c '
-import socket
-ss = [socket.socket() for _ in range(7)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
-servers=127.0.0.1:${ports[0]},127.0.0.1:${ports[1]},127.0.0.1:${ports[2]}
-gateway_port=${ports[6]}
+# shellcheck source=tools/nats-cluster.sh
+source tools/nats-cluster.sh
+nats_cluster_init "$work" demo
+servers=$NATS_SERVERS
+gateway_port=$NATS_SPARE_PORT
 url=http://127.0.0.1:$gateway_port
-
-node_pids=()
-start_node() {
-  local i=$1 routes=() j
-  for j in 0 1 2; do
-    ((j == i)) || routes+=("nats-route://127.0.0.1:${ports[$((3 + j))]}")
-  done
-  cat >"$work/n$i.conf" <<EOF
-server_name: n$i
-listen: 127.0.0.1:${ports[$i]}
-jetstream { store_dir: $work/n$i }
-cluster { name: demo, listen: 127.0.0.1:${ports[$((3 + i))]}, routes: [$(IFS=,; echo "${routes[*]}")] }
-EOF
-  "$nats_server" -c "$work/n$i.conf" >>"$work/n$i.log" 2>&1 &
-  node_pids[i]=$!
-  pids+=("$!")
-}
 
 gateway_pids=()
 start_gateway() {
@@ -143,8 +122,8 @@ stream() {
   "$build_dir/tools/ep-stream" --server "$servers" --stream DEMO "$@"
 }
 
-for i in 0 1 2; do start_node "$i"; done
-say "3 nats-server nodes (JetStream, one cluster) on 127.0.0.1:${ports[0]}, ${ports[1]}, ${ports[2]}"
+nats_cluster_start
+say "3 nats-server nodes (JetStream, one cluster): $servers"
 for i in 0 1; do start_gateway "$i"; done
 if ! wait_until healthy 300; then
   say "the gateways did not become healthy:"
@@ -180,11 +159,11 @@ leader=$(stream info | awk '$1 == "leader" { print $2 }')
 leader_index=${leader#n}
 [[ $leader_index =~ ^[0-2]$ ]] || leader_index=0
 say "SIGKILL: nats-server n$leader_index (the stream's leader) and gateway 0"
-kill -9 "${node_pids[$leader_index]}"
+kill -9 "${NATS_NODE_PIDS[$leader_index]}"
 kill -9 "${gateway_pids[0]}"
 sleep "$(awk -v s="$send_seconds" 'BEGIN { printf "%.1f", s * 0.3 }')"
 say "n$leader_index comes back (gateway 0 stays dead: gateway 1 serves the port alone)"
-start_node "$leader_index"
+nats_node_start "$leader_index"
 
 app_status=0
 wait "$app_pid" || app_status=$?
