@@ -29,10 +29,17 @@ G_BEGIN_DECLS
  * @EP_ERROR_STORAGE: the queue directory or a file in it cannot be used
  * @EP_ERROR_DELIVERY: the consumer could not be reached or refused the events
  * @EP_ERROR_CLOSED: the producer was closed
- * @EP_ERROR_INVALID_EVENT: an event is not valid (empty name, too large, bad characters)
- * @EP_ERROR_BUDGET_EXCEEDED: storing the event would exceed #EpProducer:max-disk-usage
+ * @EP_ERROR_INVALID_EVENT: deprecated since 0.2, never returned: a send reports
+ *   an invalid event with %EP_SEND_RESULT_VALIDATION_FAILED
+ * @EP_ERROR_BUDGET_EXCEEDED: deprecated since 0.2, never returned: a send reports
+ *   an event over #EpProducer:max-disk-usage with %EP_SEND_RESULT_STORING_FAILED
+ * @EP_ERROR_TLS_UNAVAILABLE: a consumer URI is https, and GIO has no TLS
+ *   backend (install glib-networking). Since: 0.2
  *
- * Error codes of the %EP_ERROR domain.
+ * Error codes of the %EP_ERROR domain. Construction fails with
+ * %EP_ERROR_INVALID_CONFIG, %EP_ERROR_TLS_UNAVAILABLE, %EP_ERROR_QUEUE_LOCKED
+ * or %EP_ERROR_STORAGE; a flush with %EP_ERROR_DELIVERY or %EP_ERROR_CLOSED
+ * (or %G_IO_ERROR_CANCELLED).
  */
 typedef enum {
   EP_ERROR_INVALID_CONFIG,
@@ -40,8 +47,9 @@ typedef enum {
   EP_ERROR_STORAGE,
   EP_ERROR_DELIVERY,
   EP_ERROR_CLOSED,
-  EP_ERROR_INVALID_EVENT,
-  EP_ERROR_BUDGET_EXCEEDED,
+  EP_ERROR_INVALID_EVENT EP_DEPRECATED_ENUMERATOR_IN_0_2,
+  EP_ERROR_BUDGET_EXCEEDED EP_DEPRECATED_ENUMERATOR_IN_0_2,
+  EP_ERROR_TLS_UNAVAILABLE,
 } EpError;
 
 EP_AVAILABLE_IN_ALL

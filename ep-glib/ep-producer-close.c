@@ -56,6 +56,11 @@ ep_producer_flush_async (EpProducer          *self,
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ep_producer_flush_async);
 
+  if (!ep_producer_check_initialized (self, G_STRFUNC))
+    {
+      g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED, "The producer is not initialized");
+      return;
+    }
   if (self->scheduler == NULL || self->closed)
     {
       g_task_return_new_error (task, EP_ERROR, EP_ERROR_CLOSED, "The producer is closed");

@@ -216,7 +216,7 @@ check_uri (const char  *property,
   if (g_ascii_strcasecmp (scheme, "https") == 0 &&
       !g_tls_backend_supports_tls (g_tls_backend_get_default ()))
     {
-      g_set_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG,
+      g_set_error (error, EP_ERROR, EP_ERROR_TLS_UNAVAILABLE,
                    "%s '%s' needs TLS, but GIO has no TLS backend: install glib-networking",
                    property, value);
       return FALSE;

@@ -83,6 +83,10 @@ struct _EpProducer
   gboolean       closed;
 };
 
+/* ep-producer.c: a critical naming g_initable_init() unless initialized. */
+gboolean ep_producer_check_initialized         (EpProducer  *self,
+                                                const char  *function);
+
 /* ep-producer.c: the notifications and the signals (main context only). */
 void     ep_producer_update_queue_properties   (EpProducer  *self);
 void     ep_producer_announce_outage           (EpProducer  *self,

@@ -150,6 +150,24 @@ ep_producer_announce_outage (EpProducer *self,
   g_signal_emit (self, signals[SIGNAL_OUTAGE_CHANGED], 0, outage);
 }
 
+/* A producer used before g_initable_init() succeeded: a programming
+ * error, said in words that tell what to do. */
+gboolean
+ep_producer_check_initialized (EpProducer *self,
+                               const char *function)
+{
+  if (G_LIKELY (self->initialized))
+    return TRUE;
+  if (self->init_error != NULL)
+    g_critical ("%s: this producer's initialization failed (%s): it cannot be used; check "
+                "the error of g_initable_init() or ep_producer_new()", function,
+                self->init_error->message);
+  else
+    g_critical ("%s: the producer is not initialized: call g_initable_init() first (or "
+                "create it with ep_producer_new() or g_initable_new())", function);
+  return FALSE;
+}
+
 void
 ep_producer_announce_outage_reason (EpProducer     *self,
                                     EpOutageReason  reason,
@@ -1034,7 +1052,8 @@ ep_producer_send_event_full (EpProducer        *self,
   if (id != NULL)
     *id = NULL;
   g_return_val_if_fail (EP_IS_PRODUCER (self), EP_SEND_RESULT_VALIDATION_FAILED);
-  g_return_val_if_fail (self->initialized, EP_SEND_RESULT_STORING_FAILED);
+  if (!ep_producer_check_initialized (self, G_STRFUNC))
+    return EP_SEND_RESULT_STORING_FAILED;
   g_return_val_if_fail (name != NULL, EP_SEND_RESULT_VALIDATION_FAILED);
   g_return_val_if_fail (payload != NULL, EP_SEND_RESULT_VALIDATION_FAILED);
   g_return_val_if_fail (category <= EP_CONSENT_CATEGORY_TARGETING, EP_SEND_RESULT_VALIDATION_FAILED);

@@ -453,7 +453,7 @@ append_locked (EpQueue       *self,
     }
   if (self->max_bytes > 0 && self->live_bytes + logical_size > self->max_bytes)
     {
-      g_set_error (error, EP_ERROR, EP_ERROR_BUDGET_EXCEEDED,
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "Storing %u more bytes would exceed the queue budget of %"
                    G_GUINT64_FORMAT " bytes (%" G_GUINT64_FORMAT " in use)",
                    logical_size, self->max_bytes, self->live_bytes);

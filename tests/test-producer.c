@@ -170,6 +170,29 @@ test_config_errors_strict (void)
   }
 }
 
+/* Using a producer that was never initialized is a programming error: the
+ * critical says what to call. */
+static void
+test_not_initialized_critical (void)
+{
+  if (g_test_subprocess ())
+    {
+      g_autoptr(EpProducer) producer = g_object_new (EP_TYPE_PRODUCER,
+                                                     "app-name", "uninitialized",
+                                                     "app-version", "1",
+                                                     "consumer-uri", NOWHERE,
+                                                     "public-consumer-uri", NOWHERE_PUBLIC,
+                                                     NULL);
+
+      ep_producer_send_event (producer, "early", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_failed ();
+  g_test_trap_assert_stderr ("*CRITICAL*ep_producer_send_event_full: the producer is not "
+                             "initialized: call g_initable_init() first*");
+}
+
 /* Issue 11: https without a TLS backend fails at construction, naming the
  * package that brings one. */
 static void
@@ -185,7 +208,7 @@ test_https_without_tls_backend (void)
       g_setenv ("GIO_USE_TLS", "dummy", TRUE);
       producer = ep_test_producer_new (dir, "https://127.0.0.1:9/api", NOWHERE_PUBLIC, &error, NULL);
       g_assert_null (producer);
-      g_assert_error (error, EP_ERROR, EP_ERROR_INVALID_CONFIG);
+      g_assert_error (error, EP_ERROR, EP_ERROR_TLS_UNAVAILABLE);
       g_assert_nonnull (strstr (error->message, "glib-networking"));
       g_clear_error (&error);
 
@@ -1366,6 +1389,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer/config-errors", test_config_errors);
   g_test_add_func ("/ep/producer/config-errors-strict", test_config_errors_strict);
   g_test_add_func ("/ep/producer/https-without-tls-backend", test_https_without_tls_backend);
+  g_test_add_func ("/ep/producer/not-initialized-critical", test_not_initialized_critical);
   g_test_add_func ("/ep/producer/default-queue-dir", test_default_queue_dir);
   g_test_add_func ("/ep/producer/send-stored", test_send_stored);
   g_test_add_func ("/ep/producer/default-headers", test_default_headers);

@@ -34,6 +34,10 @@ NEW_API_USE = PROLOGUE + '''
 void use (void);
 void use (void) { (void) ep_check_version (0, 2, 0); }
 '''
+DEPRECATED_CODE_USE = PROLOGUE + '''
+int use (void);
+int use (void) { return EP_ERROR_INVALID_EVENT; }
+'''
 OLD_API_USE = PROLOGUE + '''
 void use (void);
 void use (void) { (void) ep_producer_get_type (); (void) ep_error_quark (); }
@@ -86,6 +90,14 @@ CASES = [
      'EP_VERSION_MIN_REQUIRED must be >= EP_VERSION_0_1'),
     ('a header other than ep-glib.h cannot be included', '#include <ep-glib/ep-error.h>\n', (), False,
      'Only <ep-glib/ep-glib.h> can be included directly'),
+    ('an error code deprecated in 0.2 warns by default', DEPRECATED_CODE_USE, (), False,
+     "'EP_ERROR_INVALID_EVENT' is deprecated"),
+    ('an error code deprecated in 0.2 is quiet with MIN_REQUIRED 0.1', DEPRECATED_CODE_USE,
+     ('EP_VERSION_MIN_REQUIRED=EP_VERSION_0_1',), True, None),
+    ('the error codes of 0.2 compile by default', PROLOGUE + '''
+int use (void);
+int use (void) { return EP_ERROR_TLS_UNAVAILABLE + EP_ERROR_STORAGE; }
+''', (), True, None),
     ('EP_CHECK_VERSION works in #if', PROLOGUE + '''
 #if !EP_CHECK_VERSION (0, 1, 0) || EP_CHECK_VERSION (EP_MAJOR_VERSION, EP_MINOR_VERSION + 1, 0)
 # error "EP_CHECK_VERSION is wrong"
