@@ -510,7 +510,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * The application's name: the `app-name` header, and the name of the
    * default queue directory (`$XDG_STATE_HOME/ep-glib/<app-name>/`).
    * Required; must not contain `/` unless [property@Ep.Producer:queue-dir]
-   * is set.
+   * is set. Default: %NULL (which fails construction).
    */
   properties[PROP_APP_NAME] = config_string ("app-name");
 
@@ -636,7 +636,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * When %TRUE, [method@Ep.Producer.send_event] waits until the event is on
    * stable storage (fdatasync) before it returns. By default events are in
    * the kernel when send returns (they survive the application being
-   * killed) and on stable storage within one second.
+   * killed) and on stable storage within one second. Default: %FALSE.
    */
   properties[PROP_SYNC_ON_SEND] = config_boolean ("sync-on-send");
 
@@ -667,6 +667,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * the epoch, on the consumer's clock, a JSON number) added; the other
    * members are kept as given. When %FALSE (the default, as TIDAL's
    * Android and iOS producers do) the payload is sent verbatim.
+   * Default: %FALSE.
    *
    * Since: 0.2
    */
