@@ -91,7 +91,7 @@ ep_scheduler_save_witness_now (EpScheduler *self)
 
   if (self->witness_saving)
     return TRUE;
-  if (!ep_witness_is_dirty (self->witness))
+  if (!ep_witness_has_unsaved_counts (self->witness))
     return FALSE;
   if (self->witness_save_timer != NULL)
     {
@@ -115,15 +115,28 @@ witness_save_timer_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* The ledger changed: saved within WITNESS_SAVE_DELAY_MS. A healthy drain
- * leaves it clean (see ep-witness.c), so it arms nothing. */
+/* The ledger changed: saved within WITNESS_SAVE_DELAY_MS when a record
+ * did, within WITNESS_COUNTS_SAVE_DELAY_MS when only the confirmation
+ * counts moved (a drain beside a suspect must not sync every second). A
+ * healthy drain with no suspect leaves it clean (see ep-witness.c), so it
+ * arms nothing. */
 void
 ep_scheduler_witness_changed (EpScheduler *self)
 {
-  if (!ep_witness_is_dirty (self->witness) || self->witness_save_timer != NULL ||
-      self->witness_saving || self->stopped)
+  gint64 delay_ms;
+
+  if (!ep_witness_has_unsaved_counts (self->witness) || self->witness_saving || self->stopped)
     return;
-  self->witness_save_timer = ep_timer_source_new (WITNESS_SAVE_DELAY_MS, "[ep-glib] witness save");
+  delay_ms = ep_witness_is_dirty (self->witness) ? WITNESS_SAVE_DELAY_MS : WITNESS_COUNTS_SAVE_DELAY_MS;
+  if (self->witness_save_timer != NULL)
+    {
+      if (self->witness_save_due_us <= g_get_monotonic_time () + delay_ms * 1000)
+        return;
+      g_source_destroy (self->witness_save_timer);
+      g_clear_pointer (&self->witness_save_timer, g_source_unref);
+    }
+  self->witness_save_due_us = g_get_monotonic_time () + delay_ms * 1000;
+  self->witness_save_timer = ep_timer_source_new (delay_ms, "[ep-glib] witness save");
   g_source_set_callback (self->witness_save_timer, witness_save_timer_cb, self, NULL);
   g_source_attach (self->witness_save_timer, self->context);
 }

@@ -31,8 +31,10 @@ G_BEGIN_DECLS
 /* A suspect's next attempt comes batch-interval times 2^(its specific
  * refusals) later (flush skips it), at most this much later. */
 #define MAX_ASIDE_DELAY_MS (60 * 60 * 1000)
-/* The ledger is saved at most this often while it changes. */
+/* The ledger is saved at most this often while its records change, and
+ * this often while only its confirmation counts do. */
 #define WITNESS_SAVE_DELAY_MS 1000
+#define WITNESS_COUNTS_SAVE_DELAY_MS (60 * 1000)
 
 struct _EpScheduler
 {
@@ -76,6 +78,7 @@ struct _EpScheduler
   EpWitness         *witness;            /* owned: the evidence against refused events */
   GQueue             aside;              /* (element-type Batch) owned: suspects waiting aside, one event each */
   GSource           *witness_save_timer; /* owned, nullable: coalesces the ledger's saves */
+  gint64             witness_save_due_us; /* monotonic: when it fires */
   gboolean           witness_saving;     /* a save is queued on the worker */
   gboolean           draining;
   gboolean           drain_failed;       /* a batch of this drain failed: take no more */

@@ -99,13 +99,16 @@ gboolean   ep_witness_has_records        (EpWitness  *self);
 char      *ep_witness_describe           (EpWitness  *self,
                                           const char *id);
 
-/* Persistence. The state (floating GVariant) and whether it changed since
- * the last ep_witness_mark_saved(). Loading replaces the ledger; it
- * returns FALSE (ledger unchanged) for a blob it cannot read. */
+/* Persistence. The state (floating GVariant); whether a record changed
+ * since the last ep_witness_mark_saved() (dirty: save soon), or at least
+ * the confirmation counts did (losing those on a crash can only postpone
+ * a drop: save now and then). Loading replaces the ledger; it returns
+ * FALSE (ledger unchanged) for a blob it cannot read. */
 GVariant  *ep_witness_save               (EpWitness  *self);
 gboolean   ep_witness_load               (EpWitness  *self,
                                           GBytes     *blob);
 gboolean   ep_witness_is_dirty           (EpWitness  *self);
+gboolean   ep_witness_has_unsaved_counts (EpWitness  *self);
 void       ep_witness_mark_saved         (EpWitness  *self);
 
 G_END_DECLS

@@ -48,7 +48,8 @@ typedef struct {
 struct _EpWitness {
   Endpoint    endpoints[2];
   GHashTable *records;   /* (element-type utf8 Record) owned */
-  gboolean    dirty;
+  gboolean    dirty;       /* a record changed (or a refusal was proven wrong) */
+  gboolean    counted;     /* only the confirmation counts moved */
 };
 
 static Endpoint *
@@ -193,8 +194,9 @@ ep_witness_note_confirmed (EpWitness  *self,
   if (g_hash_table_size (self->records) == 0)
     return;
   /* The counts matter relative to the records' snapshots. */
-  self->dirty = TRUE;
-  (void) remove_record (self, id, LET_GO_CONFIRMED);
+  self->counted = TRUE;
+  if (remove_record (self, id, LET_GO_CONFIRMED))
+    self->dirty = TRUE;
 }
 
 /* Forgets the record refused first: that can only postpone a drop (its
@@ -562,6 +564,7 @@ ep_witness_load (EpWitness *self,
   loaded->records = g_hash_table_new (g_str_hash, g_str_equal);
   ep_witness_free (loaded);
   self->dirty = FALSE;
+  self->counted = FALSE;
   return TRUE;
 
 bad:
@@ -579,8 +582,15 @@ ep_witness_is_dirty (EpWitness *self)
   return self->dirty;
 }
 
+gboolean
+ep_witness_has_unsaved_counts (EpWitness *self)
+{
+  return self->dirty || self->counted;
+}
+
 void
 ep_witness_mark_saved (EpWitness *self)
 {
   self->dirty = FALSE;
+  self->counted = FALSE;
 }
