@@ -30,6 +30,8 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "ep-scheduler-internal.h"
 #include "ep-timer-private.h"
@@ -545,6 +547,47 @@ struct _EpWork {
   gpointer        result;
 };
 
+/* The source that runs finished work on the scheduler's context. The
+ * worker wakes it through an eventfd of its own, not with
+ * g_source_set_ready_time(): that takes the context's lock, which the main
+ * thread takes in every iteration, and a worker preempted while holding it
+ * (2 vCPUs, other work) kept the main thread blocked outside poll() for
+ * milliseconds. Without an eventfd (-1), the ready time it is. */
+typedef struct {
+  GSource source;
+  int     efd;   /* owned: readable while work is waiting */
+} WorkDoneSource;
+
+static void
+work_done_wake (GSource *source)
+{
+  WorkDoneSource *done = (WorkDoneSource *) source;
+
+  if (done->efd < 0 || eventfd_write (done->efd, 1) != 0)
+    g_source_set_ready_time (source, 0);
+}
+
+/* With done_lock held, the list empty. */
+static void
+work_done_unwake (GSource *source)
+{
+  WorkDoneSource *done = (WorkDoneSource *) source;
+  eventfd_t value;
+
+  if (done->efd >= 0)
+    eventfd_read (done->efd, &value);  /* EAGAIN when already 0 */
+  g_source_set_ready_time (source, -1);
+}
+
+static void
+work_done_finalize (GSource *source)
+{
+  WorkDoneSource *done = (WorkDoneSource *) source;
+
+  if (done->efd >= 0)
+    close (done->efd);
+}
+
 /* Worker: runs one piece of work, then hands it to work_done. */
 static void
 run_work (gpointer data,
@@ -554,6 +597,7 @@ run_work (gpointer data,
   EpScheduler *self = work->self;
   GMainContext *context;
   GSource *done;
+  gboolean was_empty;
 
   if (self->worker_thread != g_thread_self ())
     {
@@ -565,17 +609,21 @@ run_work (gpointer data,
   /* Once the work is in the list, the main context may run it and drop
    * the last reference to self, destroying the source and maybe the
    * context: hold both for the wakeup, which then does nothing. The lock
-   * is held for the list only, never across the wakeup. */
+   * is held for the list only, never across the wakeup. The source is
+   * woken when the list stops being empty: it stays readable until the
+   * main context empties the list. */
   done = g_source_ref (self->work_done);
   context = g_main_context_ref (self->context);
   g_mutex_lock (&self->done_lock);
+  was_empty = self->done_head == NULL;
   if (self->done_tail != NULL)
     self->done_tail->next = work;
   else
     self->done_head = work;
   self->done_tail = work;
   g_mutex_unlock (&self->done_lock);
-  g_source_set_ready_time (done, 0);
+  if (was_empty)
+    work_done_wake (done);
   g_source_unref (done);
   g_main_context_unref (context);
 }
@@ -592,8 +640,8 @@ work_done_dispatch (GSource     *source,
   EpScheduler *self = user_data;
   EpWork *work;
 
-  /* Not ready once the list is empty (set with the lock held: work added
-   * after it sets the ready time again, after adding). */
+  /* Not ready once the list is empty (reset with the lock held: work added
+   * after it wakes the source again, after adding). */
   g_mutex_lock (&self->done_lock);
   work = self->done_head;
   if (work != NULL)
@@ -603,7 +651,7 @@ work_done_dispatch (GSource     *source,
         self->done_tail = NULL;
     }
   if (self->done_head == NULL)
-    g_source_set_ready_time (source, -1);
+    work_done_unwake (source);
   g_mutex_unlock (&self->done_lock);
   if (work == NULL)
     return G_SOURCE_CONTINUE;
@@ -620,6 +668,7 @@ work_done_dispatch (GSource     *source,
 
 static GSourceFuncs work_done_funcs = {
   .dispatch = work_done_dispatch,
+  .finalize = work_done_finalize,
 };
 
 /* Runs @func on the scheduler's one worker thread, in the order asked (not
@@ -641,8 +690,14 @@ ep_scheduler_run_in_worker (EpScheduler    *self,
 
   if (self->worker == NULL)
     {
+      WorkDoneSource *source;
+
       self->worker = g_thread_pool_new (run_work, NULL, 1, TRUE, NULL);
-      self->work_done = g_source_new (&work_done_funcs, sizeof (GSource));
+      self->work_done = g_source_new (&work_done_funcs, sizeof (WorkDoneSource));
+      source = (WorkDoneSource *) self->work_done;
+      source->efd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+      if (source->efd >= 0)
+        g_source_add_unix_fd (self->work_done, source->efd, G_IO_IN);
       g_source_set_name (self->work_done, "[ep-glib] queue work done");
       g_source_set_can_recurse (self->work_done, TRUE);
       g_source_set_callback (self->work_done, NULL, self, NULL);
