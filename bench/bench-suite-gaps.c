@@ -55,13 +55,16 @@ gap_split_add (GapSplit          *split,
                gint64             gap_ns,
                const ThreadSched *before,
                const ThreadSched *after,
-               gint64             poll_asleep_ns)
+               gint64             poll_asleep_ns,
+               guint64            poll_sleeps)
 {
   gint64 run = after->run_ns - before->run_ns;
   gint64 wait = after->wait_ns - before->wait_ns;
+  guint64 sleeps = after->nvcsw - before->nvcsw;
 
   split->n++;
   split->poll_asleep_ns += poll_asleep_ns;
+  split->sleeps_outside_poll += sleeps > poll_sleeps ? sleeps - poll_sleeps : 0;
   split->total_ns += gap_ns;
   split->run_ns += run;
   split->wait_ns += wait;
@@ -124,6 +127,7 @@ timed_poll (GPollFD *fds,
   thread_sched_read (ticker->schedstat_fd, &after);
   ticker->poll_asleep_ns += MAX (end - start - (after.run_ns - before.run_ns) -
                                  (after.wait_ns - before.wait_ns), 0);
+  ticker->poll_sleeps += after.nvcsw - before.nvcsw;
   return result;
 }
 
@@ -134,7 +138,9 @@ ticker_tick (gpointer data)
   gint64 now = bench_now_ns ();
   gint64 gap = now - ticker->last_ns;
   gint64 in_poll = ticker->poll_asleep_ns;
+  guint64 poll_sleeps = ticker->poll_sleeps;
   ThreadSched sched;
+  GapSplit this_gap = { 0 };
   gint64 asleep;
 
   thread_sched_read (ticker->schedstat_fd, &sched);
@@ -144,24 +150,22 @@ ticker_tick (gpointer data)
   if (asleep > bench_gap_asleep_ns (&ticker->most_asleep))
     {
       memset (&ticker->most_asleep, 0, sizeof ticker->most_asleep);
-      gap_split_add (&ticker->most_asleep, gap, &ticker->last, &sched, in_poll);
+      gap_split_add (&ticker->most_asleep, gap, &ticker->last, &sched, in_poll, poll_sleeps);
     }
-  if (asleep - in_poll > bench_gap_blocked_ns (&ticker->most_blocked))
-    {
-      memset (&ticker->most_blocked, 0, sizeof ticker->most_blocked);
-      gap_split_add (&ticker->most_blocked, gap, &ticker->last, &sched, in_poll);
-    }
+  gap_split_add (&this_gap, gap, &ticker->last, &sched, in_poll, poll_sleeps);
+  if (bench_gap_blocked_ns (&this_gap) > bench_gap_blocked_ns (&ticker->most_blocked))
+    ticker->most_blocked = this_gap;
   if (gap > ticker->longest_ns)
     {
       ticker->longest_ns = gap;
       ticker->longest_at_ns = now - ticker->start_ns;
       memset (&ticker->longest, 0, sizeof ticker->longest);
-      gap_split_add (&ticker->longest, gap, &ticker->last, &sched, in_poll);
+      gap_split_add (&ticker->longest, gap, &ticker->last, &sched, in_poll, poll_sleeps);
     }
   if (gap > 2000000)
     {
       ticker->gaps_over_2ms++;
-      gap_split_add (&ticker->long_gaps, gap, &ticker->last, &sched, in_poll);
+      gap_split_add (&ticker->long_gaps, gap, &ticker->last, &sched, in_poll, poll_sleeps);
       if (ticker->log != NULL)
         fprintf (ticker->log, "%" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
                  " %" G_GINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT "\n",
@@ -172,6 +176,7 @@ ticker_tick (gpointer data)
   ticker->last_ns = now;
   ticker->last = sched;
   ticker->poll_asleep_ns = 0;
+  ticker->poll_sleeps = 0;
   ticker->ticks++;
   return G_SOURCE_CONTINUE;
 }
@@ -237,10 +242,11 @@ format_split_longest (const GapSplit *g)
 static char *
 format_split_blocked (const GapSplit *g)
 {
-  return g_strdup_printf ("%.2f ms (gap %.1f ms = %.1f + %.1f + %.2f asleep, %.2f of it in poll())",
+  return g_strdup_printf ("%.2f ms (gap %.1f ms = %.1f + %.1f + %.2f asleep, %.2f of it in poll(); "
+                          "%" G_GUINT64_FORMAT " sleep(s) outside poll())",
                           bench_gap_blocked_ns (g) / 1e6, g->total_ns / 1e6, g->run_ns / 1e6,
                           g->wait_ns / 1e6, bench_gap_asleep_ns (g) / 1e6,
-                          g->poll_asleep_ns / 1e6);
+                          g->poll_asleep_ns / 1e6, g->sleeps_outside_poll);
 }
 
 static char *
@@ -302,8 +308,11 @@ print_gap_splits (const Config  *config,
           "hypervisor did not run the vCPU its timer was on (steal: /proc/stat, all CPUs, "
           "10 ms resolution). The last column tells them apart: the main context's poll() is "
           "timed (a poll function reading the thread's CPU clock and schedstat around each "
-          "call), and what is asleep outside poll() is blocking: waiting for a lock or in a "
-          "syscall.\n");
+          "call), and what is asleep outside poll() is blocking (waiting for a lock or in a "
+          "syscall) if the thread went to sleep outside poll() in that gap (a voluntary "
+          "switch); without one it is time the hypervisor took while the thread was on its "
+          "vCPU (this kernel's paravirt steal accounting counts it neither as CPU time nor as "
+          "run-queue wait).\n");
 }
 
 void

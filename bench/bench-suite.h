@@ -80,6 +80,7 @@ typedef struct {
   gint64  poll_asleep_ns;              /* of the time asleep, inside the main context's
                                         * poll() (the timer's own wait, or a wakeup
                                         * the kernel or the hypervisor made late) */
+  guint64 sleeps_outside_poll;         /* voluntary switches outside poll(): blocking */
 } GapSplit;
 
 /* Time asleep in @g: neither on a CPU nor waiting for one. */
@@ -89,11 +90,14 @@ bench_gap_asleep_ns (const GapSplit *g)
   return MAX (g->total_ns - g->run_ns - g->wait_ns, 0);
 }
 
-/* ... of which outside poll(): blocked (a lock, a syscall). */
+/* ... of which outside poll(): blocked (a lock, a syscall), if the thread
+ * went to sleep outside poll() at all. Otherwise the time is the
+ * hypervisor's: with paravirt steal accounting, time stolen while the
+ * thread is on its vCPU is neither its CPU time nor run-queue wait. */
 static inline gint64
 bench_gap_blocked_ns (const GapSplit *g)
 {
-  return MAX (bench_gap_asleep_ns (g) - g->poll_asleep_ns, 0);
+  return g->sleeps_outside_poll > 0 ? MAX (bench_gap_asleep_ns (g) - g->poll_asleep_ns, 0) : 0;
 }
 
 typedef struct {
@@ -248,6 +252,7 @@ typedef struct {
   GapSplit    most_asleep;
   GapSplit    most_blocked;
   gint64      poll_asleep_ns;          /* asleep inside poll() since the last tick */
+  guint64     poll_sleeps;             /* voluntary switches inside poll() since then */
   GPollFunc   saved_poll;
   GMainContext *context;
   gint64      steal_start_ms;
