@@ -343,3 +343,29 @@ ep_test_count_of (EpProducer *producer,
   g_variant_lookup (map, name, "t", &count);
   return count;
 }
+
+static void
+on_log_record (const char     *domain,
+               GLogLevelFlags  level,
+               const char     *message,
+               gpointer        user_data)
+{
+  g_ptr_array_add (user_data, g_strdup (message));
+}
+
+guint
+ep_test_capture_log (GPtrArray      *lines,
+                     GLogLevelFlags  levels)
+{
+  return g_log_set_handler ("Ep", levels, on_log_record, lines);
+}
+
+gboolean
+ep_test_log_has (GPtrArray  *lines,
+                 const char *pattern)
+{
+  for (guint i = 0; i < lines->len; i++)
+    if (g_pattern_match_simple (pattern, g_ptr_array_index (lines, i)))
+      return TRUE;
+  return FALSE;
+}

@@ -114,6 +114,15 @@ void        ep_test_ticker_stop   (EpTestTicker *ticker);
 GSource    *ep_test_find_source   (GMainContext *context,
                                    const char   *name);
 
+/* Collects the messages of the "Ep" log domain at @levels (debug lines
+ * too, whatever G_MESSAGES_DEBUG says) into @lines (element-type utf8);
+ * returns the handler id, for g_log_remove_handler ("Ep", id). */
+guint       ep_test_capture_log   (GPtrArray      *lines,
+                                   GLogLevelFlags  levels);
+/* Whether a line of @lines matches the glob @pattern. */
+gboolean    ep_test_log_has       (GPtrArray      *lines,
+                                   const char     *pattern);
+
 /* Flushes and waits: the result of ep_producer_flush_finish(). */
 gboolean    ep_test_flush         (EpProducer   *producer,
                                    GError      **error);

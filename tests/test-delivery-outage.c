@@ -11,31 +11,11 @@
 
 #include "ep-test-delivery-util.h"
 
-static void
-on_log_record (const char     *domain,
-               GLogLevelFlags  level,
-               const char     *message,
-               gpointer        user_data)
-{
-  g_ptr_array_add (user_data, g_strdup (message));
-}
-
-static gboolean
-log_has (GPtrArray  *lines,
-         const char *pattern)
-{
-  for (guint i = 0; i < lines->len; i++)
-    if (g_pattern_match_simple (pattern, g_ptr_array_index (lines, i)))
-      return TRUE;
-  return FALSE;
-}
-
 /* Collects the Ep domain's debug and info lines and messages. */
 static guint
 capture_log (GPtrArray *lines)
 {
-  return g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO | G_LOG_LEVEL_MESSAGE,
-                            on_log_record, lines);
+  return ep_test_capture_log (lines, G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO | G_LOG_LEVEL_MESSAGE);
 }
 
 /* The posting line names the endpoint the batch goes to (it used to test
@@ -57,9 +37,9 @@ test_posting_debug_line (Fixture       *fx,
   assert_flush_ok (producer);
   g_log_remove_handler ("Ep", handler);
 
-  g_assert_true (log_has (lines, "Batch *: posting 1 event to the public endpoint*"));
-  g_assert_true (log_has (lines, "Batch *: posting 2 events to the authenticated endpoint*"));
-  g_assert_false (log_has (lines, "* 1 events*"));
+  g_assert_true (ep_test_log_has (lines, "Batch *: posting 1 event to the public endpoint*"));
+  g_assert_true (ep_test_log_has (lines, "Batch *: posting 2 events to the authenticated endpoint*"));
+  g_assert_false (ep_test_log_has (lines, "* 1 events*"));
 }
 
 static void
@@ -238,7 +218,7 @@ test_error_names_request (Fixture       *fx,
   last_error = ep_producer_dup_last_error (producer);
   g_assert_cmpstr (last_error, ==, expected);
   g_assert_true (g_pattern_match_simple (pattern, error->message));
-  g_assert_true (log_has (lines, pattern));
+  g_assert_true (ep_test_log_has (lines, pattern));
   for (guint i = 0; i < lines->len; i++)
     {
       g_assert_null (strstr (g_ptr_array_index (lines, i), "secret"));
@@ -259,8 +239,8 @@ test_root_path_hint (Fixture       *fx,
                                                          fx->consumer.public_uri, NULL, NULL);
 
   g_log_remove_handler ("Ep", handler);
-  g_assert_true (log_has (lines, "consumer-uri '*/' has no path*/api/event-batch*"));
-  g_assert_false (log_has (lines, "public-consumer-uri*has no path*"));
+  g_assert_true (ep_test_log_has (lines, "consumer-uri '*/' has no path*/api/event-batch*"));
+  g_assert_false (ep_test_log_has (lines, "public-consumer-uri*has no path*"));
 }
 
 /* EP_CONSUMER_URL replaces both URIs, said once: a root URL stands for
@@ -294,9 +274,9 @@ test_consumer_url_environment (Fixture       *fx,
   }
   g_assert_cmpstr (request (fx, 0)->path, ==, EP_TEST_PUBLIC_PATH);
   g_assert_cmpstr (request (fx, 1)->path, ==, EP_TEST_EVENT_PATH);
-  g_assert_true (log_has (lines, expected));
+  g_assert_true (ep_test_log_has (lines, expected));
   /* Not the hint for a URI without a path: the paths were filled in. */
-  g_assert_false (log_has (lines, "*has no path*"));
+  g_assert_false (ep_test_log_has (lines, "*has no path*"));
 
   g_setenv ("EP_CONSUMER_URL", path, TRUE);
   {
@@ -344,7 +324,7 @@ test_stored_event_debug_line (Fixture       *fx,
                        ==, EP_SEND_RESULT_STORED);
       g_log_remove_handler ("Ep", handler);
       expected = g_strdup_printf ("Stored event 'watched' (NECESSARY, id %s)", id);
-      g_assert_true (log_has (lines, expected));
+      g_assert_true (ep_test_log_has (lines, expected));
       return;
     }
   g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);

@@ -680,25 +680,6 @@ string_before_guard_page (const char *text,
   return base + page - len;
 }
 
-static void
-on_log_record (const char     *domain,
-               GLogLevelFlags  level,
-               const char     *message,
-               gpointer        user_data)
-{
-  g_ptr_array_add (user_data, g_strdup (message));
-}
-
-static gboolean
-log_has (GPtrArray  *lines,
-         const char *pattern)
-{
-  for (guint i = 0; i < lines->len; i++)
-    if (g_pattern_match_simple (pattern, g_ptr_array_index (lines, i)))
-      return TRUE;
-  return FALSE;
-}
-
 /* Issue 8 item 10: the drop path read 200 bytes of a name whatever its
  * length. A short name right before an unreadable page would fault. Every
  * drop reason shows the name (strict mode adds the critical, tested in a
@@ -712,14 +693,14 @@ test_drop_reads_only_the_name (void)
   gpointer mapping;
   gsize mapping_len;
   char *invalid = string_before_guard_page ("b\x01", &mapping, &mapping_len);
-  guint handler = g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG, on_log_record, lines);
+  guint handler = ep_test_capture_log (lines, G_LOG_LEVEL_DEBUG);
 
   g_assert_cmpint (ep_producer_send_event (producer, invalid, EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL),
                    ==, EP_SEND_RESULT_VALIDATION_FAILED);
   g_assert_cmpint (ep_producer_send_event (producer, invalid, EP_CONSENT_CATEGORY_TARGETING, "{}", NULL),
                    ==, EP_SEND_RESULT_CONSENT_FILTERED);
   g_log_remove_handler ("Ep", handler);
-  g_assert_true (log_has (lines, "Event 'b*' dropped (validationFailed)*control character*"));
+  g_assert_true (ep_test_log_has (lines, "Event 'b*' dropped (validationFailed)*control character*"));
   munmap (mapping, mapping_len);
 }
 
@@ -757,17 +738,17 @@ test_drop_debug_lines (void)
   guint handler;
 
   g_assert_no_error (error);
-  handler = g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_MESSAGE, on_log_record, lines);
+  handler = ep_test_capture_log (lines, G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_MESSAGE);
   ep_producer_send_event (producer, "ad_click", EP_CONSENT_CATEGORY_TARGETING, "{}", NULL);
   ep_producer_send_event (producer, "broken", EP_CONSENT_CATEGORY_NECESSARY, "\x01", NULL);
   ep_producer_send_event (producer, "too_big_for_disk", EP_CONSENT_CATEGORY_NECESSARY, big, NULL);
   g_log_remove_handler ("Ep", handler);
 
-  g_assert_true (log_has (lines, "Event 'ad_click' dropped (consentFiltered): 'TARGETING' is a blocked*"));
-  g_assert_true (log_has (lines, "Event 'broken' dropped (validationFailed): 'payload' contains a control*"));
-  g_assert_true (log_has (lines, "Event 'too_big_for_disk' dropped (storingFailed): it could not be stored:*budget*"));
+  g_assert_true (ep_test_log_has (lines, "Event 'ad_click' dropped (consentFiltered): 'TARGETING' is a blocked*"));
+  g_assert_true (ep_test_log_has (lines, "Event 'broken' dropped (validationFailed): 'payload' contains a control*"));
+  g_assert_true (ep_test_log_has (lines, "Event 'too_big_for_disk' dropped (storingFailed): it could not be stored:*budget*"));
   /* A storage outage is a message, never a warning. */
-  g_assert_true (log_has (lines, "Storage outage:*"));
+  g_assert_true (ep_test_log_has (lines, "Storage outage:*"));
 }
 
 /* Issue 11: G_MESSAGES_DEBUG=Ep tells the story: the queue opened (its
@@ -786,13 +767,13 @@ test_queue_opened_debug_line (void)
     for (guint i = 0; i < 3; i++)
       ep_producer_send_event (producer, "kept", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
   }
-  handler = g_log_set_handler ("Ep", G_LOG_LEVEL_DEBUG, on_log_record, lines);
+  handler = ep_test_capture_log (lines, G_LOG_LEVEL_DEBUG);
   {
     g_autoptr(EpProducer) producer = new_producer (dir);
   }
   g_log_remove_handler ("Ep", handler);
   pattern = g_strdup_printf ("Queue opened in %s: 3 events (* bytes) restored, 0 corrupt records discarded*", dir);
-  g_assert_true (log_has (lines, pattern));
+  g_assert_true (ep_test_log_has (lines, pattern));
 }
 
 static void
@@ -1284,7 +1265,7 @@ test_closed (void)
   {
     g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
     g_autoptr(GArray) changes = g_array_new (FALSE, FALSE, sizeof (gboolean));
-    guint handler = g_log_set_handler ("Ep", G_LOG_LEVEL_MASK & ~G_LOG_LEVEL_DEBUG, on_log_record, lines);
+    guint handler = ep_test_capture_log (lines, G_LOG_LEVEL_MASK & ~G_LOG_LEVEL_DEBUG);
     gboolean outage = ep_producer_get_outage (producer);  /* the last delivery attempt failed */
 
     g_signal_connect (producer, "outage-changed", G_CALLBACK (on_outage_changed), changes);
