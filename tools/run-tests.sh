@@ -120,8 +120,10 @@ if [[ "${EP_SKIP_ASAN:-0}" != 1 ]]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:fast_unwind_on_malloc=0
     export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    # scaleout (a cluster, two gateways, four producers, about a minute)
+    # stays in the main pass; the gateway test (suite tools) runs here.
     run_meson_test "$asan_dir" asan --no-suite introspection --no-suite reliability \
-      --timeout-multiplier 3
+      --no-suite scaleout --timeout-multiplier 3
     # The reliability suite is timing- and volume-heavy (minutes under ASan):
     # only its corruption cases run here, fewer of them.
     EP_RELIABILITY_ROUNDS=6 run_meson_test "$asan_dir" asan-reliability \
