@@ -222,7 +222,7 @@ baseline_fill_pipeline (BaselineDrain *drain)
       post->drain = drain;
       post->events = g_steal_pointer (&events);
       drain->in_flight++;
-      ep_transport_post_async (drain->transport, drain->uri, NULL, NULL, body, NULL,
+      ep_transport_post_async (drain->transport, drain->uri, NULL, NULL, body, FALSE, NULL,
                                on_baseline_posted, post);
     }
 }

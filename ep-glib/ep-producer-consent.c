@@ -31,6 +31,15 @@
  * defaults apply (everything but NECESSARY blocked, so nothing the user
  * revoked can leave).
  *
+ * Two sources block a category: the application (app_blocked, what
+ * set_consent_blocked() set; the only state saved with persist-consent)
+ * and, with follow-desktop-privacy, GNOME's send-software-usage-stats
+ * (desktop_blocked, for PERFORMANCE and TARGETING; read again at each
+ * start, never saved). The submitter drops what either blocks: effective
+ * = app_blocked OR desktop_blocked. The desktop turning to "no" revokes
+ * as set_consent_blocked (TRUE) would; turning back to "yes" unblocks
+ * only what the application has not blocked itself.
+ *
  * Main context or any thread; the producer's consent_lock serialises the
  * changes and the saves.
  */
@@ -114,15 +123,17 @@ load_state (EpProducer   *self,
                error != NULL ? error->message : "unexpected format");
 }
 
-static guint
-blocked_mask (EpProducer *self)
-{
-  guint mask = 0;
+#define DESKTOP_MASK ((1u << EP_CONSENT_CATEGORY_PERFORMANCE) | (1u << EP_CONSENT_CATEGORY_TARGETING))
 
-  for (guint c = 0; c < N_CATEGORIES; c++)
-    if (ep_submitter_get_consent_blocked (self->submitter, c))
-      mask |= 1u << c;
-  return mask;
+/* With consent_lock held (or before anything runs): the submitter drops
+ * what the application or the followed desktop setting blocks. */
+static void
+apply_effective_locked (EpProducer *self)
+{
+  guint effective = self->app_blocked | (self->desktop_blocked ? DESKTOP_MASK : 0);
+
+  for (guint c = EP_CONSENT_CATEGORY_PERFORMANCE; c < N_CATEGORIES; c++)
+    ep_submitter_set_consent_blocked (self->submitter, c, (effective & (1u << c)) != 0);
 }
 
 /* With consent_lock held: saves @state durably unless it is what the blob
@@ -162,7 +173,7 @@ current_state (EpProducer   *self,
   for (guint c = 0; c < N_CATEGORIES; c++)
     state->revoked_below[c] = ep_queue_get_revoked_below (self->queue, c);
   state->has_blocked = self->persist_consent;
-  state->blocked = blocked_mask (self);
+  state->blocked = self->app_blocked;   /* the application's choice, never the desktop's */
 }
 
 /* Deletes @category's queued events below @below_seq and counts them;
@@ -192,10 +203,11 @@ ep_producer_consent_start (EpProducer *self)
 
   load_state (self, &saved);
   if (self->persist_consent && saved.has_blocked)
-    for (guint c = EP_CONSENT_CATEGORY_PERFORMANCE; c < N_CATEGORIES; c++)
-      ep_submitter_set_consent_blocked (self->submitter, c, (saved.blocked & (1u << c)) != 0);
+    self->app_blocked = saved.blocked & DESKTOP_MASK;
+  apply_effective_locked (self);
   if (self->read_only)
     return;
+  self->consent_started = TRUE;
 
   for (guint c = EP_CONSENT_CATEGORY_PERFORMANCE; c < N_CATEGORIES; c++)
     {
@@ -223,13 +235,50 @@ ep_producer_consent_changed (EpProducer        *self,
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->consent_lock);
   ConsentState now;
 
-  ep_submitter_set_consent_blocked (self->submitter, category, blocked);
+  if (blocked)
+    self->app_blocked |= 1u << category;
+  else
+    self->app_blocked &= ~(1u << category);
+  apply_effective_locked (self);
   if (self->queue == NULL || self->read_only)
     return;
   if (blocked)
     {
       /* revocation reaches the queue: its stored events go, counted */
       remove_category (self, category, G_MAXUINT64);
+      ep_producer_schedule_update (self);
+    }
+  current_state (self, &now);
+  save_state_locked (self, &now);
+}
+
+/* The followed desktop setting changed (main context), or was read at
+ * start (before ep_producer_consent_start(), which applies it to the
+ * queue). Saying no revokes PERFORMANCE and TARGETING exactly as
+ * ep_producer_set_consent_blocked() would; saying yes again unblocks only
+ * what the application has not blocked. */
+void
+ep_producer_consent_set_desktop_blocked (EpProducer *self,
+                                         gboolean    blocked)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->consent_lock);
+  ConsentState now;
+
+  blocked = !!blocked;
+  if (self->desktop_blocked == blocked)
+    return;
+  self->desktop_blocked = blocked;
+  apply_effective_locked (self);
+  g_info ("GNOME's send-software-usage-stats is %s: PERFORMANCE and TARGETING are %s",
+          blocked ? "off" : "on",
+          blocked ? "blocked" : "back to the application's choice");
+  /* at start, ep_producer_consent_start() applies it to the queue */
+  if (!self->consent_started)
+    return;
+  if (blocked)
+    {
+      remove_category (self, EP_CONSENT_CATEGORY_PERFORMANCE, G_MAXUINT64);
+      remove_category (self, EP_CONSENT_CATEGORY_TARGETING, G_MAXUINT64);
       ep_producer_schedule_update (self);
     }
   current_state (self, &now);

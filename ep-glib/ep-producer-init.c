@@ -317,6 +317,7 @@ start_scheduler (EpProducer *self,
   self->scheduler = ep_scheduler_new (self->queue, self->monitor, self->transport,
                                       &config, &callbacks, self);
   ep_scheduler_set_credentials (self->scheduler, credentials);
+  ep_scheduler_set_compress (self->scheduler, self->compress_requests);
   ep_scheduler_start (self->scheduler);
 }
 
@@ -415,7 +416,9 @@ ep_producer_init_parts (EpProducer  *self,
            ep_queue_get_moved_aside (self->queue));
 
   self->monitor = ep_monitor_new (self->queue);
-  /* before the lengths are taken: a blocked category's events go now */
+  /* before the lengths are taken: a blocked category's events go now,
+   * the desktop's privacy setting included */
+  ep_producer_privacy_start (self);
   ep_producer_consent_start (self);
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);

@@ -66,6 +66,12 @@ struct _EpProducer
   GMutex         credentials_lock;     /* serialises setting credentials on the submitter and the scheduler */
   GMutex         consent_lock;         /* serialises consent changes and their saves (ep-producer-consent.c) */
   GBytes        *consent_saved;        /* owned, nullable, under consent_lock: the consent blob as last saved */
+  guint          app_blocked;          /* under consent_lock: bit per EpConsentCategory, as the application set it */
+  gboolean       desktop_blocked;      /* under consent_lock: the followed desktop setting says no */
+  gboolean       consent_started;      /* under consent_lock: ep_producer_consent_start() applied the state to the queue */
+  gboolean       follow_desktop_privacy; /* the property; changed on the main context's thread only */
+  GSettings     *desktop_privacy;      /* owned, nullable, main context: org.gnome.desktop.privacy while followed */
+  gboolean       compress_requests;    /* the property (the scheduler holds the value in use) */
   guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
   EpOutageReason delivery_reason;      /* main context only: the last failed attempt's */
@@ -119,6 +125,15 @@ void     ep_producer_schedule_update           (EpProducer  *self);
 void     ep_producer_consent_start             (EpProducer  *self);
 void     ep_producer_consent_changed           (EpProducer  *self,
                                                 EpConsentCategory category,
+                                                gboolean     blocked);
+
+/* ep-producer-privacy.c: GNOME's usage-statistics setting followed for
+ * PERFORMANCE and TARGETING (EpProducer:follow-desktop-privacy). */
+void     ep_producer_privacy_start             (EpProducer  *self);
+void     ep_producer_privacy_set_follow        (EpProducer  *self,
+                                                gboolean     follow);
+void     ep_producer_privacy_stop              (EpProducer  *self);
+void     ep_producer_consent_set_desktop_blocked (EpProducer *self,
                                                 gboolean     blocked);
 
 /* ep-producer-init.c: GInitable's work, run once. */

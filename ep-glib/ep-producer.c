@@ -88,6 +88,8 @@ enum {
   PROP_READ_ONLY,
   PROP_STAMP_PAYLOAD,
   PROP_PERSIST_CONSENT,
+  PROP_FOLLOW_DESKTOP_PRIVACY,
+  PROP_COMPRESS_REQUESTS,
   PROP_MAX_IN_FLIGHT,
   PROP_FERAL_EVENT_TYPES,
   PROP_DEVICE_VENDOR,
@@ -208,6 +210,7 @@ ep_producer_dispose (GObject *object)
 {
   EpProducer *self = EP_PRODUCER (object);
 
+  ep_producer_privacy_stop (self);
   if (self->scheduler != NULL)
     {
       ep_scheduler_disconnect (self->scheduler);
@@ -329,6 +332,12 @@ ep_producer_get_property (GObject    *object,
     case PROP_PERSIST_CONSENT:
       g_value_set_boolean (value, self->persist_consent);
       break;
+    case PROP_FOLLOW_DESKTOP_PRIVACY:
+      g_value_set_boolean (value, self->follow_desktop_privacy);
+      break;
+    case PROP_COMPRESS_REQUESTS:
+      g_value_set_boolean (value, self->compress_requests);
+      break;
     case PROP_MAX_IN_FLIGHT:
       g_value_set_uint (value, self->max_in_flight);
       break;
@@ -439,6 +448,22 @@ ep_producer_set_property (GObject      *object,
       break;
     case PROP_PERSIST_CONSENT:
       self->persist_consent = g_value_get_boolean (value);
+      break;
+    case PROP_FOLLOW_DESKTOP_PRIVACY:
+      if (self->follow_desktop_privacy != g_value_get_boolean (value))
+        {
+          ep_producer_privacy_set_follow (self, g_value_get_boolean (value));
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_COMPRESS_REQUESTS:
+      if (self->compress_requests != g_value_get_boolean (value))
+        {
+          self->compress_requests = g_value_get_boolean (value);
+          if (self->scheduler != NULL)
+            ep_scheduler_set_compress (self->scheduler, self->compress_requests);
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     case PROP_MAX_IN_FLIGHT:
       ep_producer_set_max_in_flight (self, g_value_get_uint (value));
@@ -712,6 +737,65 @@ ep_producer_class_init (EpProducerClass *klass)
   properties[PROP_PERSIST_CONSENT] = config_boolean ("persist-consent");
 
   /**
+   * EpProducer:follow-desktop-privacy:
+   *
+   * Whether GNOME's usage-statistics setting (`send-software-usage-stats`
+   * of the `org.gnome.desktop.privacy` schema) is followed for
+   * %EP_CONSENT_CATEGORY_PERFORMANCE and %EP_CONSENT_CATEGORY_TARGETING.
+   *
+   * When the setting is %FALSE, both categories are blocked exactly as
+   * [method@Ep.Producer.set_consent_blocked] would block them: their queued
+   * events are deleted and counted as consent-filtered, those in flight
+   * are never sent again, durably. Changes are followed live, on the
+   * producer's main context (which must be running for that).
+   * %EP_CONSENT_CATEGORY_NECESSARY is never affected.
+   *
+   * A category is blocked when the application blocks it or the desktop
+   * setting says no: when the setting is %TRUE again, only what the
+   * application has not blocked itself is unblocked.
+   * [method@Ep.Producer.get_consent_blocked] reports that combined state;
+   * [property@Ep.Producer:persist-consent] saves the application's choice
+   * only (the desktop's is read again at each start).
+   *
+   * Where the schema is not installed, nothing changes. Inside a Flatpak
+   * sandbox without access to dconf, GSettings reads the sandbox's own copy
+   * of the setting (%TRUE unless the application changed it), not the
+   * desktop's: nothing changes there either. See the Privacy page.
+   *
+   * May be changed at any time, from the thread of the producer's main
+   * context; turning it off stops following and leaves the application's
+   * choice in force. Default: %TRUE.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_FOLLOW_DESKTOP_PRIVACY] =
+    g_param_spec_boolean ("follow-desktop-privacy", NULL, NULL, TRUE,
+                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
+                          G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * EpProducer:compress-requests:
+   *
+   * Whether request bodies are compressed with gzip and sent with
+   * `Content-Encoding: gzip`. A typical batch shrinks to a few tenths of
+   * its size (see the benchmarks' README).
+   *
+   * Off by default because Amazon SQS itself and TIDAL's gateway do not
+   * accept compressed bodies: turn it on only for a consumer that does,
+   * such as `ep-consumer`. The bodies are compressed in the worker thread
+   * that encodes them, never on the main context.
+   *
+   * May be changed at any time, from the thread of the producer's main
+   * context; it applies to the batches encoded afterwards. Default: %FALSE.
+   *
+   * Since: 0.2
+   */
+  properties[PROP_COMPRESS_REQUESTS] =
+    g_param_spec_boolean ("compress-requests", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
+                          G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
    * EpProducer:max-in-flight:
    *
    * The most batches delivered at once. May be changed at any time, from
@@ -920,6 +1004,8 @@ ep_producer_init (EpProducer *self)
   self->constrained_interval_ms = DEFAULT_CONSTRAINED_INTERVAL_MS;
   self->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
   self->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+  self->app_blocked = (1u << EP_CONSENT_CATEGORY_PERFORMANCE) | (1u << EP_CONSENT_CATEGORY_TARGETING);
+  self->follow_desktop_privacy = TRUE;
 }
 
 /* GInitable --------------------------------------------------------------- */
@@ -1087,6 +1173,11 @@ ep_producer_send_event_full (EpProducer        *self,
  * [property@Ep.Producer:persist-consent] restores the state saved last);
  * %EP_CONSENT_CATEGORY_NECESSARY can never be blocked (asking for it is
  * ignored with a warning).
+ *
+ * With [property@Ep.Producer:follow-desktop-privacy], GNOME's
+ * usage-statistics setting blocks %EP_CONSENT_CATEGORY_PERFORMANCE and
+ * %EP_CONSENT_CATEGORY_TARGETING too: unblocking a category here does not
+ * unblock it while that setting says no.
  */
 void
 ep_producer_set_consent_blocked (EpProducer        *self,
@@ -1110,7 +1201,9 @@ ep_producer_set_consent_blocked (EpProducer        *self,
  * @self: an #EpProducer
  * @category: a consent category
  *
- * Tells whether a consent category is blocked.
+ * Tells whether a consent category is blocked: by the application
+ * ([method@Ep.Producer.set_consent_blocked]) or by GNOME's usage-statistics
+ * setting ([property@Ep.Producer:follow-desktop-privacy]).
  *
  * Returns: whether events of @category are dropped; always %FALSE for
  *   %EP_CONSENT_CATEGORY_NECESSARY

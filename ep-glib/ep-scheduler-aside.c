@@ -206,6 +206,7 @@ ep_scheduler_copy_out (Batch *batch,
   g_array_append_val (part->events, event);
   part->bytes = g_bytes_get_size (copy->record);
   part->token = g_strdup (batch->token);
+  part->compress = batch->compress;
   ep_scheduler_batch_encode (part);
   return part;
 }

@@ -44,6 +44,7 @@ struct _EpScheduler
   EpMonitor         *monitor;            /* owned */
   EpTransport       *transport;          /* owned */
   GMainContext      *context;            /* owned: where everything below runs */
+  int                compress;           /* atomic: gzip the bodies of the batches read from now on */
   EpSchedulerConfig  config;             /* URIs owned (copied) */
   EpClock           *clock;              /* owned: the consumer's clock, from replies */
   EpSchedulerCallbacks callbacks;        /* all NULL once disconnected */
@@ -125,7 +126,8 @@ typedef struct {
   char       *refusal;        /* owned, nullable: why it was refused, while held */
   GPtrArray  *items;          /* owned (element-type EpQueueItem) */
   GArray     *events;         /* owned (element-type EpEvent), parallel to items */
-  GBytes     *body;           /* owned: the form body */
+  GBytes     *body;           /* owned: the form body (gzip-compressed when compress) */
+  gboolean    compress;       /* encode the body with gzip (compress-requests when it was read) */
   char       *token;          /* owned, nullable: the bearer token it was posted with */
   gboolean    monitoring;     /* the monitoring event (not from the queue) */
   GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */

@@ -98,6 +98,11 @@ void         ep_scheduler_counters_changed (EpScheduler            *self);
 void         ep_scheduler_set_max_in_flight (EpScheduler           *self,
                                              guint                  max_in_flight);
 
+/* Any thread. The batches read from now on are sent gzip-compressed
+ * (Content-Encoding: gzip), compressed where they are encoded. */
+void         ep_scheduler_set_compress    (EpScheduler             *self,
+                                           gboolean                 compress);
+
 /* Thread-safe. After the consumer refused the current token, new
  * credentials are tried at once, whatever the backoff, never before a
  * Retry-After time. credentials_rejected is reported once per token value

@@ -104,14 +104,19 @@ ep_scheduler_batch_event (Batch *batch,
   return &g_array_index (batch->events, EpEvent, i);
 }
 
+/* Where the batch is read: a worker for the queue's batches; the main
+ * context only for the monitoring event and the one-event parts of a
+ * refused batch (see ep-scheduler-aside.c), a few hundred bytes each. */
 void
 ep_scheduler_batch_encode (Batch *batch)
 {
   g_autofree const EpEvent **events = g_new (const EpEvent *, batch->events->len);
+  g_autoptr(GBytes) form = NULL;
 
   for (guint i = 0; i < batch->events->len; i++)
     events[i] = ep_scheduler_batch_event (batch, i);
-  batch->body = ep_sqs_encode_batch (events, batch->events->len);
+  form = ep_sqs_encode_batch (events, batch->events->len);
+  batch->body = batch->compress ? ep_sqs_gzip (form) : g_steal_pointer (&form);
 }
 
 /* Replies ------------------------------------------------------------------ */
@@ -366,6 +371,7 @@ split_off (Batch *batch,
     }
   part->split = split_ref (split);
   split->outstanding++;
+  part->compress = batch->compress;
   ep_scheduler_batch_encode (part);
   return part;
 }
@@ -904,6 +910,7 @@ ep_scheduler_post_batch (EpScheduler *self,
   uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
   g_main_context_push_thread_default (self->context);
   ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,
+                           batch->compress,
                            self->cancellable, batch_posted, batch);
   g_main_context_pop_thread_default (self->context);
 }

@@ -402,6 +402,7 @@ ep_scheduler_read_batch (EpScheduler *self)
   g_autoptr(GPtrArray) items = ep_queue_take (self->queue, MAX_BATCH_EVENTS, MAX_BATCH_BYTES);
 
   batch->read_by = g_thread_self ();
+  batch->compress = g_atomic_int_get (&self->compress);
   /* Each item moves to the batch, or is freed here. */
   g_ptr_array_set_free_func (items, NULL);
   for (guint i = 0; i < items->len; i++)
@@ -934,6 +935,7 @@ send_monitoring_event (EpScheduler *self)
   if (record == NULL || !ep_event_parse (record, &event, &error))
     return;
   g_array_append_val (batch->events, event);
+  batch->compress = g_atomic_int_get (&self->compress);
   ep_scheduler_batch_encode (batch);
   self->monitoring_in_flight = TRUE;
   if (self->constraints != NULL)
@@ -1362,6 +1364,15 @@ ep_scheduler_set_max_in_flight (EpScheduler *self,
   self->config.max_in_flight = MAX (max_in_flight, 1);
   if (self->draining)
     ep_scheduler_fill_pipeline (self);
+}
+
+void
+ep_scheduler_set_compress (EpScheduler *self,
+                           gboolean     compress)
+{
+  g_return_if_fail (EP_IS_SCHEDULER (self));
+
+  g_atomic_int_set (&self->compress, !!compress);
 }
 
 void

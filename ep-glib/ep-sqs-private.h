@@ -67,4 +67,7 @@ gint64        ep_parse_retry_after         (const char    *value,
 GBytes       *ep_sqs_encode_batch          (const EpEvent * const *events,
                                             guint           n_events);
 
+/* @body compressed with gzip (RFC 1952), for Content-Encoding: gzip. */
+GBytes       *ep_sqs_gzip                  (GBytes        *body);
+
 G_END_DECLS

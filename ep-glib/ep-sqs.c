@@ -659,3 +659,34 @@ ep_sqs_encode_batch (const EpEvent * const *events,
     append_entry (out, i + 1, events[i]);
   return g_string_free_to_bytes (out);
 }
+
+GBytes *
+ep_sqs_gzip (GBytes *body)
+{
+  g_autoptr(GZlibCompressor) compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, -1);
+  gsize in_len;
+  const guint8 *in = g_bytes_get_data (body, &in_len);
+  /* deflate's worst case is a few bytes per 16 KB block over the input,
+   * plus the gzip header and trailer: the output rarely grows */
+  GByteArray *out = g_byte_array_sized_new (in_len / 2 + 64);
+  gsize in_pos = 0;
+
+  for (;;)
+    {
+      guint8 chunk[16384];
+      gsize read = 0, written = 0;
+      g_autoptr(GError) error = NULL;
+      GConverterResult result =
+        g_converter_convert (G_CONVERTER (compressor), in + in_pos, in_len - in_pos,
+                             chunk, sizeof chunk, G_CONVERTER_INPUT_AT_END, &read, &written,
+                             &error);
+
+      /* zlib cannot fail on memory it was given (out of memory aborts) */
+      g_assert (result != G_CONVERTER_ERROR);
+      in_pos += read;
+      g_byte_array_append (out, chunk, written);
+      if (result == G_CONVERTER_FINISHED)
+        break;
+    }
+  return g_byte_array_free_to_bytes (out);
+}

@@ -39,7 +39,8 @@ void          ep_transport_set_timeout     (EpTransport   *self,
 
 /* POSTs @body to @uri on the thread-default main context of the caller.
  * With @bearer_token: `Authorization: Bearer <token>`. Else with @client_id:
- * `X-Tidal-Token: <client_id>`. The message is flagged idempotent so the
+ * `X-Tidal-Token: <client_id>`. With @gzip, @body is gzip-compressed and
+ * goes with `Content-Encoding: gzip`. The message is flagged idempotent so the
  * connection is reused. Network errors, timeouts and cancellation are
  * reported by _finish as a GError (G_IO_ERROR_*); every HTTP reply, whatever
  * its status, is an EpBatchReply. */
@@ -48,6 +49,7 @@ void          ep_transport_post_async      (EpTransport         *self,
                                             const char          *bearer_token,
                                             const char          *client_id,
                                             GBytes              *body,
+                                            gboolean             gzip,
                                             GCancellable        *cancellable,
                                             GAsyncReadyCallback  callback,
                                             gpointer             user_data);

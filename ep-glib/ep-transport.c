@@ -449,6 +449,7 @@ ep_transport_post_async (EpTransport         *self,
                          const char          *bearer_token,
                          const char          *client_id,
                          GBytes              *body,
+                         gboolean             gzip,
                          GCancellable        *cancellable,
                          GAsyncReadyCallback  callback,
                          gpointer             user_data)
@@ -469,6 +470,8 @@ ep_transport_post_async (EpTransport         *self,
   g_task_set_check_cancellable (task, FALSE);
 
   msg = build_message (uri, bearer_token, client_id, body);
+  if (msg != NULL && gzip)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "Content-Encoding", "gzip");
   if (msg == NULL)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,

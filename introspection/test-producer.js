@@ -22,6 +22,10 @@ const TIMEOUT_MS = 10000;
 const TMP = GLib.dir_make_tmp('ep-glib-gjstest-XXXXXX');
 for (const name of ['XDG_STATE_HOME', 'XDG_CACHE_HOME', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME'])
     GLib.setenv(name, `${TMP}/${name.toLowerCase()}`, true);
+// meson sets XDG_DATA_DIRS to an empty directory (GLib reads it before this
+// runs): where GNOME's org.gnome.desktop.privacy is installed, its
+// send-software-usage-stats default (false) would block PERFORMANCE and
+// TARGETING (follow-desktop-privacy; test-privacy.js tests that).
 GLib.setenv('GIO_USE_PROXY_RESOLVER', 'dummy', false);
 GLib.setenv('GSETTINGS_BACKEND', 'memory', false);
 

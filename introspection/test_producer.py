@@ -25,6 +25,10 @@ import uuid
 _TMP = tempfile.mkdtemp(prefix="ep-glib-pytest-")
 for _var in ("XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
     os.environ[_var] = os.path.join(_TMP, _var.lower())
+# No system schemas: where GNOME's org.gnome.desktop.privacy is installed,
+# its send-software-usage-stats default (false) would block PERFORMANCE and
+# TARGETING (follow-desktop-privacy; test_privacy.py tests that).
+os.environ["XDG_DATA_DIRS"] = os.path.join(_TMP, "xdg_data_dirs")
 os.environ.setdefault("GIO_USE_PROXY_RESOLVER", "dummy")
 os.environ.setdefault("GSETTINGS_BACKEND", "memory")
 

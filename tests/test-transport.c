@@ -660,7 +660,7 @@ post_and_wait (PostFixture   *fixture,
   g_autoptr(GAsyncResult) result = NULL;
 
   ep_transport_post_async (fixture->transport, uri ? uri : fixture->uri, token, client_id,
-                           fixture->body, cancellable, ep_test_store_result, &result);
+                           fixture->body, FALSE, cancellable, ep_test_store_result, &result);
   ep_test_wait_result (&result);
   return ep_transport_post_finish (fixture->transport, result, error);
 }
@@ -991,7 +991,7 @@ test_post_timeout (PostFixture   *fixture,
   ep_test_ticker_start (&ticker);
 
   start = g_get_monotonic_time ();
-  ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body,
+  ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body, FALSE,
                            NULL, ep_test_store_result, &result);
   ep_test_wait_result (&result);
   elapsed_ms = (g_get_monotonic_time () - start) / 1000;
@@ -1020,7 +1020,7 @@ test_post_cancel (PostFixture   *fixture,
   g_autoptr(EpBatchReply) reply = NULL;
 
   ep_test_server_push_hang (fixture->server);
-  ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body,
+  ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body, FALSE,
                            cancellable, ep_test_store_result, &result);
   EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fixture->server) == 1);
   g_cancellable_cancel (cancellable);
@@ -1055,7 +1055,7 @@ test_post_abort (PostFixture   *fixture,
 
   ep_test_server_set_default (fixture->server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (results); i++)
-    ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body,
+    ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body, FALSE,
                              NULL, ep_test_store_result, &results[i]);
   EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fixture->server) == G_N_ELEMENTS (results));
   ep_transport_abort (fixture->transport);
@@ -1102,7 +1102,7 @@ test_post_concurrent (PostFixture   *fixture,
   GAsyncResult *results[4] = { NULL, };
 
   for (guint i = 0; i < G_N_ELEMENTS (results); i++)
-    ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body,
+    ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body, FALSE,
                              NULL, ep_test_store_result, &results[i]);
   for (guint i = 0; i < G_N_ELEMENTS (results); i++)
     {

@@ -231,7 +231,10 @@ check_queue_dir_exists (void)
  * With persist-consent the consent state saved in the directory (by the
  * application or by `send --category`) applies: without it, opening the
  * queue would delete every queued PERFORMANCE and TARGETING event (the
- * defaults block them, and the state at construction reaches the queue). */
+ * defaults block them, and the state at construction reaches the queue).
+ * The desktop's privacy setting is not followed: the tool acts on the
+ * operator's command (`send --category` is the consent); the application
+ * applies that setting to its queue itself at its next start. */
 static EpProducer *
 new_producer (gboolean   read_only,
               GError   **error)
@@ -258,6 +261,7 @@ new_producer (gboolean   read_only,
                          "request-timeout", (guint) MAX (opt_timeout_ms, 1),
                          "read-only", read_only,
                          "persist-consent", TRUE,
+                         "follow-desktop-privacy", FALSE,
                          NULL);
 }
 
