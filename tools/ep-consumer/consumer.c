@@ -180,8 +180,9 @@ consumer_announce (Consumer  *self,
   if (!self->options->quiet)
     fprintf (stderr, "ep-consumer: endpoints http://%s:%u" ENDPOINT_PRIVATE
              " and http://%s:%u" ENDPOINT_PUBLIC "; control at "
-             "http://%s:%u/control/{fail,hang,stats}; sink: %s\n",
-             host, port, host, port, host, port, self->sink->name);
+             "http://%s:%u/control/{fail,hang,stats}; sink: %s\n"
+             "ep-consumer: inspector page http://%s:%u/ (JSON: /api/events)\n",
+             host, port, host, port, host, port, self->sink->name, host, port);
 
   return TRUE;
 }
@@ -220,11 +221,12 @@ handle_default (SoupServer        *server,
                 gpointer           user_data)
 {
   Consumer *self = user_data;
+  gboolean root = g_str_equal (path, "/");
 
-  if (g_str_equal (path, "/") && g_str_equal (soup_server_message_get_method (msg),
-                                              SOUP_METHOD_POST))
+  /* POST / is SQS (AWS SDKs post there); GET / is the inspector page */
+  if (root && g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST))
     handle_root (self, msg);
-  else
+  else if (!root || !inspector_handle_root (self->inspector, msg))
     handle_not_found (self, msg, path);
 }
 
@@ -235,6 +237,10 @@ consumer_add_handlers (Consumer *self)
   soup_server_add_handler (self->server, ENDPOINT_PUBLIC, handle_event_batch, self, NULL);
   soup_server_add_handler (self->server, "/control", handle_control, self, NULL);
   soup_server_add_handler (self->server, "/health", handle_health, self, NULL);
+  /* The inspector: /api/ but the two batch endpoints above, which libsoup
+   * matches first (the longest path wins) */
+  soup_server_add_handler (self->server, "/api", inspector_handle_api, self, NULL);
+  soup_server_add_handler (self->server, "/inspector", inspector_handle_asset, self, NULL);
   soup_server_add_handler (self->server, NULL, handle_default, self, NULL);
 }
 
@@ -262,6 +268,8 @@ consumer_new (Options *options)
   self->warned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->fail_all_status = options->fail_status;
   self->fail_all_retry_after = options->retry_after;
+  self->latency_ms = options->latency_ms;
+  self->inspector = inspector_new (self, options->inspector_events);
   self->started_us = self->rate_us = g_get_monotonic_time ();
   self->status_line = !options->quiet && isatty (STDERR_FILENO);
   consumer_add_handlers (self);
@@ -289,6 +297,7 @@ consumer_free (Consumer *self)
   g_main_loop_unref (self->loop);
   g_rand_free (self->rand);
   g_hash_table_unref (self->warned);
+  inspector_free (self->inspector);
   if (self->output != NULL && self->output != stdout)
     fclose (self->output);
   g_free (self->output_name);

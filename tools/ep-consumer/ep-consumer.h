@@ -19,12 +19,16 @@
  *               meson feature "nats"; the file sink (output.c) is the default
  *   limits.c    what a client can cost: body size and memory, timeouts,
  *               the number of connections
+ *   inspector.c the live inspector page (GET /, inspector/ as a GResource)
+ *               and its JSON API (/api/events, /api/refused, /api/summary,
+ *               /api/faults, /api/reset): the last events, kept in memory
  */
 #pragma once
 
 #include <stdio.h>
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
 #include "sqs-server.h"
@@ -39,6 +43,10 @@ G_BEGIN_DECLS
 #define DEFAULT_REQUEST_TIMEOUT 60  /* s */
 #define DEFAULT_MAX_CONNECTIONS 1024
 #define STATUS_INTERVAL_MS     250
+#define DEFAULT_INSPECTOR_EVENTS 1000  /* --inspector-events */
+#define INSPECTOR_RING_BYTES   (32 * 1024 * 1024)  /* each ring: events, refused */
+#define INSPECTOR_MAX_NAMES    1000  /* names (and categories) counted apart */
+#define INSPECTOR_RECENT_REQUESTS 50
 
 /* The command line, as parsed and checked by main.c; read-only afterwards */
 typedef struct {
@@ -76,6 +84,7 @@ typedef struct {
   char    *nats_token_file;      /* owned, nullable: a file holding the token */
   char    *nats_ca;              /* owned, nullable: CA file, implies TLS */
   gboolean confirm_before_ack;   /* debug: the flaw the tests show */
+  int      inspector_events;     /* events the inspector keeps; 0: none */
 } Options;
 
 /* Where accepted events go. The file sink (output.c) writes them before it
@@ -83,6 +92,7 @@ typedef struct {
  * (request_hold) until the engine acknowledged each or the timeout passed. */
 typedef struct _Request Request;
 typedef struct _Sink Sink;
+typedef struct _Inspector Inspector;
 
 struct _Sink {
   const char *name;
@@ -128,6 +138,7 @@ typedef struct {
   guint       fail_all_status; /* status of fail-everything replies */
   int         fail_all_retry_after;
   gboolean    hang_all;        /* /control/hang */
+  int         latency_ms;      /* --latency, or POST /api/faults */
   GPtrArray  *held;            /* HeldReply: delayed or hung replies, owned */
   GHashTable *warned;          /* unknown parameter names already reported */
   gboolean    status_line;     /* draw the live status line on stderr */
@@ -144,6 +155,7 @@ typedef struct {
   int         max_connections; /* --max-connections, fitted to RLIMIT_NOFILE */
   gsize       body_bytes;      /* bodies of the requests in progress */
   GQueue      rejections;      /* limits.c: replies written by hand, lingering */
+  Inspector  *inspector;       /* owned */
 } Consumer;
 
 typedef enum {
@@ -165,6 +177,7 @@ struct _Request {
                                    * to the root, else NULL until processed */
   guint              accepted;
   guint              rejected;
+  const char        *error_code;  /* static: the code of an error reply */
   gboolean           held;        /* request_hold () moved it to the heap */
   gboolean           gone;        /* held, and the client disconnected */
   gulong             gone_id;
@@ -224,6 +237,42 @@ void      handle_control             (SoupServer         *server,
                                       const char         *path,
                                       GHashTable         *query,
                                       gpointer            user_data);
+void      consumer_add_totals        (Consumer           *self,
+                                      JsonBuilder        *builder);
+void      consumer_add_faults        (Consumer           *self,
+                                      JsonBuilder        *builder);
+GHashTable *faults_params_from_json  (GBytes             *body,
+                                      char              **message);
+GHashTable *faults_params_from_form  (GBytes             *body,
+                                      GHashTable         *query);
+gboolean  consumer_set_faults        (Consumer           *self,
+                                      GHashTable         *params,
+                                      char              **message);
+
+/* inspector.c */
+Inspector *inspector_new             (Consumer           *consumer,
+                                      guint               capacity);
+void      inspector_free             (Inspector          *self);
+void      inspector_record_entries   (Inspector          *self,
+                                      const Request      *req);
+void      inspector_record_refused_batch (Inspector      *self,
+                                      const Request      *req,
+                                      const GError       *error);
+void      inspector_record_request   (Inspector          *self,
+                                      const Request      *req,
+                                      guint               status);
+gboolean  inspector_handle_root      (Inspector          *self,
+                                      SoupServerMessage  *msg);
+void      inspector_handle_asset     (SoupServer         *server,
+                                      SoupServerMessage  *msg,
+                                      const char         *path,
+                                      GHashTable         *query,
+                                      gpointer            user_data);
+void      inspector_handle_api       (SoupServer         *server,
+                                      SoupServerMessage  *msg,
+                                      const char         *path,
+                                      GHashTable         *query,
+                                      gpointer            user_data);
 
 /* limits.c */
 void      consumer_limits_init       (Consumer           *self);
@@ -241,6 +290,7 @@ gboolean  consumer_write_events      (Consumer           *self,
                                       SqsBatch           *batch,
                                       const char         *endpoint,
                                       GError            **error);
+JsonNode *event_headers_node         (const SqsEntry     *entry);
 char     *event_to_json_line         (const SqsEntry     *entry,
                                       const char         *endpoint,
                                       const char         *received);

@@ -98,6 +98,8 @@ request_maybe_hang (Request *req)
   self->totals.faults++;
   if (self->options->verbose)
     consumer_log (self, "POST %s -> no reply (hanging)", req->endpoint);
+  req->error_code = "NoReply";
+  inspector_record_request (self->inspector, req, 0);
   consumer_hold_reply (self, req->msg, 0);
 
   return TRUE;
@@ -166,6 +168,7 @@ request_inject_garbage (Request *req)
   reply_take (req->msg, SOUP_STATUS_OK, "text/html",
               g_strdup ("<html><body><h1>Welcome</h1><p>Injected non-SQS reply "
                         "(--garbage-rate).</p></body></html>\n"));
+  req->error_code = "InjectedGarbage";
   self->totals.faults++;
 
   return TRUE;
@@ -256,16 +259,14 @@ json_add_bool (JsonBuilder *builder,
   json_builder_add_boolean_value (builder, value);
 }
 
-/* GET /control/stats, and the answer to every switch */
-static void
-control_reply_state (Consumer          *self,
-                     SoupServerMessage *msg)
+/* The totals, as members of the object @builder is in */
+void
+consumer_add_totals (Consumer    *self,
+                     JsonBuilder *builder)
 {
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
   const Totals *t = &self->totals;
 
   status_update_rate (self);
-  json_builder_begin_object (builder);
   json_add_uint (builder, "requests", t->requests);
   json_add_uint (builder, "accepted", t->accepted);
   json_add_uint (builder, "rejected", t->rejected);
@@ -281,12 +282,51 @@ control_reply_state (Consumer          *self,
   json_add_uint (builder, "requests_overloaded", t->overloaded);
   json_add_uint (builder, "requests_timed_out", t->timed_out);
   json_add_uint (builder, "body_bytes", self->body_bytes);
-  json_add_bool (builder, "fail", self->fail_all);
-  json_add_uint (builder, "fail_status", self->fail_all_status);
-  json_add_bool (builder, "hang", self->hang_all);
   json_add_uint (builder, "uptime_ms", (g_get_monotonic_time () - self->started_us) / 1000);
   json_builder_set_member_name (builder, "events_per_second");
   json_builder_add_double_value (builder, self->rate);
+}
+
+static void
+json_add_double (JsonBuilder *builder,
+                 const char  *name,
+                 double       value)
+{
+  json_builder_set_member_name (builder, name);
+  json_builder_add_double_value (builder, value);
+}
+
+/* The switches (fail, hang, latency: settable at run time) and the rates
+ * (fixed by the command line), as members of the object @builder is in */
+void
+consumer_add_faults (Consumer    *self,
+                     JsonBuilder *builder)
+{
+  const Options *o = self->options;
+
+  json_add_bool (builder, "fail", self->fail_all);
+  json_add_uint (builder, "fail_status", self->fail_all_status);
+  json_add_bool (builder, "hang", self->hang_all);
+  json_add_uint (builder, "latency_ms", self->latency_ms);
+  json_add_double (builder, "fail_rate", o->fail_rate);
+  json_add_double (builder, "sender_fault_rate", o->sender_fault_rate);
+  json_add_double (builder, "receiver_fault_rate", o->receiver_fault_rate);
+  json_add_double (builder, "hang_rate", o->hang_rate);
+  json_add_double (builder, "garbage_rate", o->garbage_rate);
+}
+
+/* GET /control/stats, and the answer to every switch */
+static void
+control_reply_state (Consumer          *self,
+                     SoupServerMessage *msg)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  json_builder_begin_object (builder);
+  consumer_add_totals (self, builder);
+  json_add_bool (builder, "fail", self->fail_all);
+  json_add_uint (builder, "fail_status", self->fail_all_status);
+  json_add_bool (builder, "hang", self->hang_all);
   json_builder_end_object (builder);
   reply_json (msg, SOUP_STATUS_OK, builder);
 }
@@ -297,17 +337,9 @@ control_params (SoupServerMessage *msg,
                 GHashTable        *query)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  g_autoptr(GBytes) bytes = NULL;
-  g_autofree char *form = NULL;
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
 
-  if (query != NULL)
-    return g_hash_table_ref (query);
-  bytes = soup_message_body_flatten (body);
-  if (g_bytes_get_size (bytes) == 0)
-    return NULL;
-  form = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
-
-  return soup_form_decode (form);
+  return faults_params_from_form (bytes, query);
 }
 
 static gboolean
@@ -400,6 +432,110 @@ control_set_hang (Consumer    *self,
   consumer_log (self, "%s (via /control/hang)",
                 self->hang_all ? "leaving every request unanswered"
                                : "answering requests again");
+
+  return TRUE;
+}
+
+/* POST /api/faults as a form (or query string): fail, fail_status, hang,
+ * latency_ms */
+GHashTable *
+faults_params_from_form (GBytes     *body,
+                         GHashTable *query)
+{
+  g_autofree char *form = NULL;
+
+  if (query != NULL)
+    return g_hash_table_ref (query);
+  if (g_bytes_get_size (body) == 0)
+    return NULL;
+  form = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+
+  return soup_form_decode (form);
+}
+
+/* ... or as a JSON object: its members as the form's values */
+GHashTable *
+faults_params_from_json (GBytes  *body,
+                         char   **message)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GHashTable) params = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                                        g_free, g_free);
+  JsonNode *root;
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *value;
+
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
+                                   g_bytes_get_size (body), NULL)
+      || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      *message = g_strdup ("The body must be a JSON object such as {\"fail\": true}.");
+      return NULL;
+    }
+  json_object_iter_init (&iter, json_node_get_object (root));
+  while (json_object_iter_next (&iter, &name, &value))
+    {
+      GType type = JSON_NODE_HOLDS_VALUE (value) ? json_node_get_value_type (value)
+                                                 : G_TYPE_INVALID;
+      char *text;
+
+      if (type == G_TYPE_BOOLEAN)
+        text = g_strdup (json_node_get_boolean (value) ? "1" : "0");
+      else if (type == G_TYPE_INT64)
+        text = g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (value));
+      else
+        {
+          *message = g_strdup_printf ("%s must be a boolean or an integer.", name);
+          return NULL;
+        }
+      g_hash_table_insert (params, g_strdup (name), text);
+    }
+
+  return g_hash_table_size (params) > 0 ? g_steal_pointer (&params) : NULL;
+}
+
+/* Applies what @params name, all or nothing */
+gboolean
+consumer_set_faults (Consumer    *self,
+                     GHashTable  *params,
+                     char       **message)
+{
+  static const char *const known[] = { "fail", "fail_status", "hang", "latency_ms", NULL };
+  gboolean fail = self->fail_all, hang = self->hang_all;
+  int status = self->fail_all_status, latency = self->latency_ms;
+  GHashTableIter iter;
+  gpointer key;
+  const char *text;
+
+  g_hash_table_iter_init (&iter, params);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (!g_strv_contains (known, key))
+      {
+        *message = g_strdup_printf ("Unknown fault switch '%s': fail, fail_status, hang "
+                                    "and latency_ms can be set.", (const char *) key);
+        return FALSE;
+      }
+  if (((text = g_hash_table_lookup (params, "fail")) != NULL && !parse_boolean (text, &fail))
+      || ((text = g_hash_table_lookup (params, "hang")) != NULL && !parse_boolean (text, &hang)))
+    {
+      *message = g_strdup ("fail and hang must be true or false (or 1 and 0).");
+      return FALSE;
+    }
+  if (!control_parse_int (params, "fail_status", 400, 599, &status, message)
+      || !control_parse_int (params, "latency_ms", 0, 600000, &latency, message))
+    return FALSE;
+
+  if (fail != self->fail_all || hang != self->hang_all || latency != self->latency_ms)
+    consumer_log (self, "faults (via /api/faults): %s, %s, latency %d ms",
+                  fail ? "failing every request" : "not failing",
+                  hang ? "hanging every request" : "not hanging", latency);
+  self->fail_all = fail;
+  self->fail_all_status = status;
+  if (fail)
+    self->fail_all_retry_after = self->options->retry_after;
+  self->hang_all = hang;
+  self->latency_ms = latency;
 
   return TRUE;
 }

@@ -56,6 +56,7 @@ request_reply_error_full (Request    *req,
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (req->msg);
 
+  req->error_code = code;
   soup_message_headers_replace (headers, "x-amzn-RequestId", req->request_id);
   if (req->protocol == PROTOCOL_JSON)
     {
@@ -119,7 +120,10 @@ handle_not_found (Consumer          *self,
                                            "POST " ENDPOINT_PRIVATE ", POST " ENDPOINT_PUBLIC
                                            ", POST / (QueueUrl names one of the two), "
                                            "POST /control/fail?on=1|0, "
-                                           "POST /control/hang?on=1|0, GET /control/stats\n",
+                                           "POST /control/hang?on=1|0, GET /control/stats, "
+                                           "GET / (the inspector page), GET /api/events, "
+                                           "GET /api/refused, GET /api/summary, "
+                                           "GET|POST /api/faults, POST /api/reset\n",
                                            shown);
 
   reply_take (msg, SOUP_STATUS_NOT_FOUND, "text/plain", g_steal_pointer (&text));
@@ -324,6 +328,7 @@ request_count_stored (Request *req)
   req->accepted = stored;
   self->totals.accepted += req->accepted;
   self->totals.rejected += req->rejected;
+  inspector_record_entries (self->inspector, req);
 }
 
 /* Returns FALSE when a sink holds the request (request_release () replies) */
@@ -341,6 +346,7 @@ request_process_batch (Request *req)
   if (error != NULL)
     {
       self->totals.rejected += req->rejected;
+      inspector_record_refused_batch (self->inspector, req, error);
       request_reply_error (req, error);
       return TRUE;
     }
@@ -370,11 +376,12 @@ request_finish (Request *req)
 
   if (status >= 300)
     self->totals.failed_requests++;
+  inspector_record_request (self->inspector, req, status);
   if (self->options->verbose)
     consumer_log (self, "POST %s -> %u (%u accepted, %u rejected)",
                   req->endpoint, status, req->accepted, req->rejected);
-  if (self->options->latency_ms > 0)
-    consumer_hold_reply (self, req->msg, self->options->latency_ms);
+  if (self->latency_ms > 0)
+    consumer_hold_reply (self, req->msg, self->latency_ms);
 }
 
 /* The common path of every batch request once its endpoint is known */
@@ -454,7 +461,7 @@ request_release (Request *held)
     {
       request_reply_batch (held, held->batch);
       request_finish (held);
-      if (held->consumer->options->latency_ms == 0)
+      if (held->consumer->latency_ms == 0)
         soup_server_message_unpause (held->msg);
     }
   g_object_unref (held->msg);

@@ -40,6 +40,15 @@ static const char description[] =
   "  POST /control/hang?on=1|0        leave every request unanswered, or stop\n"
   "  GET  /control/stats              totals as JSON\n"
   "  GET  /health                     200 while events can be stored, else 503\n"
+  "\n"
+  "The inspector (the last --inspector-events events, in memory):\n"
+  "  GET  /                           a live page: events, refused events, counts,\n"
+  "                                   request outcomes, fault switches\n"
+  "  GET  /api/events?name=&category=&after=SEQ&limit=N   accepted events, newest first\n"
+  "  GET  /api/refused?after=SEQ&limit=N                  refused events, with the reason\n"
+  "  GET  /api/summary                counts per name and category, request outcomes\n"
+  "  GET  /api/faults, POST /api/faults {\"fail\":true,\"hang\":false,\"latency_ms\":0}\n"
+  "  POST /api/reset                  forget what the inspector kept\n"
   "  SIGINT, SIGTERM                  stop, printing a summary on standard error\n"
   "\n"
   "With --sink nats://... (an ingest gateway, see doc/ingest.md), events go to a\n"
@@ -54,6 +63,7 @@ static const char description[] =
   "  ep-consumer --latency 500 --sender-fault-rate 0.1 --hang-rate 0.05\n"
   "  curl -X POST 'http://127.0.0.1:8080/control/fail?on=1&status=429&retry_after=10'\n"
   "  curl http://127.0.0.1:8080/control/stats\n"
+  "  curl 'http://127.0.0.1:8080/api/events?name=playback_start&limit=5'\n"
   "  ep-consumer --sink nats://127.0.0.1:4222 --create-stream --reuse-port\n"
   "\n"
   "An SQS client uses endpoint_url http://127.0.0.1:PORT and QueueUrl\n"
@@ -109,6 +119,9 @@ option_context_new (Options *o)
       "Log every request on standard error", NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &o->version,
       "Print the version and exit", NULL },
+    { "inspector-events", 0, 0, G_OPTION_ARG_INT, &o->inspector_events,
+      "Keep the last N accepted events (and N refused ones) for the inspector page "
+      "at / and /api/events (default 1000; 0: keep none)", "N" },
     { "listen", 0, 0, G_OPTION_ARG_STRING, &o->listen,
       "Listen on this IP address (default 127.0.0.1)", "ADDRESS" },
     { "reuse-port", 0, 0, G_OPTION_ARG_NONE, &o->reuse_port,
@@ -214,6 +227,7 @@ options_check (Options  *o,
          && check_range ("idle-timeout", o->idle_timeout, 0, G_MAXINT, error)
          && check_range ("request-timeout", o->request_timeout, 0, G_MAXINT / 1000, error)
          && check_range ("max-connections", o->max_connections, 1, G_MAXINT, error)
+         && check_range ("inspector-events", o->inspector_events, 0, 1000000, error)
          && check_range ("fail-status", o->fail_status, 400, 599, error)
          && (o->retry_after == -1 || check_range ("retry-after", o->retry_after, 0, G_MAXINT, error))
          && (o->seed == -1 || check_range ("seed", o->seed, 0, G_MAXUINT32, error))
@@ -258,6 +272,7 @@ options_parse (Options   *o,
   o->idle_timeout = DEFAULT_IDLE_TIMEOUT;
   o->request_timeout = DEFAULT_REQUEST_TIMEOUT;
   o->max_connections = DEFAULT_MAX_CONNECTIONS;
+  o->inspector_events = DEFAULT_INSPECTOR_EVENTS;
 
   if (!g_option_context_parse (context, argc, argv, error))
     return FALSE;

@@ -149,30 +149,43 @@ now_iso8601 (void)
                           g_date_time_get_microsecond (now) / 1000);
 }
 
-static void
-add_headers_member (JsonBuilder    *builder,
-                    const SqsEntry *entry)
+/* The Headers attribute: its JSON object, or the text when it is not one
+ * strict JSON object (json-glib would read "{}{}" as {} and leak the
+ * rest), or NULL without one */
+JsonNode *
+event_headers_node (const SqsEntry *entry)
 {
   const SqsAttribute *headers = sqs_entry_find_string_attribute (entry, "Headers");
   g_autoptr(JsonParser) parser = NULL;
+  JsonNode *node;
 
-  json_builder_set_member_name (builder, "headers");
   if (headers == NULL)
-    {
-      json_builder_add_null_value (builder);
-      return;
-    }
+    return NULL;
 
-  /* Only one strict JSON object is read as one (json-glib would read
-   * "{}{}" as {} and leak the rest). */
   parser = json_parser_new ();
   if (ep_json_scan_object (headers->string_value->str, headers->string_value->len,
                            NULL, NULL, NULL, NULL)
       && json_parser_load_from_data (parser, headers->string_value->str,
                                      headers->string_value->len, NULL))
-    json_builder_add_value (builder, json_node_copy (json_parser_get_root (parser)));
+    return json_node_copy (json_parser_get_root (parser));
+
+  node = json_node_new (JSON_NODE_VALUE);
+  json_node_set_string (node, headers->string_value->str);
+
+  return node;
+}
+
+static void
+add_headers_member (JsonBuilder    *builder,
+                    const SqsEntry *entry)
+{
+  JsonNode *headers = event_headers_node (entry);
+
+  json_builder_set_member_name (builder, "headers");
+  if (headers == NULL)
+    json_builder_add_null_value (builder);
   else
-    json_builder_add_string_value (builder, headers->string_value->str);
+    json_builder_add_value (builder, headers);
 }
 
 static void
