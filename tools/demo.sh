@@ -113,6 +113,7 @@ if [[ -z "$url" ]]; then
   exit 1
 fi
 say "ep-consumer listening on $url, writing $events_file"
+say "watch the events arrive in a browser: $url/ (ep-consumer's inspector page, live while the demo runs)"
 
 # 3. The application ------------------------------------------------------------
 
