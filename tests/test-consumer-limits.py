@@ -137,6 +137,12 @@ def stats(consumer):
     return r.json()
 
 
+def is_asan(consumer):
+    """ep-consumer built with AddressSanitizer: its memory is not comparable"""
+    with open("/proc/%d/maps" % consumer.proc.pid) as f:
+        return "libasan" in f.read()
+
+
 def normal_batch(consumer, case):
     entries = [("a", "hello", {"Name": ("String", "e")}), ("b", "world", None)]
     ok, failed = case.batch_result(consumer.post(tc.batch_params(entries), timeout=120))
@@ -150,11 +156,10 @@ class LimitsTestCase(tc.ConsumerTestCase):
 
     def assertRssBounded(self, consumer):
         hwm = proc_status_kb(consumer.proc.pid, "VmHWM")
-        with open("/proc/%d/maps" % consumer.proc.pid) as f:
-            if "libasan" in f.read():
-                print("# AddressSanitizer build: peak RSS %d KiB not checked" % hwm,
-                      file=sys.stderr)
-                return hwm
+        if is_asan(consumer):
+            print("# AddressSanitizer build: peak RSS %d KiB not checked" % hwm,
+                  file=sys.stderr)
+            return hwm
         self.assertLess(hwm, RSS_LIMIT_KB, "ep-consumer's peak RSS was %d KiB" % hwm)
         return hwm
 
@@ -313,8 +318,9 @@ class TestConnections(LimitsTestCase):
         # 10 s timeout.)
         idle_timeout = 10
         consumer = self.start("--idle-timeout", str(idle_timeout), "--max-connections", "2500")
+        count = 500 if is_asan(consumer) else IDLE_CONNECTIONS  # memory checks, not scale
         opened = time.monotonic()
-        socks = open_idle(consumer.port, IDLE_CONNECTIONS)
+        socks = open_idle(consumer.port, count)
         self.addCleanup(self.close_all, socks)
         entries = [("a", "hello", None)]
         ok, failed = self.batch_result(consumer.post(tc.batch_params(entries), timeout=120))
@@ -322,7 +328,7 @@ class TestConnections(LimitsTestCase):
         counters = stats(consumer)
         print("# %d connections open when the batch was answered" % counters["connections"],
               file=sys.stderr)
-        self.assertGreater(counters["connections"], 500, counters)
+        self.assertGreater(counters["connections"], count // 4, counters)
         self.assertEqual(counters["connections_refused"] + counters["connections_evicted"], 0,
                          counters)
         first = wait_all_closed(socks, timeout=120)
@@ -334,22 +340,23 @@ class TestConnections(LimitsTestCase):
         hwm = self.assertRssBounded(consumer)
         print("# %d idle connections all closed %.1f s after they were opened "
               "(--idle-timeout %d), peak RSS %d KiB"
-              % (IDLE_CONNECTIONS, elapsed, idle_timeout, hwm), file=sys.stderr)
+              % (count, elapsed, idle_timeout, hwm), file=sys.stderr)
 
     def test_connection_limit_evicts_idle(self):
         # Past --max-connections the oldest idle connection makes room: the
         # 2,000 idle ones cannot lock a client out
         consumer = self.start("--max-connections", "100")
-        socks = open_idle(consumer.port, IDLE_CONNECTIONS)
+        count = 500 if is_asan(consumer) else IDLE_CONNECTIONS
+        socks = open_idle(consumer.port, count)
         self.addCleanup(self.close_all, socks)
         consumer.wait_for(lambda: stats(consumer)["connections_evicted"]
-                          >= IDLE_CONNECTIONS - 100, "the oldest idle connections closed",
+                          >= count - 100, "the oldest idle connections closed",
                           timeout=120)
         normal_batch(consumer, self)
         counters = stats(consumer)
         self.assertLessEqual(counters["connections"], 100, counters)
         # The client sees the evicted ones closed
-        wait_all_closed(socks, timeout=60, at_least=IDLE_CONNECTIONS - 100)
+        wait_all_closed(socks, timeout=60, at_least=count - 100)
         self.assertRssBounded(consumer)
 
     def test_keep_alive_closed_by_client_frees_its_descriptor(self):
@@ -361,7 +368,7 @@ class TestConnections(LimitsTestCase):
         before = len(os.listdir(fd_dir))
         request = (b"GET /control/stats HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
                    % consumer.port)
-        for _ in range(1500):
+        for _ in range(300 if is_asan(consumer) else 1500):
             s = socket.create_connection(("127.0.0.1", consumer.port), timeout=10)
             s.sendall(request)
             reply = b""
@@ -375,6 +382,44 @@ class TestConnections(LimitsTestCase):
                           % (before, len(os.listdir(fd_dir))), timeout=20)
         consumer.wait_for(lambda: stats(consumer)["connections"] <= 1,
                           "the closed connections forgotten", timeout=10)
+
+    def test_many_connections_do_not_grow_memory(self):
+        # libsoup 3.2.3 keeps ~0.5 KiB of every accepted connection and ~2 KiB
+        # of every keep-alive connection closed between requests: 6,000 of
+        # them grew the RSS by ~15 MiB. ep-consumer drops the first leak and
+        # stops keep-alive after 1,024 of the second (~2 MiB)
+        consumer = self.start()
+        if is_asan(consumer):
+            self.skipTest("RSS is not comparable under AddressSanitizer (and 7,000 requests slow)")
+        count = 6000
+
+        def keep_alive_requests(n):
+            request = (b"GET /control/stats HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n"
+                       % consumer.port)
+            for _ in range(n):
+                s = socket.create_connection(("127.0.0.1", consumer.port), timeout=30)
+                s.sendall(request)
+                reply = b""
+                while not reply.rstrip().endswith(b"}"):
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, reply)
+                    reply += chunk
+                s.close()
+
+        keep_alive_requests(200)  # the allocator's arenas, warm
+        consumer.wait_for(lambda: stats(consumer)["connections"] <= 1, "warm-up done",
+                          timeout=30)
+        before = proc_status_kb(consumer.proc.pid, "VmRSS")
+        keep_alive_requests(count)
+        consumer.wait_for(lambda: stats(consumer)["connections"] <= 1,
+                          "the connections closed", timeout=60)
+        after = proc_status_kb(consumer.proc.pid, "VmRSS")
+        print("# %d keep-alive connections: RSS %d -> %d KiB" % (count, before, after),
+              file=sys.stderr)
+        self.assertLess(after - before, 6 * 1024,
+                        "RSS grew by %d KiB over %d connections" % (after - before, count))
+        counters = stats(consumer)
+        self.assertGreaterEqual(counters["keep_alive_closed_idle"], 1024, counters)
 
     def test_idle_keep_alive_times_out(self):
         # After a request, a keep-alive connection that sends nothing more is

@@ -154,6 +154,7 @@ typedef struct {
   guint       closing_connections;
   int         max_connections; /* --max-connections, fitted to RLIMIT_NOFILE */
   gsize       body_bytes;      /* bodies of the requests in progress */
+  guint       keep_alive_leaks;/* idle keep-alive connections closed (limits.c) */
   GQueue      rejections;      /* limits.c: replies written by hand, lingering */
   Inspector  *inspector;       /* owned */
 } Consumer;

@@ -282,6 +282,7 @@ consumer_add_totals (Consumer    *self,
   json_add_uint (builder, "requests_overloaded", t->overloaded);
   json_add_uint (builder, "requests_timed_out", t->timed_out);
   json_add_uint (builder, "body_bytes", self->body_bytes);
+  json_add_uint (builder, "keep_alive_closed_idle", self->keep_alive_leaks);
   json_add_uint (builder, "uptime_ms", (g_get_monotonic_time () - self->started_us) / 1000);
   json_builder_set_member_name (builder, "events_per_second");
   json_builder_add_double_value (builder, self->rate);
