@@ -102,6 +102,11 @@ void      ep_event_clear             (EpEvent       *event);
 const char *ep_event_record_peek_name (const guint8 *data,
                                        gsize         len);
 
+/* The event id of a record without a full parse, or NULL if malformed.
+ * The result points into @data. */
+const char *ep_event_record_peek_id   (const guint8 *data,
+                                       gsize         len);
+
 /* The consent category of a record, from the "consent-category" member of
  * its headers JSON (which ep-glib writes first), without a full parse; -1 if
  * it cannot be told. */

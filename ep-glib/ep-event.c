@@ -414,6 +414,21 @@ ep_event_record_peek_name (const guint8 *data,
   return (const char *) data + end_id;
 }
 
+const char *
+ep_event_record_peek_id (const guint8 *data,
+                         gsize         len)
+{
+  guint width = len > G_MAXUINT32 ? 8 : len > G_MAXUINT16 ? 4 : len > G_MAXUINT8 ? 2 : 1;
+  gsize end_id;
+
+  if (ep_event_record_peek_name (data, len) == NULL)
+    return NULL;
+  end_id = read_offset (data + len - width, width);
+  if (data[end_id - 1] != '\0' || memchr (data + 8, '\0', end_id - 8 - 1) != NULL)
+    return NULL;
+  return (const char *) data + 8;
+}
+
 int
 ep_event_record_peek_category (const guint8 *data,
                                gsize         len)

@@ -225,6 +225,11 @@ struct _EpQueue
   GMutex     drops_lock;
   GHashTable *consent_drops;  /* owned, nullable, under drops_lock: name -> count,
                                * see ep_queue_steal_consent_drops() */
+  GPtrArray *settled_ids[EP_QUEUE_N_OUTCOMES]; /* owned, nullable, under drops_lock:
+                               * (element-type utf8) ids of events the queue deleted on
+                               * its own, by EpEventOutcome, see ep_queue_steal_settled_ids() */
+  EpQueueWantsIdsFunc wants_ids_func; /* under the mutex, see ep_queue_set_wants_ids_func() */
+  gpointer   wants_ids_data;
 
   /* Group commit (sync_on_send): one thread at a time (the leader) runs
    * a sync for everyone; the others wait on sync_cond. Sync number n is

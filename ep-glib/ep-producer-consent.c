@@ -190,6 +190,9 @@ remove_category (EpProducer        *self,
   if (error != NULL)
     g_message ("Queue %s: %s", self->queue_dir, error->message);
   ep_producer_count_consent_drops (self, counts);
+  if (any)
+    /* the deleted events' ids, if collected, are reported from there */
+    ep_producer_schedule_update (self);
   return any;
 }
 

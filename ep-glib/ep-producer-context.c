@@ -179,6 +179,12 @@ update_on_main (EpProducer *self)
   if (self->queue == NULL)
     return;
   ep_producer_count_consent_drops (self, ep_queue_steal_consent_drops (self->queue));
+  for (EpEventOutcome outcome = 0; outcome < EP_QUEUE_N_OUTCOMES; outcome++)
+    {
+      g_autoptr(GPtrArray) ids = ep_queue_steal_settled_ids (self->queue, outcome);
+
+      ep_producer_emit_events_settled (self, ids, outcome);
+    }
   ep_producer_update_queue_properties (self);
   ep_producer_update_outage (self);
   if (self->scheduler != NULL && self->notified_length > 0)

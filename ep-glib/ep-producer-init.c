@@ -29,6 +29,23 @@ queue_notified (gpointer data)
   ep_producer_schedule_update (data);
 }
 
+/* Any thread (the queue, before it deletes events on its own; the
+ * scheduler, before each reply): whether anyone listens to
+ * events-settled, so that no id is collected for nobody. */
+static gboolean
+wants_settled (gpointer data)
+{
+  return ep_producer_wants_settled (data);
+}
+
+static void
+on_events_settled (gpointer        user_data,
+                   GPtrArray      *ids,
+                   EpEventOutcome  outcome)
+{
+  ep_producer_emit_events_settled (EP_PRODUCER (user_data), ids, outcome);
+}
+
 /* Scheduler callbacks (EpSchedulerCallbacks): on the main context, never
  * inside a libsoup callback (the transport hands replies over from an
  * idle), so the public signals they cause can be emitted right away. */
@@ -311,6 +328,8 @@ start_scheduler (EpProducer *self,
     .queue_changed = on_queue_changed,
     .build_monitoring_event = build_monitoring_event,
     .clock_offset_changed = on_clock_offset_changed,
+    .wants_outcomes = wants_settled,
+    .events_settled = on_events_settled,
   };
 
   self->transport = ep_transport_new (agent, self->request_timeout_ms);
@@ -405,6 +424,7 @@ ep_producer_init_parts (EpProducer  *self,
   if (self->queue == NULL)
     return FALSE;
   ep_queue_set_notify_func (self->queue, queue_notified, self);
+  ep_queue_set_wants_ids_func (self->queue, wants_settled, self);
   g_debug ("Queue opened%s in %s: %" G_GUINT64_FORMAT " %s (%" G_GUINT64_FORMAT
            " bytes) restored, %u corrupt records discarded, %" G_GUINT64_FORMAT
            " duplicate copies skipped, %u odd files moved aside",

@@ -84,6 +84,7 @@ struct _EpProducer
   int            counters_pending;     /* atomic: a counters_changed_on_main() idle is queued */
   guint64        notified_length;      /* main context only */
   guint64        notified_bytes;       /* main context only */
+  guint64        settled_ids_collected; /* atomic: see ep_producer_get_settled_ids_collected() */
   gboolean       initialized;
   GError        *init_error;           /* owned, nullable: why init failed, for a second call */
   gboolean       closed;
@@ -102,6 +103,13 @@ void     ep_producer_announce_outage_reason    (EpProducer  *self,
                                                 const char  *last_error);
 void     ep_producer_emit_credentials_rejected (EpProducer  *self,
                                                 guint        status);
+/* Any thread: whether EpProducer::events-settled has a handler (ids are
+ * collected only then). Main context: emits it with @ids (element-type
+ * utf8, not consumed; nothing if empty or NULL). */
+gboolean ep_producer_wants_settled             (EpProducer  *self);
+void     ep_producer_emit_events_settled       (EpProducer  *self,
+                                                GPtrArray   *ids,
+                                                EpEventOutcome outcome);
 
 /* ep-producer-context.c: work handed to the main context, and the state
  * kept there. ep_producer_call_on_main(), ep_producer_counters_changed()

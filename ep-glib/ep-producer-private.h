@@ -17,4 +17,9 @@ EpSubmitter *ep_producer_get_submitter (EpProducer *self);
 /* The producer's queue (transfer none), for tests; NULL only before init. */
 EpQueue     *ep_producer_get_queue     (EpProducer *self);
 
+/* Tests: how many event ids the producer was handed for
+ * EpProducer::events-settled (by the scheduler and the queue). They are
+ * collected only while a handler is connected: 0 without one. */
+guint64      ep_producer_get_settled_ids_collected (EpProducer *self);
+
 G_END_DECLS

@@ -18,6 +18,8 @@
  */
 #include "config.h"
 
+#include <string.h>
+
 #include "ep-event-private.h"
 #include "ep-producer-internal.h"
 #include "ep-producer-private.h"
@@ -111,6 +113,7 @@ enum {
 enum {
   SIGNAL_OUTAGE_CHANGED,
   SIGNAL_CREDENTIALS_REJECTED,
+  SIGNAL_EVENTS_SETTLED,
   N_SIGNALS
 };
 
@@ -201,6 +204,36 @@ ep_producer_emit_credentials_rejected (EpProducer *self,
                                        guint       status)
 {
   g_signal_emit (self, signals[SIGNAL_CREDENTIALS_REJECTED], 0, status);
+}
+
+gboolean
+ep_producer_wants_settled (EpProducer *self)
+{
+  return g_signal_has_handler_pending (self, signals[SIGNAL_EVENTS_SETTLED], 0, TRUE);
+}
+
+void
+ep_producer_emit_events_settled (EpProducer     *self,
+                                 GPtrArray      *ids,
+                                 EpEventOutcome  outcome)
+{
+  g_autofree const char **strv = NULL;
+
+  if (ids == NULL || ids->len == 0)
+    return;
+  __atomic_add_fetch (&self->settled_ids_collected, ids->len, __ATOMIC_RELAXED);
+  strv = g_new (const char *, ids->len + 1);
+  memcpy (strv, ids->pdata, ids->len * sizeof (char *));
+  strv[ids->len] = NULL;
+  g_signal_emit (self, signals[SIGNAL_EVENTS_SETTLED], 0, strv, outcome);
+}
+
+guint64
+ep_producer_get_settled_ids_collected (EpProducer *self)
+{
+  g_return_val_if_fail (EP_IS_PRODUCER (self), 0);
+
+  return __atomic_load_n (&self->settled_ids_collected, __ATOMIC_RELAXED);
 }
 
 /* GObject ----------------------------------------------------------------- */
@@ -989,6 +1022,35 @@ ep_producer_class_init (EpProducerClass *klass)
   signals[SIGNAL_CREDENTIALS_REJECTED] =
     g_signal_new ("credentials-rejected", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_UINT);
+
+  /**
+   * EpProducer::events-settled:
+   * @self: the producer
+   * @ids: (array zero-terminated=1): the ids of the events, as
+   *   [method@Ep.Producer.send_event_full] returned them
+   * @outcome: what became of them
+   *
+   * Emitted on the producer's main context when queued events leave the
+   * queue for good: delivered (confirmed by the consumer), refused by the
+   * consumer as invalid, expired (`max-event-age`),
+   * purged (`purge_async()`) or deleted because their
+   * consent category was blocked (also at construction, for a revocation
+   * restored from disk, and for events that were in flight when it
+   * happened). Events settle in batches: one emission per request's reply
+   * and per deletion, each with one outcome.
+   *
+   * An event is reported once, when its fate is decided; a crash before
+   * the queue's removal reaches the disk may still deliver it again (a
+   * duplicate, never a loss), without a second report. Events deleted
+   * before a handler was connected are not reported, and nothing is
+   * collected while no handler is connected, so a producer nobody listens
+   * to pays nothing for this signal.
+   *
+   * Since: 0.2
+   */
+  signals[SIGNAL_EVENTS_SETTLED] =
+    g_signal_new ("events-settled", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_STRV, EP_TYPE_EVENT_OUTCOME);
 }
 
 static void

@@ -175,6 +175,25 @@ guint64     ep_queue_get_revoked_below   (EpQueue            *self,
  * (nullable) name -> count, NULL if none since the last call. */
 GHashTable *ep_queue_steal_consent_drops (EpQueue            *self);
 
+/* Outcomes of the events the queue deletes on its own (consent, and the
+ * EpEventOutcome values the producer reports): their ids are collected
+ * only while @func (called from any thread, without the queue's locks,
+ * before each deletion) says someone wants them, so that a producer
+ * nobody listens to reads no ids. */
+#define EP_QUEUE_N_OUTCOMES (EP_EVENT_OUTCOME_CONSENT_REVOKED + 1)
+
+typedef gboolean (*EpQueueWantsIdsFunc) (gpointer user_data);
+
+/* Sets the function above; call it before anything else uses the queue. */
+void        ep_queue_set_wants_ids_func  (EpQueue             *self,
+                                          EpQueueWantsIdsFunc  func,
+                                          gpointer             user_data);
+/* (transfer full) (nullable) (element-type utf8): the ids of the events
+ * deleted with @outcome since the last call, oldest first; NULL if none.
+ * Never waits for the mutex (the main context calls it). */
+GPtrArray  *ep_queue_steal_settled_ids   (EpQueue             *self,
+                                          EpEventOutcome       outcome);
+
 /* fdatasync everything appended so far. Blocking: not for the main thread. */
 gboolean    ep_queue_sync            (EpQueue             *self,
                                       GError             **error);

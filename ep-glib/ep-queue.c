@@ -303,6 +303,8 @@ ep_queue_finalize (GObject *object)
   ep_queue_index_clear (&self->index);
   g_clear_pointer (&self->segments, g_ptr_array_unref);
   g_clear_pointer (&self->consent_drops, g_hash_table_unref);
+  for (guint i = 0; i < G_N_ELEMENTS (self->settled_ids); i++)
+    g_clear_pointer (&self->settled_ids[i], g_ptr_array_unref);
   g_mutex_clear (&self->drops_lock);
   g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
   g_mutex_clear (&self->oldest_lock);
@@ -737,21 +739,92 @@ remove_jobs_begin_locked (EpQueue         *self,
   return ep_queue_remove_begin_locked (self, seqs, jobs->len, w, error);
 }
 
+/* Whether someone wants the ids of deleted events (see
+ * ep_queue_set_wants_ids_func()). Without the queue's locks held. */
+static gboolean
+wants_ids (EpQueue *self)
+{
+  EpQueueWantsIdsFunc func;
+  gpointer data;
+
+  g_mutex_lock (&self->mutex);
+  func = self->wants_ids_func;
+  data = self->wants_ids_data;
+  g_mutex_unlock (&self->mutex);
+  return func != NULL && func (data);
+}
+
+/* Adds @ids (consumed, nullable) to those waiting for
+ * ep_queue_steal_settled_ids(). */
+static void
+add_settled_ids (EpQueue        *self,
+                 EpEventOutcome  outcome,
+                 GPtrArray      *ids)
+{
+  if (ids == NULL)
+    return;
+  if (ids->len > 0)
+    {
+      g_mutex_lock (&self->drops_lock);
+      if (self->settled_ids[outcome] == NULL)
+        self->settled_ids[outcome] = g_ptr_array_ref (ids);
+      else
+        g_ptr_array_extend_and_steal (self->settled_ids[outcome], g_ptr_array_ref (ids));
+      g_mutex_unlock (&self->drops_lock);
+    }
+  g_ptr_array_unref (ids);
+}
+
+GPtrArray *
+ep_queue_steal_settled_ids (EpQueue        *self,
+                            EpEventOutcome  outcome)
+{
+  GPtrArray *ids;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
+  g_return_val_if_fail (outcome < EP_QUEUE_N_OUTCOMES, NULL);
+
+  /* drops_lock, not the mutex: the main context calls this. */
+  g_mutex_lock (&self->drops_lock);
+  ids = g_steal_pointer (&self->settled_ids[outcome]);
+  g_mutex_unlock (&self->drops_lock);
+  return ids;
+}
+
+void
+ep_queue_set_wants_ids_func (EpQueue             *self,
+                             EpQueueWantsIdsFunc  func,
+                             gpointer             user_data)
+{
+  g_return_if_fail (EP_IS_QUEUE (self));
+
+  g_mutex_lock (&self->mutex);
+  self->wants_ids_func = func;
+  self->wants_ids_data = user_data;
+  g_mutex_unlock (&self->mutex);
+}
+
 /* Counts the names of the (deleted) events of @jobs into @counts, reading
- * them from the files the jobs hold open. */
+ * them from the files the jobs hold open; with @ids, adds their ids. */
 static void
 count_names (GArray     *jobs,
-             GHashTable *counts)
+             GHashTable *counts,
+             GPtrArray  *ids)
 {
   for (guint i = 0; i < jobs->len; i++)
     {
       g_autoptr(EpQueueItem) item = read_item (&g_array_index (jobs, ReadJob, i));
       const char *name = NULL;
+      const char *id;
       gpointer count;
 
       if (item != NULL)
         name = ep_event_record_peek_name (g_bytes_get_data (item->record, NULL),
                                           g_bytes_get_size (item->record));
+      if (item != NULL && ids != NULL &&
+          (id = ep_event_record_peek_id (g_bytes_get_data (item->record, NULL),
+                                         g_bytes_get_size (item->record))) != NULL)
+        g_ptr_array_add (ids, g_strdup (id));
       if (name == NULL)
         name = "";  /* unreadable now: still counted */
       count = g_hash_table_lookup (counts, name);
@@ -779,9 +852,12 @@ drop_blocked (EpQueue *self,
   GHashTableIter iter;
   gpointer name, count;
 
+  GPtrArray *ids = wants_ids (self) ? g_ptr_array_new_with_free_func (g_free) : NULL;
+
   /* The names are read without any lock, then added up under drops_lock,
    * which the main context takes to steal them. */
-  count_names (jobs, counts);
+  count_names (jobs, counts, ids);
+  add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
   g_mutex_lock (&self->drops_lock);
   if (self->consent_drops == NULL)
     self->consent_drops = g_steal_pointer (&counts);
@@ -840,7 +916,13 @@ ep_queue_remove_category (EpQueue            *self,
   if (ok)
     ok = ep_queue_remove_finish (self, &w, error);
 
-  count_names (jobs, counts);
+  if (jobs->len > 0)
+    {
+      GPtrArray *ids = wants_ids (self) ? g_ptr_array_new_with_free_func (g_free) : NULL;
+
+      count_names (jobs, counts, ids);
+      add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
+    }
   if (!ok)
     g_prefix_error (error, "The %u deleted event(s) may come back after a restart: ",
                     jobs->len);

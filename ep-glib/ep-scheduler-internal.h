@@ -108,6 +108,10 @@ struct _EpScheduler
   guint              worker_switches;    /* atomic: queue work that ran on another thread than the one before */
   guint              reads_on_settle;    /* atomic: batches read by the worker call that settled the one before */
   guint              freed_elsewhere;    /* atomic: posted batches freed on another thread than the one that read them */
+  /* The ids settled by the reply being applied, reported when it is
+   * (events_settled); NULL when nobody wants them (wants_outcomes). */
+  GPtrArray         *delivered_ids;      /* owned, nullable (element-type utf8) */
+  GPtrArray         *refused_ids;        /* owned, nullable (element-type utf8) */
 };
 
 /* The parts of one refused batch, shared by them (refcounted). */

@@ -50,6 +50,14 @@ typedef struct {
    * add @offset_ms to the local time to stamp events; persist it. */
   void    (*clock_offset_changed)   (gpointer    user_data,
                                      gint64      offset_ms);
+  /* Whether events_settled is wanted: asked once per reply, before any id
+   * is collected. */
+  gboolean (*wants_outcomes)        (gpointer    user_data);
+  /* Events left the queue for good: @ids (element-type utf8, not
+   * consumed) with one @outcome (DELIVERED or REFUSED), once per reply. */
+  void    (*events_settled)         (gpointer        user_data,
+                                     GPtrArray      *ids,
+                                     EpEventOutcome  outcome);
 } EpSchedulerCallbacks;
 
 typedef struct {

@@ -157,6 +157,8 @@ drop_refused (EpScheduler *self,
   g_debug ("Dropped event '%s' (%s): the consumer refused it (%s), %s: the fault is the event's",
            event->name, event->id, why, evidence);
   ep_witness_forget (self->witness, event->id);
+  if (self->refused_ids != NULL)
+    g_ptr_array_add (self->refused_ids, g_strdup (event->id));
   ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
   ep_scheduler_arm_monitoring_timer (self);
   remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
@@ -234,6 +236,8 @@ apply_batch_result (EpScheduler  *self,
         {
           ep_witness_note_confirmed (self->witness, endpoint, event->id);
           remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
+          if (self->delivered_ids != NULL)
+            g_ptr_array_add (self->delivered_ids, g_strdup (event->id));
           progress = TRUE;
         }
     }
@@ -564,6 +568,8 @@ apply_aside_reply (EpScheduler   *self,
           g_debug ("Event '%s' (%s), which waited aside, was confirmed", event->name, event->id);
           ep_witness_note_confirmed (self->witness, ep_scheduler_batch_endpoint (batch), event->id);
           remove_seq (self, batch, ep_scheduler_batch_seq (batch, 0));
+          if (self->delivered_ids != NULL)
+            g_ptr_array_add (self->delivered_ids, g_strdup (event->id));
           ep_scheduler_record_success (self);
           return;
         }
@@ -814,6 +820,36 @@ ep_scheduler_split_part_answered (EpScheduler *self,
   resolve_if_done (self, split);
 }
 
+/* Before a reply is applied: the ids it settles are collected only when
+ * the owner wants them. */
+static void
+outcomes_begin (EpScheduler *self)
+{
+  if (self->callbacks.wants_outcomes == NULL || self->callbacks.events_settled == NULL ||
+      !self->callbacks.wants_outcomes (self->callbacks_data))
+    return;
+  self->delivered_ids = g_ptr_array_new_with_free_func (g_free);
+  self->refused_ids = g_ptr_array_new_with_free_func (g_free);
+}
+
+/* The reply was applied: what it settled is reported, one call per
+ * outcome. */
+static void
+outcomes_end (EpScheduler *self)
+{
+  g_autoptr(GPtrArray) delivered = g_steal_pointer (&self->delivered_ids);
+  g_autoptr(GPtrArray) refused = g_steal_pointer (&self->refused_ids);
+
+  if (self->callbacks.events_settled == NULL)
+    return;
+  if (delivered != NULL && delivered->len > 0)
+    self->callbacks.events_settled (self->callbacks_data, delivered, EP_EVENT_OUTCOME_DELIVERED);
+  /* the first call may have disconnected the callbacks (a handler that
+   * dropped the producer) */
+  if (refused != NULL && refused->len > 0 && self->callbacks.events_settled != NULL)
+    self->callbacks.events_settled (self->callbacks_data, refused, EP_EVENT_OUTCOME_REFUSED);
+}
+
 static void
 batch_posted (GObject      *source,
               GAsyncResult *result,
@@ -833,6 +869,7 @@ batch_posted (GObject      *source,
       return;
     }
 
+  outcomes_begin (self);
   /* This part is answered; the judge must see how many others are out. */
   if (batch->split != NULL)
     {
@@ -869,6 +906,7 @@ batch_posted (GObject      *source,
       resolve_if_done (self, split);
       split_unref (split);
     }
+  outcomes_end (self);
   if (batch != NULL)
     {
       g_debug ("Batch %" G_GUINT64_FORMAT " settled: %u %s removed (confirmed or refused), "

@@ -80,4 +80,31 @@ typedef enum {
   EP_OUTAGE_REASON_STORAGE,
 } EpOutageReason;
 
+/**
+ * EpEventOutcome:
+ * @EP_EVENT_OUTCOME_DELIVERED: the consumer confirmed the event; it left
+ *   the queue
+ * @EP_EVENT_OUTCOME_REFUSED: the consumer refused the event as invalid,
+ *   and the evidence proved the fault is the event's (not the consumer's):
+ *   it was deleted and counted as a validation failure
+ * @EP_EVENT_OUTCOME_EXPIRED: the event was older than
+ *   `max-event-age`: it was deleted unsent and counted as expired
+ * @EP_EVENT_OUTCOME_PURGED: `ep_producer_purge_async()` deleted it unsent
+ * @EP_EVENT_OUTCOME_CONSENT_REVOKED: its consent category was blocked
+ *   (ep_producer_set_consent_blocked(), or a revocation restored at start)
+ *   before it was delivered: it was deleted unsent and counted as
+ *   consent-filtered
+ *
+ * What became of queued events, as #EpProducer::events-settled reports.
+ *
+ * Since: 0.2
+ */
+typedef enum {
+  EP_EVENT_OUTCOME_DELIVERED,
+  EP_EVENT_OUTCOME_REFUSED,
+  EP_EVENT_OUTCOME_EXPIRED,
+  EP_EVENT_OUTCOME_PURGED,
+  EP_EVENT_OUTCOME_CONSENT_REVOKED,
+} EpEventOutcome;
+
 G_END_DECLS

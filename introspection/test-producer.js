@@ -370,6 +370,32 @@ const tests = {
         assertEqual(consumer.appEvents().length, 3, 'events delivered');
     },
 
+    async eventsSettled() {
+        const producer = newProducer();
+        const settled = new Map();
+        producer.connect('events-settled', (p, ids, outcome) => {
+            for (const id of ids)
+                settled.set(id, outcome);
+        });
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, false);
+        const delivered = [];
+        for (let i = 0; i < 12; i++) {
+            const [result, id] = producer.send_event_full('settled', Ep.ConsentCategory.NECESSARY,
+                '{}', null);
+            assertEqual(result, Ep.SendResult.STORED, 'send result');
+            delivered.push(id);
+        }
+        const [, revoked] = producer.send_event_full('revoked', Ep.ConsentCategory.PERFORMANCE,
+            '{}', null);
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, true);
+        const [ok, error] = await flush(producer);
+        assert(ok && error === null, `flush: ${error}`);
+        await runUntil(() => settled.size === 13, 'events-settled for 13 events');
+        for (const id of delivered)
+            assertEqual(settled.get(id), Ep.EventOutcome.DELIVERED, `outcome of ${id}`);
+        assertEqual(settled.get(revoked), Ep.EventOutcome.CONSENT_REVOKED, 'revoked outcome');
+    },
+
     async deliveryByTimer() {
         const producer = newProducer();
         producer.send_event('timed', Ep.ConsentCategory.NECESSARY, '{}', null);

@@ -253,6 +253,31 @@ class ProducerTest(unittest.TestCase):
         # The notification arrives on the producer's main context.
         run_until(lambda: 1 in lengths, "notify::queue-length")
 
+    def test_events_settled(self):
+        producer = self.new_producer()
+        settled = {}
+
+        def on_settled(p, ids, outcome):
+            for event_id in ids:
+                settled[event_id] = outcome
+
+        producer.connect("events-settled", on_settled)
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, False)
+        delivered = []
+        for _ in range(12):
+            result, event_id = producer.send_event_full("settled", Ep.ConsentCategory.NECESSARY,
+                                                        "{}", None)
+            self.assertEqual(result, Ep.SendResult.STORED)
+            delivered.append(event_id)
+        _, revoked = producer.send_event_full("revoked", Ep.ConsentCategory.PERFORMANCE, "{}", None)
+        producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, True)
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        run_until(lambda: len(settled) == 13, "events-settled for 13 events")
+        for event_id in delivered:
+            self.assertEqual(settled[event_id], Ep.EventOutcome.DELIVERED)
+        self.assertEqual(settled[revoked], Ep.EventOutcome.CONSENT_REVOKED)
+
     def test_new_uses_state_dir(self):
         producer = Ep.Producer.new("ep-pytest-new", "2.0", self.consumer.consumer_uri,
                                    self.consumer.public_consumer_uri)
