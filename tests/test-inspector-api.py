@@ -229,6 +229,18 @@ class InspectorTest(ct.ConsumerTestCase):
         self.assertEqual((request["status"], request["accepted"], request["refused"],
                           request["failed"]), (200, 0, 0, 1))
 
+    def test_unanswered_request(self):
+        c = self.start("--hang-rate", "1")
+        body = ct.urllib.parse.urlencode(ct.batch_params([event("h", "hung")])).encode()
+        with ct.socket.create_connection(("127.0.0.1", c.port), timeout=10) as s:
+            s.sendall(b"POST /api/event-batch HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Type: application/x-www-form-urlencoded\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            c.wait_for(lambda: self.get("/api/summary", c)["statuses"] == {"0": 1},
+                       "the hung request in the outcomes")
+        request = self.get("/api/summary", c)["requests"][0]
+        self.assertEqual((request["status"], request["code"]), (0, "NoReply"))
+
     # -- faults and reset --------------------------------------------------------
 
     def test_fault_switches(self):

@@ -238,6 +238,12 @@ void      handle_control             (SoupServer         *server,
                                       const char         *path,
                                       GHashTable         *query,
                                       gpointer            user_data);
+void      reply_json                 (SoupServerMessage  *msg,
+                                      guint               status,
+                                      JsonBuilder        *builder);
+void      reply_json_error           (SoupServerMessage  *msg,
+                                      guint               status,
+                                      const char         *message);
 void      consumer_add_totals        (Consumer           *self,
                                       JsonBuilder        *builder);
 void      consumer_add_faults        (Consumer           *self,
@@ -292,6 +298,9 @@ gboolean  consumer_write_events      (Consumer           *self,
                                       const char         *endpoint,
                                       GError            **error);
 JsonNode *event_headers_node         (const SqsEntry     *entry);
+void      add_string_member          (JsonBuilder        *builder,
+                                      const char         *name,
+                                      const char         *value);
 char     *event_to_json_line         (const SqsEntry     *entry,
                                       const char         *endpoint,
                                       const char         *received);

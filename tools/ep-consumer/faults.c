@@ -216,7 +216,8 @@ on_toggle_signal (gpointer user_data)
 /* ------------------------------------------------------------------------ */
 /* The control endpoints                                                    */
 
-static void
+/* The JSON replies of /control and /api: never cached */
+void
 reply_json (SoupServerMessage *msg,
             guint              status,
             JsonBuilder       *builder)
@@ -224,10 +225,12 @@ reply_json (SoupServerMessage *msg,
   g_autoptr(JsonNode) root = json_builder_get_root (builder);
   g_autofree char *text = json_to_string (root, FALSE);
 
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "Cache-Control", "no-store");
   reply_take (msg, status, "application/json", g_strconcat (text, "\n", NULL));
 }
 
-static void
+void
 reply_json_error (SoupServerMessage *msg,
                   guint              status,
                   const char        *message)

@@ -372,18 +372,6 @@ inspector_record_request (Inspector     *self,
 /* JSON                                                                     */
 
 static void
-add_string (JsonBuilder *builder,
-            const char  *name,
-            const char  *value)
-{
-  json_builder_set_member_name (builder, name);
-  if (value != NULL)
-    json_builder_add_string_value (builder, value);
-  else
-    json_builder_add_null_value (builder);
-}
-
-static void
 add_int (JsonBuilder *builder,
          const char  *name,
          gint64       value)
@@ -398,18 +386,18 @@ add_record (JsonBuilder  *builder,
 {
   json_builder_begin_object (builder);
   add_int (builder, "seq", record->seq);
-  add_string (builder, "id", record->id);
-  add_string (builder, "name", record->name);
-  add_string (builder, "category", record->category);
-  add_string (builder, "endpoint", record->endpoint);
+  add_string_member (builder, "id", record->id);
+  add_string_member (builder, "name", record->name);
+  add_string_member (builder, "category", record->category);
+  add_string_member (builder, "endpoint", record->endpoint);
   json_builder_set_member_name (builder, "sent_ms");
   if (record->sent_ms >= 0)
     json_builder_add_int_value (builder, record->sent_ms);
   else
     json_builder_add_null_value (builder);
-  add_string (builder, "received", record->received);
+  add_string_member (builder, "received", record->received);
   add_int (builder, "size", record->size);
-  add_string (builder, "payload", record->payload);
+  add_string_member (builder, "payload", record->payload);
   json_builder_set_member_name (builder, "headers");
   if (record->headers != NULL)
     json_builder_add_value (builder, json_node_copy (record->headers));
@@ -417,36 +405,10 @@ add_record (JsonBuilder  *builder,
     json_builder_add_null_value (builder);
   if (record->reason != NULL)
     {
-      add_string (builder, "code", record->code);
-      add_string (builder, "reason", record->reason);
+      add_string_member (builder, "code", record->code);
+      add_string_member (builder, "reason", record->reason);
     }
   json_builder_end_object (builder);
-}
-
-static void
-reply_builder (SoupServerMessage *msg,
-               guint              status,
-               JsonBuilder       *builder)
-{
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
-  g_autofree char *text = json_to_string (root, FALSE);
-
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "Cache-Control", "no-store");
-  reply_take (msg, status, "application/json", g_strconcat (text, "\n", NULL));
-}
-
-static void
-reply_error (SoupServerMessage *msg,
-             guint              status,
-             const char        *message)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  add_string (builder, "error", message);
-  json_builder_end_object (builder);
-  reply_builder (msg, status, builder);
 }
 
 static gboolean
@@ -496,7 +458,7 @@ handle_list (Inspector         *self,
   if (!query_uint (query, "after", G_MAXUINT64, &after, &message)
       || !query_uint (query, "limit", MAX (self->capacity, 1), &limit, &message))
     {
-      reply_error (msg, SOUP_STATUS_BAD_REQUEST, message);
+      reply_json_error (msg, SOUP_STATUS_BAD_REQUEST, message);
       return;
     }
 
@@ -521,7 +483,7 @@ handle_list (Inspector         *self,
     }
   json_builder_end_array (builder);
   json_builder_end_object (builder);
-  reply_builder (msg, SOUP_STATUS_OK, builder);
+  reply_json (msg, SOUP_STATUS_OK, builder);
 }
 
 static void
@@ -554,7 +516,7 @@ add_outcomes (JsonBuilder *builder,
     {
       g_autofree char *status = g_strdup_printf ("%u", GPOINTER_TO_UINT (key));
 
-      add_int (builder, key != NULL ? status : "no reply", GPOINTER_TO_SIZE (value));
+      add_int (builder, status, GPOINTER_TO_SIZE (value));
     }
   json_builder_end_object (builder);
 
@@ -565,10 +527,10 @@ add_outcomes (JsonBuilder *builder,
       const Outcome *outcome = l->data;
 
       json_builder_begin_object (builder);
-      add_string (builder, "time", outcome->time);
-      add_string (builder, "endpoint", outcome->endpoint);
+      add_string_member (builder, "time", outcome->time);
+      add_string_member (builder, "endpoint", outcome->endpoint);
       add_int (builder, "status", outcome->status);
-      add_string (builder, "code", outcome->code);
+      add_string_member (builder, "code", outcome->code);
       add_int (builder, "accepted", outcome->accepted);
       add_int (builder, "refused", outcome->refused);
       add_int (builder, "failed", outcome->failed);
@@ -599,7 +561,7 @@ handle_summary (Inspector         *self,
   consumer_add_faults (self->consumer, builder);
   json_builder_end_object (builder);
   json_builder_end_object (builder);
-  reply_builder (msg, SOUP_STATUS_OK, builder);
+  reply_json (msg, SOUP_STATUS_OK, builder);
 }
 
 static void
@@ -611,7 +573,7 @@ reply_faults (Inspector         *self,
   json_builder_begin_object (builder);
   consumer_add_faults (self->consumer, builder);
   json_builder_end_object (builder);
-  reply_builder (msg, SOUP_STATUS_OK, builder);
+  reply_json (msg, SOUP_STATUS_OK, builder);
 }
 
 /* POST /api/faults: a JSON object {"fail": true, "fail_status": 503,
@@ -636,7 +598,7 @@ handle_set_faults (Inspector         *self,
     message = g_strdup ("Name at least one of fail, fail_status, hang, latency_ms.");
   if (message != NULL || !consumer_set_faults (self->consumer, params, &message))
     {
-      reply_error (msg, SOUP_STATUS_BAD_REQUEST, message);
+      reply_json_error (msg, SOUP_STATUS_BAD_REQUEST, message);
       return;
     }
   reply_faults (self, msg);

@@ -188,7 +188,7 @@ add_headers_member (JsonBuilder    *builder,
     json_builder_add_value (builder, headers);
 }
 
-static void
+void
 add_string_member (JsonBuilder *builder,
                    const char  *name,
                    const char  *value)
