@@ -31,8 +31,12 @@
  * Bounded: past EP_WITNESS_MAX_RECORDS events the oldest record is
  * forgotten, and past EP_WITNESS_MAX_LINKS refusals of one event its
  * oldest refusal is let go; either is counted as a refusal proven wrong
- * (it can only postpone a drop, never cause one). Not thread-safe: the
- * scheduler's main context.
+ * (it can only postpone a drop, never cause one). Counts stop at their
+ * limits rather than wrap, so a save always loads back; a refusal that can
+ * never count (an event of it left unconfirmed) is not saved, and is let
+ * go of first when an event reaches EP_WITNESS_MAX_LINKS, so a ledger gives
+ * the same verdicts whether the producer restarted or not. Not
+ * thread-safe: the scheduler's main context.
  */
 #pragma once
 

@@ -18,6 +18,9 @@
  *  refusal, [(id, endpoint, refusals, specific, confirmed_at, wrong_at,
  *  first_us, last_us, [index of each open refusal of it])]) */
 #define STATE_TYPE "(ua(tt)aya(syuuuttxxau))"
+/* The most events an endpoint count can reach in a file (2^53: a billion
+ * events a day for 24,000 years). */
+#define MAX_COUNT (G_GUINT64_CONSTANT (1) << 53)
 
 typedef struct {
   guint64 confirmed;     /* events confirmed */
@@ -52,6 +55,24 @@ struct _EpWitness {
   gboolean    counted;     /* only the confirmation counts moved */
 };
 
+/* A record's counts stop at their maximum (a file's counts may start
+ * there): specific and solo_open never pass refusals, and a save always
+ * loads back. */
+static void
+count (guint32 *n)
+{
+  if (*n < G_MAXUINT32)
+    (*n)++;
+}
+
+/* An endpoint's counts stop at MAX_COUNT, which a file's may hold. */
+static void
+count_up (guint64 *n,
+          guint64  by)
+{
+  *n = MIN (*n + MIN (by, MAX_COUNT), MAX_COUNT);
+}
+
 static Endpoint *
 endpoint_of (EpWitness *self,
              guint      endpoint)
@@ -84,14 +105,14 @@ refusal_let_go (EpWitness *self,
     refusal->dead = TRUE;
   else if (how == LET_GO_EVICTED && !refusal->dead)
     {
-      endpoint_of (self, refusal->endpoint)->proven_wrong++;
+      count_up (&endpoint_of (self, refusal->endpoint)->proven_wrong, 1);
       refusal->dead = TRUE;
     }
   if (--refusal->ref_count > 0)
     return;
   /* Its last event was confirmed: every event it refused was taken. */
   if (how == LET_GO_CONFIRMED && !refusal->dead)
-    endpoint_of (self, refusal->endpoint)->proven_wrong++;
+    count_up (&endpoint_of (self, refusal->endpoint)->proven_wrong, 1);
   g_free (refusal);
 }
 
@@ -102,7 +123,7 @@ record_let_go_all (EpWitness *self,
 {
   /* Its refusals alone: proven wrong by its confirmation alone. */
   if (how != LET_GO_LOST)
-    endpoint_of (self, record->endpoint)->proven_wrong += record->solo_open;
+    count_up (&endpoint_of (self, record->endpoint)->proven_wrong, record->solo_open);
   record->solo_open = 0;
   for (guint i = 0; i < record->links->len; i++)
     refusal_let_go (self, g_ptr_array_index (record->links, i), how);
@@ -190,7 +211,7 @@ ep_witness_note_confirmed (EpWitness  *self,
                            guint       endpoint,
                            const char *id)
 {
-  endpoint_of (self, endpoint)->confirmed++;
+  count_up (&endpoint_of (self, endpoint)->confirmed, 1);
   if (g_hash_table_size (self->records) == 0)
     return;
   /* The counts matter relative to the records' snapshots. */
@@ -209,9 +230,10 @@ evict_oldest (EpWitness *self)
   g_autofree char *oldest = NULL;
   gint64 oldest_us = G_MAXINT64;
 
+  /* Any record when every one is dated G_MAXINT64 (a file's dates). */
   g_hash_table_iter_init (&iter, self->records);
   while (g_hash_table_iter_next (&iter, &key, &value))
-    if (((Record *) value)->first_us < oldest_us)
+    if (oldest == NULL || ((Record *) value)->first_us < oldest_us)
       {
         oldest_us = ((Record *) value)->first_us;
         g_free (oldest);
@@ -219,6 +241,27 @@ evict_oldest (EpWitness *self)
       }
   if (oldest != NULL)
     remove_record (self, oldest, LET_GO_EVICTED);
+}
+
+/* Lets go of @record's refusals that can never count (an event of theirs
+ * left unconfirmed): a save leaves them out, so a ledger behaves the same
+ * after a restart. */
+static void
+drop_dead_links (EpWitness *self,
+                 Record    *record)
+{
+  guint kept = 0;
+
+  for (guint i = 0; i < record->links->len; i++)
+    {
+      Refusal *refusal = g_ptr_array_index (record->links, i);
+
+      if (refusal->dead)
+        refusal_let_go (self, refusal, LET_GO_LOST);
+      else
+        g_ptr_array_index (record->links, kept++) = refusal;
+    }
+  g_ptr_array_set_size (record->links, kept);
 }
 
 /* @id's record at @endpoint, made if needed. */
@@ -268,10 +311,10 @@ ep_witness_note_refused (EpWitness          *self,
     {
       Record *record = ensure_record (self, endpoint, ids[0], now);
 
-      record->refusals++;
-      record->solo_open++;
+      count (&record->refusals);
+      count (&record->solo_open);
       if (specific)
-        record->specific++;
+        count (&record->specific);
       record->last_us = now;
       self->dirty = TRUE;
       return;
@@ -282,9 +325,9 @@ ep_witness_note_refused (EpWitness          *self,
     {
       Record *record = ensure_record (self, endpoint, ids[i], now);
 
-      record->refusals++;
+      count (&record->refusals);
       if (specific)
-        record->specific++;
+        count (&record->specific);
       record->last_us = now;
     }
   for (guint i = 0; i < n_ids; i++)
@@ -293,12 +336,20 @@ ep_witness_note_refused (EpWitness          *self,
 
       if (record == NULL)
         {
-          /* Evicted by a later one of @ids: this refusal can never be
-           * proven wrong by its confirmation, so count it now. */
-          refusal->ref_count++;
-          refusal_let_go (self, refusal, LET_GO_EVICTED);
+          /* Evicted by a later one of @ids (the records dated after now:
+           * the wall clock went back): this refusal can never be proven
+           * wrong by its confirmation, so count it now. Not through
+           * refusal_let_go(): no record holds it yet, and its reference
+           * count must not reach 0 while the others are linked. */
+          if (!refusal->dead)
+            {
+              count_up (&endpoint_of (self, endpoint)->proven_wrong, 1);
+              refusal->dead = TRUE;
+            }
           continue;
         }
+      if (record->links->len >= EP_WITNESS_MAX_LINKS)
+        drop_dead_links (self, record);
       if (record->links->len >= EP_WITNESS_MAX_LINKS)
         {
           refusal_let_go (self, g_ptr_array_index (record->links, 0), LET_GO_EVICTED);
@@ -479,15 +530,22 @@ ep_witness_load (EpWitness *self,
     return FALSE;
   g_variant_get (state, "(u@a(tt)@ay@a(syuuuttxxau))", &version, &endpoints, &refusal_endpoints,
                  &records);
-  if (version != STATE_VERSION || g_variant_n_children (endpoints) != 2)
+  if (version != STATE_VERSION || g_variant_n_children (endpoints) != 2 ||
+      g_variant_n_children (records) > EP_WITNESS_MAX_RECORDS)
     return FALSE;
 
   loaded = ep_witness_new ();
-  for (guint i = 0; i < 2; i++)
-    g_variant_get_child (endpoints, i, "(tt)", &loaded->endpoints[i].confirmed,
-                         &loaded->endpoints[i].proven_wrong);
-  refusal_at = g_variant_get_fixed_array (refusal_endpoints, &n_refusals, 1);
   refusals = g_ptr_array_new ();
+  for (guint i = 0; i < 2; i++)
+    {
+      g_variant_get_child (endpoints, i, "(tt)", &loaded->endpoints[i].confirmed,
+                           &loaded->endpoints[i].proven_wrong);
+      /* Counts no producer reaches (and their products with
+       * EP_WITNESS_FALSE_RATIO_DENOM would wrap). */
+      if (loaded->endpoints[i].confirmed > MAX_COUNT || loaded->endpoints[i].proven_wrong > MAX_COUNT)
+        goto bad;
+    }
+  refusal_at = g_variant_get_fixed_array (refusal_endpoints, &n_refusals, 1);
   for (gsize i = 0; i < n_refusals; i++)
     {
       if (refusal_at[i] > 1)
@@ -511,7 +569,7 @@ ep_witness_load (EpWitness *self,
       /* Snapshots ahead of their counters, or more refusals of its own
        * than refusals: not a ledger this code wrote. */
       if (r.confirmed_at > at->confirmed || r.wrong_at > at->proven_wrong || r.specific > r.refusals ||
-          r.solo_open > r.refusals)
+          r.solo_open > r.refusals || r.refusals == 0)
         goto bad;
       index = g_variant_get_fixed_array (owned_links, &n_links, sizeof (guint32));
       if (n_links > EP_WITNESS_MAX_LINKS)
@@ -533,6 +591,9 @@ ep_witness_load (EpWitness *self,
           if (index[i] >= refusals->len)
             goto bad;
           refusal = g_ptr_array_index (refusals, index[i]);
+          /* A refusal is of one endpoint, as each event it refused. */
+          if (refusal->endpoint != r.endpoint)
+            goto bad;
           refusal->ref_count++;
           g_ptr_array_add (record->links, refusal);
         }
@@ -549,12 +610,10 @@ ep_witness_load (EpWitness *self,
 
     g_hash_table_iter_init (&old, loaded->records);
     while (g_hash_table_iter_next (&old, &key, &value))
-      if (now - ((Record *) value)->last_us > EP_WITNESS_MAX_AGE_US)
+      if (((Record *) value)->last_us < now - EP_WITNESS_MAX_AGE_US)
         g_ptr_array_add (stale, g_strdup (key));
     for (guint i = 0; i < stale->len; i++)
       remove_record (loaded, g_ptr_array_index (stale, i), LET_GO_EVICTED);
-    while (g_hash_table_size (loaded->records) > EP_WITNESS_MAX_RECORDS)
-      evict_oldest (loaded);
   }
 
   clear_records (self);

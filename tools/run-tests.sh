@@ -140,7 +140,7 @@ if [[ "${EP_SKIP_VALGRIND:-0}" != 1 ]] && command -v valgrind >/dev/null 2>&1; t
   step "valgrind memcheck (C tests that do not fork)"
   G_SLICE=always-malloc run_meson_test "$build_dir" valgrind \
     --wrapper "valgrind --error-exitcode=1 --leak-check=no -q" --timeout-multiplier 10 \
-    test-event test-monitor test-clock test-version test-transport test-producer test-consent \
+    test-event test-monitor test-clock test-version test-transport test-producer test-consent test-witness \
     test-delivery test-delivery-refusals test-delivery-drain test-network test-journal
 fi
 
@@ -149,7 +149,7 @@ fi
 # targets with a crash found and reported but not fixed yet: they replay
 # their corpus only. EP_SKIP_FUZZ=1 skips the step.
 fuzz_dir=${EP_FUZZ_BUILD_DIR:-_build-fuzz}
-fuzz_targets=(sqs-reply record restore event consumer-request json-scan)
+fuzz_targets=(sqs-reply record restore event consumer-request json-scan witness)
 if [[ "${EP_SKIP_FUZZ:-0}" != 1 ]] && command -v clang >/dev/null 2>&1; then
   step "fuzz targets in $fuzz_dir (clang, libFuzzer)"
   if CC=clang configure "$fuzz_dir" -Dfuzzing=true -Dintrospection=false -Dtools=false \

@@ -136,6 +136,60 @@ def restores():
     write("restore", "torn-tail", image([(0, seg0[:-13])]))
 
 
+WITNESS_TYPE = "(ua(tt)aya(syuuuttxxau))"
+NOW_US = 4102444800000000   # 2100: the seeds stay recent (records 30 days old are dropped at load)
+
+
+def witness(ops, endpoints, refusals, records):
+    """A refusal ledger (ep-witness.c) after a u8 count and that many operation bytes."""
+    v = GLib.Variant(WITNESS_TYPE, (1, endpoints, bytes(refusals), records))
+    return bytes([len(ops)]) + bytes(ops) + v.get_data_as_bytes().get_data()
+
+
+def witness_record(id, endpoint=0, refusals=1, specific=0, solo=0, confirmed_at=0, wrong_at=0,
+                   first_us=NOW_US, last_us=NOW_US, links=()):
+    return (id, endpoint, refusals, specific, solo, confirmed_at, wrong_at, first_us, last_us,
+            list(links))
+
+
+def witnesses():
+    write("witness", "empty", witness([], [(0, 0), (0, 0)], [], []))
+    # "a" and "b" refused together, then "b", "c", "d": refusals 0 and 1
+    # shared; "a" refused alone once more, on its own.
+    shared = [witness_record("a", refusals=2, specific=1, solo=1, links=[0]),
+              witness_record("b", refusals=2, links=[0, 1]),
+              witness_record("c", refusals=1, links=[1]),
+              witness_record("d", refusals=1, links=[1])]
+    write("witness", "shared", witness([], [(7, 0), (3, 1)], [0, 0], shared))
+    # Operations: confirm "b" and "c" (from the ids list), refuse groups,
+    # forget, a run of confirmations, on both endpoints.
+    write("witness", "shared-ops", witness([0x10, 0x20, 0x03, 0x04, 0x15, 0x06, 0x0e, 0x31, 0x41, 0x07],
+                                           [(7, 0), (3, 1)], [0, 0], shared))
+    # A poison that the rule proves: 5 of its own, 60 confirmations since.
+    poison = [witness_record("poison", refusals=6, specific=5, solo=6, confirmed_at=40, wrong_at=2)]
+    write("witness", "poison", witness([0x01, 0x00], [(100, 2), (0, 0)], [], poison))
+    # Behind a flaky consumer: many refusals proven wrong since.
+    write("witness", "flaky", witness([0x06, 0x01], [(100, 40), (0, 0)], [],
+                                      [witness_record("e", refusals=9, specific=5, solo=5,
+                                                      confirmed_at=10, wrong_at=1)]))
+    # The authenticated endpoint, a refusal shared by records of both
+    # kinds of refusal, a record older than 30 days and one dated ahead.
+    write("witness", "endpoints-ages", witness(
+        [0x09, 0x19, 0x0b, 0x00],
+        [(5, 0), (20, 3)], [1, 1],
+        [witness_record("f", endpoint=1, refusals=3, specific=1, solo=1, confirmed_at=4, links=[0, 1]),
+         witness_record("g", endpoint=1, refusals=1, confirmed_at=18, wrong_at=3, links=[1]),
+         witness_record("old", refusals=1, solo=1, first_us=10**15,
+                        last_us=10**15),
+         witness_record("ahead", refusals=1, specific=1, solo=1, first_us=NOW_US + 10**12,
+                        last_us=NOW_US + 10**12)]))
+    # An event refused in the most requests a record keeps (16 links).
+    write("witness", "max-links", witness(
+        [0x03, 0x13, 0x23], [(0, 0), (0, 0)], [0] * 16,
+        [witness_record("h", refusals=16, links=range(16))] +
+        [witness_record("h%d" % i, refusals=1, links=[i]) for i in range(16)]))
+
+
 if __name__ == "__main__":
     sqs_reply()
     records()
@@ -143,4 +197,5 @@ if __name__ == "__main__":
     consumer_requests()
     json_scans()
     restores()
+    witnesses()
     sys.exit(0)

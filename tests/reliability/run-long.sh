@@ -27,7 +27,7 @@ seconds=${1:-900}
 build_dir=${EP_BUILD_DIR:-_build}
 fuzz_dir=${EP_FUZZ_BUILD_DIR:-_build-fuzz}
 log_dir=${EP_LOG_DIR:-$PWD/$build_dir/reliability-long-$(date -u +%Y%m%dT%H%M)}
-targets=(sqs-reply record restore event consumer-request json-scan)
+targets=(sqs-reply record restore event consumer-request json-scan witness)
 status=0
 
 mkdir -p "$log_dir"
