@@ -305,9 +305,11 @@ class InspectorBrowserTest(unittest.TestCase):
         print("screenshot:", b.screenshot("inspector-narrow.png"))
         overflow = b.eval("document.documentElement.scrollWidth - innerWidth")
         self.assertLessEqual(overflow, 0, "the page is wider than a narrow window")
-        overflow = b.eval("(() => { const s = document.querySelector('#panel-events .scroll');"
-                          " return s.scrollWidth - s.clientWidth; })()")
-        self.assertLessEqual(overflow, 0, "the events table is wider than a narrow window")
+        for tab in ("refused", "requests", "events"):
+            b.eval("document.getElementById('tab-%s').click()" % tab)
+            overflow = b.eval("(() => { const s = document.querySelector('#panel-%s .scroll');"
+                              " return s.scrollWidth - s.clientWidth; })()" % tab)
+            self.assertLessEqual(overflow, 0, "the %s table is wider than a narrow window" % tab)
 
         b.window(1280, 900)
         b.send("Emulation.setEmulatedMedia",

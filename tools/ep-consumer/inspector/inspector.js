@@ -50,9 +50,9 @@ function timeCell(iso) {
   if (!iso)
     return el("td", {}, "—");
   const date = new Date(iso);
-  const shown = date.toLocaleTimeString([], { hour12: false }) + "." +
-                String(date.getMilliseconds()).padStart(3, "0");
-  return el("td", {}, el("time", { dateTime: iso, title: iso }, shown));
+  const ms = el("span", { className: "ms" }, "." + String(date.getMilliseconds()).padStart(3, "0"));
+  return el("td", {}, el("time", { dateTime: iso, title: iso },
+                         date.toLocaleTimeString([], { hour12: false }), ms));
 }
 
 function pretty(text) {
