@@ -66,8 +66,9 @@ class Browser:
         self.log = open(os.path.join(workdir, "chromium.log"), "wb")
         # --no-sandbox: the CI runs as root, where Chromium's sandbox will
         # not start; the page is ep-consumer's own, on loopback.
+        # --disable-dev-shm-usage: containers' small /dev/shm crashes it.
         self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--remote-debugging-pipe", "--user-data-dir=" + os.path.join(workdir, "profile"),
              "--no-first-run", "--no-default-browser-check", "--disable-extensions",
              "--disable-background-networking", "--disable-component-update",
