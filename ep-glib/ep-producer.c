@@ -810,13 +810,15 @@ ep_producer_class_init (EpProducerClass *klass)
    * EpProducer:compress-requests:
    *
    * Whether request bodies are compressed with gzip and sent with
-   * `Content-Encoding: gzip`. A typical batch shrinks to a few tenths of
-   * its size (see the benchmarks' README).
+   * `Content-Encoding: gzip`. A batch of 10 typical events shrinks to
+   * about a tenth of its size (see the benchmarks' README).
    *
    * Off by default because Amazon SQS itself and TIDAL's gateway do not
    * accept compressed bodies: turn it on only for a consumer that does,
-   * such as `ep-consumer`. The bodies are compressed in the worker thread
-   * that encodes them, never on the main context.
+   * such as `ep-consumer`. A batch is compressed in the worker thread that
+   * encodes it; only the monitoring event and the one-event parts of a
+   * refused batch, a few hundred bytes each, are encoded on the main
+   * context.
    *
    * May be changed at any time, from the thread of the producer's main
    * context; it applies to the batches encoded afterwards. Default: %FALSE.

@@ -41,6 +41,7 @@ class FakeConsumer {
     constructor() {
         this.failing = false;
         this.events = [];
+        this.encodings = []; // each request's Content-Encoding (null: none)
         this.server = new Soup.Server();
         for (const path of ['/api/event-batch', '/api/public/event-batch'])
             this.server.add_handler(path, this._handle.bind(this));
@@ -73,7 +74,21 @@ class FakeConsumer {
     }
 
     _confirm(msg, path) {
-        const body = decoder.decode(msg.get_request_body().flatten().get_data());
+        let bytes = msg.get_request_body().flatten();
+        const encoding = msg.get_request_headers().get_one('Content-Encoding');
+        this.encodings.push(encoding);
+        if (encoding === 'gzip') {
+            const decompressor = new Gio.ZlibDecompressor({format: Gio.ZlibCompressorFormat.GZIP});
+            const stream = new Gio.ConverterInputStream({
+                base_stream: Gio.MemoryInputStream.new_from_bytes(bytes),
+                converter: decompressor,
+            });
+            const out = Gio.MemoryOutputStream.new_resizable();
+            out.splice(stream, Gio.OutputStreamSpliceFlags.CLOSE_SOURCE |
+                Gio.OutputStreamSpliceFlags.CLOSE_TARGET, null);
+            bytes = out.steal_as_bytes();
+        }
+        const body = decoder.decode(bytes.get_data());
         const form = GLib.Uri.parse_params(body, -1, '&', GLib.UriParamsFlags.WWW_FORM);
         const entries = [];
         for (let n = 1; `SendMessageBatchRequestEntry.${n}.Id` in form; n++) {
@@ -297,6 +312,23 @@ const tests = {
         producers = producers.filter(p => p !== first);
         assert(await first.close_async(null), 'close first');
         newProducer();
+    },
+
+    async compressRequests() {
+        const producer = newProducer();
+        assertEqual(producer.compress_requests, false, 'compress-requests default');
+        producer.send_event('plain', Ep.ConsentCategory.NECESSARY, '{"n":1}', null);
+        await flush(producer);
+        assertEqual(JSON.stringify(consumer.encodings), '[null]', 'no Content-Encoding by default');
+        producer.compress_requests = true;
+        for (let n = 0; n < 10; n++)
+            producer.send_event('zipped', Ep.ConsentCategory.NECESSARY, `{"n":${n}}`, null);
+        await flush(producer);
+        assert(consumer.encodings.slice(1).length > 0 &&
+            consumer.encodings.slice(1).every(e => e === 'gzip'), `gzip: ${consumer.encodings}`);
+        const got = consumer.appEvents().filter(e => e.name === 'zipped').map(e => JSON.parse(e.payload).n);
+        assertEqual(JSON.stringify(got.sort((a, b) => a - b)), JSON.stringify([...Array(10).keys()]),
+            'the ten gzip events');
     },
 
     async headersAndDelivery() {

@@ -11,6 +11,7 @@
 # holds, with a timeout that fails the test.
 
 import gc
+import gzip
 import hashlib
 import json
 import os
@@ -60,6 +61,7 @@ class FakeConsumer:
         self.reply_padding = 0  # blanks appended to each 200 reply
         self.date_offset_s = 0  # a consumer whose clock is off: added to every reply's Date
         self.events = []  # dicts: id, name, payload, headers, path
+        self.encodings = []  # each request's Content-Encoding (None: none)
         self.requests = 0
         self.server = Soup.Server()
         for path in ("/api/event-batch", "/api/public/event-batch"):
@@ -109,6 +111,10 @@ class FakeConsumer:
 
     def _entries(self, msg, path):
         body = msg.get_request_body().flatten().get_data()
+        encoding = msg.get_request_headers().get_one("Content-Encoding")
+        self.encodings.append(encoding)
+        if encoding == "gzip":
+            body = gzip.decompress(body)
         form = urllib.parse.parse_qs(body.decode(), keep_blank_values=True)
         prefix = "SendMessageBatchRequestEntry.%d."
         entries = []
@@ -277,6 +283,20 @@ class ProducerTest(unittest.TestCase):
         for event_id in delivered:
             self.assertEqual(settled[event_id], Ep.EventOutcome.DELIVERED)
         self.assertEqual(settled[revoked], Ep.EventOutcome.CONSENT_REVOKED)
+
+    def test_compress_requests(self):
+        producer = self.new_producer()
+        self.assertFalse(producer.props.compress_requests)
+        producer.send_event("plain", Ep.ConsentCategory.NECESSARY, '{"n":1}', None)
+        self.flush(producer)
+        self.assertEqual(self.consumer.encodings, [None])
+        producer.props.compress_requests = True
+        for n in range(10):
+            producer.send_event("zipped", Ep.ConsentCategory.NECESSARY, '{"n":%d}' % n, None)
+        self.flush(producer)
+        self.assertEqual(self.consumer.encodings[1:], ["gzip"] * (len(self.consumer.encodings) - 1))
+        self.assertEqual(sorted(json.loads(e["payload"])["n"] for e in self.consumer.app_events()
+                                if e["name"] == "zipped"), list(range(10)))
 
     def test_new_uses_state_dir(self):
         producer = Ep.Producer.new("ep-pytest-new", "2.0", self.consumer.consumer_uri,

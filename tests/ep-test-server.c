@@ -180,18 +180,25 @@ request_record (SoupServerMessage  *msg,
 {
   EpTestRequest *request = g_new0 (EpTestRequest, 1);
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
-  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
-  gsize len;
-  const char *data = g_bytes_get_data (bytes, &len);
+  g_autoptr(GBytes) raw = soup_message_body_flatten (body);
+  /* gzip bodies (compress-requests) as ep-consumer takes them */
+  const char *encoding = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                       "Content-Encoding");
+  g_autoptr(GBytes) bytes = sqs_body_decode (encoding, raw, 4 * 1024 * 1024, error);
+  gsize len = 0;
+  const char *data = bytes != NULL ? g_bytes_get_data (bytes, &len) : NULL;
   g_autoptr(GHashTable) params = NULL;
   SqsBatch *batch = NULL;
 
   request->path = g_strdup (g_uri_get_path (soup_server_message_get_uri (msg)));
+  request->body_bytes = g_bytes_get_size (raw);
+  request->decoded_bytes = len;
   request->http_headers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   soup_message_headers_foreach (soup_server_message_get_request_headers (msg),
                                 copy_header, request->http_headers);
   request->form_keys = g_ptr_array_new_with_free_func (g_free);
-  params = sqs_form_parse (data != NULL ? data : "", len, request->form_keys, error);
+  if (bytes != NULL)
+    params = sqs_form_parse (data != NULL ? data : "", len, request->form_keys, error);
   if (params != NULL)
     batch = sqs_batch_from_form (params, NULL, NULL, error);
   request->form = params != NULL ? form_as_strings (params)

@@ -29,6 +29,8 @@ typedef struct {
 typedef struct {
   char        *path;          /* e.g. "/api/event-batch" */
   GHashTable  *http_headers;  /* (element-type utf8 utf8): lower-cased name -> value */
+  gsize        body_bytes;    /* the body as received (compressed with Content-Encoding: gzip) */
+  gsize        decoded_bytes; /* the body decoded (0 when it could not be) */
   GHashTable  *form;          /* (element-type utf8 utf8): every decoded form field */
   GPtrArray   *form_keys;     /* (element-type utf8): form keys in the order received */
   GPtrArray   *entries;       /* (element-type EpTestEntry): entries 1..N in order */

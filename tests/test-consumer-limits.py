@@ -11,8 +11,11 @@ its peak resident size (VmHWM in /proc/PID/status), which must stay under
 idle connections; a client that sends a byte now and then.
 """
 
+import gzip
 import importlib.util
 import os
+import urllib.parse
+import zlib
 import resource
 import select
 import socket
@@ -31,6 +34,15 @@ RSS_LIMIT_KB = 64 * 1024
 STREAM_BYTES = 512 * MiB
 IDLE_CONNECTIONS = 2000
 FORM = "application/x-www-form-urlencoded"
+
+
+def gzip_zeros(total):
+    """gzip of `total` zero bytes, compressed by streaming (never held whole)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(MiB)
+    parts = [compressor.compress(block) for _ in range(total // MiB)]
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 def raise_nofile(wanted):
@@ -207,6 +219,44 @@ class TestBodies(LimitsTestCase):
         body = body[:4 * MiB]
         r = tc.http(consumer.url + "/api/event-batch", body, headers={"Content-Type": FORM})
         self.assertNotEqual(r.status, 413, r)
+
+    def test_gzip_body_accepted(self):
+        # EpProducer:compress-requests: the events are decoded and written
+        consumer = self.start()
+        entries = [("a", "hello", {"Name": ("String", "zipped")}), ("b", "world", None)]
+        body = gzip.compress(urllib.parse.urlencode(tc.batch_params(entries)).encode())
+        r = tc.http(consumer.url + "/api/event-batch", body,
+                    headers={"Content-Type": FORM, "Content-Encoding": "gzip"})
+        ok, failed = self.batch_result(r)
+        self.assertEqual(sorted(ok), ["a", "b"])
+        self.assertEqual(failed, {})
+        consumer.wait_for(lambda: len(consumer.events()) == 2, "two events written")
+        self.assertEqual(sorted(e["payload"] for e in consumer.events()), ["hello", "world"])
+
+    def test_gzip_bomb(self):
+        # 1 GiB of zeros in about 1 MiB: under the 4 MiB body limit, so read;
+        # decoding stops past 4 MiB decompressed: 413, RSS bounded
+        consumer = self.start()
+        bomb = gzip_zeros(1024 * MiB)
+        self.assertLess(len(bomb), 4 * MiB)
+        r = tc.http(consumer.url + "/api/event-batch", bomb,
+                    headers={"Content-Type": FORM, "Content-Encoding": "gzip"}, timeout=120)
+        self.assertEqual(r.status, 413, r)
+        self.assertIn(b"RequestEntityTooLarge", r.body)
+        hwm = self.assertRssBounded(consumer)
+        normal_batch(consumer, self)
+        print("# gzip bomb: 1 GiB of zeros in %d bytes: 413, peak RSS %d KiB"
+              % (len(bomb), hwm), file=sys.stderr)
+
+    def test_gzip_corrupt_and_unknown_encoding(self):
+        consumer = self.start()
+        r = tc.http(consumer.url + "/api/event-batch", b"\x1f\x8bnot gzip at all",
+                    headers={"Content-Type": FORM, "Content-Encoding": "gzip"})
+        self.assertEqual(r.status, 400, r)
+        r = tc.http(consumer.url + "/api/event-batch", b"whatever",
+                    headers={"Content-Type": FORM, "Content-Encoding": "br"})
+        self.assertEqual(r.status, 415, r)
+        normal_batch(consumer, self)
 
     def test_bodies_in_progress_share_a_budget(self):
         # Five declared 4 MiB bodies at once, none finished: the fifth passes

@@ -16,6 +16,8 @@
  *  1. HTTP: POST only (405), the bearer token on the authenticated endpoint
  *     (401/403), a Content-Type naming one of the two protocols (415), a
  *     body of at most 4 MiB (413), and for JSON the X-Amz-Target (400).
+ *     A gzip body (Content-Encoding: gzip) may decompress to 4 MiB too
+ *     (413 past it, found while decoding); another encoding gets 415.
  *  2. Injected faults (faults.c): hang, fail the request, or answer garbage.
  *  3. Decode the body in its protocol and validate the batch as SQS does
  *     (tools/sqs-server/): a broken request is refused whole.
@@ -255,14 +257,24 @@ check_request (Request  *req,
 /* ------------------------------------------------------------------------ */
 /* The batch                                                                */
 
+/* A gzip body (Content-Encoding: gzip, EpProducer:compress-requests) may
+ * decompress to MAX_REQUEST_BYTES, as much as a plain body may have: past
+ * that, 413 (the decoding stops there: a gzip bomb costs 4 MiB). */
 static SqsBatch *
 request_parse (Request  *req,
                GError  **error)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (req->msg);
-  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  g_autoptr(GBytes) raw = soup_message_body_flatten (body);
+  const char *encoding = soup_message_headers_get_one (
+    soup_server_message_get_request_headers (req->msg), "Content-Encoding");
+  g_autoptr(GBytes) bytes = sqs_body_decode (encoding, raw, MAX_REQUEST_BYTES, error);
   gsize len;
-  const char *data = g_bytes_get_data (bytes, &len);
+  const char *data;
+
+  if (bytes == NULL)
+    return NULL;
+  data = g_bytes_get_data (bytes, &len);
 
   if (data == NULL)
     data = "";

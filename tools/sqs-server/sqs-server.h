@@ -133,6 +133,16 @@ gboolean            sqs_is_xml_char              (gunichar         c);
 char               *sqs_printable                (const char      *data,
                                                   gsize            len);
 
+/* sqs-encoding.c: @body decoded by its @content_encoding (nullable; none,
+ * identity or gzip); NULL with @error: SQS_ERROR_REQUEST_TOO_LARGE when it
+ * decodes to more than @max_decoded bytes (decoding stops there),
+ * SQS_ERROR_UNSUPPORTED_MEDIA_TYPE for another encoding,
+ * SQS_ERROR_MALFORMED_QUERY for a corrupt body. */
+GBytes             *sqs_body_decode              (const char      *content_encoding,
+                                                  GBytes          *body,
+                                                  gsize            max_decoded,
+                                                  GError         **error);
+
 /* sqs-query.c: the query protocol (application/x-www-form-urlencoded) */
 GHashTable         *sqs_form_parse               (const char      *data,
                                                   gsize            len,
