@@ -216,6 +216,23 @@ class InspectorTest(ct.ConsumerTestCase):
                          [(400, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 0, 2),
                           (200, None, 1, 1)])
 
+    def test_refused_bytes_are_served_as_utf8(self):
+        # An entry that is not UTF-8 is refused alone; an id that is not
+        # refuses the batch. The API stays valid JSON in UTF-8 either way.
+        e = "SendMessageBatchRequestEntry."
+        body = (e + "1.Id=a&" + e + "1.MessageBody=ok&" + e + "2.Id=b&" + e
+                + "2.MessageBody=%C3%28")
+        self.batch_result(self.consumer.post(
+            body, headers={"Content-Type": "application/x-www-form-urlencoded"}))
+        body = e + "1.Id=%FF&" + e + "1.MessageBody=x"
+        r = self.consumer.post(body, headers={"Content-Type":
+                                              "application/x-www-form-urlencoded"})
+        self.assertEqual(r.status, 400, r)
+        r = ct.http(self.consumer.url + "/api/refused")
+        refused = json.loads(r.body.decode("utf-8"))["refused"]
+        self.assertEqual([(x["id"], x["payload"], x["size"]) for x in refused],
+                         [("\ufffd", "x", 1), ("b", "\ufffd(", 2)])
+
     def test_injected_entry_faults(self):
         c = self.start("--sender-fault-rate", "1")
         self.batch_result(c.post(ct.batch_params([event("s", "refused_for_good")])))

@@ -248,14 +248,18 @@ record_new (Inspector      *self,
   Record *record = g_new0 (Record, 1);
   const SqsAttribute *name = sqs_entry_find_string_attribute (entry, "Name");
 
+  /* A batch refused whole may hold anything: the JSON API gets UTF-8 */
   record->seq = ++self->last_seq;
-  record->id = g_strdup (entry->id != NULL ? entry->id->str : "");
-  record->name = name != NULL ? g_strdup (name->string_value->str) : NULL;
+  record->id = entry->id != NULL ? g_utf8_make_valid (entry->id->str, entry->id->len)
+                                 : g_strdup ("");
+  record->name = name != NULL ? g_utf8_make_valid (name->string_value->str,
+                                                   name->string_value->len) : NULL;
   record->endpoint = endpoint;
   record->sent_ms = -1;
   record->received = g_strdup (received);
-  record->payload = g_strdup (entry->body != NULL ? entry->body->str : "");
-  record->size = strlen (record->payload);
+  record->payload = entry->body != NULL ? g_utf8_make_valid (entry->body->str, entry->body->len)
+                                        : g_strdup ("");
+  record->size = entry->body != NULL ? entry->body->len : 0;
   record_set_headers (record, entry);
   /* The strings, roughly twice the payload for the JSON copies, and the rest */
   record->cost = sizeof *record + record->size + strlen (record->id) + 512
@@ -294,7 +298,7 @@ inspector_add (Inspector      *self,
       return;
     }
   record->code = code;
-  record->reason = g_strdup (reason);
+  record->reason = g_utf8_make_valid (reason, -1);
   record->cost += strlen (reason);
   ring_push (&self->refused, record, self->capacity);
 }
