@@ -837,3 +837,19 @@ ep_test_server_set_clock_headers (EpTestServer *self,
   g_free (self->age_header);
   self->age_header = g_strdup (age);
 }
+
+guint
+ep_test_server_count_entries (EpTestServer *self,
+                              const char   *name)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < self->requests->len; i++)
+    {
+      EpTestRequest *request = g_ptr_array_index (self->requests, i);
+
+      for (guint j = 0; j < request->entries->len; j++)
+        n += g_strcmp0 (((EpTestEntry *) g_ptr_array_index (request->entries, j))->name, name) == 0;
+    }
+  return n;
+}

@@ -123,6 +123,9 @@ void            ep_test_server_release_hung_with_status (EpTestServer *self,
 /* Every request received so far, in order (element-type EpTestRequest). */
 GPtrArray      *ep_test_server_get_requests     (EpTestServer   *self);
 guint           ep_test_server_get_n_requests   (EpTestServer   *self);
+/* Entries named @name in every request received (confirmed or not). */
+guint           ep_test_server_count_entries    (EpTestServer   *self,
+                                                 const char     *name);
 /* Ids of every entry the server confirmed, in order (duplicates kept). */
 GPtrArray      *ep_test_server_get_confirmed_ids (EpTestServer  *self);
 /* Requests currently hanging. */

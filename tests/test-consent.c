@@ -22,28 +22,6 @@
 
 enum { CONSENT = 0 };
 
-/* Entries named @name that the server received (confirmed or not). */
-static guint
-n_received (EpTestServer *server,
-            const char   *name)
-{
-  GPtrArray *requests = ep_test_server_get_requests (server);
-  guint n = 0;
-
-  for (guint i = 0; i < requests->len; i++)
-    {
-      EpTestRequest *request = g_ptr_array_index (requests, i);
-
-      for (guint j = 0; j < request->entries->len; j++)
-        {
-          EpTestEntry *entry = g_ptr_array_index (request->entries, j);
-
-          n += g_strcmp0 (entry->name, name) == 0;
-        }
-    }
-  return n;
-}
-
 static void
 send_n (EpProducer        *producer,
         const char        *name,
@@ -107,9 +85,9 @@ test_restart_default_blocked (void)
   g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "perf"), ==, N_BLOCKED);
   g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "ad"), ==, N_BLOCKED);
   flush_ok (producer);
-  g_assert_cmpuint (n_received (consumer.server, "perf"), ==, 0);
-  g_assert_cmpuint (n_received (consumer.server, "ad"), ==, 0);
-  g_assert_cmpuint (n_received (consumer.server, "need"), ==, N_NECESSARY);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "perf"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "ad"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "need"), ==, N_NECESSARY);
   g_clear_object (&producer);
 
   /* Gone for good: a third run finds nothing of them either. */
@@ -170,8 +148,8 @@ test_revoked_in_flight_crash (void)
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
   g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "revoked"), ==, 8);
   flush_ok (producer);
-  g_assert_cmpuint (n_received (consumer.server, "revoked"), ==, 0);
-  g_assert_cmpuint (n_received (consumer.server, "consented"), ==, 3);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "revoked"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "consented"), ==, 3);
   g_clear_object (&producer);
   ep_test_consumer_clear (&consumer);
 }
@@ -203,8 +181,8 @@ test_revoked_in_flight_dispose (void)
   g_assert_false (ep_producer_get_consent_blocked (producer, EP_CONSENT_CATEGORY_TARGETING));
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 2);
   flush_ok (producer);
-  g_assert_cmpuint (n_received (consumer.server, "revoked"), ==, 1 * 6);  /* the hung request only */
-  g_assert_cmpuint (n_received (consumer.server, "consented"), ==, 2);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "revoked"), ==, 1 * 6);  /* the hung request only */
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "consented"), ==, 2);
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (consumer.server)->len, ==, 2);
   g_clear_object (&producer);
   ep_test_consumer_clear (&consumer);
@@ -230,7 +208,7 @@ test_revoked_in_flight_fails (void)
   /* deleted when their request ended, not at the next attempt */
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
   flush_ok (producer);
-  g_assert_cmpuint (n_received (consumer.server, "revoked"), ==, 4);  /* the failed request */
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "revoked"), ==, 4);  /* the failed request */
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (consumer.server)->len, ==, 0);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
   EP_TEST_SPIN_UNTIL (ep_test_count_of (producer, CONSENT, "revoked") == 4);
@@ -288,7 +266,7 @@ test_persist_consent (void)
   /* one filtered at send in the second run, two deleted now */
   g_assert_cmpuint (ep_test_count_of (producer, CONSENT, "ad"), ==, 3);
   flush_ok (producer);
-  g_assert_cmpuint (n_received (consumer.server, "ad"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "ad"), ==, 0);
   g_clear_object (&producer);
   ep_test_consumer_clear (&consumer);
 }
@@ -337,7 +315,7 @@ test_necessary_never_blocked (void)
   g_assert_true (ep_producer_get_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE));
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, N_NECESSARY + 1);
   flush_ok (producer);
-  g_assert_cmpuint (n_received (consumer.server, "need"), ==, N_NECESSARY + 1);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "need"), ==, N_NECESSARY + 1);
   g_clear_object (&producer);
   ep_test_consumer_clear (&consumer);
 }

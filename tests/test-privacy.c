@@ -41,23 +41,6 @@ set_desktop (gboolean allowed)
   g_assert_true (g_settings_set_boolean (settings, KEY, allowed));
 }
 
-static guint
-n_received (EpTestServer *server,
-            const char   *name)
-{
-  GPtrArray *requests = ep_test_server_get_requests (server);
-  guint n = 0;
-
-  for (guint i = 0; i < requests->len; i++)
-    {
-      EpTestRequest *request = g_ptr_array_index (requests, i);
-
-      for (guint j = 0; j < request->entries->len; j++)
-        n += g_strcmp0 (((EpTestEntry *) g_ptr_array_index (request->entries, j))->name, name) == 0;
-    }
-  return n;
-}
-
 static void
 send_n (EpProducer        *producer,
         const char        *name,
@@ -139,11 +122,11 @@ test_live (void)
   send_n (producer, "perf-again", PERF, 1, EP_SEND_RESULT_STORED);
   g_assert_true (ep_test_flush (producer, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (n_received (consumer.server, "perf"), ==, 0);
-  g_assert_cmpuint (n_received (consumer.server, "ad"), ==, 0);
-  g_assert_cmpuint (n_received (consumer.server, "late-perf"), ==, 0);
-  g_assert_cmpuint (n_received (consumer.server, "need"), ==, 3);
-  g_assert_cmpuint (n_received (consumer.server, "perf-again"), ==, 1);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "perf"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "ad"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "late-perf"), ==, 0);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "need"), ==, 3);
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "perf-again"), ==, 1);
   g_clear_object (&producer);
   ep_test_consumer_clear (&consumer);
 }
@@ -205,7 +188,7 @@ test_in_flight (void)
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
   g_assert_true (ep_test_flush (producer, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (n_received (consumer.server, "revoked"), ==, 4);   /* the failed request only */
+  g_assert_cmpuint (ep_test_server_count_entries (consumer.server, "revoked"), ==, 4);   /* the failed request only */
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (consumer.server)->len, ==, 0);
   EP_TEST_SPIN_UNTIL (ep_test_count_of (producer, CONSENT, "revoked") == 4);
   g_clear_object (&producer);
