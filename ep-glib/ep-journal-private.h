@@ -185,6 +185,9 @@ struct _EpQueue
                                * stays 0), written under the mutex, read with atomic loads
                                * (also without it): its events with a smaller seq are
                                * deleted when taken, see ep_queue_remove_category() */
+  guint64    purged_below;    /* like revoked_below, for every category: the events with a
+                               * smaller seq are deleted when taken or given back, see
+                               * ep_queue_purge() */
   gboolean   storage_lost;    /* the directory or a segment was deleted, not yet rescued */
   gint64     storage_check_due; /* monotonic time of the sync thread's next check */
   EpQueueNotifyFunc notify_func; /* see ep_queue_set_notify_func() */

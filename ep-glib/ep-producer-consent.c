@@ -24,6 +24,9 @@
  *   "revoked-below" (ttt)  per EpConsentCategory, the seq below which its
  *                          events are revoked (0: none); cleared at the
  *                          next start once applied and synced
+ *   "purged-below"  t      the seq below which every event is purged
+ *                          (ep_producer_purge_async(), all categories);
+ *                          absent when 0; cleared like "revoked-below"
  *   "blocked"       u      the blocked categories (bit per category), the
  *                          last state set; saved only with persist-consent,
  *                          restored only with persist-consent.
@@ -57,6 +60,7 @@ typedef struct {
   gboolean has_blocked;               /* "blocked" was there */
   guint    blocked;                   /* bit per EpConsentCategory */
   guint64  revoked_below[N_CATEGORIES];
+  guint64  purged_below;
 } ConsentState;
 
 static GVariant *
@@ -68,6 +72,8 @@ consent_state_serialize (const ConsentState *state)
   g_variant_builder_add (&builder, "{sv}", "revoked-below",
                          g_variant_new ("(ttt)", state->revoked_below[0], state->revoked_below[1],
                                         state->revoked_below[2]));
+  if (state->purged_below > 0)
+    g_variant_builder_add (&builder, "{sv}", "purged-below", g_variant_new_uint64 (state->purged_below));
   if (state->has_blocked)
     g_variant_builder_add (&builder, "{sv}", "blocked", g_variant_new_uint32 (state->blocked));
   return g_variant_ref_sink (g_variant_builder_end (&builder));
@@ -90,6 +96,8 @@ consent_state_parse (GBytes       *contents,
   g_variant_get (revoked, "(ttt)", &state->revoked_below[0], &state->revoked_below[1],
                  &state->revoked_below[2]);
   state->has_blocked = g_variant_lookup (dict, "blocked", "u", &state->blocked);
+  if (!g_variant_lookup (dict, "purged-below", "t", &state->purged_below))
+    state->purged_below = 0;
   return TRUE;
 }
 
@@ -149,7 +157,8 @@ save_state_locked (EpProducer         *self,
   if (self->consent_saved != NULL && g_bytes_equal (bytes, self->consent_saved))
     return TRUE;
   /* nothing to remember, and nothing saved before: no file */
-  if (self->consent_saved == NULL && !state->has_blocked && state->revoked_below[0] == 0 &&
+  if (self->consent_saved == NULL && !state->has_blocked && state->purged_below == 0 &&
+      state->revoked_below[0] == 0 &&
       state->revoked_below[1] == 0 && state->revoked_below[2] == 0)
     return TRUE;
   if (!ep_queue_state_save (self->queue, CONSENT_BLOB_NAME, g_bytes_get_data (bytes, NULL),
@@ -172,6 +181,7 @@ current_state (EpProducer   *self,
   *state = (ConsentState) { 0 };
   for (guint c = 0; c < N_CATEGORIES; c++)
     state->revoked_below[c] = ep_queue_get_revoked_below (self->queue, c);
+  state->purged_below = ep_queue_get_purged_below (self->queue);
   state->has_blocked = self->persist_consent;
   state->blocked = self->app_blocked;   /* the application's choice, never the desktop's */
 }
@@ -212,6 +222,25 @@ ep_producer_consent_start (EpProducer *self)
     return;
   self->consent_started = TRUE;
 
+  /* A purge whose in-flight events may not all have gone: every event
+   * stored before it goes now. */
+  if (saved.purged_below > 0)
+    {
+      guint64 n = ep_queue_purge (self->queue, saved.purged_below, &error);
+
+      if (error != NULL)
+        {
+          g_message ("Queue %s: %s", self->queue_dir, error->message);
+          g_clear_error (&error);
+        }
+      else if (n > 0)
+        {
+          g_info ("Queue %s: %" G_GUINT64_FORMAT " event(s) deleted by a purge of the last run",
+                  self->queue_dir, n);
+          removed = TRUE;
+          ep_producer_schedule_update (self);
+        }
+    }
   for (guint c = EP_CONSENT_CATEGORY_PERFORMANCE; c < N_CATEGORIES; c++)
     {
       if (ep_submitter_get_consent_blocked (self->submitter, c))
@@ -222,12 +251,60 @@ ep_producer_consent_start (EpProducer *self)
   current_state (self, &now);
   /* Synced, the deletions need no revocation record any more. */
   if (!removed || ep_queue_sync (self->queue, &error))
-    memset (now.revoked_below, 0, sizeof now.revoked_below);
+    {
+      memset (now.revoked_below, 0, sizeof now.revoked_below);
+      now.purged_below = 0;
+    }
   else
     g_message ("Queue %s: cannot sync the deletion of events of blocked consent categories "
                "(kept as a revocation to apply at the next start): %s",
                self->queue_dir, error->message);
   save_state_locked (self, &now);
+}
+
+/* A thread of its own (blocking: deletions, the record, a sync). The
+ * record is saved once the queue knows the purge (ep_queue_purge() sets
+ * the seq current_state() reads), under consent_lock like every save. */
+guint64
+ep_producer_consent_purge (EpProducer  *self,
+                           GError     **error)
+{
+  guint64 below = ep_queue_get_next_seq (self->queue);
+  g_autoptr(GError) purge_error = NULL;
+  g_autoptr(GError) sync_error = NULL;
+  gboolean saved;
+  ConsentState now;
+  guint64 n;
+
+  n = ep_queue_purge (self->queue, below, &purge_error);
+  g_mutex_lock (&self->consent_lock);
+  current_state (self, &now);
+  saved = save_state_locked (self, &now);
+  g_mutex_unlock (&self->consent_lock);
+  ep_queue_sync (self->queue, &sync_error);
+  ep_producer_schedule_update (self);
+
+  if (purge_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&purge_error));
+      return 0;
+    }
+  if (sync_error != NULL)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "The purge of %s is not durable (the events may come back after a crash): %s",
+                   self->queue_dir, sync_error->message);
+      return 0;
+    }
+  if (!saved)
+    {
+      g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                   "The purge record of %s could not be saved: the events that were in flight "
+                   "may be sent if the application stops before their requests end",
+                   self->queue_dir);
+      return 0;
+    }
+  return n;
 }
 
 void

@@ -144,6 +144,11 @@ void     ep_producer_privacy_stop              (EpProducer  *self);
 void     ep_producer_consent_set_desktop_blocked (EpProducer *self,
                                                 gboolean     blocked);
 
+/* ep-producer-consent.c: ep_producer_purge_async()'s work, on a thread
+ * (blocking); the number of events deleted. */
+guint64  ep_producer_consent_purge             (EpProducer  *self,
+                                                GError     **error);
+
 /* ep-producer-init.c: GInitable's work, run once. */
 gboolean ep_producer_init_parts                (EpProducer  *self,
                                                 GError     **error);

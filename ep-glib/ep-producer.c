@@ -1035,7 +1035,7 @@ ep_producer_class_init (EpProducerClass *klass)
    * Emitted on the producer's main context when queued events leave the
    * queue for good: delivered (confirmed by the consumer), refused by the
    * consumer as invalid, expired (`max-event-age`),
-   * purged (`purge_async()`) or deleted because their
+   * purged ([method@Ep.Producer.purge_async]) or deleted because their
    * consent category was blocked (also at construction, for a revocation
    * restored from disk, and for events that were in flight when it
    * happened). Events settle in batches: one emission per request's reply

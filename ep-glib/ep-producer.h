@@ -110,5 +110,14 @@ EP_AVAILABLE_IN_ALL
 gboolean       ep_producer_close_finish        (EpProducer           *self,
                                                 GAsyncResult         *result,
                                                 GError              **error);
+EP_AVAILABLE_IN_0_2
+void           ep_producer_purge_async         (EpProducer           *self,
+                                                GCancellable         *cancellable,
+                                                GAsyncReadyCallback   callback,
+                                                gpointer              user_data);
+EP_AVAILABLE_IN_0_2
+guint64        ep_producer_purge_finish        (EpProducer           *self,
+                                                GAsyncResult         *result,
+                                                GError              **error);
 
 G_END_DECLS

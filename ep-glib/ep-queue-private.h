@@ -168,6 +168,21 @@ GHashTable *ep_queue_remove_category     (EpQueue            *self,
                                           EpConsentCategory   category,
                                           guint64             below_seq,
                                           GError            **error);
+/* Purge: deletes (persistently) every queued event whose seq is below
+ * @below_seq (G_MAXUINT64: every event appended so far), whatever its
+ * category, and that is not in flight; those in flight are deleted when
+ * ep_queue_release() gives them back or ep_queue_take() meets them (their
+ * ids then wait for ep_queue_steal_settled_ids(), EP_EVENT_OUTCOME_PURGED,
+ * and the notify function is called), never handed out again. Returns the
+ * number of events deleted now plus those in flight it condemned. As with
+ * a revocation, the purge itself lives in memory: the caller persists
+ * ep_queue_get_purged_below() and applies it again at the next start.
+ * The deletions are written, not synced. Blocking. */
+guint64     ep_queue_purge               (EpQueue            *self,
+                                          guint64             below_seq,
+                                          GError            **error);
+/* The seq below which every event is purged (0: none). */
+guint64     ep_queue_get_purged_below    (EpQueue            *self);
 /* The seq below which @category's events are revoked (0: none). */
 guint64     ep_queue_get_revoked_below   (EpQueue            *self,
                                           EpConsentCategory   category);

@@ -625,10 +625,12 @@ collect_jobs (EpQueue  *self,
               GArray   *blocked)
 {
   guint64 revoked_below[G_N_ELEMENTS (self->revoked_below)];
+  guint64 purged_below = __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED);
   gsize bytes = 0;
 
   for (guint c = 0; c < G_N_ELEMENTS (revoked_below); c++)
-    revoked_below[c] = __atomic_load_n (&self->revoked_below[c], __ATOMIC_RELAXED);
+    revoked_below[c] = MAX (purged_below,
+                            __atomic_load_n (&self->revoked_below[c], __ATOMIC_RELAXED));
 
   for (; pos < self->index.len && jobs->len < max_items; pos++)
     {
@@ -847,12 +849,37 @@ drop_blocked (EpQueue *self,
               GArray  *jobs)
 {
   g_autoptr(GHashTable) counts = counts_new ();
+  g_autoptr(GArray) purged = read_job_array_new ();
+  guint64 purged_below = __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED);
   EpQueueNotifyFunc func;
   gpointer data;
   GHashTableIter iter;
   gpointer name, count;
+  gboolean want = wants_ids (self);
+  GPtrArray *ids = want ? g_ptr_array_new_with_free_func (g_free) : NULL;
 
-  GPtrArray *ids = wants_ids (self) ? g_ptr_array_new_with_free_func (g_free) : NULL;
+  /* Purged ones are not consent drops: not counted, reported apart. */
+  for (guint i = 0; i < jobs->len; )
+    {
+      ReadJob *job = &g_array_index (jobs, ReadJob, i);
+
+      if (job->seq < purged_below)
+        {
+          g_array_append_val (purged, *job);
+          job->seg = NULL;   /* moved to @purged */
+          g_array_remove_index (jobs, i);
+        }
+      else
+        i++;
+    }
+  if (purged->len > 0 && want)
+    {
+      GPtrArray *purged_ids = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GHashTable) ignored = counts_new ();
+
+      count_names (purged, ignored, purged_ids);
+      add_settled_ids (self, EP_EVENT_OUTCOME_PURGED, purged_ids);
+    }
 
   /* The names are read without any lock, then added up under drops_lock,
    * which the main context takes to steal them. */
@@ -927,6 +954,73 @@ ep_queue_remove_category (EpQueue            *self,
     g_prefix_error (error, "The %u deleted event(s) may come back after a restart: ",
                     jobs->len);
   return counts;
+}
+
+guint64
+ep_queue_purge (EpQueue  *self,
+                guint64   below_seq,
+                GError  **error)
+{
+  g_autoptr(GArray) jobs = read_job_array_new ();
+  EpJournalWrite w = { 0 };
+  guint64 n_in_flight = 0;
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (EP_IS_QUEUE (self), 0);
+  g_return_val_if_fail (error == NULL || *error == NULL, 0);
+
+  g_mutex_lock (&self->mutex);
+  if (self->closed)
+    {
+      g_mutex_unlock (&self->mutex);
+      g_set_error_literal (error, EP_ERROR, EP_ERROR_CLOSED, "The queue is closed");
+      return 0;
+    }
+  below_seq = MIN (below_seq, self->next_seq);
+  if (below_seq > self->purged_below)
+    __atomic_store_n (&self->purged_below, below_seq, __ATOMIC_RELAXED);
+  for (gsize i = 0; i < self->index.len; i++)
+    {
+      EpQueueEntry *e = ep_queue_index_at (&self->index, i);
+      EntryState state = ep_queue_entry_state (e);
+
+      if (e->seq >= below_seq)
+        break;
+      if (state == ENTRY_PENDING)
+        add_job (self, e, jobs);
+      else if (state == ENTRY_IN_FLIGHT)
+        n_in_flight++;
+    }
+  if (jobs->len > 0)
+    ok = remove_jobs_begin_locked (self, jobs, &w, error);
+  g_mutex_unlock (&self->mutex);
+  if (ok && jobs->len > 0)
+    ok = ep_queue_remove_finish (self, &w, error);
+
+  if (jobs->len > 0 && wants_ids (self))
+    {
+      GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GHashTable) ignored = counts_new ();
+
+      count_names (jobs, ignored, ids);
+      add_settled_ids (self, EP_EVENT_OUTCOME_PURGED, ids);
+    }
+  if (!ok)
+    {
+      g_prefix_error (error, "The %u purged event(s) may come back after a restart: ",
+                      jobs->len);
+      return 0;
+    }
+  return jobs->len + n_in_flight;
+}
+
+guint64
+ep_queue_get_purged_below (EpQueue *self)
+{
+  g_return_val_if_fail (EP_IS_QUEUE (self), 0);
+
+  /* Without the mutex: the main context calls this. */
+  return __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED);
 }
 
 guint64
@@ -1051,8 +1145,9 @@ ep_queue_release (EpQueue       *self,
       ep_queue_entry_set_state (e, ENTRY_PENDING);
       self->n_in_flight--;
       self->cursor_seq = MIN (self->cursor_seq, seqs[i]);
-      /* its consent was revoked while it was out: it goes now */
-      if (e->seq < __atomic_load_n (&self->revoked_below[e->category], __ATOMIC_RELAXED))
+      /* its consent was revoked (or the queue purged) while it was out: it goes now */
+      if (e->seq < __atomic_load_n (&self->revoked_below[e->category], __ATOMIC_RELAXED) ||
+          e->seq < __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED))
         add_job (self, e, revoked);
     }
   if (revoked->len > 0 && !self->closed)

@@ -269,6 +269,31 @@ ep_scheduler_pop_due_aside (EpScheduler *self)
   return NULL;
 }
 
+/* Main context: the queue was purged (ep_queue_purge()): the suspects it
+ * covers are handed back to the queue now, which deletes them, instead of
+ * at their next attempt (up to an hour away). */
+void
+ep_scheduler_purged (EpScheduler *self)
+{
+  guint64 below = ep_queue_get_purged_below (self->queue);
+  GList *l = self->aside.head;
+
+  while (l != NULL)
+    {
+      GList *next = l->next;
+      Batch *batch = l->data;
+
+      if (ep_scheduler_batch_seq (batch, 0) < below)
+        {
+          g_queue_delete_link (&self->aside, l);
+          self->in_flight++;
+          self->bytes_ahead += batch->bytes;
+          ep_scheduler_post_aside (self, batch);   /* given back, not posted */
+        }
+      l = next;
+    }
+}
+
 /* Flush skips the suspects' backoff, as it skips the drain's. */
 void
 ep_scheduler_make_aside_due (EpScheduler *self)

@@ -102,6 +102,10 @@ void         ep_scheduler_queue_grew      (EpScheduler             *self);
  * this arms it. */
 void         ep_scheduler_counters_changed (EpScheduler            *self);
 
+/* Main context: the queue was purged; suspects waiting aside that the
+ * purge covers go back to the queue now (which deletes them). */
+void         ep_scheduler_purged          (EpScheduler             *self);
+
 /* Main context. Takes effect for the next batches. */
 void         ep_scheduler_set_max_in_flight (EpScheduler           *self,
                                              guint                  max_in_flight);

@@ -600,12 +600,13 @@ ep_scheduler_post_aside (EpScheduler *self,
   int category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
                                                 g_bytes_get_size (item->record));
 
-  if (self->stopped ||
+  if (self->stopped || item->seq < ep_queue_get_purged_below (self->queue) ||
       (category >= 0 && category <= EP_CONSENT_CATEGORY_TARGETING &&
        item->seq < ep_queue_get_revoked_below (self->queue, category)))
     {
-      /* A revoked event is never sent: the queue deletes it when it is
-       * handed back (ep_queue_remove_category()). */
+      /* A revoked or purged event is never sent: the queue deletes it
+       * when it is handed back (ep_queue_remove_category(),
+       * ep_queue_purge()). */
       ep_scheduler_release_batch (self, batch);
       finish_batch (self, batch);
       return;

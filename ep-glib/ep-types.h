@@ -89,7 +89,7 @@ typedef enum {
  *   it was deleted and counted as a validation failure
  * @EP_EVENT_OUTCOME_EXPIRED: the event was older than
  *   `max-event-age`: it was deleted unsent and counted as expired
- * @EP_EVENT_OUTCOME_PURGED: `ep_producer_purge_async()` deleted it unsent
+ * @EP_EVENT_OUTCOME_PURGED: ep_producer_purge_async() deleted it unsent
  * @EP_EVENT_OUTCOME_CONSENT_REVOKED: its consent category was blocked
  *   (ep_producer_set_consent_blocked(), or a revocation restored at start)
  *   before it was delivered: it was deleted unsent and counted as

@@ -30,6 +30,7 @@ GLib.setenv('GIO_USE_PROXY_RESOLVER', 'dummy', false);
 GLib.setenv('GSETTINGS_BACKEND', 'memory', false);
 
 Gio._promisify(Ep.Producer.prototype, 'flush_async', 'flush_finish');
+Gio._promisify(Ep.Producer.prototype, 'purge_async', 'purge_finish');
 Gio._promisify(Ep.Producer.prototype, 'close_async', 'close_finish');
 
 const encoder = new TextEncoder();
@@ -426,6 +427,26 @@ const tests = {
         for (const id of delivered)
             assertEqual(settled.get(id), Ep.EventOutcome.DELIVERED, `outcome of ${id}`);
         assertEqual(settled.get(revoked), Ep.EventOutcome.CONSENT_REVOKED, 'revoked outcome');
+    },
+
+    async purge() {
+        const producer = newProducer();
+        const purged = new Set();
+        producer.connect('events-settled', (p, ids, outcome) => {
+            if (outcome === Ep.EventOutcome.PURGED)
+                ids.forEach(id => purged.add(id));
+        });
+        consumer.failing = true;
+        const ids = [];
+        for (let i = 0; i < 4; i++)
+            ids.push(producer.send_event_full('purged', Ep.ConsentCategory.NECESSARY, '{}', null)[1]);
+        assertEqual(await producer.purge_async(null), 4, 'purge_finish');
+        assertEqual(producer.queue_length, 0, 'queue length after purge');
+        await runUntil(() => ids.every(id => purged.has(id)), 'events-settled PURGED');
+        consumer.failing = false;
+        const [ok, error] = await flush(producer);
+        assert(ok && error === null, `flush: ${error}`);
+        assertEqual(consumer.appEvents().length, 0, 'nothing delivered');
     },
 
     async deliveryByTimer() {

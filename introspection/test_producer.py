@@ -298,6 +298,33 @@ class ProducerTest(unittest.TestCase):
         self.assertEqual(sorted(json.loads(e["payload"])["n"] for e in self.consumer.app_events()
                                 if e["name"] == "zipped"), list(range(10)))
 
+    def test_purge(self):
+        producer = self.new_producer()
+        purged = set()
+
+        def on_settled(p, ids, outcome):
+            if outcome == Ep.EventOutcome.PURGED:
+                purged.update(ids)
+
+        producer.connect("events-settled", on_settled)
+        self.consumer.failing = True
+        ids = [producer.send_event_full("purged", Ep.ConsentCategory.NECESSARY, "{}", None)[1]
+               for _ in range(4)]
+        done = []
+
+        def on_purged(source, result, user_data):
+            done.append(source.purge_finish(result))
+
+        producer.purge_async(None, on_purged, None)
+        run_until(lambda: done, "purge to finish")
+        self.assertEqual(done[0], 4)
+        self.assertEqual(producer.props.queue_length, 0)
+        run_until(lambda: purged >= set(ids), "events-settled PURGED")
+        self.consumer.failing = False
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        self.assertEqual(self.consumer.app_events(), [])
+
     def test_new_uses_state_dir(self):
         producer = Ep.Producer.new("ep-pytest-new", "2.0", self.consumer.consumer_uri,
                                    self.consumer.public_consumer_uri)

@@ -206,6 +206,147 @@ test_settled_refused (Fixture       *fx,
   settled_clear (&settled);
 }
 
+/* purge ----------------------------------------------------------------------- */
+
+static guint64
+purge (EpProducer *producer,
+       GError    **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  ep_producer_purge_async (producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  return ep_producer_purge_finish (producer, result, error);
+}
+
+/* Every queued event goes, NECESSARY included, without being sent; events
+ * sent after the purge are kept and delivered; a restart brings nothing
+ * back. */
+static void
+test_purge_queued (Fixture       *fx,
+                   gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(GPtrArray) purged = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) later = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  Settled settled;
+
+  settled_init (&settled, producer);
+  ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, FALSE);
+  send_ids (producer, "necessary", EP_CONSENT_CATEGORY_NECESSARY, 30, purged);
+  send_ids (producer, "performance", EP_CONSENT_CATEGORY_PERFORMANCE, 5, purged);
+  g_assert_cmpuint (purge (producer, &error), ==, 35);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+  EP_TEST_SPIN_UNTIL (all_have (&settled, purged, EP_EVENT_OUTCOME_PURGED));
+  /* a purge is not a drop */
+  g_assert_true (counters_have (producer, "\"consentFilteredEvents\":{}"));
+
+  send_ids (producer, "later", EP_CONSENT_CATEGORY_NECESSARY, 3, later);
+  assert_flush_ok (producer);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 3);
+  g_assert_true (all_have (&settled, later, EP_EVENT_OUTCOME_DELIVERED));
+  g_clear_object (&producer);
+
+  producer = producer_new (fx, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
+  g_assert_cmpuint (purge (producer, &error), ==, 0);
+  g_assert_no_error (error);
+  settled_clear (&settled);
+}
+
+/* Copies the queue directory as a crash would leave it (the files are in
+ * the kernel) while the producer holds it. */
+static char *
+copy_queue (Fixture *fx)
+{
+  g_autofree char *copy = g_strconcat (fx->consumer.dir, "-crash", NULL);
+  g_autofree char *command = g_strdup_printf ("cp -r '%s' '%s'", fx->consumer.dir, copy);
+  int status;
+
+  g_assert_true (g_spawn_command_line_sync (command, NULL, NULL, &status, NULL));
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return g_steal_pointer (&copy);
+}
+
+/* Events in a request when the purge is called are never sent again,
+ * whatever the reply (here a failure), and the purge is durable when it
+ * completes: a crash before their request ends (the directory as it is
+ * then) deletes them at the next start. */
+static void
+test_purge_in_flight (Fixture       *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
+  g_autoptr(EpProducer) restarted = NULL;
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GAsyncResult) flushed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *crashed = NULL;
+  guint before;
+  Settled settled;
+
+  settled_init (&settled, producer);
+  send_ids (producer, "in-flight", EP_CONSENT_CATEGORY_NECESSARY, 25, ids);
+  ep_test_server_push_hang (fx->consumer.server);
+  ep_producer_flush_async (producer, NULL, ep_test_store_result, &flushed);
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fx->consumer.server) == 1);
+
+  g_assert_cmpuint (purge (producer, &error), ==, 25);
+  g_assert_no_error (error);
+  crashed = copy_queue (fx);
+
+  ep_test_server_release_hung (fx->consumer.server);
+  ep_test_wait_result (&flushed);
+  EP_TEST_SPIN_UNTIL (all_have (&settled, ids, EP_EVENT_OUTCOME_PURGED));
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  before = ep_test_server_get_n_requests (fx->consumer.server);
+  assert_flush_ok (producer);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, before);
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 0);
+
+  /* the crash copy: the purge record deletes the 10 that were in flight */
+  restarted = ep_test_producer_new (crashed, fx->consumer.uri, fx->consumer.public_uri, NULL, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (restarted), ==, 0);
+  g_assert_true (ep_test_flush (restarted, NULL));
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 0);
+  g_clear_object (&restarted);
+  ep_test_remove_tree (crashed);
+  settled_clear (&settled);
+}
+
+/* A suspect waiting aside is purged too, at once (not at its next
+ * attempt, up to an hour away). */
+static void
+test_purge_aside (Fixture       *fx,
+                  gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(GPtrArray) poison = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) good = g_ptr_array_new_with_free_func (g_free);
+  const char *poison_names[] = { "poison", NULL };
+  g_autoptr(GError) error = NULL;
+  guint before;
+  Settled settled;
+
+  settled_init (&settled, producer);
+  ep_test_server_set_sender_fault_names (fx->consumer.server, poison_names);
+  send_ids (producer, "poison", EP_CONSENT_CATEGORY_NECESSARY, 1, poison);
+  send_ids (producer, "good", EP_CONSENT_CATEGORY_NECESSARY, 20, good);
+  assert_flush_fails (producer, "1 event is still queued*aside*");
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 1);
+
+  g_assert_cmpuint (purge (producer, &error), ==, 1);
+  g_assert_no_error (error);
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  EP_TEST_SPIN_UNTIL (all_have (&settled, poison, EP_EVENT_OUTCOME_PURGED));
+  before = ep_test_server_get_n_requests (fx->consumer.server);
+  assert_flush_ok (producer);
+  g_assert_cmpuint (ep_test_server_get_n_requests (fx->consumer.server), ==, before);
+  settled_clear (&settled);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -216,6 +357,9 @@ main (int   argc,
   ADD ("/ep/lifecycle/settled/no-handler-no-cost", test_settled_no_handler_no_cost);
   ADD ("/ep/lifecycle/settled/consent-revoked", test_settled_consent_revoked);
   ADD ("/ep/lifecycle/settled/refused", test_settled_refused);
+  ADD ("/ep/lifecycle/purge/queued", test_purge_queued);
+  ADD ("/ep/lifecycle/purge/in-flight", test_purge_in_flight);
+  ADD ("/ep/lifecycle/purge/aside", test_purge_aside);
 
   return g_test_run ();
 }

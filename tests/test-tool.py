@@ -115,6 +115,17 @@ class ToolTest(unittest.TestCase):
         lines = run_tool("dump", "-d", self.queue).stdout.splitlines()
         self.assertEqual([json.loads(l)["payload"] for l in lines], [str(i) for i in range(300)])
 
+    def test_purge(self):
+        for i in range(7):
+            run_tool("send", "-d", self.queue, "purged", '{"i":%d}' % i)
+        run_tool("send", "-d", self.queue, "--category", "performance", "purged", "{}")
+        proc = run_tool("purge", self.queue)
+        self.assertIn("purged 8 events", proc.stdout)
+        self.assertEqual(self.status()["queue_length"], 0)
+        self.assertEqual(run_tool("dump", "-d", self.queue).stdout, "")
+        proc = run_tool("purge", "-d", self.queue, "--json")
+        self.assertEqual(json.loads(proc.stdout), {"purged": 0, "queue_length": 0})
+
     def test_flush_delivers(self):
         consumer = Consumer(self.workdir)
         try:

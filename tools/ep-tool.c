@@ -1,4 +1,4 @@
-/* ep-tool.c: inspect, feed and flush an ep-glib queue directory
+/* ep-tool.c: inspect, feed, flush and purge an ep-glib queue directory
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -85,10 +85,11 @@ static const char summary[] =
   "  status              queue length, bytes, oldest event age, outage, dropped-event counters\n"
   "  dump                print the queued events as JSON lines (access tokens redacted)\n"
   "  flush               deliver the queue to the consumer now\n"
+  "  purge [DIR]         delete every queued event unsent (all categories)\n"
   "\n"
-  "status, dump and flush need an existing queue directory; send creates one.\n"
+  "status, dump, flush and purge need an existing queue directory; send creates one.\n"
   "status and dump read a queue that a running application holds (a snapshot);\n"
-  "send and flush refuse it.";
+  "send, flush and purge refuse it.";
 
 static const char description[] =
   "Examples:\n"
@@ -96,7 +97,8 @@ static const char description[] =
   "  ep-tool dump --app my-player --follow | jq .name\n"
   "  ep-tool send -d /tmp/q --category performance playback_start '{\"track\":1}'\n"
   "  ep-tool dump -d /tmp/q | jq .name\n"
-  "  ep-tool flush -d /tmp/q --consumer http://127.0.0.1:8080\n";
+  "  ep-tool flush -d /tmp/q --consumer http://127.0.0.1:8080\n"
+  "  ep-tool purge --app my-player\n";
 
 static void
 fail (const char *format,
@@ -773,6 +775,57 @@ cmd_flush (int    argc,
   return flush.ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* purge: ep_producer_purge_async() on a closed queue (never delivers: the
+ * tool's timers are far away and nothing flushes). */
+static void
+purged (GObject      *source,
+        GAsyncResult *result,
+        gpointer      user_data)
+{
+  Flush *purge = user_data;
+  g_autoptr(GError) error = NULL;
+
+  purge->total = ep_producer_purge_finish (EP_PRODUCER (source), result, &error);
+  purge->ok = error == NULL;
+  if (error != NULL)
+    purge->error = g_strdup (error->message);
+  g_main_loop_quit (purge->loop);
+}
+
+static int
+cmd_purge (int    argc,
+           char **argv)
+{
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Flush purge = { loop, FALSE, NULL, 0, FALSE };
+
+  if (argc > 2)
+    fail ("purge takes at most one argument, the queue directory (see --help)");
+  if (argc == 2)
+    {
+      if (opt_queue_dir != NULL)
+        fail ("give the queue directory once: as DIR, --queue-dir or --app (see --help)");
+      opt_queue_dir = g_strdup (argv[1]);
+    }
+  producer = open_existing_queue ();
+  ep_producer_purge_async (producer, NULL, purged, &purge);
+  g_main_loop_run (loop);
+  if (!purge.ok)
+    {
+      g_printerr ("ep-tool: purge failed: %s\n", purge.error);
+      g_free (purge.error);
+      return EXIT_FAILURE;
+    }
+  if (opt_json)
+    g_print ("{\"purged\":%" G_GUINT64_FORMAT ",\"queue_length\":%" G_GUINT64_FORMAT "}\n",
+             purge.total, ep_producer_get_queue_length (producer));
+  else
+    g_print ("purged %" G_GUINT64_FORMAT " %s; the queue is empty\n", purge.total,
+             purge.total == 1 ? "event" : "events");
+  return EXIT_SUCCESS;
+}
+
 static int
 print_version (void)
 {
@@ -820,7 +873,7 @@ main (int    argc,
   library_log = g_ptr_array_new_with_free_func (g_free);
   g_log_set_writer_func (tool_log_writer, NULL, NULL);
   if (argc < 2)
-    fail ("a command is required: send, status, dump or flush (see --help)");
+    fail ("a command is required: send, status, dump, flush or purge (see --help)");
 
   command = argv[1];
   argc--;
@@ -833,5 +886,7 @@ main (int    argc,
     return cmd_dump (argc, argv);
   if (g_str_equal (command, "flush"))
     return cmd_flush (argc, argv);
-  fail ("unknown command '%s': expected send, status, dump or flush", command);
+  if (g_str_equal (command, "purge"))
+    return cmd_purge (argc, argv);
+  fail ("unknown command '%s': expected send, status, dump, flush or purge", command);
 }
