@@ -131,6 +131,51 @@ test_live (void)
   ep_test_consumer_clear (&consumer);
 }
 
+static void
+on_settled (EpProducer     *producer,
+            const char    **ids,
+            EpEventOutcome  outcome,
+            GHashTable     *settled)
+{
+  for (guint i = 0; ids[i] != NULL; i++)
+    g_hash_table_insert (settled, g_strdup (ids[i]), GUINT_TO_POINTER (outcome + 1));
+}
+
+/* The desktop's no settles the queued events of the two categories as
+ * EP_EVENT_OUTCOME_CONSENT_REVOKED (events-settled), as a revocation by
+ * the application does; NECESSARY ones are not settled. */
+static void
+test_settled_revoked (void)
+{
+  EpTestConsumer consumer;
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GHashTable) settled = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *perf_id = NULL;
+  g_autofree char *ad_id = NULL;
+  g_autofree char *need_id = NULL;
+
+  set_desktop (TRUE);
+  ep_test_consumer_init (&consumer, "privacy-settled", NULL);
+  producer = ep_test_consumer_new_producer (&consumer, NULL);
+  g_signal_connect (producer, "events-settled", G_CALLBACK (on_settled), settled);
+  unblock_all (producer);
+  g_assert_cmpint (ep_producer_send_event_full (producer, "perf", PERF, "{}", NULL, &perf_id), ==,
+                   EP_SEND_RESULT_STORED);
+  g_assert_cmpint (ep_producer_send_event_full (producer, "ad", TARGET, "{}", NULL, &ad_id), ==,
+                   EP_SEND_RESULT_STORED);
+  g_assert_cmpint (ep_producer_send_event_full (producer, "need", NEED, "{}", NULL, &need_id), ==,
+                   EP_SEND_RESULT_STORED);
+  set_desktop (FALSE);
+  EP_TEST_SPIN_UNTIL (g_hash_table_size (settled) == 2);
+  g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (settled, perf_id)), ==,
+                    EP_EVENT_OUTCOME_CONSENT_REVOKED + 1);
+  g_assert_cmpuint (GPOINTER_TO_UINT (g_hash_table_lookup (settled, ad_id)), ==,
+                    EP_EVENT_OUTCOME_CONSENT_REVOKED + 1);
+  g_assert_false (g_hash_table_contains (settled, need_id));
+  g_clear_object (&producer);
+  ep_test_consumer_clear (&consumer);
+}
+
 /* effective = application OR desktop: the desktop's yes never unblocks
  * what the application blocked, and the application's unblock does not
  * lift the desktop's no. */
@@ -317,6 +362,7 @@ main (int    argc,
   g_test_add_func ("/ep/privacy/live", test_live);
   g_test_add_func ("/ep/privacy/app-choice-kept", test_app_choice_kept);
   g_test_add_func ("/ep/privacy/in-flight", test_in_flight);
+  g_test_add_func ("/ep/privacy/settled-revoked", test_settled_revoked);
   g_test_add_func ("/ep/privacy/at-start", test_at_start);
   g_test_add_func ("/ep/privacy/not-followed", test_not_followed);
   return g_test_run ();
