@@ -118,6 +118,8 @@ ep_producer_privacy_start (EpProducer *self)
        * from there (which reads it again, so no change is missed). */
       g_autoptr(GSettings) once = settings_new (schema);
 
+      g_debug ("The producer's main context runs in another thread: %s is read now and "
+               "followed from there", PRIVACY_SCHEMA);
       ep_producer_consent_set_desktop_blocked (self,
                                                !g_settings_get_boolean (once, USAGE_STATS_KEY));
       ep_producer_call_on_main (self, 0, watch_on_main);

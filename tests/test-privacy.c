@@ -176,6 +176,80 @@ test_settled_revoked (void)
   ep_test_consumer_clear (&consumer);
 }
 
+typedef struct {
+  GMainContext *context;
+  GMainLoop    *loop;
+} ContextThread;
+
+static gpointer
+run_context (gpointer data)
+{
+  ContextThread *ct = data;
+
+  g_main_context_push_thread_default (ct->context);
+  g_main_loop_run (ct->loop);
+  g_main_context_pop_thread_default (ct->context);
+  return NULL;
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The producer's main context runs in another thread when init is called
+ * (init cannot acquire it): the setting is read during init (its no
+ * applies before init returns) and followed from that thread. */
+static void
+test_context_in_other_thread (void)
+{
+  g_autofree char *dir = ep_test_make_dir ("privacy-thread");
+  ContextThread ct = { g_main_context_new (), NULL };
+  g_autoptr(EpProducer) producer = NULL;
+  g_autoptr(GError) error = NULL;
+  GThread *thread;
+  gint64 deadline;
+
+  ct.loop = g_main_loop_new (ct.context, FALSE);
+  set_desktop (FALSE);
+  g_main_context_push_thread_default (ct.context);
+  producer = g_object_new (EP_TYPE_PRODUCER, "app-name", "test-app", "app-version", "1.2.3",
+                           "consumer-uri", "http://127.0.0.1:9/api/event-batch",
+                           "public-consumer-uri", "http://127.0.0.1:9/api/event-batch",
+                           "queue-dir", dir, "batch-interval", 3600 * 1000,
+                           "monitoring-interval", 3600 * 1000, NULL);
+  g_main_context_pop_thread_default (ct.context);
+  thread = g_thread_new ("producer-context", run_context, &ct);
+  /* the thread owns the context once its loop runs */
+  deadline = g_get_monotonic_time () + EP_TEST_TIMEOUT_MS * 1000;
+  while (!g_main_loop_is_running (ct.loop))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_thread_yield ();
+    }
+  g_assert_true (g_initable_init (G_INITABLE (producer), NULL, &error));
+  g_assert_no_error (error);
+  unblock_all (producer);
+  g_assert_true (ep_producer_get_consent_blocked (producer, PERF));
+
+  set_desktop (TRUE);
+  deadline = g_get_monotonic_time () + EP_TEST_TIMEOUT_MS * 1000;
+  while (ep_producer_get_consent_blocked (producer, PERF))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (1000);   /* the other thread dispatches the change */
+    }
+  g_assert_false (ep_producer_get_consent_blocked (producer, TARGET));
+
+  g_main_context_invoke (ct.context, quit_loop, ct.loop);
+  g_thread_join (thread);
+  g_clear_object (&producer);
+  g_main_loop_unref (ct.loop);
+  g_main_context_unref (ct.context);
+}
+
 /* effective = application OR desktop: the desktop's yes never unblocks
  * what the application blocked, and the application's unblock does not
  * lift the desktop's no. */
@@ -363,6 +437,7 @@ main (int    argc,
   g_test_add_func ("/ep/privacy/app-choice-kept", test_app_choice_kept);
   g_test_add_func ("/ep/privacy/in-flight", test_in_flight);
   g_test_add_func ("/ep/privacy/settled-revoked", test_settled_revoked);
+  g_test_add_func ("/ep/privacy/context-in-other-thread", test_context_in_other_thread);
   g_test_add_func ("/ep/privacy/at-start", test_at_start);
   g_test_add_func ("/ep/privacy/not-followed", test_not_followed);
   return g_test_run ();
