@@ -600,13 +600,23 @@ ep_scheduler_post_aside (EpScheduler *self,
   int category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
                                                 g_bytes_get_size (item->record));
 
-  if (self->stopped || item->seq < ep_queue_get_purged_below (self->queue) ||
+  if (self->stopped)
+    {
+      /* Back to its place; the ledger remembers it for the next run. */
+      ep_scheduler_release_batch (self, batch);
+      finish_batch (self, batch);
+      return;
+    }
+  if (item->seq < ep_queue_get_purged_below (self->queue) ||
       (category >= 0 && category <= EP_CONSENT_CATEGORY_TARGETING &&
        item->seq < ep_queue_get_revoked_below (self->queue, category)))
     {
       /* A revoked or purged event is never sent: the queue deletes it
        * when it is handed back (ep_queue_remove_category(),
-       * ep_queue_purge()). */
+       * ep_queue_purge()). It leaves unconfirmed: the ledger forgets it
+       * (its id no longer stays on disk, in witness.gvariant). */
+      ep_witness_forget (self->witness, ep_scheduler_batch_event (batch, 0)->id);
+      ep_scheduler_witness_changed (self);
       ep_scheduler_release_batch (self, batch);
       finish_batch (self, batch);
       return;

@@ -218,6 +218,37 @@ test_poison_behind_flaky_consumer_kept (Fixture       *fx,
 /* A suspect of a category the user then blocks is never sent again: it
  * goes back to the queue, which deletes it and counts it. */
 static void
+close_producer (EpProducer **producer)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
+  ep_producer_close_async (*producer, NULL, ep_test_store_result, &result);
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_close_finish (*producer, result, &error));
+  g_assert_no_error (error);
+  g_clear_object (producer);
+}
+
+/* Records in the ledger a closed producer saved beside its queue. */
+static guint
+ledger_n_records (Fixture *fx)
+{
+  g_autofree char *path = g_build_filename (fx->consumer.dir, EP_WITNESS_BLOB_NAME, NULL);
+  g_autoptr(EpWitness) witness = ep_witness_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) blob = NULL;
+  char *contents;
+  gsize length;
+
+  g_assert_true (g_file_get_contents (path, &contents, &length, &error));
+  g_assert_no_error (error);
+  blob = g_bytes_new_take (contents, length);
+  g_assert_true (ep_witness_load (witness, blob));
+  return ep_witness_get_n_records (witness);
+}
+
+static void
 test_revoked_suspect_never_sent (Fixture       *fx,
                                  gconstpointer  data)
 {
@@ -238,22 +269,14 @@ test_revoked_suspect_never_sent (Fixture       *fx,
   g_assert_cmpuint (requests_with (fx, before, "poison", NULL), ==, 0);
   g_assert_true (counters_have (producer, "\"consentFilteredEvents\":{\"poison\":1}"));
   g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
+
+  /* It left the queue unconfirmed: the ledger forgot it (its record, with
+   * its id, stayed in witness.gvariant after the event was gone). */
+  close_producer (&producer);
+  g_assert_cmpuint (ledger_n_records (fx), ==, 0);
 }
 
 /* The evidence survives a restart ----------------------------------------- */
-
-static void
-close_producer (EpProducer **producer)
-{
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-
-  ep_producer_close_async (*producer, NULL, ep_test_store_result, &result);
-  ep_test_wait_result (&result);
-  g_assert_true (ep_producer_close_finish (*producer, result, &error));
-  g_assert_no_error (error);
-  g_clear_object (producer);
-}
 
 /* Refused on its own three times in one run: the next run knows it. It
  * is taken out of the first batch it comes in (never sent with others
