@@ -257,7 +257,11 @@ ep_producer_dispose (GObject *object)
     ep_monitor_close (self->monitor);
   ep_submitter_close (self->submitter);
   if (self->queue != NULL)
-    ep_queue_close (self->queue);
+    {
+      /* the queue's threads no longer ask a producer that is going away */
+      ep_queue_set_wants_ids_func (self->queue, NULL, NULL);
+      ep_queue_close (self->queue);
+    }
   g_clear_object (&self->transport);
 
   G_OBJECT_CLASS (ep_producer_parent_class)->dispose (object);
