@@ -319,7 +319,10 @@ ep_witness_note_refused (EpWitness          *self,
       self->dirty = TRUE;
       return;
     }
+  /* Held by this call too, so that no let-go below frees it (a dead link
+   * of a record that lists an event twice, say). */
   refusal = refusal_new (endpoint);
+  refusal->ref_count = 1;
   /* Each event first (the records may evict), then the links. */
   for (guint i = 0; i < n_ids; i++)
     {
@@ -339,8 +342,7 @@ ep_witness_note_refused (EpWitness          *self,
           /* Evicted by a later one of @ids (the records dated after now:
            * the wall clock went back): this refusal can never be proven
            * wrong by its confirmation, so count it now. Not through
-           * refusal_let_go(): no record holds it yet, and its reference
-           * count must not reach 0 while the others are linked. */
+           * refusal_let_go(): this record holds no reference to it. */
           if (!refusal->dead)
             {
               count_up (&endpoint_of (self, endpoint)->proven_wrong, 1);
@@ -358,7 +360,7 @@ ep_witness_note_refused (EpWitness          *self,
       refusal->ref_count++;
       g_ptr_array_add (record->links, refusal);
     }
-  if (refusal->ref_count == 0)
+  if (--refusal->ref_count == 0)
     g_free (refusal);
   self->dirty = TRUE;
 }

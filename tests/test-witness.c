@@ -27,10 +27,13 @@ typedef struct {
   guint32     refusals, specific, solo_open;
   guint64     confirmed_at, wrong_at;
   gint64      first_us, last_us;
+  guint32     links[EP_WITNESS_MAX_LINKS];   /* refusals 0.. (of endpoint 0) */
+  guint       n_links;
 } TestRecord;
 
-/* A ledger file: @n_records records (@make fills the i-th), no shared
- * refusals, the endpoints' counts as given. */
+/* A ledger file: @n_records records (@make fills the i-th, and may link
+ * it to the refusals 0..EP_WITNESS_MAX_LINKS-1, all of endpoint 0; each
+ * must be linked), the endpoints' counts as given. */
 static GBytes *
 ledger_blob (guint64   confirmed,
              guint64   proven_wrong,
@@ -39,6 +42,8 @@ ledger_blob (guint64   confirmed,
 {
   GVariantBuilder endpoints, records;
   g_autoptr(GVariant) state = NULL;
+  static const guint8 no_endpoints[EP_WITNESS_MAX_LINKS] = { 0 };
+  gsize n_refusals = 0;
   char id[32];
 
   g_variant_builder_init (&endpoints, G_VARIANT_TYPE ("a(tt)"));
@@ -54,11 +59,14 @@ ledger_blob (guint64   confirmed,
         make (i, &r, id);
       g_variant_builder_add (&records, "(syuuuttxx@au)", r.id, r.endpoint, r.refusals, r.specific,
                              r.solo_open, r.confirmed_at, r.wrong_at, r.first_us, r.last_us,
-                             g_variant_new_array (G_VARIANT_TYPE_UINT32, NULL, 0));
+                             g_variant_new_fixed_array (G_VARIANT_TYPE_UINT32, r.links, r.n_links,
+                                                        sizeof (guint32)));
+      n_refusals = MAX (n_refusals, r.n_links);
     }
   state = g_variant_ref_sink (g_variant_new ("(u@a(tt)@aya(syuuuttxxau))", 1u,
                                              g_variant_builder_end (&endpoints),
-                                             g_variant_new_array (G_VARIANT_TYPE_BYTE, NULL, 0),
+                                             g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, no_endpoints,
+                                                                        n_refusals, 1),
                                              &records));
   return g_variant_get_data_as_bytes (state);
 }
@@ -119,6 +127,53 @@ test_full_ledger_clock_went_back (void)
   /* The survivors' confirmations let go of the refusals they linked. */
   ep_witness_note_confirmed (witness, 0, "new2");
   ep_witness_note_confirmed (witness, 0, "new5");
+  saved = save (witness);
+  g_assert_true (ep_witness_load (witness, saved));
+}
+
+/* "dup" refused EP_WITNESS_MAX_LINKS times, each time with one of
+ * o0..o15; the rest fill the ledger. All dated ahead. */
+static void
+dup_full_of_links (guint       i,
+                   TestRecord *record,
+                   char       *id)
+{
+  if (i == 0)
+    {
+      record->id = "dup";
+      record->refusals = EP_WITNESS_MAX_LINKS;
+      record->solo_open = 0;
+      for (guint j = 0; j < EP_WITNESS_MAX_LINKS; j++)
+        record->links[j] = j;
+      record->n_links = EP_WITNESS_MAX_LINKS;
+    }
+  else if (i <= EP_WITNESS_MAX_LINKS)
+    {
+      g_snprintf (id, 32, "o%u", i - 1);
+      record->solo_open = 0;
+      record->links[0] = i - 1;
+      record->n_links = 1;
+    }
+}
+
+/* The same, with an event twice in the request (BatchEntryIdsNotDistinct
+ * exists: the queue can hold two copies): the refusal, counted at once
+ * because the first new record was evicted, was let go of as a dead link
+ * of "dup" while the second copy was being linked, and freed under it. */
+static void
+test_full_ledger_duplicate_ids (void)
+{
+  g_autoptr(EpWitness) witness = ep_witness_new ();
+  g_autoptr(GBytes) blob = ledger_blob (10, 0, EP_WITNESS_MAX_RECORDS, dup_full_of_links);
+  const char *ids[] = { "new1", "dup", "dup", "new2" };
+  g_autoptr(GBytes) saved = NULL;
+
+  g_assert_true (ep_witness_load (witness, blob));
+  g_assert_cmpuint (ep_witness_get_n_records (witness), ==, EP_WITNESS_MAX_RECORDS);
+  ep_witness_note_refused (witness, 0, ids, G_N_ELEMENTS (ids), FALSE);
+  g_assert_cmpuint (ep_witness_get_n_records (witness), ==, EP_WITNESS_MAX_RECORDS);
+  ep_witness_note_confirmed (witness, 0, "dup");
+  ep_witness_note_confirmed (witness, 0, "new2");
   saved = save (witness);
   g_assert_true (ep_witness_load (witness, saved));
 }
@@ -290,6 +345,7 @@ main (int   argc,
   ep_test_init (&argc, &argv);
 
   g_test_add_func ("/ep/witness/ledger/full-clock-went-back", test_full_ledger_clock_went_back);
+  g_test_add_func ("/ep/witness/ledger/full-duplicate-ids", test_full_ledger_duplicate_ids);
   g_test_add_func ("/ep/witness/ledger/full-dated-last", test_full_ledger_dated_last);
   g_test_add_func ("/ep/witness/ledger/counts-at-limits", test_counts_at_limits);
   g_test_add_func ("/ep/witness/ledger/refused-files", test_refused_files);
