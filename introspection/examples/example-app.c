@@ -95,8 +95,13 @@ send_one (App *app)
   if (app->sent == app->events / 2)
     {
       ep_producer_set_consent_blocked (app->producer, EP_CONSENT_CATEGORY_PERFORMANCE, FALSE);
-      g_print ("consent: PERFORMANCE unblocked after %d events (TARGETING stays blocked)\n",
-               app->sent);
+      if (ep_producer_get_consent_blocked (app->producer, EP_CONSENT_CATEGORY_PERFORMANCE))
+        g_print ("consent: the app unblocked PERFORMANCE after %d events, but the desktop's "
+                 "privacy setting (org.gnome.desktop.privacy send-software-usage-stats) keeps it "
+                 "blocked: see follow-desktop-privacy\n", app->sent);
+      else
+        g_print ("consent: PERFORMANCE unblocked after %d events (TARGETING stays blocked)\n",
+                 app->sent);
     }
 }
 

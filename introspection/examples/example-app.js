@@ -100,7 +100,12 @@ class App {
             this.storedIds.push(id);
         if (this.sent === Math.floor(this.options.events / 2)) {
             this.producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, false);
-            print(`consent: PERFORMANCE unblocked after ${this.sent} events (TARGETING stays blocked)`);
+            if (this.producer.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE))
+                print(`consent: the app unblocked PERFORMANCE after ${this.sent} events, but the desktop's ` +
+                      'privacy setting (org.gnome.desktop.privacy send-software-usage-stats) keeps it ' +
+                      'blocked: see follow-desktop-privacy');
+            else
+                print(`consent: PERFORMANCE unblocked after ${this.sent} events (TARGETING stays blocked)`);
         }
     }
 

@@ -74,8 +74,13 @@ class App:
             self.stored.write(event_id + "\n")
         if self.sent == self.args.events // 2:
             self.producer.set_consent_blocked(Ep.ConsentCategory.PERFORMANCE, False)
-            print("consent: PERFORMANCE unblocked after %d events (TARGETING stays blocked)"
-                  % self.sent, flush=True)
+            if self.producer.get_consent_blocked(Ep.ConsentCategory.PERFORMANCE):
+                print("consent: the app unblocked PERFORMANCE after %d events, but the desktop's "
+                      "privacy setting (org.gnome.desktop.privacy send-software-usage-stats) keeps "
+                      "it blocked: see follow-desktop-privacy" % self.sent, flush=True)
+            else:
+                print("consent: PERFORMANCE unblocked after %d events (TARGETING stays blocked)"
+                      % self.sent, flush=True)
 
     def send_due(self):
         elapsed = (GLib.get_monotonic_time() - self.start_us) / 1e6
