@@ -20,7 +20,8 @@
  * event is in the kernel when it returns; with sync_on_send it also waits
  * for the sync that covers it), a consent revocation
  * (ep_queue_remove_category() and the ep_queue_sync() that makes it
- * durable before set_consent_blocked() returns), ep_queue_peek() (tools)
+ * durable before set_consent_blocked() returns), ep_queue_peek() (tools),
+ * the expiry scan at start (ep_queue_expire(), during init, as the restore)
  * and close (a producer disposed without ep_producer_close_async()). Those
  * take the mutex, and may wait behind a thread that holds it across I/O
  * (ep_queue_get_oldest_time() also reads 8 bytes of a file on the caller's
@@ -231,6 +232,9 @@ struct _EpQueue
   GPtrArray *settled_ids[EP_QUEUE_N_OUTCOMES]; /* owned, nullable, under drops_lock:
                                * (element-type utf8) ids of events the queue deleted on
                                * its own, by EpEventOutcome, see ep_queue_steal_settled_ids() */
+  GHashTable *expired_drops;  /* owned, nullable, under drops_lock: name -> count,
+                               * see ep_queue_steal_expired() */
+  gint64     max_age_us;      /* atomic: see ep_queue_set_max_age(); 0: no limit */
   EpQueueWantsIdsFunc wants_ids_func; /* under the mutex, see ep_queue_set_wants_ids_func() */
   gpointer   wants_ids_data;
 
@@ -477,5 +481,19 @@ gboolean         ep_queue_rescue_locked         (EpQueue         *self,
 gboolean         ep_queue_restore               (EpQueue             *self,
                                                  const char * const  *feral_names,
                                                  GError             **error);
+
+/* Without the queue's locks (ep-queue.c, for ep-queue-expire.c): whether
+ * someone wants the ids of deleted events; adds @ids (consumed, nullable)
+ * to those waiting for ep_queue_steal_settled_ids(); calls the notify
+ * function. */
+gboolean    ep_queue_wants_ids           (EpQueue        *self);
+void        ep_queue_add_settled_ids     (EpQueue        *self,
+                                          EpEventOutcome  outcome,
+                                          GPtrArray      *ids);
+void        ep_queue_notify              (EpQueue        *self);
+/* ep-queue-expire.c: deletes the expired events of @items (taken, in
+ * flight) and removes them from @items; returns how many. */
+guint       ep_queue_expire_items        (EpQueue        *self,
+                                          GPtrArray      *items);
 
 G_END_DECLS

@@ -19,6 +19,7 @@ typedef enum {
   EP_DROP_CONSENT_FILTERED,
   EP_DROP_VALIDATION_FAILED,
   EP_DROP_STORING_FAILED,
+  EP_DROP_EXPIRED,           /* max-event-age; the state file keeps it as an extension */
   EP_N_DROP_REASONS
 } EpDropReason;
 
@@ -35,7 +36,9 @@ typedef enum {
 #define EP_MONITOR_MAX_NAMES 1000
 #define EP_MONITOR_OTHER_NAME "(other)"
 
-#define EP_MONITOR_SNAPSHOT_TYPE "(a{st}a{st}a{st})"
+/* The four maps, in EpDropReason order (ep_producer_dup_counters() shows
+ * the first three). */
+#define EP_MONITOR_SNAPSHOT_TYPE "(a{st}a{st}a{st}a{st})"
 
 #define EP_TYPE_MONITOR (ep_monitor_get_type ())
 G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
@@ -70,8 +73,17 @@ GVariant   *ep_monitor_snapshot         (EpMonitor    *self);
  * there is no counter, or none fits. (transfer full) */
 GVariant   *ep_monitor_snapshot_report  (EpMonitor    *self,
                                          gsize         max_json_bytes);
-/* {"consentFilteredEvents":{..},"validationFailedEvents":{..},"storingFailedEvents":{..}} */
+/* {"consentFilteredEvents":{..},"validationFailedEvents":{..},"storingFailedEvents":{..}},
+ * with "expiredEvents":{..} after them if its map is not empty */
 char       *ep_monitor_snapshot_to_json (GVariant     *snapshot);
+/* The same, with "expiredEvents" also when empty if @with_expired. */
+char       *ep_monitor_snapshot_to_json_full (GVariant *snapshot,
+                                              gboolean  with_expired);
+/* Whether the reports show "expiredEvents" even when empty (the producer
+ * has a max-event-age). Thread-safe. */
+void        ep_monitor_set_reports_expired (EpMonitor *self,
+                                            gboolean   reports);
+gboolean    ep_monitor_get_reports_expired (EpMonitor *self);
 /* The payload of a report without counters: what every report takes
  * besides them. */
 char       *ep_monitor_empty_snapshot_json (void);

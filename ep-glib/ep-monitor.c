@@ -10,6 +10,7 @@
  *   "clock-offset"  x  the consumer's clock minus the local one, in ms
  *   "delivery-reason" u  the EpOutageReason of the last failed delivery
  *   "delivery-error"  s  its message (both only while a delivery outage lasts)
+ *   "expired-events"  a{st}  the expiredEvents counters (max-event-age), if any
  * Unknown extensions are ignored. Version 1 files, "(ua{st}a{st}a{st}bb)"
  * (the same without the extensions), are read too and rewritten as version
  * 2 by the next save.
@@ -61,6 +62,7 @@ struct _EpMonitor
   char       *report_cursor_name;          /* owned, nullable: with report_cursor_reason, the last
                                             * counter the last report snapshot took */
   guint       report_cursor_reason;
+  gint        reports_expired;             /* atomic: see ep_monitor_set_reports_expired() */
 };
 
 G_DEFINE_FINAL_TYPE (EpMonitor, ep_monitor, G_TYPE_OBJECT)
@@ -69,6 +71,7 @@ static const char * const reason_keys[EP_N_DROP_REASONS] = {
   "consentFilteredEvents",
   "validationFailedEvents",
   "storingFailedEvents",
+  "expiredEvents",
 };
 
 static void
@@ -244,6 +247,7 @@ parse_state (EpMonitor  *self,
 {
   g_autoptr(GVariant) raw = NULL;
   g_autoptr(GVariant) state = NULL;
+  g_autoptr(GVariant) expired = NULL;
   gsize len = g_bytes_get_size (contents);
   guint32 version = 0;
 
@@ -265,7 +269,7 @@ parse_state (EpMonitor  *self,
                    "unexpected format (version %u, %zu bytes)", version, len);
       return FALSE;
     }
-  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+  for (guint i = 0; i < EP_DROP_EXPIRED; i++)
     {
       g_autoptr(GVariant) map = g_variant_get_child_value (state, i + 1);
       load_map (self, i, map);
@@ -279,6 +283,9 @@ parse_state (EpMonitor  *self,
       g_variant_lookup (extensions, "clock-offset", "x", &self->clock_offset_ms);
       g_variant_lookup (extensions, "delivery-reason", "u", &self->delivery_reason);
       g_variant_lookup (extensions, "delivery-error", "s", &self->delivery_error);
+      expired = g_variant_lookup_value (extensions, "expired-events", G_VARIANT_TYPE ("a{st}"));
+      if (expired != NULL)
+        load_map (self, EP_DROP_EXPIRED, expired);
     }
   self->dirty = version != STATE_VERSION;
   return TRUE;
@@ -512,12 +519,21 @@ append_map_json (GString  *out,
 char *
 ep_monitor_snapshot_to_json (GVariant *snapshot)
 {
+  return ep_monitor_snapshot_to_json_full (snapshot, FALSE);
+}
+
+char *
+ep_monitor_snapshot_to_json_full (GVariant *snapshot,
+                                  gboolean  with_expired)
+{
   GString *out = g_string_new ("{");
 
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     {
       g_autoptr(GVariant) map = g_variant_get_child_value (snapshot, i);
 
+      if (i == EP_DROP_EXPIRED && !with_expired && g_variant_n_children (map) == 0)
+        continue;
       if (i > 0)
         g_string_append_c (out, ',');
       ep_event_append_json_string (out, reason_keys[i]);
@@ -528,8 +544,8 @@ ep_monitor_snapshot_to_json (GVariant *snapshot)
   return g_string_free (out, FALSE);
 }
 
-char *
-ep_monitor_empty_snapshot_json (void)
+static char *
+empty_json (gboolean with_expired)
 {
   GVariant *maps[EP_N_DROP_REASONS];
   g_autoptr(GVariant) empty = NULL;
@@ -537,7 +553,26 @@ ep_monitor_empty_snapshot_json (void)
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     maps[i] = g_variant_new_array (G_VARIANT_TYPE ("{st}"), NULL, 0);
   empty = g_variant_ref_sink (g_variant_new_tuple (maps, EP_N_DROP_REASONS));
-  return ep_monitor_snapshot_to_json (empty);
+  return ep_monitor_snapshot_to_json_full (empty, with_expired);
+}
+
+char *
+ep_monitor_empty_snapshot_json (void)
+{
+  return empty_json (FALSE);
+}
+
+void
+ep_monitor_set_reports_expired (EpMonitor *self,
+                                gboolean   reports)
+{
+  g_atomic_int_set (&self->reports_expired, !!reports);
+}
+
+gboolean
+ep_monitor_get_reports_expired (EpMonitor *self)
+{
+  return g_atomic_int_get (&self->reports_expired);
 }
 
 /* Report snapshots -------------------------------------------------------- */
@@ -633,7 +668,7 @@ GVariant *
 ep_monitor_snapshot_report (EpMonitor *self,
                             gsize      max_json_bytes)
 {
-  g_autofree char *skeleton = ep_monitor_empty_snapshot_json ();
+  g_autofree char *skeleton = NULL;
   g_autofree char *cursor_name = NULL;
   gboolean *picked[EP_N_DROP_REASONS];
   CounterList list = { { NULL } };
@@ -646,6 +681,9 @@ ep_monitor_snapshot_report (EpMonitor *self,
   cursor_reason = self->report_cursor_reason;
   g_mutex_unlock (&self->lock);
 
+  /* with "expiredEvents":{} when the report may show it */
+  skeleton = empty_json (ep_monitor_get_reports_expired (self) ||
+                         list.copies[EP_DROP_EXPIRED]->len > 0);
   sort_counters (list.copies);
   for (guint i = 0; i < EP_N_DROP_REASONS; i++)
     {
@@ -826,6 +864,10 @@ serialize_state (StateCopy *copy)
   if (copy->delivery_error != NULL)
     g_variant_builder_add (&extensions, "{sv}", "delivery-error",
                            g_variant_new_take_string (g_steal_pointer (&copy->delivery_error)));
+  if (g_variant_n_children (maps[EP_DROP_EXPIRED]) > 0)
+    g_variant_builder_add (&extensions, "{sv}", "expired-events", maps[EP_DROP_EXPIRED]);
+  else
+    g_variant_unref (g_variant_ref_sink (maps[EP_DROP_EXPIRED]));
   return g_variant_ref_sink (g_variant_new ("(u@a{st}@a{st}@a{st}bba{sv})", STATE_VERSION,
                                             maps[0], maps[1], maps[2],
                                             copy->storage_outage, copy->delivery_outage,

@@ -172,6 +172,33 @@ ep_producer_count_consent_drops (EpProducer *self,
   g_hash_table_unref (drops);
 }
 
+/* Counts events the queue deleted as older than max-event-age: @drops
+ * (name -> count, nullable) is consumed. */
+void
+ep_producer_count_expired (EpProducer *self,
+                           GHashTable *drops)
+{
+  GHashTableIter iter;
+  gpointer name, count;
+  gboolean save = FALSE;
+
+  if (drops == NULL)
+    return;
+  g_hash_table_iter_init (&iter, drops);
+  while (g_hash_table_iter_next (&iter, &name, &count))
+    {
+      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
+
+      g_debug ("%u queued event(s) '%s' deleted unsent (expiredEvents): older than "
+               "max-event-age (%u s)", GPOINTER_TO_UINT (count), shown, self->max_event_age);
+      for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
+        save |= ep_monitor_add (self->monitor, EP_DROP_EXPIRED, name);
+    }
+  if (save)
+    ep_producer_counters_changed (self);
+  g_hash_table_unref (drops);
+}
+
 static void
 update_on_main (EpProducer *self)
 {
@@ -179,6 +206,7 @@ update_on_main (EpProducer *self)
   if (self->queue == NULL)
     return;
   ep_producer_count_consent_drops (self, ep_queue_steal_consent_drops (self->queue));
+  ep_producer_count_expired (self, ep_queue_steal_expired (self->queue));
   for (EpEventOutcome outcome = 0; outcome < EP_QUEUE_N_OUTCOMES; outcome++)
     {
       g_autoptr(GPtrArray) ids = ep_queue_steal_settled_ids (self->queue, outcome);

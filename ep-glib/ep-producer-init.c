@@ -440,6 +440,13 @@ ep_producer_init_parts (EpProducer  *self,
    * the desktop's privacy setting included */
   ep_producer_privacy_start (self);
   ep_producer_consent_start (self);
+  if (!self->read_only && self->max_event_age > 0)
+    {
+      ep_monitor_set_reports_expired (self->monitor, TRUE);
+      ep_queue_set_max_age (self->queue, (gint64) self->max_event_age * G_USEC_PER_SEC);
+      ep_queue_expire (self->queue);
+      ep_producer_count_expired (self, ep_queue_steal_expired (self->queue));
+    }
   ep_monitor_get_outage (self->monitor, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);
   self->delivery_outage = delivery;

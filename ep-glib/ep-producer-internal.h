@@ -72,6 +72,7 @@ struct _EpProducer
   gboolean       follow_desktop_privacy; /* the property; changed on the main context's thread only */
   GSettings     *desktop_privacy;      /* owned, nullable, main context: org.gnome.desktop.privacy while followed */
   gboolean       compress_requests;    /* the property (the scheduler holds the value in use) */
+  guint          max_event_age;        /* the property, seconds; 0: no limit (the queue holds it) */
   guint64        storage_failures_seen; /* main context only: the queue's failed appends, last seen */
   gboolean       delivery_outage;      /* main context only */
   EpOutageReason delivery_reason;      /* main context only: the last failed attempt's */
@@ -125,6 +126,8 @@ void     ep_producer_compute_outage            (EpProducer  *self,
                                                 EpOutageReason *reason,
                                                 char       **last_error);
 void     ep_producer_count_consent_drops       (EpProducer  *self,
+                                                GHashTable  *drops);
+void     ep_producer_count_expired             (EpProducer  *self,
                                                 GHashTable  *drops);
 void     ep_producer_schedule_update           (EpProducer  *self);
 

@@ -92,6 +92,7 @@ enum {
   PROP_PERSIST_CONSENT,
   PROP_FOLLOW_DESKTOP_PRIVACY,
   PROP_COMPRESS_REQUESTS,
+  PROP_MAX_EVENT_AGE,
   PROP_MAX_IN_FLIGHT,
   PROP_FERAL_EVENT_TYPES,
   PROP_DEVICE_VENDOR,
@@ -375,6 +376,9 @@ ep_producer_get_property (GObject    *object,
     case PROP_COMPRESS_REQUESTS:
       g_value_set_boolean (value, self->compress_requests);
       break;
+    case PROP_MAX_EVENT_AGE:
+      g_value_set_uint (value, self->max_event_age);
+      break;
     case PROP_MAX_IN_FLIGHT:
       g_value_set_uint (value, self->max_in_flight);
       break;
@@ -492,6 +496,9 @@ ep_producer_set_property (GObject      *object,
           ep_producer_privacy_set_follow (self, g_value_get_boolean (value));
           g_object_notify_by_pspec (object, pspec);
         }
+      break;
+    case PROP_MAX_EVENT_AGE:
+      self->max_event_age = g_value_get_uint (value);
       break;
     case PROP_COMPRESS_REQUESTS:
       if (self->compress_requests != g_value_get_boolean (value))
@@ -833,6 +840,33 @@ ep_producer_class_init (EpProducerClass *klass)
     g_param_spec_boolean ("compress-requests", NULL, NULL, FALSE,
                           G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS |
                           G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * EpProducer:max-event-age:
+   *
+   * The age, in seconds, past which a queued event is deleted without being
+   * sent: an event whose creation time (when send was called) is older
+   * than this is never delivered, however long the consumer was out of
+   * reach. Each is counted under `expiredEvents` in the monitoring event
+   * and in [method@Ep.Producer.dup_counters_json], and reported to
+   * [signal@Ep.Producer::events-settled] as %EP_EVENT_OUTCOME_EXPIRED.
+   *
+   * The queue checks ages when it hands events out for delivery and once
+   * at start, during initialization (so [property@Ep.Producer:queue-length]
+   * leaves out the events that expired while the application was not
+   * running). An event may thus be delivered up to one
+   * [property@Ep.Producer:batch-interval] past its age.
+   *
+   * Events that lose their value with time (or must not be kept longer than
+   * a retention promise) should set one: Snowplow's mobile trackers delete
+   * events older than 30 days (2592000 seconds), a reasonable choice.
+   * Default: 0, no limit (events wait as long as they must).
+   *
+   * Since: 0.2
+   */
+  properties[PROP_MAX_EVENT_AGE] =
+    g_param_spec_uint ("max-event-age", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
 
   /**
    * EpProducer:max-in-flight:
@@ -1542,6 +1576,9 @@ ep_producer_dup_queued_events (EpProducer *self,
  * #GVariant of type `(a{st}a{st}a{st})` holding, per event name, the
  * consent-filtered, validation-failed and storing-failed counts.
  *
+ * Events deleted as older than [property@Ep.Producer:max-event-age] are
+ * not in it (the type stays): see ep_producer_dup_counters_json().
+ *
  * At most 1,000 distinct names are counted per reason; drops of further
  * names are counted together under the reserved name `(other)`, so that
  * an application that makes up names cannot grow the counters (and their
@@ -1552,10 +1589,18 @@ ep_producer_dup_queued_events (EpProducer *self,
 GVariant *
 ep_producer_dup_counters (EpProducer *self)
 {
+  g_autoptr(GVariant) snapshot = NULL;
+  GVariant *maps[EP_DROP_EXPIRED];
+
   g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
   g_return_val_if_fail (self->monitor != NULL, NULL);
 
-  return ep_monitor_snapshot (self->monitor);
+  snapshot = ep_monitor_snapshot (self->monitor);
+  /* the first three maps: expiredEvents is in dup_counters_json() only,
+   * so that this keeps its type */
+  for (guint i = 0; i < G_N_ELEMENTS (maps); i++)
+    maps[i] = g_variant_get_child_value (snapshot, i);
+  return g_variant_ref_sink (g_variant_new_tuple (maps, G_N_ELEMENTS (maps)));
 }
 
 /**
@@ -1564,7 +1609,9 @@ ep_producer_dup_counters (EpProducer *self)
  *
  * The dropped-event counters not yet reported, as the JSON payload of the
  * monitoring event: `{"consentFilteredEvents":{…},
- * "validationFailedEvents":{…},"storingFailedEvents":{…}}`.
+ * "validationFailedEvents":{…},"storingFailedEvents":{…}}`, followed by
+ * `"expiredEvents":{…}` when [property@Ep.Producer:max-event-age] is set
+ * (or events expired under an earlier setting are still counted).
  *
  * Returns: (transfer full): the counters as JSON
  */
@@ -1577,5 +1624,5 @@ ep_producer_dup_counters_json (EpProducer *self)
   g_return_val_if_fail (self->monitor != NULL, NULL);
 
   snapshot = ep_monitor_snapshot (self->monitor);
-  return ep_monitor_snapshot_to_json (snapshot);
+  return ep_monitor_snapshot_to_json_full (snapshot, self->max_event_age > 0);
 }

@@ -190,6 +190,22 @@ guint64     ep_queue_get_revoked_below   (EpQueue            *self,
  * (nullable) name -> count, NULL if none since the last call. */
 GHashTable *ep_queue_steal_consent_drops (EpQueue            *self);
 
+/* Expiry (ep-queue-expire.c). Events whose created_us (see
+ * ep_queue_get_oldest_time()) is more than @max_age_us before now are
+ * deleted (persistently) instead of being handed out by ep_queue_take():
+ * their names wait for ep_queue_steal_expired(), their ids for
+ * ep_queue_steal_settled_ids() (EP_EVENT_OUTCOME_EXPIRED), and the notify
+ * function is called. 0: no limit (the default). Any thread. */
+void        ep_queue_set_max_age         (EpQueue            *self,
+                                          gint64              max_age_us);
+/* Deletes the expired events from the oldest up to the first that is not
+ * (those out of order wait for ep_queue_take()); returns how many. Meant
+ * for start, before anything takes events. Blocking. */
+guint64     ep_queue_expire              (EpQueue            *self);
+/* (transfer full) (nullable): name -> count of the events deleted as
+ * expired since the last call; NULL if none. Never waits for the mutex. */
+GHashTable *ep_queue_steal_expired       (EpQueue            *self);
+
 /* Outcomes of the events the queue deletes on its own (consent, and the
  * EpEventOutcome values the producer reports): their ids are collected
  * only while @func (called from any thread, without the queue's locks,

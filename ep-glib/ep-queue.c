@@ -303,6 +303,7 @@ ep_queue_finalize (GObject *object)
   ep_queue_index_clear (&self->index);
   g_clear_pointer (&self->segments, g_ptr_array_unref);
   g_clear_pointer (&self->consent_drops, g_hash_table_unref);
+  g_clear_pointer (&self->expired_drops, g_hash_table_unref);
   for (guint i = 0; i < G_N_ELEMENTS (self->settled_ids); i++)
     g_clear_pointer (&self->settled_ids[i], g_ptr_array_unref);
   g_mutex_clear (&self->drops_lock);
@@ -793,6 +794,34 @@ ep_queue_steal_settled_ids (EpQueue        *self,
   return ids;
 }
 
+gboolean
+ep_queue_wants_ids (EpQueue *self)
+{
+  return wants_ids (self);
+}
+
+void
+ep_queue_add_settled_ids (EpQueue        *self,
+                          EpEventOutcome  outcome,
+                          GPtrArray      *ids)
+{
+  add_settled_ids (self, outcome, ids);
+}
+
+void
+ep_queue_notify (EpQueue *self)
+{
+  EpQueueNotifyFunc func;
+  gpointer data;
+
+  g_mutex_lock (&self->mutex);
+  func = self->notify_func;
+  data = self->notify_data;
+  g_mutex_unlock (&self->mutex);
+  if (func != NULL)
+    func (data);
+}
+
 void
 ep_queue_set_wants_ids_func (EpQueue             *self,
                              EpQueueWantsIdsFunc  func,
@@ -851,8 +880,6 @@ drop_blocked (EpQueue *self,
   g_autoptr(GHashTable) counts = counts_new ();
   g_autoptr(GArray) purged = read_job_array_new ();
   guint64 purged_below = __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED);
-  EpQueueNotifyFunc func;
-  gpointer data;
   GHashTableIter iter;
   gpointer name, count;
   gboolean want = wants_ids (self);
@@ -901,12 +928,7 @@ drop_blocked (EpQueue *self,
         }
     }
   g_mutex_unlock (&self->drops_lock);
-  g_mutex_lock (&self->mutex);
-  func = self->notify_func;
-  data = self->notify_data;
-  g_mutex_unlock (&self->mutex);
-  if (func != NULL)
-    func (data);
+  ep_queue_notify (self);
 }
 
 GHashTable *
@@ -1091,9 +1113,20 @@ ep_queue_take (EpQueue *self,
                guint    max_items,
                gsize    max_bytes)
 {
+  GPtrArray *items;
+
   g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
 
-  return hand_out (self, TRUE, 0, max_items, max_bytes);
+  /* Expired events are deleted instead of handed out; a batch that held
+   * only expired ones is followed by the next, so that an empty batch
+   * still means an empty queue. */
+  for (;;)
+    {
+      items = hand_out (self, TRUE, 0, max_items, max_bytes);
+      if (ep_queue_expire_items (self, items) == 0 || items->len > 0)
+        return items;
+      g_ptr_array_unref (items);
+    }
 }
 
 GPtrArray *

@@ -930,7 +930,8 @@ send_monitoring_event (EpScheduler *self)
                  "for the payload); the counts are kept", EP_MONITORING_EVENT_NAME, room);
       return;
     }
-  payload = ep_monitor_snapshot_to_json (batch->snapshot);
+  payload = ep_monitor_snapshot_to_json_full (batch->snapshot,
+                                              ep_monitor_get_reports_expired (self->monitor));
   record = self->callbacks.build_monitoring_event (self->callbacks_data, payload);
   if (record == NULL || !ep_event_parse (record, &event, &error))
     return;

@@ -501,7 +501,7 @@ ep_submitter_build_monitoring_event (EpSubmitter *self,
 /* Drop accounting and store ------------------------------------------------ */
 
 static const char * const drop_reason_names[EP_N_DROP_REASONS] = {
-  "consentFiltered", "validationFailed", "storingFailed",
+  "consentFiltered", "validationFailed", "storingFailed", "expired",
 };
 
 /* Counts a dropped event and says why at debug level (every drop, in every

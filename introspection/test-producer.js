@@ -332,6 +332,24 @@ const tests = {
             'the ten gzip events');
     },
 
+    async maxEventAge() {
+        const unlimited = newProducer();
+        assertEqual(unlimited.max_event_age, 0, 'max-event-age default');
+        assert(!('expiredEvents' in JSON.parse(unlimited.dup_counters_json())),
+            'no expiredEvents without max-event-age');
+        producers = producers.filter(p => p !== unlimited);
+        assert(await unlimited.close_async(null), 'close');
+        const producer = newProducer({max_event_age: 30 * 24 * 3600});
+        assertEqual(producer.max_event_age, 30 * 24 * 3600, 'max-event-age as constructed');
+        assertEqual(JSON.stringify(JSON.parse(producer.dup_counters_json()).expiredEvents), '{}',
+            'expiredEvents with max-event-age');
+        producer.send_event('young', Ep.ConsentCategory.NECESSARY, '{}', null);
+        const [ok, error] = await flush(producer);
+        assert(ok, `flush: ${error}`);
+        assertEqual(JSON.stringify(consumer.appEvents().map(e => e.name)), '["young"]',
+            'a young event is delivered');
+    },
+
     async headersAndDelivery() {
         const producer = newProducer();
         producer.set_consent_blocked(Ep.ConsentCategory.TARGETING, false);

@@ -39,7 +39,7 @@ gi.require_version("GLib", "2.0")
 gi.require_version("Gio", "2.0")
 gi.require_version("Soup", "3.0")
 gi.require_version("Ep", "1.0")
-from gi.repository import Ep, GLib, Gio, Soup  # noqa: E402
+from gi.repository import Ep, GLib, Gio, GObject, Soup  # noqa: E402
 
 SQS_NS = "http://queue.amazonaws.com/doc/2012-11-05/"
 TIMEOUT_S = 10
@@ -297,6 +297,23 @@ class ProducerTest(unittest.TestCase):
         self.assertEqual(self.consumer.encodings[1:], ["gzip"] * (len(self.consumer.encodings) - 1))
         self.assertEqual(sorted(json.loads(e["payload"])["n"] for e in self.consumer.app_events()
                                 if e["name"] == "zipped"), list(range(10)))
+
+    def test_max_event_age(self):
+        producer = self.new_producer()
+        self.assertEqual(producer.props.max_event_age, 0)
+        self.assertNotIn("expiredEvents", json.loads(producer.dup_counters_json()))
+        self.producers.remove(producer)
+        self.close(producer)
+        producer = self.new_producer(max_event_age=30 * 24 * 3600)
+        self.assertEqual(producer.props.max_event_age, 30 * 24 * 3600)
+        self.assertEqual(json.loads(producer.dup_counters_json())["expiredEvents"], {})
+        pspec = Ep.Producer.find_property("max-event-age")
+        self.assertTrue(pspec.flags & GObject.ParamFlags.CONSTRUCT_ONLY)
+        self.assertEqual((pspec.minimum, pspec.default_value), (0, 0))
+        producer.send_event("young", Ep.ConsentCategory.NECESSARY, "{}", None)
+        ok, error = self.flush(producer)
+        self.assertTrue(ok, error)
+        self.assertEqual([e["name"] for e in self.consumer.app_events()], ["young"])
 
     def test_purge(self):
         producer = self.new_producer()

@@ -10,6 +10,10 @@
 
 #include <string.h>
 
+#include <json-glib/json-glib.h>
+
+#include "ep-event-private.h"
+#include "ep-monitor-private.h"
 #include "ep-producer-private.h"
 #include "ep-witness-private.h"
 #include "ep-test-server.h"
@@ -347,6 +351,197 @@ test_purge_aside (Fixture       *fx,
   settled_clear (&settled);
 }
 
+/* max-event-age --------------------------------------------------------------- */
+
+#define HOUR_US (G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC)
+
+/* Appends an event named @name created @age_us ago straight to @queue (as
+ * if it had waited there that long); its id goes into @ids. */
+static void
+append_aged (EpQueue    *queue,
+             const char *name,
+             gint64      age_us,
+             GPtrArray  *ids)
+{
+  g_autoptr(GByteArray) record = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  char *id = g_uuid_string_random ();
+
+  ep_event_record_build (record, g_get_real_time () - age_us, id, name, strlen (name),
+                         "{}", 2, "{}", 2);
+  g_assert_true (ep_queue_append (queue, record->data, record->len,
+                                  36 + strlen (name) + 2 + 2, &error));
+  g_assert_no_error (error);
+  g_ptr_array_add (ids, id);
+}
+
+/* Whether the consumer confirmed exactly the events of @ids. */
+static gboolean
+confirmed_exactly (Fixture   *fx,
+                   GPtrArray *ids)
+{
+  GPtrArray *confirmed = ep_test_server_get_confirmed_ids (fx->consumer.server);
+
+  if (confirmed->len != ids->len)
+    return FALSE;
+  for (guint i = 0; i < ids->len; i++)
+    if (!g_ptr_array_find_with_equal_func (confirmed, g_ptr_array_index (ids, i),
+                                           g_str_equal, NULL))
+      return FALSE;
+  return TRUE;
+}
+
+/* Events older than max-event-age when a batch is taken are deleted
+ * unsent, counted as expiredEvents and reported EXPIRED; younger ones,
+ * before and after them in the queue, are delivered. dup_counters keeps
+ * its three maps. */
+static void
+test_expiry_taken (Fixture       *fx,
+                   gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-event-age", 3600, NULL);
+  g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) young = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GVariant) counters = NULL;
+  EpQueue *queue = ep_producer_get_queue (producer);
+  guint max_age = 0;
+  Settled settled;
+
+  g_object_get (producer, "max-event-age", &max_age, NULL);
+  g_assert_cmpuint (max_age, ==, 3600);
+  settled_init (&settled, producer);
+  send_ids (producer, "young", EP_CONSENT_CATEGORY_NECESSARY, 3, young);
+  for (guint i = 0; i < 12; i++)
+    append_aged (queue, "old", HOUR_US + 60 * G_USEC_PER_SEC, old);
+  append_aged (queue, "recent", HOUR_US - 600 * G_USEC_PER_SEC, young);
+  for (guint i = 0; i < 3; i++)
+    append_aged (queue, "old", 30 * 24 * HOUR_US, old);
+  send_ids (producer, "young", EP_CONSENT_CATEGORY_NECESSARY, 2, young);
+
+  assert_flush_ok (producer);
+  g_assert_true (confirmed_exactly (fx, young));
+  EP_TEST_SPIN_UNTIL (all_have (&settled, old, EP_EVENT_OUTCOME_EXPIRED));
+  EP_TEST_SPIN_UNTIL (all_have (&settled, young, EP_EVENT_OUTCOME_DELIVERED));
+  g_assert_cmpuint (settled.ids, ==, old->len + young->len);
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"expiredEvents\":{\"old\":15}"));
+  g_assert_true (counters_have (producer, "\"consentFilteredEvents\":{}"));
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+  counters = ep_producer_dup_counters (producer);
+  g_assert_cmpstr (g_variant_get_type_string (counters), ==, "(a{st}a{st}a{st})");
+  settled_clear (&settled);
+}
+
+/* 0 (the default) is no limit: events a month old are delivered, and the
+ * counters show no expiredEvents. */
+static void
+test_expiry_no_limit (Fixture       *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, NULL);
+  g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func (g_free);
+  guint max_age = 1;
+
+  g_object_get (producer, "max-event-age", &max_age, NULL);
+  g_assert_cmpuint (max_age, ==, 0);
+  for (guint i = 0; i < 5; i++)
+    append_aged (ep_producer_get_queue (producer), "old", 30 * 24 * HOUR_US, old);
+  assert_flush_ok (producer);
+  g_assert_true (confirmed_exactly (fx, old));
+  g_assert_false (counters_have (producer, "expiredEvents"));
+}
+
+/* Events that expired while the application was not running are deleted
+ * during init, from the oldest (queue-length leaves them out when init
+ * returns), persistently, and counted (the count survives a restart); one
+ * out of order behind a younger event goes when it is taken. */
+static void
+test_expiry_at_start (Fixture       *fx,
+                      gconstpointer  data)
+{
+  g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) young = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(EpProducer) producer = NULL;
+
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(EpQueue) queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
+
+    g_assert_no_error (error);
+    for (guint i = 0; i < 300; i++)
+      append_aged (queue, "old", 2 * HOUR_US, old);
+    append_aged (queue, "young", 0, young);
+    append_aged (queue, "young", 0, young);
+    append_aged (queue, "old", 2 * HOUR_US, old);
+    ep_queue_close (queue);
+  }
+
+  producer = producer_new (fx, "max-event-age", 3600, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+  g_assert_true (counters_have (producer, "\"expiredEvents\":{\"old\":300}"));
+  g_clear_object (&producer);
+
+  /* deleted for good, and still counted */
+  producer = producer_new (fx, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+  g_assert_true (counters_have (producer, "\"expiredEvents\":{\"old\":300}"));
+  g_clear_object (&producer);
+
+  producer = producer_new (fx, "max-event-age", 3600, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 3);
+  assert_flush_ok (producer);
+  g_assert_true (confirmed_exactly (fx, young));
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"expiredEvents\":{\"old\":301}"));
+  EP_TEST_SPIN_UNTIL (ep_producer_get_queue_length (producer) == 0);
+}
+
+/* The first monitoring event the consumer received, or NULL. */
+static EpTestEntry *
+monitoring_entry (Fixture *fx)
+{
+  for (guint i = 0; i < ep_test_server_get_n_requests (fx->consumer.server); i++)
+    {
+      EpTestRequest *req = request (fx, i);
+
+      for (guint j = 0; j < req->entries->len; j++)
+        {
+          EpTestEntry *entry = g_ptr_array_index (req->entries, j);
+
+          if (g_str_equal (entry->name, EP_MONITORING_EVENT_NAME))
+            return entry;
+        }
+    }
+  return NULL;
+}
+
+/* The monitoring event reports expiredEvents (SPEC 5: only with
+ * max-event-age), and the counts are subtracted once it is confirmed. */
+static void
+test_expiry_monitoring (Fixture       *fx,
+                        gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-event-age", 60,
+                                                 "monitoring-interval", 20, NULL);
+  g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  EpTestEntry *entry;
+  JsonObject *object;
+
+  for (guint i = 0; i < 4; i++)
+    append_aged (ep_producer_get_queue (producer), "stale", HOUR_US, old);
+  assert_flush_ok (producer);
+  EP_TEST_SPIN_UNTIL ((entry = monitoring_entry (fx)) != NULL);
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"expiredEvents\":{}"));
+  g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 1);
+  json_parser_load_from_data (parser, entry->body, -1, &error);
+  g_assert_no_error (error);
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object, "expiredEvents"),
+                                               "stale"), ==, 4);
+  g_assert_cmpuint (json_object_get_size (json_object_get_object_member (object, "consentFilteredEvents")),
+                    ==, 0);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -360,6 +555,10 @@ main (int   argc,
   ADD ("/ep/lifecycle/purge/queued", test_purge_queued);
   ADD ("/ep/lifecycle/purge/in-flight", test_purge_in_flight);
   ADD ("/ep/lifecycle/purge/aside", test_purge_aside);
+  ADD ("/ep/lifecycle/expiry/taken", test_expiry_taken);
+  ADD ("/ep/lifecycle/expiry/no-limit", test_expiry_no_limit);
+  ADD ("/ep/lifecycle/expiry/at-start", test_expiry_at_start);
+  ADD ("/ep/lifecycle/expiry/monitoring", test_expiry_monitoring);
 
   return g_test_run ();
 }

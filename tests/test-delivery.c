@@ -491,6 +491,8 @@ test_monitoring_event (Fixture       *fx,
                                                "ad_view"), ==, 2);
   g_assert_cmpuint (json_object_get_size (json_object_get_object_member (object, "validationFailedEvents")), ==, 0);
   g_assert_cmpuint (json_object_get_size (json_object_get_object_member (object, "storingFailedEvents")), ==, 0);
+  /* SPEC 5: expiredEvents only with max-event-age */
+  g_assert_false (json_object_has_member (object, "expiredEvents"));
 
   /* Confirmed: the counts are subtracted, and nothing more is sent. */
   EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
