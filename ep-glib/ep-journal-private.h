@@ -491,6 +491,11 @@ void        ep_queue_add_settled_ids     (EpQueue        *self,
                                           EpEventOutcome  outcome,
                                           GPtrArray      *ids);
 void        ep_queue_notify              (EpQueue        *self);
+/* Adds @counts (name -> count, consumed) to *@into (consent_drops or
+ * expired_drops) under drops_lock. */
+void        ep_queue_add_drops           (EpQueue        *self,
+                                          GHashTable    **into,
+                                          GHashTable     *counts);
 /* ep-queue-expire.c: deletes the expired events of @items (taken, in
  * flight) and removes them from @items; returns how many. */
 guint       ep_queue_expire_items        (EpQueue        *self,

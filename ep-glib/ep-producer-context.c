@@ -145,11 +145,13 @@ ep_producer_update_outage (EpProducer *self)
     ep_producer_announce_outage (self, outage);
 }
 
-/* Counts events the queue deleted because their consent category was
- * blocked: @drops (name -> count, nullable) is consumed. */
-void
-ep_producer_count_consent_drops (EpProducer *self,
-                                 GHashTable *drops)
+/* Counts events the queue deleted on its own under @reason: @drops
+ * (name -> count, nullable) is consumed; @why ends the debug line. */
+static void
+count_queue_drops (EpProducer   *self,
+                   GHashTable   *drops,
+                   EpDropReason  reason,
+                   const char   *why)
 {
   GHashTableIter iter;
   gpointer name, count;
@@ -162,14 +164,24 @@ ep_producer_count_consent_drops (EpProducer *self,
     {
       g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
 
-      g_debug ("%u queued event(s) '%s' dropped (consentFiltered): their consent category "
-               "was blocked before they were delivered", GPOINTER_TO_UINT (count), shown);
+      g_debug ("%u queued event(s) '%s' %s", GPOINTER_TO_UINT (count), shown, why);
       for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
-        save |= ep_monitor_add (self->monitor, EP_DROP_CONSENT_FILTERED, name);
+        save |= ep_monitor_add (self->monitor, reason, name);
     }
   if (save)
     ep_producer_counters_changed (self);
   g_hash_table_unref (drops);
+}
+
+/* Counts events the queue deleted because their consent category was
+ * blocked: @drops (name -> count, nullable) is consumed. */
+void
+ep_producer_count_consent_drops (EpProducer *self,
+                                 GHashTable *drops)
+{
+  count_queue_drops (self, drops, EP_DROP_CONSENT_FILTERED,
+                     "dropped (consentFiltered): their consent category was blocked "
+                     "before they were delivered");
 }
 
 /* Counts events the queue deleted as older than max-event-age: @drops
@@ -178,25 +190,8 @@ void
 ep_producer_count_expired (EpProducer *self,
                            GHashTable *drops)
 {
-  GHashTableIter iter;
-  gpointer name, count;
-  gboolean save = FALSE;
-
-  if (drops == NULL)
-    return;
-  g_hash_table_iter_init (&iter, drops);
-  while (g_hash_table_iter_next (&iter, &name, &count))
-    {
-      g_autofree char *shown = ep_event_dup_shown_text (name, EP_SHOWN_NAME_MAX_BYTES);
-
-      g_debug ("%u queued event(s) '%s' deleted unsent (expiredEvents): older than "
-               "max-event-age (%u s)", GPOINTER_TO_UINT (count), shown, self->max_event_age);
-      for (guint i = 0; i < GPOINTER_TO_UINT (count); i++)
-        save |= ep_monitor_add (self->monitor, EP_DROP_EXPIRED, name);
-    }
-  if (save)
-    ep_producer_counters_changed (self);
-  g_hash_table_unref (drops);
+  count_queue_drops (self, drops, EP_DROP_EXPIRED,
+                     "deleted unsent (expiredEvents): older than max-event-age");
 }
 
 static void

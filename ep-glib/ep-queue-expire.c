@@ -63,8 +63,7 @@ delete_expired (EpQueue   *self,
   g_autoptr(GError) error = NULL;
   GPtrArray *ids = ep_queue_wants_ids (self) ? g_ptr_array_new_with_free_func (g_free) : NULL;
   GHashTable *counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  GHashTableIter iter;
-  gpointer name, count;
+  gpointer count;
 
   for (guint i = 0; i < expired->len; i++)
     {
@@ -91,23 +90,7 @@ delete_expired (EpQueue   *self,
             ep_queue_get_dir (self), expired->len);
 
   ep_queue_add_settled_ids (self, EP_EVENT_OUTCOME_EXPIRED, ids);
-  g_mutex_lock (&self->drops_lock);
-  if (self->expired_drops == NULL)
-    self->expired_drops = g_steal_pointer (&counts);
-  else
-    {
-      g_hash_table_iter_init (&iter, counts);
-      while (g_hash_table_iter_next (&iter, &name, &count))
-        {
-          gpointer before = g_hash_table_lookup (self->expired_drops, name);
-
-          g_hash_table_insert (self->expired_drops, g_strdup (name),
-                               GUINT_TO_POINTER (GPOINTER_TO_UINT (before) +
-                                                 GPOINTER_TO_UINT (count)));
-        }
-    }
-  g_mutex_unlock (&self->drops_lock);
-  g_clear_pointer (&counts, g_hash_table_unref);
+  ep_queue_add_drops (self, &self->expired_drops, counts);
   ep_queue_notify (self);
 }
 

@@ -809,6 +809,33 @@ ep_queue_add_settled_ids (EpQueue        *self,
 }
 
 void
+ep_queue_add_drops (EpQueue     *self,
+                    GHashTable **into,
+                    GHashTable  *counts)
+{
+  GHashTableIter iter;
+  gpointer name, count;
+
+  g_mutex_lock (&self->drops_lock);
+  if (*into == NULL)
+    *into = g_steal_pointer (&counts);
+  else
+    {
+      g_hash_table_iter_init (&iter, counts);
+      while (g_hash_table_iter_next (&iter, &name, &count))
+        {
+          gpointer before = g_hash_table_lookup (*into, name);
+
+          g_hash_table_insert (*into, g_strdup (name),
+                               GUINT_TO_POINTER (GPOINTER_TO_UINT (before) +
+                                                 GPOINTER_TO_UINT (count)));
+        }
+    }
+  g_mutex_unlock (&self->drops_lock);
+  g_clear_pointer (&counts, g_hash_table_unref);
+}
+
+void
 ep_queue_notify (EpQueue *self)
 {
   EpQueueNotifyFunc func;
@@ -880,8 +907,6 @@ drop_blocked (EpQueue *self,
   g_autoptr(GHashTable) counts = counts_new ();
   g_autoptr(GArray) purged = read_job_array_new ();
   guint64 purged_below = __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED);
-  GHashTableIter iter;
-  gpointer name, count;
   gboolean want = wants_ids (self);
   GPtrArray *ids = want ? g_ptr_array_new_with_free_func (g_free) : NULL;
 
@@ -912,22 +937,7 @@ drop_blocked (EpQueue *self,
    * which the main context takes to steal them. */
   count_names (jobs, counts, ids);
   add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
-  g_mutex_lock (&self->drops_lock);
-  if (self->consent_drops == NULL)
-    self->consent_drops = g_steal_pointer (&counts);
-  else
-    {
-      g_hash_table_iter_init (&iter, counts);
-      while (g_hash_table_iter_next (&iter, &name, &count))
-        {
-          gpointer before = g_hash_table_lookup (self->consent_drops, name);
-
-          g_hash_table_insert (self->consent_drops, g_strdup (name),
-                               GUINT_TO_POINTER (GPOINTER_TO_UINT (before) +
-                                                 GPOINTER_TO_UINT (count)));
-        }
-    }
-  g_mutex_unlock (&self->drops_lock);
+  ep_queue_add_drops (self, &self->consent_drops, g_steal_pointer (&counts));
   ep_queue_notify (self);
 }
 
