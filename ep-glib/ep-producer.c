@@ -1591,6 +1591,7 @@ ep_producer_dup_counters (EpProducer *self)
 {
   g_autoptr(GVariant) snapshot = NULL;
   GVariant *maps[EP_DROP_EXPIRED];
+  GVariant *counters;
 
   g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
   g_return_val_if_fail (self->monitor != NULL, NULL);
@@ -1600,7 +1601,10 @@ ep_producer_dup_counters (EpProducer *self)
    * so that this keeps its type */
   for (guint i = 0; i < G_N_ELEMENTS (maps); i++)
     maps[i] = g_variant_get_child_value (snapshot, i);
-  return g_variant_ref_sink (g_variant_new_tuple (maps, G_N_ELEMENTS (maps)));
+  counters = g_variant_ref_sink (g_variant_new_tuple (maps, G_N_ELEMENTS (maps)));
+  for (guint i = 0; i < G_N_ELEMENTS (maps); i++)
+    g_variant_unref (maps[i]);   /* not floating: the tuple took its own refs */
+  return counters;
 }
 
 /**

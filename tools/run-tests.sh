@@ -141,7 +141,8 @@ if [[ "${EP_SKIP_VALGRIND:-0}" != 1 ]] && command -v valgrind >/dev/null 2>&1; t
   G_SLICE=always-malloc run_meson_test "$build_dir" valgrind \
     --wrapper "valgrind --error-exitcode=1 --leak-check=no -q" --timeout-multiplier 10 \
     test-event test-monitor test-clock test-version test-transport test-producer test-consent test-witness \
-    test-delivery test-delivery-refusals test-delivery-drain test-delivery-witness test-network test-journal
+    test-delivery test-delivery-refusals test-delivery-drain test-delivery-witness test-delivery-lifecycle \
+    test-network test-journal
 fi
 
 # The fuzz targets (tests/fuzz, clang only): each replays its seed corpus,
