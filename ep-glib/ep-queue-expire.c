@@ -94,6 +94,16 @@ delete_expired (EpQueue   *self,
   ep_queue_notify (self);
 }
 
+gboolean
+ep_queue_item_is_expired (EpQueue     *self,
+                          EpQueueItem *item)
+{
+  g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
+  g_return_val_if_fail (item != NULL, FALSE);
+
+  return item_is_expired (item, expiry_cutoff (self));
+}
+
 guint
 ep_queue_expire_items (EpQueue   *self,
                        GPtrArray *items)

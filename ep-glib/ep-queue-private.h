@@ -198,6 +198,10 @@ GHashTable *ep_queue_steal_consent_drops (EpQueue            *self);
  * function is called. 0: no limit (the default). Any thread. */
 void        ep_queue_set_max_age         (EpQueue            *self,
                                           gint64              max_age_us);
+/* Whether @item (taken from @self) is older than the limit. Reads only
+ * the record in memory: any thread, the main context too. */
+gboolean    ep_queue_item_is_expired     (EpQueue            *self,
+                                          EpQueueItem        *item);
 /* Deletes the expired events from the oldest up to the first that is not
  * (those out of order wait for ep_queue_take()); returns how many. Meant
  * for start, before anything takes events. Blocking. */

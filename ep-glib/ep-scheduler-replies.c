@@ -609,12 +609,15 @@ ep_scheduler_post_aside (EpScheduler *self,
     }
   if (item->seq < ep_queue_get_purged_below (self->queue) ||
       (category >= 0 && category <= EP_CONSENT_CATEGORY_TARGETING &&
-       item->seq < ep_queue_get_revoked_below (self->queue, category)))
+       item->seq < ep_queue_get_revoked_below (self->queue, category)) ||
+      ep_queue_item_is_expired (self->queue, item))
     {
-      /* A revoked or purged event is never sent: the queue deletes it
-       * when it is handed back (ep_queue_remove_category(),
-       * ep_queue_purge()). It leaves unconfirmed: the ledger forgets it
-       * (its id no longer stays on disk, in witness.gvariant). */
+      /* A revoked, purged or expired event is never sent: the queue
+       * deletes it when it is handed back (ep_queue_remove_category(),
+       * ep_queue_purge()) or, expired, when ep_queue_take() meets it
+       * again (in the worker: the main context does no queue I/O). It
+       * leaves unconfirmed: the ledger forgets it (its id no longer
+       * stays on disk, in witness.gvariant). */
       ep_witness_forget (self->witness, ep_scheduler_batch_event (batch, 0)->id);
       ep_scheduler_witness_changed (self);
       ep_scheduler_release_batch (self, batch);

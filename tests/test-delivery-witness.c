@@ -276,6 +276,36 @@ test_revoked_suspect_never_sent (Fixture       *fx,
   g_assert_cmpuint (ledger_n_records (fx), ==, 0);
 }
 
+/* A suspect that grows older than max-event-age while it waits aside is
+ * never sent again: handed back, deleted, counted as expiredEvents, and
+ * forgotten by the ledger. */
+static void
+test_expired_suspect_never_sent (Fixture       *fx,
+                                 gconstpointer  data)
+{
+  const guint max_age = 3;
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-event-age", max_age, NULL);
+  const char *poison[] = { "poison", NULL };
+  gint64 sent_us = g_get_real_time ();
+  guint before;
+
+  ep_test_server_set_sender_fault_names (fx->consumer.server, poison);
+  send_n (producer, "poison", 1);
+  send_n (producer, "good", 20);
+  assert_flush_fails (producer, "1 event is still queued*aside*");
+
+  /* a condition on the clock, not a fixed sleep: the poison is now old */
+  EP_TEST_SPIN_UNTIL (g_get_real_time () > sent_us + (max_age + 1) * G_USEC_PER_SEC);
+  before = ep_test_server_get_n_requests (fx->consumer.server);
+  flush_until_empty (producer, 3);
+  g_assert_cmpuint (requests_with (fx, before, "poison", NULL), ==, 0);
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"expiredEvents\":{\"poison\":1}"));
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{}"));
+
+  close_producer (&producer);
+  g_assert_cmpuint (ledger_n_records (fx), ==, 0);
+}
+
 /* The evidence survives a restart ----------------------------------------- */
 
 /* Refused on its own three times in one run: the next run knows it. It
@@ -453,6 +483,7 @@ main (int   argc,
   ADD ("/ep/witness/poison/needs-confirmations", test_poison_needs_confirmations);
   ADD ("/ep/witness/poison/behind-flaky-consumer-kept", test_poison_behind_flaky_consumer_kept);
   ADD ("/ep/witness/revoked-suspect-never-sent", test_revoked_suspect_never_sent);
+  ADD ("/ep/witness/expired-suspect-never-sent", test_expired_suspect_never_sent);
   ADD ("/ep/witness/evidence-survives-restart", test_evidence_survives_restart);
   ADD ("/ep/witness/corrupt-evidence", test_corrupt_evidence);
   g_test_add_func ("/ep/witness/ledger", test_ledger_rule);
