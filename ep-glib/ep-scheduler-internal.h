@@ -1,13 +1,15 @@
-/* ep-scheduler-internal.h: what the scheduler's two files share
+/* ep-scheduler-internal.h: what the scheduler's files share
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * ep-scheduler.c drives delivery: drains, the pipeline of batches, timers,
  * backoff, flush and close. ep-scheduler-replies.c decides what each reply
- * means for the events of its batch (confirmed, refused given a witness,
- * split, kept) and writes that to the queue. Not installed; for these two
- * files only.
+ * means for the events of its batch (confirmed, refused, set aside, split,
+ * kept) and writes that to the queue. ep-scheduler-aside.c keeps the
+ * suspects waiting aside and saves the refusal evidence.
+ * ep-scheduler-work.c runs the queue work on the one worker thread and
+ * brings the results back. Not installed; for these files only.
  */
 #pragma once
 
@@ -191,12 +193,14 @@ typedef void     (*EpWorkDone) (EpScheduler *self,
                                 gpointer     data,
                                 gpointer     result);
 
-/* The drive (ep-scheduler.c). */
+/* The worker (ep-scheduler-work.c). */
 void     ep_scheduler_run_in_worker        (EpScheduler    *self,
                                             EpWorkFunc      func,
                                             EpWorkDone      done,
                                             gpointer        data,
                                             GDestroyNotify  free_data);
+
+/* The drive (ep-scheduler.c). */
 void     ep_scheduler_fill_pipeline        (EpScheduler *self);
 Batch   *ep_scheduler_read_batch           (EpScheduler *self);
 void     ep_scheduler_batch_arrived        (EpScheduler *self,

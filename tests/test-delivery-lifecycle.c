@@ -202,7 +202,11 @@ test_settled_refused (Fixture       *fx,
   settled_init (&settled, producer);
   ep_test_server_set_sender_fault_names (fx->consumer.server, poison_names);
   send_ids (producer, "poison", EP_CONSENT_CATEGORY_NECESSARY, 1, poison);
-  send_ids (producer, "good", EP_CONSENT_CATEGORY_NECESSARY, EP_WITNESS_MIN_CONFIRMED + 10, good);
+  send_ids (producer, "good", EP_CONSENT_CATEGORY_NECESSARY, 10, good);
+  /* The poison waits aside; the evidence must come after its first
+   * refusal (with 4 batches in flight, later ones may be confirmed first). */
+  (void) ep_test_flush (producer, NULL);
+  send_ids (producer, "good", EP_CONSENT_CATEGORY_NECESSARY, EP_WITNESS_MIN_CONFIRMED, good);
   flush_until_empty (producer, 20);
   EP_TEST_SPIN_UNTIL (all_have (&settled, poison, EP_EVENT_OUTCOME_REFUSED));
   g_assert_true (all_have (&settled, good, EP_EVENT_OUTCOME_DELIVERED));

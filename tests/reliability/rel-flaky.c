@@ -123,8 +123,9 @@ run_round (const Scenario *s,
   for (guint i = 0; i < n_events; i++)
     {
       /* Poisons leave EP_WITNESS_MIN_CONFIRMED good events behind them at
-       * least: the evidence a reliable consumer must give. */
-      gboolean is_poison = i + EP_WITNESS_MIN_CONFIRMED + 10 < n_events &&
+       * least, and the 3 batches that may be confirmed before its refusal
+       * is read (4 in flight): the evidence a reliable consumer must give. */
+      gboolean is_poison = i + EP_WITNESS_MIN_CONFIRMED + 50 < n_events &&
                            (guint) g_rand_int_range (rand, 0, 1000) < s->poison_per_1000;
       g_autofree char *payload = g_strdup_printf ("{\"i\":%u}", i);
       char *id = NULL;
