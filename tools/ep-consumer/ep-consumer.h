@@ -32,6 +32,7 @@
 #include <libsoup/soup.h>
 
 #include "sqs-server.h"
+#include "json-line.h"
 
 G_BEGIN_DECLS
 
@@ -297,13 +298,9 @@ gboolean  consumer_write_events      (Consumer           *self,
                                       SqsBatch           *batch,
                                       const char         *endpoint,
                                       GError            **error);
-JsonNode *event_headers_node         (const SqsEntry     *entry);
 void      add_string_member          (JsonBuilder        *builder,
                                       const char         *name,
                                       const char         *value);
-char     *event_to_json_line         (const SqsEntry     *entry,
-                                      const char         *endpoint,
-                                      const char         *received);
 char     *now_iso8601                (void);
 Sink     *sink_file_new              (Consumer           *consumer);
 

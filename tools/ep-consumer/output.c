@@ -28,7 +28,6 @@
 
 #include <json-glib/json-glib.h>
 
-#include "ep-glib/ep-json-scan-private.h"
 #include "ep-consumer.h"
 
 /* ------------------------------------------------------------------------ */
@@ -149,45 +148,6 @@ now_iso8601 (void)
                           g_date_time_get_microsecond (now) / 1000);
 }
 
-/* The Headers attribute: its JSON object, or the text when it is not one
- * strict JSON object (json-glib would read "{}{}" as {} and leak the
- * rest), or NULL without one */
-JsonNode *
-event_headers_node (const SqsEntry *entry)
-{
-  const SqsAttribute *headers = sqs_entry_find_string_attribute (entry, "Headers");
-  g_autoptr(JsonParser) parser = NULL;
-  JsonNode *node;
-
-  if (headers == NULL)
-    return NULL;
-
-  parser = json_parser_new ();
-  if (ep_json_scan_object (headers->string_value->str, headers->string_value->len,
-                           NULL, NULL, NULL, NULL)
-      && json_parser_load_from_data (parser, headers->string_value->str,
-                                     headers->string_value->len, NULL))
-    return json_node_copy (json_parser_get_root (parser));
-
-  node = json_node_new (JSON_NODE_VALUE);
-  json_node_set_string (node, headers->string_value->str);
-
-  return node;
-}
-
-static void
-add_headers_member (JsonBuilder    *builder,
-                    const SqsEntry *entry)
-{
-  JsonNode *headers = event_headers_node (entry);
-
-  json_builder_set_member_name (builder, "headers");
-  if (headers == NULL)
-    json_builder_add_null_value (builder);
-  else
-    json_builder_add_value (builder, headers);
-}
-
 void
 add_string_member (JsonBuilder *builder,
                    const char  *name,
@@ -198,31 +158,6 @@ add_string_member (JsonBuilder *builder,
     json_builder_add_string_value (builder, value);
   else
     json_builder_add_null_value (builder);
-}
-
-char *
-event_to_json_line (const SqsEntry *entry,
-                    const char     *endpoint,
-                    const char     *received)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autoptr(JsonNode) root = NULL;
-  const SqsAttribute *name = sqs_entry_find_string_attribute (entry, "Name");
-
-  json_builder_begin_object (builder);
-  add_string_member (builder, "id", entry->id->str);
-  add_string_member (builder, "name", name != NULL ? name->string_value->str : NULL);
-  add_headers_member (builder, entry);
-  add_string_member (builder, "payload", entry->body->str);
-  add_string_member (builder, "endpoint", endpoint);
-  add_string_member (builder, "received", received);
-  json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-
-  return json_generator_to_data (generator, NULL);
 }
 
 /* Write the accepted entries of @batch; a failure to write fails the
@@ -239,12 +174,11 @@ consumer_write_events (Consumer    *self,
   for (guint i = 0; i < batch->entries->len; i++)
     {
       SqsEntry *entry = g_ptr_array_index (batch->entries, i);
-      g_autofree char *line = NULL;
 
       if (entry->error_code != NULL)
         continue;
-      line = event_to_json_line (entry, endpoint, received);
-      g_string_append_printf (lines, "%s\n", line);
+      event_append_json_line (lines, entry, endpoint, received);
+      g_string_append_c (lines, '\n');
     }
 
   if (lines->len == 0)

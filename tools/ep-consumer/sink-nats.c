@@ -64,6 +64,7 @@ struct _NatsSink {
   jsCtx          *js;
   GMainContext   *context;    /* the main context, where outcomes go */
   GHashTable     *live;       /* Flight, borrowed: the held requests */
+  GString        *line;       /* main context: the JSON line being published */
 
   GMutex          lock;       /* for what follows */
   GHashTable     *in_flight;  /* natsMsg * -> Ack *, owned */
@@ -293,11 +294,13 @@ message_new (NatsSink        *self,
              natsMsg        **out)
 {
   const SqsAttribute *name = sqs_entry_find_string_attribute (entry, "Name");
-  g_autofree char *line = event_to_json_line (entry, endpoint, received);
   natsMsg *msg = NULL;
   natsStatus s;
 
-  s = natsMsg_Create (&msg, self->options->subject, NULL, line, (int) strlen (line));
+  /* natsMsg_Create () copies the data: one buffer serves every line */
+  g_string_truncate (self->line, 0);
+  event_append_json_line (self->line, entry, endpoint, received);
+  s = natsMsg_Create (&msg, self->options->subject, NULL, self->line->str, (int) self->line->len);
   if (s == NATS_OK)
     s = natsMsgHeader_Set (msg, "Nats-Msg-Id", entry->id->str);
   if (s == NATS_OK && name != NULL)
@@ -666,6 +669,7 @@ nats_sink_free (Sink *sink)
   g_hash_table_unref (self->live);
   g_hash_table_unref (self->in_flight);
   g_ptr_array_unref (self->acks);
+  g_string_free (self->line, TRUE);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->stop_cond);
   g_free (self->name);
@@ -689,6 +693,7 @@ sink_nats_new (Consumer  *consumer,
   self->parent = (Sink) { self->name, nats_sink_store, nats_sink_ready, nats_sink_free };
   self->context = g_main_context_default ();
   self->live = g_hash_table_new (NULL, NULL);
+  self->line = g_string_sized_new (4096);
   g_mutex_init (&self->lock);
   g_cond_init (&self->stop_cond);
   self->in_flight = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) ack_free);
