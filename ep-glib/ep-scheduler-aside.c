@@ -23,12 +23,6 @@
 #include "ep-scheduler-internal.h"
 #include "ep-timer-private.h"
 
-guint
-ep_scheduler_batch_endpoint (Batch *batch)
-{
-  return batch->token != NULL ? 1 : 0;
-}
-
 /* The ledger on disk -------------------------------------------------------- */
 
 void
@@ -164,9 +158,9 @@ aside_delay_ms (EpScheduler *self,
  * its delay. Returns FALSE (the batch untouched) when there is no room. */
 gboolean
 ep_scheduler_set_aside (EpScheduler *self,
-                        Batch       *batch)
+                        EpBatch     *batch)
 {
-  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  const EpEvent *event = ep_batch_get_event (batch, 0);
   g_autofree char *evidence = NULL;
   gint64 delay_ms;
 
@@ -177,6 +171,7 @@ ep_scheduler_set_aside (EpScheduler *self,
   batch->aside = TRUE;
   batch->due_us = g_get_monotonic_time () + delay_ms * 1000;
   g_clear_object (&batch->scheduler);
+  batch->freed_elsewhere = NULL;
   g_clear_pointer (&batch->reply, ep_batch_reply_free);
   g_clear_pointer (&batch->refusal, g_free);
   evidence = ep_witness_describe (self->witness, event->id);
@@ -186,37 +181,12 @@ ep_scheduler_set_aside (EpScheduler *self,
   return TRUE;
 }
 
-/* A batch of its own for the event @i of @batch, which keeps it: the same
- * queue item (the record shared), parsed and encoded again. */
-Batch *
-ep_scheduler_copy_out (Batch *batch,
-                       guint  i)
-{
-  EpQueueItem *item = g_ptr_array_index (batch->items, i);
-  EpQueueItem *copy = g_new0 (EpQueueItem, 1);
-  Batch *part = ep_scheduler_batch_new ();
-  EpEvent event;
-
-  copy->seq = item->seq;
-  copy->record = g_bytes_ref (item->record);
-  copy->logical_size = item->logical_size;
-  if (!ep_event_parse (copy->record, &event, NULL))
-    g_assert_not_reached ();   /* it was parsed when the batch was read */
-  g_ptr_array_add (part->items, copy);
-  g_array_append_val (part->events, event);
-  part->bytes = g_bytes_get_size (copy->record);
-  part->token = g_strdup (batch->token);
-  part->compress = batch->compress;
-  ep_scheduler_batch_encode (part);
-  return part;
-}
-
 /* Main context, a batch read and not posted yet (counted in bytes_ahead):
  * the suspects of an earlier run, or of earlier batches, go aside before
  * it is posted, so they never hold up the events with them. */
 void
 ep_scheduler_pull_suspects (EpScheduler *self,
-                            Batch       *batch)
+                            EpBatch     *batch)
 {
   gboolean pulled = FALSE;
   guint i = 0;
@@ -225,8 +195,8 @@ ep_scheduler_pull_suspects (EpScheduler *self,
     return;
   while (i < batch->items->len)
     {
-      const EpEvent *event = ep_scheduler_batch_event (batch, i);
-      Batch *part;
+      const EpEvent *event = ep_batch_get_event (batch, i);
+      EpBatch *part;
 
       /* A suspect: refused on its own while the endpoint took others. */
       if (!ep_witness_is_suspect (self->witness, event->id, FALSE) || !ep_scheduler_aside_has_room (self))
@@ -234,7 +204,7 @@ ep_scheduler_pull_suspects (EpScheduler *self,
           i++;
           continue;
         }
-      part = ep_scheduler_copy_out (batch, i);
+      part = ep_batch_copy_out (batch, i);
       g_ptr_array_remove_index (batch->items, i);
       g_array_remove_index (batch->events, i);
       batch->bytes -= part->bytes;
@@ -247,18 +217,18 @@ ep_scheduler_pull_suspects (EpScheduler *self,
     return;
   g_clear_pointer (&batch->body, g_bytes_unref);
   if (batch->events->len > 0)
-    ep_scheduler_batch_encode (batch);
+    ep_batch_encode (batch);
 }
 
 /* The suspect whose attempt is due, out of the aside queue; NULL if none. */
-Batch *
+EpBatch *
 ep_scheduler_pop_due_aside (EpScheduler *self)
 {
   gint64 now = g_get_monotonic_time ();
 
   for (GList *l = self->aside.head; l != NULL; l = l->next)
     {
-      Batch *batch = l->data;
+      EpBatch *batch = l->data;
 
       if (batch->due_us <= now)
         {
@@ -281,9 +251,9 @@ ep_scheduler_purged (EpScheduler *self)
   while (l != NULL)
     {
       GList *next = l->next;
-      Batch *batch = l->data;
+      EpBatch *batch = l->data;
 
-      if (ep_scheduler_batch_seq (batch, 0) < below)
+      if (ep_batch_get_seq (batch, 0) < below)
         {
           g_queue_delete_link (&self->aside, l);
           self->in_flight++;
@@ -299,7 +269,7 @@ void
 ep_scheduler_make_aside_due (EpScheduler *self)
 {
   for (GList *l = self->aside.head; l != NULL; l = l->next)
-    ((Batch *) l->data)->due_us = 0;
+    ((EpBatch *) l->data)->due_us = 0;
 }
 
 /* Monotonic µs of the next suspect's attempt; G_MAXINT64 with none. */
@@ -309,6 +279,6 @@ ep_scheduler_next_aside_due (EpScheduler *self)
   gint64 due = G_MAXINT64;
 
   for (GList *l = self->aside.head; l != NULL; l = l->next)
-    due = MIN (due, ((Batch *) l->data)->due_us);
+    due = MIN (due, ((EpBatch *) l->data)->due_us);
   return due;
 }

@@ -13,6 +13,7 @@
  */
 #pragma once
 
+#include "ep-batch-private.h"
 #include "ep-clock-private.h"
 #include "ep-constraints-private.h"
 #include "ep-scheduler-private.h"
@@ -20,8 +21,6 @@
 
 G_BEGIN_DECLS
 
-#define MAX_BATCH_EVENTS 10
-#define MAX_BATCH_BYTES (250 * 1024)
 /* Events read from the queue and not settled yet (in batches being read,
  * posted, split or held) stay under this many bytes, whatever
  * max-in-flight says; a batch being read counts as MAX_BATCH_BYTES. */
@@ -76,10 +75,10 @@ struct _EpScheduler
   guint64            releasing;          /* events handed to the worker to put back
                                           * (ep_queue_release()), not yet done */
   gsize              bytes_ahead;        /* see MAX_READ_AHEAD_BYTES */
-  GQueue             split_parts;        /* (element-type Batch) owned: halves waiting for a slot */
+  GQueue             split_parts;        /* (element-type EpBatch) owned: halves waiting for a slot */
   guint64            post_serial;        /* requests posted so far */
   EpWitness         *witness;            /* owned: the evidence against refused events */
-  GQueue             aside;              /* (element-type Batch) owned: suspects waiting aside, one event each */
+  GQueue             aside;              /* (element-type EpBatch) owned: suspects waiting aside, one event each */
   GSource           *witness_save_timer; /* owned, nullable: coalesces the ledger's saves */
   gint64             witness_save_due_us; /* monotonic: when it fires */
   gboolean           witness_saving;     /* a save is queued on the worker */
@@ -116,74 +115,29 @@ struct _EpScheduler
   GPtrArray         *refused_ids;        /* owned, nullable (element-type utf8) */
 };
 
-/* The parts of one refused batch, shared by them (refcounted). */
-typedef struct {
-  gint        ref_count;
-  guint       outstanding;    /* parts queued or posted and not answered yet */
-  GPtrArray  *held;           /* (element-type Batch) owned: lone refused events waiting for a witness */
-} Split;
-
-/* One batch, from the worker that reads it to the reply that settles it. */
-typedef struct {
-  EpScheduler *scheduler;     /* owned once posted: keeps the scheduler for the reply */
-  Split      *split;          /* owned ref, nullable: the split this batch is a part of */
-  guint64     serial;         /* its request's serial, once posted */
-  gsize       bytes;          /* the events' record bytes (counted in bytes_ahead) */
-  char       *refusal;        /* owned, nullable: why it was refused, while held */
-  GPtrArray  *items;          /* owned (element-type EpQueueItem) */
-  GArray     *events;         /* owned (element-type EpEvent), parallel to items */
-  GBytes     *body;           /* owned: the form body (gzip-compressed when compress) */
-  gboolean    compress;       /* encode the body with gzip (compress-requests when it was read) */
-  char       *token;          /* owned, nullable: the bearer token it was posted with */
-  gboolean    monitoring;     /* the monitoring event (not from the queue) */
-  GVariant   *snapshot;       /* owned, monitoring only: the counts it carries */
-  guint       unreadable;     /* records found unreadable and removed while reading */
-  GArray     *removed;        /* owned (element-type guint64): seqs to forget once the reply is applied */
-  GArray     *kept;           /* owned (element-type guint64): seqs to hand out again */
-  EpBatchReply *reply;        /* owned, nullable: the reply once applied, freed with the batch by the worker */
-  GThread    *read_by;        /* unowned: the worker thread that read it */
-  gboolean    aside;          /* a suspect waiting aside (one event), see ep-scheduler-aside.c */
-  gint64      due_us;         /* aside: monotonic time of its next attempt */
-} Batch;
-
-/* Batches (ep-scheduler-replies.c). */
-Batch         *ep_scheduler_batch_new       (void);
-void           ep_scheduler_batch_free      (Batch       *batch);
-guint64        ep_scheduler_batch_seq       (Batch       *batch,
-                                             guint        i);
-const EpEvent *ep_scheduler_batch_event     (Batch       *batch,
-                                             guint        i);
-void           ep_scheduler_batch_encode    (Batch       *batch);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Batch, ep_scheduler_batch_free)
-
 /* Replies (ep-scheduler-replies.c). */
 void     ep_scheduler_post_batch           (EpScheduler *self,
-                                            Batch       *batch);
-void     ep_scheduler_release_batch        (EpScheduler *self,
-                                            Batch       *batch);
+                                            EpBatch     *batch);
 void     ep_scheduler_split_part_answered  (EpScheduler *self,
-                                            Split       *split);
+                                            EpSplit     *split);
 /* A batch out of the pipeline (a suspect from aside), now counted in it
  * (in_flight, bytes_ahead): posted, or given back to the queue by the
  * worker when its consent category is blocked or the scheduler stopped. */
 void     ep_scheduler_post_aside           (EpScheduler *self,
-                                            Batch       *batch);
+                                            EpBatch     *batch);
 
 /* Suspects aside (ep-scheduler-aside.c). */
 void     ep_scheduler_load_witness         (EpScheduler *self);
 void     ep_scheduler_witness_changed      (EpScheduler *self);
 gboolean ep_scheduler_save_witness_now     (EpScheduler *self);
 gboolean ep_scheduler_set_aside            (EpScheduler *self,
-                                            Batch       *batch);
-Batch   *ep_scheduler_copy_out             (Batch       *batch,
-                                            guint        i);
+                                            EpBatch     *batch);
 void     ep_scheduler_pull_suspects        (EpScheduler *self,
-                                            Batch       *batch);
-Batch   *ep_scheduler_pop_due_aside        (EpScheduler *self);
+                                            EpBatch     *batch);
+EpBatch *ep_scheduler_pop_due_aside        (EpScheduler *self);
 void     ep_scheduler_make_aside_due       (EpScheduler *self);
 gint64   ep_scheduler_next_aside_due       (EpScheduler *self);
 gboolean ep_scheduler_aside_has_room       (EpScheduler *self);
-guint    ep_scheduler_batch_endpoint       (Batch       *batch);
 
 /* Queue work: @func runs on the worker, @done then on the scheduler's
  * context with @func's result; @data is freed with @free_data after. */
@@ -202,9 +156,8 @@ void     ep_scheduler_run_in_worker        (EpScheduler    *self,
 
 /* The drive (ep-scheduler.c). */
 void     ep_scheduler_fill_pipeline        (EpScheduler *self);
-Batch   *ep_scheduler_read_batch           (EpScheduler *self);
 void     ep_scheduler_batch_arrived        (EpScheduler *self,
-                                            Batch       *batch);
+                                            EpBatch     *batch);
 gboolean ep_scheduler_read_on_settle       (EpScheduler *self,
                                             gsize        batch_bytes);
 void     ep_scheduler_settle_flushes       (EpScheduler *self,

@@ -22,122 +22,16 @@
 #include "ep-scheduler-internal.h"
 
 static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_data);
-static void finish_batch (EpScheduler *self, Batch *batch);
-static void split_unref (Split *split);
-
-/* Batches ------------------------------------------------------------------ */
-
-void
-ep_scheduler_batch_free (Batch *batch)
-{
-  if (batch->scheduler != NULL && batch->read_by != NULL && batch->read_by != g_thread_self ())
-    g_atomic_int_inc (&batch->scheduler->freed_elsewhere);
-  g_clear_pointer (&batch->split, split_unref);
-  g_free (batch->refusal);
-  g_clear_pointer (&batch->items, g_ptr_array_unref);
-  g_clear_pointer (&batch->events, g_array_unref);
-  g_clear_pointer (&batch->body, g_bytes_unref);
-  g_clear_pointer (&batch->snapshot, g_variant_unref);
-  g_clear_object (&batch->scheduler);
-  g_free (batch->token);
-  g_clear_pointer (&batch->removed, g_array_unref);
-  g_clear_pointer (&batch->kept, g_array_unref);
-  g_clear_pointer (&batch->reply, ep_batch_reply_free);
-  g_free (batch);
-}
-
-Batch *
-ep_scheduler_batch_new (void)
-{
-  Batch *batch = g_new0 (Batch, 1);
-
-  batch->items = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_queue_item_free);
-  batch->events = g_array_new (FALSE, TRUE, sizeof (EpEvent));
-  g_array_set_clear_func (batch->events, (GDestroyNotify) ep_event_clear);
-  /* Room for every event of a batch: what the main context appends then
-   * allocates nothing that the worker frees (malloc's arena locks are not
-   * shared between the threads). */
-  batch->removed = g_array_sized_new (FALSE, FALSE, sizeof (guint64), MAX_BATCH_EVENTS);
-  batch->kept = g_array_sized_new (FALSE, FALSE, sizeof (guint64), MAX_BATCH_EVENTS);
-  return batch;
-}
-
-static Split *
-split_new (void)
-{
-  Split *split = g_new0 (Split, 1);
-
-  split->ref_count = 1;
-  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_scheduler_batch_free);
-  return split;
-}
-
-static Split *
-split_ref (Split *split)
-{
-  g_atomic_int_inc (&split->ref_count);
-  return split;
-}
-
-static void
-split_unref (Split *split)
-{
-  if (!g_atomic_int_dec_and_test (&split->ref_count))
-    return;
-  /* Held batches hold a reference: none can be left here. */
-  g_assert (split->held->len == 0);
-  g_ptr_array_unref (split->held);
-  g_free (split);
-}
-
-guint64
-ep_scheduler_batch_seq (Batch *batch,
-           guint  i)
-{
-  return ((EpQueueItem *) g_ptr_array_index (batch->items, i))->seq;
-}
-
-const EpEvent *
-ep_scheduler_batch_event (Batch *batch,
-             guint  i)
-{
-  return &g_array_index (batch->events, EpEvent, i);
-}
-
-/* Where the batch is read: a worker for the queue's batches; the main
- * context only for the monitoring event and the one-event parts of a
- * refused batch (see ep-scheduler-aside.c), a few hundred bytes each. */
-void
-ep_scheduler_batch_encode (Batch *batch)
-{
-  g_autofree const EpEvent **events = g_new (const EpEvent *, batch->events->len);
-  g_autoptr(GBytes) form = NULL;
-
-  for (guint i = 0; i < batch->events->len; i++)
-    events[i] = ep_scheduler_batch_event (batch, i);
-  form = ep_sqs_encode_batch (events, batch->events->len);
-  batch->body = batch->compress ? ep_sqs_gzip (form) : g_steal_pointer (&form);
-}
+static void finish_batch (EpScheduler *self, EpBatch *batch);
 
 /* Replies ------------------------------------------------------------------ */
 
 /* What a reply means for the queue is collected in batch->kept and
  * batch->removed, and written to the queue by a worker (settle_batch):
  * the main context does no file I/O. */
-void
-ep_scheduler_release_batch (EpScheduler *self,
-               Batch       *batch)
-{
-  for (guint i = 0; i < batch->items->len; i++)
-    {
-      guint64 seq = ep_scheduler_batch_seq (batch, i);
-      g_array_append_val (batch->kept, seq);
-    }
-}
-
 static void
 remove_seq (EpScheduler *self,
-            Batch       *batch,
+            EpBatch     *batch,
             guint64      seq)
 {
   g_array_append_val (batch->removed, seq);
@@ -147,11 +41,11 @@ remove_seq (EpScheduler *self,
  * deleted, and counts as a validation failure. */
 static void
 drop_refused (EpScheduler *self,
-              Batch       *batch,
+              EpBatch     *batch,
               guint        i,
               const char  *why)
 {
-  const EpEvent *event = ep_scheduler_batch_event (batch, i);
+  const EpEvent *event = ep_batch_get_event (batch, i);
   g_autofree char *evidence = ep_witness_describe (self->witness, event->id);
 
   g_debug ("Dropped event '%s' (%s): the consumer refused it (%s), %s: the fault is the event's",
@@ -161,7 +55,7 @@ drop_refused (EpScheduler *self,
     g_ptr_array_add (self->refused_ids, g_strdup (event->id));
   ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
   ep_scheduler_arm_monitoring_timer (self);
-  remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
+  remove_seq (self, batch, ep_batch_get_seq (batch, i));
 }
 
 /* The event @i of @batch was refused on its own (the ledger has counted
@@ -171,14 +65,14 @@ drop_refused (EpScheduler *self,
  * aside. */
 static gboolean
 judge_entry (EpScheduler *self,
-             Batch       *batch,
+             EpBatch     *batch,
              guint        i,
              const char  *why,
              gboolean     witnessed)
 {
-  const EpEvent *event = ep_scheduler_batch_event (batch, i);
-  guint64 seq = ep_scheduler_batch_seq (batch, i);
-  Batch *part;
+  const EpEvent *event = ep_batch_get_event (batch, i);
+  guint64 seq = ep_batch_get_seq (batch, i);
+  EpBatch *part;
 
   if (ep_witness_proves_fault (self->witness, event->id))
     {
@@ -189,10 +83,10 @@ judge_entry (EpScheduler *self,
       ep_scheduler_aside_has_room (self))
     {
       /* The queue keeps it in flight: the batch neither keeps nor removes it. */
-      part = ep_scheduler_copy_out (batch, i);
+      part = ep_batch_copy_out (batch, i);
       if (ep_scheduler_set_aside (self, part))
         return TRUE;
-      ep_scheduler_batch_free (part);
+      ep_batch_free (part);
     }
   g_debug ("The consumer refused event '%s' (%s) and took nothing else since: kept in its place",
            event->name, why);
@@ -201,13 +95,13 @@ judge_entry (EpScheduler *self,
 }
 
 static guint
-count_confirmed (Batch        *batch,
+count_confirmed (EpBatch      *batch,
                  EpBatchReply *reply)
 {
   guint n = 0;
 
   for (guint i = 0; i < batch->items->len; i++)
-    if (g_hash_table_contains (reply->confirmed, ep_scheduler_batch_event (batch, i)->id))
+    if (g_hash_table_contains (reply->confirmed, ep_batch_get_event (batch, i)->id))
       n++;
   return n;
 }
@@ -220,22 +114,22 @@ count_confirmed (Batch        *batch,
  * Returns whether any event was settled or set aside. */
 static gboolean
 apply_batch_result (EpScheduler  *self,
-                    Batch        *batch,
+                    EpBatch      *batch,
                     EpBatchReply *reply)
 {
-  guint endpoint = ep_scheduler_batch_endpoint (batch);
+  guint endpoint = ep_batch_get_endpoint (batch);
   guint n_confirmed = count_confirmed (batch, reply);
   g_autoptr(GPtrArray) refused_together = NULL;
   gboolean progress = FALSE;
 
   for (guint i = 0; i < batch->items->len; i++)
     {
-      const EpEvent *event = ep_scheduler_batch_event (batch, i);
+      const EpEvent *event = ep_batch_get_event (batch, i);
 
       if (g_hash_table_contains (reply->confirmed, event->id))
         {
           ep_witness_note_confirmed (self->witness, endpoint, event->id);
-          remove_seq (self, batch, ep_scheduler_batch_seq (batch, i));
+          remove_seq (self, batch, ep_batch_get_seq (batch, i));
           if (self->delivered_ids != NULL)
             g_ptr_array_add (self->delivered_ids, g_strdup (event->id));
           progress = TRUE;
@@ -243,8 +137,8 @@ apply_batch_result (EpScheduler  *self,
     }
   for (guint i = 0; i < batch->items->len; i++)
     {
-      const EpEvent *event = ep_scheduler_batch_event (batch, i);
-      guint64 seq = ep_scheduler_batch_seq (batch, i);
+      const EpEvent *event = ep_batch_get_event (batch, i);
+      guint64 seq = ep_batch_get_seq (batch, i);
       const char *code = g_hash_table_lookup (reply->sender_faults, event->id);
       gboolean own = n_confirmed > 0 || batch->items->len == 1;
 
@@ -281,16 +175,16 @@ apply_batch_result (EpScheduler  *self,
  * later copies. Returns whether any copy was removed. */
 static gboolean
 apply_ids_not_distinct (EpScheduler *self,
-                        Batch       *batch)
+                        EpBatch     *batch)
 {
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   guint n_removed = 0;
 
   for (guint i = 0; i < batch->items->len; i++)
     {
-      guint64 seq = ep_scheduler_batch_seq (batch, i);
+      guint64 seq = ep_batch_get_seq (batch, i);
 
-      if (g_hash_table_add (seen, (gpointer) ep_scheduler_batch_event (batch, i)->id))
+      if (g_hash_table_add (seen, (gpointer) ep_batch_get_event (batch, i)->id))
         g_array_append_val (batch->kept, seq);
       else
         {
@@ -354,49 +248,19 @@ describe_reply (EpBatchReply *reply)
                           reply->error_message ? reply->error_message : "");
 }
 
-/* Moves the events [from, to) of @batch into a new part of @split. */
-static Batch *
-split_off (Batch *batch,
-           Split *split,
-           guint  from,
-           guint  to)
-{
-  Batch *part = ep_scheduler_batch_new ();
-
-  for (guint i = from; i < to; i++)
-    {
-      EpEvent *event = &g_array_index (batch->events, EpEvent, i);
-      EpQueueItem *item = g_steal_pointer (&g_ptr_array_index (batch->items, i));
-
-      part->bytes += g_bytes_get_size (item->record);
-      g_ptr_array_add (part->items, item);
-      g_array_append_val (part->events, *event);
-      memset (event, 0, sizeof *event);
-    }
-  part->split = split_ref (split);
-  split->outstanding++;
-  part->compress = batch->compress;
-  ep_scheduler_batch_encode (part);
-  return part;
-}
-
 /* Halves @batch into two parts, posted before anything new
  * (ep_scheduler_fill_pipeline), and before the parts already waiting:
  * depth first, so that with max-in-flight 1 events still arrive in the
  * order they were sent. */
 static void
 split_batch (EpScheduler *self,
-             Batch       *batch)
+             EpBatch     *batch)
 {
-  guint n = batch->items->len;
+  EpBatch *first, *second;
 
-  if (batch->split == NULL)
-    batch->split = split_new ();
-  g_queue_push_head (&self->split_parts, split_off (batch, batch->split, n / 2, n));
-  g_queue_push_head (&self->split_parts, split_off (batch, batch->split, 0, n / 2));
-  batch->bytes = 0;
-  g_ptr_array_set_free_func (batch->items, NULL);
-  g_ptr_array_set_size (batch->items, 0);
+  ep_batch_split (batch, &first, &second);
+  g_queue_push_head (&self->split_parts, second);
+  g_queue_push_head (&self->split_parts, first);
 }
 
 /* A lone batch (its bytes counted in the pipeline) leaves the pipeline
@@ -404,11 +268,11 @@ split_batch (EpScheduler *self,
  * the batch is untouched. */
 static gboolean
 move_aside (EpScheduler *self,
-            Batch       *batch)
+            EpBatch     *batch)
 {
   if (self->stopped || !ep_scheduler_aside_has_room (self))
     return FALSE;
-  g_clear_pointer (&batch->split, split_unref);
+  g_clear_pointer (&batch->split, ep_split_unref);
   self->bytes_ahead -= batch->bytes;
   if (!ep_scheduler_set_aside (self, batch))
     g_assert_not_reached ();   /* room was checked */
@@ -421,11 +285,11 @@ move_aside (EpScheduler *self,
  * witness); else kept, and the consumer is failing. */
 static void
 judge_lone_refusal (EpScheduler   *self,
-                    Batch        **batch_p,
+                    EpBatch      **batch_p,
                     EpBatchReply  *reply)
 {
-  Batch *batch = *batch_p;
-  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  EpBatch *batch = *batch_p;
+  const EpEvent *event = ep_batch_get_event (batch, 0);
   g_autofree char *why = describe_reply (reply);
 
   if (ep_witness_proves_fault (self->witness, event->id))
@@ -441,7 +305,7 @@ judge_lone_refusal (EpScheduler   *self,
     }
   else
     {
-      ep_scheduler_release_batch (self, batch);
+      ep_batch_keep_all (batch);
       ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused event '%s' on its own (%s) "
                                              "and took no other event since: kept",
                                              event->name, why));
@@ -452,16 +316,16 @@ judge_lone_refusal (EpScheduler   *self,
  * several is split, a lone event judged. */
 static void
 apply_batch_refused (EpScheduler   *self,
-                     Batch        **batch_p,
+                     EpBatch      **batch_p,
                      EpBatchReply  *reply)
 {
-  Batch *batch = *batch_p;
+  EpBatch *batch = *batch_p;
 
   g_autofree const char **ids = g_new (const char *, batch->items->len);
 
   for (guint i = 0; i < batch->items->len; i++)
-    ids[i] = ep_scheduler_batch_event (batch, i)->id;
-  ep_witness_note_refused (self->witness, ep_scheduler_batch_endpoint (batch), ids,
+    ids[i] = ep_batch_get_event (batch, i)->id;
+  ep_witness_note_refused (self->witness, ep_batch_get_endpoint (batch), ids,
                            batch->items->len, batch->items->len == 1);
   if (batch->items->len == 1)
     judge_lone_refusal (self, batch_p, reply);
@@ -477,7 +341,7 @@ apply_batch_refused (EpScheduler   *self,
  * a refused token. */
 static void
 note_failed_reply (EpScheduler  *self,
-                   Batch        *batch,
+                   EpBatch      *batch,
                    EpBatchReply *reply)
 {
   switch (reply->kind)
@@ -500,10 +364,10 @@ note_failed_reply (EpScheduler  *self,
  * aside: then *@batch_p is stolen (NULL on return). */
 static void
 apply_reply (EpScheduler   *self,
-             Batch        **batch_p,
+             EpBatch      **batch_p,
              EpBatchReply  *reply)
 {
-  Batch *batch = *batch_p;
+  EpBatch *batch = *batch_p;
 
   switch (reply->kind)
     {
@@ -522,7 +386,7 @@ apply_reply (EpScheduler   *self,
       apply_batch_refused (self, batch_p, reply);
       break;
     default:
-      ep_scheduler_release_batch (self, batch);
+      ep_batch_keep_all (batch);
       note_failed_reply (self, batch, reply);
       break;
     }
@@ -533,13 +397,13 @@ apply_reply (EpScheduler   *self,
  * left or the scheduler stopped, back to its place in the queue. */
 static void
 put_back_aside (EpScheduler  *self,
-                Batch       **batch_p)
+                EpBatch     **batch_p)
 {
-  if (ep_witness_is_suspect (self->witness, ep_scheduler_batch_event (*batch_p, 0)->id, FALSE) &&
+  if (ep_witness_is_suspect (self->witness, ep_batch_get_event (*batch_p, 0)->id, FALSE) &&
       move_aside (self, *batch_p))
     *batch_p = NULL;
   else
-    ep_scheduler_release_batch (self, *batch_p);
+    ep_batch_keep_all (*batch_p);
 }
 
 /* The reply (or @error) to a suspect's attempt alone. Confirmed: it leaves
@@ -549,12 +413,12 @@ put_back_aside (EpScheduler  *self,
  * and back aside, nothing counted against the event. */
 static void
 apply_aside_reply (EpScheduler   *self,
-                   Batch        **batch_p,
+                   EpBatch      **batch_p,
                    EpBatchReply  *reply,
                    const GError  *error)
 {
-  Batch *batch = *batch_p;
-  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  EpBatch *batch = *batch_p;
+  const EpEvent *event = ep_batch_get_event (batch, 0);
   g_autofree char *described = NULL;
   const char *why = NULL;
 
@@ -566,8 +430,8 @@ apply_aside_reply (EpScheduler   *self,
       if (g_hash_table_contains (reply->confirmed, event->id))
         {
           g_debug ("Event '%s' (%s), which waited aside, was confirmed", event->name, event->id);
-          ep_witness_note_confirmed (self->witness, ep_scheduler_batch_endpoint (batch), event->id);
-          remove_seq (self, batch, ep_scheduler_batch_seq (batch, 0));
+          ep_witness_note_confirmed (self->witness, ep_batch_get_endpoint (batch), event->id);
+          remove_seq (self, batch, ep_batch_get_seq (batch, 0));
           if (self->delivered_ids != NULL)
             g_ptr_array_add (self->delivered_ids, g_strdup (event->id));
           ep_scheduler_record_success (self);
@@ -582,7 +446,7 @@ apply_aside_reply (EpScheduler   *self,
 
   if (why != NULL)
     {
-      ep_witness_note_refused (self->witness, ep_scheduler_batch_endpoint (batch), &event->id, 1, TRUE);
+      ep_witness_note_refused (self->witness, ep_batch_get_endpoint (batch), &event->id, 1, TRUE);
       if (ep_witness_proves_fault (self->witness, event->id))
         {
           drop_refused (self, batch, 0, why);
@@ -594,7 +458,7 @@ apply_aside_reply (EpScheduler   *self,
 
 void
 ep_scheduler_post_aside (EpScheduler *self,
-                         Batch       *batch)
+                         EpBatch     *batch)
 {
   EpQueueItem *item = g_ptr_array_index (batch->items, 0);
   int category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
@@ -603,7 +467,7 @@ ep_scheduler_post_aside (EpScheduler *self,
   if (self->stopped)
     {
       /* Back to its place; the ledger remembers it for the next run. */
-      ep_scheduler_release_batch (self, batch);
+      ep_batch_keep_all (batch);
       finish_batch (self, batch);
       return;
     }
@@ -618,9 +482,9 @@ ep_scheduler_post_aside (EpScheduler *self,
        * again (in the worker: the main context does no queue I/O). It
        * leaves unconfirmed: the ledger forgets it (its id no longer
        * stays on disk, in witness.gvariant). */
-      ep_witness_forget (self->witness, ep_scheduler_batch_event (batch, 0)->id);
+      ep_witness_forget (self->witness, ep_batch_get_event (batch, 0)->id);
       ep_scheduler_witness_changed (self);
-      ep_scheduler_release_batch (self, batch);
+      ep_batch_keep_all (batch);
       finish_batch (self, batch);
       return;
     }
@@ -629,10 +493,10 @@ ep_scheduler_post_aside (EpScheduler *self,
 
 static void
 apply_monitoring_reply (EpScheduler  *self,
-                        Batch        *batch,
+                        EpBatch      *batch,
                         EpBatchReply *reply)
 {
-  const EpEvent *event = ep_scheduler_batch_event (batch, 0);
+  const EpEvent *event = ep_batch_get_event (batch, 0);
 
   self->monitoring_in_flight = FALSE;
   if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
@@ -648,18 +512,18 @@ apply_monitoring_reply (EpScheduler  *self,
 
 /* A batch being settled by the worker, and maybe the next one it reads. */
 typedef struct {
-  Batch    *batch;        /* owned until the worker frees it */
+  EpBatch  *batch;        /* owned until the worker frees it */
   gsize     bytes;        /* batch->bytes (counted in bytes_ahead) */
   gboolean  removed_any;  /* events left the queue */
   gboolean  read_next;    /* the worker reads the next batch too */
-  Batch    *next;         /* owned, nullable: what it read */
+  EpBatch  *next;         /* owned, nullable: what it read */
 } Settle;
 
 static void
 settle_free (Settle *settle)
 {
-  g_clear_pointer (&settle->batch, ep_scheduler_batch_free);
-  g_clear_pointer (&settle->next, ep_scheduler_batch_free);
+  g_clear_pointer (&settle->batch, ep_batch_free);
+  g_clear_pointer (&settle->next, ep_batch_free);
   g_free (settle);
 }
 
@@ -674,7 +538,7 @@ settle_batch_in_thread (EpScheduler *self,
                         gpointer     data)
 {
   Settle *settle = data;
-  Batch *batch = settle->batch;
+  EpBatch *batch = settle->batch;
   g_autoptr(GError) error = NULL;
 
   ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
@@ -683,11 +547,11 @@ settle_batch_in_thread (EpScheduler *self,
       !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
     g_message ("Confirmed events could not be removed for good (they may be sent again): %s",
                error->message);
-  g_clear_pointer (&settle->batch, ep_scheduler_batch_free);
+  g_clear_pointer (&settle->batch, ep_batch_free);
   /* Settled first: kept events are handed out again before newer ones. */
   if (settle->read_next)
     {
-      settle->next = ep_scheduler_read_batch (self);
+      settle->next = ep_batch_read (self->queue, g_atomic_int_get (&self->compress));
       g_atomic_int_inc (&self->reads_on_settle);
     }
   return NULL;
@@ -698,7 +562,7 @@ static void
 batch_settled (EpScheduler *self,
                gsize        bytes,
                gboolean     removed_any,
-               Batch       *next)
+               EpBatch     *next)
 {
   self->bytes_ahead -= bytes;
   if (removed_any)
@@ -745,7 +609,7 @@ observe_clock (EpScheduler  *self,
  * frees the batch and maybe reads the next, then the batch is settled. */
 static void
 finish_batch (EpScheduler *self,
-              Batch       *batch)
+              EpBatch     *batch)
 {
   Settle *settle;
 
@@ -754,13 +618,13 @@ finish_batch (EpScheduler *self,
       /* Nothing to write (a batch split into parts): no worker. */
       gsize bytes = batch->bytes;
 
-      ep_scheduler_batch_free (batch);
+      ep_batch_free (batch);
       batch_settled (self, bytes, FALSE, NULL);
       return;
     }
   /* The split is shared with the main context's other parts; the token
    * was allocated here. */
-  g_clear_pointer (&batch->split, split_unref);
+  g_clear_pointer (&batch->split, ep_split_unref);
   g_clear_pointer (&batch->token, g_free);
   settle = g_new0 (Settle, 1);
   settle->batch = batch;
@@ -777,17 +641,17 @@ finish_batch (EpScheduler *self,
  * one failure. */
 static void
 resolve_held (EpScheduler *self,
-              Split       *split)
+              EpSplit     *split)
 {
   g_autoptr(GPtrArray) held = g_steal_pointer (&split->held);
   const char *why = NULL;
   guint n_kept = 0;
 
-  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_scheduler_batch_free);
+  split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_batch_free);
   for (guint i = 0; i < held->len; i++)
     {
-      Batch *batch = g_ptr_array_index (held, i);
-      const char *id = ep_scheduler_batch_event (batch, 0)->id;
+      EpBatch *batch = g_ptr_array_index (held, i);
+      const char *id = ep_batch_get_event (batch, 0)->id;
 
       if (!self->stopped && ep_witness_proves_fault (self->witness, id))
         drop_refused (self, batch, 0, batch->refusal);
@@ -795,7 +659,7 @@ resolve_held (EpScheduler *self,
         g_ptr_array_index (held, i) = NULL;
       else
         {
-          ep_scheduler_release_batch (self, batch);
+          ep_batch_keep_all (batch);
           why = batch->refusal;
           n_kept++;
         }
@@ -817,7 +681,7 @@ resolve_held (EpScheduler *self,
 
 static void
 resolve_if_done (EpScheduler *self,
-                 Split       *split)
+                 EpSplit     *split)
 {
   if (split->outstanding == 0 && split->held->len > 0)
     resolve_held (self, split);
@@ -827,7 +691,7 @@ resolve_if_done (EpScheduler *self,
  * held can be judged. */
 void
 ep_scheduler_split_part_answered (EpScheduler *self,
-                     Split       *split)
+                     EpSplit     *split)
 {
   g_assert (split->outstanding > 0);
   split->outstanding--;
@@ -869,11 +733,11 @@ batch_posted (GObject      *source,
               GAsyncResult *result,
               gpointer      user_data)
 {
-  g_autoptr(Batch) batch = user_data;
+  g_autoptr(EpBatch) batch = user_data;
   g_autoptr(EpScheduler) self = g_object_ref (batch->scheduler);
   g_autoptr(EpBatchReply) reply = NULL;
   g_autoptr(GError) error = NULL;
-  Split *split = NULL;
+  EpSplit *split = NULL;
 
   reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
   observe_clock (self, reply);
@@ -887,7 +751,7 @@ batch_posted (GObject      *source,
   /* This part is answered; the judge must see how many others are out. */
   if (batch->split != NULL)
     {
-      split = split_ref (batch->split);
+      split = ep_split_ref (batch->split);
       g_assert (split->outstanding > 0);
       split->outstanding--;
     }
@@ -898,7 +762,7 @@ batch_posted (GObject      *source,
                          reply->kind == EP_REPLY_AUTH_REJECTED ? EP_OUTAGE_REASON_CREDENTIALS :
                          EP_OUTAGE_REASON_HTTP_ERROR;
   if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
-    ep_scheduler_release_batch (self, batch);
+    ep_batch_keep_all (batch);
   else if (self->stopped)
     /* A confirmation that arrives as the producer closes still counts. */
     (void) apply_batch_result (self, batch, reply);
@@ -906,7 +770,7 @@ batch_posted (GObject      *source,
     apply_aside_reply (self, &batch, reply, error);
   else if (reply == NULL)
     {
-      ep_scheduler_release_batch (self, batch);
+      ep_batch_keep_all (batch);
       ep_scheduler_record_failure (self, g_strdup (error->message));
     }
   else
@@ -918,7 +782,7 @@ batch_posted (GObject      *source,
   if (split != NULL)
     {
       resolve_if_done (self, split);
-      split_unref (split);
+      ep_split_unref (split);
     }
   outcomes_end (self);
   if (batch != NULL)
@@ -940,7 +804,7 @@ batch_posted (GObject      *source,
 
 void
 ep_scheduler_post_batch (EpScheduler *self,
-            Batch       *batch)
+            EpBatch     *batch)
 {
   g_autofree char *token = NULL;
   g_autofree char *client_id = NULL;
@@ -954,6 +818,7 @@ ep_scheduler_post_batch (EpScheduler *self,
   g_free (batch->token);
   batch->token = g_steal_pointer (&token);
   batch->scheduler = g_object_ref (self);
+  batch->freed_elsewhere = &self->freed_elsewhere;
   batch->serial = ++self->post_serial;
   g_debug ("Batch %" G_GUINT64_FORMAT ": posting %u %s to the %s endpoint", batch->serial,
            batch->events->len,

@@ -97,7 +97,7 @@ ep_scheduler_finalize (GObject *object)
   g_clear_pointer (&self->clock, ep_clock_free);
   g_clear_object (&self->constraints);
   g_clear_pointer (&self->flushes, g_ptr_array_unref);
-  g_queue_clear_full (&self->split_parts, (GDestroyNotify) ep_scheduler_batch_free);
+  g_queue_clear_full (&self->split_parts, (GDestroyNotify) ep_batch_free);
   g_clear_pointer (&self->witness, ep_witness_free);
   /* stop gave every suspect back to the queue. */
   g_assert (g_queue_is_empty (&self->aside));
@@ -392,46 +392,11 @@ maybe_drain_finished (EpScheduler *self)
     drain_finished (self);
 }
 
-/* Worker: takes the next batch from the queue, parses and encodes it. */
-Batch *
-ep_scheduler_read_batch (EpScheduler *self)
-{
-  g_autoptr(Batch) batch = ep_scheduler_batch_new ();
-  g_autoptr(GPtrArray) items = ep_queue_take (self->queue, MAX_BATCH_EVENTS, MAX_BATCH_BYTES);
-
-  batch->read_by = g_thread_self ();
-  batch->compress = g_atomic_int_get (&self->compress);
-  /* Each item moves to the batch, or is freed here. */
-  g_ptr_array_set_free_func (items, NULL);
-  for (guint i = 0; i < items->len; i++)
-    {
-      EpQueueItem *item = g_ptr_array_index (items, i);
-      g_autoptr(GError) error = NULL;
-      EpEvent event;
-
-      if (!ep_event_parse (item->record, &event, &error))
-        {
-          /* Unreadable events can never be delivered: drop them. */
-          g_message ("Dropping queued event %" G_GUINT64_FORMAT ": %s", item->seq, error->message);
-          ep_queue_remove (self->queue, &item->seq, 1, NULL);
-          ep_queue_item_free (item);
-          batch->unreadable++;
-          continue;
-        }
-      g_array_append_val (batch->events, event);
-      g_ptr_array_add (batch->items, item);
-      batch->bytes += g_bytes_get_size (item->record);
-    }
-  if (batch->events->len > 0)
-    ep_scheduler_batch_encode (batch);
-  return g_steal_pointer (&batch);
-}
-
 static gpointer
 read_batch_in_thread (EpScheduler *self,
                       gpointer     data)
 {
-  return ep_scheduler_read_batch (self);
+  return ep_batch_read (self->queue, g_atomic_int_get (&self->compress));
 }
 
 /* Worker: puts a batch's kept events back and frees the batch where the
@@ -440,7 +405,7 @@ static gpointer
 release_in_thread (EpScheduler *self,
                    gpointer     data)
 {
-  Batch *batch = data;
+  EpBatch *batch = data;
 
   ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
   return GUINT_TO_POINTER (batch->kept->len);
@@ -463,29 +428,29 @@ released (EpScheduler *self,
  * sees the events back. Until then they count in releasing (may_read()). */
 static void
 release_in_worker (EpScheduler *self,
-                   Batch       *batch)
+                   EpBatch     *batch)
 {
   if (batch->kept->len == 0)
     {
-      ep_scheduler_batch_free (batch);
+      ep_batch_free (batch);
       return;
     }
   /* allocated on this thread (as finish_batch() does) */
   g_clear_pointer (&batch->token, g_free);
   self->releasing += batch->kept->len;
   ep_scheduler_run_in_worker (self, release_in_thread, released, batch,
-                              (GDestroyNotify) ep_scheduler_batch_free);
+                              (GDestroyNotify) ep_batch_free);
 }
 
-/* Main context: a batch read by the worker (ep_scheduler_read_batch(),
+/* Main context: a batch read by the worker (ep_batch_read(),
  * counted in reading, in_flight and bytes_ahead as MAX_BATCH_BYTES) is
  * posted, or put back when there is nothing to post or the scheduler
  * stopped. Does not fill the pipeline. */
 void
 ep_scheduler_batch_arrived (EpScheduler *self,
-                            Batch       *batch)
+                            EpBatch     *batch)
 {
-  g_autoptr(Batch) owned = batch;
+  g_autoptr(EpBatch) owned = batch;
 
   self->reading--;
   self->bytes_ahead -= MAX_BATCH_BYTES;
@@ -496,7 +461,7 @@ ep_scheduler_batch_arrived (EpScheduler *self,
     ep_scheduler_pull_suspects (self, batch);
   if (self->stopped || batch->events->len == 0)
     {
-      ep_scheduler_release_batch (self, batch);
+      ep_batch_keep_all (batch);
       self->bytes_ahead -= batch->bytes;
       self->in_flight--;
       release_in_worker (self, g_steal_pointer (&owned));
@@ -522,11 +487,11 @@ batch_read (EpScheduler *self,
 static void
 abandon_split_parts (EpScheduler *self)
 {
-  Batch *part;
+  EpBatch *part;
 
   while ((part = g_queue_pop_head (&self->split_parts)) != NULL)
     {
-      ep_scheduler_release_batch (self, part);
+      ep_batch_keep_all (part);
       self->bytes_ahead -= part->bytes;
       ep_scheduler_split_part_answered (self, part->split);
       release_in_worker (self, part);
@@ -591,7 +556,7 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
   /* Suspects whose attempt is due, alone each (ep-scheduler-aside.c). */
   while (!self->stopped && !self->drain_failed && has_free_slot (self))
     {
-      Batch *suspect = ep_scheduler_pop_due_aside (self);
+      EpBatch *suspect = ep_scheduler_pop_due_aside (self);
 
       if (suspect == NULL)
         break;
@@ -710,7 +675,7 @@ monitoring_payload_room (EpScheduler *self,
 static void
 send_monitoring_event (EpScheduler *self)
 {
-  g_autoptr(Batch) batch = NULL;
+  g_autoptr(EpBatch) batch = NULL;
   g_autoptr(GBytes) record = NULL;
   g_autofree char *payload = NULL;
   g_autoptr(GError) error = NULL;
@@ -723,7 +688,7 @@ send_monitoring_event (EpScheduler *self)
       !monitoring_payload_room (self, &room))
     return;
 
-  batch = ep_scheduler_batch_new ();
+  batch = ep_batch_new ();
   batch->monitoring = TRUE;
   batch->snapshot = ep_monitor_snapshot_report (self->monitor, room);
   if (batch->snapshot == NULL)
@@ -739,7 +704,7 @@ send_monitoring_event (EpScheduler *self)
     return;
   g_array_append_val (batch->events, event);
   batch->compress = g_atomic_int_get (&self->compress);
-  ep_scheduler_batch_encode (batch);
+  ep_batch_encode (batch);
   self->monitoring_in_flight = TRUE;
   if (self->constraints != NULL)
     ep_constraints_note_attempt (self->constraints, EP_CONSTRAINED_MONITORING, g_get_monotonic_time ());
@@ -1041,7 +1006,7 @@ ep_scheduler_stop (EpScheduler *self)
    * ledger remembers them for the next run. */
   while (!g_queue_is_empty (&self->aside))
     {
-      Batch *suspect = g_queue_pop_head (&self->aside);
+      EpBatch *suspect = g_queue_pop_head (&self->aside);
 
       self->in_flight++;
       self->bytes_ahead += suspect->bytes;
