@@ -136,6 +136,33 @@ class InspectorTest(ct.ConsumerTestCase):
         self.assertGreater(timing["seq"], events[1]["seq"])
         self.assertEqual(listing["last_seq"], timing["seq"])
 
+    def test_headers_flat_and_not(self):
+        # A flat object (kept as text until listed) and the same members in
+        # other spellings (parsed at once): the same redaction, category and
+        # sent time, the members in the order sent
+        members = [("app-name", "a"), ("authorization", "Bearer s3cret"),
+                   ("consent-category", "TARGETING"),
+                   ("requested-sent-timestamp", "1765062000123"), ("os-name", "x/y")]
+        flat = "{" + ",".join('"%s":"%s"' % m for m in members) + "}"
+        spaced = "{ " + ", ".join('"%s" : "%s"' % m for m in members) + " }"
+        escaped = flat.replace("x/y", "x\\/y")
+        nested = flat[:-1] + ',"extra":{"k":[1,2.5,null]}}'
+        self.batch_result(self.consumer.post(ct.batch_params(
+            [(str(i), "{}", ct.event_attributes("h", text))
+             for i, text in enumerate([flat, spaced, escaped, nested], 1)])))
+        r = ct.http(self.consumer.url + "/api/events")
+        self.assertNotIn(b"s3cret", r.body)
+        events = {e["id"]: e for e in r.json()["events"]}
+        for i in ("1", "2", "3", "4"):
+            e = events[i]
+            self.assertEqual(e["category"], "TARGETING", i)
+            self.assertEqual(e["sent_ms"], 1765062000123, i)
+            self.assertEqual(list(e["headers"])[:5], [m[0] for m in members], i)
+            self.assertEqual(e["headers"]["authorization"], "(not kept)", i)
+            self.assertEqual(e["headers"]["os-name"], "x/y", i)
+        self.assertEqual(events["4"]["headers"]["extra"], {"k": [1, 2.5, None]})
+        self.assertEqual(self.get("/api/summary")["categories"], {"TARGETING": 4})
+
     def test_filters_after_and_limit(self):
         self.batch_result(self.consumer.post(ct.batch_params(
             [event("1", "a"), event("2", "b", category="PERFORMANCE"), event("3", "a"),

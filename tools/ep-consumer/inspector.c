@@ -62,6 +62,9 @@ typedef struct {
   gsize       size;        /* the payload's bytes */
   char       *payload;
   JsonNode   *headers;     /* owned, redacted; an object, a string or NULL */
+  GString    *flat_headers; /* owned, redacted, nullable: instead of headers, a
+                             * flat object's text (json_line_scan_flat_object),
+                             * parsed when the API lists the record */
   const char *code;        /* refused only: the error code (static) */
   char       *reason;      /* refused only */
   gsize       cost;        /* bytes counted against the ring */
@@ -108,6 +111,8 @@ record_free (gpointer data)
   g_free (record->received);
   g_free (record->payload);
   g_clear_pointer (&record->headers, json_node_unref);
+  if (record->flat_headers != NULL)
+    g_string_free (record->flat_headers, TRUE);
   g_free (record->reason);
   g_free (record);
 }
@@ -217,26 +222,99 @@ string_member (JsonObject *object,
          ? json_node_get_string (node) : NULL;
 }
 
-/* The headers without the access token; category and sent time read */
+static void
+record_set_sent (Record     *record,
+                 const char *sent)
+{
+  gint64 ms;
+
+  if (sent != NULL && g_ascii_string_to_signed (sent, 10, 0, G_MAXINT64, &ms, NULL))
+    record->sent_ms = ms;
+}
+
+#define FLAT_NAME_IS(name, len, literal) \
+  ((len) == strlen (literal) && memcmp ((name), (literal), (len)) == 0)
+
+/* A member of a flat Headers object: the access token's value is not
+ * copied, the category and sent time are read */
+static void
+record_add_flat_member (const char *name,
+                        gsize       name_len,
+                        const char *value,
+                        gsize       value_len,
+                        gpointer    user_data)
+{
+  Record *record = user_data;
+  GString *out = record->flat_headers;
+
+  if (out->len > 1)
+    g_string_append_c (out, ',');
+  g_string_append_c (out, '"');
+  g_string_append_len (out, name, name_len);
+  g_string_append (out, "\":\"");
+  if (FLAT_NAME_IS (name, name_len, "authorization"))
+    g_string_append (out, "(not kept)");
+  else
+    g_string_append_len (out, value, value_len);
+  g_string_append_c (out, '"');
+  if (FLAT_NAME_IS (name, name_len, "consent-category"))
+    record->category = g_strndup (value, value_len);
+  else if (FLAT_NAME_IS (name, name_len, "requested-sent-timestamp"))
+    {
+      g_autofree char *sent = g_strndup (value, value_len);
+
+      record_set_sent (record, sent);
+    }
+}
+
+/* The headers without the access token; category and sent time read. A
+ * flat object (what ep-glib sends) is kept as text, without parsing it:
+ * JsonParser would give the same object when the API lists it. */
 static void
 record_set_headers (Record         *record,
                     const SqsEntry *entry)
 {
-  JsonNode *headers = event_headers_node (entry);
+  const SqsAttribute *attribute = sqs_entry_find_string_attribute (entry, "Headers");
+  JsonNode *headers;
   JsonObject *object;
-  const char *sent;
-  gint64 ms;
 
-  record->headers = headers;
-  if (headers == NULL || !JSON_NODE_HOLDS_OBJECT (headers))
+  if (attribute == NULL)
+    return;
+  if (json_line_scan_flat_object (attribute->string_value->str, attribute->string_value->len,
+                                  NULL, NULL))
+    {
+      record->flat_headers = g_string_sized_new (attribute->string_value->len + 16);
+      g_string_append_c (record->flat_headers, '{');
+      json_line_scan_flat_object (attribute->string_value->str, attribute->string_value->len,
+                                  record_add_flat_member, record);
+      g_string_append_c (record->flat_headers, '}');
+      return;
+    }
+
+  record->headers = headers = event_headers_node (entry);
+  if (!JSON_NODE_HOLDS_OBJECT (headers))
     return;
   object = json_node_get_object (headers);
   if (json_object_has_member (object, "authorization"))
     json_object_set_string_member (object, "authorization", "(not kept)");
   record->category = g_strdup (string_member (object, "consent-category"));
-  sent = string_member (object, "requested-sent-timestamp");
-  if (sent != NULL && g_ascii_string_to_signed (sent, 10, 0, G_MAXINT64, &ms, NULL))
-    record->sent_ms = ms;
+  record_set_sent (record, string_member (object, "requested-sent-timestamp"));
+}
+
+/* The record's headers as a node (new), NULL without any */
+static JsonNode *
+record_headers_node (const Record *record)
+{
+  g_autoptr(JsonParser) parser = NULL;
+
+  if (record->flat_headers == NULL)
+    return record->headers != NULL ? json_node_copy (record->headers) : NULL;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, record->flat_headers->str, record->flat_headers->len,
+                                   NULL))
+    g_assert_not_reached ();
+
+  return json_node_copy (json_parser_get_root (parser));
 }
 
 static Record *
@@ -388,6 +466,8 @@ static void
 add_record (JsonBuilder  *builder,
             const Record *record)
 {
+  JsonNode *headers;
+
   json_builder_begin_object (builder);
   add_int (builder, "seq", record->seq);
   add_string_member (builder, "id", record->id);
@@ -403,8 +483,9 @@ add_record (JsonBuilder  *builder,
   add_int (builder, "size", record->size);
   add_string_member (builder, "payload", record->payload);
   json_builder_set_member_name (builder, "headers");
-  if (record->headers != NULL)
-    json_builder_add_value (builder, json_node_copy (record->headers));
+  headers = record_headers_node (record);
+  if (headers != NULL)
+    json_builder_add_value (builder, headers);
   else
     json_builder_add_null_value (builder);
   if (record->reason != NULL)
