@@ -255,10 +255,19 @@ sqs_entry_find_string_attribute (const SqsEntry *entry,
 /* ------------------------------------------------------------------------ */
 /* Settling one entry                                                       */
 
-/* Check that text is UTF-8 made of XML 1.0 characters only. */
+/* What check_xml_text () checked, for its message */
+static char *
+text_place (const char *attribute)
+{
+  return attribute != NULL ? g_strdup_printf ("value of message attribute '%s'", attribute)
+                           : g_strdup ("message body");
+}
+
+/* Check that text is UTF-8 made of XML 1.0 characters only: the message
+ * body, or the value of the string @attribute (the name) */
 static gboolean
 check_xml_text (const GString  *text,
-                const char     *where,
+                const char     *attribute,
                 char          **message)
 {
   const char *p = text->str;
@@ -266,16 +275,28 @@ check_xml_text (const GString  *text,
 
   while (p < end)
     {
-      gunichar c = *p == '\0' ? 0 : g_utf8_get_char_validated (p, end - p);
+      gunichar c;
+
+      /* ASCII text, the common case, a byte at a time */
+      if ((guchar) *p >= 0x20 && (guchar) *p < 0x80)
+        {
+          p++;
+          continue;
+        }
+      c = *p == '\0' ? 0 : g_utf8_get_char_validated (p, end - p);
 
       if (c == (gunichar) -1 || c == (gunichar) -2)
         {
+          g_autofree char *where = text_place (attribute);
+
           *message = g_strdup_printf ("The %s is not valid UTF-8 (at byte %" G_GSIZE_FORMAT ").",
                                       where, (gsize) (p - text->str));
           return FALSE;
         }
       if (!sqs_is_xml_char (c))
         {
+          g_autofree char *where = text_place (attribute);
+
           *message = g_strdup_printf ("Invalid binary character '#x%X' was found in the %s.",
                                       c, where);
           return FALSE;
@@ -296,17 +317,14 @@ sqs_entry_check_contents (SqsEntry *entry)
 {
   char *message = NULL;
 
-  if (!check_xml_text (entry->body, "message body", &message))
+  if (!check_xml_text (entry->body, NULL, &message))
     goto invalid;
   for (guint i = 0; i < entry->attributes->len; i++)
     {
       SqsAttribute *attribute = g_ptr_array_index (entry->attributes, i);
-      g_autofree char *where = NULL;
 
-      if (attribute->string_value == NULL)
-        continue;
-      where = g_strdup_printf ("value of message attribute '%s'", attribute->name->str);
-      if (!check_xml_text (attribute->string_value, where, &message))
+      if (attribute->string_value != NULL
+          && !check_xml_text (attribute->string_value, attribute->name->str, &message))
         goto invalid;
     }
 

@@ -137,22 +137,26 @@ split_index (const char  *text,
              guint       *index,
              const char **rest)
 {
-  const char *dot = strchr (text, '.');
-  g_autofree char *digits = NULL;
-  guint64 value;
+  const char *p = text;
+  guint64 value = 0;
 
-  if (dot == NULL)
-    return FALSE;
-  digits = g_strndup (text, dot - text);
   /* Only the canonical form: with "05" accepted, Entry.5 and Entry.05 would
    * be two parameters for one field (the first value leaked, and which one
    * won depended on the order of a hash table). "05" is an unknown
-   * parameter instead, like any other name SQS does not define. */
-  if (digits[0] == '0'
-      || !g_ascii_string_to_unsigned (digits, 10, 1, G_MAXUINT, &value, NULL))
+   * parameter instead, like any other name SQS does not define. Digits
+   * only, 1 to G_MAXUINT. */
+  if (*p == '0')
+    return FALSE;
+  for (; g_ascii_isdigit (*p); p++)
+    {
+      value = value * 10 + (guint64) (*p - '0');
+      if (value > G_MAXUINT)
+        return FALSE;
+    }
+  if (p == text || *p != '.')
     return FALSE;
   *index = value;
-  *rest = dot + 1;
+  *rest = p + 1;
 
   return TRUE;
 }
@@ -203,10 +207,12 @@ is_ignored_entry_field (const char *field)
          || g_str_has_prefix (field, "MessageSystemAttribute.");
 }
 
-static void
+/* Returns TRUE when the batch took @value (when @steal, as it is) */
+static gboolean
 batch_set_parameter (SqsBatch       *batch,
                      const char     *name,
-                     const GString  *value,
+                     GString        *value,
+                     gboolean        steal,
                      SqsUnknownFunc  unknown,
                      gpointer        user_data)
 {
@@ -218,14 +224,19 @@ batch_set_parameter (SqsBatch       *batch,
       && split_index (name + strlen (SQS_ENTRY_PREFIX), &index, &field))
     {
       if (is_ignored_entry_field (field))
-        return;
+        return FALSE;
       slot = entry_field (sqs_batch_lookup_entry (batch, index), field);
     }
 
-  if (slot == NULL && unknown != NULL)
-    unknown (name, user_data);
-  else if (slot != NULL)
-    *slot = g_string_new_len (value->str, value->len);
+  if (slot == NULL)
+    {
+      if (unknown != NULL)
+        unknown (name, user_data);
+      return FALSE;
+    }
+  *slot = steal ? value : g_string_new_len (value->str, value->len);
+
+  return TRUE;
 }
 
 /* The top-level parameters of any SQS query request: the action, the API
@@ -275,13 +286,13 @@ check_action (GHashTable  *params,
   return TRUE;
 }
 
-/* A batch from parsed form parameters (see sqs_form_parse()). @unknown
- * hears of each parameter a SendMessageBatch request may not hold. */
-SqsBatch *
-sqs_batch_from_form (GHashTable      *params,
-                     SqsUnknownFunc   unknown,
-                     gpointer         user_data,
-                     GError         **error)
+/* With @steal, the values the batch takes leave @params (no copies) */
+static SqsBatch *
+batch_from_form (GHashTable      *params,
+                 gboolean         steal,
+                 SqsUnknownFunc   unknown,
+                 gpointer         user_data,
+                 GError         **error)
 {
   g_autoptr(SqsBatch) batch = NULL;
   GString *queue_url = g_hash_table_lookup (params, "QueueUrl");
@@ -295,11 +306,26 @@ sqs_batch_from_form (GHashTable      *params,
   batch->queue_url = queue_url != NULL ? g_strdup (queue_url->str) : NULL;
   g_hash_table_iter_init (&iter, params);
   while (g_hash_table_iter_next (&iter, &name, &value))
-    if (!is_top_level_parameter (name))
-      batch_set_parameter (batch, name, value, unknown, user_data);
+    if (!is_top_level_parameter (name)
+        && batch_set_parameter (batch, name, value, steal, unknown, user_data) && steal)
+      {
+        g_hash_table_iter_steal (&iter);
+        g_free (name);
+      }
   sqs_batch_seal (batch);
 
   return g_steal_pointer (&batch);
+}
+
+/* A batch from parsed form parameters (see sqs_form_parse()). @unknown
+ * hears of each parameter a SendMessageBatch request may not hold. */
+SqsBatch *
+sqs_batch_from_form (GHashTable      *params,
+                     SqsUnknownFunc   unknown,
+                     gpointer         user_data,
+                     GError         **error)
+{
+  return batch_from_form (params, FALSE, unknown, user_data, error);
 }
 
 SqsBatch *
@@ -314,5 +340,5 @@ sqs_batch_from_query (const char      *data,
   if (params == NULL)
     return NULL;
 
-  return sqs_batch_from_form (params, unknown, user_data, error);
+  return batch_from_form (params, TRUE, unknown, user_data, error);
 }
