@@ -12,7 +12,9 @@
  *
  *   main.c      the command line and main ()
  *   consumer.c  set-up, the listening socket, signals, tear-down
- *   handler.c   one batch request: routing, HTTP checks, decoding, replies
+ *   handler.c   one batch request: routing, HTTP checks, decoding
+ *   reply.c     the replies: SQS's in the request's protocol, the JSON of
+ *               /control and /api, the 404 of an unknown path
  *   faults.c    injected faults, held (delayed or hung) replies, /control
  *   output.c    the JSON lines of accepted events, the log, the status line
  *   sink-nats.c the NATS JetStream sink (--sink nats://...), built with the
@@ -191,7 +193,6 @@ void      consumer_free              (Consumer           *self);
 gboolean  consumer_start             (Consumer           *self,
                                       GError            **error);
 void      consumer_run               (Consumer           *self);
-char     *consumer_random_uuid       (Consumer           *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Consumer, consumer_free)
 
@@ -203,18 +204,6 @@ void      handle_event_batch         (SoupServer         *server,
                                       gpointer            user_data);
 void      handle_root                (Consumer           *self,
                                       SoupServerMessage  *msg);
-void      handle_not_found           (Consumer           *self,
-                                      SoupServerMessage  *msg,
-                                      const char         *path);
-void      reply_take                 (SoupServerMessage  *msg,
-                                      guint               status,
-                                      const char         *content_type,
-                                      char               *body);
-void      request_reply_error_full   (Request            *req,
-                                      guint               status,
-                                      gboolean            sender,
-                                      const char         *code,
-                                      const char         *message);
 Request  *request_hold               (Request            *req);
 void      request_release            (Request            *held);
 void      handle_health              (SoupServer         *server,
@@ -239,12 +228,6 @@ void      handle_control             (SoupServer         *server,
                                       const char         *path,
                                       GHashTable         *query,
                                       gpointer            user_data);
-void      reply_json                 (SoupServerMessage  *msg,
-                                      guint               status,
-                                      JsonBuilder        *builder);
-void      reply_json_error           (SoupServerMessage  *msg,
-                                      guint               status,
-                                      const char         *message);
 void      consumer_add_totals        (Consumer           *self,
                                       JsonBuilder        *builder);
 void      consumer_add_faults        (Consumer           *self,
@@ -256,6 +239,30 @@ GHashTable *faults_params_from_form  (GBytes             *body,
 gboolean  consumer_set_faults        (Consumer           *self,
                                       GHashTable         *params,
                                       char              **message);
+
+/* reply.c */
+void      reply_take                 (SoupServerMessage  *msg,
+                                      guint               status,
+                                      const char         *content_type,
+                                      char               *body);
+void      request_reply_error_full   (Request            *req,
+                                      guint               status,
+                                      gboolean            sender,
+                                      const char         *code,
+                                      const char         *message);
+void      request_reply_error        (Request            *req,
+                                      const GError       *error);
+void      request_reply_batch        (Request            *req,
+                                      const SqsBatch     *batch);
+void      reply_json                 (SoupServerMessage  *msg,
+                                      guint               status,
+                                      JsonBuilder        *builder);
+void      reply_json_error           (SoupServerMessage  *msg,
+                                      guint               status,
+                                      const char         *message);
+void      handle_not_found           (Consumer           *self,
+                                      SoupServerMessage  *msg,
+                                      const char         *path);
 
 /* inspector.c */
 Inspector *inspector_new             (Consumer           *consumer,

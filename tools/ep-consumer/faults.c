@@ -99,7 +99,6 @@ request_maybe_hang (Request *req)
   if (self->options->verbose)
     consumer_log (self, "POST %s -> no reply (hanging)", req->endpoint);
   req->error_code = "NoReply";
-  inspector_record_request (self->inspector, req, 0);
   consumer_hold_reply (self, req->msg, 0);
 
   return TRUE;
@@ -215,34 +214,6 @@ on_toggle_signal (gpointer user_data)
 
 /* ------------------------------------------------------------------------ */
 /* The control endpoints                                                    */
-
-/* The JSON replies of /control and /api: never cached */
-void
-reply_json (SoupServerMessage *msg,
-            guint              status,
-            JsonBuilder       *builder)
-{
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
-  g_autofree char *text = json_to_string (root, FALSE);
-
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
-                                "Cache-Control", "no-store");
-  reply_take (msg, status, "application/json", g_strconcat (text, "\n", NULL));
-}
-
-void
-reply_json_error (SoupServerMessage *msg,
-                  guint              status,
-                  const char        *message)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "error");
-  json_builder_add_string_value (builder, message);
-  json_builder_end_object (builder);
-  reply_json (msg, status, builder);
-}
 
 static void
 json_add_uint (JsonBuilder *builder,

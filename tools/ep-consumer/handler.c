@@ -33,105 +33,6 @@
 #include "ep-consumer.h"
 
 /* ------------------------------------------------------------------------ */
-/* Replies                                                                  */
-
-void
-reply_take (SoupServerMessage *msg,
-            guint              status,
-            const char        *content_type,
-            char              *body)
-{
-  soup_server_message_set_status (msg, status, NULL);
-  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_TAKE,
-                                    body, strlen (body));
-}
-
-/* An error in the request's protocol. The JSON protocol also carries the
- * query protocol's code and fault side in x-amzn-query-error, which the
- * AWS SDKs use for SQS's compatibility mode. */
-void
-request_reply_error_full (Request    *req,
-                          guint       status,
-                          gboolean    sender,
-                          const char *code,
-                          const char *message)
-{
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (req->msg);
-
-  req->error_code = code;
-  soup_message_headers_replace (headers, "x-amzn-RequestId", req->request_id);
-  if (req->protocol == PROTOCOL_JSON)
-    {
-      g_autofree char *query_error = g_strdup_printf ("%s;%s", code,
-                                                      sender ? "Sender" : "Receiver");
-
-      soup_message_headers_replace (headers, "x-amzn-query-error", query_error);
-      reply_take (req->msg, status, SQS_JSON_CONTENT_TYPE,
-                  sqs_reply_json_error (code, message));
-      return;
-    }
-
-  reply_take (req->msg, status, "text/xml",
-              sqs_reply_xml_error (sender, code, message, req->request_id));
-}
-
-static void
-request_reply_error (Request      *req,
-                     const GError *error)
-{
-  const SqsErrorInfo *info;
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (req->msg);
-
-  g_assert (error->domain == SQS_ERROR);
-
-  info = sqs_error_get_info (error->code);
-  request_reply_error_full (req, info->status, info->sender, info->code, error->message);
-  if (error->code == SQS_ERROR_METHOD_NOT_ALLOWED)
-    soup_message_headers_replace (headers, "Allow", "POST");
-  if (info->status == 401)
-    soup_message_headers_replace (headers, "WWW-Authenticate", "Bearer realm=\"ep-consumer\"");
-}
-
-static void
-request_reply_batch (Request        *req,
-                     const SqsBatch *batch)
-{
-  soup_message_headers_replace (soup_server_message_get_response_headers (req->msg),
-                                "x-amzn-RequestId", req->request_id);
-  if (req->protocol == PROTOCOL_JSON)
-    reply_take (req->msg, SOUP_STATUS_OK, SQS_JSON_CONTENT_TYPE, sqs_reply_json_batch (batch));
-  else
-    reply_take (req->msg, SOUP_STATUS_OK, "text/xml",
-                sqs_reply_xml_batch (batch, req->request_id));
-}
-
-/* Logged and counted: a client posting to a wrong path (a consumer URI
- * without the endpoint's path) is the commonest setup mistake. */
-void
-handle_not_found (Consumer          *self,
-                  SoupServerMessage *msg,
-                  const char        *path)
-{
-  g_autofree char *shown = sqs_printable (path, strlen (path));
-  const char *method = soup_server_message_get_method (msg);
-
-  self->totals.unknown_paths++;
-  consumer_log (self, "%s %s: no such endpoint (404); events go to POST " ENDPOINT_PRIVATE
-                " or POST " ENDPOINT_PUBLIC, method, shown);
-  g_autofree char *text = g_strdup_printf ("ep-consumer: no such endpoint %s. Endpoints: "
-                                           "POST " ENDPOINT_PRIVATE ", POST " ENDPOINT_PUBLIC
-                                           ", POST / (QueueUrl names one of the two), "
-                                           "POST /control/fail?on=1|0, "
-                                           "POST /control/hang?on=1|0, GET /control/stats, "
-                                           "GET / (the inspector page), GET /api/events, "
-                                           "GET /api/refused, GET /api/summary, "
-                                           "GET|POST /api/faults, POST /api/reset\n",
-                                           shown);
-
-  reply_take (msg, SOUP_STATUS_NOT_FOUND, "text/plain", g_steal_pointer (&text));
-}
-
-/* ------------------------------------------------------------------------ */
 /* HTTP checks                                                              */
 
 /* The query protocol is a form (ep-glib sends one; a missing Content-Type
@@ -298,7 +199,7 @@ request_settle_entries (Request  *req,
         req->rejected++;
       else if (!entry_inject_fault (self, entry))
         {
-          sqs_entry_accept (entry, consumer_random_uuid (self));
+          sqs_entry_accept (entry, sqs_random_uuid (self->rand));
           req->accepted++;
         }
     }
@@ -405,7 +306,11 @@ request_run (Request *req)
   if (!check_request (req, &error))
     request_reply_error (req, error);
   else if (request_maybe_hang (req))
-    return;
+    {
+      /* status 0: no reply */
+      inspector_record_request (req->consumer->inspector, req, 0);
+      return;
+    }
   else if (!request_inject_failure (req) && !request_inject_garbage (req)
            && !request_process_batch (req))
     return;
@@ -422,7 +327,7 @@ request_init (Request           *req,
   self->totals.requests++;
   *req = (Request) { .consumer = self, .msg = msg, .endpoint = endpoint,
                      .protocol = detect_protocol (msg),
-                     .request_id = consumer_random_uuid (self) };
+                     .request_id = sqs_random_uuid (self->rand) };
 }
 
 static void

@@ -322,7 +322,7 @@ rejection_reply (Consumer          *self,
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   const char *type = soup_message_headers_get_content_type (headers, NULL);
   gboolean json = type != NULL && g_ascii_strcasecmp (type, SQS_JSON_CONTENT_TYPE) == 0;
-  g_autofree char *request_id = consumer_random_uuid (self);
+  g_autofree char *request_id = sqs_random_uuid (self->rand);
   g_autofree char *body = NULL;
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *date = soup_date_time_to_string (now, SOUP_DATE_HTTP);

@@ -402,3 +402,28 @@ sqs_entry_fail (SqsEntry   *entry,
   entry->error_message = message;
   entry->sender_fault = sender_fault;
 }
+
+/* ------------------------------------------------------------------------ */
+/* MessageIds and RequestIds                                                */
+
+/* A version 4 UUID drawn from @rand, so that a consumer seeded for a
+ * repeatable run (ep-consumer --seed) gives repeatable MessageIds and
+ * RequestIds */
+char *
+sqs_random_uuid (GRand *rand)
+{
+  guint8 b[16];
+
+  for (guint i = 0; i < sizeof b; i += 4)
+    {
+      guint32 r = g_rand_int (rand);
+      memcpy (b + i, &r, 4);
+    }
+  b[6] = (b[6] & 0x0f) | 0x40;  /* version 4 */
+  b[8] = (b[8] & 0x3f) | 0x80;  /* RFC 4122 variant */
+
+  return g_strdup_printf ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+                          "%02x%02x%02x%02x%02x%02x",
+                          b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                          b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}

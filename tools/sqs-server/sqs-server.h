@@ -129,6 +129,7 @@ void                sqs_entry_fail               (SqsEntry        *entry,
                                                   const char      *code,
                                                   char            *message,
                                                   gboolean         sender_fault);
+char               *sqs_random_uuid              (GRand           *rand);
 gboolean            sqs_is_xml_char              (gunichar         c);
 char               *sqs_printable                (const char      *data,
                                                   gsize            len);
