@@ -27,21 +27,29 @@
 
 /* Percent-decoding of one form component; '+' is a space. SQS refuses a
  * '%' that is not followed by two hex digits (MalformedQueryString) where
- * a lenient decoder would pass it through. */
+ * a lenient decoder would pass it through. The bytes between escapes are
+ * copied a run at a time. */
 static gboolean
 form_decode (const char  *data,
              gsize        len,
              GString     *out,
              GError     **error)
 {
-  for (gsize i = 0; i < len; i++)
+  gsize i = 0;
+
+  while (i < len)
     {
+      gsize run = i;
       int high, low;
 
+      while (i < len && data[i] != '+' && data[i] != '%')
+        i++;
+      if (i > run)
+        g_string_append_len (out, data + run, i - run);
+      if (i == len)
+        break;
       if (data[i] == '+')
         g_string_append_c (out, ' ');
-      else if (data[i] != '%')
-        g_string_append_c (out, data[i]);
       else if (i + 2 < len && (high = g_ascii_xdigit_value (data[i + 1])) >= 0
                && (low = g_ascii_xdigit_value (data[i + 2])) >= 0)
         {
@@ -55,6 +63,7 @@ form_decode (const char  *data,
                        "followed by two hex digits.");
           return FALSE;
         }
+      i++;
     }
 
   return TRUE;
@@ -77,8 +86,9 @@ form_add_pair (GHashTable  *params,
 {
   const char *eq = memchr (pair, '=', len);
   gsize key_len = eq != NULL ? (gsize) (eq - pair) : len;
-  g_autoptr(GString) key = g_string_new (NULL);
-  g_autoptr(GString) value = g_string_new (NULL);
+  /* Decoding never lengthens: no reallocation while decoding */
+  g_autoptr(GString) key = g_string_sized_new (key_len);
+  g_autoptr(GString) value = g_string_sized_new (eq != NULL ? len - key_len - 1 : 0);
 
   if (!form_decode (pair, key_len, key, error))
     return FALSE;
