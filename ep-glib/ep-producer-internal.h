@@ -3,10 +3,12 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * ep-producer.c is the GObject façade: properties, signals, the public
- * API; ep-producer-context.c hands work from any thread to the producer's
- * main context and keeps the state announced there; ep-producer-init.c
- * checks the configuration, builds the parts and wires their callbacks.
+ * ep-producer.c is the GObject façade: properties, signals, the
+ * constructor; ep-producer-send.c and ep-producer-report.c the rest of the
+ * public API (the send path's calls, the getters); ep-producer-context.c
+ * hands work from any thread to the producer's main context and keeps the
+ * state announced there; ep-producer-init.c checks the configuration,
+ * builds the parts and wires their callbacks.
  * Not installed, not scanned for the GIR; for the producer's files only
  * (tests use ep-producer-private.h).
  */
@@ -102,6 +104,7 @@ void     ep_producer_announce_outage           (EpProducer  *self,
 void     ep_producer_announce_outage_reason    (EpProducer  *self,
                                                 EpOutageReason reason,
                                                 const char  *last_error);
+void     ep_producer_notify_credentials        (EpProducer  *self);
 void     ep_producer_emit_credentials_rejected (EpProducer  *self,
                                                 guint        status);
 /* Any thread: whether EpProducer::events-settled has a handler (ids are
