@@ -44,6 +44,9 @@ typedef struct {
   guint8          *settled;   /* per entry of req->batch */
   guint            waiting;   /* entries published and not settled */
   guint            timeout_id;
+  guint            outstanding;  /* under the sink's lock: entries published
+                                  * without an outcome yet, plus 1 while
+                                  * nats_sink_store () publishes */
 } Flight;
 
 /* A message in flight, then its outcome on the way to the main context */
@@ -223,6 +226,30 @@ flight_on_timeout (gpointer user_data)
 /* ------------------------------------------------------------------------ */
 /* Acknowledgements: nats.c's thread, then the main context                 */
 
+static gboolean on_acks (gpointer user_data);
+
+/* Under the lock: one outcome (or the end of the publishing) less for
+ * @flight. The main context is woken once a flight has every outcome, not
+ * for each: one main-loop iteration per request instead of one per entry
+ * (a gateway draining ep-glib made 9,494 eventfd writes for 10,000
+ * events). The outcomes of other requests queued meanwhile go with them. */
+static void
+flight_outcome_locked (Flight *flight)
+{
+  NatsSink *self = flight->sink;
+  GSource *source;
+
+  if (--flight->outstanding > 0 || self->acks_source != 0 || self->stopping
+      || self->acks->len == 0)
+    return;
+
+  source = g_idle_source_new ();
+  g_source_set_callback (source, on_acks, self, NULL);
+  g_source_set_static_name (source, "[ep-consumer] NATS acknowledgements");
+  self->acks_source = g_source_attach (source, self->context);
+  g_source_unref (source);
+}
+
 static gboolean
 on_acks (gpointer user_data)
 {
@@ -268,15 +295,7 @@ on_publish_ack (jsCtx       *js,
                                        pae != NULL && pae->ErrText != NULL ? pae->ErrText : "");
         }
       g_ptr_array_add (self->acks, ack);
-      if (self->acks_source == 0 && !self->stopping)
-        {
-          GSource *source = g_idle_source_new ();
-
-          g_source_set_callback (source, on_acks, self, NULL);
-          g_source_set_static_name (source, "[ep-consumer] NATS acknowledgements");
-          self->acks_source = g_source_attach (source, self->context);
-          g_source_unref (source);
-        }
+      flight_outcome_locked (ack->flight);
     }
   g_mutex_unlock (&self->lock);
 
@@ -340,6 +359,7 @@ flight_publish (Flight     *flight,
   ack->index = index;
   g_mutex_lock (&self->lock);
   g_hash_table_insert (self->in_flight, msg, ack);
+  flight->outstanding++;
   g_mutex_unlock (&self->lock);
   flight->waiting++;
 
@@ -351,6 +371,7 @@ flight_publish (Flight     *flight,
       /* Not taken: no acknowledgement will come for it */
       g_mutex_lock (&self->lock);
       g_hash_table_remove (self->in_flight, msg);
+      flight->outstanding--;
       g_mutex_unlock (&self->lock);
       natsMsg_Destroy (msg);
       flight->waiting--;
@@ -401,6 +422,7 @@ nats_sink_store (Sink     *sink,
 
   received = now_iso8601 ();
   flight = flight_new (self, request_hold (req));
+  flight->outstanding = 1;
   g_hash_table_add (self->live, flight);
   for (guint i = 0; i < flight->req->batch->entries->len; i++)
     {
@@ -422,6 +444,11 @@ nats_sink_store (Sink     *sink,
                           FALSE);
         }
     }
+
+  /* Outcomes that came while publishing wake the main context now */
+  g_mutex_lock (&self->lock);
+  flight_outcome_locked (flight);
+  g_mutex_unlock (&self->lock);
 
   /* --confirm-before-ack: the reply goes now, whatever the engine says */
   if (flight->waiting == 0 || self->options->confirm_before_ack)
