@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include "ep-clock-private.h"
+#include "ep-handoff-private.h"
 #include "ep-transport-private.h"
 
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
@@ -31,6 +32,8 @@ struct _EpTransport {
   SoupSession  *session;            /* owned: the producer's only session */
   guint         timeout_ms;         /* whole-request timeout, 0 for none */
   GCancellable *abort_cancellable;  /* owned: cancelled (and replaced) by abort */
+  GSList       *parsers;            /* owned EpHandoffs: the reply parses, one per
+                                     * context the requests were posted on */
 };
 
 G_DEFINE_FINAL_TYPE (EpTransport, ep_transport, G_TYPE_OBJECT)
@@ -156,6 +159,8 @@ ep_transport_finalize (GObject *object)
 
   g_clear_object (&self->session);
   g_clear_object (&self->abort_cancellable);
+  /* Nothing is being parsed: each parse holds its request's GTask. */
+  g_slist_free_full (self->parsers, (GDestroyNotify) ep_handoff_free);
   G_OBJECT_CLASS (ep_transport_parent_class)->finalize (object);
 }
 
@@ -295,17 +300,21 @@ return_failure (GTask  *task,
   return_later (task, NULL, error);
 }
 
-/* Worker: the body is complete; classify it. The parse task has no source
- * object and holds nothing of the POST's: a worker may drop the last
- * reference to it after its callback ran, and that must not keep the
- * transport alive. */
-static void
-parse_in_thread (GTask        *task,
-                 gpointer      source_object,
-                 gpointer      task_data,
-                 GCancellable *cancellable)
+/* The reply body of one POST, parsed on a thread of the transport's
+ * parser. The thread sees @copy only: the POST's task is touched (and
+ * released) on its context alone, so that it never drops the last
+ * reference to the task, or to the transport the task holds. */
+typedef struct {
+  GTask    *task;   /* owned: the POST's */
+  PostData *copy;   /* owned: what the parser needs */
+} Parse;
+
+/* A parser's thread: the body is complete; classify it. */
+static gpointer
+parse_in_thread (gpointer user_data)
 {
-  PostData *data = task_data;
+  Parse *parse = user_data;
+  PostData *data = parse->copy;
   EpBatchReply *reply = ep_batch_reply_parse (data->status, data->retry_after,
                                               data->received_ms / 1000,
                                               (const char *) data->body->data, data->body->len);
@@ -313,19 +322,36 @@ parse_in_thread (GTask        *task,
   reply->server_ms = data->server_ms;
   reply->received_ms = data->received_ms;
   reply->round_trip_ms = data->round_trip_ms;
-  g_task_return_pointer (task, reply, (GDestroyNotify) ep_batch_reply_free);
+  return reply;
 }
 
-/* Main context (an idle of the parse task): hands the reply over. */
+/* The POST's context (the parser's source): hands the reply over. */
 static void
-reply_parsed (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+reply_parsed (gpointer user_data,
+              gpointer result)
 {
-  g_autoptr(GTask) task = user_data;
-  EpBatchReply *reply = g_task_propagate_pointer (G_TASK (result), NULL);
+  Parse *parse = user_data;
 
-  g_task_return_pointer (task, reply, (GDestroyNotify) ep_batch_reply_free);
+  g_task_return_pointer (parse->task, result, (GDestroyNotify) ep_batch_reply_free);
+  post_data_free (parse->copy);
+  g_object_unref (parse->task);
+  g_free (parse);
+}
+
+/* The transport's parser for @context, made on first use. Not a GTask run
+ * in a thread: see ep-handoff-private.h. */
+static EpHandoff *
+parser_for (EpTransport  *self,
+            GMainContext *context)
+{
+  EpHandoff *parser;
+
+  for (GSList *l = self->parsers; l != NULL; l = l->next)
+    if (ep_handoff_get_context (l->data) == context)
+      return l->data;
+  parser = ep_handoff_new (context, "[ep-glib] reply parsed", 1);
+  self->parsers = g_slist_prepend (self->parsers, parser);
+  return parser;
 }
 
 static void
@@ -333,7 +359,7 @@ parse_later (GTask *task)   /* (transfer full) */
 {
   PostData *data = g_task_get_task_data (task);
   PostData *copy = g_new0 (PostData, 1);
-  g_autoptr(GTask) parse = NULL;
+  Parse *parse = g_new0 (Parse, 1);
 
   copy->status = data->status;
   copy->retry_after = g_steal_pointer (&data->retry_after);
@@ -341,12 +367,10 @@ parse_later (GTask *task)   /* (transfer full) */
   copy->received_ms = data->received_ms;
   copy->round_trip_ms = data->round_trip_ms;
   copy->body = g_steal_pointer (&data->body);
-  g_main_context_push_thread_default (g_task_get_context (task));
-  parse = g_task_new (NULL, NULL, reply_parsed, task);
-  g_main_context_pop_thread_default (g_task_get_context (task));
-  g_task_set_source_tag (parse, parse_later);
-  g_task_set_task_data (parse, copy, (GDestroyNotify) post_data_free);
-  g_task_run_in_thread (parse, parse_in_thread);
+  parse->task = task;
+  parse->copy = copy;
+  ep_handoff_run (parser_for (g_task_get_source_object (task), g_task_get_context (task)),
+                  parse_in_thread, reply_parsed, parse);
 }
 
 static void read_next_chunk (GTask *task);
@@ -368,8 +392,8 @@ chunk_read (GObject      *source,
     }
   if (n == 0)
     {
-      /* The whole body is here: parsed off the main context; the GTask
-       * hands the reply back from an idle on the caller's context. */
+      /* The whole body is here: parsed off the main context, and handed
+       * back to the caller's context by the transport's parser. */
       post_data_stop_timer (data);
       g_clear_object (&data->stream);
       parse_later (g_steal_pointer (&task));
