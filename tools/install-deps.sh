@@ -47,6 +47,8 @@ TESTS=(
   valgrind
   # the fuzz targets (tests/fuzz): clang with libFuzzer and the sanitizers
   clang libclang-rt-14-dev
+  # the format check of changed lines (tools/check-format.py: git clang-format)
+  clang-format
   # the Vala bindings (vapigen) and their test (valac)
   valac
   # the browser test of ep-consumer's page (headless)

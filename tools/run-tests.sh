@@ -5,7 +5,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 #   0. tools/install-deps.sh: every group's missing Debian packages (the demo
-#      installs only its own group; the tests need the rest)
+#      installs only its own group; the tests need the rest); then
+#      tools/check-format.py: the lines changed since the merge base with
+#      origin/main (or main) against .clang-format (git clang-format; skipped
+#      with a line saying so when git-clang-format or git history is missing)
 #   1. _build:      meson setup -Dwerror=true, ninja, meson test (all suites)
 #   2. _build-asan: -Db_sanitize=address,undefined, the C test suites only
 #                   (GJS and Python cannot load an ASan library without
@@ -21,7 +24,8 @@
 # both runs, plus the bench check) and exits non-zero on any failure.
 #
 # Environment: EP_BUILD_DIR (default _build), EP_ASAN_BUILD_DIR (default
-# _build-asan), EP_SKIP_ASAN=1 to skip step 2, EP_SKIP_VALGRIND=1 and
+# _build-asan), EP_SKIP_FORMAT=1 to skip the format check (step 0),
+# EP_SKIP_ASAN=1 to skip step 2, EP_SKIP_VALGRIND=1 and
 # EP_SKIP_FUZZ=1 to skip steps 3 and 4, EP_DEB=1 / EP_SKIP_DEB=1 to
 # run / skip step 6, MESON_TEST_ARGS for extra
 # `meson test` arguments.
@@ -97,6 +101,23 @@ finish() {
 step "Debian packages (tools/install-deps.sh)"
 bash tools/install-deps.sh </dev/null ||
   echo "run-tests: some packages are missing (above); the tests that need them will fail or skip" >&2
+
+# The format of the lines this branch changed (step 0; a clean clone of main
+# itself has none). Only changed lines: the check never asks for a reformat
+# of code nobody touched.
+if [[ "${EP_SKIP_FORMAT:-0}" != 1 ]]; then
+  step "format of the changed lines (tools/check-format.py)"
+  if ! command -v git-clang-format >/dev/null 2>&1 || ! command -v clang-format >/dev/null 2>&1; then
+    echo "run-tests: git-clang-format is missing (Debian package clang-format): format check skipped"
+  elif ! git rev-parse --git-dir >/dev/null 2>&1; then
+    echo "run-tests: not a git checkout: format check skipped"
+  elif python3 tools/check-format.py; then
+    passed=$((passed + 1))
+  else
+    echo "run-tests: changed lines differ from .clang-format (above)" >&2
+    failed=$((failed + 1))
+  fi
+fi
 
 step "build $build_dir (warnings are errors)"
 if ! configure "$build_dir" -Dwerror=true || ! ninja -C "$build_dir"; then
