@@ -350,3 +350,74 @@ bench_verdict (gboolean met)
 {
   return met ? "met" : "**missed**";
 }
+
+/* Shared by the phases of bench-suite ------------------------------------- */
+
+/* The journal's frame: a 32-byte header, then the record padded to 8 bytes
+ * (see the format description in the journal's source). */
+#define FRAME_HEADER_SIZE 32
+#define ALIGN8(n)         (((n) + 7) & ~(gsize) 7)
+
+/* The size of the frame ours writes for one benchmark send: the record the
+ * producer builds (the same enrichment as the baselines get) in its frame. */
+guint
+bench_frame_size (void)
+{
+  g_autoptr(GByteArray) record = g_byte_array_new ();
+  BenchEnrichment e;
+  gsize len;
+
+  bench_enrichment_init (&e);
+  bench_enrich (&e);
+  ep_event_record_build (record, e.created_us, e.id, BENCH_EVENT_NAME, strlen (BENCH_EVENT_NAME),
+                         e.headers_json->str, e.headers_json->len, bench_payload,
+                         strlen (bench_payload));
+  len = record->len;
+  bench_enrichment_clear (&e);
+  return (guint) (FRAME_HEADER_SIZE + ALIGN8 (len));
+}
+
+/* "1.20 ms / 3.40 ms" ("n/a" when not measured) */
+char *
+bench_format_median_p99 (const Latency *lat)
+{
+  g_autofree char *m = NULL, *p = NULL;
+
+  if (!lat->measured)
+    return g_strdup ("n/a");
+  m = bench_format_ns (lat->stats.median);
+  p = bench_format_ns (lat->stats.p99);
+  return g_strdup_printf ("%s / %s", m, p);
+}
+
+static void
+on_child_done (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  char **output = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, output, NULL, &error))
+    *output = g_strdup (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "TIMEOUT"
+                                                                                   : "ERROR");
+  else if (*output == NULL)
+    *output = g_strdup ("");
+}
+
+/* The standard output of @child (started with G_SPAWN_STDOUT_PIPE), read
+ * while the main context runs; "TIMEOUT" once @cancellable (nullable) is
+ * cancelled, "ERROR" if it cannot be read. */
+char *
+bench_child_output (GSubprocess  *child,
+                    GCancellable *cancellable)
+{
+  /* on the heap: GCC 12 takes a local's address, kept by the async call
+   * until it returns, for a dangling pointer */
+  g_autofree char **slot = g_new0 (char *, 1);
+
+  g_subprocess_communicate_utf8_async (child, NULL, cancellable, on_child_done, slot);
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *slot;
+}

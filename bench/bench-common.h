@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 
 #include "ep-event-private.h"
@@ -20,6 +21,13 @@ typedef struct {
   gint64 p999;
   gint64 max;
 } BenchStats;
+
+/* A latency of bench-suite: measured, or projected from smaller runs */
+typedef struct {
+  BenchStats stats;
+  gboolean   measured;
+  double     projected_ns;             /* when not measured: extrapolated median */
+} Latency;
 
 gint64    bench_now_ns            (void);
 
@@ -104,5 +112,17 @@ char       *bench_format_ns       (double        ns);
 char       *bench_format_ratio    (double        ours,
                                    double        other);
 const char *bench_verdict         (gboolean      met);
+
+/* Shared by the phases of bench-suite -------------------------------------- */
+
+/* The size of the frame ours writes for one benchmark send. */
+guint       bench_frame_size      (void);
+/* "median / p99" of @lat ("n/a" when not measured). */
+char       *bench_format_median_p99 (const Latency *lat);
+/* The standard output of @child (started with G_SUBPROCESS_FLAGS_STDOUT_PIPE),
+ * read while the main context runs; "TIMEOUT" once @cancellable (nullable)
+ * is cancelled, "ERROR" if it cannot be read. */
+char       *bench_child_output    (GSubprocess  *child,
+                                   GCancellable *cancellable);
 
 G_END_DECLS

@@ -261,38 +261,6 @@ child_timeout (GCancellable *cancellable)
 }
 
 static void
-on_child_done (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  char **output = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, output, NULL, &error))
-    *output = g_strdup (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ? "TIMEOUT"
-                                                                                   : "ERROR");
-  else if (*output == NULL)
-    *output = g_strdup ("");
-}
-
-/* The standard output of @child (started with G_SPAWN_STDOUT_PIPE), read
- * while the main context runs; "TIMEOUT" once @cancellable (nullable) is
- * cancelled, "ERROR" if it cannot be read. */
-char *
-bench_child_output (GSubprocess  *child,
-                    GCancellable *cancellable)
-{
-  /* on the heap: GCC 12 takes a local's address, kept by the async call
-   * until it returns, for a dangling pointer */
-  g_autofree char **slot = g_new0 (char *, 1);
-
-  g_subprocess_communicate_utf8_async (child, NULL, cancellable, on_child_done, slot);
-  while (*slot == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *slot;
-}
-
-static void
 run_restore_child (const char *kind,
                    const char *dir,
                    double      timeout_s,

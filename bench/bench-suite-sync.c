@@ -24,30 +24,6 @@
 
 #include "bench-suite.h"
 
-/* The journal's frame: a 32-byte header, then the record padded to 8 bytes
- * (see the format description in the journal's source). */
-#define FRAME_HEADER_SIZE 32
-#define ALIGN8(n)         (((n) + 7) & ~(gsize) 7)
-
-/* The size of the frame ours writes for one benchmark send: the record the
- * producer builds (the same enrichment as the baselines get) in its frame. */
-guint
-bench_frame_size (void)
-{
-  g_autoptr(GByteArray) record = g_byte_array_new ();
-  BenchEnrichment e;
-  gsize len;
-
-  bench_enrichment_init (&e);
-  bench_enrich (&e);
-  ep_event_record_build (record, e.created_us, e.id, BENCH_EVENT_NAME, strlen (BENCH_EVENT_NAME),
-                         e.headers_json->str, e.headers_json->len, bench_payload,
-                         strlen (bench_payload));
-  len = record->len;
-  bench_enrichment_clear (&e);
-  return (guint) (FRAME_HEADER_SIZE + ALIGN8 (len));
-}
-
 /* fallocate() (the journal's way: the blocks are allocated but unwritten,
  * so the first write to each still changes an extent), or zeros written
  * and synced (every block already written: the cheapest case). */
@@ -162,18 +138,6 @@ measure_sync_interleaved (const char  *dir,
 }
 
 /* Report ------------------------------------------------------------------- */
-
-char *
-bench_format_median_p99 (const Latency *lat)
-{
-  g_autofree char *m = NULL, *p = NULL;
-
-  if (!lat->measured)
-    return g_strdup ("n/a");
-  m = bench_format_ns (lat->stats.median);
-  p = bench_format_ns (lat->stats.p99);
-  return g_strdup_printf ("%s / %s", m, p);
-}
 
 void
 print_sync (const Config  *config,

@@ -7,8 +7,6 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <ep-glib/ep-glib.h>
 
@@ -16,18 +14,6 @@
 #include "bench-suite.h"
 
 /* 2. Throughput ------------------------------------------------------------- */
-
-static gint fdatasync_calls;
-
-/* Counts this process's fdatasync() calls, so that table 2b can say how many
- * sends one sync covered (group commit). ep-glib's calls resolve to this
- * definition: an executable's symbols come first in the lookup order. */
-int
-fdatasync (int fd)
-{
-  g_atomic_int_inc (&fdatasync_calls);
-  return (int) syscall (SYS_fdatasync, fd);
-}
 
 typedef gboolean (*SendFunc) (gpointer target, BenchEnrichment *scratch_event);
 
@@ -95,12 +81,12 @@ run_throughput (SendFunc    send,
   ThroughputRun run = { send, target, limit, 0, 0, 0, 0 };
   GThread *threads[4];
   gint64 start;
-  gint syncs_before;
+  guint syncs_before;
 
   for (guint i = 0; i < n_threads; i++)
     threads[i] = g_thread_new ("bench-send", throughput_thread, &run);
   g_usleep (10000);
-  syncs_before = g_atomic_int_get (&fdatasync_calls);
+  syncs_before = bench_fdatasync_count ();
   start = bench_now_ns ();
   run.deadline_ns = start + (gint64) (window_s * 1e9);
   g_atomic_int_set (&run.go, 1);
@@ -108,7 +94,7 @@ run_throughput (SendFunc    send,
     g_thread_join (threads[i]);
   out->seconds = (bench_now_ns () - start) / 1e9;
   out->sends = (guint64) run.done;
-  out->fdatasyncs = (guint64) (g_atomic_int_get (&fdatasync_calls) - syncs_before);
+  out->fdatasyncs = (guint64) (bench_fdatasync_count () - syncs_before);
   out->measured = TRUE;
 }
 

@@ -48,12 +48,6 @@ typedef struct {
 } Config;
 
 typedef struct {
-  BenchStats stats;
-  gboolean   measured;
-  double     projected_ns;             /* when not measured: extrapolated median */
-} Latency;
-
-typedef struct {
   gboolean measured;
   gboolean timed_out;
   guint64  length;
@@ -168,8 +162,6 @@ void     phase_latency_sqlite  (const Config  *config,
                                 Results       *results);
 void     phase_latency_web     (const Config  *config,
                                 Results       *results);
-char    *bench_child_output    (GSubprocess   *child,
-                                GCancellable  *cancellable);
 int      restore_child_main    (const char    *kind,
                                 const char    *dir);
 void     print_latency         (const Config  *config,
@@ -192,7 +184,6 @@ typedef struct {
   Latency store;     /* the store's sends */
 } SyncSamples;
 
-guint    bench_frame_size      (void);
 void     measure_sync_interleaved (const char  *dir,
                                    guint        frame_size,
                                    guint        n,
@@ -201,7 +192,10 @@ void     measure_sync_interleaved (const char  *dir,
                                    SyncSamples *out);
 void     print_sync            (const Config  *config,
                                 const Results *results);
-char    *bench_format_median_p99 (const Latency *lat);
+
+/* The process's fdatasync () calls so far (bench-fdatasync.c, which
+ * replaces libc's fdatasync () in the whole of bench-suite to count them) */
+guint    bench_fdatasync_count (void);
 
 /* 2. Throughput (bench-suite-throughput.c) */
 void     phase_throughput      (const Config  *config,
