@@ -3,13 +3,17 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * ep-scheduler.c drives delivery: drains, the pipeline of batches, timers,
- * backoff, flush and close. ep-scheduler-replies.c decides what each reply
- * means for the events of its batch (confirmed, refused, set aside, split,
- * kept) and writes that to the queue. ep-scheduler-aside.c keeps the
- * suspects waiting aside and saves the refusal evidence.
- * ep-scheduler-work.c runs the queue work on the one worker thread and
- * brings the results back. Not installed; for these files only.
+ * The driver: ep-scheduler.c drives delivery (drains, timers, outage and
+ * backoff, credentials, flush and close, monitoring, network);
+ * ep-scheduler-pipeline.c moves the batches (reads, posts, settles) and
+ * applies each reply's verdict. The judge: ep-scheduler-replies.c decides
+ * what a reply means for the events of its batch (confirmed, refused, set
+ * aside, split, kept) and what follows for the outage, and returns that as
+ * an EpVerdict; it calls nothing of the driver. ep-batch.c holds a batch
+ * (ep-batch-private.h). ep-scheduler-aside.c keeps the suspects waiting
+ * aside and saves the refusal evidence. ep-scheduler-work.c runs the queue
+ * work on the one worker thread and brings the results back. Not
+ * installed; for these files only.
  */
 #pragma once
 
@@ -109,17 +113,61 @@ struct _EpScheduler
   guint              worker_switches;    /* atomic: queue work that ran on another thread than the one before */
   guint              reads_on_settle;    /* atomic: batches read by the worker call that settled the one before */
   guint              freed_elsewhere;    /* atomic: posted batches freed on another thread than the one that read them */
-  /* The ids settled by the reply being applied, reported when it is
-   * (events_settled); NULL when nobody wants them (wants_outcomes). */
-  GPtrArray         *delivered_ids;      /* owned, nullable (element-type utf8) */
-  GPtrArray         *refused_ids;        /* owned, nullable (element-type utf8) */
 };
 
-/* Replies (ep-scheduler-replies.c). */
+/* What a reply means: ep-scheduler-replies.c decides, the driver applies
+ * (ep-scheduler-pipeline.c, ep_scheduler_apply_outcome()). Per event, the
+ * verdict is in the batch: seqs confirmed or refused for good in
+ * removed, seqs to retry in kept; lone refused events may be held by
+ * their split or wait aside. */
+typedef enum {
+  EP_VERDICT_OUTAGE_SAME,     /* the outage state and backoff stay as they are */
+  EP_VERDICT_OUTAGE_OVER,     /* a success: the outage ends (the backoff too, unless this drain failed) */
+  EP_VERDICT_OUTAGE_FAILED,   /* a failure: backoff, and the outage starts */
+} EpVerdictOutage;
+
+typedef struct {
+  EpVerdictOutage  outage;
+  char            *failure;         /* owned, nullable: why, with EP_VERDICT_OUTAGE_FAILED */
+  gboolean         has_retry_after; /* the reply asked to wait retry_after_s */
+  gint64           retry_after_s;
+  char            *token;           /* owned, nullable: the bearer token accepted or refused */
+  gboolean         token_accepted;  /* the consumer took token */
+  guint            token_rejected;  /* the HTTP status that refused token; 0: none */
+  GPtrArray       *dropped;         /* owned, nullable (element-type utf8): the names of the events
+                                     * dropped as refused (validationFailedEvents) */
+  EpBatch         *split[2];        /* owned, nullable: the halves of a batch refused whole,
+                                     * posted before anything new */
+  gsize            bytes_aside;     /* bytes of batches in the pipeline (bytes_ahead) that went aside */
+  GPtrArray       *settle;          /* owned, nullable (element-type EpBatch): held batches judged,
+                                     * to settle through the pipeline */
+  /* The ids settled, reported once the reply is applied (events_settled);
+   * NULL when nobody wants them (wants_outcomes). */
+  GPtrArray       *delivered_ids;   /* owned, nullable (element-type utf8) */
+  GPtrArray       *refused_ids;     /* owned, nullable (element-type utf8) */
+} EpVerdict;
+
+/* The judge (ep-scheduler-replies.c): reads the scheduler's state (stopped,
+ * aside's room), writes the ledger (witness) and sets suspects aside;
+ * calls nothing of the driver. */
+void     ep_verdict_init                   (EpVerdict   *verdict,
+                                            gboolean     want_ids);
+void     ep_verdict_clear                  (EpVerdict   *verdict);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (EpVerdict, ep_verdict_clear)
+void     ep_scheduler_judge_reply          (EpScheduler   *self,
+                                            EpBatch      **batch_p,
+                                            EpBatchReply  *reply,
+                                            const GError  *error,
+                                            EpVerdict     *verdict);
+void     ep_scheduler_judge_held           (EpScheduler *self,
+                                            EpSplit     *split,
+                                            EpVerdict   *verdict);
+
+/* The pipeline (ep-scheduler-pipeline.c). */
+void     ep_scheduler_fill_pipeline        (EpScheduler *self);
+void     ep_scheduler_abandon_split_parts  (EpScheduler *self);
 void     ep_scheduler_post_batch           (EpScheduler *self,
                                             EpBatch     *batch);
-void     ep_scheduler_split_part_answered  (EpScheduler *self,
-                                            EpSplit     *split);
 /* A batch out of the pipeline (a suspect from aside), now counted in it
  * (in_flight, bytes_ahead): posted, or given back to the queue by the
  * worker when its consent category is blocked or the scheduler stopped. */
@@ -155,22 +203,18 @@ void     ep_scheduler_run_in_worker        (EpScheduler    *self,
                                             GDestroyNotify  free_data);
 
 /* The drive (ep-scheduler.c). */
-void     ep_scheduler_fill_pipeline        (EpScheduler *self);
-void     ep_scheduler_batch_arrived        (EpScheduler *self,
-                                            EpBatch     *batch);
-gboolean ep_scheduler_read_on_settle       (EpScheduler *self,
-                                            gsize        batch_bytes);
+void     ep_scheduler_maybe_drain_finished (EpScheduler *self);
 void     ep_scheduler_settle_flushes       (EpScheduler *self,
                                             gboolean     drain_over);
 void     ep_scheduler_maybe_finish_close   (EpScheduler *self);
 void     ep_scheduler_arm_monitoring_timer (EpScheduler *self);
-void     ep_scheduler_record_failure       (EpScheduler *self,
-                                            char        *why);
-void     ep_scheduler_record_success       (EpScheduler *self);
-void     ep_scheduler_set_retry_after      (EpScheduler *self,
-                                            gint64       seconds);
-void     ep_scheduler_report_credentials_rejected (EpScheduler *self,
-                                                   guint        http_status);
+void     ep_scheduler_apply_outcome        (EpScheduler *self,
+                                            EpVerdict   *verdict);
+void     ep_scheduler_observe_clock        (EpScheduler  *self,
+                                            EpBatchReply *reply);
+void     ep_scheduler_monitoring_answered  (EpScheduler  *self,
+                                            EpBatch      *batch,
+                                            EpBatchReply *reply);
 void     ep_scheduler_report_queue_changed (EpScheduler *self);
 
 G_END_DECLS

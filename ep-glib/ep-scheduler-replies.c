@@ -3,17 +3,23 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
+ * The judge: it decides, the driver acts. ep_scheduler_judge_reply()
+ * returns a verdict (EpVerdict, ep-scheduler-internal.h) that the driver
+ * applies; this file calls nothing in ep-scheduler.c or
+ * ep-scheduler-pipeline.c and changes none of the pipeline's counters.
+ *
  * A confirmed event is removed. A refusal is written in the evidence
  * ledger (ep-witness-private.h); a batch refused whole is split in halves,
- * queued in split_parts and posted before anything new. An event refused
- * on its own (its SenderFault entry in a reply that confirmed others, or
- * alone in its request) while the endpoint confirms other events is a
- * suspect: it waits aside (ep-scheduler-aside.c), out of the way of the
- * events behind it, and is dropped and counted only when the ledger proves
- * the fault is its own. A lone event refused while other parts of its
- * split are out is held until they are answered, so that they can witness.
- * Everything else is kept in its place. What a reply meant is written to
- * the queue by a worker: the main context does no file I/O.
+ * which the pipeline posts before anything new. An event refused on its
+ * own (its SenderFault entry in a reply that confirmed others, or alone in
+ * its request) while the endpoint confirms other events is a suspect: it
+ * waits aside (ep-scheduler-aside.c), out of the way of the events behind
+ * it, and is dropped and counted only when the ledger proves the fault is
+ * its own. A lone event refused while other parts of its split are out is
+ * held until they are answered, so that they can witness
+ * (ep_scheduler_judge_held()). Everything else is kept in its place. What
+ * a reply meant is written to the queue by a worker: the main context
+ * does no file I/O.
  */
 #include "config.h"
 
@@ -21,8 +27,63 @@
 
 #include "ep-scheduler-internal.h"
 
-static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_data);
-static void finish_batch (EpScheduler *self, EpBatch *batch);
+/* Verdicts ------------------------------------------------------------------ */
+
+void
+ep_verdict_init (EpVerdict *verdict,
+                 gboolean   want_ids)
+{
+  memset (verdict, 0, sizeof *verdict);
+  if (!want_ids)
+    return;
+  verdict->delivered_ids = g_ptr_array_new_with_free_func (g_free);
+  verdict->refused_ids = g_ptr_array_new_with_free_func (g_free);
+}
+
+void
+ep_verdict_clear (EpVerdict *verdict)
+{
+  g_clear_pointer (&verdict->failure, g_free);
+  g_clear_pointer (&verdict->token, g_free);
+  g_clear_pointer (&verdict->dropped, g_ptr_array_unref);
+  g_clear_pointer (&verdict->split[0], ep_batch_free);
+  g_clear_pointer (&verdict->split[1], ep_batch_free);
+  g_clear_pointer (&verdict->settle, g_ptr_array_unref);
+  g_clear_pointer (&verdict->delivered_ids, g_ptr_array_unref);
+  g_clear_pointer (&verdict->refused_ids, g_ptr_array_unref);
+}
+
+/* The attempt failed (@why, owned): backoff, and an outage. One outcome
+ * per judgement. */
+static void
+verdict_fail (EpVerdict *verdict,
+              char      *why)
+{
+  g_assert (verdict->outage == EP_VERDICT_OUTAGE_SAME);
+  verdict->outage = EP_VERDICT_OUTAGE_FAILED;
+  verdict->failure = why;
+}
+
+static void
+verdict_succeed (EpVerdict *verdict)
+{
+  g_assert (verdict->outage == EP_VERDICT_OUTAGE_SAME);
+  verdict->outage = EP_VERDICT_OUTAGE_OVER;
+}
+
+/* The consumer took (@rejected_status 0) or refused @token. */
+static void
+verdict_token (EpVerdict  *verdict,
+               const char *token,
+               guint       rejected_status)
+{
+  if (token == NULL)
+    return;
+  g_free (verdict->token);
+  verdict->token = g_strdup (token);
+  verdict->token_accepted = rejected_status == 0;
+  verdict->token_rejected = rejected_status;
+}
 
 /* Replies ------------------------------------------------------------------ */
 
@@ -43,7 +104,8 @@ static void
 drop_refused (EpScheduler *self,
               EpBatch     *batch,
               guint        i,
-              const char  *why)
+              const char  *why,
+              EpVerdict   *verdict)
 {
   const EpEvent *event = ep_batch_get_event (batch, i);
   g_autofree char *evidence = ep_witness_describe (self->witness, event->id);
@@ -51,10 +113,11 @@ drop_refused (EpScheduler *self,
   g_debug ("Dropped event '%s' (%s): the consumer refused it (%s), %s: the fault is the event's",
            event->name, event->id, why, evidence);
   ep_witness_forget (self->witness, event->id);
-  if (self->refused_ids != NULL)
-    g_ptr_array_add (self->refused_ids, g_strdup (event->id));
-  ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED, event->name);
-  ep_scheduler_arm_monitoring_timer (self);
+  if (verdict->refused_ids != NULL)
+    g_ptr_array_add (verdict->refused_ids, g_strdup (event->id));
+  if (verdict->dropped == NULL)
+    verdict->dropped = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (verdict->dropped, g_strdup (event->name));
   remove_seq (self, batch, ep_batch_get_seq (batch, i));
 }
 
@@ -68,7 +131,8 @@ judge_entry (EpScheduler *self,
              EpBatch     *batch,
              guint        i,
              const char  *why,
-             gboolean     witnessed)
+             gboolean     witnessed,
+             EpVerdict   *verdict)
 {
   const EpEvent *event = ep_batch_get_event (batch, i);
   guint64 seq = ep_batch_get_seq (batch, i);
@@ -76,7 +140,7 @@ judge_entry (EpScheduler *self,
 
   if (ep_witness_proves_fault (self->witness, event->id))
     {
-      drop_refused (self, batch, i, why);
+      drop_refused (self, batch, i, why, verdict);
       return TRUE;
     }
   if (!self->stopped && ep_witness_is_suspect (self->witness, event->id, witnessed) &&
@@ -115,7 +179,8 @@ count_confirmed (EpBatch      *batch,
 static gboolean
 apply_batch_result (EpScheduler  *self,
                     EpBatch      *batch,
-                    EpBatchReply *reply)
+                    EpBatchReply *reply,
+                    EpVerdict    *verdict)
 {
   guint endpoint = ep_batch_get_endpoint (batch);
   guint n_confirmed = count_confirmed (batch, reply);
@@ -130,8 +195,8 @@ apply_batch_result (EpScheduler  *self,
         {
           ep_witness_note_confirmed (self->witness, endpoint, event->id);
           remove_seq (self, batch, ep_batch_get_seq (batch, i));
-          if (self->delivered_ids != NULL)
-            g_ptr_array_add (self->delivered_ids, g_strdup (event->id));
+          if (verdict->delivered_ids != NULL)
+            g_ptr_array_add (verdict->delivered_ids, g_strdup (event->id));
           progress = TRUE;
         }
     }
@@ -152,7 +217,7 @@ apply_batch_result (EpScheduler  *self,
       if (own)
         {
           ep_witness_note_refused (self->witness, endpoint, &event->id, 1, TRUE);
-          progress |= judge_entry (self, batch, i, code, n_confirmed > 0);
+          progress |= judge_entry (self, batch, i, code, n_confirmed > 0, verdict);
         }
       else
         {
@@ -198,44 +263,6 @@ apply_ids_not_distinct (EpScheduler *self,
   return n_removed > 0;
 }
 
-/* The consumer refused @token (401/403). Reported once per token value,
- * and only while it is still the current one: a refusal of credentials
- * the application has replaced already asks nothing of it. */
-static void
-note_rejected (EpScheduler *self,
-               const char  *token,
-               guint        http_status)
-{
-  g_autofree char *current = NULL;
-
-  g_mutex_lock (&self->lock);
-  current = g_strdup (self->token);
-  g_mutex_unlock (&self->lock);
-  if (token == NULL || g_strcmp0 (token, current) != 0)
-    return;
-  self->auth_rejected = TRUE;
-  if (g_strcmp0 (token, self->rejected_token) == 0)
-    {
-      g_debug ("The consumer refused the same credentials again (HTTP %u)", http_status);
-      return;
-    }
-  g_free (self->rejected_token);
-  self->rejected_token = g_strdup (token);
-  ep_scheduler_report_credentials_rejected (self, http_status);
-}
-
-/* The consumer took @token: a later refusal of it is news again. */
-static void
-note_accepted (EpScheduler *self,
-               const char  *token)
-{
-  if (token == NULL)
-    return;
-  self->auth_rejected = FALSE;
-  if (g_strcmp0 (token, self->rejected_token) == 0)
-    g_clear_pointer (&self->rejected_token, g_free);
-}
-
 /* "HTTP 404 Not Found", "HTTP 400 Bad Request: <code> (<message>)",
  * "HTTP 200: the body is not an SQS reply". */
 static char *
@@ -248,32 +275,18 @@ describe_reply (EpBatchReply *reply)
                           reply->error_message ? reply->error_message : "");
 }
 
-/* Halves @batch into two parts, posted before anything new
- * (ep_scheduler_fill_pipeline), and before the parts already waiting:
- * depth first, so that with max-in-flight 1 events still arrive in the
- * order they were sent. */
-static void
-split_batch (EpScheduler *self,
-             EpBatch     *batch)
-{
-  EpBatch *first, *second;
-
-  ep_batch_split (batch, &first, &second);
-  g_queue_push_head (&self->split_parts, second);
-  g_queue_push_head (&self->split_parts, first);
-}
-
 /* A lone batch (its bytes counted in the pipeline) leaves the pipeline
  * and waits aside. FALSE when there is no room (or the scheduler stopped):
  * the batch is untouched. */
 static gboolean
 move_aside (EpScheduler *self,
-            EpBatch     *batch)
+            EpBatch     *batch,
+            EpVerdict   *verdict)
 {
   if (self->stopped || !ep_scheduler_aside_has_room (self))
     return FALSE;
   g_clear_pointer (&batch->split, ep_split_unref);
-  self->bytes_ahead -= batch->bytes;
+  verdict->bytes_aside += batch->bytes;
   if (!ep_scheduler_set_aside (self, batch))
     g_assert_not_reached ();   /* room was checked */
   return TRUE;
@@ -286,15 +299,16 @@ move_aside (EpScheduler *self,
 static void
 judge_lone_refusal (EpScheduler   *self,
                     EpBatch      **batch_p,
-                    EpBatchReply  *reply)
+                    EpBatchReply  *reply,
+                    EpVerdict     *verdict)
 {
   EpBatch *batch = *batch_p;
   const EpEvent *event = ep_batch_get_event (batch, 0);
   g_autofree char *why = describe_reply (reply);
 
   if (ep_witness_proves_fault (self->witness, event->id))
-    drop_refused (self, batch, 0, why);
-  else if (ep_witness_is_suspect (self->witness, event->id, FALSE) && move_aside (self, batch))
+    drop_refused (self, batch, 0, why, verdict);
+  else if (ep_witness_is_suspect (self->witness, event->id, FALSE) && move_aside (self, batch, verdict))
     *batch_p = NULL;
   else if (batch->split != NULL && batch->split->outstanding > 0)
     {
@@ -306,9 +320,9 @@ judge_lone_refusal (EpScheduler   *self,
   else
     {
       ep_batch_keep_all (batch);
-      ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused event '%s' on its own (%s) "
-                                             "and took no other event since: kept",
-                                             event->name, why));
+      verdict_fail (verdict, g_strdup_printf ("the consumer refused event '%s' on its own (%s) "
+                                              "and took no other event since: kept",
+                                              event->name, why));
     }
 }
 
@@ -317,7 +331,8 @@ judge_lone_refusal (EpScheduler   *self,
 static void
 apply_batch_refused (EpScheduler   *self,
                      EpBatch      **batch_p,
-                     EpBatchReply  *reply)
+                     EpBatchReply  *reply,
+                     EpVerdict     *verdict)
 {
   EpBatch *batch = *batch_p;
 
@@ -328,35 +343,30 @@ apply_batch_refused (EpScheduler   *self,
   ep_witness_note_refused (self->witness, ep_batch_get_endpoint (batch), ids,
                            batch->items->len, batch->items->len == 1);
   if (batch->items->len == 1)
-    judge_lone_refusal (self, batch_p, reply);
+    judge_lone_refusal (self, batch_p, reply, verdict);
   else
     {
       g_debug ("The consumer refused a batch of %u events whole (HTTP %u): splitting it",
                batch->items->len, reply->http_status);
-      split_batch (self, batch);
+      /* The pipeline posts the halves before anything new. */
+      ep_batch_split (batch, &verdict->split[0], &verdict->split[1]);
     }
 }
 
 /* The failure a reply (not a refusal) means: the outage, a Retry-After,
  * a refused token. */
 static void
-note_failed_reply (EpScheduler  *self,
-                   EpBatch      *batch,
-                   EpBatchReply *reply)
+note_failed_reply (EpBatch      *batch,
+                   EpBatchReply *reply,
+                   EpVerdict    *verdict)
 {
-  switch (reply->kind)
+  verdict_fail (verdict, describe_reply (reply));
+  if (reply->kind == EP_REPLY_AUTH_REJECTED)
+    verdict_token (verdict, batch->token, reply->http_status);
+  else if (reply->kind == EP_REPLY_THROTTLED)
     {
-    case EP_REPLY_AUTH_REJECTED:
-      ep_scheduler_record_failure (self, describe_reply (reply));
-      note_rejected (self, batch->token, reply->http_status);
-      break;
-    case EP_REPLY_THROTTLED:
-      ep_scheduler_set_retry_after (self, reply->retry_after_s);
-      ep_scheduler_record_failure (self, describe_reply (reply));
-      break;
-    default:
-      ep_scheduler_record_failure (self, describe_reply (reply));
-      break;
+      verdict->has_retry_after = TRUE;
+      verdict->retry_after_s = reply->retry_after_s;
     }
 }
 
@@ -365,29 +375,30 @@ note_failed_reply (EpScheduler  *self,
 static void
 apply_reply (EpScheduler   *self,
              EpBatch      **batch_p,
-             EpBatchReply  *reply)
+             EpBatchReply  *reply,
+             EpVerdict     *verdict)
 {
   EpBatch *batch = *batch_p;
 
   switch (reply->kind)
     {
     case EP_REPLY_BATCH_RESULT:
-      note_accepted (self, batch->token);
-      if (apply_batch_result (self, batch, reply))
-        ep_scheduler_record_success (self);
+      verdict_token (verdict, batch->token, 0);
+      if (apply_batch_result (self, batch, reply, verdict))
+        verdict_succeed (verdict);
       else
-        ep_scheduler_record_failure (self, g_strdup ("the consumer confirmed none of the batch"));
+        verdict_fail (verdict, g_strdup ("the consumer confirmed none of the batch"));
       break;
     case EP_REPLY_IDS_NOT_DISTINCT:
       if (!apply_ids_not_distinct (self, batch))
-        ep_scheduler_record_failure (self, describe_reply (reply));
+        verdict_fail (verdict, describe_reply (reply));
       break;
     case EP_REPLY_BATCH_REFUSED:
-      apply_batch_refused (self, batch_p, reply);
+      apply_batch_refused (self, batch_p, reply, verdict);
       break;
     default:
       ep_batch_keep_all (batch);
-      note_failed_reply (self, batch, reply);
+      note_failed_reply (batch, reply, verdict);
       break;
     }
 }
@@ -397,10 +408,11 @@ apply_reply (EpScheduler   *self,
  * left or the scheduler stopped, back to its place in the queue. */
 static void
 put_back_aside (EpScheduler  *self,
-                EpBatch     **batch_p)
+                EpBatch     **batch_p,
+                EpVerdict    *verdict)
 {
   if (ep_witness_is_suspect (self->witness, ep_batch_get_event (*batch_p, 0)->id, FALSE) &&
-      move_aside (self, *batch_p))
+      move_aside (self, *batch_p, verdict))
     *batch_p = NULL;
   else
     ep_batch_keep_all (*batch_p);
@@ -415,7 +427,8 @@ static void
 apply_aside_reply (EpScheduler   *self,
                    EpBatch      **batch_p,
                    EpBatchReply  *reply,
-                   const GError  *error)
+                   const GError  *error,
+                   EpVerdict     *verdict)
 {
   EpBatch *batch = *batch_p;
   const EpEvent *event = ep_batch_get_event (batch, 0);
@@ -423,18 +436,18 @@ apply_aside_reply (EpScheduler   *self,
   const char *why = NULL;
 
   if (reply == NULL)
-    ep_scheduler_record_failure (self, g_strdup (error->message));
+    verdict_fail (verdict, g_strdup (error->message));
   else if (reply->kind == EP_REPLY_BATCH_RESULT)
     {
-      note_accepted (self, batch->token);
+      verdict_token (verdict, batch->token, 0);
       if (g_hash_table_contains (reply->confirmed, event->id))
         {
           g_debug ("Event '%s' (%s), which waited aside, was confirmed", event->name, event->id);
           ep_witness_note_confirmed (self->witness, ep_batch_get_endpoint (batch), event->id);
           remove_seq (self, batch, ep_batch_get_seq (batch, 0));
-          if (self->delivered_ids != NULL)
-            g_ptr_array_add (self->delivered_ids, g_strdup (event->id));
-          ep_scheduler_record_success (self);
+          if (verdict->delivered_ids != NULL)
+            g_ptr_array_add (verdict->delivered_ids, g_strdup (event->id));
+          verdict_succeed (verdict);
           return;
         }
       why = g_hash_table_lookup (reply->sender_faults, event->id);
@@ -442,220 +455,44 @@ apply_aside_reply (EpScheduler   *self,
   else if (reply->kind == EP_REPLY_BATCH_REFUSED)
     why = described = describe_reply (reply);
   else
-    note_failed_reply (self, batch, reply);
+    note_failed_reply (batch, reply, verdict);
 
   if (why != NULL)
     {
       ep_witness_note_refused (self->witness, ep_batch_get_endpoint (batch), &event->id, 1, TRUE);
       if (ep_witness_proves_fault (self->witness, event->id))
         {
-          drop_refused (self, batch, 0, why);
+          drop_refused (self, batch, 0, why, verdict);
           return;
         }
     }
-  put_back_aside (self, batch_p);
-}
-
-void
-ep_scheduler_post_aside (EpScheduler *self,
-                         EpBatch     *batch)
-{
-  EpQueueItem *item = g_ptr_array_index (batch->items, 0);
-  int category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
-                                                g_bytes_get_size (item->record));
-
-  if (self->stopped)
-    {
-      /* Back to its place; the ledger remembers it for the next run. */
-      ep_batch_keep_all (batch);
-      finish_batch (self, batch);
-      return;
-    }
-  if (item->seq < ep_queue_get_purged_below (self->queue) ||
-      (category >= 0 && category <= EP_CONSENT_CATEGORY_TARGETING &&
-       item->seq < ep_queue_get_revoked_below (self->queue, category)) ||
-      ep_queue_item_is_expired (self->queue, item))
-    {
-      /* A revoked, purged or expired event is never sent: the queue
-       * deletes it when it is handed back (ep_queue_remove_category(),
-       * ep_queue_purge()) or, expired, when ep_queue_take() meets it
-       * again (in the worker: the main context does no queue I/O). It
-       * leaves unconfirmed: the ledger forgets it (its id no longer
-       * stays on disk, in witness.gvariant). */
-      ep_witness_forget (self->witness, ep_batch_get_event (batch, 0)->id);
-      ep_scheduler_witness_changed (self);
-      ep_batch_keep_all (batch);
-      finish_batch (self, batch);
-      return;
-    }
-  ep_scheduler_post_batch (self, batch);
-}
-
-static void
-apply_monitoring_reply (EpScheduler  *self,
-                        EpBatch      *batch,
-                        EpBatchReply *reply)
-{
-  const EpEvent *event = ep_batch_get_event (batch, 0);
-
-  self->monitoring_in_flight = FALSE;
-  if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
-      g_hash_table_contains (reply->confirmed, event->id))
-    {
-      ep_monitor_subtract (self->monitor, batch->snapshot);
-    }
-  else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
-    ep_scheduler_set_retry_after (self, reply->retry_after_s);
-  /* Counts that were not confirmed, or came meanwhile. */
-  ep_scheduler_arm_monitoring_timer (self);
-}
-
-/* A batch being settled by the worker, and maybe the next one it reads. */
-typedef struct {
-  EpBatch  *batch;        /* owned until the worker frees it */
-  gsize     bytes;        /* batch->bytes (counted in bytes_ahead) */
-  gboolean  removed_any;  /* events left the queue */
-  gboolean  read_next;    /* the worker reads the next batch too */
-  EpBatch  *next;         /* owned, nullable: what it read */
-} Settle;
-
-static void
-settle_free (Settle *settle)
-{
-  g_clear_pointer (&settle->batch, ep_batch_free);
-  g_clear_pointer (&settle->next, ep_batch_free);
-  g_free (settle);
-}
-
-/* Worker: writes what a reply meant to the queue, frees the batch, and
- * reads the next one if asked. A batch is allocated (read) and freed on
- * this one thread, so that its many small blocks (records, GVariants,
- * arrays, the body) do not pass through the main thread's allocator
- * caches: GLib 2.74's GSlice trims those in bulk on the thread that frees,
- * milliseconds at a time. */
-static gpointer
-settle_batch_in_thread (EpScheduler *self,
-                        gpointer     data)
-{
-  Settle *settle = data;
-  EpBatch *batch = settle->batch;
-  g_autoptr(GError) error = NULL;
-
-  ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
-  if (batch->removed->len > 0 &&
-      !ep_queue_remove (self->queue, (guint64 *) batch->removed->data, batch->removed->len, &error) &&
-      !g_error_matches (error, EP_ERROR, EP_ERROR_CLOSED))
-    g_message ("Confirmed events could not be removed for good (they may be sent again): %s",
-               error->message);
-  g_clear_pointer (&settle->batch, ep_batch_free);
-  /* Settled first: kept events are handed out again before newer ones. */
-  if (settle->read_next)
-    {
-      settle->next = ep_batch_read (self->queue, g_atomic_int_get (&self->compress));
-      g_atomic_int_inc (&self->reads_on_settle);
-    }
-  return NULL;
-}
-
-/* Main context: the batch is over; on with the drain. */
-static void
-batch_settled (EpScheduler *self,
-               gsize        bytes,
-               gboolean     removed_any,
-               EpBatch     *next)
-{
-  self->bytes_ahead -= bytes;
-  if (removed_any)
-    ep_scheduler_report_queue_changed (self);
-  if (next != NULL)
-    /* It took over the settled batch's slot. */
-    ep_scheduler_batch_arrived (self, next);
-  else
-    self->in_flight--;
-  if (self->stopped)
-    {
-      ep_scheduler_maybe_finish_close (self);
-      return;
-    }
-  ep_scheduler_settle_flushes (self, FALSE);
-  ep_scheduler_fill_pipeline (self);
-}
-
-static void
-batch_written (EpScheduler *self,
-               gpointer     data,
-               gpointer     result)
-{
-  Settle *settle = data;
-
-  g_assert (settle->next != NULL || !settle->read_next);
-  batch_settled (self, settle->bytes, settle->removed_any, g_steal_pointer (&settle->next));
-}
-
-/* Every reply of the consumer's own (SQS XML: not a proxy's or a captive
- * portal's page) tells the consumer's time; a new offset goes to the owner. */
-static void
-observe_clock (EpScheduler  *self,
-               EpBatchReply *reply)
-{
-  if (reply == NULL || !reply->sqs_body || reply->server_ms < 0 ||
-      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
-    return;
-  if (self->callbacks.clock_offset_changed != NULL)
-    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
-}
-
-/* The reply was applied: a worker writes what it meant to the queue,
- * frees the batch and maybe reads the next, then the batch is settled. */
-static void
-finish_batch (EpScheduler *self,
-              EpBatch     *batch)
-{
-  Settle *settle;
-
-  if (batch->kept->len == 0 && batch->removed->len == 0)
-    {
-      /* Nothing to write (a batch split into parts): no worker. */
-      gsize bytes = batch->bytes;
-
-      ep_batch_free (batch);
-      batch_settled (self, bytes, FALSE, NULL);
-      return;
-    }
-  /* The split is shared with the main context's other parts; the token
-   * was allocated here. */
-  g_clear_pointer (&batch->split, ep_split_unref);
-  g_clear_pointer (&batch->token, g_free);
-  settle = g_new0 (Settle, 1);
-  settle->batch = batch;
-  settle->bytes = batch->bytes;
-  settle->removed_any = batch->removed->len > 0;
-  settle->read_next = ep_scheduler_read_on_settle (self, batch->bytes);
-  ep_scheduler_run_in_worker (self, settle_batch_in_thread, batch_written, settle,
-                              (GDestroyNotify) settle_free);
+  put_back_aside (self, batch_p, verdict);
 }
 
 /* Every other part of @split was answered: judges the lone events it held.
  * Those the other parts witnessed wait aside (or are dropped, when the
  * ledger proves the fault); without a witness they are kept, and that is
- * one failure. */
-static void
-resolve_held (EpScheduler *self,
-              EpSplit     *split)
+ * one failure. The others go to verdict->settle. */
+void
+ep_scheduler_judge_held (EpScheduler *self,
+                         EpSplit     *split,
+                         EpVerdict   *verdict)
 {
   g_autoptr(GPtrArray) held = g_steal_pointer (&split->held);
   const char *why = NULL;
   guint n_kept = 0;
 
+  g_assert (split->outstanding == 0 && verdict->settle == NULL);
   split->held = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_batch_free);
+  verdict->settle = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_batch_free);
   for (guint i = 0; i < held->len; i++)
     {
       EpBatch *batch = g_ptr_array_index (held, i);
       const char *id = ep_batch_get_event (batch, 0)->id;
 
       if (!self->stopped && ep_witness_proves_fault (self->witness, id))
-        drop_refused (self, batch, 0, batch->refusal);
-      else if (ep_witness_is_suspect (self->witness, id, FALSE) && move_aside (self, batch))
+        drop_refused (self, batch, 0, batch->refusal, verdict);
+      else if (ep_witness_is_suspect (self->witness, id, FALSE) && move_aside (self, batch, verdict))
         g_ptr_array_index (held, i) = NULL;
       else
         {
@@ -665,169 +502,40 @@ resolve_held (EpScheduler *self,
         }
     }
   if (n_kept > 0 && !self->stopped)
-    ep_scheduler_record_failure (self, g_strdup_printf ("the consumer refused %u %s on its own (%s) "
-                                           "and took none of the others: kept", n_kept,
-                                           n_kept == 1 ? "event" : "events each", why));
+    verdict_fail (verdict, g_strdup_printf ("the consumer refused %u %s on its own (%s) "
+                                            "and took none of the others: kept", n_kept,
+                                            n_kept == 1 ? "event" : "events each", why));
   /* Each goes back through the pipeline's accounting. */
   g_ptr_array_set_free_func (held, NULL);
   for (guint i = 0; i < held->len; i++)
-    {
-      if (g_ptr_array_index (held, i) == NULL)
-        continue;   /* aside */
-      self->in_flight++;
-      finish_batch (self, g_ptr_array_index (held, i));
-    }
+    if (g_ptr_array_index (held, i) != NULL)   /* else aside */
+      g_ptr_array_add (verdict->settle, g_ptr_array_index (held, i));
 }
 
-static void
-resolve_if_done (EpScheduler *self,
-                 EpSplit     *split)
-{
-  if (split->outstanding == 0 && split->held->len > 0)
-    resolve_held (self, split);
-}
-
-/* A part of @split was abandoned: once none is out, the lone events it
- * held can be judged. */
+/* The reply (NULL with @error when the request failed) to @batch. A lone
+ * refused event may be held by its split or set aside: then *@batch_p is
+ * stolen (NULL on return). */
 void
-ep_scheduler_split_part_answered (EpScheduler *self,
-                     EpSplit     *split)
+ep_scheduler_judge_reply (EpScheduler   *self,
+                          EpBatch      **batch_p,
+                          EpBatchReply  *reply,
+                          const GError  *error,
+                          EpVerdict     *verdict)
 {
-  g_assert (split->outstanding > 0);
-  split->outstanding--;
-  resolve_if_done (self, split);
-}
+  EpBatch *batch = *batch_p;
 
-/* Before a reply is applied: the ids it settles are collected only when
- * the owner wants them. */
-static void
-outcomes_begin (EpScheduler *self)
-{
-  if (self->callbacks.wants_outcomes == NULL || self->callbacks.events_settled == NULL ||
-      !self->callbacks.wants_outcomes (self->callbacks_data))
-    return;
-  self->delivered_ids = g_ptr_array_new_with_free_func (g_free);
-  self->refused_ids = g_ptr_array_new_with_free_func (g_free);
-}
-
-/* The reply was applied: what it settled is reported, one call per
- * outcome. */
-static void
-outcomes_end (EpScheduler *self)
-{
-  g_autoptr(GPtrArray) delivered = g_steal_pointer (&self->delivered_ids);
-  g_autoptr(GPtrArray) refused = g_steal_pointer (&self->refused_ids);
-
-  if (self->callbacks.events_settled == NULL)
-    return;
-  if (delivered != NULL && delivered->len > 0)
-    self->callbacks.events_settled (self->callbacks_data, delivered, EP_EVENT_OUTCOME_DELIVERED);
-  /* the first call may have disconnected the callbacks (a handler that
-   * dropped the producer) */
-  if (refused != NULL && refused->len > 0 && self->callbacks.events_settled != NULL)
-    self->callbacks.events_settled (self->callbacks_data, refused, EP_EVENT_OUTCOME_REFUSED);
-}
-
-static void
-batch_posted (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(EpBatch) batch = user_data;
-  g_autoptr(EpScheduler) self = g_object_ref (batch->scheduler);
-  g_autoptr(EpBatchReply) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  EpSplit *split = NULL;
-
-  reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
-  observe_clock (self, reply);
-  if (batch->monitoring)
-    {
-      apply_monitoring_reply (self, batch, reply);
-      return;
-    }
-
-  outcomes_begin (self);
-  /* This part is answered; the judge must see how many others are out. */
-  if (batch->split != NULL)
-    {
-      split = ep_split_ref (batch->split);
-      g_assert (split->outstanding > 0);
-      split->outstanding--;
-    }
-  /* What a failure of this reply is, for the application (outage-reason),
-   * and the request it answers, for the messages. */
-  self->attempt_uri = batch->token != NULL ? self->shown_uri[1] : self->shown_uri[0];
-  self->attempt_reason = reply == NULL ? EP_OUTAGE_REASON_UNREACHABLE :
-                         reply->kind == EP_REPLY_AUTH_REJECTED ? EP_OUTAGE_REASON_CREDENTIALS :
-                         EP_OUTAGE_REASON_HTTP_ERROR;
   if (self->stopped && (reply == NULL || reply->kind != EP_REPLY_BATCH_RESULT))
     ep_batch_keep_all (batch);
   else if (self->stopped)
     /* A confirmation that arrives as the producer closes still counts. */
-    (void) apply_batch_result (self, batch, reply);
+    (void) apply_batch_result (self, batch, reply, verdict);
   else if (batch->aside)
-    apply_aside_reply (self, &batch, reply, error);
+    apply_aside_reply (self, batch_p, reply, error, verdict);
   else if (reply == NULL)
     {
       ep_batch_keep_all (batch);
-      ep_scheduler_record_failure (self, g_strdup (error->message));
+      verdict_fail (verdict, g_strdup (error->message));
     }
   else
-    apply_reply (self, &batch, reply);
-  ep_scheduler_witness_changed (self);
-
-  /* Held events are judged before this batch settles, so that the drain
-   * cannot end in between. */
-  if (split != NULL)
-    {
-      resolve_if_done (self, split);
-      ep_split_unref (split);
-    }
-  outcomes_end (self);
-  if (batch != NULL)
-    {
-      g_debug ("Batch %" G_GUINT64_FORMAT " settled: %u %s removed (confirmed or refused), "
-               "%u kept for later", batch->serial, batch->removed->len,
-               batch->removed->len == 1 ? "event" : "events", batch->kept->len);
-      /* Freed by the worker, with the batch (see settle_batch_in_thread). */
-      batch->reply = g_steal_pointer (&reply);
-      finish_batch (self, g_steal_pointer (&batch));
-    }
-  else
-    {
-      /* Held by its split, or aside: the slot is free for the others. */
-      self->in_flight--;
-      ep_scheduler_fill_pipeline (self);
-    }
-}
-
-void
-ep_scheduler_post_batch (EpScheduler *self,
-            EpBatch     *batch)
-{
-  g_autofree char *token = NULL;
-  g_autofree char *client_id = NULL;
-  const char *uri;
-
-  g_mutex_lock (&self->lock);
-  token = batch->monitoring ? NULL : g_strdup (self->token);
-  client_id = g_strdup (self->client_id);
-  g_mutex_unlock (&self->lock);
-
-  g_free (batch->token);
-  batch->token = g_steal_pointer (&token);
-  batch->scheduler = g_object_ref (self);
-  batch->freed_elsewhere = &self->freed_elsewhere;
-  batch->serial = ++self->post_serial;
-  g_debug ("Batch %" G_GUINT64_FORMAT ": posting %u %s to the %s endpoint", batch->serial,
-           batch->events->len,
-           batch->monitoring ? "monitoring event" : batch->events->len == 1 ? "event" : "events",
-           batch->token != NULL ? "authenticated" : "public");
-  uri = batch->token ? self->config.consumer_uri : self->config.public_consumer_uri;
-  g_main_context_push_thread_default (self->context);
-  ep_transport_post_async (self->transport, uri, batch->token, client_id, batch->body,
-                           batch->compress,
-                           self->cancellable, batch_posted, batch);
-  g_main_context_pop_thread_default (self->context);
+    apply_reply (self, batch_p, reply, verdict);
 }

@@ -159,8 +159,8 @@ report_delivery_failing (EpScheduler *self,
     self->callbacks.delivery_failing (self->callbacks_data, failing);
 }
 
-void
-ep_scheduler_report_credentials_rejected (EpScheduler *self,
+static void
+report_credentials_rejected (EpScheduler *self,
                              guint        http_status)
 {
   if (self->callbacks.credentials_rejected != NULL)
@@ -206,8 +206,8 @@ backoff_ms (EpScheduler *self)
   return CLAMP (delay, base, MAX (base, MAX_BACKOFF_MS));
 }
 
-void
-ep_scheduler_record_failure (EpScheduler *self,
+static void
+record_failure (EpScheduler *self,
                 char        *why)
 {
   g_free (self->last_failure);
@@ -227,8 +227,8 @@ ep_scheduler_record_failure (EpScheduler *self,
   set_failing (self, TRUE);
 }
 
-void
-ep_scheduler_record_success (EpScheduler *self)
+static void
+record_success (EpScheduler *self)
 {
   /* A batch that failed in this drain keeps its backoff: the failing one
    * must not be retried at once because another one went through. */
@@ -240,14 +240,83 @@ ep_scheduler_record_success (EpScheduler *self)
   set_failing (self, FALSE);
 }
 
-void
-ep_scheduler_set_retry_after (EpScheduler *self,
+static void
+set_retry_after (EpScheduler *self,
                  gint64       seconds)
 {
   if (seconds < 0)
     return;
   self->retry_after_until = g_get_monotonic_time () +
                             MIN (seconds, EP_RETRY_AFTER_MAX_SECONDS) * G_USEC_PER_SEC;
+}
+
+/* The consumer refused @token (401/403). Reported once per token value,
+ * and only while it is still the current one: a refusal of credentials
+ * the application has replaced already asks nothing of it. */
+static void
+note_rejected (EpScheduler *self,
+               const char  *token,
+               guint        http_status)
+{
+  g_autofree char *current = NULL;
+
+  g_mutex_lock (&self->lock);
+  current = g_strdup (self->token);
+  g_mutex_unlock (&self->lock);
+  if (token == NULL || g_strcmp0 (token, current) != 0)
+    return;
+  self->auth_rejected = TRUE;
+  if (g_strcmp0 (token, self->rejected_token) == 0)
+    {
+      g_debug ("The consumer refused the same credentials again (HTTP %u)", http_status);
+      return;
+    }
+  g_free (self->rejected_token);
+  self->rejected_token = g_strdup (token);
+  report_credentials_rejected (self, http_status);
+}
+
+/* The consumer took @token: a later refusal of it is news again. */
+static void
+note_accepted (EpScheduler *self,
+               const char  *token)
+{
+  if (token == NULL)
+    return;
+  self->auth_rejected = FALSE;
+  if (g_strcmp0 (token, self->rejected_token) == 0)
+    g_clear_pointer (&self->rejected_token, g_free);
+}
+
+/* Applies the outage, backoff, credentials and drop counts of @verdict
+ * (ep-scheduler-pipeline.c applies the rest), and clears them. */
+void
+ep_scheduler_apply_outcome (EpScheduler *self,
+                            EpVerdict   *verdict)
+{
+  if (verdict->token_accepted)
+    note_accepted (self, verdict->token);
+  if (verdict->dropped != NULL)
+    {
+      for (guint i = 0; i < verdict->dropped->len; i++)
+        ep_monitor_add (self->monitor, EP_DROP_VALIDATION_FAILED,
+                        g_ptr_array_index (verdict->dropped, i));
+      ep_scheduler_arm_monitoring_timer (self);
+    }
+  if (verdict->has_retry_after)
+    set_retry_after (self, verdict->retry_after_s);
+  if (verdict->outage == EP_VERDICT_OUTAGE_FAILED)
+    record_failure (self, g_steal_pointer (&verdict->failure));
+  else if (verdict->outage == EP_VERDICT_OUTAGE_OVER)
+    record_success (self);
+  if (verdict->token_rejected != 0)
+    note_rejected (self, verdict->token, verdict->token_rejected);
+  verdict->outage = EP_VERDICT_OUTAGE_SAME;
+  verdict->has_retry_after = FALSE;
+  verdict->token_accepted = FALSE;
+  verdict->token_rejected = 0;
+  g_clear_pointer (&verdict->token, g_free);
+  g_clear_pointer (&verdict->dropped, g_ptr_array_unref);
 }
 
 /* While the network is metered or power saver is on, scheduled attempts
@@ -385,194 +454,11 @@ drain_finished (EpScheduler *self)
   ep_scheduler_settle_flushes (self, TRUE);
 }
 
-static void
-maybe_drain_finished (EpScheduler *self)
+void
+ep_scheduler_maybe_drain_finished (EpScheduler *self)
 {
   if (self->draining && self->in_flight == 0 && g_queue_is_empty (&self->split_parts))
     drain_finished (self);
-}
-
-static gpointer
-read_batch_in_thread (EpScheduler *self,
-                      gpointer     data)
-{
-  return ep_batch_read (self->queue, g_atomic_int_get (&self->compress));
-}
-
-/* Worker: puts a batch's kept events back and frees the batch where the
- * worker allocated it. */
-static gpointer
-release_in_thread (EpScheduler *self,
-                   gpointer     data)
-{
-  EpBatch *batch = data;
-
-  ep_queue_release (self->queue, (guint64 *) batch->kept->data, batch->kept->len);
-  return GUINT_TO_POINTER (batch->kept->len);
-}
-
-static void
-released (EpScheduler *self,
-          gpointer     data,
-          gpointer     result)
-{
-  self->releasing -= GPOINTER_TO_UINT (result);
-  if (self->draining)
-    ep_scheduler_fill_pipeline (self);
-}
-
-/* Main context: puts @batch's events back in the queue (the caller filled
- * batch->kept) and frees it, both on the worker: the queue's mutex is held
- * across I/O (a tombstone write, a zero-fill) and the main context never
- * waits for it. The worker runs work in order, so a batch read after this
- * sees the events back. Until then they count in releasing (may_read()). */
-static void
-release_in_worker (EpScheduler *self,
-                   EpBatch     *batch)
-{
-  if (batch->kept->len == 0)
-    {
-      ep_batch_free (batch);
-      return;
-    }
-  /* allocated on this thread (as finish_batch() does) */
-  g_clear_pointer (&batch->token, g_free);
-  self->releasing += batch->kept->len;
-  ep_scheduler_run_in_worker (self, release_in_thread, released, batch,
-                              (GDestroyNotify) ep_batch_free);
-}
-
-/* Main context: a batch read by the worker (ep_batch_read(),
- * counted in reading, in_flight and bytes_ahead as MAX_BATCH_BYTES) is
- * posted, or put back when there is nothing to post or the scheduler
- * stopped. Does not fill the pipeline. */
-void
-ep_scheduler_batch_arrived (EpScheduler *self,
-                            EpBatch     *batch)
-{
-  g_autoptr(EpBatch) owned = batch;
-
-  self->reading--;
-  self->bytes_ahead -= MAX_BATCH_BYTES;
-  self->bytes_ahead += batch->bytes;
-  if (batch->unreadable > 0)
-    ep_scheduler_report_queue_changed (self);
-  if (!self->stopped)
-    ep_scheduler_pull_suspects (self, batch);
-  if (self->stopped || batch->events->len == 0)
-    {
-      ep_batch_keep_all (batch);
-      self->bytes_ahead -= batch->bytes;
-      self->in_flight--;
-      release_in_worker (self, g_steal_pointer (&owned));
-      return;
-    }
-  ep_scheduler_post_batch (self, g_steal_pointer (&owned));
-}
-
-static void
-batch_read (EpScheduler *self,
-            gpointer     data,
-            gpointer     result)
-{
-  ep_scheduler_batch_arrived (self, result);
-  /* Not maybe_drain_finished() alone: a batch of unreadable records must
-   * not end the drain while readable events wait behind it. */
-  ep_scheduler_fill_pipeline (self);
-  ep_scheduler_maybe_finish_close (self);
-}
-
-/* Puts the events of split parts that will not be posted back in the
- * queue (memory only) and counts those parts as answered. */
-static void
-abandon_split_parts (EpScheduler *self)
-{
-  EpBatch *part;
-
-  while ((part = g_queue_pop_head (&self->split_parts)) != NULL)
-    {
-      ep_batch_keep_all (part);
-      self->bytes_ahead -= part->bytes;
-      ep_scheduler_split_part_answered (self, part->split);
-      release_in_worker (self, part);
-    }
-}
-
-static gboolean
-has_free_slot (EpScheduler *self)
-{
-  return self->in_flight < MIN (self->config.max_in_flight, EP_TRANSPORT_MAX_CONNS_PER_HOST);
-}
-
-/* Whether another batch may be read now, with @freeing of the batches in
- * flight (their @freed_bytes) about to settle and leave their slots. */
-static gboolean
-may_read (EpScheduler *self,
-          guint        freeing,
-          gsize        freed_bytes)
-{
-  guint in_flight = self->in_flight - freeing;
-
-  return !self->stopped && !self->drain_failed &&
-         in_flight < MIN (self->config.max_in_flight, EP_TRANSPORT_MAX_CONNS_PER_HOST) &&
-         g_queue_is_empty (&self->split_parts) &&
-         (in_flight == 0 || self->bytes_ahead - freed_bytes + MAX_BATCH_BYTES <= MAX_READ_AHEAD_BYTES) &&
-         ep_queue_get_pending (self->queue) + self->releasing >
-           (guint64) self->reading * MAX_BATCH_EVENTS;
-}
-
-/* Called as a batch in flight settles (@batch_bytes its bytes): whether
- * the worker that settles it reads the next batch in the same call. If so,
- * the read is counted now (reading, bytes_ahead) and takes over the
- * batch's slot in in_flight: hand the batch read to
- * ep_scheduler_batch_arrived(). */
-gboolean
-ep_scheduler_read_on_settle (EpScheduler *self,
-                             gsize        batch_bytes)
-{
-  if (!may_read (self, 1, batch_bytes))
-    return FALSE;
-  self->reading++;
-  self->bytes_ahead += MAX_BATCH_BYTES;
-  return TRUE;
-}
-
-/* Posts waiting split parts, then starts reading batches, until
- * max-in-flight are under way or the bytes read ahead reach their bound. */
-void
-ep_scheduler_fill_pipeline (EpScheduler *self)
-{
-  /* Tasks and requests belong to the scheduler's context, whatever the
-   * caller has pushed (a flush from a nested loop, say). */
-  g_main_context_push_thread_default (self->context);
-
-  if (self->stopped || self->drain_failed)
-    abandon_split_parts (self);
-  while (has_free_slot (self) && !g_queue_is_empty (&self->split_parts))
-    {
-      self->in_flight++;
-      ep_scheduler_post_batch (self, g_queue_pop_head (&self->split_parts));
-    }
-  /* Suspects whose attempt is due, alone each (ep-scheduler-aside.c). */
-  while (!self->stopped && !self->drain_failed && has_free_slot (self))
-    {
-      EpBatch *suspect = ep_scheduler_pop_due_aside (self);
-
-      if (suspect == NULL)
-        break;
-      self->in_flight++;
-      self->bytes_ahead += suspect->bytes;
-      ep_scheduler_post_aside (self, suspect);
-    }
-  while (may_read (self, 0, 0))
-    {
-      self->in_flight++;
-      self->reading++;
-      self->bytes_ahead += MAX_BATCH_BYTES;
-      ep_scheduler_run_in_worker (self, read_batch_in_thread, batch_read, NULL, NULL);
-    }
-  g_main_context_pop_thread_default (self->context);
-  maybe_drain_finished (self);
 }
 
 static void
@@ -711,6 +597,27 @@ send_monitoring_event (EpScheduler *self)
   ep_scheduler_post_batch (self, g_steal_pointer (&batch));
 }
 
+/* The monitoring event's reply: its counts leave the monitor once
+ * confirmed. */
+void
+ep_scheduler_monitoring_answered (EpScheduler  *self,
+                                  EpBatch      *batch,
+                                  EpBatchReply *reply)
+{
+  const EpEvent *event = ep_batch_get_event (batch, 0);
+
+  self->monitoring_in_flight = FALSE;
+  if (reply != NULL && reply->kind == EP_REPLY_BATCH_RESULT &&
+      g_hash_table_contains (reply->confirmed, event->id))
+    {
+      ep_monitor_subtract (self->monitor, batch->snapshot);
+    }
+  else if (reply != NULL && reply->kind == EP_REPLY_THROTTLED)
+    set_retry_after (self, reply->retry_after_s);
+  /* Counts that were not confirmed, or came meanwhile. */
+  ep_scheduler_arm_monitoring_timer (self);
+}
+
 static gboolean
 monitoring_timer_cb (gpointer user_data)
 {
@@ -774,6 +681,21 @@ on_constraints_changed (gpointer user_data,
       destroy_source (&self->monitoring_timer);
       arm_monitoring_timer_at (self, self->monitoring_due_us);
     }
+}
+
+/* The consumer's clock ---------------------------------------------------- */
+
+/* Every reply of the consumer's own (SQS XML: not a proxy's or a captive
+ * portal's page) tells the consumer's time; a new offset goes to the owner. */
+void
+ep_scheduler_observe_clock (EpScheduler  *self,
+                            EpBatchReply *reply)
+{
+  if (reply == NULL || !reply->sqs_body || reply->server_ms < 0 ||
+      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
+    return;
+  if (self->callbacks.clock_offset_changed != NULL)
+    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
 }
 
 /* Network monitor ---------------------------------------------------------- */
@@ -1001,7 +923,7 @@ ep_scheduler_stop (EpScheduler *self)
     g_clear_signal_handler (&self->network_changed_id, self->network_monitor);
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
-  abandon_split_parts (self);
+  ep_scheduler_abandon_split_parts (self);
   /* Suspects go back to their places in the queue (by the worker); the
    * ledger remembers them for the next run. */
   while (!g_queue_is_empty (&self->aside))
