@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bench-common.h"
 #include "ep-nats.h"
@@ -29,6 +30,17 @@
 typedef struct {
   guint pending;
 } Drain;
+
+/* This process's CPU time so far (every thread, user + system), in µs */
+static double
+cpu_us (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6
+         + usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+}
 
 static void
 on_flushed (GObject      *source,
@@ -55,6 +67,7 @@ run_drain (guint   port,
   g_autoptr(GPtrArray) producers = g_ptr_array_new_with_free_func (g_object_unref);
   Drain drain = { count };
   gint64 start, end;
+  double cpu;
 
   for (guint i = 0; i < count; i++)
     {
@@ -69,14 +82,17 @@ run_drain (guint   port,
                   events / count * count);
 
   start = g_get_monotonic_time ();
+  cpu = cpu_us ();
   for (guint i = 0; i < count; i++)
     ep_producer_flush_async (producers->pdata[i], NULL, on_flushed, &drain);
   while (drain.pending > 0)
     g_main_context_iteration (NULL, TRUE);
   end = g_get_monotonic_time ();
+  cpu = cpu_us () - cpu;
 
-  printf ("drain events=%" G_GUINT64_FORMAT " producers=%u seconds=%.2f events_per_s=%.0f\n",
-          events / count * count, count, (end - start) / 1e6,
+  printf ("drain events=%" G_GUINT64_FORMAT " producers=%u cpu_us_per_event=%.1f seconds=%.2f "
+          "events_per_s=%.0f\n", events / count * count, count,
+          cpu / (events / count * count), (end - start) / 1e6,
           (events / count * count) / ((end - start) / 1e6));
   return 0;
 }
@@ -98,6 +114,7 @@ run_nats (const char *servers,
   jsOptions js_options;
   jsPubOptions pub_options;
   gint64 start, end;
+  double cpu;
   natsStatus s;
 
   if (options == NULL)
@@ -113,6 +130,7 @@ run_nats (const char *servers,
 
   jsPubOptions_Init (&pub_options);
   start = g_get_monotonic_time ();
+  cpu = cpu_us ();
   for (guint64 i = 0; i < events && s == NATS_OK; i++)
     {
       char id[64];
@@ -135,12 +153,13 @@ run_nats (const char *servers,
   if (s == NATS_OK)
     s = js_PublishAsyncComplete (js, &pub_options);
   end = g_get_monotonic_time ();
+  cpu = cpu_us () - cpu;
   if (s != NATS_OK)
     bench_die ("publishing to %s: %s", stream, natsStatus_GetText (s));
 
-  printf ("nats events=%" G_GUINT64_FORMAT " size=%zu in_flight=%d seconds=%.2f "
-          "events_per_s=%.0f\n", events, size, in_flight, (end - start) / 1e6,
-          events / ((end - start) / 1e6));
+  printf ("nats events=%" G_GUINT64_FORMAT " size=%zu in_flight=%d cpu_us_per_event=%.1f "
+          "seconds=%.2f events_per_s=%.0f\n", events, size, in_flight, cpu / events,
+          (end - start) / 1e6, events / ((end - start) / 1e6));
   jsCtx_Destroy (js);
   natsConnection_Destroy (nc);
   natsOptions_Destroy (options);

@@ -16,7 +16,10 @@
 #      4 requests in flight each, 10 events a request);
 #   3. the same through 2 gateways sharing the port (--reuse-port);
 #   4. the same into ep-consumer's file sink (JSON lines, no NATS).
-# Prints a markdown table, with the gateways' RSS before and after.
+# Prints a markdown table: per row the events/s, the gateways' CPU per event
+# and RSS before and after, and where the rest of the CPU went: the
+# producers' (or the bare loop's) process and the three nats-server nodes,
+# per event (on 2 vCPUs their sum bounds the rate).
 # EVENTS (environment, default 200000) events per row. With RSS_EVENTS=N
 # (for example 1000000) a last run drains N events through 1 gateway and
 # samples its RSS every 5 s: is it flat?
@@ -71,6 +74,21 @@ cpu_ticks() {
 rss_kb() {
   awk '/^VmRSS/ { print $2 }' "/proc/$1/status"
 }
+# the three nodes' utime + stime, in clock ticks
+nats_ticks() {
+  local pid sum=0
+  for pid in "${NATS_NODE_PIDS[@]}"; do sum=$((sum + $(cpu_ticks "$pid"))); done
+  echo "$sum"
+}
+# ticks over events -> "N µs"
+per_event() {
+  awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$events" 'BEGIN { printf "%.1f µs", t / hz * 1e6 / n }'
+}
+# "... cpu_us_per_event=C ..." -> "C µs"
+client_cpu() {
+  local cpu=${1##*cpu_us_per_event=}
+  echo "${cpu%% *} µs"
+}
 
 gateway_pids=()
 start_gateways() {
@@ -95,25 +113,33 @@ rate_and_time() {
 
 rows=()
 drain_row() {
-  local label=$1 before after line ticks=0 pid
+  local label=$1 before after line ticks=0 pid nats
   before=$(for pid in "${gateway_pids[@]}"; do rss_kb "$pid"; done | paste -sd/)
   for pid in "${gateway_pids[@]}"; do ticks=$((ticks - $(cpu_ticks "$pid"))); done
+  nats=$((-$(nats_ticks)))
   line=$("$bench" drain "$http_port" "$events" 4 2>>"$work/bench.log")
+  nats=$((nats + $(nats_ticks)))
   for pid in "${gateway_pids[@]}"; do ticks=$((ticks + $(cpu_ticks "$pid"))); done
   after=$(for pid in "${gateway_pids[@]}"; do rss_kb "$pid"; done | paste -sd/)
-  rows+=("| $label | $(rate_and_time "$line") | $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$events" \
-    'BEGIN { printf "%.1f µs", t / hz * 1e6 / n }') | $before → $after kB |")
+  rows+=("| $label | $(rate_and_time "$line") | $(per_event "$ticks") | $before → $after kB \
+| $(client_cpu "$line") | $(per_event "$nats") |")
+  echo "bench-gateway.sh: $label: $line" >&2
+}
+# the bare loop: "label" then bench-gateway nats's arguments after EVENTS
+nats_row() {
+  local label=$1 line nats
+  shift
+  nats=$((-$(nats_ticks)))
+  line=$("$bench" nats "$servers" BENCH bench.events "$events" "$@" 2>>"$work/bench.log")
+  nats=$((nats + $(nats_ticks)))
+  rows+=("| $label | $(rate_and_time "$line") | - | - | $(client_cpu "$line") | $(per_event "$nats") |")
   echo "bench-gateway.sh: $label: $line" >&2
 }
 
 echo "bench-gateway.sh: $events events per row; logs in $work" >&2
 start_gateways 1   # also creates the stream
-ceiling=$("$bench" nats "$servers" BENCH bench.events "$events" 1400 2>>"$work/bench.log")
-echo "bench-gateway.sh: ceiling: $ceiling" >&2
-rows+=("| bare nats.c js_PublishAsync loop (the engine's ceiling), 1,400-byte messages, 4,096 in flight | $(rate_and_time "$ceiling") | - | - |")
-same=$("$bench" nats "$servers" BENCH bench.events "$events" 1400 160 2>>"$work/bench.log")
-echo "bench-gateway.sh: the same, 160 in flight: $same" >&2
-rows+=("| the same loop, 160 in flight (the drains' concurrency) | $(rate_and_time "$same") | - | - |")
+nats_row "bare nats.c js_PublishAsync loop (the engine's ceiling), 1,400-byte messages, 4,096 in flight" 1400
+nats_row "the same loop, 160 in flight (the drains' concurrency)" 1400 160
 drain_row "ep-glib → 1 gateway → JetStream (4 producers, 4 in flight each)"
 stop_gateways
 start_gateways 2
@@ -144,7 +170,7 @@ if ((${RSS_EVENTS:-0} > 0)); then
 fi
 
 echo
-echo "| path | events/s confirmed | time | consumer CPU per event | consumer RSS before → after |"
-echo "|---|---:|---:|---:|---|"
+echo "| path | events/s confirmed | time | consumer CPU per event | consumer RSS before → after | producers' (or the loop's) CPU per event | 3 NATS nodes' CPU per event |"
+echo "|---|---:|---:|---:|---|---:|---:|"
 printf '%s\n' "${rows[@]}"
 if [[ -n $rss_curve ]]; then echo; echo "$rss_curve"; fi

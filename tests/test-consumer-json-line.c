@@ -20,7 +20,9 @@
 #include "json-line.h"
 #include "sqs-server-private.h"
 
+#ifndef ITERATIONS
 #define ITERATIONS 40000
+#endif
 
 /* The former event_to_json_line () (output.c before json-line.c) */
 static JsonNode *
