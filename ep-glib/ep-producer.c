@@ -688,7 +688,9 @@ ep_producer_class_init (EpProducerClass *klass)
    *
    * Milliseconds to wait for the consumer's reply before a request counts
    * as failed. Also bounds the last delivery attempt of
-   * [method@Ep.Producer.close_async]. Default: 10000 (10 seconds).
+   * [method@Ep.Producer.close_async] (from 10 seconds up, on a
+   * whole-second timer that wakes with the session's others: up to about
+   * 1.75 s later). Default: 10000 (10 seconds).
    */
   properties[PROP_REQUEST_TIMEOUT] = config_uint ("request-timeout", 1, DEFAULT_REQUEST_TIMEOUT_MS);
 

@@ -1183,8 +1183,8 @@ ep_scheduler_close_async (EpScheduler         *self,
       return;
     }
 
-  self->close_timer = g_timeout_source_new (MAX (self->config.request_timeout_ms, 1));
-  g_source_set_name (self->close_timer, "[ep-glib] close timer");
+  self->close_timer = ep_timer_source_new (MAX (self->config.request_timeout_ms, 1),
+                                           "[ep-glib] close timer");
   g_source_set_callback (self->close_timer, close_timeout_cb, self, NULL);
   g_source_attach (self->close_timer, self->context);
   self->backoff_until = 0;

@@ -4,7 +4,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A long delay (EP_TIMER_SECONDS_MIN_MS or more: batch-interval, backoff,
- * monitoring-interval, constrained-interval) gets a second-granularity
+ * monitoring-interval, constrained-interval, the request-timeout that
+ * bounds close's last attempt) gets a second-granularity
  * source (g_timeout_source_new_seconds), which GLib lines up with every
  * other one in the session so that wakeups coalesce. Such a source may
  * fire up to a quarter second before its whole second: the delay is

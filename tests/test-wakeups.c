@@ -240,6 +240,35 @@ test_monitoring_timer_seconds (Fixture       *fx,
   g_assert_true (is_seconds_timer (fx, timer));
 }
 
+/* The timer that bounds close's last attempt by request-timeout (default
+ * 10 s) is a seconds timer too, named, and fires no earlier than asked;
+ * when it fires, close completes although the request still hangs. */
+static void
+test_close_timer_seconds (Fixture       *fx,
+                          gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, 60 * 1000);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GSource *timer;
+  gint64 before = g_get_monotonic_time ();
+
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_HANG, 0, NULL, NULL);
+  g_assert_cmpint (ep_producer_send_event (producer, "closing", EP_CONSENT_CATEGORY_NECESSARY,
+                                           "{}", NULL), ==, EP_SEND_RESULT_STORED);
+  ep_producer_close_async (producer, NULL, ep_test_store_result, &result);
+  EP_TEST_SPIN_UNTIL (find_source (fx, "[ep-glib] close timer") != NULL);
+  timer = find_source (fx, "[ep-glib] close timer");
+  g_assert_true (is_seconds_timer (fx, timer));
+  g_assert_cmpint (g_source_get_ready_time (timer), >=, before + 10 * G_USEC_PER_SEC - 100 * 1000);
+  g_assert_null (result);
+
+  fire_now (fx, "[ep-glib] close timer");
+  ep_test_wait_result (&result);
+  g_assert_true (ep_producer_close_finish (producer, result, &error));
+  g_assert_no_error (error);
+}
+
 /* Long delays get a seconds timer that never fires early; short ones a
  * millisecond timer. */
 static void
@@ -289,6 +318,7 @@ main (int   argc,
   ADD ("/ep/wakeups/monitoring-timer-while-counted", test_monitoring_timer_while_counted);
   ADD ("/ep/wakeups/monitoring-timer-restored", test_monitoring_timer_restored);
   ADD ("/ep/wakeups/monitoring-timer-seconds", test_monitoring_timer_seconds);
+  ADD ("/ep/wakeups/close-timer-seconds", test_close_timer_seconds);
 
   return g_test_run ();
 }
