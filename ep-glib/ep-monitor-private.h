@@ -1,17 +1,17 @@
-/* ep-monitor-private.h: dropped-event counters and the persisted outage state
+/* ep-monitor-private.h: dropped-event counters and the monitoring event's payload
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Counters per reason per event name, kept in memory under a mutex (any
- * thread may count) and persisted to their own file, apart from the queue's
- * journal, so that they survive a crash and a broken queue. The same file
- * keeps the outage state so it can be restored at start.
+ * thread may count), and the reports that the monitoring event carries.
+ * The monitor does not save them: the producer's saved state
+ * (ep-producer-state-private.h) keeps them in its file, apart from the
+ * queue's journal, so that they survive a crash and a broken queue.
  */
 #pragma once
 
 #include "ep-glib.h"
-#include "ep-queue-private.h"
 
 G_BEGIN_DECLS
 
@@ -43,15 +43,31 @@ typedef enum {
 #define EP_TYPE_MONITOR (ep_monitor_get_type ())
 G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
 
-/* Loads the state blob of @queue (ep-queue-state-private.h) if there is
- * one. A blob that cannot be parsed is moved aside (".corrupt"), logged
- * with g_message, and the monitor starts empty. Saves are timed on the
- * thread-default main context of the caller. */
-EpMonitor  *ep_monitor_new              (EpQueue      *queue);
+/* Called, under the monitor's lock and on the thread that counted, on the
+ * first change of a count since the counters were last taken for a save
+ * (ep_monitor_snapshot_for_save()). It must not call the monitor. Its
+ * result is what ep_monitor_add() returns. */
+typedef gboolean (*EpMonitorChangedFunc) (gpointer user_data);
 
-/* Counts one dropped event; thread-safe. The monitor saves on its own
- * (coalesced); returns TRUE when this was the first change since the last
- * save began (so the caller may tell whoever sends the counts). */
+/* An empty monitor. */
+EpMonitor  *ep_monitor_new              (void);
+
+/* Sets (or with NULL, clears) the function told of changes. Clearing waits
+ * for a call in progress: after it, @user_data is never used again. */
+void        ep_monitor_set_changed_func (EpMonitor            *self,
+                                         EpMonitorChangedFunc  func,
+                                         gpointer              user_data);
+
+/* Adds the counts of a saved snapshot (EP_MONITOR_SNAPSHOT_TYPE), names cut
+ * and capped as counted names are, without telling the changed function
+ * (they are saved already). */
+void        ep_monitor_restore          (EpMonitor    *self,
+                                         GVariant     *snapshot);
+
+/* Counts one dropped event; thread-safe. Returns TRUE when this was the
+ * first change since the counters were last taken for a save and the
+ * changed function (if any) returned TRUE: the first change since the last
+ * save began, so the caller may tell whoever sends the counts. */
 gboolean    ep_monitor_add              (EpMonitor    *self,
                                          EpDropReason  reason,
                                          const char   *name);
@@ -60,8 +76,12 @@ guint64     ep_monitor_get_count        (EpMonitor    *self,
                                          const char   *name);
 gboolean    ep_monitor_is_empty         (EpMonitor    *self);
 
-/* All the current counts, EP_MONITOR_SNAPSHOT_TYPE. (transfer full) */
+/* All the current counts, EP_MONITOR_SNAPSHOT_TYPE, names sorted.
+ * (transfer full) */
 GVariant   *ep_monitor_snapshot         (EpMonitor    *self);
+/* The same, taken for a save: the next change counts as a first change
+ * again (see EpMonitorChangedFunc). (transfer full) */
+GVariant   *ep_monitor_snapshot_for_save (EpMonitor   *self);
 /* What one monitoring event reports: the counts whose JSON payload
  * (ep_monitor_snapshot_to_json()) takes at most @max_json_bytes, so the
  * event fits in EP_MAX_EVENT_SIZE whatever the names. Reports take the
@@ -88,46 +108,8 @@ gboolean    ep_monitor_get_reports_expired (EpMonitor *self);
  * besides them. */
 char       *ep_monitor_empty_snapshot_json (void);
 /* Subtracts a snapshot's counts once the consumer confirmed them. Returns
- * as ep_monitor_add() does. */
+ * as ep_monitor_add() does (FALSE when no count changed). */
 gboolean    ep_monitor_subtract         (EpMonitor    *self,
                                          GVariant     *snapshot);
-
-void        ep_monitor_get_outage       (EpMonitor    *self,
-                                         gboolean     *storage,
-                                         gboolean     *delivery);
-/* Returns TRUE if the state changed (and the monitor became dirty). */
-gboolean    ep_monitor_set_outage       (EpMonitor    *self,
-                                         gboolean      storage,
-                                         gboolean      delivery);
-
-/* Why the delivery outage is going on (an EpOutageReason and a message;
- * 0 and NULL without one), persisted with it. Setting returns as
- * ep_monitor_add() does. */
-guint       ep_monitor_dup_delivery_error (EpMonitor  *self,
-                                           char      **message);
-gboolean    ep_monitor_set_delivery_error (EpMonitor  *self,
-                                           guint       reason,
-                                           const char *message);
-
-/* The consumer's clock minus the local one (ms), persisted with the
- * counters. Setting returns as ep_monitor_add() does. */
-gint64      ep_monitor_get_clock_offset (EpMonitor    *self);
-gboolean    ep_monitor_set_clock_offset (EpMonitor    *self,
-                                         gint64        offset_ms);
-
-gboolean    ep_monitor_is_dirty         (EpMonitor    *self);
-/* Writes the state now (through the queue, atomically, durably, mode 0600)
- * if it changed, cancelling a scheduled save. Blocking: meant for worker
- * threads and shutdown. Thread-safe. Does nothing for a closed monitor or
- * a read-only or closed queue. */
-gboolean    ep_monitor_save             (EpMonitor    *self,
-                                         GError      **error);
-/* Saves what is left (a failure is logged), then never saves again: call
- * it before the queue is closed, as the directory may belong to another
- * producer afterwards. Counting goes on in memory. Idempotent. */
-void        ep_monitor_close            (EpMonitor    *self);
-
-/* Writes so far (for tests). */
-guint       ep_monitor_get_n_saves      (EpMonitor    *self);
 
 G_END_DECLS

@@ -105,7 +105,7 @@ close_queue_in_thread (GTask        *task,
 
   /* Saved while the directory is still ours; after that, nothing of this
    * producer writes there. */
-  ep_monitor_close (self->monitor);
+  ep_producer_state_close (self->state);
   ep_submitter_close (self->submitter);
   ep_queue_close (self->queue);
   g_task_return_boolean (task, TRUE);

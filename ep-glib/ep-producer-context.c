@@ -69,7 +69,7 @@ counters_changed_on_main (EpProducer *self)
     ep_scheduler_counters_changed (self->scheduler);
 }
 
-/* Any thread: a counter changed (the monitor saves on its own). */
+/* Any thread: a counter changed (the saved state saves it on its own). */
 void
 ep_producer_counters_changed (EpProducer *self)
 {
@@ -132,7 +132,7 @@ ep_producer_update_outage (EpProducer *self)
   g_autofree char *last_error = NULL;
 
   self->storage_failures_seen = failures;
-  ep_monitor_set_outage (self->monitor, storage, self->delivery_outage);
+  ep_producer_state_set_outage (self->state, storage, self->delivery_outage);
   ep_producer_compute_outage (self, storage, &outage, &reason, &last_error);
   ep_producer_announce_outage_reason (self, reason, last_error);
 

@@ -4,9 +4,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * What GInitable's init does: check the configuration (the URIs, the
- * names), configure the submitter, open the queue, restore the monitor's
- * counters and the outage, apply the consent state to the queue
- * (ep-producer-consent.c), start the scheduler with its transport. And
+ * names), configure the submitter, open the queue, restore the saved
+ * state (ep-producer-state.c: the outage, the clock offset, the monitor's
+ * counters), apply the consent state to the queue (ep-producer-consent.c),
+ * start the scheduler with its transport. And
  * the callbacks through which the parts report back: they hand their news
  * to ep-producer-context.c, or to ep-producer.c for the signal.
  */
@@ -17,6 +18,7 @@
 #include "ep-event-private.h"
 #include "ep-device-private.h"
 #include "ep-producer-internal.h"
+#include "ep-producer-private.h"
 
 /* Callbacks --------------------------------------------------------------- */
 
@@ -60,7 +62,7 @@ set_delivery_outage (EpProducer *self,
       self->delivery_reason = EP_OUTAGE_REASON_NONE;
       g_clear_pointer (&self->delivery_error, g_free);
     }
-  ep_monitor_set_delivery_error (self->monitor, self->delivery_reason, self->delivery_error);
+  ep_producer_state_set_delivery_error (self->state, self->delivery_reason, self->delivery_error);
   ep_producer_update_outage (self);
 }
 
@@ -121,14 +123,23 @@ on_queue_changed (gpointer user_data)
 }
 
 /* The consumer's clock moved away from ours: events sent from now on are
- * stamped with its time, and the offset is persisted for the next start. */
+ * stamped with its time, and the offset is saved for the next start. */
+void
+ep_producer_set_clock_offset (EpProducer *self,
+                              gint64      offset_ms)
+{
+  g_return_if_fail (EP_IS_PRODUCER (self));
+  g_return_if_fail (self->state != NULL);
+
+  ep_submitter_set_clock_offset (self->submitter, offset_ms);
+  ep_producer_state_set_clock_offset (self->state, offset_ms);
+}
+
 static void
 on_clock_offset_changed (gpointer user_data,
                          gint64   offset_ms)
 {
-  EpProducer *self = user_data;
-
-  ep_submitter_set_clock_offset (self->submitter, offset_ms);
+  ep_producer_set_clock_offset (user_data, offset_ms);
 }
 
 static GBytes *
@@ -435,7 +446,9 @@ ep_producer_init_parts (EpProducer  *self,
            ep_queue_get_discarded (self->queue), ep_queue_get_duplicates (self->queue),
            ep_queue_get_moved_aside (self->queue));
 
-  self->monitor = ep_monitor_new (self->queue);
+  self->monitor = ep_monitor_new ();
+  self->state = ep_producer_state_new (self->queue, self->monitor);
+  ep_submitter_set_clock_offset (self->submitter, ep_producer_state_get_clock_offset (self->state));
   /* before the lengths are taken: a blocked category's events go now,
    * the desktop's privacy setting included */
   ep_producer_privacy_start (self);
@@ -447,10 +460,10 @@ ep_producer_init_parts (EpProducer  *self,
       ep_queue_expire (self->queue);
       ep_producer_count_expired (self, ep_queue_steal_expired (self->queue));
     }
-  ep_monitor_get_outage (self->monitor, &storage, &delivery);
+  ep_producer_state_get_outage (self->state, &storage, &delivery);
   ep_queue_set_storing_failing (self->queue, storage);
   self->delivery_outage = delivery;
-  self->delivery_reason = ep_monitor_dup_delivery_error (self->monitor, &self->delivery_error);
+  self->delivery_reason = ep_producer_state_dup_delivery_error (self->state, &self->delivery_error);
   if (delivery && self->delivery_reason == EP_OUTAGE_REASON_NONE)
     self->delivery_reason = EP_OUTAGE_REASON_HTTP_ERROR;   /* saved by an older release */
   self->network_available = TRUE;

@@ -16,6 +16,7 @@
 
 #include "ep-glib.h"
 #include "ep-monitor-private.h"
+#include "ep-producer-state-private.h"
 #include "ep-queue-private.h"
 #include "ep-scheduler-private.h"
 #include "ep-submitter-private.h"
@@ -61,7 +62,8 @@ struct _EpProducer
   GMainContext  *context;              /* owned: thread-default at creation; signals fire here */
   EpSubmitter   *submitter;            /* owned: the send path, consent and credentials */
   EpQueue       *queue;                /* owned; NULL until init */
-  EpMonitor     *monitor;              /* owned; NULL until init */
+  EpMonitor     *monitor;              /* owned; NULL until init: the dropped-event counters */
+  EpProducerState *state;              /* owned; NULL until init: the outage, the clock offset and the counters, saved */
   EpTransport   *transport;            /* owned; NULL until init */
   EpScheduler   *scheduler;            /* owned; NULL until init */
 

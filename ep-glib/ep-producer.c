@@ -7,7 +7,9 @@
  * owns the three parts of TIDAL's design: the submitter (ep-submitter.c:
  * the send path), the queue (ep-queue.c: the only code that touches disk)
  * and the scheduler (ep-scheduler.c: delivery), plus the monitor's
- * counters. The producer's other files, sharing ep-producer-internal.h:
+ * counters (ep-monitor.c) and what is saved with them (ep-producer-state.c:
+ * the outage, the clock offset). The producer's other files, sharing
+ * ep-producer-internal.h:
  *   ep-producer-init.c     checks the configuration, builds the parts and
  *                          wires the callbacks through which they report;
  *   ep-producer-context.c  hands their news to the main context, and keeps
@@ -252,12 +254,13 @@ ep_producer_dispose (GObject *object)
       ep_scheduler_disconnect (self->scheduler);
       g_clear_object (&self->scheduler);
     }
-  /* The monitor saves what is left while the directory is still ours (a
-   * no-op after close_async(), which did it already); then the queue syncs
-   * and releases the directory's lock at once, so a new producer can take
-   * over. Stored events are already in the kernel. */
-  if (self->monitor != NULL)
-    ep_monitor_close (self->monitor);
+  /* The saved state (the counters with it) is saved for the last time
+   * while the directory is still ours (a no-op after close_async(), which
+   * did it already); then the queue syncs and releases the directory's
+   * lock at once, so a new producer can take over. Stored events are
+   * already in the kernel. */
+  if (self->state != NULL)
+    ep_producer_state_close (self->state);
   ep_submitter_close (self->submitter);
   if (self->queue != NULL)
     {
@@ -275,6 +278,7 @@ ep_producer_finalize (GObject *object)
 {
   EpProducer *self = EP_PRODUCER (object);
 
+  g_clear_object (&self->state);
   g_clear_object (&self->queue);
   g_clear_object (&self->monitor);
   g_clear_object (&self->submitter);

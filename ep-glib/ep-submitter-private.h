@@ -111,9 +111,9 @@ char           *ep_submitter_dup_storage_error (EpSubmitter               *self)
 
 /* The consumer's clock minus the local one, in ms: added to the
  * `requested-sent-timestamp` (and `ts`) of events submitted afterwards;
- * events already stored keep theirs. Atomic, any thread. Once started, the
- * offset is also persisted with the monitor's state (restored from there
- * by ep_submitter_start()). */
+ * events already stored keep theirs. Atomic, any thread. The producer
+ * sets it at start from its saved state (ep-producer-state-private.h) and
+ * hands each change from the scheduler to both. */
 void            ep_submitter_set_clock_offset (EpSubmitter                *self,
                                                gint64                      offset_ms);
 gint64          ep_submitter_get_clock_offset (EpSubmitter                *self);

@@ -11,7 +11,6 @@
 
 #include <string.h>
 
-#include "ep-clock-private.h"
 #include "ep-device-private.h"
 #include "ep-event-private.h"
 #include "ep-json-scan-private.h"
@@ -209,25 +208,6 @@ ep_submitter_configure (EpSubmitter              *self,
   return TRUE;
 }
 
-/* The consumer-clock offset saved by the previous run, unless it is
- * implausible now (beyond the bound, or it would put the time before the
- * library was built: a hostile Date persisted by an older release, a file
- * edited by hand): then it is discarded, and 0 is saved. */
-static void
-restore_clock_offset (EpSubmitter *self)
-{
-  gint64 offset_ms = ep_monitor_get_clock_offset (self->monitor);
-
-  if (offset_ms == 0 || ep_clock_offset_is_plausible (offset_ms, g_get_real_time () / 1000))
-    {
-      __atomic_store_n (&self->clock_offset_ms, offset_ms, __ATOMIC_RELAXED);
-      return;
-    }
-  g_info ("The saved consumer-clock offset (%+" G_GINT64_FORMAT " ms) is implausible: "
-          "discarded", offset_ms);
-  ep_submitter_set_clock_offset (self, 0);
-}
-
 void
 ep_submitter_start (EpSubmitter                *self,
                     EpQueue                    *queue,
@@ -243,7 +223,6 @@ ep_submitter_start (EpSubmitter                *self,
   self->user_data = user_data;
   /* Decided once: the send path must not read the environment. */
   self->debug_stored = !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
-  restore_clock_offset (self);
 }
 
 void
@@ -304,8 +283,6 @@ ep_submitter_set_clock_offset (EpSubmitter *self,
                                gint64       offset_ms)
 {
   __atomic_store_n (&self->clock_offset_ms, offset_ms, __ATOMIC_RELAXED);
-  if (self->monitor != NULL && ep_monitor_set_clock_offset (self->monitor, offset_ms))
-    self->callbacks.counters_changed (self->user_data);
 }
 
 gint64

@@ -11,6 +11,7 @@
 
 #include "ep-clock-private.h"
 #include "ep-monitor-private.h"
+#include "ep-producer-state-private.h"
 #include "ep-scheduler-private.h"
 #include "ep-sqs-private.h"
 #include "ep-test-server.h"
@@ -327,7 +328,7 @@ fixture_start (Fixture *fx,
 
   fx->queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
   g_assert_no_error (error);
-  fx->monitor = ep_monitor_new (fx->queue);
+  fx->monitor = ep_monitor_new ();
   fx->transport = ep_transport_new ("test-clock", 10000);
   fx->scheduler = ep_scheduler_new (fx->queue, fx->monitor, fx->transport, &config, &callbacks, fx);
   ep_scheduler_start (fx->scheduler);
@@ -810,16 +811,17 @@ test_producer_implausible_restored (ProducerFixture *fx,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(EpQueue) queue = NULL;
-  g_autoptr(EpMonitor) monitor = NULL;
+  g_autoptr(EpMonitor) monitor = ep_monitor_new ();
+  g_autoptr(EpProducerState) state = NULL;
 
   g_clear_object (&fx->producer);
   queue = ep_queue_open (fx->consumer.dir, 0, FALSE, NULL, &error);
   g_assert_no_error (error);
-  monitor = ep_monitor_new (queue);
-  ep_monitor_set_clock_offset (monitor, -g_get_real_time () / 1000);
-  g_assert_true (ep_monitor_save (monitor, &error));
+  state = ep_producer_state_new (queue, monitor);
+  ep_producer_state_set_clock_offset (state, -g_get_real_time () / 1000);
+  g_assert_true (ep_producer_state_save (state, &error));
   g_assert_no_error (error);
-  ep_monitor_close (monitor);
+  ep_producer_state_close (state);
   ep_queue_close (queue);
 
   producer_start (fx);

@@ -53,7 +53,7 @@ own_scheduler_start (OwnScheduler *own,
 
       append_record (own->queue, id, payload);
     }
-  own->monitor = ep_monitor_new (own->queue);
+  own->monitor = ep_monitor_new ();
   own->transport = ep_transport_new ("ep-glib-test/1.0", 60000);
   own->scheduler = ep_scheduler_new (own->queue, own->monitor, own->transport, &config, NULL, NULL);
   ep_scheduler_start (own->scheduler);
@@ -77,7 +77,6 @@ own_scheduler_stop (OwnScheduler *own,
   EP_TEST_SPIN_UNTIL (own_scheduler_taken (own) == 0);
   g_clear_object (&own->scheduler);
   g_clear_object (&own->transport);
-  ep_monitor_close (own->monitor);
   g_clear_object (&own->monitor);
   ep_queue_close (own->queue);
   g_clear_object (&own->queue);

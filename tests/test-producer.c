@@ -298,7 +298,7 @@ test_clock_offset (void)
 
     g_assert_cmpint (ep_submitter_get_clock_offset (submitter), ==, 0);
     ep_producer_send_event (producer, "local", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-    ep_submitter_set_clock_offset (submitter, hour);
+    ep_producer_set_clock_offset (producer, hour);
     ep_producer_send_event (producer, "ahead", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
   }
   {
@@ -307,7 +307,7 @@ test_clock_offset (void)
 
     g_assert_cmpint (ep_submitter_get_clock_offset (submitter), ==, hour);
     ep_producer_send_event (producer, "restarted", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
-    ep_submitter_set_clock_offset (submitter, -hour);
+    ep_producer_set_clock_offset (producer, -hour);
     ep_producer_send_event (producer, "behind", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
   }
   after = g_get_real_time () / 1000;
@@ -352,7 +352,7 @@ test_stamp_payload (void)
     g_assert_no_error (error);
     g_object_get (producer, "stamp-payload", &stamp, NULL);
     g_assert_true (stamp);
-    ep_submitter_set_clock_offset (ep_producer_get_submitter (producer), hour);
+    ep_producer_set_clock_offset (producer, hour);
     before = g_get_real_time () / 1000 + hour;
     g_assert_cmpint (ep_producer_send_event_full (producer, "obj", EP_CONSENT_CATEGORY_NECESSARY,
                                                   " {\"b\": [1, 2], \"a\":\"x\"} ", NULL, &id),

@@ -161,7 +161,7 @@ if [[ "${EP_SKIP_VALGRIND:-0}" != 1 ]] && command -v valgrind >/dev/null 2>&1; t
   step "valgrind memcheck (C tests that do not fork)"
   G_SLICE=always-malloc run_meson_test "$build_dir" valgrind \
     --wrapper "valgrind --error-exitcode=1 --leak-check=no -q" --timeout-multiplier 10 \
-    test-event test-monitor test-clock test-version test-transport test-producer test-consent test-witness \
+    test-event test-monitor test-producer-state test-clock test-version test-transport test-producer test-consent test-witness \
     test-delivery test-delivery-refusals test-delivery-drain test-delivery-witness test-delivery-lifecycle \
     test-network test-journal
 fi
