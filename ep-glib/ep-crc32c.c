@@ -6,14 +6,14 @@
  * The SSE4.2 crc32 instruction when the CPU has it, else slicing-by-8 tables.
  * Both give the same results (the tests compare them); the hardware one is
  * about 3.5 times faster than zlib's crc32 and the checksum is on the send
- * path. Declared in ep-queue-private.h.
+ * path.
  */
 
 #include "config.h"
 
 #include <string.h>
 
-#include "ep-queue-private.h"
+#include "ep-crc32c-private.h"
 
 #define CRC32C_POLY 0x82F63B78u  /* reflected */
 
@@ -63,8 +63,8 @@ crc32c_init (void)
 }
 
 guint32
-ep_queue_crc32c_software (const void *data,
-                          gsize       len)
+ep_crc32c_software (const void *data,
+                    gsize       len)
 {
   const guint32 (*t)[256] = (const guint32 (*)[256]) crc32c_table;
   const guint8 *p = data;
@@ -121,9 +121,9 @@ crc32c_sse42 (const guint8 *p,
 #endif
 
 gboolean
-ep_queue_crc32c_hardware (const void *data,
-                          gsize       len,
-                          guint32    *crc_out)
+ep_crc32c_hardware (const void *data,
+                    gsize       len,
+                    guint32    *crc_out)
 {
 #if defined(__x86_64__) || defined(__i386__)
   if (crc32c_init ())
@@ -136,12 +136,12 @@ ep_queue_crc32c_hardware (const void *data,
 }
 
 guint32
-ep_queue_crc32c (const void *data,
-                 gsize       len)
+ep_crc32c (const void *data,
+           gsize       len)
 {
 #if defined(__x86_64__) || defined(__i386__)
   if (crc32c_init ())
     return crc32c_sse42 (data, len);
 #endif
-  return ep_queue_crc32c_software (data, len);
+  return ep_crc32c_software (data, len);
 }

@@ -140,6 +140,7 @@
 
 #include <glib/gstdio.h>
 
+#include "ep-crc32c-private.h"
 #include "ep-journal-private.h"
 
 void
@@ -201,7 +202,7 @@ ep_journal_frame_header_init (FrameHeader  *h,
   h->logical_size = GUINT32_TO_LE (logical_size);
   h->seq = GUINT64_TO_LE (seq);
   h->payload_crc = GUINT32_TO_LE (payload_crc);
-  h->header_crc = GUINT32_TO_LE (ep_queue_crc32c (h, HEADER_SIZE - 4));
+  h->header_crc = GUINT32_TO_LE (ep_crc32c (h, HEADER_SIZE - 4));
 }
 
 /* Checks the frame at @off of @data (@size bytes) and decodes its header
@@ -218,7 +219,7 @@ ep_journal_frame_check (const guint8 *data,
     return FRAME_BAD;
   memcpy (&h, data + off, HEADER_SIZE);
   if (GUINT32_FROM_LE (h.magic) != FRAME_MAGIC ||
-      GUINT32_FROM_LE (h.header_crc) != ep_queue_crc32c (&h, HEADER_SIZE - 4))
+      GUINT32_FROM_LE (h.header_crc) != ep_crc32c (&h, HEADER_SIZE - 4))
     return FRAME_BAD;
   out->version = GUINT16_FROM_LE (h.version);
   if (out->version > FORMAT_VERSION)
@@ -233,7 +234,7 @@ ep_journal_frame_check (const guint8 *data,
       (out->type != FRAME_EVENT && out->type != FRAME_TOMBSTONE) ||
       (out->type == FRAME_TOMBSTONE && out->length != (guint64) out->logical_size * 8))
     return FRAME_BAD;
-  if (out->payload_crc != ep_queue_crc32c (data + off + HEADER_SIZE, out->length))
+  if (out->payload_crc != ep_crc32c (data + off + HEADER_SIZE, out->length))
     return FRAME_BAD;
   return FRAME_OK;
 }
@@ -311,7 +312,7 @@ ep_journal_segment_header_init (SegmentHeader *h,
   h->flags = GUINT32_TO_LE (flags);
   h->base_seq = GUINT64_TO_LE (base_seq);
   h->reserved = 0;
-  h->header_crc = GUINT32_TO_LE (ep_queue_crc32c (h, HEADER_SIZE - 4));
+  h->header_crc = GUINT32_TO_LE (ep_crc32c (h, HEADER_SIZE - 4));
 }
 
 /* pwrite()s all of @iov at @offset, retrying short writes. */

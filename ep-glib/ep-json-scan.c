@@ -27,7 +27,7 @@
 
 #include <string.h>
 
-#include "ep-json-scan-private.h"
+#include "ep-json-scan.h"
 
 #define ONES  G_GUINT64_CONSTANT (0x0101010101010101)
 #define HIGHS G_GUINT64_CONSTANT (0x8080808080808080)

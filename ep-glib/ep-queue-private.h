@@ -299,18 +299,4 @@ void        ep_queue_set_io_hook     (EpQueue             *self,
                                       EpQueueIoHook        hook,
                                       gpointer             user_data);
 
-/* CRC-32C (Castagnoli; "123456789" gives 0xE3069283), the checksum of the
- * journal format: the SSE4.2 crc32 instruction when the CPU has it, else a
- * table-driven software version. Any thread. */
-guint32     ep_queue_crc32c          (const void          *data,
-                                      gsize                len);
-
-/* Each implementation on its own, for tests. The hardware one returns FALSE
- * (without touching @crc) on a CPU or a build without SSE4.2. */
-guint32     ep_queue_crc32c_software (const void          *data,
-                                      gsize                len);
-gboolean    ep_queue_crc32c_hardware (const void          *data,
-                                      gsize                len,
-                                      guint32             *crc);
-
 G_END_DECLS

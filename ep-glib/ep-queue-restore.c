@@ -34,6 +34,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "ep-crc32c-private.h"
 #include "ep-event-private.h"
 #include "ep-journal-private.h"
 
@@ -195,7 +196,7 @@ restore_read_header (EpQueue      *self,
     }
   if (!ep_journal_pread_all (file->fd, &h, HEADER_SIZE, 0) ||
       memcmp (h.magic, SEGMENT_MAGIC, sizeof h.magic) != 0 ||
-      GUINT32_FROM_LE (h.header_crc) != ep_queue_crc32c (&h, HEADER_SIZE - 4))
+      GUINT32_FROM_LE (h.header_crc) != ep_crc32c (&h, HEADER_SIZE - 4))
     {
       file->state = HEADER_CORRUPT;
       return TRUE;

@@ -30,6 +30,7 @@
 
 #include <string.h>
 
+#include "ep-crc32c-private.h"
 #include "ep-event-private.h"
 #include "ep-journal-private.h"
 
@@ -83,7 +84,7 @@ ep_queue_remove_begin_locked (EpQueue        *self,
       g_cond_signal (&self->cond);
     }
   ep_journal_frame_header_init (&h, FRAME_TOMBSTONE, n * 8, n, 0,
-                                ep_queue_crc32c (payload, n * 8), 0);
+                                ep_crc32c (payload, n * 8), 0);
   return ep_journal_reserve_frame (self, w, &h, (guint8 *) payload, n * 8, error);
 }
 
@@ -527,7 +528,7 @@ ep_queue_append (EpQueue       *self,
                    "limit of %u bytes", record_len, MAX_RECORD_LEN);
       return FALSE;
     }
-  payload_crc = ep_queue_crc32c (record, record_len);
+  payload_crc = ep_crc32c (record, record_len);
   category = ep_event_record_peek_category (record, record_len);
 
   g_mutex_lock (&self->mutex);

@@ -16,7 +16,7 @@
 
 #include <string.h>
 
-#include "ep-glib/ep-json-scan-private.h"
+#include "ep-glib/ep-json-scan.h"
 #include "json-line.h"
 #include "sqs-server-private.h"
 

@@ -8,7 +8,7 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
-#include "ep-json-scan-private.h"
+#include "ep-json-scan.h"
 
 static const char * const stamp_names[] = { "uuid", "ts", NULL };
 

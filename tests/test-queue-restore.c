@@ -19,6 +19,7 @@
 
 #include <glib/gstdio.h>
 
+#include "ep-crc32c-private.h"
 #include "ep-event-private.h"
 #include "ep-journal-private.h"
 #include "ep-queue-private.h"
@@ -368,7 +369,7 @@ test_newer_version (void)
   /* a newer segment header */
   data = g_memdup2 (g_bytes_get_data (original, NULL), len);
   set_le32 (data + 8, 2);
-  set_le32 (data + 28, ep_queue_crc32c (data, 28));
+  set_le32 (data + 28, ep_crc32c (data, 28));
   write_file (path, data, len);
   newer = read_file (path);
   assert_open_refused (dir, path, newer);
@@ -380,7 +381,7 @@ test_newer_version (void)
   frame = data + offsets[3];
   frame[4] = 2;
   frame[5] = 0;
-  set_le32 (frame + 28, ep_queue_crc32c (frame, 28));
+  set_le32 (frame + 28, ep_crc32c (frame, 28));
   write_file (path, data, len);
   g_bytes_unref (newer);
   newer = read_file (path);

@@ -19,6 +19,7 @@
 
 #include <glib/gstdio.h>
 
+#include "ep-crc32c-private.h"
 #include "ep-event-private.h"
 #include "ep-journal-private.h"
 #include "ep-queue-private.h"
@@ -46,40 +47,40 @@ test_crc32c (void)
   g_autofree guint8 *buf = g_malloc (300 + 8 + 65536);
   guint8 block[32];
   guint32 hw;
-  gboolean have_hw = ep_queue_crc32c_hardware ("", 0, &hw);
+  gboolean have_hw = ep_crc32c_hardware ("", 0, &hw);
 
-  g_assert_cmphex (ep_queue_crc32c ("123456789", 9), ==, 0xE3069283);
-  g_assert_cmphex (ep_queue_crc32c_software ("123456789", 9), ==, 0xE3069283);
-  g_assert_cmphex (ep_queue_crc32c ("", 0), ==, 0);
+  g_assert_cmphex (ep_crc32c ("123456789", 9), ==, 0xE3069283);
+  g_assert_cmphex (ep_crc32c_software ("123456789", 9), ==, 0xE3069283);
+  g_assert_cmphex (ep_crc32c ("", 0), ==, 0);
   memset (block, 0, sizeof block);
-  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x8A9136AA);
+  g_assert_cmphex (ep_crc32c_software (block, 32), ==, 0x8A9136AA);
   memset (block, 0xff, sizeof block);
-  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x62A8AB43);
+  g_assert_cmphex (ep_crc32c_software (block, 32), ==, 0x62A8AB43);
   for (guint i = 0; i < 32; i++)
     block[i] = i;
-  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x46DD794E);
+  g_assert_cmphex (ep_crc32c_software (block, 32), ==, 0x46DD794E);
   for (guint i = 0; i < 32; i++)
     block[i] = 31 - i;
-  g_assert_cmphex (ep_queue_crc32c_software (block, 32), ==, 0x113FDB5C);
-  g_assert_cmphex (ep_queue_crc32c (block, 32), ==, 0x113FDB5C);
+  g_assert_cmphex (ep_crc32c_software (block, 32), ==, 0x113FDB5C);
+  g_assert_cmphex (ep_crc32c (block, 32), ==, 0x113FDB5C);
 
   if (!have_hw)
     {
       g_test_message ("no SSE4.2 on this CPU or build: software CRC-32C only");
       return;
     }
-  g_assert_true (ep_queue_crc32c_hardware ("123456789", 9, &hw));
+  g_assert_true (ep_crc32c_hardware ("123456789", 9, &hw));
   g_assert_cmphex (hw, ==, 0xE3069283);
   for (guint i = 0; i < 300 + 8 + 65536; i++)
     buf[i] = g_test_rand_int_range (0, 256);
   for (gsize len = 0; len <= 300; len++)
     for (gsize start = 0; start < 8; start++)
       {
-        g_assert_true (ep_queue_crc32c_hardware (buf + start, len, &hw));
-        g_assert_cmphex (hw, ==, ep_queue_crc32c_software (buf + start, len));
+        g_assert_true (ep_crc32c_hardware (buf + start, len, &hw));
+        g_assert_cmphex (hw, ==, ep_crc32c_software (buf + start, len));
       }
-  g_assert_true (ep_queue_crc32c_hardware (buf + 3, 65536, &hw));
-  g_assert_cmphex (hw, ==, ep_queue_crc32c_software (buf + 3, 65536));
+  g_assert_true (ep_crc32c_hardware (buf + 3, 65536, &hw));
+  g_assert_cmphex (hw, ==, ep_crc32c_software (buf + 3, 65536));
 }
 
 static void
@@ -579,7 +580,7 @@ clear_frame_category (const char *path,
 
   g_assert_cmpuint (data[offset + 7], !=, 0);
   data[offset + 7] = 0;
-  crc = GUINT32_TO_LE (ep_queue_crc32c (data + offset, 28));
+  crc = GUINT32_TO_LE (ep_crc32c (data + offset, 28));
   memcpy (data + offset + 28, &crc, 4);
   write_file (path, data, g_bytes_get_size (contents));
 }

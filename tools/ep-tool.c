@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ep-glib/ep-json-scan-private.h"
+#include "ep-glib/ep-json-scan.h"
 
 #define DEFAULT_CONSUMER "http://127.0.0.1:8080"
 #define DUMP_PAGE 256

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <json-glib/json-glib.h>
 
-#include "ep-json-scan-private.h"
+#include "ep-json-scan.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 

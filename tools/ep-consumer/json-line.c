@@ -20,7 +20,7 @@
 
 #include <string.h>
 
-#include "ep-glib/ep-json-scan-private.h"
+#include "ep-glib/ep-json-scan.h"
 #include "json-line.h"
 
 /* Bytes json-glib's json_strescape () writes unchanged: it escapes '"',

@@ -24,7 +24,7 @@
 
 #include <json-glib/json-glib.h>
 
-#include "ep-glib/ep-json-scan-private.h"
+#include "ep-glib/ep-json-scan.h"
 #include "sqs-server-private.h"
 
 static gboolean

@@ -1,4 +1,4 @@
-/* ep-json-scan-private.h: a strict validating scan of one JSON object (or value)
+/* ep-json-scan.h: a strict validating scan of one JSON object (or value)
  *
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
@@ -14,6 +14,10 @@
  * internal static library ep-json-scan: they scan text with
  * ep_json_scan_value() before JsonParser reads it, because json-glib 1.6
  * takes "{}{}" as its first value and leaks the second.
+ *
+ * So this is the header of that static library, not of the library's
+ * private parts (ep-*-private.h, which only the library and its tests see);
+ * neither is it public API: it is not installed and not in ep-glib.h.
  */
 #pragma once
 
