@@ -183,16 +183,17 @@ ep_scheduler_set_aside (EpScheduler *self,
 
 /* Main context, a batch read and not posted yet (counted in bytes_ahead):
  * the suspects of an earlier run, or of earlier batches, go aside before
- * it is posted, so they never hold up the events with them. */
-void
+ * it is posted, so they never hold up the events with them. Returns the
+ * bytes that left the batch (the pipeline stops counting them). */
+gsize
 ep_scheduler_pull_suspects (EpScheduler *self,
                             EpBatch     *batch)
 {
-  gboolean pulled = FALSE;
+  gsize pulled = 0;
   guint i = 0;
 
   if (!ep_witness_has_records (self->witness))
-    return;
+    return 0;
   while (i < batch->items->len)
     {
       const EpEvent *event = ep_batch_get_event (batch, i);
@@ -208,16 +209,16 @@ ep_scheduler_pull_suspects (EpScheduler *self,
       g_ptr_array_remove_index (batch->items, i);
       g_array_remove_index (batch->events, i);
       batch->bytes -= part->bytes;
-      self->bytes_ahead -= part->bytes;
+      pulled += part->bytes;
       if (!ep_scheduler_set_aside (self, part))
         g_assert_not_reached ();   /* room was checked */
-      pulled = TRUE;
     }
-  if (!pulled)
-    return;
+  if (pulled == 0)
+    return 0;
   g_clear_pointer (&batch->body, g_bytes_unref);
   if (batch->events->len > 0)
     ep_batch_encode (batch);
+  return pulled;
 }
 
 /* The suspect whose attempt is due, out of the aside queue; NULL if none. */
@@ -256,8 +257,6 @@ ep_scheduler_purged (EpScheduler *self)
       if (ep_batch_get_seq (batch, 0) < below)
         {
           g_queue_delete_link (&self->aside, l);
-          self->in_flight++;
-          self->bytes_ahead += batch->bytes;
           ep_scheduler_post_aside (self, batch);   /* given back, not posted */
         }
       l = next;

@@ -74,6 +74,8 @@ struct _EpScheduler
   guint              reach_serial;       /* the last can_reach check started */
   gboolean           held_for_network;   /* a scheduled attempt was skipped while offline */
 
+  /* The pipeline's counters: changed only by the count_*() functions of
+   * ep-scheduler-pipeline.c. */
   guint              in_flight;          /* batches being read, posted or parsed */
   guint              reading;            /* of those, being read by a worker */
   guint64            releasing;          /* events handed to the worker to put back
@@ -168,9 +170,9 @@ void     ep_scheduler_fill_pipeline        (EpScheduler *self);
 void     ep_scheduler_abandon_split_parts  (EpScheduler *self);
 void     ep_scheduler_post_batch           (EpScheduler *self,
                                             EpBatch     *batch);
-/* A batch out of the pipeline (a suspect from aside), now counted in it
- * (in_flight, bytes_ahead): posted, or given back to the queue by the
- * worker when its consent category is blocked or the scheduler stopped. */
+/* A suspect out of aside re-enters the pipeline (counted here in
+ * in_flight and bytes_ahead): posted, or given back to the queue by the
+ * worker when it was revoked, purged or expired or the scheduler stopped. */
 void     ep_scheduler_post_aside           (EpScheduler *self,
                                             EpBatch     *batch);
 
@@ -180,7 +182,7 @@ void     ep_scheduler_witness_changed      (EpScheduler *self);
 gboolean ep_scheduler_save_witness_now     (EpScheduler *self);
 gboolean ep_scheduler_set_aside            (EpScheduler *self,
                                             EpBatch     *batch);
-void     ep_scheduler_pull_suspects        (EpScheduler *self,
+gsize    ep_scheduler_pull_suspects        (EpScheduler *self,
                                             EpBatch     *batch);
 EpBatch *ep_scheduler_pop_due_aside        (EpScheduler *self);
 void     ep_scheduler_make_aside_due       (EpScheduler *self);
@@ -210,8 +212,6 @@ void     ep_scheduler_maybe_finish_close   (EpScheduler *self);
 void     ep_scheduler_arm_monitoring_timer (EpScheduler *self);
 void     ep_scheduler_apply_outcome        (EpScheduler *self,
                                             EpVerdict   *verdict);
-void     ep_scheduler_observe_clock        (EpScheduler  *self,
-                                            EpBatchReply *reply);
 void     ep_scheduler_monitoring_answered  (EpScheduler  *self,
                                             EpBatch      *batch,
                                             EpBatchReply *reply);

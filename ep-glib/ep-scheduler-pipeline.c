@@ -20,6 +20,73 @@ static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_d
 static void finish_batch (EpScheduler *self, EpBatch *batch);
 static void resolve_if_done (EpScheduler *self, EpSplit *split, EpVerdict *verdict);
 
+/* The pipeline's counters ---------------------------------------------------- */
+
+/* Only these functions change in_flight, reading, bytes_ahead and
+ * releasing; the rest of the scheduler reads them. */
+
+/* A batch takes a slot in in_flight, with @bytes of events that enter
+ * bytes_ahead (0 when they are counted already: a split part, a held
+ * batch). */
+static void
+count_slot_taken (EpScheduler *self,
+                  gsize        bytes)
+{
+  self->in_flight++;
+  self->bytes_ahead += bytes;
+}
+
+/* A batch leaves its slot, with @bytes of events that leave bytes_ahead
+ * (0 when they stay: a batch held by its split or set aside). */
+static void
+count_slot_freed (EpScheduler *self,
+                  gsize        bytes)
+{
+  self->bytes_ahead -= bytes;
+  self->in_flight--;
+}
+
+/* @bytes of events leave bytes_ahead, their batch's slot unchanged:
+ * suspects pulled out or set aside, abandoned split parts, a settled batch
+ * whose slot the next read took over. */
+static void
+count_bytes_left (EpScheduler *self,
+                  gsize        bytes)
+{
+  self->bytes_ahead -= bytes;
+}
+
+/* A read starts, counted as MAX_BATCH_BYTES until it arrives, in a slot of
+ * its own (@new_slot) or in that of the batch whose settling reads it. */
+static void
+count_read_started (EpScheduler *self,
+                    gboolean     new_slot)
+{
+  if (new_slot)
+    self->in_flight++;
+  self->reading++;
+  self->bytes_ahead += MAX_BATCH_BYTES;
+}
+
+/* A read arrived, with @bytes of events. */
+static void
+count_read_done (EpScheduler *self,
+                 gsize        bytes)
+{
+  self->reading--;
+  self->bytes_ahead -= MAX_BATCH_BYTES;
+  self->bytes_ahead += bytes;
+}
+
+/* @n events were handed to the worker to put back (ep_queue_release()),
+ * or (@n negative) put back. */
+static void
+count_releasing (EpScheduler *self,
+                 gint64       n)
+{
+  self->releasing += n;
+}
+
 /* Reads and releases -------------------------------------------------------- */
 
 static gpointer
@@ -46,7 +113,7 @@ released (EpScheduler *self,
           gpointer     data,
           gpointer     result)
 {
-  self->releasing -= GPOINTER_TO_UINT (result);
+  count_releasing (self, -(gint64) GPOINTER_TO_UINT (result));
   if (self->draining)
     ep_scheduler_fill_pipeline (self);
 }
@@ -67,7 +134,7 @@ release_in_worker (EpScheduler *self,
     }
   /* allocated on this thread (as finish_batch() does) */
   g_clear_pointer (&batch->token, g_free);
-  self->releasing += batch->kept->len;
+  count_releasing (self, batch->kept->len);
   ep_scheduler_run_in_worker (self, release_in_thread, released, batch,
                               (GDestroyNotify) ep_batch_free);
 }
@@ -82,18 +149,15 @@ batch_arrived (EpScheduler *self,
 {
   g_autoptr(EpBatch) owned = batch;
 
-  self->reading--;
-  self->bytes_ahead -= MAX_BATCH_BYTES;
-  self->bytes_ahead += batch->bytes;
+  count_read_done (self, batch->bytes);
   if (batch->unreadable > 0)
     ep_scheduler_report_queue_changed (self);
   if (!self->stopped)
-    ep_scheduler_pull_suspects (self, batch);
+    count_bytes_left (self, ep_scheduler_pull_suspects (self, batch));
   if (self->stopped || batch->events->len == 0)
     {
       ep_batch_keep_all (batch);
-      self->bytes_ahead -= batch->bytes;
-      self->in_flight--;
+      count_slot_freed (self, batch->bytes);
       release_in_worker (self, g_steal_pointer (&owned));
       return;
     }
@@ -126,7 +190,7 @@ ep_scheduler_abandon_split_parts (EpScheduler *self)
       g_auto(EpVerdict) verdict = { 0 };
 
       ep_batch_keep_all (part);
-      self->bytes_ahead -= part->bytes;
+      count_bytes_left (self, part->bytes);
       g_assert (part->split->outstanding > 0);
       part->split->outstanding--;
       resolve_if_done (self, part->split, &verdict);
@@ -168,8 +232,7 @@ read_on_settle (EpScheduler *self,
 {
   if (!may_read (self, 1, batch_bytes))
     return FALSE;
-  self->reading++;
-  self->bytes_ahead += MAX_BATCH_BYTES;
+  count_read_started (self, FALSE);
   return TRUE;
 }
 
@@ -186,7 +249,7 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
     ep_scheduler_abandon_split_parts (self);
   while (has_free_slot (self) && !g_queue_is_empty (&self->split_parts))
     {
-      self->in_flight++;
+      count_slot_taken (self, 0);
       ep_scheduler_post_batch (self, g_queue_pop_head (&self->split_parts));
     }
   /* Suspects whose attempt is due, alone each (ep-scheduler-aside.c). */
@@ -196,15 +259,11 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
 
       if (suspect == NULL)
         break;
-      self->in_flight++;
-      self->bytes_ahead += suspect->bytes;
       ep_scheduler_post_aside (self, suspect);
     }
   while (may_read (self, 0, 0))
     {
-      self->in_flight++;
-      self->reading++;
-      self->bytes_ahead += MAX_BATCH_BYTES;
+      count_read_started (self, TRUE);
       ep_scheduler_run_in_worker (self, read_batch_in_thread, batch_read, NULL, NULL);
     }
   g_main_context_pop_thread_default (self->context);
@@ -218,9 +277,10 @@ ep_scheduler_post_aside (EpScheduler *self,
                          EpBatch     *batch)
 {
   EpQueueItem *item = g_ptr_array_index (batch->items, 0);
-  int category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
-                                                g_bytes_get_size (item->record));
+  int          category = ep_event_record_peek_category (g_bytes_get_data (item->record, NULL),
+                                                         g_bytes_get_size (item->record));
 
+  count_slot_taken (self, batch->bytes);
   if (self->stopped)
     {
       /* Back to its place; the ledger remembers it for the next run. */
@@ -302,14 +362,14 @@ batch_settled (EpScheduler *self,
                gboolean     removed_any,
                EpBatch     *next)
 {
-  self->bytes_ahead -= bytes;
+  count_bytes_left (self, bytes);
   if (removed_any)
     ep_scheduler_report_queue_changed (self);
   if (next != NULL)
     /* It took over the settled batch's slot. */
     batch_arrived (self, next);
   else
-    self->in_flight--;
+    count_slot_freed (self, 0);
   if (self->stopped)
     {
       ep_scheduler_maybe_finish_close (self);
@@ -397,7 +457,7 @@ apply_verdict (EpScheduler *self,
 {
   g_autoptr(GPtrArray) settle = g_steal_pointer (&verdict->settle);
 
-  self->bytes_ahead -= verdict->bytes_aside;
+  count_bytes_left (self, verdict->bytes_aside);
   verdict->bytes_aside = 0;
   /* Before anything new, and before the parts already waiting: depth
    * first, so that with max-in-flight 1 events still arrive in the order
@@ -414,7 +474,7 @@ apply_verdict (EpScheduler *self,
   g_ptr_array_set_free_func (settle, NULL);
   for (guint i = 0; i < settle->len; i++)
     {
-      self->in_flight++;
+      count_slot_taken (self, 0);
       finish_batch (self, g_ptr_array_index (settle, i));
     }
 }
@@ -431,6 +491,19 @@ resolve_if_done (EpScheduler *self,
   apply_verdict (self, verdict);
 }
 
+/* Every reply of the consumer's own (SQS XML: not a proxy's or a captive
+ * portal's page) tells the consumer's time; a new offset goes to the owner. */
+static void
+observe_clock (EpScheduler  *self,
+               EpBatchReply *reply)
+{
+  if (reply == NULL || !reply->sqs_body || reply->server_ms < 0 ||
+      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
+    return;
+  if (self->callbacks.clock_offset_changed != NULL)
+    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
+}
+
 static void
 batch_posted (GObject      *source,
               GAsyncResult *result,
@@ -444,7 +517,7 @@ batch_posted (GObject      *source,
   EpSplit *split = NULL;
 
   reply = ep_transport_post_finish (EP_TRANSPORT (source), result, &error);
-  ep_scheduler_observe_clock (self, reply);
+  observe_clock (self, reply);
   if (batch->monitoring)
     {
       ep_scheduler_monitoring_answered (self, batch, reply);
@@ -489,7 +562,7 @@ batch_posted (GObject      *source,
   else
     {
       /* Held by its split, or aside: the slot is free for the others. */
-      self->in_flight--;
+      count_slot_freed (self, 0);
       ep_scheduler_fill_pipeline (self);
     }
 }

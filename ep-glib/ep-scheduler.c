@@ -14,6 +14,9 @@
  *
  * Only a confirmation (or the consumer's definite refusal of an entry)
  * removes an event. Everything else puts the events back, in order.
+ * ep-scheduler-replies.c judges each reply and returns a verdict;
+ * ep-scheduler-pipeline.c applies its pipeline part, this file the rest
+ * (ep_scheduler_apply_outcome()).
  *
  * A whole-batch refusal (ep-sqs.c says which replies are) splits the batch
  * in halves, queued in split_parts and posted before anything new, within
@@ -683,21 +686,6 @@ on_constraints_changed (gpointer user_data,
     }
 }
 
-/* The consumer's clock ---------------------------------------------------- */
-
-/* Every reply of the consumer's own (SQS XML: not a proxy's or a captive
- * portal's page) tells the consumer's time; a new offset goes to the owner. */
-void
-ep_scheduler_observe_clock (EpScheduler  *self,
-                            EpBatchReply *reply)
-{
-  if (reply == NULL || !reply->sqs_body || reply->server_ms < 0 ||
-      !ep_clock_add_sample (self->clock, reply->server_ms, reply->received_ms, reply->round_trip_ms))
-    return;
-  if (self->callbacks.clock_offset_changed != NULL)
-    self->callbacks.clock_offset_changed (self->callbacks_data, ep_clock_get_offset_ms (self->clock));
-}
-
 /* Network monitor ---------------------------------------------------------- */
 
 /* The network is usable again: events held for it, or a failing
@@ -928,11 +916,7 @@ ep_scheduler_stop (EpScheduler *self)
    * ledger remembers them for the next run. */
   while (!g_queue_is_empty (&self->aside))
     {
-      EpBatch *suspect = g_queue_pop_head (&self->aside);
-
-      self->in_flight++;
-      self->bytes_ahead += suspect->bytes;
-      ep_scheduler_post_aside (self, suspect);
+      ep_scheduler_post_aside (self, g_queue_pop_head (&self->aside));
     }
   if (self->witness_save_timer != NULL)
     {
