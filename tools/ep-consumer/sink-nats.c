@@ -203,6 +203,9 @@ flight_settle (Flight     *flight,
     flight_release (flight);
 }
 
+static void acks_settle (NatsSink *self,
+                         gboolean  from_source);
+
 static void
 flight_on_timeout (gpointer user_data)
 {
@@ -211,14 +214,18 @@ flight_on_timeout (gpointer user_data)
   g_autofree char *text = g_strdup_printf ("No acknowledgement from the engine within %d ms: "
                                            "send the event again.",
                                            self->options->sink_timeout_ms);
-  guint timed_out = flight->waiting;
+  guint timed_out;
 
   flight->timeout_id = 0;
   flight_ref (flight);
+  /* The outcomes that came but did not wake the main context yet (it is
+   * woken when a flight has all of them): what was acknowledged counts */
+  acks_settle (self, FALSE);
+  timed_out = flight->waiting;
   /* The last one settled releases the request */
   for (guint i = 0; flight->req != NULL && i < flight->req->batch->entries->len; i++)
     flight_settle (flight, i, text);
-  if (self->options->verbose)
+  if (self->options->verbose && timed_out > 0)
     consumer_log (self->consumer, "%u entries not acknowledged in time", timed_out);
   flight_unref (flight);
 }
@@ -250,16 +257,20 @@ flight_outcome_locked (Flight *flight)
   g_source_unref (source);
 }
 
-static gboolean
-on_acks (gpointer user_data)
+/* Main context: settles the outcomes queued so far. From on_acks (), the
+ * source that runs is forgotten with them; from a timeout, a pending
+ * source stays attached (it finds the queue empty, or later outcomes). */
+static void
+acks_settle (NatsSink *self,
+             gboolean  from_source)
 {
-  NatsSink *self = user_data;
   g_autoptr(GPtrArray) acks = NULL;
 
   g_mutex_lock (&self->lock);
   acks = g_steal_pointer (&self->acks);
   self->acks = g_ptr_array_new_with_free_func ((GDestroyNotify) ack_free);
-  self->acks_source = 0;
+  if (from_source)
+    self->acks_source = 0;
   g_mutex_unlock (&self->lock);
 
   for (guint i = 0; i < acks->len; i++)
@@ -269,6 +280,12 @@ on_acks (gpointer user_data)
       if (ack->flight->req != NULL)
         flight_settle (ack->flight, ack->index, ack->text);
     }
+}
+
+static gboolean
+on_acks (gpointer user_data)
+{
+  acks_settle (user_data, TRUE);
 
   return G_SOURCE_REMOVE;
 }
