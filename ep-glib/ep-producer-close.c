@@ -54,6 +54,7 @@ ep_producer_flush_async (EpProducer          *self,
 
   g_return_if_fail (EP_IS_PRODUCER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  g_return_if_fail (ep_producer_in_own_context (self));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ep_producer_flush_async);
@@ -150,6 +151,7 @@ ep_producer_close_async (EpProducer          *self,
 
   g_return_if_fail (EP_IS_PRODUCER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  g_return_if_fail (ep_producer_in_own_context (self));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ep_producer_close_async);
@@ -261,6 +263,7 @@ ep_producer_purge_async (EpProducer          *self,
 
   g_return_if_fail (EP_IS_PRODUCER (self));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  g_return_if_fail (ep_producer_in_own_context (self));
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, ep_producer_purge_async);

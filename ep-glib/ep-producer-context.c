@@ -60,6 +60,21 @@ ep_producer_call_on_main (EpProducer *self,
   g_source_attach (source, self->context);
 }
 
+/* FALSE only when another thread owns the context: runs it, or pushed it as
+ * its thread-default. While no thread does (an application calling before
+ * its loop runs), any thread passes. GLib 2.74 cannot name the owner:
+ * acquiring shows whether there is one, as g_main_context_invoke() does. */
+gboolean
+ep_producer_in_own_context (EpProducer *self)
+{
+  if (g_main_context_is_owner (self->context))
+    return TRUE;
+  if (!g_main_context_acquire (self->context))
+    return FALSE;
+  g_main_context_release (self->context);
+  return TRUE;
+}
+
 static void
 counters_changed_on_main (EpProducer *self)
 {

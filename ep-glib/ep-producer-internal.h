@@ -124,6 +124,9 @@ void     ep_producer_call_on_main              (EpProducer  *self,
                                                 guint        delay_ms,
                                                 void       (*func) (EpProducer *self));
 void     ep_producer_counters_changed          (EpProducer  *self);
+/* FALSE when another thread owns the producer's main context: the calls
+ * documented as made from its thread assert it (g_return_if_fail). */
+gboolean ep_producer_in_own_context            (EpProducer  *self);
 void     ep_producer_update_outage             (EpProducer  *self);
 void     ep_producer_compute_outage            (EpProducer  *self,
                                                 gboolean     storage,

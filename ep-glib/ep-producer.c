@@ -41,6 +41,12 @@
  * event it had to drop and why, and tells the application through
  * [signal@Ep.Producer::outage-changed] when delivery or storage stops working.
  *
+ * [method@Ep.Producer.flush_async], [method@Ep.Producer.close_async] and
+ * [method@Ep.Producer.purge_async] are called from the thread of that main
+ * context: while a thread runs it (or has it pushed as its thread-default),
+ * from that thread only. Called from another one they do nothing but log a
+ * critical warning.
+ *
  * ```c
  * g_autoptr(GError) error = NULL;
  * g_autoptr(EpProducer) producer =
