@@ -31,10 +31,11 @@
  * - segment rotation, by an append or a removal that needs a new file
  *   (openat, the header's write, fallocate: once per segment);
  * - the sync thread's zero-filling ahead of the log (sync_on_send only, at
- *   most FILL_CHUNK bytes), its storage check (a few fstat() calls every
- *   STORAGE_CHECK_US while events are queued) and a rescue after the
- *   directory was deleted; the compaction's rename; close's ftruncate() of
- *   the preallocated tail; the ftruncate() that cuts a failed write off.
+ *   most EP_JOURNAL_FILL_CHUNK bytes), its storage check (a few fstat()
+ *   calls every EP_QUEUE_STORAGE_CHECK_US while events are queued) and a
+ *   rescue after the directory was deleted; the compaction's rename;
+ *   close's ftruncate() of the preallocated tail; the ftruncate() that
+ *   cuts a failed write off.
  * Never held across I/O: the syncs (dropped for fdatasync/fsync), reads
  * (ep_queue_take() reads without it), a removal's write (its space is
  * reserved with the mutex held and written without it: EpJournalWrite),
@@ -46,29 +47,31 @@
 
 G_BEGIN_DECLS
 
-#define FORMAT_VERSION           1
-#define SEGMENT_MAGIC            "EPGQJRNL"
-#define SEGMENT_FLAG_COMPACTED   (1u << 0)
-#define FRAME_MAGIC              0x52515045u   /* "EPQR" read as little-endian */
-#define FRAME_EVENT              1
-#define FRAME_TOMBSTONE          2
-#define HEADER_SIZE              32
-#define MAX_RECORD_LEN           (16u * 1024 * 1024)
-#define MIN_SEGMENT_LIMIT        (1u * 1024 * 1024)
-#define MAX_SEGMENT_LIMIT        (64u * 1024 * 1024)
-#define MAX_COMPACTION_BYTES     (G_GUINT64_CONSTANT (1) << 30)
-#define MAX_OPEN_COMPACTION_BYTES (16u * 1024 * 1024)
-#define INDEX_CHUNK              4096
-#define SYNC_DELAY_US            (250 * G_TIME_SPAN_MILLISECOND)
-#define RECLAIM_RETRY_US         (60 * G_TIME_SPAN_SECOND)
-#define SYNC_REJOIN_MAX_US       (1 * G_TIME_SPAN_MILLISECOND)
-/* sync_on_send: the sync thread keeps FILL_AHEAD bytes past the end of the
- * log zero-filled (written and synced), FILL_CHUNK bytes at a time. */
-#define FILL_AHEAD               (1024u * 1024)
-#define FILL_CHUNK               (256u * 1024)
-#define STORAGE_CHECK_US         (750 * G_TIME_SPAN_MILLISECOND)
-#define ALIGN8(n)                (((n) + 7) & ~(guint64) 7)
-#define FRAME_SIZE(payload_len)  (HEADER_SIZE + ALIGN8 ((guint64) (payload_len)))
+#define EP_JOURNAL_FORMAT_VERSION            1
+#define EP_JOURNAL_SEGMENT_MAGIC             "EPGQJRNL"
+#define EP_JOURNAL_SEGMENT_COMPACTED         (1u << 0)
+#define EP_JOURNAL_FRAME_MAGIC               0x52515045u   /* "EPQR" read as little-endian */
+#define EP_JOURNAL_FRAME_EVENT               1
+#define EP_JOURNAL_FRAME_TOMBSTONE           2
+#define EP_JOURNAL_HEADER_SIZE               32
+#define EP_JOURNAL_MAX_RECORD_LEN            (16u * 1024 * 1024)
+#define EP_JOURNAL_MIN_SEGMENT_LIMIT         (1u * 1024 * 1024)
+#define EP_JOURNAL_MAX_SEGMENT_LIMIT         (64u * 1024 * 1024)
+#define EP_QUEUE_MAX_COMPACTION_BYTES        (G_GUINT64_CONSTANT (1) << 30)
+#define EP_QUEUE_MAX_OPEN_COMPACTION_BYTES   (16u * 1024 * 1024)
+#define EP_QUEUE_INDEX_CHUNK                 4096
+#define EP_JOURNAL_SYNC_DELAY_US             (250 * G_TIME_SPAN_MILLISECOND)
+#define EP_QUEUE_RECLAIM_RETRY_US            (60 * G_TIME_SPAN_SECOND)
+#define EP_JOURNAL_SYNC_REJOIN_MAX_US        (1 * G_TIME_SPAN_MILLISECOND)
+/* sync_on_send: the sync thread keeps EP_JOURNAL_FILL_AHEAD bytes past the
+ * end of the log zero-filled (written and synced), EP_JOURNAL_FILL_CHUNK
+ * bytes at a time. */
+#define EP_JOURNAL_FILL_AHEAD                (1024u * 1024)
+#define EP_JOURNAL_FILL_CHUNK                (256u * 1024)
+#define EP_QUEUE_STORAGE_CHECK_US            (750 * G_TIME_SPAN_MILLISECOND)
+#define EP_JOURNAL_ALIGN8(n)                 (((n) + 7) & ~(guint64) 7)
+#define EP_JOURNAL_FRAME_SIZE(payload_len) \
+  (EP_JOURNAL_HEADER_SIZE + EP_JOURNAL_ALIGN8 ((guint64) (payload_len)))
 
 typedef struct {
   char    magic[8];
@@ -77,7 +80,7 @@ typedef struct {
   guint64 base_seq;
   guint32 reserved;
   guint32 header_crc;
-} SegmentHeader;
+} EpJournalSegmentHeader;
 
 typedef struct {
   guint32 magic;
@@ -89,38 +92,38 @@ typedef struct {
   guint64 seq;
   guint32 payload_crc;
   guint32 header_crc;
-} FrameHeader;
+} EpJournalFrameHeader;
 
-G_STATIC_ASSERT (sizeof (SegmentHeader) == HEADER_SIZE);
-G_STATIC_ASSERT (sizeof (FrameHeader) == HEADER_SIZE);
+G_STATIC_ASSERT (sizeof (EpJournalSegmentHeader) == EP_JOURNAL_HEADER_SIZE);
+G_STATIC_ASSERT (sizeof (EpJournalFrameHeader) == EP_JOURNAL_HEADER_SIZE);
 
 /* Where an event lives and what state it is in. */
 typedef enum {
-  ENTRY_PENDING   = 0,
-  ENTRY_IN_FLIGHT = 1,
-  ENTRY_REMOVED   = 2,
-} EntryState;
+  EP_QUEUE_ENTRY_PENDING   = 0,
+  EP_QUEUE_ENTRY_IN_FLIGHT = 1,
+  EP_QUEUE_ENTRY_REMOVED   = 2,
+} EpQueueEntryState;
 
 /* One queued event in memory: 24 bytes, payload on disk. */
 typedef struct {
   guint64 seq;
   guint32 segment;       /* number of the segment file holding the frame */
-  guint32 offset_state;  /* frame offset (8-aligned) | EntryState in the low 3 bits */
-  guint32 length : 25;   /* record (payload) length, at most MAX_RECORD_LEN */
-  guint32 category : 2;  /* EpConsentCategory, or CATEGORY_UNKNOWN */
+  guint32 offset_state;  /* frame offset (8-aligned) | EpQueueEntryState in the low 3 bits */
+  guint32 length : 25;   /* record (payload) length, at most EP_JOURNAL_MAX_RECORD_LEN */
+  guint32 category : 2;  /* EpConsentCategory, or EP_QUEUE_CATEGORY_UNKNOWN */
   guint32 unused : 5;
   guint32 logical_size;
 } EpQueueEntry;
 
 /* An entry's category when the record does not tell (never removed by
  * ep_queue_remove_category()). */
-#define CATEGORY_UNKNOWN 3
+#define EP_QUEUE_CATEGORY_UNKNOWN            3
 
 G_STATIC_ASSERT (sizeof (EpQueueEntry) == 24);
 
 /* Entries in seq order, removed ones included until trimmed or squeezed. */
 typedef struct {
-  GPtrArray *chunks;  /* owned: owned arrays of INDEX_CHUNK entries */
+  GPtrArray *chunks;  /* owned: owned arrays of EP_QUEUE_INDEX_CHUNK entries */
   gsize      start;   /* position of entry 0 inside chunks[0] */
   gsize      len;     /* entries, holes included */
 } EpQueueIndex;
@@ -182,7 +185,7 @@ struct _EpQueue
   gboolean   stopping;
   gboolean   closed;
   gboolean   storing_failing; /* the latest append failed (or restored state) */
-  guint64    revoked_below[4]; /* per entry category (EpConsentCategory; CATEGORY_UNKNOWN's
+  guint64    revoked_below[4]; /* per entry category (EpConsentCategory; EP_QUEUE_CATEGORY_UNKNOWN's
                                * stays 0), written under the mutex, read with atomic loads
                                * (also without it): its events with a smaller seq are
                                * deleted when taken, see ep_queue_remove_category() */
@@ -272,17 +275,17 @@ typedef struct {
   EpQueueSegment *seg;          /* owned ref; NULL: nothing reserved */
   guint64         offset;
   guint64         frame_len;
-  FrameHeader     header;
+  EpJournalFrameHeader header;
   guint8         *payload;      /* owned */
   gsize           payload_len;
   int             fault_errno;  /* tests: ep_queue_set_fault_injection() hit this one */
 } EpJournalWrite;
 
 typedef enum {
-  FRAME_OK,
-  FRAME_BAD,
-  FRAME_NEWER,
-} FrameCheck;
+  EP_JOURNAL_FRAME_OK,
+  EP_JOURNAL_FRAME_BAD,
+  EP_JOURNAL_FRAME_NEWER,
+} EpJournalFrameCheck;
 
 static inline guint64
 ep_queue_entry_offset (const EpQueueEntry *e)
@@ -290,7 +293,7 @@ ep_queue_entry_offset (const EpQueueEntry *e)
   return e->offset_state & ~(guint32) 7;
 }
 
-static inline EntryState
+static inline EpQueueEntryState
 ep_queue_entry_state (const EpQueueEntry *e)
 {
   return e->offset_state & 7;
@@ -298,7 +301,7 @@ ep_queue_entry_state (const EpQueueEntry *e)
 
 static inline void
 ep_queue_entry_set_state (EpQueueEntry *e,
-                          EntryState    state)
+                          EpQueueEntryState state)
 {
   e->offset_state = (e->offset_state & ~(guint32) 7) | state;
 }
@@ -309,7 +312,7 @@ ep_queue_index_at (EpQueueIndex *ix,
 {
   gsize p = ix->start + i;
 
-  return &((EpQueueEntry *) ix->chunks->pdata[p / INDEX_CHUNK])[p % INDEX_CHUNK];
+  return &((EpQueueEntry *) ix->chunks->pdata[p / EP_QUEUE_INDEX_CHUNK])[p % EP_QUEUE_INDEX_CHUNK];
 }
 
 /* ep-journal.c: files and frames; every call that touches the disk */
@@ -321,18 +324,18 @@ char            *ep_journal_segment_name        (guint32          number);
 gboolean         ep_journal_parse_segment_name  (const char      *name,
                                                  gboolean         tmp,
                                                  guint32         *number);
-void             ep_journal_frame_header_init   (FrameHeader     *h,
+void             ep_journal_frame_header_init   (EpJournalFrameHeader *h,
                                                  guint8           type,
                                                  guint32          length,
                                                  guint32          logical_size,
                                                  guint64          seq,
                                                  guint32          payload_crc,
                                                  guint8           category);
-FrameCheck       ep_journal_frame_check         (const guint8    *data,
+EpJournalFrameCheck ep_journal_frame_check      (const guint8    *data,
                                                  gsize            size,
                                                  gsize            off,
-                                                 FrameHeader     *out);
-void             ep_journal_segment_header_init (SegmentHeader   *h,
+                                                 EpJournalFrameHeader *out);
+void             ep_journal_segment_header_init (EpJournalSegmentHeader *h,
                                                  guint32          flags,
                                                  guint64          base_seq);
 EpQueueSegment  *ep_journal_segment_new         (int              fd,
@@ -351,14 +354,14 @@ EpQueueSegment  *ep_journal_create_segment      (EpQueue         *self,
                                                  guint32          flags,
                                                  GError         **error);
 EpQueueSegment  *ep_journal_write_frame         (EpQueue         *self,
-                                                 FrameHeader     *header,
+                                                 EpJournalFrameHeader *header,
                                                  const guint8    *payload,
                                                  gsize            payload_len,
                                                  guint64         *offset_out,
                                                  GError         **error);
 gboolean         ep_journal_reserve_frame       (EpQueue         *self,
                                                  EpJournalWrite  *w,
-                                                 const FrameHeader *header,
+                                                 const EpJournalFrameHeader *header,
                                                  guint8          *payload,
                                                  gsize            payload_len,
                                                  GError         **error);

@@ -77,7 +77,7 @@
  * which costs more the more blocks a sync covers (on the bench's disk, 4
  * frames: 296 µs, against 158 µs into zero-filled space). So the sync
  * thread keeps the space ahead of the log zero-filled: it writes zeros
- * FILL_CHUNK bytes at a time, at most FILL_AHEAD bytes past the end of the
+ * EP_JOURNAL_FILL_CHUNK bytes at a time, at most EP_JOURNAL_FILL_AHEAD bytes past the end of the
  * log, and syncs them, off the send path (ep_journal_fill_locked()).
  * The preallocated space reads as zeros, which is not a valid frame: restore
  * finds the end of the log there as it finds a torn tail (the frame
@@ -112,7 +112,7 @@
  * (a bad span, or a corrupt segment header) is sealed (a new active segment
  * is started if it was the active one) and the sealed segments are
  * compacted, which drops those bytes: during the open when they hold at most
- * MAX_OPEN_COMPACTION_BYTES of live frames, else soon after, by the
+ * EP_QUEUE_MAX_OPEN_COMPACTION_BYTES of live frames, else soon after, by the
  * background thread. So each bad span is counted by one open only.
  *
  * Memory: payloads stay on disk; each queued event costs one 24-byte
@@ -120,7 +120,7 @@
  *
  * Durability: an append returns once write() returned (the data is in the
  * kernel). A background thread fdatasyncs dirty segments at most
- * SYNC_DELAY_US after they became dirty, fsyncs the directory after
+ * EP_JOURNAL_SYNC_DELAY_US after they became dirty, fsyncs the directory after
  * segment files are created, and deletes/compacts segments. With
  * sync_on_send an append returns once a sync that started after its frame
  * was written has completed (group commit: concurrent appends share one
@@ -186,7 +186,7 @@ ep_journal_parse_segment_name (const char *name,
 /* Frames */
 
 void
-ep_journal_frame_header_init (FrameHeader  *h,
+ep_journal_frame_header_init (EpJournalFrameHeader *h,
                               guint8        type,
                               guint32       length,
                               guint32       logical_size,
@@ -194,49 +194,49 @@ ep_journal_frame_header_init (FrameHeader  *h,
                               guint32       payload_crc,
                               guint8        category)
 {
-  h->magic = GUINT32_TO_LE (FRAME_MAGIC);
-  h->version = GUINT16_TO_LE (FORMAT_VERSION);
+  h->magic = GUINT32_TO_LE (EP_JOURNAL_FRAME_MAGIC);
+  h->version = GUINT16_TO_LE (EP_JOURNAL_FORMAT_VERSION);
   h->type = type;
   h->category = category;
   h->length = GUINT32_TO_LE (length);
   h->logical_size = GUINT32_TO_LE (logical_size);
   h->seq = GUINT64_TO_LE (seq);
   h->payload_crc = GUINT32_TO_LE (payload_crc);
-  h->header_crc = GUINT32_TO_LE (ep_crc32c (h, HEADER_SIZE - 4));
+  h->header_crc = GUINT32_TO_LE (ep_crc32c (h, EP_JOURNAL_HEADER_SIZE - 4));
 }
 
 /* Checks the frame at @off of @data (@size bytes) and decodes its header
  * into @out (host order). */
-FrameCheck
+EpJournalFrameCheck
 ep_journal_frame_check (const guint8 *data,
                         gsize         size,
                         gsize         off,
-                        FrameHeader  *out)
+                        EpJournalFrameHeader *out)
 {
-  FrameHeader h;
+  EpJournalFrameHeader h;
 
-  if (off + HEADER_SIZE > size)
-    return FRAME_BAD;
-  memcpy (&h, data + off, HEADER_SIZE);
-  if (GUINT32_FROM_LE (h.magic) != FRAME_MAGIC ||
-      GUINT32_FROM_LE (h.header_crc) != ep_crc32c (&h, HEADER_SIZE - 4))
-    return FRAME_BAD;
+  if (off + EP_JOURNAL_HEADER_SIZE > size)
+    return EP_JOURNAL_FRAME_BAD;
+  memcpy (&h, data + off, EP_JOURNAL_HEADER_SIZE);
+  if (GUINT32_FROM_LE (h.magic) != EP_JOURNAL_FRAME_MAGIC ||
+      GUINT32_FROM_LE (h.header_crc) != ep_crc32c (&h, EP_JOURNAL_HEADER_SIZE - 4))
+    return EP_JOURNAL_FRAME_BAD;
   out->version = GUINT16_FROM_LE (h.version);
-  if (out->version > FORMAT_VERSION)
-    return FRAME_NEWER;
+  if (out->version > EP_JOURNAL_FORMAT_VERSION)
+    return EP_JOURNAL_FRAME_NEWER;
   out->type = h.type;
   out->category = h.category;
   out->length = GUINT32_FROM_LE (h.length);
   out->logical_size = GUINT32_FROM_LE (h.logical_size);
   out->seq = GUINT64_FROM_LE (h.seq);
   out->payload_crc = GUINT32_FROM_LE (h.payload_crc);
-  if (out->version == 0 || size - off - HEADER_SIZE < out->length ||
-      (out->type != FRAME_EVENT && out->type != FRAME_TOMBSTONE) ||
-      (out->type == FRAME_TOMBSTONE && out->length != (guint64) out->logical_size * 8))
-    return FRAME_BAD;
-  if (out->payload_crc != ep_crc32c (data + off + HEADER_SIZE, out->length))
-    return FRAME_BAD;
-  return FRAME_OK;
+  if (out->version == 0 || size - off - EP_JOURNAL_HEADER_SIZE < out->length ||
+      (out->type != EP_JOURNAL_FRAME_EVENT && out->type != EP_JOURNAL_FRAME_TOMBSTONE) ||
+      (out->type == EP_JOURNAL_FRAME_TOMBSTONE && out->length != (guint64) out->logical_size * 8))
+    return EP_JOURNAL_FRAME_BAD;
+  if (out->payload_crc != ep_crc32c (data + off + EP_JOURNAL_HEADER_SIZE, out->length))
+    return EP_JOURNAL_FRAME_BAD;
+  return EP_JOURNAL_FRAME_OK;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -303,16 +303,16 @@ ep_journal_segment_find (EpQueue *self,
 }
 
 void
-ep_journal_segment_header_init (SegmentHeader *h,
+ep_journal_segment_header_init (EpJournalSegmentHeader *h,
                                 guint32        flags,
                                 guint64        base_seq)
 {
-  memcpy (h->magic, SEGMENT_MAGIC, sizeof h->magic);
-  h->version = GUINT32_TO_LE (FORMAT_VERSION);
+  memcpy (h->magic, EP_JOURNAL_SEGMENT_MAGIC, sizeof h->magic);
+  h->version = GUINT32_TO_LE (EP_JOURNAL_FORMAT_VERSION);
   h->flags = GUINT32_TO_LE (flags);
   h->base_seq = GUINT64_TO_LE (base_seq);
   h->reserved = 0;
-  h->header_crc = GUINT32_TO_LE (ep_crc32c (h, HEADER_SIZE - 4));
+  h->header_crc = GUINT32_TO_LE (ep_crc32c (h, EP_JOURNAL_HEADER_SIZE - 4));
 }
 
 /* pwrite()s all of @iov at @offset, retrying short writes. */
@@ -417,14 +417,14 @@ fill_request (EpQueue        *self,
               EpQueueSegment *seg)
 {
   if (self->fill_wanted || seg->allocated <= seg->zeroed ||
-      seg->zeroed >= seg->size + FILL_AHEAD)
+      seg->zeroed >= seg->size + EP_JOURNAL_FILL_AHEAD)
     return;
   self->fill_wanted = TRUE;
   g_cond_signal (&self->cond);
 }
 
 /* Called by the sync thread, and returns, with the mutex held; drops it
- * for the fdatasync(). Writes zeros over up to FILL_CHUNK bytes of the
+ * for the fdatasync(). Writes zeros over up to EP_JOURNAL_FILL_CHUNK bytes of the
  * active segment's preallocated space past the end of its log, then syncs
  * them, so that later appends there write into space that is already
  * written (see the top of this file). The zeros are written with the mutex
@@ -437,7 +437,7 @@ void
 ep_journal_fill_locked (EpQueue *self)
 {
   static guint8 zeros[64 * 1024];  /* never written: in .bss, not in the file */
-  struct iovec iov[FILL_CHUNK / sizeof zeros];
+  struct iovec iov[EP_JOURNAL_FILL_CHUNK / sizeof zeros];
   EpQueueSegment *seg;
   guint64 from, to;
   guint n_iov = 0;
@@ -448,7 +448,7 @@ ep_journal_fill_locked (EpQueue *self)
     return;
   seg = ep_journal_active_segment (self);
   from = MAX (seg->zeroed, seg->size);
-  to = MIN (seg->allocated, from + FILL_CHUNK);
+  to = MIN (seg->allocated, from + EP_JOURNAL_FILL_CHUNK);
   if (!seg->writable || from >= to)
     return;
   if (self->io_hook != NULL)
@@ -502,7 +502,7 @@ ep_journal_create_segment (EpQueue  *self,
                            GError  **error)
 {
   g_autofree char *name = ep_journal_segment_name (number);
-  SegmentHeader h;
+  EpJournalSegmentHeader h;
   struct iovec iov;
   EpQueueSegment *seg;
   int fd, errsv;
@@ -521,7 +521,7 @@ ep_journal_create_segment (EpQueue  *self,
       return NULL;
     }
   ep_journal_segment_header_init (&h, flags, self->next_seq);
-  iov = (struct iovec) { &h, HEADER_SIZE };
+  iov = (struct iovec) { &h, EP_JOURNAL_HEADER_SIZE };
   if (!pwritev_all (fd, &iov, 1, 0, &errsv))
     {
       ep_journal_set_error (error, errsv, "Cannot write queue file", name);
@@ -531,7 +531,7 @@ ep_journal_create_segment (EpQueue  *self,
     }
   seg = ep_journal_segment_new (fd, number);
   seg->base_seq = self->next_seq;
-  seg->size = HEADER_SIZE;
+  seg->size = EP_JOURNAL_HEADER_SIZE;
   seg->writable = TRUE;
   preallocate (self, seg);
   g_ptr_array_add (self->segments, seg);
@@ -560,7 +560,7 @@ segment_for_frame (EpQueue  *self,
       return NULL;
     }
   if (seg != NULL && seg->writable &&
-      (seg->size == HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
+      (seg->size == EP_JOURNAL_HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
     {
       preallocate (self, seg);  /* the active segment of a restored queue */
       return seg;
@@ -609,12 +609,12 @@ sync_pending_add (EpQueue        *self,
 gboolean
 ep_journal_reserve_frame (EpQueue         *self,
                           EpJournalWrite  *w,
-                          const FrameHeader *header,
+                          const EpJournalFrameHeader *header,
                           guint8          *payload,
                           gsize            payload_len,
                           GError         **error)
 {
-  guint64 frame_len = FRAME_SIZE (payload_len);
+  guint64 frame_len = EP_JOURNAL_FRAME_SIZE (payload_len);
   EpQueueSegment *seg;
 
   memset (w, 0, sizeof *w);
@@ -651,9 +651,10 @@ ep_journal_write_reserved (EpQueue        *self,
 
   if (self->io_hook != NULL)
     self->io_hook (self, EP_QUEUE_IO_TOMBSTONE, self->io_hook_data);
-  iov[0] = (struct iovec) { &w->header, HEADER_SIZE };
+  iov[0] = (struct iovec) { &w->header, EP_JOURNAL_HEADER_SIZE };
   iov[1] = (struct iovec) { w->payload, w->payload_len };
-  iov[2] = (struct iovec) { (void *) padding, w->frame_len - HEADER_SIZE - w->payload_len };
+  iov[2] = (struct iovec) { (void *) padding,
+                            w->frame_len - EP_JOURNAL_HEADER_SIZE - w->payload_len };
   if (w->fault_errno != 0)
     {
       iov[1].iov_len /= 2;
@@ -720,14 +721,14 @@ ep_journal_wait_writes_locked (EpQueue *self)
  * truncates the file back so that nothing partial stays. */
 EpQueueSegment *
 ep_journal_write_frame (EpQueue       *self,
-                        FrameHeader   *header,
+                        EpJournalFrameHeader *header,
                         const guint8  *payload,
                         gsize          payload_len,
                         guint64       *offset_out,
                         GError       **error)
 {
   static const guint8 padding[8];
-  guint64 frame_len = FRAME_SIZE (payload_len);
+  guint64 frame_len = EP_JOURNAL_FRAME_SIZE (payload_len);
   struct iovec iov[3];
   EpQueueSegment *seg;
   int errsv;
@@ -736,11 +737,12 @@ ep_journal_write_frame (EpQueue       *self,
   if (seg == NULL)
     return NULL;
   if (self->io_hook != NULL)
-    self->io_hook (self, header->type == FRAME_EVENT ? EP_QUEUE_IO_EVENT : EP_QUEUE_IO_TOMBSTONE,
+    self->io_hook (self,
+                   header->type == EP_JOURNAL_FRAME_EVENT ? EP_QUEUE_IO_EVENT : EP_QUEUE_IO_TOMBSTONE,
                    self->io_hook_data);
-  iov[0] = (struct iovec) { header, HEADER_SIZE };
+  iov[0] = (struct iovec) { header, EP_JOURNAL_HEADER_SIZE };
   iov[1] = (struct iovec) { (void *) payload, payload_len };
-  iov[2] = (struct iovec) { (void *) padding, frame_len - HEADER_SIZE - payload_len };
+  iov[2] = (struct iovec) { (void *) padding, frame_len - EP_JOURNAL_HEADER_SIZE - payload_len };
   if (fault_injected (self, seg->fd, iov, seg->size, &errsv) ||
       !pwritev_all (seg->fd, iov, iov[2].iov_len > 0 ? 3 : 2, seg->size, &errsv))
     {
@@ -756,7 +758,7 @@ ep_journal_write_frame (EpQueue       *self,
   seg->size += frame_len;
   /* sync_on_send: the appender waits for the group commit to sync its
    * event; the sync thread would only fdatasync the file again. */
-  if (self->sync_on_send && header->type == FRAME_EVENT)
+  if (self->sync_on_send && header->type == EP_JOURNAL_FRAME_EVENT)
     sync_pending_add (self, seg);
   else
     mark_dirty (self, seg);
@@ -877,7 +879,8 @@ sync_lead (EpQueue *self)
 static void
 sync_wait_for_rejoin (EpQueue *self)
 {
-  gint64 deadline = g_get_monotonic_time () + MIN (self->sync_duration / 4, SYNC_REJOIN_MAX_US);
+  gint64 deadline = g_get_monotonic_time () +
+                    MIN (self->sync_duration / 4, EP_JOURNAL_SYNC_REJOIN_MAX_US);
 
   while (self->sync_rejoin > 0 && !self->sync_running &&
          g_cond_wait_until (&self->sync_cond, &self->mutex, deadline))

@@ -40,7 +40,7 @@ compaction_worthwhile (EpQueue *self)
   guint64 total, live;
 
   ep_queue_sealed_bytes (self, &total, &live);
-  return total - live > MAX (live, self->segment_limit) && live <= MAX_COMPACTION_BYTES;
+  return total - live > MAX (live, self->segment_limit) && live <= EP_QUEUE_MAX_COMPACTION_BYTES;
 }
 
 gboolean
@@ -127,18 +127,18 @@ compact_snapshot (EpQueue    *self,
 
       if (e->segment > last->number)
         break;
-      if (ep_queue_entry_state (e) == ENTRY_REMOVED)
+      if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_REMOVED)
         continue;
       item.seq = e->seq;
       item.from = ep_journal_segment_find (self, e->segment);
       item.offset = ep_queue_entry_offset (e);
-      item.frame_len = FRAME_SIZE (e->length);
+      item.frame_len = EP_JOURNAL_FRAME_SIZE (e->length);
       g_assert (item.from != NULL);
       g_array_append_val (job->items, item);
       live += item.frame_len;
     }
   /* offsets are 32-bit: never build a file near 4 GiB */
-  return live <= MAX_COMPACTION_BYTES;
+  return live <= EP_QUEUE_MAX_COMPACTION_BYTES;
 }
 
 /* Without the mutex: writes the header and copies the frames into @fd,
@@ -151,10 +151,10 @@ compact_copy (CompactJob  *job,
 {
   g_autoptr(GByteArray) buf = g_byte_array_sized_new (1024 * 1024 + 64 * 1024);
   guint64 file_pos = 0;  /* where buf->data[0] goes */
-  SegmentHeader h;
+  EpJournalSegmentHeader h;
 
-  ep_journal_segment_header_init (&h, SEGMENT_FLAG_COMPACTED, job->base_seq);
-  g_byte_array_append (buf, (const guint8 *) &h, HEADER_SIZE);
+  ep_journal_segment_header_init (&h, EP_JOURNAL_SEGMENT_COMPACTED, job->base_seq);
+  g_byte_array_append (buf, (const guint8 *) &h, EP_JOURNAL_HEADER_SIZE);
   for (guint i = 0; i <= job->items->len; i++)
     {
       gboolean last = i == job->items->len;
@@ -314,7 +314,7 @@ ep_queue_compact_bad_bytes (EpQueue *self)
   g_mutex_lock (&self->mutex);
   ep_queue_sealed_bytes (self, &total, &live);
   g_mutex_unlock (&self->mutex);
-  if (!self->compaction_wanted || live > MAX_OPEN_COMPACTION_BYTES)
+  if (!self->compaction_wanted || live > EP_QUEUE_MAX_OPEN_COMPACTION_BYTES)
     return;
   if (ep_queue_reclaim (self, TRUE, &error))
     {
@@ -323,7 +323,7 @@ ep_queue_compact_bad_bytes (EpQueue *self)
     }
   g_message ("Queue %s: cannot compact away corrupt records (retrying in a minute): %s",
              self->dir, error->message);
-  self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
+  self->reclaim_not_before = g_get_monotonic_time () + EP_QUEUE_RECLAIM_RETRY_US;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -344,14 +344,14 @@ rescue_copy (EpQueue         *self,
     {
       EpQueueEntry *e = i < self->index.len ? ep_queue_index_at (&self->index, i) : NULL;
 
-      if (e != NULL && ep_queue_entry_state (e) != ENTRY_REMOVED)
+      if (e != NULL && ep_queue_entry_state (e) != EP_QUEUE_ENTRY_REMOVED)
         {
           EpQueueSegment *from = ep_journal_segment_find (self, e->segment);
-          guint64 frame_len = FRAME_SIZE (e->length);
+          guint64 frame_len = EP_JOURNAL_FRAME_SIZE (e->length);
           guint64 offset = file_pos + buf->len;
           gsize at = buf->len;
 
-          if (offset + frame_len > MAX_COMPACTION_BYTES)
+          if (offset + frame_len > EP_QUEUE_MAX_COMPACTION_BYTES)
             {
               g_set_error (error, EP_ERROR, EP_ERROR_STORAGE, "The queue is too large to copy");
               return FALSE;
@@ -393,12 +393,12 @@ rescue_install (EpQueue        *self,
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
 
-      if (ep_queue_entry_state (e) == ENTRY_REMOVED)
+      if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_REMOVED)
         continue;
       e->segment = seg->number;
       e->offset_state = (guint32) g_array_index (offsets, guint64, k++) | ep_queue_entry_state (e);
       seg->live++;
-      seg->live_frame_bytes += FRAME_SIZE (e->length);
+      seg->live_frame_bytes += EP_JOURNAL_FRAME_SIZE (e->length);
     }
   while (self->segments->len > 1)
     {
@@ -426,7 +426,7 @@ ep_queue_rescue_locked (EpQueue  *self,
 
   if (!ep_journal_reopen_dir (self, error))
     return FALSE;
-  seg = ep_journal_create_segment (self, number, SEGMENT_FLAG_COMPACTED, error);
+  seg = ep_journal_create_segment (self, number, EP_JOURNAL_SEGMENT_COMPACTED, error);
   if (seg == NULL)
     return FALSE;
   if (!rescue_copy (self, seg, offsets, error) ||

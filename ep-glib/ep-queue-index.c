@@ -35,8 +35,8 @@ ep_queue_index_push (EpQueueIndex *ix)
 {
   gsize p = ix->start + ix->len;
 
-  if (p / INDEX_CHUNK >= ix->chunks->len)
-    g_ptr_array_add (ix->chunks, g_new (EpQueueEntry, INDEX_CHUNK));
+  if (p / EP_QUEUE_INDEX_CHUNK >= ix->chunks->len)
+    g_ptr_array_add (ix->chunks, g_new (EpQueueEntry, EP_QUEUE_INDEX_CHUNK));
   ix->len++;
   return ep_queue_index_at (ix, ix->len - 1);
 }
@@ -71,7 +71,7 @@ ep_queue_index_find (EpQueueIndex *ix,
   if (pos >= ix->len)
     return NULL;
   e = ep_queue_index_at (ix, pos);
-  if (e->seq != seq || ep_queue_entry_state (e) == ENTRY_REMOVED)
+  if (e->seq != seq || ep_queue_entry_state (e) == EP_QUEUE_ENTRY_REMOVED)
     return NULL;
   return e;
 }
@@ -79,7 +79,7 @@ ep_queue_index_find (EpQueueIndex *ix,
 static void
 index_drop_unused_chunks (EpQueueIndex *ix)
 {
-  gsize used = (ix->start + ix->len + INDEX_CHUNK - 1) / INDEX_CHUNK;
+  gsize used = (ix->start + ix->len + EP_QUEUE_INDEX_CHUNK - 1) / EP_QUEUE_INDEX_CHUNK;
 
   /* keep one spare chunk so that an append at a chunk boundary does not
    * allocate right after a squeeze */
@@ -91,11 +91,11 @@ index_drop_unused_chunks (EpQueueIndex *ix)
 void
 ep_queue_index_trim_head (EpQueueIndex *ix)
 {
-  while (ix->len > 0 && ep_queue_entry_state (ep_queue_index_at (ix, 0)) == ENTRY_REMOVED)
+  while (ix->len > 0 && ep_queue_entry_state (ep_queue_index_at (ix, 0)) == EP_QUEUE_ENTRY_REMOVED)
     {
       ix->start++;
       ix->len--;
-      if (ix->start == INDEX_CHUNK)
+      if (ix->start == EP_QUEUE_INDEX_CHUNK)
         {
           g_ptr_array_remove_index (ix->chunks, 0);
           ix->start = 0;
@@ -115,13 +115,13 @@ ep_queue_index_squeeze (EpQueueIndex *ix,
 {
   gsize w = 0;
 
-  if (ix->len - n_live <= MAX (n_live, 2 * INDEX_CHUNK))
+  if (ix->len - n_live <= MAX (n_live, 2 * EP_QUEUE_INDEX_CHUNK))
     return;
   for (gsize r = 0; r < ix->len; r++)
     {
       EpQueueEntry *e = ep_queue_index_at (ix, r);
 
-      if (ep_queue_entry_state (e) != ENTRY_REMOVED)
+      if (ep_queue_entry_state (e) != EP_QUEUE_ENTRY_REMOVED)
         *ep_queue_index_at (ix, w++) = *e;
     }
   ix->len = w;
@@ -137,15 +137,15 @@ ep_queue_forget_entry (EpQueue      *self,
 {
   EpQueueSegment *seg = ep_journal_segment_find (self, e->segment);
 
-  if (ep_queue_entry_state (e) == ENTRY_IN_FLIGHT)
+  if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_IN_FLIGHT)
     self->n_in_flight--;
-  ep_queue_entry_set_state (e, ENTRY_REMOVED);
+  ep_queue_entry_set_state (e, EP_QUEUE_ENTRY_REMOVED);
   self->n_live--;
   self->live_bytes -= e->logical_size;
   if (seg != NULL)
     {
       seg->live--;
-      seg->live_frame_bytes -= FRAME_SIZE (e->length);
+      seg->live_frame_bytes -= EP_JOURNAL_FRAME_SIZE (e->length);
     }
 }
 
@@ -162,13 +162,13 @@ ep_queue_add_entry (EpQueue        *self,
 
   e->seq = seq;
   e->segment = seg->number;
-  e->offset_state = (guint32) offset | ENTRY_PENDING;
+  e->offset_state = (guint32) offset | EP_QUEUE_ENTRY_PENDING;
   e->length = length;
   e->category = category;
   e->unused = 0;
   e->logical_size = logical_size;
   seg->live++;
-  seg->live_frame_bytes += FRAME_SIZE (length);
+  seg->live_frame_bytes += EP_JOURNAL_FRAME_SIZE (length);
   self->n_live++;
   self->live_bytes += logical_size;
 }
@@ -190,7 +190,7 @@ first_entry_locked (EpQueue *self)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
 
-      if (ep_queue_entry_state (e) != ENTRY_REMOVED)
+      if (ep_queue_entry_state (e) != EP_QUEUE_ENTRY_REMOVED)
         return e;
     }
   return NULL;

@@ -146,7 +146,7 @@ is_odd_file (EpQueue    *self,
 
   if (fstatat (self->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return FALSE;  /* gone, or unreadable: opening it says why */
-  return !S_ISREG (st.st_mode) || (guint64) st.st_size >= G_MAXUINT32 - MAX_RECORD_LEN;
+  return !S_ISREG (st.st_mode) || (guint64) st.st_size >= G_MAXUINT32 - EP_JOURNAL_MAX_RECORD_LEN;
 }
 
 static gboolean
@@ -187,27 +187,28 @@ restore_read_header (EpQueue      *self,
                      RestoreFile  *file,
                      GError      **error)
 {
-  SegmentHeader h;
+  EpJournalSegmentHeader h;
 
-  if (file->size < HEADER_SIZE)
+  if (file->size < EP_JOURNAL_HEADER_SIZE)
     {
       file->state = HEADER_TORN;
       return TRUE;
     }
-  if (!ep_journal_pread_all (file->fd, &h, HEADER_SIZE, 0) ||
-      memcmp (h.magic, SEGMENT_MAGIC, sizeof h.magic) != 0 ||
-      GUINT32_FROM_LE (h.header_crc) != ep_crc32c (&h, HEADER_SIZE - 4))
+  if (!ep_journal_pread_all (file->fd, &h, EP_JOURNAL_HEADER_SIZE, 0) ||
+      memcmp (h.magic, EP_JOURNAL_SEGMENT_MAGIC, sizeof h.magic) != 0 ||
+      GUINT32_FROM_LE (h.header_crc) != ep_crc32c (&h, EP_JOURNAL_HEADER_SIZE - 4))
     {
       file->state = HEADER_CORRUPT;
       return TRUE;
     }
-  if (GUINT32_FROM_LE (h.version) > FORMAT_VERSION)
+  if (GUINT32_FROM_LE (h.version) > EP_JOURNAL_FORMAT_VERSION)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "Queue file %s/%08x.journal was written by a newer version of "
                    "ep-glib (format %u; this version reads format %u); it is left "
                    "untouched: use a newer ep-glib or another queue directory",
-                   self->dir, file->disk_number, GUINT32_FROM_LE (h.version), FORMAT_VERSION);
+                   self->dir, file->disk_number, GUINT32_FROM_LE (h.version),
+                   EP_JOURNAL_FORMAT_VERSION);
       return FALSE;
     }
   file->state = GUINT32_FROM_LE (h.version) == 0 ? HEADER_CORRUPT : HEADER_VALID;
@@ -265,14 +266,14 @@ static void
 add_late (Restore           *rs,
           EpQueueSegment    *seg,
           gsize              off,
-          const FrameHeader *h,
+          const EpJournalFrameHeader *h,
           guint              category)
 {
   EpQueueEntry e = { 0 };
 
   e.seq = h->seq;
   e.segment = seg->number;
-  e.offset_state = (guint32) off | ENTRY_PENDING;
+  e.offset_state = (guint32) off | EP_QUEUE_ENTRY_PENDING;
   e.length = h->length;
   e.category = category;
   e.logical_size = h->logical_size;
@@ -283,15 +284,16 @@ add_late (Restore           *rs,
 /* An event's consent category: from its frame, or for frames of earlier
  * builds from its record's headers. */
 static guint
-frame_category (const FrameHeader *h,
+frame_category (const EpJournalFrameHeader *h,
                 const guint8      *payload)
 {
   int category;
 
   if (h->category > 0)
-    return h->category - 1 <= EP_CONSENT_CATEGORY_TARGETING ? h->category - 1 : CATEGORY_UNKNOWN;
+    return h->category - 1 <= EP_CONSENT_CATEGORY_TARGETING ? h->category - 1
+                                                            : EP_QUEUE_CATEGORY_UNKNOWN;
   category = ep_event_record_peek_category (payload, h->length);
-  return category < 0 ? CATEGORY_UNKNOWN : (guint) category;
+  return category < 0 ? EP_QUEUE_CATEGORY_UNKNOWN : (guint) category;
 }
 
 static void
@@ -300,11 +302,11 @@ restore_frame (EpQueue           *self,
                EpQueueSegment    *seg,
                const guint8      *data,
                gsize              off,
-               const FrameHeader *h)
+               const EpJournalFrameHeader *h)
 {
-  const guint8 *payload = data + off + HEADER_SIZE;
+  const guint8 *payload = data + off + EP_JOURNAL_HEADER_SIZE;
 
-  if (h->type == FRAME_TOMBSTONE)
+  if (h->type == EP_JOURNAL_FRAME_TOMBSTONE)
     {
       restore_tombstone (self, rs, payload, h->logical_size);
       return;
@@ -363,19 +365,19 @@ find_next_frame (EpQueue       *self,
                  gsize         *next,
                  GError       **error)
 {
-  guint32 magic = GUINT32_TO_LE (FRAME_MAGIC);
+  guint32 magic = GUINT32_TO_LE (EP_JOURNAL_FRAME_MAGIC);
 
-  for (gsize off = ALIGN8 (from); off + HEADER_SIZE <= size; off += 8)
+  for (gsize off = EP_JOURNAL_ALIGN8 (from); off + EP_JOURNAL_HEADER_SIZE <= size; off += 8)
     {
-      FrameHeader h;
-      FrameCheck check;
+      EpJournalFrameHeader h;
+      EpJournalFrameCheck check;
 
       if (memcmp (data + off, &magic, 4) != 0)
         continue;
       check = ep_journal_frame_check (data, size, off, &h);
-      if (check == FRAME_NEWER)
+      if (check == EP_JOURNAL_FRAME_NEWER)
         return newer_frame_error (self, number, off, error);
-      if (check == FRAME_OK)
+      if (check == EP_JOURNAL_FRAME_OK)
         {
           *next = off;
           return TRUE;
@@ -408,29 +410,29 @@ scan_max_event_seq (EpQueue      *self,
                     GError      **error)
 {
   const guint8 *data;
-  gsize off = HEADER_SIZE;
+  gsize off = EP_JOURNAL_HEADER_SIZE;
   gboolean ok = TRUE;
 
   *max_seq = 0;
-  if (file->size <= HEADER_SIZE)
+  if (file->size <= EP_JOURNAL_HEADER_SIZE)
     return TRUE;
   data = map_file (self, file->fd, file->size, error);
   if (data == NULL)
     return FALSE;
   while (ok && off < file->size)
     {
-      FrameHeader h;
-      FrameCheck check = ep_journal_frame_check (data, file->size, off, &h);
+      EpJournalFrameHeader h;
+      EpJournalFrameCheck check = ep_journal_frame_check (data, file->size, off, &h);
 
-      if (check == FRAME_NEWER)
+      if (check == EP_JOURNAL_FRAME_NEWER)
         ok = newer_frame_error (self, file->disk_number, off, error);
-      else if (check == FRAME_BAD)
+      else if (check == EP_JOURNAL_FRAME_BAD)
         ok = find_next_frame (self, file->disk_number, data, file->size, off + 8, &off, error);
       else
         {
-          if (h.type == FRAME_EVENT)
+          if (h.type == EP_JOURNAL_FRAME_EVENT)
             *max_seq = MAX (*max_seq, h.seq);
-          off += FRAME_SIZE (h.length);
+          off += EP_JOURNAL_FRAME_SIZE (h.length);
         }
     }
   munmap ((void *) data, file->size);
@@ -465,8 +467,7 @@ restore_read_headers (EpQueue  *self,
           file->superseded = max_seq < bound;
         }
       if (!file->superseded)
-        bound = file->state == HEADER_VALID && (file->flags & SEGMENT_FLAG_COMPACTED) ?
-                file->base_seq : 0;
+        bound = file->state == HEADER_VALID && (file->flags & EP_JOURNAL_SEGMENT_COMPACTED) ? file->base_seq : 0;
     }
   return TRUE;
 }
@@ -487,21 +488,21 @@ restore_scan (EpQueue         *self,
               GError         **error)
 {
   EpQueueSegment *seg = file->seg;
-  gsize off = HEADER_SIZE;
+  gsize off = EP_JOURNAL_HEADER_SIZE;
 
   file->tail = size;
   while (off < size)
     {
-      FrameHeader h;
-      FrameCheck check = ep_journal_frame_check (data, size, off, &h);
+      EpJournalFrameHeader h;
+      EpJournalFrameCheck check = ep_journal_frame_check (data, size, off, &h);
       gsize next;
 
-      if (check == FRAME_NEWER)
+      if (check == EP_JOURNAL_FRAME_NEWER)
         return newer_frame_error (self, file->disk_number, off, error);
-      if (check == FRAME_OK)
+      if (check == EP_JOURNAL_FRAME_OK)
         {
           restore_frame (self, rs, seg, data, off, &h);
-          off += FRAME_SIZE (h.length);
+          off += EP_JOURNAL_FRAME_SIZE (h.length);
           continue;
         }
       if (!find_next_frame (self, file->disk_number, data, size, off + 8, &next, error))
@@ -518,7 +519,7 @@ restore_scan (EpQueue         *self,
       off = next;
     }
   *end = MIN (off, file->tail);
-  *end = ALIGN8 (MAX (*end, HEADER_SIZE));
+  *end = EP_JOURNAL_ALIGN8 (MAX (*end, EP_JOURNAL_HEADER_SIZE));
   return TRUE;
 }
 
@@ -529,7 +530,7 @@ restore_segment (EpQueue      *self,
                  GError      **error)
 {
   EpQueueSegment *seg = ep_journal_segment_new (file->fd, file->number);
-  guint64 end = HEADER_SIZE;
+  guint64 end = EP_JOURNAL_HEADER_SIZE;
   gboolean ok = TRUE;
 
   file->fd = -1;
@@ -541,7 +542,7 @@ restore_segment (EpQueue      *self,
       self->discarded++;
       file->bad_bytes = TRUE;
     }
-  if (file->size > HEADER_SIZE)
+  if (file->size > EP_JOURNAL_HEADER_SIZE)
     {
       const guint8 *data = map_file (self, seg->fd, file->size, error);
 
@@ -599,7 +600,7 @@ keep_late (EpQueue      *self,
     return FALSE;
   seg = ep_journal_segment_find (self, e->segment);
   seg->live++;
-  seg->live_frame_bytes += FRAME_SIZE (e->length);
+  seg->live_frame_bytes += EP_JOURNAL_FRAME_SIZE (e->length);
   self->n_live++;
   self->live_bytes += e->logical_size;
   return TRUE;

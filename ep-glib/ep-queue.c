@@ -18,7 +18,7 @@
  *   ep-crc32c.c         the checksum
  *
  * Durability: an append returns once write() returned (the data is in the
- * kernel). The sync thread fdatasyncs dirty segments at most SYNC_DELAY_US
+ * kernel). The sync thread fdatasyncs dirty segments at most EP_JOURNAL_SYNC_DELAY_US
  * after they became dirty, fsyncs the directory after segment files are
  * created, and deletes/compacts segments. With sync_on_send an append
  * returns once a sync that covers it has completed; concurrent appends share
@@ -52,7 +52,7 @@ ep_queue_remove_begin_locked (EpQueue        *self,
 {
   guint64 *payload = g_new (guint64, MAX (n_seqs, 1));
   guint n = 0;
-  FrameHeader h;
+  EpJournalFrameHeader h;
 
   memset (w, 0, sizeof *w);
   if (self->read_only)
@@ -83,7 +83,7 @@ ep_queue_remove_begin_locked (EpQueue        *self,
       self->reclaim_wanted = TRUE;
       g_cond_signal (&self->cond);
     }
-  ep_journal_frame_header_init (&h, FRAME_TOMBSTONE, n * 8, n, 0,
+  ep_journal_frame_header_init (&h, EP_JOURNAL_FRAME_TOMBSTONE, n * 8, n, 0,
                                 ep_crc32c (payload, n * 8), 0);
   return ep_journal_reserve_frame (self, w, &h, (guint8 *) payload, n * 8, error);
 }
@@ -153,7 +153,7 @@ remove_unlocked (EpQueue        *self,
 /* ---------------------------------------------------------------------- */
 /* The sync thread */
 
-/* The check is due every STORAGE_CHECK_US while events are queued (they
+/* The check is due every EP_QUEUE_STORAGE_CHECK_US while events are queued (they
  * are what a deleted directory loses) or a rescue failed: an idle producer
  * with an empty queue does not wake up. */
 static gboolean
@@ -204,7 +204,7 @@ check_storage_locked (EpQueue *self)
       self->storing_failing = FALSE;
       ep_queue_publish_locked (self);
     }
-  else if (first)  /* retried every STORAGE_CHECK_US: said once */
+  else if (first)  /* retried every EP_QUEUE_STORAGE_CHECK_US: said once */
     g_message ("Queue %s: cannot store the queued events again (retrying): %s",
                self->dir, error->message);
   else
@@ -215,7 +215,7 @@ check_storage_locked (EpQueue *self)
 static void
 maybe_check_storage (EpQueue *self)
 {
-  self->storage_check_due = g_get_monotonic_time () + STORAGE_CHECK_US;
+  self->storage_check_due = g_get_monotonic_time () + EP_QUEUE_STORAGE_CHECK_US;
   /* lock order: maintenance first; if a reclaim runs, check next time */
   if (!g_mutex_trylock (&self->maintenance_mutex))
     return;
@@ -249,7 +249,7 @@ sync_thread_main (gpointer data)
         ep_journal_fill_locked (self);
       else if (self->dirty_since != 0)
         {
-          gint64 due = self->dirty_since + SYNC_DELAY_US;
+          gint64 due = self->dirty_since + EP_JOURNAL_SYNC_DELAY_US;
           g_autoptr(GError) error = NULL;
 
           if (g_get_monotonic_time () < due)
@@ -273,7 +273,7 @@ sync_thread_main (gpointer data)
               g_message ("Cannot reclaim queue space (retrying in a minute): %s",
                          error->message);
               self->compaction_wanted |= force;
-              self->reclaim_not_before = g_get_monotonic_time () + RECLAIM_RETRY_US;
+              self->reclaim_not_before = g_get_monotonic_time () + EP_QUEUE_RECLAIM_RETRY_US;
             }
         }
       else if (storage_check_wanted (self))
@@ -337,7 +337,7 @@ ep_queue_init (EpQueue *self)
   self->dir_fd = -1;
   self->lock_fd = -1;
   self->next_seq = 1;
-  self->segment_limit = MAX_SEGMENT_LIMIT;
+  self->segment_limit = EP_JOURNAL_MAX_SEGMENT_LIMIT;
   self->segments = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
   ep_queue_index_init (&self->index);
   g_mutex_init (&self->mutex);
@@ -382,7 +382,8 @@ ep_queue_open (const char          *dir,
   self->max_bytes = max_bytes;
   self->sync_on_send = sync_on_send;
   if (max_bytes > 0)
-    self->segment_limit = CLAMP (max_bytes / 4, MIN_SEGMENT_LIMIT, MAX_SEGMENT_LIMIT);
+    self->segment_limit = CLAMP (max_bytes / 4, EP_JOURNAL_MIN_SEGMENT_LIMIT,
+                                 EP_JOURNAL_MAX_SEGMENT_LIMIT);
   if (!ep_journal_open_dir (self, error))
     return NULL;
 
@@ -440,7 +441,7 @@ append_locked (EpQueue       *self,
                GError       **error)
 {
   EpQueueSegment *seg;
-  FrameHeader h;
+  EpJournalFrameHeader h;
   guint64 offset;
 
   if (self->closed)
@@ -463,13 +464,13 @@ append_locked (EpQueue       *self,
                    logical_size, self->max_bytes, self->live_bytes);
       return NULL;
     }
-  ep_journal_frame_header_init (&h, FRAME_EVENT, record_len, logical_size, self->next_seq,
+  ep_journal_frame_header_init (&h, EP_JOURNAL_FRAME_EVENT, record_len, logical_size, self->next_seq,
                                 payload_crc, category < 0 ? 0 : category + 1);
   seg = ep_journal_write_frame (self, &h, record, record_len, &offset, error);
   if (seg == NULL)
     return NULL;
   ep_queue_add_entry (self, seg, self->next_seq, offset, record_len, logical_size,
-                      category < 0 ? CATEGORY_UNKNOWN : (guint) category);
+                      category < 0 ? EP_QUEUE_CATEGORY_UNKNOWN : (guint) category);
   *seq_out = self->next_seq++;
   ep_queue_publish_locked (self);
   return seg;
@@ -521,11 +522,12 @@ ep_queue_append (EpQueue       *self,
   g_return_val_if_fail (record != NULL || record_len == 0, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (record_len > MAX_RECORD_LEN)
+  if (record_len > EP_JOURNAL_MAX_RECORD_LEN)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "A record of %" G_GSIZE_FORMAT " bytes is larger than the queue's "
-                   "limit of %u bytes", record_len, MAX_RECORD_LEN);
+                   "limit of %u bytes",
+                   record_len, EP_JOURNAL_MAX_RECORD_LEN);
       return FALSE;
     }
   payload_crc = ep_crc32c (record, record_len);
@@ -637,9 +639,9 @@ collect_jobs (EpQueue  *self,
   for (; pos < self->index.len && jobs->len < max_items; pos++)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, pos);
-      EntryState state = ep_queue_entry_state (e);
+      EpQueueEntryState state = ep_queue_entry_state (e);
 
-      if (state == ENTRY_REMOVED || (take && state == ENTRY_IN_FLIGHT))
+      if (state == EP_QUEUE_ENTRY_REMOVED || (take && state == EP_QUEUE_ENTRY_IN_FLIGHT))
         continue;
       if (take && e->seq < revoked_below[e->category])
         {
@@ -651,7 +653,7 @@ collect_jobs (EpQueue  *self,
           if (jobs->len > 0 && bytes + e->logical_size > max_bytes)
             break;
           bytes += e->logical_size;
-          ep_queue_entry_set_state (e, ENTRY_IN_FLIGHT);
+          ep_queue_entry_set_state (e, EP_QUEUE_ENTRY_IN_FLIGHT);
           self->n_in_flight++;
           self->cursor_seq = e->seq + 1;
         }
@@ -667,14 +669,14 @@ collect_jobs (EpQueue  *self,
 static EpQueueItem *
 read_item (const ReadJob *job)
 {
-  gsize total = HEADER_SIZE + (gsize) job->length;
+  gsize total = EP_JOURNAL_HEADER_SIZE + (gsize) job->length;
   guint8 *buf = g_malloc (total);
   EpQueueItem *item;
-  FrameHeader h;
+  EpJournalFrameHeader h;
 
   if (!ep_journal_pread_all (job->seg->fd, buf, total, job->offset) ||
-      ep_journal_frame_check (buf, total, 0, &h) != FRAME_OK ||
-      h.type != FRAME_EVENT || h.seq != job->seq)
+      ep_journal_frame_check (buf, total, 0, &h) != EP_JOURNAL_FRAME_OK ||
+      h.type != EP_JOURNAL_FRAME_EVENT || h.seq != job->seq)
     {
       g_free (buf);
       return NULL;
@@ -682,7 +684,7 @@ read_item (const ReadJob *job)
   item = g_new (EpQueueItem, 1);
   item->seq = job->seq;
   item->logical_size = job->logical_size;
-  item->record = g_bytes_new_with_free_func (buf + HEADER_SIZE, job->length, g_free, buf);
+  item->record = g_bytes_new_with_free_func (buf + EP_JOURNAL_HEADER_SIZE, job->length, g_free, buf);
   return item;
 }
 
@@ -967,7 +969,7 @@ ep_queue_remove_category (EpQueue            *self,
 
       if (e->seq >= below_seq)
         break;
-      if (ep_queue_entry_state (e) == ENTRY_PENDING && e->category == category)
+      if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_PENDING && e->category == category)
         add_job (self, e, jobs);
     }
   if (jobs->len > 0)
@@ -1015,13 +1017,13 @@ ep_queue_purge (EpQueue  *self,
   for (gsize i = 0; i < self->index.len; i++)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
-      EntryState state = ep_queue_entry_state (e);
+      EpQueueEntryState state = ep_queue_entry_state (e);
 
       if (e->seq >= below_seq)
         break;
-      if (state == ENTRY_PENDING)
+      if (state == EP_QUEUE_ENTRY_PENDING)
         add_job (self, e, jobs);
-      else if (state == ENTRY_IN_FLIGHT)
+      else if (state == EP_QUEUE_ENTRY_IN_FLIGHT)
         n_in_flight++;
     }
   if (jobs->len > 0)
@@ -1184,9 +1186,9 @@ ep_queue_release (EpQueue       *self,
     {
       EpQueueEntry *e = ep_queue_index_find (&self->index, seqs[i]);
 
-      if (e == NULL || ep_queue_entry_state (e) != ENTRY_IN_FLIGHT)
+      if (e == NULL || ep_queue_entry_state (e) != EP_QUEUE_ENTRY_IN_FLIGHT)
         continue;
-      ep_queue_entry_set_state (e, ENTRY_PENDING);
+      ep_queue_entry_set_state (e, EP_QUEUE_ENTRY_PENDING);
       self->n_in_flight--;
       self->cursor_seq = MIN (self->cursor_seq, seqs[i]);
       /* its consent was revoked (or the queue purged) while it was out: it goes now */
@@ -1310,7 +1312,7 @@ ep_queue_get_oldest_time (EpQueue *self)
   g_mutex_unlock (&self->oldest_lock);
   if (created_us != 0 || seg == NULL || g_atomic_int_get (&self->published_closed))
     goto out;
-  if (length < 8 || !ep_journal_pread_all (seg->fd, &created_us, 8, offset + HEADER_SIZE))
+  if (length < 8 || !ep_journal_pread_all (seg->fd, &created_us, 8, offset + EP_JOURNAL_HEADER_SIZE))
     {
       created_us = 0;
       goto out;
@@ -1356,7 +1358,7 @@ ep_queue_set_segment_size (EpQueue *self,
   g_return_if_fail (EP_IS_QUEUE (self));
 
   g_mutex_lock (&self->mutex);
-  self->segment_limit = CLAMP (bytes, 2 * HEADER_SIZE, MAX_SEGMENT_LIMIT);
+  self->segment_limit = CLAMP (bytes, 2 * EP_JOURNAL_HEADER_SIZE, EP_JOURNAL_MAX_SEGMENT_LIMIT);
   g_mutex_unlock (&self->mutex);
 }
 

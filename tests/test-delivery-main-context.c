@@ -220,7 +220,7 @@ test_sync_thread_held_in_sync (Fixture       *fx,
   g_source_attach (ticker, g_main_context_get_thread_default ());
   g_signal_connect (producer, "notify::queue-length", G_CALLBACK (on_notify), &length_notifies);
 
-  /* Written, so the sync thread syncs them within SYNC_DELAY_US: held. */
+  /* Written, so the sync thread syncs them within EP_JOURNAL_SYNC_DELAY_US: held. */
   send_n (producer, "before", 25);
   EP_TEST_SPIN_UNTIL (hold_is_stuck (&hold));
   watchdog = g_thread_new ("watchdog", watchdog_main, &hold);

@@ -334,7 +334,7 @@ written_reaches (gpointer data)
 
 /* sync_on_send: the preallocated space ahead of the log gets zero-filled
  * (written and synced, so that the appends' syncs do not also convert
- * unwritten extents), up to FILL_AHEAD past the end of the log and not
+ * unwritten extents), up to EP_JOURNAL_FILL_AHEAD past the end of the log and not
  * much further; the file size never changes, and the zeros are neither
  * events nor corruption to restore. */
 static void
@@ -360,19 +360,20 @@ test_prealloc_zero_filled (void)
     }
   append (queue, "first");
   log_end = ep_queue_get_disk_usage (queue);
-  wait.want = log_end + FILL_AHEAD;
+  wait.want = log_end + EP_JOURNAL_FILL_AHEAD;
   ep_test_spin_until_func (written_reaches, &wait, 10000, "zeros ahead of the log");
-  g_assert_cmpuint (wait.end, <=, log_end + FILL_AHEAD + FILL_CHUNK + 4096);
+  g_assert_cmpuint (wait.end, <=, log_end + EP_JOURNAL_FILL_AHEAD + EP_JOURNAL_FILL_CHUNK + 4096);
   g_assert_cmpuint (file_size (path), ==, limit);
 
   /* the zeros move ahead with the log */
-  while (ep_queue_get_disk_usage (queue) < log_end + FILL_AHEAD + 4 * FILL_CHUNK / 2)
+  while (ep_queue_get_disk_usage (queue) <
+         log_end + EP_JOURNAL_FILL_AHEAD + 4 * EP_JOURNAL_FILL_CHUNK / 2)
     {
       append (queue, big);
       n++;
     }
   log_end = ep_queue_get_disk_usage (queue);
-  wait.want = MIN (log_end + FILL_AHEAD, limit);
+  wait.want = MIN (log_end + EP_JOURNAL_FILL_AHEAD, limit);
   ep_test_spin_until_func (written_reaches, &wait, 10000, "zeros ahead of the grown log");
   g_assert_cmpuint (file_size (path), ==, limit);
 
