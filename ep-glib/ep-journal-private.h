@@ -477,12 +477,12 @@ void             ep_queue_sealed_bytes          (EpQueue         *self,
                                                  guint64         *live);
 gboolean         ep_queue_reclaim_possible      (EpQueue         *self);
 void             ep_queue_compact_bad_bytes     (EpQueue         *self);
-gboolean         ep_queue_rescue_locked         (EpQueue         *self,
-                                                 GError         **error);
 
 /* ep-queue-restore.c (mutex held) */
 gboolean         ep_queue_restore               (EpQueue             *self,
                                                  const char * const  *feral_names,
+                                                 GError             **error);
+gboolean         ep_queue_rescue_locked         (EpQueue             *self,
                                                  GError             **error);
 
 /* Without the queue's locks (ep-queue.c, for ep-queue-expire.c): whether

@@ -24,6 +24,10 @@
  * base seq, and no kept file comes in between).
  * Anything else named like a segment (a directory, a special file, a file
  * too large for 32-bit offsets) is moved aside as "<name>.odd" and counted.
+ *
+ * The rescue is here too: when the directory or a segment is deleted under
+ * an open queue, its live events are written again, from the files still
+ * open, into one new segment of the directory made again.
  */
 
 #include "config.h"
@@ -832,5 +836,120 @@ ep_queue_restore (EpQueue             *self,
   if (self->moved_aside > 0)
     g_message ("Queue %s: moved %u file(s) aside (renamed *.odd) that are named like "
                "segments but are not segment files", self->dir, self->moved_aside);
+  return TRUE;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Rescue: the directory or a segment was deleted under the queue */
+
+/* Copies the live frames, in index order, to the end of @seg; @offsets gets
+ * their new offsets. */
+static gboolean
+rescue_copy (EpQueue         *self,
+             EpQueueSegment  *seg,
+             GArray          *offsets,
+             GError         **error)
+{
+  g_autoptr(GByteArray) buf = g_byte_array_sized_new (1024 * 1024 + 64 * 1024);
+  guint64 file_pos = seg->size;  /* where buf->data[0] goes */
+
+  for (gsize i = 0; i <= self->index.len; i++)
+    {
+      EpQueueEntry *e = i < self->index.len ? ep_queue_index_at (&self->index, i) : NULL;
+
+      if (e != NULL && ep_queue_entry_state (e) != EP_QUEUE_ENTRY_REMOVED)
+        {
+          EpQueueSegment *from = ep_journal_segment_find (self, e->segment);
+          guint64 frame_len = EP_JOURNAL_FRAME_SIZE (e->length);
+          guint64 offset = file_pos + buf->len;
+          gsize at = buf->len;
+
+          if (offset + frame_len > EP_QUEUE_MAX_COMPACTION_BYTES)
+            {
+              g_set_error (error, EP_ERROR, EP_ERROR_STORAGE, "The queue is too large to copy");
+              return FALSE;
+            }
+          g_byte_array_set_size (buf, at + frame_len);
+          if (from == NULL ||
+              !ep_journal_pread_all (from->fd, buf->data + at, frame_len,
+                                     ep_queue_entry_offset (e)))
+            {
+              g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
+                           "Cannot read queue file %08x.journal: %s",
+                           e->segment, g_strerror (errno));
+              return FALSE;
+            }
+          g_array_append_val (offsets, offset);
+        }
+      if ((e == NULL && buf->len > 0) || buf->len >= 1024 * 1024)
+        {
+          if (!ep_journal_write_at (seg->fd, buf->data, buf->len, file_pos, error))
+            return FALSE;
+          file_pos += buf->len;
+          g_byte_array_set_size (buf, 0);
+        }
+    }
+  seg->size = file_pos;
+  return TRUE;
+}
+
+/* Points the index at @seg, the only segment from now on; deletes the
+ * others that are still there. */
+static void
+rescue_install (EpQueue        *self,
+                EpQueueSegment *seg,
+                GArray         *offsets)
+{
+  guint k = 0;
+
+  for (gsize i = 0; i < self->index.len; i++)
+    {
+      EpQueueEntry *e = ep_queue_index_at (&self->index, i);
+
+      if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_REMOVED)
+        continue;
+      e->segment = seg->number;
+      e->offset_state = (guint32) g_array_index (offsets, guint64, k++) | ep_queue_entry_state (e);
+      seg->live++;
+      seg->live_frame_bytes += EP_JOURNAL_FRAME_SIZE (e->length);
+    }
+  while (self->segments->len > 1)
+    {
+      EpQueueSegment *old = g_ptr_array_steal_index (self->segments, 0);
+
+      ep_journal_unlink_segment (self, old->number, FALSE, NULL);
+      ep_journal_segment_unref (old);
+    }
+}
+
+/* With the mutex and the maintenance mutex held, after
+ * ep_journal_storage_lost(): the live events are still readable through
+ * the open files. Writes them all into one new segment, in the directory
+ * created again if it is gone, and works there from now on. The segment is
+ * flagged COMPACTED with the next seq as its base seq: if old segments are
+ * left (a crash before they are deleted), the next open deletes them. */
+gboolean
+ep_queue_rescue_locked (EpQueue  *self,
+                        GError  **error)
+{
+  guint32 number = ep_journal_active_segment (self)->number + 1;
+  g_autoptr(GArray) offsets = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autofree char *name = ep_journal_segment_name (number);
+  EpQueueSegment *seg;
+
+  if (!ep_journal_reopen_dir (self, error))
+    return FALSE;
+  seg = ep_journal_create_segment (self, number, EP_JOURNAL_SEGMENT_COMPACTED, error);
+  if (seg == NULL)
+    return FALSE;
+  if (!rescue_copy (self, seg, offsets, error) ||
+      !ep_journal_sync_file (seg->fd, name, error) ||
+      !ep_journal_sync_dir (self, error))
+    {
+      g_ptr_array_remove_index (self->segments, self->segments->len - 1);
+      ep_journal_unlink_segment (self, number, FALSE, NULL);
+      return FALSE;
+    }
+  rescue_install (self, seg, offsets);
   return TRUE;
 }
