@@ -128,6 +128,50 @@ typedef struct {
   gsize      len;     /* entries, holes included */
 } EpQueueIndex;
 
+/* The queue's files: the directory, its segments, what is written and not
+ * yet synced, the group commit. Owned by the queue (EpQueue.journal) and
+ * guarded by its mutex; ep-journal.c works on it, the queue's other files
+ * read the directory, the segments and the limits. */
+typedef struct {
+  char      *dir;             /* owned */
+  int        dir_fd;          /* owned; open until finalize */
+  int        lock_fd;         /* owned; holds the flock; -1 once closed */
+  gboolean   sync_on_send;
+  gboolean   read_only;       /* ep_queue_open_read_only(): no lock, no writes, no thread */
+  GPtrArray *segments;        /* owned refs, oldest first; the last is active */
+  gsize      segment_limit;   /* rotate the active segment beyond this */
+  gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
+  gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
+
+  int        fault_errno;     /* tests: ep_queue_set_fault_injection() */
+  guint      fault_writes;
+
+  /* Group commit (sync_on_send): one thread at a time (the leader) runs
+   * a sync for everyone; the others wait on sync_cond. Sync number n is
+   * the n-th to start; a record written while sync_started was n - 1 is
+   * covered by sync n. */
+  GCond      sync_cond;       /* broadcast when a sync completes */
+  gboolean   sync_running;
+  guint64    sync_started;    /* number of the latest sync that started */
+  guint64    sync_done;       /* number of the latest sync that completed */
+  guint64    sync_failed;     /* number of the latest sync that failed; 0 if none */
+  int        sync_errno;      /* ... and its errno */
+  GPtrArray *sync_pending;    /* owned refs: segments written since the latest sync started */
+  guint      sync_covered;    /* appenders waiting for the running sync */
+  guint      sync_next;       /* appenders waiting for the sync after it */
+  guint      sync_rejoin;     /* appenders released by the latest sync, expected back */
+  gint64     sync_duration;   /* monotonic µs the latest sync took */
+
+  EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
+  gpointer   sync_hook_data;
+  EpQueueIoHook io_hook;      /* tests: ep_queue_set_io_hook() */
+  gpointer   io_hook_data;
+  guint      writes_out;      /* reserved frames being written (EpJournalWrite) */
+  GCond      writes_cond;     /* broadcast when writes_out drops to 0 */
+  gboolean   fill_wanted;     /* sync_on_send: the sync thread should zero-fill
+                               * ahead of the log (ep_journal_fill_locked()) */
+} EpJournal;
+
 /* One segment file. Reference-counted so that readers can pread() from it
  * without the queue mutex while it is being deleted or replaced. */
 typedef struct {
@@ -154,19 +198,12 @@ struct _EpQueue
 {
   GObject parent_instance;
 
-  char      *dir;             /* owned */
-  int        dir_fd;          /* owned; open until finalize */
-  int        lock_fd;         /* owned; holds the flock; -1 once closed */
   guint64    max_bytes;       /* 0: no limit */
-  gboolean   sync_on_send;
-  gboolean   read_only;       /* ep_queue_open_read_only(): no lock, no writes, no thread */
 
   GMutex     mutex;           /* guards everything below unless a field says
                                * otherwise: see the top of this file */
   GCond      cond;            /* wakes the sync thread */
-  GPtrArray *segments;        /* owned refs, oldest first; the last is active */
   EpQueueIndex index;
-  gsize      segment_limit;   /* rotate the active segment beyond this */
   guint64    next_seq;
   guint64    n_live;          /* events stored and not removed */
   guint64    n_in_flight;
@@ -175,13 +212,9 @@ struct _EpQueue
   guint      discarded;
   guint64    duplicates;      /* copies of restored events skipped at open */
   guint      moved_aside;     /* odd files named like segments, at open */
-  gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
-  gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
   gboolean   reclaim_wanted;
   gboolean   compaction_wanted; /* a sealed segment holds bytes that failed their checks */
   gint64     reclaim_not_before; /* monotonic; after a failed reclaim */
-  int        fault_errno;     /* tests: ep_queue_set_fault_injection() */
-  guint      fault_writes;
   gboolean   stopping;
   gboolean   closed;
   gboolean   storing_failing; /* the latest append failed (or restored state) */
@@ -241,30 +274,7 @@ struct _EpQueue
   EpQueueWantsIdsFunc wants_ids_func; /* under the mutex, see ep_queue_set_wants_ids_func() */
   gpointer   wants_ids_data;
 
-  /* Group commit (sync_on_send): one thread at a time (the leader) runs
-   * a sync for everyone; the others wait on sync_cond. Sync number n is
-   * the n-th to start; a record written while sync_started was n - 1 is
-   * covered by sync n. */
-  GCond      sync_cond;       /* broadcast when a sync completes */
-  gboolean   sync_running;
-  guint64    sync_started;    /* number of the latest sync that started */
-  guint64    sync_done;       /* number of the latest sync that completed */
-  guint64    sync_failed;     /* number of the latest sync that failed; 0 if none */
-  int        sync_errno;      /* ... and its errno */
-  GPtrArray *sync_pending;    /* owned refs: segments written since the latest sync started */
-  guint      sync_covered;    /* appenders waiting for the running sync */
-  guint      sync_next;       /* appenders waiting for the sync after it */
-  guint      sync_rejoin;     /* appenders released by the latest sync, expected back */
-  gint64     sync_duration;   /* monotonic µs the latest sync took */
-  EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
-  gpointer   sync_hook_data;
-  EpQueueIoHook io_hook;      /* tests: ep_queue_set_io_hook() */
-  gpointer   io_hook_data;
-  guint      writes_out;      /* reserved frames being written (EpJournalWrite) */
-  GCond      writes_cond;     /* broadcast when writes_out drops to 0 */
-
-  gboolean   fill_wanted;     /* sync_on_send: the sync thread should zero-fill
-                               * ahead of the log (ep_journal_fill_locked()) */
+  EpJournal  journal;         /* the files (under the mutex, as the rest) */
   GThread   *sync_thread;     /* owned; joined by close */
   GMutex     maintenance_mutex; /* serialises segment deletion and compaction */
 };

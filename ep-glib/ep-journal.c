@@ -277,20 +277,20 @@ ep_journal_segment_unref (gpointer data)
 EpQueueSegment *
 ep_journal_active_segment (EpQueue *self)
 {
-  g_assert (self->segments->len > 0);
-  return self->segments->pdata[self->segments->len - 1];
+  g_assert (self->journal.segments->len > 0);
+  return self->journal.segments->pdata[self->journal.segments->len - 1];
 }
 
 EpQueueSegment *
 ep_journal_segment_find (EpQueue *self,
                          guint32  number)
 {
-  guint lo = 0, hi = self->segments->len;
+  guint lo = 0, hi = self->journal.segments->len;
 
   while (lo < hi)
     {
       guint mid = lo + (hi - lo) / 2;
-      EpQueueSegment *seg = self->segments->pdata[mid];
+      EpQueueSegment *seg = self->journal.segments->pdata[mid];
 
       if (seg->number == number)
         return seg;
@@ -378,9 +378,9 @@ mark_dirty (EpQueue        *self,
             EpQueueSegment *seg)
 {
   seg->dirty = TRUE;
-  if (self->dirty_since == 0)
+  if (self->journal.dirty_since == 0)
     {
-      self->dirty_since = g_get_monotonic_time ();
+      self->journal.dirty_since = g_get_monotonic_time ();
       g_cond_signal (&self->cond);
     }
 }
@@ -394,18 +394,18 @@ static void
 preallocate (EpQueue        *self,
              EpQueueSegment *seg)
 {
-  if (!self->sync_on_send || seg->prealloc_tried)
+  if (!self->journal.sync_on_send || seg->prealloc_tried)
     return;
   seg->prealloc_tried = TRUE;
-  if (seg->size >= self->segment_limit)
+  if (seg->size >= self->journal.segment_limit)
     return;
-  if (fallocate (seg->fd, 0, 0, self->segment_limit) != 0)
+  if (fallocate (seg->fd, 0, 0, self->journal.segment_limit) != 0)
     {
       g_debug ("cannot preallocate queue file %08x.journal: %s", seg->number,
                g_strerror (errno));
       return;
     }
-  seg->allocated = self->segment_limit;
+  seg->allocated = self->journal.segment_limit;
   seg->zeroed = seg->size;
   fill_request (self, seg);
 }
@@ -416,10 +416,10 @@ static void
 fill_request (EpQueue        *self,
               EpQueueSegment *seg)
 {
-  if (self->fill_wanted || seg->allocated <= seg->zeroed ||
+  if (self->journal.fill_wanted || seg->allocated <= seg->zeroed ||
       seg->zeroed >= seg->size + EP_JOURNAL_FILL_AHEAD)
     return;
-  self->fill_wanted = TRUE;
+  self->journal.fill_wanted = TRUE;
   g_cond_signal (&self->cond);
 }
 
@@ -443,16 +443,16 @@ ep_journal_fill_locked (EpQueue *self)
   guint n_iov = 0;
   int errsv = 0;
 
-  self->fill_wanted = FALSE;
-  if (self->segments->len == 0 || self->closed)
+  self->journal.fill_wanted = FALSE;
+  if (self->journal.segments->len == 0 || self->closed)
     return;
   seg = ep_journal_active_segment (self);
   from = MAX (seg->zeroed, seg->size);
   to = MIN (seg->allocated, from + EP_JOURNAL_FILL_CHUNK);
   if (!seg->writable || from >= to)
     return;
-  if (self->io_hook != NULL)
-    self->io_hook (self, EP_QUEUE_IO_FILL, self->io_hook_data);
+  if (self->journal.io_hook != NULL)
+    self->journal.io_hook (self, EP_QUEUE_IO_FILL, self->journal.io_hook_data);
   for (guint64 off = from; off < to; off += sizeof zeros)
     iov[n_iov++] = (struct iovec) { (void *) zeros, MIN (sizeof zeros, to - off) };
   if (!pwritev_all (seg->fd, iov, n_iov, from, &errsv))
@@ -470,7 +470,7 @@ ep_journal_fill_locked (EpQueue *self)
     g_debug ("cannot sync the zeros of queue file %08x.journal: %s", seg->number,
              g_strerror (errno));
   g_mutex_lock (&self->mutex);
-  if (self->segments->len > 0 && ep_journal_active_segment (self) == seg)
+  if (self->journal.segments->len > 0 && ep_journal_active_segment (self) == seg)
     fill_request (self, seg);
   ep_journal_segment_unref (seg);
 }
@@ -491,7 +491,7 @@ ep_journal_release_tail (EpQueue        *self,
 }
 
 /* Creates segment @number with its header and makes it the active one.
- * @number must be above every segment's (self->segments stays in number
+ * @number must be above every segment's (self->journal.segments stays in number
  * order, which ep_journal_segment_find() relies on): past ffffffff there
  * is no number left (ep-queue-restore.c renumbers a directory that reaches
  * it). */
@@ -507,14 +507,14 @@ ep_journal_create_segment (EpQueue  *self,
   EpQueueSegment *seg;
   int fd, errsv;
 
-  if (self->segments->len > 0 && number <= ep_journal_active_segment (self)->number)
+  if (self->journal.segments->len > 0 && number <= ep_journal_active_segment (self)->number)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "Cannot create queue file %s in %s: no segment number is left above "
-                   "%08x.journal", name, self->dir, ep_journal_active_segment (self)->number);
+                   "%08x.journal", name, self->journal.dir, ep_journal_active_segment (self)->number);
       return NULL;
     }
-  fd = openat (self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  fd = openat (self->journal.dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     {
       ep_journal_set_error (error, errno, "Cannot create queue file", name);
@@ -525,7 +525,7 @@ ep_journal_create_segment (EpQueue  *self,
   if (!pwritev_all (fd, &iov, 1, 0, &errsv))
     {
       ep_journal_set_error (error, errsv, "Cannot write queue file", name);
-      unlinkat (self->dir_fd, name, 0);
+      unlinkat (self->journal.dir_fd, name, 0);
       close (fd);
       return NULL;
     }
@@ -534,8 +534,8 @@ ep_journal_create_segment (EpQueue  *self,
   seg->size = EP_JOURNAL_HEADER_SIZE;
   seg->writable = TRUE;
   preallocate (self, seg);
-  g_ptr_array_add (self->segments, seg);
-  self->dir_dirty = TRUE;
+  g_ptr_array_add (self->journal.segments, seg);
+  self->journal.dir_dirty = TRUE;
   mark_dirty (self, seg);
   return seg;
 }
@@ -546,21 +546,21 @@ segment_for_frame (EpQueue  *self,
                    guint64   frame_len,
                    GError  **error)
 {
-  EpQueueSegment *seg = self->segments->len > 0 ? ep_journal_active_segment (self) : NULL;
+  EpQueueSegment *seg = self->journal.segments->len > 0 ? ep_journal_active_segment (self) : NULL;
 
   if (self->closed)
     {
-      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
+      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->journal.dir);
       return NULL;
     }
-  if (self->read_only)
+  if (self->journal.read_only)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
-                   "The queue %s was opened read-only", self->dir);
+                   "The queue %s was opened read-only", self->journal.dir);
       return NULL;
     }
   if (seg != NULL && seg->writable &&
-      (seg->size == EP_JOURNAL_HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
+      (seg->size == EP_JOURNAL_HEADER_SIZE || seg->size + frame_len <= self->journal.segment_limit))
     {
       preallocate (self, seg);  /* the active segment of a restored queue */
       return seg;
@@ -579,12 +579,12 @@ fault_injected (EpQueue      *self,
                 guint64       offset,
                 int          *errsv)
 {
-  if (self->fault_writes == 0)
+  if (self->journal.fault_writes == 0)
     return FALSE;
-  self->fault_writes--;
+  self->journal.fault_writes--;
   iov[1].iov_len /= 2;
   pwritev_all (fd, iov, 2, offset, errsv);
-  *errsv = self->fault_errno;
+  *errsv = self->journal.fault_errno;
   return TRUE;
 }
 
@@ -593,7 +593,7 @@ static void
 sync_pending_add (EpQueue        *self,
                   EpQueueSegment *seg)
 {
-  GPtrArray *pending = self->sync_pending;
+  GPtrArray *pending = self->journal.sync_pending;
 
   if (pending->len == 0 || pending->pdata[pending->len - 1] != seg)
     g_ptr_array_add (pending, ep_journal_segment_ref (seg));
@@ -630,13 +630,13 @@ ep_journal_reserve_frame (EpQueue         *self,
   w->payload_len = payload_len;
   w->offset = seg->size;
   w->frame_len = frame_len;
-  if (self->fault_writes > 0)
+  if (self->journal.fault_writes > 0)
     {
-      self->fault_writes--;
-      w->fault_errno = self->fault_errno;
+      self->journal.fault_writes--;
+      w->fault_errno = self->journal.fault_errno;
     }
   seg->size += frame_len;
-  self->writes_out++;
+  self->journal.writes_out++;
   return TRUE;
 }
 
@@ -649,8 +649,8 @@ ep_journal_write_reserved (EpQueue        *self,
   struct iovec iov[3];
   int errsv = 0;
 
-  if (self->io_hook != NULL)
-    self->io_hook (self, EP_QUEUE_IO_TOMBSTONE, self->io_hook_data);
+  if (self->journal.io_hook != NULL)
+    self->journal.io_hook (self, EP_QUEUE_IO_TOMBSTONE, self->journal.io_hook_data);
   iov[0] = (struct iovec) { &w->header, EP_JOURNAL_HEADER_SIZE };
   iov[1] = (struct iovec) { w->payload, w->payload_len };
   iov[2] = (struct iovec) { (void *) padding,
@@ -700,9 +700,9 @@ ep_journal_finish_reserved_locked (EpQueue         *self,
       mark_dirty (self, seg);
       fill_request (self, seg);
     }
-  g_assert (self->writes_out > 0);
-  if (--self->writes_out == 0)
-    g_cond_broadcast (&self->writes_cond);
+  g_assert (self->journal.writes_out > 0);
+  if (--self->journal.writes_out == 0)
+    g_cond_broadcast (&self->journal.writes_cond);
   ep_journal_segment_unref (seg);
   g_clear_pointer (&w->payload, g_free);
   memset (w, 0, sizeof *w);
@@ -713,8 +713,8 @@ ep_journal_finish_reserved_locked (EpQueue         *self,
 void
 ep_journal_wait_writes_locked (EpQueue *self)
 {
-  while (self->writes_out > 0)
-    g_cond_wait (&self->writes_cond, &self->mutex);
+  while (self->journal.writes_out > 0)
+    g_cond_wait (&self->journal.writes_cond, &self->mutex);
 }
 
 /* Appends one frame to the active segment with one pwritev(); on failure
@@ -736,10 +736,11 @@ ep_journal_write_frame (EpQueue       *self,
   seg = segment_for_frame (self, frame_len, error);
   if (seg == NULL)
     return NULL;
-  if (self->io_hook != NULL)
-    self->io_hook (self,
-                   header->type == EP_JOURNAL_FRAME_EVENT ? EP_QUEUE_IO_EVENT : EP_QUEUE_IO_TOMBSTONE,
-                   self->io_hook_data);
+  if (self->journal.io_hook != NULL)
+    self->journal.io_hook (self,
+                           header->type == EP_JOURNAL_FRAME_EVENT ? EP_QUEUE_IO_EVENT
+                                                                  : EP_QUEUE_IO_TOMBSTONE,
+                           self->journal.io_hook_data);
   iov[0] = (struct iovec) { header, EP_JOURNAL_HEADER_SIZE };
   iov[1] = (struct iovec) { (void *) payload, payload_len };
   iov[2] = (struct iovec) { (void *) padding, frame_len - EP_JOURNAL_HEADER_SIZE - payload_len };
@@ -758,7 +759,7 @@ ep_journal_write_frame (EpQueue       *self,
   seg->size += frame_len;
   /* sync_on_send: the appender waits for the group commit to sync its
    * event; the sync thread would only fdatasync the file again. */
-  if (self->sync_on_send && header->type == EP_JOURNAL_FRAME_EVENT)
+  if (self->journal.sync_on_send && header->type == EP_JOURNAL_FRAME_EVENT)
     sync_pending_add (self, seg);
   else
     mark_dirty (self, seg);
@@ -775,36 +776,36 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
                               GError  **error)
 {
   g_autoptr(GPtrArray) dirty = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
-  gboolean dir_dirty = self->dir_dirty;
+  gboolean dir_dirty = self->journal.dir_dirty;
   int errsv = 0;
 
   /* events whose group commit has not started yet (a close meanwhile) */
-  for (guint i = 0; i < self->sync_pending->len; i++)
-    ((EpQueueSegment *) self->sync_pending->pdata[i])->dirty = TRUE;
-  for (guint i = 0; i < self->segments->len; i++)
+  for (guint i = 0; i < self->journal.sync_pending->len; i++)
+    ((EpQueueSegment *) self->journal.sync_pending->pdata[i])->dirty = TRUE;
+  for (guint i = 0; i < self->journal.segments->len; i++)
     {
-      EpQueueSegment *seg = self->segments->pdata[i];
+      EpQueueSegment *seg = self->journal.segments->pdata[i];
 
       if (seg->dirty)
         g_ptr_array_add (dirty, ep_journal_segment_ref (seg));
       seg->dirty = FALSE;
     }
-  self->dir_dirty = FALSE;
-  self->dirty_since = 0;
+  self->journal.dir_dirty = FALSE;
+  self->journal.dirty_since = 0;
   g_mutex_unlock (&self->mutex);
 
-  if (self->io_hook != NULL && (dirty->len > 0 || dir_dirty))
-    self->io_hook (self, EP_QUEUE_IO_SYNC, self->io_hook_data);
+  if (self->journal.io_hook != NULL && (dirty->len > 0 || dir_dirty))
+    self->journal.io_hook (self, EP_QUEUE_IO_SYNC, self->journal.io_hook_data);
   for (guint i = 0; i < dirty->len; i++)
     if (fdatasync (((EpQueueSegment *) dirty->pdata[i])->fd) != 0 && errsv == 0)
       errsv = errno;
-  if (dir_dirty && fsync (self->dir_fd) != 0 && errsv == 0)
+  if (dir_dirty && fsync (self->journal.dir_fd) != 0 && errsv == 0)
     errsv = errno;
 
   g_mutex_lock (&self->mutex);
   if (errsv != 0)
     {
-      ep_journal_set_error (error, errsv, "Cannot sync queue directory", self->dir);
+      ep_journal_set_error (error, errsv, "Cannot sync queue directory", self->journal.dir);
       return FALSE;
     }
   return TRUE;
@@ -818,10 +819,10 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
 guint64
 ep_journal_sync_ticket (EpQueue *self)
 {
-  self->sync_next++;
-  if (self->sync_rejoin > 0 && --self->sync_rejoin == 0)
-    g_cond_broadcast (&self->sync_cond);  /* a leader may be waiting for it */
-  return self->sync_started + 1;
+  self->journal.sync_next++;
+  if (self->journal.sync_rejoin > 0 && --self->journal.sync_rejoin == 0)
+    g_cond_broadcast (&self->journal.sync_cond);  /* a leader may be waiting for it */
+  return self->journal.sync_started + 1;
 }
 
 /* Runs one sync for every waiting appender: fdatasyncs the segments written
@@ -830,45 +831,45 @@ ep_journal_sync_ticket (EpQueue *self)
 static void
 sync_lead (EpQueue *self)
 {
-  g_autoptr(GPtrArray) segments = g_steal_pointer (&self->sync_pending);
-  gboolean dir_dirty = self->dir_dirty;
-  guint64 number = ++self->sync_started;
+  g_autoptr(GPtrArray) segments = g_steal_pointer (&self->journal.sync_pending);
+  gboolean dir_dirty = self->journal.dir_dirty;
+  guint64 number = ++self->journal.sync_started;
   guint64 next_seq = self->next_seq;
   int errsv = 0;
 
   gint64 start = g_get_monotonic_time ();
 
-  self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
-  self->sync_running = TRUE;
-  self->sync_covered = self->sync_next;
-  self->sync_next = 0;
-  self->sync_rejoin = 0;
-  self->dir_dirty = FALSE;
+  self->journal.sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  self->journal.sync_running = TRUE;
+  self->journal.sync_covered = self->journal.sync_next;
+  self->journal.sync_next = 0;
+  self->journal.sync_rejoin = 0;
+  self->journal.dir_dirty = FALSE;
   g_mutex_unlock (&self->mutex);
 
-  if (self->sync_hook != NULL)
-    self->sync_hook (self, FALSE, next_seq, self->sync_hook_data);
+  if (self->journal.sync_hook != NULL)
+    self->journal.sync_hook (self, FALSE, next_seq, self->journal.sync_hook_data);
   for (guint i = 0; i < segments->len; i++)
     if (fdatasync (((EpQueueSegment *) segments->pdata[i])->fd) != 0 && errsv == 0)
       errsv = errno;
-  if (errsv == 0 && dir_dirty && fsync (self->dir_fd) != 0)
+  if (errsv == 0 && dir_dirty && fsync (self->journal.dir_fd) != 0)
     errsv = errno;
-  if (self->sync_hook != NULL && errsv == 0)
-    self->sync_hook (self, TRUE, next_seq, self->sync_hook_data);
+  if (self->journal.sync_hook != NULL && errsv == 0)
+    self->journal.sync_hook (self, TRUE, next_seq, self->journal.sync_hook_data);
 
   g_mutex_lock (&self->mutex);
   if (errsv != 0)
     {
-      self->dir_dirty |= dir_dirty;
-      self->sync_failed = number;
-      self->sync_errno = errsv;
+      self->journal.dir_dirty |= dir_dirty;
+      self->journal.sync_failed = number;
+      self->journal.sync_errno = errsv;
     }
-  self->sync_done = number;
-  self->sync_running = FALSE;
-  self->sync_duration = g_get_monotonic_time () - start;
-  self->sync_rejoin = self->sync_covered;  /* those that send again soon join the next */
-  self->sync_covered = 0;
-  g_cond_broadcast (&self->sync_cond);
+  self->journal.sync_done = number;
+  self->journal.sync_running = FALSE;
+  self->journal.sync_duration = g_get_monotonic_time () - start;
+  self->journal.sync_rejoin = self->journal.sync_covered;  /* those that send again soon join the next */
+  self->journal.sync_covered = 0;
+  g_cond_broadcast (&self->journal.sync_cond);
 }
 
 /* Before leading a sync: the appenders the previous sync released usually
@@ -880,10 +881,10 @@ static void
 sync_wait_for_rejoin (EpQueue *self)
 {
   gint64 deadline = g_get_monotonic_time () +
-                    MIN (self->sync_duration / 4, EP_JOURNAL_SYNC_REJOIN_MAX_US);
+                    MIN (self->journal.sync_duration / 4, EP_JOURNAL_SYNC_REJOIN_MAX_US);
 
-  while (self->sync_rejoin > 0 && !self->sync_running &&
-         g_cond_wait_until (&self->sync_cond, &self->mutex, deadline))
+  while (self->journal.sync_rejoin > 0 && !self->journal.sync_running &&
+         g_cond_wait_until (&self->journal.sync_cond, &self->mutex, deadline))
     ;
 }
 
@@ -901,11 +902,11 @@ ep_journal_sync_wait (EpQueue  *self,
   int errsv;
 
   g_mutex_lock (&self->mutex);
-  while (self->sync_done < ticket)
+  while (self->journal.sync_done < ticket)
     {
-      if (self->sync_running)
-        g_cond_wait (&self->sync_cond, &self->mutex);
-      else if (self->sync_rejoin > 0 && !waited)
+      if (self->journal.sync_running)
+        g_cond_wait (&self->journal.sync_cond, &self->mutex);
+      else if (self->journal.sync_rejoin > 0 && !waited)
         {
           sync_wait_for_rejoin (self);
           waited = TRUE;
@@ -913,11 +914,11 @@ ep_journal_sync_wait (EpQueue  *self,
       else
         sync_lead (self);
     }
-  ok = self->sync_failed < ticket;
-  errsv = self->sync_errno;
+  ok = self->journal.sync_failed < ticket;
+  errsv = self->journal.sync_errno;
   g_mutex_unlock (&self->mutex);
   if (!ok)
-    ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->dir);
+    ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->journal.dir);
   return ok;
 }
 
@@ -936,9 +937,9 @@ gboolean
 ep_journal_sync_dir (EpQueue  *self,
                      GError  **error)
 {
-  if (fsync (self->dir_fd) == 0)
+  if (fsync (self->journal.dir_fd) == 0)
     return TRUE;
-  ep_journal_set_error (error, errno, "Cannot sync queue directory", self->dir);
+  ep_journal_set_error (error, errno, "Cannot sync queue directory", self->journal.dir);
   return FALSE;
 }
 
@@ -951,7 +952,7 @@ ep_journal_unlink_segment (EpQueue  *self,
   g_autofree char *name = ep_journal_segment_name (number);
   g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
 
-  if (unlinkat (self->dir_fd, tmp ? tmp_name : name, 0) != 0 && errno != ENOENT)
+  if (unlinkat (self->journal.dir_fd, tmp ? tmp_name : name, 0) != 0 && errno != ENOENT)
     {
       ep_journal_set_error (error, errno, "Cannot delete queue file", tmp ? tmp_name : name);
       return FALSE;
@@ -965,7 +966,7 @@ ep_journal_unlink (EpQueue     *self,
                    const char  *name,
                    GError     **error)
 {
-  if (unlinkat (self->dir_fd, name, 0) == 0 || errno == ENOENT)
+  if (unlinkat (self->journal.dir_fd, name, 0) == 0 || errno == ENOENT)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot delete queue file", name);
   return FALSE;
@@ -981,7 +982,7 @@ ep_journal_open_segment (EpQueue     *self,
   struct stat st;
   int fd;
 
-  fd = openat (self->dir_fd, name, (self->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  fd = openat (self->journal.dir_fd, name, (self->journal.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd < 0 || fstat (fd, &st) != 0)
     {
       ep_journal_set_error (error, errno, "Cannot open queue file", name);
@@ -1004,7 +1005,7 @@ ep_journal_truncate (EpQueue         *self,
   if (ftruncate (seg->fd, size) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot cut a torn record off a queue file in",
-                        self->dir);
+                        self->journal.dir);
   return FALSE;
 }
 
@@ -1019,7 +1020,7 @@ ep_journal_create_tmp (EpQueue  *self,
   g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
   int fd;
 
-  fd = openat (self->dir_fd, tmp_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fd = openat (self->journal.dir_fd, tmp_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     ep_journal_set_error (error, errno, "Cannot create queue file", tmp_name);
   return fd;
@@ -1053,7 +1054,7 @@ ep_journal_rename_tmp (EpQueue  *self,
   g_autofree char *name = ep_journal_segment_name (number);
   g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
 
-  if (renameat (self->dir_fd, tmp_name, self->dir_fd, name) == 0)
+  if (renameat (self->journal.dir_fd, tmp_name, self->journal.dir_fd, name) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot rename", tmp_name);
   return FALSE;
@@ -1070,7 +1071,7 @@ ep_journal_rename_segment (EpQueue  *self,
   g_autofree char *from_name = ep_journal_segment_name (from);
   g_autofree char *to_name = ep_journal_segment_name (to);
 
-  if (renameat2 (self->dir_fd, from_name, self->dir_fd, to_name, RENAME_NOREPLACE) == 0)
+  if (renameat2 (self->journal.dir_fd, from_name, self->journal.dir_fd, to_name, RENAME_NOREPLACE) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot rename", from_name);
   return FALSE;
@@ -1130,7 +1131,7 @@ gboolean
 ep_journal_open_dir (EpQueue  *self,
                      GError  **error)
 {
-  return open_and_lock (self->dir, &self->dir_fd, &self->lock_fd, error);
+  return open_and_lock (self->journal.dir, &self->journal.dir_fd, &self->journal.lock_fd, error);
 }
 
 /* ep_queue_open_read_only(): opens an existing directory, takes no lock. */
@@ -1138,10 +1139,10 @@ gboolean
 ep_journal_open_dir_read_only (EpQueue  *self,
                                GError  **error)
 {
-  self->dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (self->dir_fd >= 0)
+  self->journal.dir_fd = open (self->journal.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (self->journal.dir_fd >= 0)
     return TRUE;
-  ep_journal_set_error (error, errno, "Cannot open queue directory", self->dir);
+  ep_journal_set_error (error, errno, "Cannot open queue directory", self->journal.dir);
   return FALSE;
 }
 
@@ -1152,8 +1153,8 @@ dir_lost (EpQueue *self)
 {
   struct stat open_st, path_st;
 
-  return fstat (self->dir_fd, &open_st) != 0 || open_st.st_nlink == 0 ||
-         stat (self->dir, &path_st) != 0 ||
+  return fstat (self->journal.dir_fd, &open_st) != 0 || open_st.st_nlink == 0 ||
+         stat (self->journal.dir, &path_st) != 0 ||
          open_st.st_dev != path_st.st_dev || open_st.st_ino != path_st.st_ino;
 }
 
@@ -1164,9 +1165,9 @@ ep_journal_storage_lost (EpQueue *self)
 {
   if (dir_lost (self))
     return TRUE;
-  for (guint i = 0; i < self->segments->len; i++)
+  for (guint i = 0; i < self->journal.segments->len; i++)
     {
-      EpQueueSegment *seg = self->segments->pdata[i];
+      EpQueueSegment *seg = self->journal.segments->pdata[i];
       struct stat st;
 
       if (fstat (seg->fd, &st) != 0 || st.st_nlink == 0)
@@ -1185,12 +1186,12 @@ ep_journal_reopen_dir (EpQueue  *self,
 
   if (!dir_lost (self))
     return TRUE;
-  if (!open_and_lock (self->dir, &dir_fd, &lock_fd, error))
+  if (!open_and_lock (self->journal.dir, &dir_fd, &lock_fd, error))
     return FALSE;
   ep_journal_unlock (self);
   ep_journal_close_dir (self);
-  self->dir_fd = dir_fd;
-  self->lock_fd = lock_fd;
+  self->journal.dir_fd = dir_fd;
+  self->journal.lock_fd = lock_fd;
   return TRUE;
 }
 
@@ -1207,9 +1208,9 @@ ep_journal_move_aside (EpQueue     *self,
                                       g_strdup_printf ("%s.%u.odd", name, i);
       struct stat st;
 
-      if (fstatat (self->dir_fd, odd, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      if (fstatat (self->journal.dir_fd, odd, &st, AT_SYMLINK_NOFOLLOW) == 0)
         continue;
-      if (renameat (self->dir_fd, name, self->dir_fd, odd) == 0)
+      if (renameat (self->journal.dir_fd, name, self->journal.dir_fd, odd) == 0)
         return TRUE;
       break;
     }
@@ -1221,16 +1222,16 @@ ep_journal_move_aside (EpQueue     *self,
 void
 ep_journal_unlock (EpQueue *self)
 {
-  if (self->lock_fd >= 0)
-    close (self->lock_fd);
-  self->lock_fd = -1;
+  if (self->journal.lock_fd >= 0)
+    close (self->journal.lock_fd);
+  self->journal.lock_fd = -1;
 }
 
 /* Closes the directory opened by ep_journal_open_dir() (finalize). */
 void
 ep_journal_close_dir (EpQueue *self)
 {
-  if (self->dir_fd >= 0)
-    close (self->dir_fd);
-  self->dir_fd = -1;
+  if (self->journal.dir_fd >= 0)
+    close (self->journal.dir_fd);
+  self->journal.dir_fd = -1;
 }

@@ -25,9 +25,9 @@ ep_queue_sealed_bytes (EpQueue *self,
                        guint64 *live)
 {
   *total = *live = 0;
-  for (guint i = 0; i + 1 < self->segments->len; i++)
+  for (guint i = 0; i + 1 < self->journal.segments->len; i++)
     {
-      EpQueueSegment *seg = self->segments->pdata[i];
+      EpQueueSegment *seg = self->journal.segments->pdata[i];
 
       *total += seg->size;
       *live += seg->live_frame_bytes;
@@ -40,7 +40,7 @@ compaction_worthwhile (EpQueue *self)
   guint64 total, live;
 
   ep_queue_sealed_bytes (self, &total, &live);
-  return total - live > MAX (live, self->segment_limit) && live <= EP_QUEUE_MAX_COMPACTION_BYTES;
+  return total - live > MAX (live, self->journal.segment_limit) && live <= EP_QUEUE_MAX_COMPACTION_BYTES;
 }
 
 gboolean
@@ -48,9 +48,9 @@ ep_queue_reclaim_possible (EpQueue *self)
 {
   EpQueueSegment *oldest;
 
-  if (self->segments->len < 2)
+  if (self->journal.segments->len < 2)
     return FALSE;
-  oldest = self->segments->pdata[0];
+  oldest = self->journal.segments->pdata[0];
   return oldest->live == 0 || compaction_worthwhile (self);
 }
 
@@ -62,10 +62,10 @@ delete_dead_segments (EpQueue  *self,
   gboolean ok = TRUE;
 
   g_mutex_lock (&self->mutex);
-  while (ok && self->segments->len >= 2 &&
-         ((EpQueueSegment *) self->segments->pdata[0])->live == 0)
+  while (ok && self->journal.segments->len >= 2 &&
+         ((EpQueueSegment *) self->journal.segments->pdata[0])->live == 0)
     {
-      EpQueueSegment *seg = g_ptr_array_steal_index (self->segments, 0);
+      EpQueueSegment *seg = g_ptr_array_steal_index (self->journal.segments, 0);
 
       g_mutex_unlock (&self->mutex);
       ok = ep_journal_unlink_segment (self, seg->number, FALSE, error) &&
@@ -107,18 +107,18 @@ compact_snapshot (EpQueue    *self,
                   CompactJob *job)
 {
   EpQueueSegment *last;
-  guint n_sealed = self->segments->len - 1;
+  guint n_sealed = self->journal.segments->len - 1;
   guint64 live = 0;
 
   if (n_sealed == 0 || (!force && !compaction_worthwhile (self)))
     return FALSE;
-  last = self->segments->pdata[n_sealed - 1];
+  last = self->journal.segments->pdata[n_sealed - 1];
   /* every event below the active segment's base seq is in a sealed segment:
    * the new file holds all of those that live (see ep-queue-restore.c) */
   job->base_seq = ep_journal_active_segment (self)->base_seq;
   job->sealed = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
   for (guint i = 0; i < n_sealed; i++)
-    g_ptr_array_add (job->sealed, ep_journal_segment_ref (self->segments->pdata[i]));
+    g_ptr_array_add (job->sealed, ep_journal_segment_ref (self->journal.segments->pdata[i]));
   job->items = g_array_new (FALSE, FALSE, sizeof (CompactItem));
   for (gsize i = 0; i < self->index.len; i++)
     {
@@ -217,10 +217,10 @@ compact_install (EpQueue    *self,
     }
   for (guint i = 0; i < job->sealed->len; i++)
     {
-      g_assert (self->segments->pdata[0] == job->sealed->pdata[i]);
-      g_ptr_array_add (old, g_ptr_array_steal_index (self->segments, 0));
+      g_assert (self->journal.segments->pdata[0] == job->sealed->pdata[i]);
+      g_ptr_array_add (old, g_ptr_array_steal_index (self->journal.segments, 0));
     }
-  g_ptr_array_insert (self->segments, 0, seg);
+  g_ptr_array_insert (self->journal.segments, 0, seg);
   return old;
 }
 
@@ -288,10 +288,10 @@ ep_queue_reclaim (EpQueue   *self,
   g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (self->read_only)
+  if (self->journal.read_only)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
-                   "The queue %s was opened read-only", self->dir);
+                   "The queue %s was opened read-only", self->journal.dir);
       return FALSE;
     }
   g_mutex_lock (&self->maintenance_mutex);
@@ -322,6 +322,6 @@ ep_queue_compact_bad_bytes (EpQueue *self)
       return;
     }
   g_message ("Queue %s: cannot compact away corrupt records (retrying in a minute): %s",
-             self->dir, error->message);
+             self->journal.dir, error->message);
   self->reclaim_not_before = g_get_monotonic_time () + EP_QUEUE_RECLAIM_RETRY_US;
 }

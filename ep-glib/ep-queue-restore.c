@@ -124,10 +124,10 @@ restore_open_file (EpQueue     *self,
   g_autoptr(GError) local_error = NULL;
 
   file.fd = ep_journal_open_segment (self, name, &file.size, &local_error);
-  if (file.fd < 0 && self->read_only)
+  if (file.fd < 0 && self->journal.read_only)
     {
       /* the owner may have deleted it (compaction) since the listing */
-      g_debug ("Queue %s: skipping %s: %s", self->dir, name, local_error->message);
+      g_debug ("Queue %s: skipping %s: %s", self->journal.dir, name, local_error->message);
       return TRUE;
     }
   if (file.fd < 0)
@@ -148,7 +148,7 @@ is_odd_file (EpQueue    *self,
 {
   struct stat st;
 
-  if (fstatat (self->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+  if (fstatat (self->journal.dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return FALSE;  /* gone, or unreadable: opening it says why */
   return !S_ISREG (st.st_mode) || (guint64) st.st_size >= G_MAXUINT32 - EP_JOURNAL_MAX_RECORD_LEN;
 }
@@ -163,7 +163,7 @@ restore_list_files (EpQueue  *self,
   const char *name;
   guint32 number;
 
-  dir = g_dir_open (self->dir, 0, &local_error);
+  dir = g_dir_open (self->journal.dir, 0, &local_error);
   if (dir == NULL)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE, "Cannot read queue directory: %s",
@@ -211,7 +211,7 @@ restore_read_header (EpQueue      *self,
                    "Queue file %s/%08x.journal was written by a newer version of "
                    "ep-glib (format %u; this version reads format %u); it is left "
                    "untouched: use a newer ep-glib or another queue directory",
-                   self->dir, file->disk_number, GUINT32_FROM_LE (h.version),
+                   self->journal.dir, file->disk_number, GUINT32_FROM_LE (h.version),
                    EP_JOURNAL_FORMAT_VERSION);
       return FALSE;
     }
@@ -355,7 +355,7 @@ newer_frame_error (EpQueue  *self,
                "Queue file %s/%08x.journal holds a record written by a newer "
                "version of ep-glib (at offset %" G_GSIZE_FORMAT "); it is left "
                "untouched: use a newer ep-glib or another queue directory",
-               self->dir, number, off);
+               self->journal.dir, number, off);
   return FALSE;
 }
 
@@ -401,7 +401,7 @@ map_file (EpQueue  *self,
 
   if (data != MAP_FAILED)
     return data;
-  ep_journal_set_error (error, errno, "Cannot read queue file in", self->dir);
+  ep_journal_set_error (error, errno, "Cannot read queue file in", self->journal.dir);
   return NULL;
 }
 
@@ -540,7 +540,7 @@ restore_segment (EpQueue      *self,
   file->fd = -1;
   file->seg = seg;
   seg->base_seq = file->state == HEADER_VALID ? file->base_seq : 0;
-  g_ptr_array_add (self->segments, seg);
+  g_ptr_array_add (self->journal.segments, seg);
   if (file->state == HEADER_CORRUPT)
     {
       self->discarded++;
@@ -695,7 +695,7 @@ restore_apply (EpQueue  *self,
       if (ep_journal_move_aside (self, rs->odd_names->pdata[i], &local_error))
         rs->dir_changed = TRUE;
       else
-        g_message ("Queue %s: %s", self->dir, local_error->message);
+        g_message ("Queue %s: %s", self->journal.dir, local_error->message);
     }
   /* after the odd files went: a new number may be one of theirs */
   for (guint i = 0; i < rs->files->len; i++)
@@ -707,7 +707,7 @@ restore_apply (EpQueue  *self,
       if (!ep_journal_rename_segment (self, file->disk_number, file->number, error))
         return FALSE;
       g_message ("Queue %s: renamed %08x.journal to %08x.journal (no segment number is "
-                 "left above it)", self->dir, file->disk_number, file->number);
+                 "left above it)", self->journal.dir, file->disk_number, file->number);
       rs->dir_changed = TRUE;
     }
   return TRUE;
@@ -772,7 +772,7 @@ restore_remove_feral (EpQueue *self,
   if (!ep_queue_remove_locked (self, (const guint64 *) (gpointer) rs->feral_seqs->data,
                                rs->feral_seqs->len, &error))
     g_message ("Queue %s: cannot persist the removal of %u feral event(s): %s",
-               self->dir, rs->feral_seqs->len, error->message);
+               self->journal.dir, rs->feral_seqs->len, error->message);
 }
 
 /* With the mutex held: rebuilds the queue from the directory. */
@@ -788,7 +788,7 @@ ep_queue_restore (EpQueue             *self,
   restore_init (&rs, feral_names);
   if (!restore_list_files (self, &rs, error) || !restore_read_headers (self, &rs, error))
     return FALSE;
-  if (!self->read_only)
+  if (!self->journal.read_only)
     restore_renumber (&rs);  /* a snapshot creates no segment */
   for (guint i = 0; i < rs.files->len; i++)
     {
@@ -804,7 +804,7 @@ ep_queue_restore (EpQueue             *self,
   merge_late (self, &rs);
   apply_early_tombstones (self, &rs);
   self->next_seq = MAX (rs.max_seq + 1, base_seq);
-  if (self->read_only)
+  if (self->journal.read_only)
     {
       /* a snapshot: nothing is cut, deleted, moved or created */
       ep_queue_tidy_index (self);
@@ -813,7 +813,7 @@ ep_queue_restore (EpQueue             *self,
   if (!restore_apply (self, &rs, error))
     return FALSE;
 
-  if (self->segments->len == 0 || !ep_journal_active_segment (self)->writable)
+  if (self->journal.segments->len == 0 || !ep_journal_active_segment (self)->writable)
     {
       if (ep_journal_create_segment (self, next_number, 0, error) == NULL)
         return FALSE;
@@ -829,13 +829,13 @@ ep_queue_restore (EpQueue             *self,
   self->compaction_wanted = rs.bad_bytes;
   if (self->discarded > 0)
     g_message ("Queue %s: discarded %u corrupt or torn record(s) while restoring",
-               self->dir, self->discarded);
+               self->journal.dir, self->discarded);
   if (self->duplicates > 0)
     g_message ("Queue %s: skipped %" G_GUINT64_FORMAT " copies of records restored from "
-               "other files (files copied or renamed by hand?)", self->dir, self->duplicates);
+               "other files (files copied or renamed by hand?)", self->journal.dir, self->duplicates);
   if (self->moved_aside > 0)
     g_message ("Queue %s: moved %u file(s) aside (renamed *.odd) that are named like "
-               "segments but are not segment files", self->dir, self->moved_aside);
+               "segments but are not segment files", self->journal.dir, self->moved_aside);
   return TRUE;
 }
 
@@ -913,9 +913,9 @@ rescue_install (EpQueue        *self,
       seg->live++;
       seg->live_frame_bytes += EP_JOURNAL_FRAME_SIZE (e->length);
     }
-  while (self->segments->len > 1)
+  while (self->journal.segments->len > 1)
     {
-      EpQueueSegment *old = g_ptr_array_steal_index (self->segments, 0);
+      EpQueueSegment *old = g_ptr_array_steal_index (self->journal.segments, 0);
 
       ep_journal_unlink_segment (self, old->number, FALSE, NULL);
       ep_journal_segment_unref (old);
@@ -946,7 +946,7 @@ ep_queue_rescue_locked (EpQueue  *self,
       !ep_journal_sync_file (seg->fd, name, error) ||
       !ep_journal_sync_dir (self, error))
     {
-      g_ptr_array_remove_index (self->segments, self->segments->len - 1);
+      g_ptr_array_remove_index (self->journal.segments, self->journal.segments->len - 1);
       ep_journal_unlink_segment (self, number, FALSE, NULL);
       return FALSE;
     }

@@ -24,7 +24,7 @@ blob_path (EpQueue    *self,
 {
   g_assert (name != NULL && *name != '\0' && strchr (name, '/') == NULL);
 
-  return g_build_filename (self->dir, name, NULL);
+  return g_build_filename (self->journal.dir, name, NULL);
 }
 
 /* Without the mutex: the monitor asks on the main context, with its own
@@ -32,7 +32,7 @@ blob_path (EpQueue    *self,
 gboolean
 ep_queue_state_is_writable (EpQueue *self)
 {
-  return !self->read_only && !g_atomic_int_get (&self->published_closed);
+  return !self->journal.read_only && !g_atomic_int_get (&self->published_closed);
 }
 
 GBytes *
@@ -68,7 +68,7 @@ ep_queue_state_save (EpQueue     *self,
   if (!ep_queue_state_is_writable (self))
     {
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED,
-                   "The queue %s is closed or read-only: %s not saved", self->dir, name);
+                   "The queue %s is closed or read-only: %s not saved", self->journal.dir, name);
       return FALSE;
     }
   if (!g_file_set_contents_full (path, data, len,
@@ -92,7 +92,7 @@ ep_queue_state_move_aside (EpQueue     *self,
   if (!ep_queue_state_is_writable (self))
     {
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED,
-                   "The queue %s is closed or read-only: %s not moved", self->dir, name);
+                   "The queue %s is closed or read-only: %s not moved", self->journal.dir, name);
       return FALSE;
     }
   if (g_rename (path, aside) != 0)

@@ -55,11 +55,11 @@ ep_queue_remove_begin_locked (EpQueue        *self,
   EpJournalFrameHeader h;
 
   memset (w, 0, sizeof *w);
-  if (self->read_only)
+  if (self->journal.read_only)
     {
       g_free (payload);
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
-                   "The queue %s was opened read-only", self->dir);
+                   "The queue %s was opened read-only", self->journal.dir);
       return FALSE;
     }
 
@@ -142,7 +142,7 @@ remove_unlocked (EpQueue        *self,
   if (self->closed)
     {
       g_mutex_unlock (&self->mutex);
-      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
+      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->journal.dir);
       return FALSE;
     }
   ok = ep_queue_remove_begin_locked (self, seqs, n_seqs, &w, error);
@@ -190,7 +190,7 @@ check_storage_locked (EpQueue *self)
       if (!ep_journal_storage_lost (self))
         return;
       g_message ("Queue %s: the directory or a file in it was deleted; storing the "
-                 "%" G_GUINT64_FORMAT " queued event(s) again", self->dir, self->n_live);
+                 "%" G_GUINT64_FORMAT " queued event(s) again", self->journal.dir, self->n_live);
       self->storage_lost = TRUE;
       self->storing_failing = TRUE;
       self->append_failures++;
@@ -199,16 +199,16 @@ check_storage_locked (EpQueue *self)
   if (ep_queue_rescue_locked (self, &error))
     {
       g_message ("Queue %s: the %" G_GUINT64_FORMAT " queued event(s) are stored again",
-                 self->dir, self->n_live);
+                 self->journal.dir, self->n_live);
       self->storage_lost = FALSE;
       self->storing_failing = FALSE;
       ep_queue_publish_locked (self);
     }
   else if (first)  /* retried every EP_QUEUE_STORAGE_CHECK_US: said once */
     g_message ("Queue %s: cannot store the queued events again (retrying): %s",
-               self->dir, error->message);
+               self->journal.dir, error->message);
   else
-    g_debug ("Queue %s: cannot store the queued events again: %s", self->dir, error->message);
+    g_debug ("Queue %s: cannot store the queued events again: %s", self->journal.dir, error->message);
 }
 
 /* With the mutex held. */
@@ -245,11 +245,11 @@ sync_thread_main (gpointer data)
     {
       if (storage_check_wanted (self) && g_get_monotonic_time () >= self->storage_check_due)
         maybe_check_storage (self);
-      else if (self->fill_wanted)
+      else if (self->journal.fill_wanted)
         ep_journal_fill_locked (self);
-      else if (self->dirty_since != 0)
+      else if (self->journal.dirty_since != 0)
         {
-          gint64 due = self->dirty_since + EP_JOURNAL_SYNC_DELAY_US;
+          gint64 due = self->journal.dirty_since + EP_JOURNAL_SYNC_DELAY_US;
           g_autoptr(GError) error = NULL;
 
           if (g_get_monotonic_time () < due)
@@ -302,7 +302,7 @@ ep_queue_finalize (GObject *object)
   EpQueue *self = EP_QUEUE (object);
 
   ep_queue_index_clear (&self->index);
-  g_clear_pointer (&self->segments, g_ptr_array_unref);
+  g_clear_pointer (&self->journal.segments, g_ptr_array_unref);
   g_clear_pointer (&self->consent_drops, g_hash_table_unref);
   g_clear_pointer (&self->expired_drops, g_hash_table_unref);
   for (guint i = 0; i < G_N_ELEMENTS (self->settled_ids); i++)
@@ -311,11 +311,11 @@ ep_queue_finalize (GObject *object)
   g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
   g_mutex_clear (&self->oldest_lock);
   ep_journal_close_dir (self);
-  g_free (self->dir);
-  g_clear_pointer (&self->sync_pending, g_ptr_array_unref);
+  g_free (self->journal.dir);
+  g_clear_pointer (&self->journal.sync_pending, g_ptr_array_unref);
   g_cond_clear (&self->cond);
-  g_cond_clear (&self->sync_cond);
-  g_cond_clear (&self->writes_cond);
+  g_cond_clear (&self->journal.sync_cond);
+  g_cond_clear (&self->journal.writes_cond);
   g_mutex_clear (&self->mutex);
   g_mutex_clear (&self->maintenance_mutex);
 
@@ -334,11 +334,11 @@ ep_queue_class_init (EpQueueClass *klass)
 static void
 ep_queue_init (EpQueue *self)
 {
-  self->dir_fd = -1;
-  self->lock_fd = -1;
+  self->journal.dir_fd = -1;
+  self->journal.lock_fd = -1;
   self->next_seq = 1;
-  self->segment_limit = EP_JOURNAL_MAX_SEGMENT_LIMIT;
-  self->segments = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  self->journal.segment_limit = EP_JOURNAL_MAX_SEGMENT_LIMIT;
+  self->journal.segments = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
   ep_queue_index_init (&self->index);
   g_mutex_init (&self->mutex);
   g_mutex_init (&self->maintenance_mutex);
@@ -347,9 +347,9 @@ ep_queue_init (EpQueue *self)
   self->oldest_seq = G_MAXUINT64;
   self->published_first_seq = G_MAXUINT64;
   g_cond_init (&self->cond);
-  g_cond_init (&self->sync_cond);
-  g_cond_init (&self->writes_cond);
-  self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  g_cond_init (&self->journal.sync_cond);
+  g_cond_init (&self->journal.writes_cond);
+  self->journal.sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -378,12 +378,12 @@ ep_queue_open (const char          *dir,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   self = g_object_new (EP_TYPE_QUEUE, NULL);
-  self->dir = g_strdup (dir);
+  self->journal.dir = g_strdup (dir);
   self->max_bytes = max_bytes;
-  self->sync_on_send = sync_on_send;
+  self->journal.sync_on_send = sync_on_send;
   if (max_bytes > 0)
-    self->segment_limit = CLAMP (max_bytes / 4, EP_JOURNAL_MIN_SEGMENT_LIMIT,
-                                 EP_JOURNAL_MAX_SEGMENT_LIMIT);
+    self->journal.segment_limit = CLAMP (max_bytes / 4, EP_JOURNAL_MIN_SEGMENT_LIMIT,
+                                         EP_JOURNAL_MAX_SEGMENT_LIMIT);
   if (!ep_journal_open_dir (self, error))
     return NULL;
 
@@ -415,8 +415,8 @@ ep_queue_open_read_only (const char  *dir,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   self = g_object_new (EP_TYPE_QUEUE, NULL);
-  self->dir = g_strdup (dir);
-  self->read_only = TRUE;
+  self->journal.dir = g_strdup (dir);
+  self->journal.read_only = TRUE;
   if (!ep_journal_open_dir_read_only (self, error))
     return NULL;
 
@@ -446,14 +446,14 @@ append_locked (EpQueue       *self,
 
   if (self->closed)
     {
-      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
+      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->journal.dir);
       return NULL;
     }
   if (self->storage_lost)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "The queue directory %s was deleted and cannot be created again",
-                   self->dir);
+                   self->journal.dir);
       return NULL;
     }
   if (self->max_bytes > 0 && self->live_bytes + logical_size > self->max_bytes)
@@ -538,13 +538,13 @@ ep_queue_append (EpQueue       *self,
                        error);
   /* Recorded in append order, inside the same critical section. */
   note_append_result_locked (self, seg != NULL);
-  if (seg != NULL && self->sync_on_send)
+  if (seg != NULL && self->journal.sync_on_send)
     ticket = ep_journal_sync_ticket (self);
   g_mutex_unlock (&self->mutex);
 
   if (seg == NULL)
     return FALSE;
-  if (!self->sync_on_send)
+  if (!self->journal.sync_on_send)
     return TRUE;
   ok = sync_appended (self, ticket, seq, error);
   if (!ok)
@@ -711,7 +711,7 @@ read_jobs (EpQueue   *self,
     return;
 
   g_message ("Queue %s: discarded %u record(s) that could not be read back",
-             self->dir, bad->len);
+             self->journal.dir, bad->len);
   g_mutex_lock (&self->mutex);
   self->discarded += bad->len;
   ep_queue_publish_locked (self);
@@ -1114,7 +1114,7 @@ hand_out (EpQueue  *self,
   if (blocked->len > 0 && (!ok || !ep_queue_remove_finish (self, &w, &error)))
     g_message ("Queue %s: cannot persist the removal of %u event(s) of a blocked consent "
                "category (they may come back after a restart): %s",
-               self->dir, blocked->len, error->message);
+               self->journal.dir, blocked->len, error->message);
   read_jobs (self, jobs, items, take);
   if (blocked->len > 0)
     drop_blocked (self, blocked);
@@ -1208,7 +1208,7 @@ ep_queue_release (EpQueue       *self,
   if (!ok || !ep_queue_remove_finish (self, &w, &error))
     g_message ("Queue %s: cannot persist the removal of %u event(s) of a revoked consent "
                "category (the revocation record still applies at the next start): %s",
-               self->dir, revoked->len, error->message);
+               self->journal.dir, revoked->len, error->message);
   drop_blocked (self, revoked);
 }
 
@@ -1334,7 +1334,7 @@ ep_queue_get_dir (EpQueue *self)
 {
   g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
 
-  return self->dir;
+  return self->journal.dir;
 }
 
 guint64
@@ -1345,8 +1345,8 @@ ep_queue_get_disk_usage (EpQueue *self)
   g_return_val_if_fail (EP_IS_QUEUE (self), 0);
 
   g_mutex_lock (&self->mutex);
-  for (guint i = 0; i < self->segments->len; i++)
-    total += ((EpQueueSegment *) self->segments->pdata[i])->size;
+  for (guint i = 0; i < self->journal.segments->len; i++)
+    total += ((EpQueueSegment *) self->journal.segments->pdata[i])->size;
   g_mutex_unlock (&self->mutex);
   return total;
 }
@@ -1358,7 +1358,7 @@ ep_queue_set_segment_size (EpQueue *self,
   g_return_if_fail (EP_IS_QUEUE (self));
 
   g_mutex_lock (&self->mutex);
-  self->segment_limit = CLAMP (bytes, 2 * EP_JOURNAL_HEADER_SIZE, EP_JOURNAL_MAX_SEGMENT_LIMIT);
+  self->journal.segment_limit = CLAMP (bytes, 2 * EP_JOURNAL_HEADER_SIZE, EP_JOURNAL_MAX_SEGMENT_LIMIT);
   g_mutex_unlock (&self->mutex);
 }
 
@@ -1371,8 +1371,8 @@ ep_queue_set_fault_injection (EpQueue *self,
   g_return_if_fail (errsv > 0 || n_writes == 0);
 
   g_mutex_lock (&self->mutex);
-  self->fault_errno = errsv;
-  self->fault_writes = n_writes;
+  self->journal.fault_errno = errsv;
+  self->journal.fault_writes = n_writes;
   g_mutex_unlock (&self->mutex);
 }
 
@@ -1384,8 +1384,8 @@ ep_queue_set_sync_hook (EpQueue         *self,
   g_return_if_fail (EP_IS_QUEUE (self));
 
   g_mutex_lock (&self->mutex);
-  self->sync_hook = hook;
-  self->sync_hook_data = user_data;
+  self->journal.sync_hook = hook;
+  self->journal.sync_hook_data = user_data;
   g_mutex_unlock (&self->mutex);
 }
 
@@ -1397,8 +1397,8 @@ ep_queue_set_io_hook (EpQueue       *self,
   g_return_if_fail (EP_IS_QUEUE (self));
 
   g_mutex_lock (&self->mutex);
-  self->io_hook = hook;
-  self->io_hook_data = user_data;
+  self->journal.io_hook = hook;
+  self->journal.io_hook_data = user_data;
   g_mutex_unlock (&self->mutex);
 }
 
@@ -1459,10 +1459,10 @@ ep_queue_close (EpQueue *self)
   ep_journal_wait_writes_locked (self);
   if (!ep_journal_sync_dirty_locked (self, &error))
     g_message ("Closing queue: %s", error->message);
-  if (self->segments->len > 0)
+  if (self->journal.segments->len > 0)
     ep_journal_release_tail (self, ep_journal_active_segment (self));
-  g_ptr_array_set_size (self->segments, 0);
-  g_ptr_array_set_size (self->sync_pending, 0);
+  g_ptr_array_set_size (self->journal.segments, 0);
+  g_ptr_array_set_size (self->journal.sync_pending, 0);
   ep_queue_index_clear (&self->index);
   ep_queue_index_init (&self->index);
   g_mutex_lock (&self->oldest_lock);
