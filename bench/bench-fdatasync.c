@@ -12,7 +12,7 @@
  * (bench_fdatasync_count (), before and after each sync-on-send run), to
  * say how many sends one fdatasync covered.
  *
- * Why not the queue's test hook (ep_queue_set_sync_hook ())? It fires once
+ * Why not the queue's test hook (ep_queue_set_sync_hook_for_testing ())? It fires once
  * per group commit, while table 2b counts fdatasync calls: a commit that
  * spans two segments syncs two files, and the sync thread's syncs of the
  * zeros ahead of the log are no group commits (with one sending thread they

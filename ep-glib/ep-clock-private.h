@@ -99,8 +99,8 @@ gboolean  ep_clock_offset_is_plausible (gint64   offset_ms,
 gint64    ep_clock_get_offset_ms   (EpClock     *self);
 /* The median of the current samples that are no outliers (0 when there
  * are none). */
-gint64    ep_clock_get_estimate_ms (EpClock     *self);
-guint     ep_clock_get_n_samples   (EpClock     *self);
+gint64    ep_clock_get_estimate_ms_for_testing (EpClock     *self);
+guint     ep_clock_get_n_samples_for_testing (EpClock     *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpClock, ep_clock_free)
 

@@ -151,7 +151,7 @@ collect_trusted (EpClock *self,
 }
 
 gint64
-ep_clock_get_estimate_ms (EpClock *self)
+ep_clock_get_estimate_ms_for_testing (EpClock *self)
 {
   gint64 offsets[EP_CLOCK_WINDOW], round_trips[EP_CLOCK_WINDOW];
   guint n = collect_trusted (self, offsets, round_trips);
@@ -225,7 +225,7 @@ ep_clock_get_offset_ms (EpClock *self)
 }
 
 guint
-ep_clock_get_n_samples (EpClock *self)
+ep_clock_get_n_samples_for_testing (EpClock *self)
 {
   return self->n_samples;
 }

@@ -21,7 +21,8 @@
 
 G_BEGIN_DECLS
 
-/* Called on the owner's context when ep_constraints_get_active() changes. */
+/* Called on the owner's context when deliveries start or stop being held
+ * back (ep_constraints_get_active_for_testing() reports which). */
 typedef void (*EpConstraintsChangedFunc) (gpointer user_data,
                                           gboolean active);
 
@@ -45,7 +46,7 @@ EpConstraints *ep_constraints_new        (guint                     interval_ms,
 void           ep_constraints_stop       (EpConstraints            *self);
 
 /* The owner's context: whether deliveries are held back now. */
-gboolean       ep_constraints_get_active (EpConstraints            *self);
+gboolean       ep_constraints_get_active_for_testing (EpConstraints            *self);
 /* Why, for logs: "a metered network", "power saver", both, or "none". */
 const char    *ep_constraints_describe   (EpConstraints            *self);
 

@@ -165,7 +165,7 @@ ep_constraints_stop (EpConstraints *self)
 }
 
 gboolean
-ep_constraints_get_active (EpConstraints *self)
+ep_constraints_get_active_for_testing (EpConstraints *self)
 {
   g_return_val_if_fail (EP_IS_CONSTRAINTS (self), FALSE);
 

@@ -143,7 +143,7 @@ typedef struct {
   gint64     dirty_since;     /* monotonic time a segment became dirty; 0 if clean */
   gboolean   dir_dirty;       /* a segment file was created since the last dir fsync */
 
-  int        fault_errno;     /* tests: ep_queue_set_fault_injection() */
+  int        fault_errno;     /* tests: ep_queue_set_fault_injection_for_testing() */
   guint      fault_writes;
 
   /* Group commit (sync_on_send): one thread at a time (the leader) runs
@@ -162,9 +162,9 @@ typedef struct {
   guint      sync_rejoin;     /* appenders released by the latest sync, expected back */
   gint64     sync_duration;   /* monotonic µs the latest sync took */
 
-  EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook() */
+  EpQueueSyncHook sync_hook;  /* tests: ep_queue_set_sync_hook_for_testing() */
   gpointer   sync_hook_data;
-  EpQueueIoHook io_hook;      /* tests: ep_queue_set_io_hook() */
+  EpQueueIoHook io_hook;      /* tests: ep_queue_set_io_hook_for_testing() */
   gpointer   io_hook_data;
   guint      writes_out;      /* reserved frames being written (EpJournalWrite) */
   GCond      writes_cond;     /* broadcast when writes_out drops to 0 */
@@ -288,7 +288,7 @@ typedef struct {
   EpJournalFrameHeader header;
   guint8         *payload;      /* owned */
   gsize           payload_len;
-  int             fault_errno;  /* tests: ep_queue_set_fault_injection() hit this one */
+  int             fault_errno;  /* tests: ..._set_fault_injection_for_testing() hit this one */
 } EpJournalWrite;
 
 typedef enum {

@@ -570,7 +570,7 @@ segment_for_frame (EpQueue  *self,
   return ep_journal_create_segment (self, seg != NULL ? seg->number + 1 : 1, 0, error);
 }
 
-/* Test hook (ep_queue_set_fault_injection()): writes the header and half of
+/* Test hook (ep_queue_set_fault_injection_for_testing()): writes the header and half of
  * the payload of the frame in @iov, then fails as a full disk would. */
 static gboolean
 fault_injected (EpQueue      *self,

@@ -71,9 +71,9 @@ void        ep_monitor_restore          (EpMonitor    *self,
 gboolean    ep_monitor_add              (EpMonitor    *self,
                                          EpDropReason  reason,
                                          const char   *name);
-guint64     ep_monitor_get_count        (EpMonitor    *self,
-                                         EpDropReason  reason,
-                                         const char   *name);
+guint64     ep_monitor_get_count_for_testing (EpMonitor    *self,
+                                              EpDropReason  reason,
+                                              const char   *name);
 gboolean    ep_monitor_is_empty         (EpMonitor    *self);
 
 /* All the current counts, EP_MONITOR_SNAPSHOT_TYPE, names sorted.
@@ -83,7 +83,7 @@ GVariant   *ep_monitor_snapshot         (EpMonitor    *self);
  * again (see EpMonitorChangedFunc). (transfer full) */
 GVariant   *ep_monitor_snapshot_for_save (EpMonitor   *self);
 /* What one monitoring event reports: the counts whose JSON payload
- * (ep_monitor_snapshot_to_json()) takes at most @max_json_bytes, so the
+ * (ep_monitor_snapshot_to_json_for_testing()) takes at most @max_json_bytes, so the
  * event fits in EP_MAX_EVENT_SIZE whatever the names. Reports take the
  * counters in turn: each starts where the previous one stopped (in reason,
  * then name order, wrapping around), so every name gets reported however
@@ -95,7 +95,7 @@ GVariant   *ep_monitor_snapshot_report  (EpMonitor    *self,
                                          gsize         max_json_bytes);
 /* {"consentFilteredEvents":{..},"validationFailedEvents":{..},"storingFailedEvents":{..}},
  * with "expiredEvents":{..} after them if its map is not empty */
-char       *ep_monitor_snapshot_to_json (GVariant     *snapshot);
+char       *ep_monitor_snapshot_to_json_for_testing (GVariant     *snapshot);
 /* The same, with "expiredEvents" also when empty if @with_expired. */
 char       *ep_monitor_snapshot_to_json_full (GVariant *snapshot,
                                               gboolean  with_expired);

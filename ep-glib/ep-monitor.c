@@ -209,9 +209,9 @@ ep_monitor_add (EpMonitor    *self,
 }
 
 guint64
-ep_monitor_get_count (EpMonitor    *self,
-                      EpDropReason  reason,
-                      const char   *name)
+ep_monitor_get_count_for_testing (EpMonitor    *self,
+                                  EpDropReason  reason,
+                                  const char   *name)
 {
   g_autofree char *key = counter_key (name);
   g_autoptr(GMutexLocker) locker = NULL;
@@ -397,7 +397,7 @@ append_map_json (GString  *out,
 }
 
 char *
-ep_monitor_snapshot_to_json (GVariant *snapshot)
+ep_monitor_snapshot_to_json_for_testing (GVariant *snapshot)
 {
   return ep_monitor_snapshot_to_json_full (snapshot, FALSE);
 }

@@ -89,7 +89,7 @@ struct _EpProducer
   int            counters_pending;     /* atomic: a counters_changed_on_main() idle is queued */
   guint64        notified_length;      /* main context only */
   guint64        notified_bytes;       /* main context only */
-  guint64        settled_ids_collected; /* atomic: see ep_producer_get_settled_ids_collected() */
+  guint64        settled_ids_collected; /* atomic: ..._collected_for_testing() */
   gboolean       initialized;
   GError        *init_error;           /* owned, nullable: why init failed, for a second call */
   gboolean       closed;

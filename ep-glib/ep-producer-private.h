@@ -12,10 +12,10 @@
 G_BEGIN_DECLS
 
 /* The producer's send path (transfer none); NULL only before init. */
-EpSubmitter *ep_producer_get_submitter (EpProducer *self);
+EpSubmitter *ep_producer_get_submitter_for_testing (EpProducer *self);
 
 /* The producer's queue (transfer none), for tests; NULL only before init. */
-EpQueue     *ep_producer_get_queue     (EpProducer *self);
+EpQueue     *ep_producer_get_queue_for_testing (EpProducer *self);
 
 /* The consumer's clock minus ours changed (the scheduler's estimate, or a
  * test): events sent from now on are stamped with it (the submitter), and
@@ -26,6 +26,6 @@ void         ep_producer_set_clock_offset (EpProducer *self,
 /* Tests: how many event ids the producer was handed for
  * EpProducer::events-settled (by the scheduler and the queue). They are
  * collected only while a handler is connected: 0 without one. */
-guint64      ep_producer_get_settled_ids_collected (EpProducer *self);
+guint64      ep_producer_get_settled_ids_collected_for_testing (EpProducer *self);
 
 G_END_DECLS

@@ -61,7 +61,7 @@ gboolean         ep_producer_state_set_clock_offset (EpProducerState *self,
                                                      gint64           offset_ms);
 
 /* Changed (the counters included) since the last save. */
-gboolean         ep_producer_state_is_dirty      (EpProducerState  *self);
+gboolean         ep_producer_state_is_dirty_for_testing (EpProducerState  *self);
 /* Writes the state and the counters now (through the queue, atomically,
  * durably, mode 0600) if they changed, cancelling a scheduled save.
  * Blocking: meant for worker threads and shutdown. Does nothing once
@@ -74,6 +74,6 @@ gboolean         ep_producer_state_save          (EpProducerState  *self,
 void             ep_producer_state_close         (EpProducerState  *self);
 
 /* Writes so far (for tests). */
-guint            ep_producer_state_get_n_saves   (EpProducerState  *self);
+guint            ep_producer_state_get_n_saves_for_testing (EpProducerState  *self);
 
 G_END_DECLS

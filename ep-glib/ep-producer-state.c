@@ -382,7 +382,7 @@ ep_producer_state_set_clock_offset (EpProducerState *self,
 }
 
 gboolean
-ep_producer_state_is_dirty (EpProducerState *self)
+ep_producer_state_is_dirty_for_testing (EpProducerState *self)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
 
@@ -514,7 +514,7 @@ ep_producer_state_close (EpProducerState *self)
 }
 
 guint
-ep_producer_state_get_n_saves (EpProducerState *self)
+ep_producer_state_get_n_saves_for_testing (EpProducerState *self)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
 

@@ -240,7 +240,7 @@ ep_producer_emit_events_settled (EpProducer     *self,
 }
 
 guint64
-ep_producer_get_settled_ids_collected (EpProducer *self)
+ep_producer_get_settled_ids_collected_for_testing (EpProducer *self)
 {
   g_return_val_if_fail (EP_IS_PRODUCER (self), 0);
 
@@ -1200,7 +1200,7 @@ ep_producer_new (const char  *app_name,
 }
 
 EpSubmitter *
-ep_producer_get_submitter (EpProducer *self)
+ep_producer_get_submitter_for_testing (EpProducer *self)
 {
   g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
 
@@ -1208,7 +1208,7 @@ ep_producer_get_submitter (EpProducer *self)
 }
 
 EpQueue *
-ep_producer_get_queue (EpProducer *self)
+ep_producer_get_queue_for_testing (EpProducer *self)
 {
   g_return_val_if_fail (EP_IS_PRODUCER (self), NULL);
 

@@ -241,12 +241,12 @@ void        ep_queue_close           (EpQueue             *self);
 /* Additions for tests, benchmarks and tools. */
 
 /* Bytes of the journal files (live, dead and tombstone records). */
-guint64     ep_queue_get_disk_usage  (EpQueue             *self);
+guint64     ep_queue_get_disk_usage_for_testing (EpQueue             *self);
 
 /* Segment files are rotated once they would exceed @bytes (default: a
  * quarter of max_bytes, between 1 and 64 MiB). Small values are for tests. */
-void        ep_queue_set_segment_size (EpQueue            *self,
-                                       gsize               bytes);
+void        ep_queue_set_segment_size_for_testing (EpQueue            *self,
+                                                   gsize               bytes);
 
 /* Reclaims space now, as the background thread does on its own: deletes
  * segment files without live events (oldest first) and compacts the sealed
@@ -259,9 +259,9 @@ gboolean    ep_queue_reclaim         (EpQueue             *self,
 /* The next @n_writes frame writes (appends and removals) fail with @errsv
  * (ENOSPC, EIO...) after writing half of the frame, as a full disk would.
  * @n_writes 0 turns it off. */
-void        ep_queue_set_fault_injection (EpQueue          *self,
-                                          int               errsv,
-                                          guint             n_writes);
+void        ep_queue_set_fault_injection_for_testing (EpQueue          *self,
+                                                      int               errsv,
+                                                      guint             n_writes);
 
 /* Tests: called by sync_on_send's group commit when a sync of the queue's
  * files starts (@done FALSE) and when it has completed (@done TRUE), on the
@@ -273,9 +273,9 @@ typedef void (*EpQueueSyncHook) (EpQueue  *queue,
                                  guint64   next_seq,
                                  gpointer  user_data);
 
-void        ep_queue_set_sync_hook   (EpQueue             *self,
-                                      EpQueueSyncHook      hook,
-                                      gpointer             user_data);
+void        ep_queue_set_sync_hook_for_testing (EpQueue             *self,
+                                                EpQueueSyncHook      hook,
+                                                gpointer             user_data);
 
 /* Tests: what a thread is about to write or sync. */
 typedef enum {
@@ -295,8 +295,8 @@ typedef void (*EpQueueIoHook) (EpQueue   *queue,
                                EpQueueIo  what,
                                gpointer   user_data);
 
-void        ep_queue_set_io_hook     (EpQueue             *self,
-                                      EpQueueIoHook        hook,
-                                      gpointer             user_data);
+void        ep_queue_set_io_hook_for_testing (EpQueue             *self,
+                                              EpQueueIoHook        hook,
+                                              gpointer             user_data);
 
 G_END_DECLS

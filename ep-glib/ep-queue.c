@@ -1338,7 +1338,7 @@ ep_queue_get_dir (EpQueue *self)
 }
 
 guint64
-ep_queue_get_disk_usage (EpQueue *self)
+ep_queue_get_disk_usage_for_testing (EpQueue *self)
 {
   guint64 total = 0;
 
@@ -1352,8 +1352,8 @@ ep_queue_get_disk_usage (EpQueue *self)
 }
 
 void
-ep_queue_set_segment_size (EpQueue *self,
-                           gsize    bytes)
+ep_queue_set_segment_size_for_testing (EpQueue *self,
+                                       gsize    bytes)
 {
   g_return_if_fail (EP_IS_QUEUE (self));
 
@@ -1363,9 +1363,9 @@ ep_queue_set_segment_size (EpQueue *self,
 }
 
 void
-ep_queue_set_fault_injection (EpQueue *self,
-                              int      errsv,
-                              guint    n_writes)
+ep_queue_set_fault_injection_for_testing (EpQueue *self,
+                                          int      errsv,
+                                          guint    n_writes)
 {
   g_return_if_fail (EP_IS_QUEUE (self));
   g_return_if_fail (errsv > 0 || n_writes == 0);
@@ -1377,9 +1377,9 @@ ep_queue_set_fault_injection (EpQueue *self,
 }
 
 void
-ep_queue_set_sync_hook (EpQueue         *self,
-                        EpQueueSyncHook  hook,
-                        gpointer         user_data)
+ep_queue_set_sync_hook_for_testing (EpQueue         *self,
+                                    EpQueueSyncHook  hook,
+                                    gpointer         user_data)
 {
   g_return_if_fail (EP_IS_QUEUE (self));
 
@@ -1390,9 +1390,9 @@ ep_queue_set_sync_hook (EpQueue         *self,
 }
 
 void
-ep_queue_set_io_hook (EpQueue       *self,
-                      EpQueueIoHook  hook,
-                      gpointer       user_data)
+ep_queue_set_io_hook_for_testing (EpQueue       *self,
+                                  EpQueueIoHook  hook,
+                                  gpointer       user_data)
 {
   g_return_if_fail (EP_IS_QUEUE (self));
 

@@ -145,11 +145,11 @@ gboolean     ep_scheduler_close_finish    (EpScheduler             *self,
 
 /* Tests: how many times the queue work (batch reads and settles) moved
  * to another thread; it all runs on one worker thread, so 0. */
-guint        ep_scheduler_get_worker_switches (EpScheduler         *self);
+guint        ep_scheduler_get_worker_switches_for_testing (EpScheduler         *self);
 /* Tests: batches read by the worker call that settled the batch before
  * them; and posted batches freed on another thread than the one that read
  * them (the worker frees what it read: 0 in a drain without splits). */
-guint        ep_scheduler_get_reads_on_settle (EpScheduler         *self);
-guint        ep_scheduler_get_freed_elsewhere (EpScheduler         *self);
+guint        ep_scheduler_get_reads_on_settle_for_testing (EpScheduler         *self);
+guint        ep_scheduler_get_freed_elsewhere_for_testing (EpScheduler         *self);
 
 G_END_DECLS

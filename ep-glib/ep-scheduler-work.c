@@ -194,19 +194,19 @@ ep_scheduler_run_in_worker (EpScheduler    *self,
 }
 
 guint
-ep_scheduler_get_worker_switches (EpScheduler *self)
+ep_scheduler_get_worker_switches_for_testing (EpScheduler *self)
 {
   return (guint) g_atomic_int_get (&self->worker_switches);
 }
 
 guint
-ep_scheduler_get_reads_on_settle (EpScheduler *self)
+ep_scheduler_get_reads_on_settle_for_testing (EpScheduler *self)
 {
   return (guint) g_atomic_int_get (&self->reads_on_settle);
 }
 
 guint
-ep_scheduler_get_freed_elsewhere (EpScheduler *self)
+ep_scheduler_get_freed_elsewhere_for_testing (EpScheduler *self)
 {
   return (guint) g_atomic_int_get (&self->freed_elsewhere);
 }

@@ -34,8 +34,8 @@ G_DECLARE_FINAL_TYPE (EpTransport, ep_transport, EP, TRANSPORT, GObject)
  * reply within it fails with G_IO_ERROR_TIMED_OUT, without blocking anything). */
 EpTransport  *ep_transport_new             (const char    *user_agent,
                                             guint          timeout_ms);
-void          ep_transport_set_timeout     (EpTransport   *self,
-                                            guint          timeout_ms);
+void          ep_transport_set_timeout_for_testing (EpTransport   *self,
+                                                    guint          timeout_ms);
 
 /* POSTs @body to @uri on the thread-default main context of the caller.
  * With @bearer_token: `Authorization: Bearer <token>`. Else with @client_id:
@@ -58,6 +58,6 @@ EpBatchReply *ep_transport_post_finish     (EpTransport         *self,
                                             GError             **error);
 
 /* Cancels every request in flight (they finish with G_IO_ERROR_CANCELLED). */
-void          ep_transport_abort           (EpTransport         *self);
+void          ep_transport_abort_for_testing (EpTransport         *self);
 
 G_END_DECLS

@@ -196,8 +196,8 @@ ep_transport_new (const char *user_agent,
 }
 
 void
-ep_transport_set_timeout (EpTransport *self,
-                          guint        timeout_ms)
+ep_transport_set_timeout_for_testing (EpTransport *self,
+                                      guint        timeout_ms)
 {
   g_return_if_fail (EP_IS_TRANSPORT (self));
 
@@ -535,7 +535,7 @@ ep_transport_post_finish (EpTransport   *self,
 }
 
 void
-ep_transport_abort (EpTransport *self)
+ep_transport_abort_for_testing (EpTransport *self)
 {
   g_autoptr(GCancellable) aborted = NULL;
 

@@ -76,8 +76,8 @@ void       ep_witness_note_refused       (EpWitness          *self,
                                           guint               n_ids,
                                           gboolean            specific);
 /* Whether the endpoint that refused @id confirmed any event since. */
-gboolean   ep_witness_has_witness        (EpWitness  *self,
-                                          const char *id);
+gboolean   ep_witness_has_witness_for_testing (EpWitness  *self,
+                                               const char *id);
 /* Whether @id is a suspect, to wait aside: refused on its own, the
  * endpoint confirmed other events since its first refusal (or in the same
  * reply: @witnessed), and refusals proven wrong since are not above the

@@ -366,8 +366,8 @@ ep_witness_note_refused (EpWitness          *self,
 }
 
 gboolean
-ep_witness_has_witness (EpWitness  *self,
-                        const char *id)
+ep_witness_has_witness_for_testing (EpWitness  *self,
+                                    const char *id)
 {
   Record *record = g_hash_table_lookup (self->records, id);
 

@@ -108,7 +108,7 @@ child_main (const char *dir,
       g_printerr ("child: %s\n", error->message);
       return 1;
     }
-  ep_queue_set_segment_size (queue, 256 * 1024);  /* rotations happen too */
+  ep_queue_set_segment_size_for_testing (queue, 256 * 1024);  /* rotations happen too */
   for (guint64 number = first;; number++)
     {
       g_autoptr(GBytes) record = make_record (number);

@@ -152,9 +152,9 @@ test_queue_work_one_thread (Fixture       *fx,
   g_assert_no_error (error);
   g_assert_cmpuint (ep_queue_get_length (own.queue), ==, 0);
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 400);
-  g_assert_cmpuint (ep_scheduler_get_worker_switches (own.scheduler), ==, 0);
-  g_assert_cmpuint (ep_scheduler_get_reads_on_settle (own.scheduler), >, 0);
-  g_assert_cmpuint (ep_scheduler_get_freed_elsewhere (own.scheduler), ==, 0);
+  g_assert_cmpuint (ep_scheduler_get_worker_switches_for_testing (own.scheduler), ==, 0);
+  g_assert_cmpuint (ep_scheduler_get_reads_on_settle_for_testing (own.scheduler), >, 0);
+  g_assert_cmpuint (ep_scheduler_get_freed_elsewhere_for_testing (own.scheduler), ==, 0);
   own_scheduler_stop (&own, fx, &flushed);
 }
 
@@ -225,8 +225,8 @@ test_settle_reads_next (Fixture       *fx,
   g_assert_no_error (error);
   g_assert_cmpuint (ep_queue_get_length (own.queue), ==, 0);
   g_assert_cmpuint (ep_test_server_get_confirmed_ids (fx->consumer.server)->len, ==, 100);
-  g_assert_cmpuint (ep_scheduler_get_reads_on_settle (own.scheduler), ==, 9);
-  g_assert_cmpuint (ep_scheduler_get_freed_elsewhere (own.scheduler), ==, 0);
+  g_assert_cmpuint (ep_scheduler_get_reads_on_settle_for_testing (own.scheduler), ==, 9);
+  g_assert_cmpuint (ep_scheduler_get_freed_elsewhere_for_testing (own.scheduler), ==, 0);
   own_scheduler_stop (&own, fx, &flushed);
 }
 

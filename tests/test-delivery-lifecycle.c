@@ -123,7 +123,7 @@ test_settled_delivered (Fixture       *fx,
   /* at most 10 events per request */
   g_assert_cmpuint (settled.emissions, >=, 3);
   g_assert_cmpuint (settled.emissions, <, 25);
-  g_assert_cmpuint (ep_producer_get_settled_ids_collected (producer), ==, 25);
+  g_assert_cmpuint (ep_producer_get_settled_ids_collected_for_testing (producer), ==, 25);
   settled_clear (&settled);
 }
 
@@ -144,14 +144,14 @@ test_settled_no_handler_no_cost (Fixture       *fx,
   ep_producer_set_consent_blocked (producer, EP_CONSENT_CATEGORY_PERFORMANCE, TRUE);
   assert_flush_ok (producer);
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
-  g_assert_cmpuint (ep_producer_get_settled_ids_collected (producer), ==, 0);
+  g_assert_cmpuint (ep_producer_get_settled_ids_collected_for_testing (producer), ==, 0);
 
   g_ptr_array_set_size (ids, 0);
   settled_init (&settled, producer);
   send_ids (producer, "watched", EP_CONSENT_CATEGORY_NECESSARY, 4, ids);
   assert_flush_ok (producer);
   EP_TEST_SPIN_UNTIL (all_have (&settled, ids, EP_EVENT_OUTCOME_DELIVERED));
-  g_assert_cmpuint (ep_producer_get_settled_ids_collected (producer), ==, 4);
+  g_assert_cmpuint (ep_producer_get_settled_ids_collected_for_testing (producer), ==, 4);
   settled_clear (&settled);
 }
 
@@ -407,7 +407,7 @@ test_expiry_taken (Fixture       *fx,
   g_autoptr(GPtrArray) old = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) young = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GVariant) counters = NULL;
-  EpQueue *queue = ep_producer_get_queue (producer);
+  EpQueue *queue = ep_producer_get_queue_for_testing (producer);
   guint max_age = 0;
   Settled settled;
 
@@ -448,7 +448,7 @@ test_expiry_no_limit (Fixture       *fx,
   g_object_get (producer, "max-event-age", &max_age, NULL);
   g_assert_cmpuint (max_age, ==, 0);
   for (guint i = 0; i < 5; i++)
-    append_aged (ep_producer_get_queue (producer), "old", 30 * 24 * HOUR_US, old);
+    append_aged (ep_producer_get_queue_for_testing (producer), "old", 30 * 24 * HOUR_US, old);
   assert_flush_ok (producer);
   g_assert_true (confirmed_exactly (fx, old));
   g_assert_false (counters_have (producer, "expiredEvents"));
@@ -532,7 +532,7 @@ test_expiry_monitoring (Fixture       *fx,
   JsonObject *object;
 
   for (guint i = 0; i < 4; i++)
-    append_aged (ep_producer_get_queue (producer), "stale", HOUR_US, old);
+    append_aged (ep_producer_get_queue_for_testing (producer), "stale", HOUR_US, old);
   assert_flush_ok (producer);
   EP_TEST_SPIN_UNTIL ((entry = monitoring_entry (fx)) != NULL);
   EP_TEST_SPIN_UNTIL (counters_have (producer, "\"expiredEvents\":{}"));

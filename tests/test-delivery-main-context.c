@@ -6,7 +6,7 @@
  *
  * Issue 18, item 5: in a drain the main thread was asleep 12.3 ms at a time,
  * waiting for the queue's mutex while a worker held it across a write. Here
- * a hook (ep_queue_set_io_hook()) stops the scheduler's worker right before
+ * a hook (ep_queue_set_io_hook_for_testing()) stops the scheduler's worker right before
  * it writes a confirmed batch's removal (or the sync thread right before its
  * fdatasync), with whatever it holds there, until the test lets it go. Meanwhile the main context must go on: a 1 ms timer
  * ticks, and every call an application makes there returns (send, the
@@ -128,7 +128,7 @@ test_worker_held_in_removal (Fixture       *fx,
                              gconstpointer  data)
 {
   g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
-  EpQueue *queue = ep_producer_get_queue (producer);
+  EpQueue *queue = ep_producer_get_queue_for_testing (producer);
   g_autoptr(GAsyncResult) first_flush = NULL;
   g_autoptr(GAsyncResult) second_flush = NULL;
   g_autoptr(GSource) ticker = g_timeout_source_new (1);
@@ -142,7 +142,7 @@ test_worker_held_in_removal (Fixture       *fx,
   hold.what = EP_QUEUE_IO_TOMBSTONE;
   hold.main_thread = g_thread_self ();
   hold.armed = TRUE;
-  ep_queue_set_io_hook (queue, hold_hook, &hold);
+  ep_queue_set_io_hook_for_testing (queue, hold_hook, &hold);
   g_source_set_callback (ticker, tick, &ticks, NULL);
   g_source_attach (ticker, g_main_context_get_thread_default ());
   g_signal_connect (producer, "notify::queue-length", G_CALLBACK (on_notify), &length_notifies);
@@ -189,7 +189,7 @@ test_worker_held_in_removal (Fixture       *fx,
   g_assert_true (ep_producer_flush_finish (producer, second_flush, NULL));
   g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 0);
 
-  ep_queue_set_io_hook (queue, NULL, NULL);
+  ep_queue_set_io_hook_for_testing (queue, NULL, NULL);
   g_source_destroy (ticker);
   g_mutex_clear (&hold.lock);
   g_cond_clear (&hold.cond);
@@ -203,7 +203,7 @@ test_sync_thread_held_in_sync (Fixture       *fx,
                                gconstpointer  data)
 {
   g_autoptr(EpProducer) producer = producer_new (fx, NULL);
-  EpQueue *queue = ep_producer_get_queue (producer);
+  EpQueue *queue = ep_producer_get_queue_for_testing (producer);
   g_autoptr(GAsyncResult) flushed = NULL;
   g_autoptr(GSource) ticker = g_timeout_source_new (1);
   g_autoptr(GThread) watchdog = NULL;
@@ -215,7 +215,7 @@ test_sync_thread_held_in_sync (Fixture       *fx,
   hold.what = EP_QUEUE_IO_SYNC;
   hold.main_thread = g_thread_self ();
   hold.armed = TRUE;
-  ep_queue_set_io_hook (queue, hold_hook, &hold);
+  ep_queue_set_io_hook_for_testing (queue, hold_hook, &hold);
   g_source_set_callback (ticker, tick, &ticks, NULL);
   g_source_attach (ticker, g_main_context_get_thread_default ());
   g_signal_connect (producer, "notify::queue-length", G_CALLBACK (on_notify), &length_notifies);
@@ -248,7 +248,7 @@ test_sync_thread_held_in_sync (Fixture       *fx,
   g_assert_false (hold.watchdog_fired);
   hold_release (&hold);
 
-  ep_queue_set_io_hook (queue, NULL, NULL);
+  ep_queue_set_io_hook_for_testing (queue, NULL, NULL);
   g_source_destroy (ticker);
   g_mutex_clear (&hold.lock);
   g_cond_clear (&hold.cond);

@@ -390,11 +390,11 @@ test_ledger_rule (void)
     ep_witness_note_refused (witness, 0, pq, 2, FALSE);
   }
   g_assert_cmpuint (ep_witness_get_specific (witness, "p"), ==, 0);
-  g_assert_false (ep_witness_has_witness (witness, "p"));
+  g_assert_false (ep_witness_has_witness_for_testing (witness, "p"));
   for (guint i = 1; i < EP_WITNESS_MIN_SPECIFIC; i++)
     ep_witness_note_refused (witness, 0, P ("p"), 1, TRUE);
   ep_witness_note_confirmed (witness, 0, "x");
-  g_assert_true (ep_witness_has_witness (witness, "p"));
+  g_assert_true (ep_witness_has_witness_for_testing (witness, "p"));
   /* Enough confirmations, one refusal short. */
   for (guint i = 1; i < EP_WITNESS_MIN_CONFIRMED; i++)
     ep_witness_note_confirmed (witness, 0, "x");
@@ -410,7 +410,7 @@ test_ledger_rule (void)
   /* The other endpoint's confirmations witness nothing for this one. */
   ep_witness_note_refused (witness, 1, P ("q"), 1, TRUE);
   ep_witness_note_confirmed (witness, 0, "x");
-  g_assert_false (ep_witness_has_witness (witness, "q"));
+  g_assert_false (ep_witness_has_witness_for_testing (witness, "q"));
 
   /* A refusal proven wrong (r refused once, then confirmed) weighs
    * against every event refused before it was confirmed... */
@@ -436,7 +436,7 @@ test_ledger_rule (void)
   g_assert_true (ep_witness_proves_fault (restored, "p"));
   g_assert_cmpuint (ep_witness_get_specific (restored, "p"), ==, EP_WITNESS_MIN_SPECIFIC);
   g_assert_cmpuint (ep_witness_get_specific (restored, "q"), ==, 1);
-  g_assert_false (ep_witness_has_witness (restored, "q"));
+  g_assert_false (ep_witness_has_witness_for_testing (restored, "q"));
   /* A blob that is not a ledger leaves it as it was. */
   {
     g_autoptr(GBytes) junk = g_bytes_new_static ("junk", 4);

@@ -140,7 +140,7 @@ test_prealloc_size (void)
       append (queue, text);
       g_assert_cmpuint (file_size (path), ==, SEGMENT_LIMIT);
     }
-  end = ep_queue_get_disk_usage (queue);  /* the end of the log */
+  end = ep_queue_get_disk_usage_for_testing (queue);  /* the end of the log */
   g_assert_cmpuint (end, <, SEGMENT_LIMIT);
   ep_queue_close (queue);
   g_assert_cmpuint (file_size (path), ==, end);
@@ -254,7 +254,7 @@ test_prealloc_torn_tail (void)
   {
     g_autoptr(EpQueue) queue = open_sync (dir);
 
-    end = ep_queue_get_disk_usage (queue);
+    end = ep_queue_get_disk_usage_for_testing (queue);
   }
   start = end - frame_size (last);
   for (guint64 cut = start; cut < end; cut++)
@@ -359,20 +359,20 @@ test_prealloc_zero_filled (void)
       return;
     }
   append (queue, "first");
-  log_end = ep_queue_get_disk_usage (queue);
+  log_end = ep_queue_get_disk_usage_for_testing (queue);
   wait.want = log_end + EP_JOURNAL_FILL_AHEAD;
   ep_test_spin_until_func (written_reaches, &wait, 10000, "zeros ahead of the log");
   g_assert_cmpuint (wait.end, <=, log_end + EP_JOURNAL_FILL_AHEAD + EP_JOURNAL_FILL_CHUNK + 4096);
   g_assert_cmpuint (file_size (path), ==, limit);
 
   /* the zeros move ahead with the log */
-  while (ep_queue_get_disk_usage (queue) <
+  while (ep_queue_get_disk_usage_for_testing (queue) <
          log_end + EP_JOURNAL_FILL_AHEAD + 4 * EP_JOURNAL_FILL_CHUNK / 2)
     {
       append (queue, big);
       n++;
     }
-  log_end = ep_queue_get_disk_usage (queue);
+  log_end = ep_queue_get_disk_usage_for_testing (queue);
   wait.want = MIN (log_end + EP_JOURNAL_FILL_AHEAD, limit);
   ep_test_spin_until_func (written_reaches, &wait, 10000, "zeros ahead of the grown log");
   g_assert_cmpuint (file_size (path), ==, limit);
@@ -472,7 +472,7 @@ run_senders (const char *dir,
   g_mutex_init (&sync_log.lock);
   g_cond_init (&sync_log.cond);
   sync_log.hold_first_until = hold_first_until;
-  ep_queue_set_sync_hook (queue, on_sync, &sync_log);
+  ep_queue_set_sync_hook_for_testing (queue, on_sync, &sync_log);
   for (guint t = 0; t < n_threads; t++)
     {
       senders[t] = (Sender) { queue, t, n_appends, g_new0 (guint64, n_appends) };
@@ -496,7 +496,7 @@ run_senders (const char *dir,
   g_assert_cmpuint (sync_log.completed, ==, sync_log.started);
   g_assert_cmpuint (sync_log.completed, <=, n_threads * n_appends);
   g_test_message ("%u appends, %u syncs", n_threads * n_appends, sync_log.completed);
-  ep_queue_set_sync_hook (queue, NULL, NULL);
+  ep_queue_set_sync_hook_for_testing (queue, NULL, NULL);
   for (guint t = 0; t < n_threads; t++)
     g_free (senders[t].covered_at_return);
   g_mutex_clear (&sync_log.lock);

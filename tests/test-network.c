@@ -530,11 +530,11 @@ test_constraints_follow_monitors (void)
   g_autoptr(GArray) reports = g_array_new (FALSE, FALSE, sizeof (gboolean));
   g_autoptr(EpConstraints) constraints = ep_constraints_new (1000, on_constraints_changed, reports);
 
-  g_assert_false (ep_constraints_get_active (constraints));
+  g_assert_false (ep_constraints_get_active_for_testing (constraints));
   set_metered (TRUE);
   EP_TEST_SPIN_UNTIL (reports->len == 1);
   g_assert_true (report_is (reports, 1, TRUE));
-  g_assert_true (ep_constraints_get_active (constraints));
+  g_assert_true (ep_constraints_get_active_for_testing (constraints));
   g_assert_cmpstr (ep_constraints_describe (constraints), ==, "a metered network");
   /* Each kind waits the interval (1 s here) after its own last attempt. */
   g_assert_cmpint (ep_constraints_hold_until (constraints, EP_CONSTRAINED_DELIVERY), ==, 0);
@@ -565,7 +565,7 @@ test_constraints_follow_monitors (void)
   set_metered (TRUE);
   g_clear_object (&constraints);
   constraints = ep_constraints_new (1000, on_constraints_changed, reports);
-  g_assert_true (ep_constraints_get_active (constraints));
+  g_assert_true (ep_constraints_get_active_for_testing (constraints));
   set_metered (FALSE);
   EP_TEST_SPIN_UNTIL (reports->len == 4);
   g_assert_true (report_is (reports, 4, FALSE));

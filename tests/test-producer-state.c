@@ -14,6 +14,15 @@
 #include "ep-queue-state-private.h"
 #include "ep-test-util.h"
 
+/* The count of @name for @reason. */
+static guint64
+count_of (EpMonitor    *monitor,
+          EpDropReason  reason,
+          const char   *name)
+{
+  return ep_monitor_get_count_for_testing (monitor, reason, name);
+}
+
 static char *
 state_path (void)
 {
@@ -79,10 +88,10 @@ test_persistence (void)
     ep_monitor_add (saved.monitor, EP_DROP_STORING_FAILED, "play");
     g_assert_true (ep_producer_state_set_outage (saved.state, TRUE, FALSE));
     g_assert_false (ep_producer_state_set_outage (saved.state, TRUE, FALSE));
-    g_assert_true (ep_producer_state_is_dirty (saved.state));
+    g_assert_true (ep_producer_state_is_dirty_for_testing (saved.state));
     g_assert_true (ep_producer_state_save (saved.state, &error));
     g_assert_no_error (error);
-    g_assert_false (ep_producer_state_is_dirty (saved.state));
+    g_assert_false (ep_producer_state_is_dirty_for_testing (saved.state));
   }
 
   g_assert_cmpint (g_stat (path, &st), ==, 0);
@@ -92,7 +101,7 @@ test_persistence (void)
     g_auto(Saved) saved = { 0 };
 
     saved_open (&saved, path);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
     ep_producer_state_get_outage (saved.state, &storage, &delivery);
     g_assert_true (storage);
     g_assert_false (delivery);
@@ -124,13 +133,13 @@ test_format_migration (void)
     saved_open (&saved, path);
     gboolean storage, delivery;
 
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_STORING_FAILED, "play"), ==, 2);
     ep_producer_state_get_outage (saved.state, &storage, &delivery);
     g_assert_false (storage);
     g_assert_true (delivery);
     g_assert_cmpint (ep_producer_state_get_clock_offset (saved.state), ==, 0);
-    g_assert_true (ep_producer_state_is_dirty (saved.state));
+    g_assert_true (ep_producer_state_is_dirty_for_testing (saved.state));
     g_assert_true (ep_producer_state_set_clock_offset (saved.state, -90000));
     g_assert_true (ep_producer_state_save (saved.state, &error));
     g_assert_no_error (error);
@@ -142,9 +151,9 @@ test_format_migration (void)
     g_autofree char *contents = NULL;
     guint32 version;
 
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, "ad"), ==, 3);
     g_assert_cmpint (ep_producer_state_get_clock_offset (saved.state), ==, -90000);
-    g_assert_false (ep_producer_state_is_dirty (saved.state));
+    g_assert_false (ep_producer_state_is_dirty_for_testing (saved.state));
     g_file_get_contents (path, &contents, NULL, &error);
     g_assert_no_error (error);
     memcpy (&version, contents, sizeof version);
@@ -168,7 +177,7 @@ test_corrupt_file (void)
   saved_open (&saved, path);
   g_test_assert_expected_messages ();
   g_assert_true (ep_monitor_is_empty (saved.monitor));
-  g_assert_true (ep_producer_state_is_dirty (saved.state));
+  g_assert_true (ep_producer_state_is_dirty_for_testing (saved.state));
   g_assert_true (g_file_test (aside, G_FILE_TEST_EXISTS));
 }
 
@@ -199,7 +208,7 @@ test_save_requests_and_close (void)
   g_assert_true (ep_producer_state_save (saved.state, &error));
   g_file_get_contents (path, &after, &after_len, &error);
   g_assert_cmpmem (before, before_len, after, after_len);
-  g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, "late"), ==, 1);
+  g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, "late"), ==, 1);
 }
 
 /* Issue 13 item 2: one save policy, owned by the saved state. A burst of
@@ -218,21 +227,21 @@ test_saves_coalesced (void)
   ep_producer_state_set_outage (saved.state, TRUE, FALSE);
   ep_producer_state_set_clock_offset (saved.state, 5000);
   g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (ep_producer_state_get_n_saves (saved.state), ==, 0);
+  g_assert_cmpuint (ep_producer_state_get_n_saves_for_testing (saved.state), ==, 0);
 
-  EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty (saved.state));
-  g_assert_cmpuint (ep_producer_state_get_n_saves (saved.state), ==, 1);
+  EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty_for_testing (saved.state));
+  g_assert_cmpuint (ep_producer_state_get_n_saves_for_testing (saved.state), ==, 1);
   g_assert_true (g_file_test (path, G_FILE_TEST_EXISTS));
 
   /* The next change schedules the next save. */
   g_assert_true (ep_monitor_add (saved.monitor, EP_DROP_CONSENT_FILTERED, "later"));
-  EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty (saved.state));
-  g_assert_cmpuint (ep_producer_state_get_n_saves (saved.state), ==, 2);
+  EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty_for_testing (saved.state));
+  g_assert_cmpuint (ep_producer_state_get_n_saves_for_testing (saved.state), ==, 2);
 
   saved_clear_and_wait (&saved);
   saved_open (&saved, path);
-  g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, "burst"), ==, 1000);
-  g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, "later"), ==, 1);
+  g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, "burst"), ==, 1000);
+  g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, "later"), ==, 1);
   g_assert_cmpint (ep_producer_state_get_clock_offset (saved.state), ==, 5000);
 }
 
@@ -281,7 +290,7 @@ test_queue_state_blob (void)
     g_assert_no_error (error);
     ep_producer_state_close (state);
     g_assert_false (g_file_test (monitor_file, G_FILE_TEST_EXISTS));
-    g_assert_cmpuint (ep_monitor_get_count (monitor, EP_DROP_STORING_FAILED, "late"), ==, 1);
+    g_assert_cmpuint (count_of (monitor, EP_DROP_STORING_FAILED, "late"), ==, 1);
   }
 }
 
@@ -318,7 +327,7 @@ test_names_capped_in_file (void)
     g_auto(Saved) saved = { 0 };
 
     saved_open (&saved, path);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_VALIDATION_FAILED, EP_MONITOR_OTHER_NAME),
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_VALIDATION_FAILED, EP_MONITOR_OTHER_NAME),
                       ==, 2 * 500);
   }
 
@@ -339,8 +348,8 @@ test_names_capped_in_file (void)
     g_file_set_contents (path, g_variant_get_data (v1), g_variant_get_size (v1), &error);
     g_assert_no_error (error);
     saved_open (&saved, path);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, "old_000000"), ==, 1);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_CONSENT_FILTERED, EP_MONITOR_OTHER_NAME),
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, "old_000000"), ==, 1);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_CONSENT_FILTERED, EP_MONITOR_OTHER_NAME),
                       ==, 500);
   }
 }
@@ -375,7 +384,7 @@ test_huge_name_in_file (void)
   saved_open (&saved, path);
   report = ep_monitor_snapshot_report (saved.monitor, strlen (empty) + EP_MONITOR_MAX_ENTRY_JSON_BYTES);
   g_assert_nonnull (report);
-  json = ep_monitor_snapshot_to_json (report);
+  json = ep_monitor_snapshot_to_json_for_testing (report);
   g_assert_cmpuint (strlen (json), <=, strlen (empty) + EP_MONITOR_MAX_ENTRY_JSON_BYTES);
   ep_monitor_subtract (saved.monitor, report);
   g_assert_true (ep_monitor_is_empty (saved.monitor));
@@ -416,11 +425,11 @@ assert_file_before_split_state (Saved *saved)
   g_autofree char *message = NULL;
   gboolean storage, delivery;
 
-  g_assert_cmpuint (ep_monitor_get_count (saved->monitor, EP_DROP_CONSENT_FILTERED, "ad_click"), ==, 2);
-  g_assert_cmpuint (ep_monitor_get_count (saved->monitor, EP_DROP_CONSENT_FILTERED, "a\"b"), ==, 1);
-  g_assert_cmpuint (ep_monitor_get_count (saved->monitor, EP_DROP_VALIDATION_FAILED, "big"), ==, 1);
-  g_assert_cmpuint (ep_monitor_get_count (saved->monitor, EP_DROP_STORING_FAILED, "play"), ==, 1);
-  g_assert_cmpuint (ep_monitor_get_count (saved->monitor, EP_DROP_EXPIRED, "old"), ==, 1);
+  g_assert_cmpuint (count_of (saved->monitor, EP_DROP_CONSENT_FILTERED, "ad_click"), ==, 2);
+  g_assert_cmpuint (count_of (saved->monitor, EP_DROP_CONSENT_FILTERED, "a\"b"), ==, 1);
+  g_assert_cmpuint (count_of (saved->monitor, EP_DROP_VALIDATION_FAILED, "big"), ==, 1);
+  g_assert_cmpuint (count_of (saved->monitor, EP_DROP_STORING_FAILED, "play"), ==, 1);
+  g_assert_cmpuint (count_of (saved->monitor, EP_DROP_EXPIRED, "old"), ==, 1);
   ep_producer_state_get_outage (saved->state, &storage, &delivery);
   g_assert_true (storage);
   g_assert_true (delivery);
@@ -455,7 +464,7 @@ test_file_unchanged (void)
 
     saved_open (&saved, path);
     assert_file_before_split_state (&saved);
-    g_assert_false (ep_producer_state_is_dirty (saved.state));
+    g_assert_false (ep_producer_state_is_dirty_for_testing (saved.state));
   }
 
   /* The same state, made by the new code in another directory. */
@@ -505,8 +514,8 @@ test_implausible_offset_discarded (void)
     saved_open (&saved, path);
     g_test_assert_expected_messages ();
     g_assert_cmpint (ep_producer_state_get_clock_offset (saved.state), ==, 0);
-    g_assert_true (ep_producer_state_is_dirty (saved.state));
-    EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty (saved.state));
+    g_assert_true (ep_producer_state_is_dirty_for_testing (saved.state));
+    EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty_for_testing (saved.state));
     saved_clear_and_wait (&saved);
   }
   {
@@ -514,7 +523,7 @@ test_implausible_offset_discarded (void)
 
     saved_open (&saved, path);
     g_assert_cmpint (ep_producer_state_get_clock_offset (saved.state), ==, 0);
-    g_assert_false (ep_producer_state_is_dirty (saved.state));
+    g_assert_false (ep_producer_state_is_dirty_for_testing (saved.state));
   }
 }
 
@@ -532,21 +541,21 @@ test_count_after_save_saved (void)
     saved_open (&saved, path);
     g_assert_true (ep_monitor_add (saved.monitor, EP_DROP_STORING_FAILED, "a"));
     g_assert_true (ep_producer_state_save (saved.state, &error));
-    g_assert_false (ep_producer_state_is_dirty (saved.state));
+    g_assert_false (ep_producer_state_is_dirty_for_testing (saved.state));
     /* the first count since the save: a save is asked for again */
     g_assert_true (ep_monitor_add (saved.monitor, EP_DROP_STORING_FAILED, "b"));
-    g_assert_true (ep_producer_state_is_dirty (saved.state));
+    g_assert_true (ep_producer_state_is_dirty_for_testing (saved.state));
     g_assert_false (ep_monitor_add (saved.monitor, EP_DROP_STORING_FAILED, "b"));
-    EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty (saved.state));
-    g_assert_cmpuint (ep_producer_state_get_n_saves (saved.state), ==, 2);
+    EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty_for_testing (saved.state));
+    g_assert_cmpuint (ep_producer_state_get_n_saves_for_testing (saved.state), ==, 2);
     saved_clear_and_wait (&saved);
   }
   {
     g_auto(Saved) saved = { 0 };
 
     saved_open (&saved, path);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_STORING_FAILED, "a"), ==, 1);
-    g_assert_cmpuint (ep_monitor_get_count (saved.monitor, EP_DROP_STORING_FAILED, "b"), ==, 2);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_STORING_FAILED, "a"), ==, 1);
+    g_assert_cmpuint (count_of (saved.monitor, EP_DROP_STORING_FAILED, "b"), ==, 2);
   }
 }
 

@@ -294,7 +294,7 @@ test_clock_offset (void)
 
   {
     g_autoptr(EpProducer) producer = new_producer (dir);
-    EpSubmitter *submitter = ep_producer_get_submitter (producer);
+    EpSubmitter *submitter = ep_producer_get_submitter_for_testing (producer);
 
     g_assert_cmpint (ep_submitter_get_clock_offset (submitter), ==, 0);
     ep_producer_send_event (producer, "local", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);
@@ -303,7 +303,7 @@ test_clock_offset (void)
   }
   {
     g_autoptr(EpProducer) producer = new_producer (dir);
-    EpSubmitter *submitter = ep_producer_get_submitter (producer);
+    EpSubmitter *submitter = ep_producer_get_submitter_for_testing (producer);
 
     g_assert_cmpint (ep_submitter_get_clock_offset (submitter), ==, hour);
     ep_producer_send_event (producer, "restarted", EP_CONSENT_CATEGORY_NECESSARY, "{}", NULL);

@@ -110,7 +110,7 @@ test_torn_tail (void)
 
   append (queue, "first");
   append (queue, "second");
-  start = ep_queue_get_disk_usage (queue);
+  start = ep_queue_get_disk_usage_for_testing (queue);
   append (queue, last);
   ep_queue_close (queue);
   path = only_segment (dir);
@@ -160,7 +160,7 @@ make_five (guint64 offsets[5])
     {
       g_autofree char *payload = g_strdup_printf ("payload-%u-%s", i, "abcdefghijklmnopqrstuvwxyz");
 
-      offsets[i] = ep_queue_get_disk_usage (queue);
+      offsets[i] = ep_queue_get_disk_usage_for_testing (queue);
       append (queue, payload);
     }
   return g_steal_pointer (&dir);
@@ -260,13 +260,13 @@ check_corrupt_bytes_dropped (gsize segment_size)
   guint n = 12;
 
   if (segment_size > 0)
-    ep_queue_set_segment_size (queue, segment_size);
+    ep_queue_set_segment_size_for_testing (queue, segment_size);
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *payload = g_strdup_printf ("p%u%s", i, pad);
 
       if (i == 1)
-        offset = ep_queue_get_disk_usage (queue);
+        offset = ep_queue_get_disk_usage_for_testing (queue);
       append (queue, payload);
     }
   g_clear_object (&queue);
@@ -306,13 +306,13 @@ test_corrupt_bytes_dropped_later (void)
   guint n = 18 * 1024;  /* 18 MiB */
   guint64 offset = 0;
 
-  ep_queue_set_segment_size (queue, 1024 * 1024);
+  ep_queue_set_segment_size_for_testing (queue, 1024 * 1024);
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *payload = g_strdup_printf ("p%u%s", i, pad);
 
       if (i == 1)
-        offset = ep_queue_get_disk_usage (queue);
+        offset = ep_queue_get_disk_usage_for_testing (queue);
       append (queue, payload);
     }
   g_clear_object (&queue);
@@ -406,7 +406,7 @@ test_copied_compacted (void)
   g_autofree char *alone_path = g_build_filename (alone, "000000ff.journal", NULL);
   guint64 in_copy;
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 60);
   seqs = take_seqs (queue);
   g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) seqs->data, 40, &error));
@@ -472,7 +472,7 @@ test_cut_in_padding (void)
     }
   while (g_bytes_get_size (record) % 8 == 0);
 
-  ep_queue_set_segment_size (queue, 64);  /* one event per segment */
+  ep_queue_set_segment_size_for_testing (queue, 64);  /* one event per segment */
   append (queue, payload);
   append_numbered (queue, 1, 2);
   g_clear_object (&queue);
@@ -567,7 +567,7 @@ test_moved_segments (gconstpointer data)
   g_autoptr(GBytes) copy = NULL;
   guint64 in_copy = 0;
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 60);
   seqs = take_seqs (queue);
   /* removed: 10..14 (in the second segment) and 40..41 */
@@ -624,10 +624,11 @@ test_swapped_tombstones (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *tmp = g_build_filename (dir, "swap", NULL);
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 30);
   seqs = take_seqs (queue);
-  ep_queue_set_segment_size (queue, 64);  /* every frame from now on starts a segment */
+  /* every frame from now on starts a segment */
+  ep_queue_set_segment_size_for_testing (queue, 64);
   g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 0), 5, &error));
   g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
   g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 10), 3, &error));
@@ -667,7 +668,7 @@ test_highest_segment_number (void)
   g_autoptr(GBytes) last = NULL;
   g_autofree guint8 *bytes = NULL;
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 30);
   seqs = take_seqs (queue);
   g_assert_true (ep_queue_remove (queue, &g_array_index (seqs, guint64, 3), 2, &error));
@@ -690,7 +691,7 @@ test_highest_segment_number (void)
   g_assert_true (ep_queue_reclaim (queue, TRUE, &error));
   g_assert_no_error (error);
   assert_queued (queue, expected);
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 100, 20);  /* rotates */
   append_range (expected, 100, 120);
   assert_queued (queue, expected);

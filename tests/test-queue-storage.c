@@ -44,7 +44,7 @@ disk_error_child (void)
   append (queue, "a");
   append (queue, "b");
   size = file_size (path);
-  g_assert_cmpuint (size, ==, ep_queue_get_disk_usage (queue));
+  g_assert_cmpuint (size, ==, ep_queue_get_disk_usage_for_testing (queue));
 
   g_assert_no_errno (getrlimit (RLIMIT_FSIZE, &saved));
   limited = saved;
@@ -105,7 +105,7 @@ test_write_fault (gconstpointer data)
   append (queue, "a");
   append (queue, "b");
   size = file_size (path);
-  ep_queue_set_fault_injection (queue, errsv, 2);
+  ep_queue_set_fault_injection_for_testing (queue, errsv, 2);
   for (guint i = 0; i < 2; i++)
     {
       g_assert_false (try_append (queue, "test_event", i == 0 ? big : "x", &error));
@@ -113,7 +113,7 @@ test_write_fault (gconstpointer data)
       g_assert_nonnull (strstr (error->message, g_strerror (errsv)));
       g_clear_error (&error);
       g_assert_cmpuint (file_size (path), ==, size);  /* nothing partial */
-      g_assert_cmpuint (ep_queue_get_disk_usage (queue), ==, size);
+      g_assert_cmpuint (ep_queue_get_disk_usage_for_testing (queue), ==, size);
       g_assert_cmpuint (ep_queue_get_length (queue), ==, 2);
     }
   append (queue, "c");  /* the fault is over */
@@ -123,7 +123,7 @@ test_write_fault (gconstpointer data)
   items = ep_queue_take (queue, 1, G_MAXSIZE);
   seq = item_seq (items, 0);
   size = file_size (path);
-  ep_queue_set_fault_injection (queue, errsv, 1);
+  ep_queue_set_fault_injection_for_testing (queue, errsv, 1);
   g_assert_false (ep_queue_remove (queue, &seq, 1, &error));
   g_assert_error (error, EP_ERROR, EP_ERROR_STORAGE);
   g_clear_error (&error);
@@ -186,7 +186,7 @@ test_directory_deleted (void)
   guint n;
 
   ep_queue_set_notify_func (queue, count_reports, &reports);
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 40);
   seqs = take_seqs (queue);
   g_assert_true (ep_queue_remove (queue, (guint64 *) (gpointer) seqs->data, 5, &error));
@@ -273,7 +273,7 @@ test_segment_deleted (void)
   gint reports = 0;
 
   ep_queue_set_notify_func (queue, count_reports, &reports);
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 40);
   segments = list_segments (dir);
   g_assert_cmpuint (segments->len, >=, 3);

@@ -47,7 +47,7 @@ test_crc32c (void)
   g_autofree guint8 *buf = g_malloc (300 + 8 + 65536);
   guint8 block[32];
   guint32 hw;
-  gboolean have_hw = ep_crc32c_hardware ("", 0, &hw);
+  gboolean have_hw = ep_crc32c_hardware_for_testing ("", 0, &hw);
 
   g_assert_cmphex (ep_crc32c ("123456789", 9), ==, 0xE3069283);
   g_assert_cmphex (ep_crc32c_software ("123456789", 9), ==, 0xE3069283);
@@ -69,17 +69,17 @@ test_crc32c (void)
       g_test_message ("no SSE4.2 on this CPU or build: software CRC-32C only");
       return;
     }
-  g_assert_true (ep_crc32c_hardware ("123456789", 9, &hw));
+  g_assert_true (ep_crc32c_hardware_for_testing ("123456789", 9, &hw));
   g_assert_cmphex (hw, ==, 0xE3069283);
   for (guint i = 0; i < 300 + 8 + 65536; i++)
     buf[i] = g_test_rand_int_range (0, 256);
   for (gsize len = 0; len <= 300; len++)
     for (gsize start = 0; start < 8; start++)
       {
-        g_assert_true (ep_crc32c_hardware (buf + start, len, &hw));
+        g_assert_true (ep_crc32c_hardware_for_testing (buf + start, len, &hw));
         g_assert_cmphex (hw, ==, ep_crc32c_software (buf + start, len));
       }
-  g_assert_true (ep_crc32c_hardware (buf + 3, 65536, &hw));
+  g_assert_true (ep_crc32c_hardware_for_testing (buf + 3, 65536, &hw));
   g_assert_cmphex (hw, ==, ep_crc32c_software (buf + 3, 65536));
 }
 
@@ -321,7 +321,7 @@ test_modes (void)
   guint n_files = 0;
 
   append (queue, "x");
-  ep_queue_set_segment_size (queue, 64);
+  ep_queue_set_segment_size_for_testing (queue, 64);
   append (queue, "y");  /* a second segment */
   g_assert_no_errno (g_stat (dir, &st));
   g_assert_cmpint (st.st_mode & 07777, ==, 0700);
@@ -349,11 +349,11 @@ test_segment_deletion (void)
   g_autoptr(GPtrArray) items = NULL;
   guint64 usage;
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 40);
   before = list_segments (dir);
   g_assert_cmpuint (before->len, >=, 5);
-  usage = ep_queue_get_disk_usage (queue);
+  usage = ep_queue_get_disk_usage_for_testing (queue);
 
   seqs = take_seqs (queue);
   for (guint i = 0; i < 30; i += 10)  /* in batches, as the scheduler does */
@@ -365,7 +365,7 @@ test_segment_deletion (void)
   after = list_segments (dir);
   g_assert_cmpuint (after->len, <, before->len);
   g_assert_cmpstr (g_strrstr (before->pdata[0], "/"), !=, g_strrstr (after->pdata[0], "/"));
-  g_assert_cmpuint (ep_queue_get_disk_usage (queue), <, usage);
+  g_assert_cmpuint (ep_queue_get_disk_usage_for_testing (queue), <, usage);
   g_assert_cmpuint (ep_queue_get_length (queue), ==, 10);
   g_clear_object (&queue);
 
@@ -392,7 +392,7 @@ test_background_reclaim (void)
   g_autoptr(GError) error = NULL;
   guint before;
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 40);
   before = count_segments (dir);
   seqs = take_seqs (queue);
@@ -423,7 +423,7 @@ make_stuck_queue (const char *dir,
   g_autoptr(GArray) seqs = NULL;
   g_autoptr(GError) error = NULL;
 
-  ep_queue_set_segment_size (queue, 4096);
+  ep_queue_set_segment_size_for_testing (queue, 4096);
   append_numbered (queue, 0, 60);
   seqs = take_seqs (queue);
   for (guint i = 0; i < 60; i++)
@@ -459,13 +459,13 @@ test_compaction (void)
   g_autoptr(EpQueue) queue = make_stuck_queue (dir, &seqs);
   g_autoptr(GPtrArray) taken = NULL;
   g_autoptr(GError) error = NULL;
-  guint64 usage = ep_queue_get_disk_usage (queue);
+  guint64 usage = ep_queue_get_disk_usage_for_testing (queue);
   guint64 bytes = dir_bytes (dir);
 
   g_assert_cmpuint (ep_queue_get_pending (queue), ==, 0);
   g_assert_true (ep_queue_reclaim (queue, FALSE, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (ep_queue_get_disk_usage (queue), <, usage / 4);
+  g_assert_cmpuint (ep_queue_get_disk_usage_for_testing (queue), <, usage / 4);
   g_assert_cmpuint (dir_bytes (dir), <, bytes / 4);
   g_assert_cmpuint (count_segments (dir), <=, 2);
   assert_stuck_pair (queue, seqs);
@@ -731,7 +731,7 @@ test_read_only (void)
   g_autofree char *after = NULL;
   guint64 seq;
 
-  ep_queue_set_segment_size (owner, 4096);
+  ep_queue_set_segment_size_for_testing (owner, 4096);
   append_numbered (owner, 0, 20);
   seqs = take_seqs (owner);
   g_assert_true (ep_queue_remove (owner, (guint64 *) (gpointer) seqs->data, 5, &error));
@@ -889,7 +889,7 @@ test_threads (void)
   AppendThread threads[8];
   GThread *handles[8];
 
-  ep_queue_set_segment_size (queue, 64 * 1024);  /* rotate while racing */
+  ep_queue_set_segment_size_for_testing (queue, 64 * 1024);  /* rotate while racing */
   for (guint t = 0; t < 8; t++)
     {
       threads[t] = (AppendThread) { queue, t, 2000 };

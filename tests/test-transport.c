@@ -987,7 +987,7 @@ test_post_timeout (PostFixture   *fixture,
   g_autoptr(EpBatchReply) reply = NULL;
   gint64 start, elapsed_ms;
 
-  ep_transport_set_timeout (fixture->transport, timeout_ms);
+  ep_transport_set_timeout_for_testing (fixture->transport, timeout_ms);
   ep_test_server_push_hang (fixture->server);
   ep_test_ticker_start (&ticker);
 
@@ -1059,7 +1059,7 @@ test_post_abort (PostFixture   *fixture,
     ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body, FALSE,
                              NULL, ep_test_store_result, &results[i]);
   EP_TEST_SPIN_UNTIL (ep_test_server_get_n_hung (fixture->server) == G_N_ELEMENTS (results));
-  ep_transport_abort (fixture->transport);
+  ep_transport_abort_for_testing (fixture->transport);
 
   for (guint i = 0; i < G_N_ELEMENTS (results); i++)
     {
@@ -1176,7 +1176,7 @@ test_post_endless_reply (PostFixture   *fixture,
   g_autoptr(GError) error = NULL;
   g_autoptr(EpBatchReply) reply = NULL;
 
-  ep_transport_set_timeout (fixture->transport, 120000);
+  ep_transport_set_timeout_for_testing (fixture->transport, 120000);
   ep_test_server_push_endless (fixture->server);
   reply = post_and_wait (fixture, NULL, NULL, NULL, NULL, &error);
   g_assert_null (reply);

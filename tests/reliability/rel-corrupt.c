@@ -196,7 +196,7 @@ build_queue (Case *c)
   guint64 number = 1;
 
   g_assert_no_error (error);
-  ep_queue_set_segment_size (queue, g_rand_int_range (c->rand, 2048, 32768));
+  ep_queue_set_segment_size_for_testing (queue, g_rand_int_range (c->rand, 2048, 32768));
   for (guint r = 0; r < rounds; r++)
     {
       guint n = g_rand_int_range (c->rand, 5, 120);

@@ -272,7 +272,7 @@ child_compact_main (const char *dir,
       g_printerr ("child: failed start: %s\n", error->message);
       return 1;
     }
-  ep_queue_set_segment_size (queue, 32 * 1024);
+  ep_queue_set_segment_size_for_testing (queue, 32 * 1024);
   for (;;)
     {
       guint n = g_rand_int_range (rand, 1, 60);
