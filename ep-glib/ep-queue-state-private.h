@@ -4,8 +4,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Only the queue touches disk. Parts that persist a little state of their
- * own (the monitor's counters, the outage state, the clock offset) hand it
- * to the queue as an opaque blob, one file per @name in the queue's
+ * own (ep-producer-state.c: the outage, the clock offset and the monitor's
+ * counters; ep-producer-consent.c: the consent record; the witness ledger)
+ * hand it to the queue as an opaque blob, one file per @name in the queue's
  * directory, replaced atomically and durably (write to a temporary file,
  * fsync, rename, fsync the directory; mode 0600). @name is a plain file
  * name that the journal does not use (for example "monitor.gvariant").

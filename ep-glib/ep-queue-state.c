@@ -3,8 +3,8 @@
  * SPDX-FileCopyrightText: 2026 The ep-glib authors
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * See ep-queue-state-private.h. Blobs are small (the monitor's file is
- * bounded at a few hundred KB) and rare (coalesced by their owners), so
+ * See ep-queue-state-private.h. Blobs are small (the producer state's
+ * file, with the counters, is bounded at a few hundred KB) and rare (coalesced by their owners), so
  * g_file_set_contents_full() with CONSISTENT | DURABLE is the whole
  * implementation: a temporary file, fsync, rename, and an fsync of the
  * directory so that the rename itself survives a power cut.
@@ -27,8 +27,8 @@ blob_path (EpQueue    *self,
   return g_build_filename (self->journal.dir, name, NULL);
 }
 
-/* Without the mutex: the monitor asks on the main context, with its own
- * lock held. read_only is set before the queue is handed out. */
+/* Without the mutex: the producer's saved state asks (on any thread that
+ * counted) with its own lock held. read_only is set before the queue is handed out. */
 gboolean
 ep_queue_state_is_writable (EpQueue *self)
 {

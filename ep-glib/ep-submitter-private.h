@@ -47,8 +47,8 @@ typedef struct {
   /* An append was tried (it succeeded or failed): the queue's length or
    * its storage state may have changed. */
   void (*queue_changed)    (gpointer user_data);
-  /* A counter changed and the monitor asks for a save (the first change
-   * since its last save began). */
+  /* A counter changed, the first change since the saved state last took
+   * the counters (ep_monitor_add() returned TRUE). */
   void (*counters_changed) (gpointer user_data);
 } EpSubmitterCallbacks;
 
