@@ -182,8 +182,7 @@ ep_journal_parse_segment_name (const char *name,
   return TRUE;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Frames */
+/* Frames ------------------------------------------------------------------- */
 
 void
 ep_journal_frame_header_init (EpJournalFrameHeader *h,
@@ -239,8 +238,7 @@ ep_journal_frame_check (const guint8 *data,
   return EP_JOURNAL_FRAME_OK;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Segments */
+/* Segments ----------------------------------------------------------------- */
 
 EpQueueSegment *
 ep_journal_segment_new (int     fd,
@@ -599,7 +597,7 @@ sync_pending_add (EpQueue        *self,
     g_ptr_array_add (pending, ep_journal_segment_ref (seg));
 }
 
-/* Reserved writes ----------------------------------------------------------- */
+/* Reserved writes ---------------------------------------------------------- */
 
 /* With the mutex held: reserves the space of a frame of @payload_len bytes
  * at the end of the log (rotating if needed), for a write without the
@@ -767,8 +765,7 @@ ep_journal_write_frame (EpQueue       *self,
   return seg;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Syncing, deleting, renaming */
+/* Syncing, deleting, renaming ---------------------------------------------- */
 
 /* Called and returns with the mutex held; drops it during the syscalls. */
 gboolean
@@ -811,7 +808,7 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
   return TRUE;
 }
 
-/* Group commit (sync_on_send) --------------------------------------------- */
+/* Group commit (sync_on_send) ---------------------------------------------- */
 
 /* The number of the sync that will cover what has been written so far: the
  * next one to start. Called with the mutex held, in the critical section

@@ -354,7 +354,7 @@ ep_monitor_snapshot_for_save (EpMonitor *self)
   return take_snapshot (self, TRUE);
 }
 
-/* The JSON payload ------------------------------------------------------- */
+/* The JSON payload --------------------------------------------------------- */
 
 /* The payload is written here, and a report measures its counters with
  * the same function, escapes included: its budget bounds the payload
@@ -455,7 +455,7 @@ ep_monitor_get_reports_expired (EpMonitor *self)
   return g_atomic_int_get (&self->reports_expired);
 }
 
-/* Report snapshots -------------------------------------------------------- */
+/* Report snapshots --------------------------------------------------------- */
 
 /* The counters of all reasons, in (reason, name) order, seen as one list
  * of @total entries: entry @flat is copies[reason][flat - offsets[reason]]. */

@@ -187,7 +187,7 @@ ep_producer_close_finish (EpProducer    *self,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-/* Purge ---------------------------------------------------------------------- */
+/* Purge -------------------------------------------------------------------- */
 
 static void
 purge_in_thread (GTask        *task,

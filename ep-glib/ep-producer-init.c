@@ -20,7 +20,7 @@
 #include "ep-producer-internal.h"
 #include "ep-producer-private.h"
 
-/* Callbacks --------------------------------------------------------------- */
+/* Callbacks ---------------------------------------------------------------- */
 
 /* Any thread: the queue's state changed on its own (its directory was
  * deleted and the events stored again: a storage outage to announce; or it

@@ -306,7 +306,7 @@ ep_producer_state_new (EpQueue   *queue,
   return self;
 }
 
-/* The fields ---------------------------------------------------------------- */
+/* The fields --------------------------------------------------------------- */
 
 void
 ep_producer_state_get_outage (EpProducerState *self,
@@ -389,7 +389,7 @@ ep_producer_state_is_dirty_for_testing (EpProducerState *self)
   return self->dirty;
 }
 
-/* Saving -------------------------------------------------------------------- */
+/* Saving ------------------------------------------------------------------- */
 
 /* What a save writes besides the counters, copied under the lock. */
 typedef struct {

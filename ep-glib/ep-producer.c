@@ -137,7 +137,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (EpProducer, ep_producer, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
                                                       ep_producer_initable_iface_init))
 
-/* Notifications and signals: called on the main context ------------------- */
+/* Notifications and signals: called on the main context -------------------- */
 
 void
 ep_producer_update_queue_properties (EpProducer *self)
@@ -247,7 +247,7 @@ ep_producer_get_settled_ids_collected_for_testing (EpProducer *self)
   return __atomic_load_n (&self->settled_ids_collected, __ATOMIC_RELAXED);
 }
 
-/* GObject ----------------------------------------------------------------- */
+/* GObject ------------------------------------------------------------------ */
 
 static void
 ep_producer_dispose (GObject *object)
@@ -1124,7 +1124,7 @@ ep_producer_init (EpProducer *self)
   self->follow_desktop_privacy = TRUE;
 }
 
-/* GInitable --------------------------------------------------------------- */
+/* GInitable ---------------------------------------------------------------- */
 
 /* GInitable: a failure always sets @error; a second call returns the
  * first one's result. */
@@ -1162,7 +1162,7 @@ ep_producer_initable_iface_init (GInitableIface *iface)
   iface->init = ep_producer_initable_init;
 }
 
-/* Public API ---------------------------------------------------------------- */
+/* Public API --------------------------------------------------------------- */
 
 /**
  * ep_producer_new:

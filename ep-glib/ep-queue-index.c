@@ -128,8 +128,7 @@ ep_queue_index_squeeze (EpQueueIndex *ix,
   index_drop_unused_chunks (ix);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Bookkeeping of live events */
+/* Bookkeeping of live events ----------------------------------------------- */
 
 void
 ep_queue_forget_entry (EpQueue      *self,

@@ -839,8 +839,7 @@ ep_queue_restore (EpQueue             *self,
   return TRUE;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Rescue: the directory or a segment was deleted under the queue */
+/* Rescue: the directory or a segment was deleted under the queue ----------- */
 
 /* Copies the live frames, in index order, to the end of @seg; @offsets gets
  * their new offsets. */

@@ -36,8 +36,7 @@
 
 G_DEFINE_FINAL_TYPE (EpQueue, ep_queue, G_TYPE_OBJECT)
 
-/* ---------------------------------------------------------------------- */
-/* Removing */
+/* Removing ----------------------------------------------------------------- */
 
 /* With the mutex held: forgets @seqs and reserves one tombstone for those
  * that were live (@w: nothing reserved if none was). The tombstone is
@@ -150,8 +149,7 @@ remove_unlocked (EpQueue        *self,
   return ok && ep_queue_remove_finish (self, &w, error);
 }
 
-/* ---------------------------------------------------------------------- */
-/* The sync thread */
+/* The sync thread ---------------------------------------------------------- */
 
 /* The check is due every EP_QUEUE_STORAGE_CHECK_US while events are queued (they
  * are what a deleted directory loses) or a rescue failed: an idle producer
@@ -285,8 +283,7 @@ sync_thread_main (gpointer data)
   return NULL;
 }
 
-/* ---------------------------------------------------------------------- */
-/* GObject */
+/* GObject ------------------------------------------------------------------ */
 
 static void
 ep_queue_dispose (GObject *object)
@@ -352,8 +349,7 @@ ep_queue_init (EpQueue *self)
   self->journal.sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
 }
 
-/* ---------------------------------------------------------------------- */
-/* Public API */
+/* Public API --------------------------------------------------------------- */
 
 void
 ep_queue_item_free (EpQueueItem *item)
@@ -728,7 +724,7 @@ read_job_array_new (void)
   return jobs;
 }
 
-/* Consent ---------------------------------------------------------------- */
+/* Consent ------------------------------------------------------------------ */
 
 /* With the mutex held: forgets the events of @jobs and reserves their
  * tombstone in @w (see ep_queue_remove_begin_locked()). */

@@ -23,7 +23,7 @@
 #include "ep-scheduler-internal.h"
 #include "ep-timer-private.h"
 
-/* The ledger on disk -------------------------------------------------------- */
+/* The ledger on disk ------------------------------------------------------- */
 
 void
 ep_scheduler_load_witness (EpScheduler *self)
@@ -135,7 +135,7 @@ ep_scheduler_witness_changed (EpScheduler *self)
   g_source_attach (self->witness_save_timer, self->context);
 }
 
-/* Suspects ------------------------------------------------------------------ */
+/* Suspects ----------------------------------------------------------------- */
 
 gboolean
 ep_scheduler_aside_has_room (EpScheduler *self)

@@ -20,7 +20,7 @@ static void batch_posted (GObject *source, GAsyncResult *result, gpointer user_d
 static void finish_batch (EpScheduler *self, EpBatch *batch);
 static void resolve_if_done (EpScheduler *self, EpSplit *split, EpVerdict *verdict);
 
-/* The pipeline's counters ---------------------------------------------------- */
+/* The pipeline's counters -------------------------------------------------- */
 
 /* Only these functions change in_flight, reading, bytes_ahead and
  * releasing; the rest of the scheduler reads them. */
@@ -87,7 +87,7 @@ count_releasing (EpScheduler *self,
   self->releasing += n;
 }
 
-/* Reads and releases -------------------------------------------------------- */
+/* Reads and releases ------------------------------------------------------- */
 
 static gpointer
 read_batch_in_thread (EpScheduler *self,
@@ -270,7 +270,7 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
   ep_scheduler_maybe_drain_finished (self);
 }
 
-/* Replies ------------------------------------------------------------------- */
+/* Replies ------------------------------------------------------------------ */
 
 void
 ep_scheduler_post_aside (EpScheduler *self,

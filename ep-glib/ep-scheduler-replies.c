@@ -27,7 +27,7 @@
 
 #include "ep-scheduler-internal.h"
 
-/* Verdicts ------------------------------------------------------------------ */
+/* Verdicts ----------------------------------------------------------------- */
 
 void
 ep_verdict_init (EpVerdict *verdict,

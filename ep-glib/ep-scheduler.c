@@ -814,7 +814,7 @@ weak_ref_free (gpointer data,
   g_free (data);
 }
 
-/* Public (private) API ---------------------------------------------------- */
+/* Public (private) API ----------------------------------------------------- */
 
 /* @uri as messages show it: a password or a key in the query stays out of
  * the logs. */

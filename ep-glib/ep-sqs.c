@@ -20,9 +20,7 @@
 
 #define MAX_LOGGED_TEXT   200
 
-/* ------------------------------------------------------------------------ */
-/* Retry-After                                                               */
-/* ------------------------------------------------------------------------ */
+/* Retry-After -------------------------------------------------------------- */
 
 /* 1*DIGIT, saturating at the cap; FALSE if @text is not delta-seconds. */
 static gboolean
@@ -66,9 +64,7 @@ ep_parse_retry_after (const char *value,
   return CLAMP (seconds, 0, EP_RETRY_AFTER_MAX_SECONDS);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Replies                                                                   */
-/* ------------------------------------------------------------------------ */
+/* Replies ------------------------------------------------------------------ */
 
 void
 ep_batch_reply_free (EpBatchReply *reply)
@@ -563,9 +559,7 @@ ep_batch_reply_parse (guint       http_status,
   return reply;
 }
 
-/* ------------------------------------------------------------------------ */
-/* The form body                                                             */
-/* ------------------------------------------------------------------------ */
+/* The form body ------------------------------------------------------------ */
 
 /* RFC 3986 unreserved characters, kept as they are; every other byte is
  * percent-encoded (so a space is %20, which soup_form_decode and every

@@ -121,7 +121,7 @@ get_send_buffers (void)
   return buffers;
 }
 
-/* GObject ----------------------------------------------------------------- */
+/* GObject ------------------------------------------------------------------ */
 
 static void
 ep_submitter_finalize (GObject *object)

@@ -22,9 +22,7 @@
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
 #define READ_CHUNK_BYTES  (16 * 1024)
 
-/* ------------------------------------------------------------------------ */
-/* EpTransport                                                               */
-/* ------------------------------------------------------------------------ */
+/* EpTransport -------------------------------------------------------------- */
 
 struct _EpTransport {
   GObject       parent_instance;
