@@ -24,7 +24,7 @@ const EpDeviceInfo *ep_device_info_get   (void);
  * Flatpak), etc/os-release and usr/lib/os-release that exists, and
  * sys/class/dmi/id. (transfer full) */
 EpDeviceInfo       *ep_device_info_detect (const char   *root);
-void                ep_device_info_free   (EpDeviceInfo *info);
+void                ep_device_info_free  (EpDeviceInfo *info);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpDeviceInfo, ep_device_info_free)
 
 /* Parses one key of os-release formatted text (shell-style quoting);

@@ -499,19 +499,19 @@ gboolean         ep_queue_rescue_locked         (EpQueue             *self,
  * someone wants the ids of deleted events; adds @ids (consumed, nullable)
  * to those waiting for ep_queue_steal_settled_ids(); calls the notify
  * function. */
-gboolean    ep_queue_wants_ids           (EpQueue        *self);
-void        ep_queue_add_settled_ids     (EpQueue        *self,
-                                          EpEventOutcome  outcome,
-                                          GPtrArray      *ids);
-void        ep_queue_notify              (EpQueue        *self);
+gboolean         ep_queue_wants_ids             (EpQueue        *self);
+void             ep_queue_add_settled_ids       (EpQueue        *self,
+                                                 EpEventOutcome  outcome,
+                                                 GPtrArray      *ids);
+void             ep_queue_notify                (EpQueue        *self);
 /* Adds @counts (name -> count, consumed) to *@into (consent_drops or
  * expired_drops) under drops_lock. */
-void        ep_queue_add_drops           (EpQueue        *self,
-                                          GHashTable    **into,
-                                          GHashTable     *counts);
+void             ep_queue_add_drops             (EpQueue        *self,
+                                                 GHashTable    **into,
+                                                 GHashTable     *counts);
 /* ep-queue-expire.c: deletes the expired events of @items (taken, in
  * flight) and removes them from @items; returns how many. */
-guint       ep_queue_expire_items        (EpQueue        *self,
-                                          GPtrArray      *items);
+guint            ep_queue_expire_items          (EpQueue        *self,
+                                                 GPtrArray      *items);
 
 G_END_DECLS

@@ -15,13 +15,13 @@ G_BEGIN_DECLS
 EpSubmitter *ep_producer_get_submitter_for_testing (EpProducer *self);
 
 /* The producer's queue (transfer none), for tests; NULL only before init. */
-EpQueue     *ep_producer_get_queue_for_testing (EpProducer *self);
+EpQueue     *ep_producer_get_queue_for_testing     (EpProducer *self);
 
 /* The consumer's clock minus ours changed (the scheduler's estimate, or a
  * test): events sent from now on are stamped with it (the submitter), and
  * it is saved for the next start (the saved state). Any thread. */
-void         ep_producer_set_clock_offset (EpProducer *self,
-                                           gint64      offset_ms);
+void         ep_producer_set_clock_offset          (EpProducer *self,
+                                                    gint64      offset_ms);
 
 /* Tests: how many event ids the producer was handed for
  * EpProducer::events-settled (by the scheduler and the queue). They are

@@ -29,7 +29,7 @@ typedef struct {
   guint32  logical_size;  /* as given to ep_queue_append() */
 } EpQueueItem;
 
-void      ep_queue_item_free   (EpQueueItem *item);
+void        ep_queue_item_free       (EpQueueItem *item);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpQueueItem, ep_queue_item_free)
 
 /* Opens (creating with mode 0700 if needed) the queue in @dir, takes the
