@@ -186,12 +186,12 @@ ep_journal_parse_segment_name (const char *name,
 
 void
 ep_journal_frame_header_init (EpJournalFrameHeader *h,
-                              guint8        type,
-                              guint32       length,
-                              guint32       logical_size,
-                              guint64       seq,
-                              guint32       payload_crc,
-                              guint8        category)
+                              guint8                type,
+                              guint32               length,
+                              guint32               logical_size,
+                              guint64               seq,
+                              guint32               payload_crc,
+                              guint8                category)
 {
   h->magic = GUINT32_TO_LE (EP_JOURNAL_FRAME_MAGIC);
   h->version = GUINT16_TO_LE (EP_JOURNAL_FORMAT_VERSION);
@@ -207,9 +207,9 @@ ep_journal_frame_header_init (EpJournalFrameHeader *h,
 /* Checks the frame at @off of @data (@size bytes) and decodes its header
  * into @out (host order). */
 EpJournalFrameCheck
-ep_journal_frame_check (const guint8 *data,
-                        gsize         size,
-                        gsize         off,
+ep_journal_frame_check (const guint8         *data,
+                        gsize                 size,
+                        gsize                 off,
                         EpJournalFrameHeader *out)
 {
   EpJournalFrameHeader h;
@@ -302,8 +302,8 @@ ep_journal_segment_find (EpQueue *self,
 
 void
 ep_journal_segment_header_init (EpJournalSegmentHeader *h,
-                                guint32        flags,
-                                guint64        base_seq)
+                                guint32                 flags,
+                                guint64                 base_seq)
 {
   memcpy (h->magic, EP_JOURNAL_SEGMENT_MAGIC, sizeof h->magic);
   h->version = GUINT32_TO_LE (EP_JOURNAL_FORMAT_VERSION);
@@ -605,12 +605,12 @@ sync_pending_add (EpQueue        *self,
  * ep_journal_finish_reserved_locked()). Takes @payload. The frame's seq
  * order is its place in the file, as for a frame written at once. */
 gboolean
-ep_journal_reserve_frame (EpQueue         *self,
-                          EpJournalWrite  *w,
-                          const EpJournalFrameHeader *header,
-                          guint8          *payload,
-                          gsize            payload_len,
-                          GError         **error)
+ep_journal_reserve_frame (EpQueue                     *self,
+                          EpJournalWrite              *w,
+                          const EpJournalFrameHeader  *header,
+                          guint8                      *payload,
+                          gsize                        payload_len,
+                          GError                     **error)
 {
   guint64 frame_len = EP_JOURNAL_FRAME_SIZE (payload_len);
   EpQueueSegment *seg;
@@ -718,12 +718,12 @@ ep_journal_wait_writes_locked (EpQueue *self)
 /* Appends one frame to the active segment with one pwritev(); on failure
  * truncates the file back so that nothing partial stays. */
 EpQueueSegment *
-ep_journal_write_frame (EpQueue       *self,
-                        EpJournalFrameHeader *header,
-                        const guint8  *payload,
-                        gsize          payload_len,
-                        guint64       *offset_out,
-                        GError       **error)
+ep_journal_write_frame (EpQueue               *self,
+                        EpJournalFrameHeader  *header,
+                        const guint8          *payload,
+                        gsize                  payload_len,
+                        guint64               *offset_out,
+                        GError               **error)
 {
   static const guint8 padding[8];
   guint64 frame_len = EP_JOURNAL_FRAME_SIZE (payload_len);

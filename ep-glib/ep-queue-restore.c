@@ -267,11 +267,11 @@ seen (EpQueueIndex *ix,
  * its file was renamed or copied to another number. Kept aside, merged into
  * the index in seq order once every file is read. */
 static void
-add_late (Restore           *rs,
-          EpQueueSegment    *seg,
-          gsize              off,
+add_late (Restore                    *rs,
+          EpQueueSegment             *seg,
+          gsize                       off,
           const EpJournalFrameHeader *h,
-          guint              category)
+          guint                       category)
 {
   EpQueueEntry e = { 0 };
 
@@ -289,7 +289,7 @@ add_late (Restore           *rs,
  * builds from its record's headers. */
 static guint
 frame_category (const EpJournalFrameHeader *h,
-                const guint8      *payload)
+                const guint8               *payload)
 {
   int category;
 
@@ -301,11 +301,11 @@ frame_category (const EpJournalFrameHeader *h,
 }
 
 static void
-restore_frame (EpQueue           *self,
-               Restore           *rs,
-               EpQueueSegment    *seg,
-               const guint8      *data,
-               gsize              off,
+restore_frame (EpQueue                    *self,
+               Restore                    *rs,
+               EpQueueSegment             *seg,
+               const guint8               *data,
+               gsize                       off,
                const EpJournalFrameHeader *h)
 {
   const guint8 *payload = data + off + EP_JOURNAL_HEADER_SIZE;

@@ -43,11 +43,11 @@ G_DEFINE_FINAL_TYPE (EpQueue, ep_queue, G_TYPE_OBJECT)
  * written by ep_queue_remove_finish() once the mutex is released: the
  * mutex is never held across a removal's write. */
 gboolean
-ep_queue_remove_begin_locked (EpQueue        *self,
-                              const guint64  *seqs,
-                              guint           n_seqs,
-                              EpJournalWrite *w,
-                              GError        **error)
+ep_queue_remove_begin_locked (EpQueue         *self,
+                              const guint64   *seqs,
+                              guint            n_seqs,
+                              EpJournalWrite  *w,
+                              GError         **error)
 {
   guint64 *payload = g_new (guint64, MAX (n_seqs, 1));
   guint n = 0;
@@ -112,10 +112,10 @@ ep_queue_remove_finish (EpQueue         *self,
 /* With the mutex held, kept across the write: for restore (nothing else
  * runs yet). */
 gboolean
-ep_queue_remove_locked (EpQueue       *self,
-                        const guint64 *seqs,
-                        guint          n_seqs,
-                        GError       **error)
+ep_queue_remove_locked (EpQueue        *self,
+                        const guint64  *seqs,
+                        guint           n_seqs,
+                        GError        **error)
 {
   EpJournalWrite w;
 

@@ -807,7 +807,7 @@ on_network_changed (GNetworkMonitor *monitor,
 }
 
 static void
-weak_ref_free (gpointer data,
+weak_ref_free (gpointer  data,
                GClosure *closure)
 {
   g_weak_ref_clear (data);

@@ -636,7 +636,7 @@ append_entry (GString       *out,
 
 GBytes *
 ep_sqs_encode_batch (const EpEvent * const *events,
-                           guint                  n_events)
+                     guint                  n_events)
 {
   GString *out;
   gsize estimate = 0;
