@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "ep-clock-private.h"
+#include "ep-handoff-private.h"
 #include "ep-producer-state-private.h"
 #include "ep-queue-state-private.h"
 
@@ -57,6 +58,7 @@ struct _EpProducerState {
   gboolean      dirty;            /* changed (the counters included) since the last save */
   gboolean      save_requested;   /* a save is scheduled and has not started yet */
   GSource      *save_timer;       /* owned, nullable: the scheduled save */
+  EpHandoff    *saver;            /* owned, nullable until the first save: runs the saves */
   guint         n_saves;          /* writes so far, for tests */
   gboolean      closed;           /* ep_producer_state_close(): the file is no longer ours */
   guint64       generation;       /* bumped on every change, to detect saves that raced */
@@ -86,6 +88,8 @@ ep_producer_state_finalize (GObject *object)
       g_source_destroy (self->save_timer);
       g_source_unref (self->save_timer);
     }
+  /* Nothing is being saved: each save holds a reference. */
+  ep_handoff_free (self->saver);
   g_free (self->delivery_error);
   g_mutex_clear (&self->lock);
   g_mutex_clear (&self->save_lock);
@@ -521,42 +525,32 @@ ep_producer_state_get_n_saves_for_testing (EpProducerState *self)
   return self->n_saves;
 }
 
-/* The worker's reference to the state is dropped on the state's context,
- * never in the worker: when the owner lets go during a save, the state
- * (and the queue it holds, with the directory's lock) goes on the owner's
- * thread, so a spin that sees it gone sees the lock released. The task
- * itself holds nothing (no source object, no data). */
-static gboolean
-release_on_context (gpointer data)
+static gpointer
+save_in_thread (gpointer data)
+{
+  save_logged (data);
+  return NULL;
+}
+
+/* The saving thread's reference to the state is dropped on the state's
+ * context, never in the thread: when the owner lets go during a save, the
+ * state (and the queue it holds, with the directory's lock) goes on the
+ * owner's thread, so a spin that sees it gone sees the lock released. */
+static void
+save_done (gpointer data,
+           gpointer result)
 {
   g_object_unref (data);
-  return G_SOURCE_REMOVE;
 }
 
-static void
-save_in_thread (GTask        *task,
-                gpointer      source_object,
-                gpointer      task_data,
-                GCancellable *cancellable)
-{
-  EpProducerState *self = task_data;  /* owned until handed back below */
-  g_autoptr(GSource) release = g_idle_source_new ();
-
-  save_logged (self);
-  /* An attached source, not g_main_context_invoke(): that one runs at
-   * once in this thread when it can acquire the context. */
-  g_source_set_static_name (release, "[ep-glib] producer state save done");
-  g_source_set_callback (release, release_on_context, self, NULL);
-  g_source_attach (release, self->context);
-  g_task_return_boolean (task, TRUE);
-}
-
+/* On the state's context (the save timer's). Through an EpHandoff, not a
+ * GTask run in a thread: that returns by attaching a source to the context
+ * from the thread, which holds the context's lock while it wakes the main
+ * thread (issue 18, item 5; see ep-handoff-private.h). */
 static void
 save_in_background (EpProducerState *self)
 {
-  g_autoptr(GTask) task = g_task_new (NULL, NULL, NULL, NULL);
-
-  g_task_set_source_tag (task, save_in_background);
-  g_task_set_task_data (task, g_object_ref (self), NULL);
-  g_task_run_in_thread (task, save_in_thread);
+  if (self->saver == NULL)
+    self->saver = ep_handoff_new (self->context, "[ep-glib] producer state saved", 1);
+  ep_handoff_run (self->saver, save_in_thread, save_done, g_object_ref (self));
 }

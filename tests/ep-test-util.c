@@ -10,6 +10,7 @@
 #include <gobject/gvaluecollector.h>
 #include <string.h>
 
+#include "ep-handoff-private.h"
 #include "ep-test-util.h"
 
 static char *test_root;
@@ -368,4 +369,96 @@ ep_test_log_has (GPtrArray  *lines,
     if (g_pattern_match_simple (pattern, g_ptr_array_index (lines, i)))
       return TRUE;
   return FALSE;
+}
+
+/* The head of GLib's GMainContext (gmain.c: the lock, its condition and
+ * the owner, in that order since GLib 2.26); checked through the owner
+ * before the lock is used. */
+typedef struct {
+  GMutex   mutex;
+  GCond    cond;
+  GThread *owner;
+} ContextHead;
+
+static void
+hand_back_hook (gboolean handed_back,
+                gpointer data)
+{
+  EpTestHandBack *hb = data;
+
+  g_mutex_lock (&hb->lock);
+  if (!handed_back && !hb->stopped)
+    {
+      hb->stopped = TRUE;
+      g_cond_broadcast (&hb->cond);
+      while (!hb->go)
+        g_cond_wait (&hb->cond, &hb->lock);
+    }
+  else if (handed_back && hb->go)
+    {
+      hb->handed_back = TRUE;
+      g_cond_broadcast (&hb->cond);
+    }
+  g_mutex_unlock (&hb->lock);
+}
+
+gboolean
+ep_test_hand_back_start (EpTestHandBack *hb)
+{
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  ContextHead *head = (ContextHead *) context;
+  gboolean known;
+
+  memset (hb, 0, sizeof *hb);
+  g_assert_true (g_main_context_acquire (context));
+  known = head->owner == g_thread_self ();
+  g_main_context_release (context);
+  if (!known || head->owner != NULL)
+    {
+      g_test_skip ("GMainContext's layout is not the one this test knows");
+      return FALSE;
+    }
+  g_mutex_init (&hb->lock);
+  g_cond_init (&hb->cond);
+  ep_handoff_set_hook_for_testing (hand_back_hook, hb);
+  return TRUE;
+}
+
+gboolean
+ep_test_hand_back_stopped (EpTestHandBack *hb)
+{
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&hb->lock);
+
+  return hb->stopped;
+}
+
+gboolean
+ep_test_hand_back_with_context_locked (EpTestHandBack *hb,
+                                       GMainContext   *context)
+{
+  ContextHead *head = (ContextHead *) context;
+  gint64 deadline;
+  gboolean handed_back;
+
+  g_mutex_lock (&head->mutex);
+  g_mutex_lock (&hb->lock);
+  hb->go = TRUE;
+  g_cond_broadcast (&hb->cond);
+  deadline = g_get_monotonic_time () + EP_TEST_TIMEOUT_MS * 1000;
+  while (!hb->handed_back && g_cond_wait_until (&hb->cond, &hb->lock, deadline))
+    ;
+  handed_back = hb->handed_back;
+  g_mutex_unlock (&hb->lock);
+  g_mutex_unlock (&head->mutex);
+  return handed_back;
+}
+
+void
+ep_test_hand_back_end (EpTestHandBack *hb)
+{
+  ep_handoff_set_hook_for_testing (NULL, NULL);
+  g_mutex_lock (&hb->lock);
+  hb->go = TRUE;
+  g_cond_broadcast (&hb->cond);
+  g_mutex_unlock (&hb->lock);
 }

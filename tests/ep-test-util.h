@@ -133,4 +133,27 @@ guint64     ep_test_count_of      (EpProducer   *producer,
                                    guint         reason,
                                    const char   *name);
 
+/* Issue 18, item 5: work handed back to a main context by an EpHandoff
+ * (ep-handoff-private.h) must get there without the context's lock. Start
+ * with ep_test_hand_back_start(): the next handoff's thread stops right
+ * before it hands its result back. Once ep_test_hand_back_stopped(),
+ * ep_test_hand_back_with_context_locked() holds @context's own lock (as a
+ * thread preempted inside g_source_attach() would), lets the thread go and
+ * waits (EP_TEST_TIMEOUT_MS at most) for it to hand its result back:
+ * returns whether it did while the lock was held. FALSE with a skip
+ * message when GLib's GMainContext is not laid out as the test knows. */
+typedef struct {
+  GMutex   lock;
+  GCond    cond;
+  gboolean stopped;      /* the thread has its result, and waits */
+  gboolean go;           /* ... until this */
+  gboolean handed_back;  /* it handed the result back after going on */
+} EpTestHandBack;
+
+gboolean    ep_test_hand_back_start   (EpTestHandBack *hb);
+gboolean    ep_test_hand_back_stopped (EpTestHandBack *hb);
+gboolean    ep_test_hand_back_with_context_locked (EpTestHandBack *hb,
+                                                   GMainContext   *context);
+void        ep_test_hand_back_end     (EpTestHandBack *hb);
+
 G_END_DECLS

@@ -245,6 +245,32 @@ test_saves_coalesced (void)
   g_assert_cmpint (ep_producer_state_get_clock_offset (saved.state), ==, 5000);
 }
 
+/* Issue 18, item 5: a save made on a thread hands the state back to its
+ * context without the context's lock (a GTask run in a thread took it, in
+ * g_source_attach(), and a thread preempted there kept the main thread
+ * asleep). */
+static void
+test_save_hand_back_unlocked (void)
+{
+  g_autofree char *path = state_path ();
+  g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+  g_auto(Saved) saved = { 0 };
+  static EpTestHandBack hb;
+  gboolean handed_back;
+
+  if (!ep_test_hand_back_start (&hb))
+    return;
+  saved_open (&saved, path);
+  ep_producer_state_set_clock_offset (saved.state, 5000);
+  EP_TEST_SPIN_UNTIL (ep_test_hand_back_stopped (&hb));
+  handed_back = ep_test_hand_back_with_context_locked (&hb, context);
+  ep_test_hand_back_end (&hb);
+  g_assert_true (handed_back);
+  EP_TEST_SPIN_UNTIL (!ep_producer_state_is_dirty_for_testing (saved.state));
+  g_assert_cmpuint (ep_producer_state_get_n_saves_for_testing (saved.state), ==, 1);
+  saved_clear_and_wait (&saved);
+}
+
 /* The queue keeps the blob: atomic and durable replacement, mode 0600,
  * nothing written once the queue is closed or read-only. */
 static void
@@ -573,6 +599,7 @@ main (int   argc,
   g_test_add_func ("/ep/producer-state/corrupt-file", test_corrupt_file);
   g_test_add_func ("/ep/producer-state/implausible-offset-discarded", test_implausible_offset_discarded);
   g_test_add_func ("/ep/producer-state/saves-coalesced", test_saves_coalesced);
+  g_test_add_func ("/ep/producer-state/save-hand-back-unlocked", test_save_hand_back_unlocked);
   g_test_add_func ("/ep/producer-state/save-requests-and-close", test_save_requests_and_close);
   g_test_add_func ("/ep/producer-state/count-after-save-saved", test_count_after_save_saved);
   g_test_add_func ("/ep/producer-state/queue-state-blob", test_queue_state_blob);

@@ -7,7 +7,6 @@
 
 #include <string.h>
 
-#include "ep-handoff-private.h"
 #include "ep-sqs-private.h"
 #include "ep-transport-private.h"
 #include "ep-test-server.h"
@@ -1201,94 +1200,24 @@ test_post_endless_reply (PostFixture   *fixture,
  * back: the hand-back must complete regardless (on the old code it waited
  * for the lock until the test gave up). */
 
-/* The head of GLib's GMainContext (gmain.c: the lock, its condition and
- * the owner, in that order since GLib 2.26); checked below through the
- * owner before the lock is used. */
-typedef struct {
-  GMutex   mutex;
-  GCond    cond;
-  GThread *owner;
-} ContextHead;
-
-typedef struct {
-  GMutex   lock;
-  GCond    cond;
-  gboolean parsed;       /* the parse thread has its reply, and waits */
-  gboolean go;           /* ... until this */
-  gboolean handed_back;  /* it handed the reply back */
-} HandBack;
-
-static void
-hand_back_hook (gboolean handed_back,
-                gpointer data)
-{
-  HandBack *hb = data;
-
-  g_mutex_lock (&hb->lock);
-  if (!handed_back)
-    {
-      hb->parsed = TRUE;
-      g_cond_broadcast (&hb->cond);
-      while (!hb->go)
-        g_cond_wait (&hb->cond, &hb->lock);
-    }
-  else if (hb->go)
-    {
-      hb->handed_back = TRUE;
-      g_cond_broadcast (&hb->cond);
-    }
-  g_mutex_unlock (&hb->lock);
-}
-
-static gboolean
-hand_back_parsed (HandBack *hb)
-{
-  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&hb->lock);
-
-  return hb->parsed;
-}
-
 static void
 test_post_hand_back_unlocked (PostFixture   *fixture,
                               gconstpointer  user_data)
 {
   g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
-  ContextHead *head = (ContextHead *) context;
-  HandBack hb = { 0 };
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(EpBatchReply) reply = NULL;
   g_autoptr(GError) error = NULL;
-  gint64 deadline;
-  gboolean handed_back, layout_known;
+  static EpTestHandBack hb;
+  gboolean handed_back;
 
-  g_assert_true (g_main_context_acquire (context));
-  layout_known = head->owner == g_thread_self ();
-  g_main_context_release (context);
-  if (!layout_known || head->owner != NULL)
-    {
-      g_test_skip ("GMainContext's layout is not the one this test knows");
-      return;
-    }
-
-  g_mutex_init (&hb.lock);
-  g_cond_init (&hb.cond);
-  ep_handoff_set_hook_for_testing (hand_back_hook, &hb);
+  if (!ep_test_hand_back_start (&hb))
+    return;
   ep_transport_post_async (fixture->transport, fixture->uri, NULL, NULL, fixture->body, FALSE,
                            NULL, ep_test_store_result, &result);
-  EP_TEST_SPIN_UNTIL (hand_back_parsed (&hb));
-
-  /* The context's lock, as a thread preempted inside g_source_attach()
-   * would hold it; then the parse thread goes on. */
-  g_mutex_lock (&head->mutex);
-  g_mutex_lock (&hb.lock);
-  hb.go = TRUE;
-  g_cond_broadcast (&hb.cond);
-  deadline = g_get_monotonic_time () + EP_TEST_TIMEOUT_MS * 1000;
-  while (!hb.handed_back && g_cond_wait_until (&hb.cond, &hb.lock, deadline))
-    ;
-  handed_back = hb.handed_back;
-  g_mutex_unlock (&hb.lock);
-  g_mutex_unlock (&head->mutex);
+  EP_TEST_SPIN_UNTIL (ep_test_hand_back_stopped (&hb));
+  handed_back = ep_test_hand_back_with_context_locked (&hb, context);
+  ep_test_hand_back_end (&hb);
   g_assert_true (handed_back);
 
   ep_test_wait_result (&result);
@@ -1296,9 +1225,6 @@ test_post_hand_back_unlocked (PostFixture   *fixture,
   g_assert_no_error (error);
   g_assert_cmpint (reply->kind, ==, EP_REPLY_BATCH_RESULT);
   g_assert_true (g_hash_table_contains (reply->confirmed, "id-1"));
-  ep_handoff_set_hook_for_testing (NULL, NULL);
-  g_mutex_clear (&hb.lock);
-  g_cond_clear (&hb.cond);
 }
 
 #define ADD_POST_TEST(path, func) \
