@@ -66,6 +66,24 @@ class Nats:
         except OSError:
             return False
 
+    def stopped(self):
+        """Every thread of nats-server in state T. kill (SIGSTOP) returns before that:
+        one thread is woken to take the signal and stop the others, and until it runs
+        (seconds on a loaded machine) the other threads can still store and acknowledge."""
+        task = "/proc/%d/task" % self.proc.pid
+        try:
+            for tid in os.listdir(task):
+                with open(os.path.join(task, tid, "stat")) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "T":
+                        return False
+        except FileNotFoundError:  # a thread that just ended
+            return False
+        return True
+
+    def freeze(self):
+        self.proc.send_signal(signal.SIGSTOP)
+        wait_for(self.stopped, "nats-server stopped by SIGSTOP")
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
@@ -176,7 +194,7 @@ class GatewayTest(unittest.TestCase):
         self.nats = Nats()
         c = self.gateway("--sink-timeout", "700")
         wait_for(lambda: self.healthy(c), "health")
-        self.nats.proc.send_signal(signal.SIGSTOP)
+        self.nats.freeze()
         start = time.monotonic()
         r = c.post(tc.batch_params(entries("dddddddd", 3)))
         elapsed = time.monotonic() - start
@@ -195,7 +213,7 @@ class GatewayTest(unittest.TestCase):
         self.nats = Nats()
         c = self.gateway("--sink-timeout", "700", "--confirm-before-ack")
         wait_for(lambda: self.healthy(c), "health")
-        self.nats.proc.send_signal(signal.SIGSTOP)
+        self.nats.freeze()
         r = c.post(tc.batch_params(entries("eeeeeeee", 3)))
         c.stop(signal.SIGKILL)
         self.nats.proc.send_signal(signal.SIGCONT)
@@ -205,7 +223,7 @@ class GatewayTest(unittest.TestCase):
         self.nats = Nats()
         c = self.gateway("--sink-timeout", "500")
         wait_for(lambda: self.healthy(c), "health")
-        self.nats.proc.send_signal(signal.SIGSTOP)
+        self.nats.freeze()
         body = "&".join("%s=%s" % kv for kv in tc.batch_params(entries("ffffffff", 2)))
         for _ in range(3):
             s = socket.create_connection(("127.0.0.1", c.port))
@@ -224,7 +242,7 @@ class GatewayTest(unittest.TestCase):
         self.nats = Nats()
         c = self.gateway("--sink-timeout", "60000")
         wait_for(lambda: self.healthy(c), "health")
-        self.nats.proc.send_signal(signal.SIGSTOP)
+        self.nats.freeze()
         replies = []
 
         def post():
