@@ -11,7 +11,9 @@
  */
 #pragma once
 
-#include "ep-glib.h"
+#include <glib-object.h>
+
+#include <ep-glib/ep-types.h>
 
 G_BEGIN_DECLS
 

@@ -14,7 +14,10 @@
  */
 #pragma once
 
-#include "ep-glib.h"
+#include <ep-glib/ep-credentials.h>
+#include <ep-glib/ep-producer.h>
+#include <ep-glib/ep-types.h>
+
 #include "ep-monitor-private.h"
 #include "ep-producer-state-private.h"
 #include "ep-queue-private.h"

@@ -5,7 +5,8 @@
  */
 #pragma once
 
-#include "ep-glib.h"
+#include <ep-glib/ep-producer.h>
+
 #include "ep-queue-private.h"
 #include "ep-submitter-private.h"
 

@@ -25,6 +25,7 @@
 
 #include <string.h>
 
+#include "ep-enums.h"
 #include "ep-producer-internal.h"
 #include "ep-producer-private.h"
 

@@ -15,7 +15,10 @@
  */
 #pragma once
 
-#include "ep-glib.h"
+#include <glib-object.h>
+
+#include <ep-glib/ep-error.h>
+#include <ep-glib/ep-types.h>
 
 G_BEGIN_DECLS
 

@@ -11,7 +11,10 @@
  */
 #pragma once
 
-#include "ep-glib.h"
+#include <ep-glib/ep-credentials.h>
+#include <ep-glib/ep-error.h>
+#include <ep-glib/ep-types.h>
+
 #include "ep-monitor-private.h"
 #include "ep-queue-private.h"
 #include "ep-transport-private.h"

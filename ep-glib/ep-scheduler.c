@@ -34,6 +34,7 @@
 
 #include <string.h>
 
+#include "ep-producer.h"
 #include "ep-scheduler-internal.h"
 #include "ep-timer-private.h"
 

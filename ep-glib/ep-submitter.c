@@ -14,6 +14,7 @@
 #include "ep-device-private.h"
 #include "ep-event-private.h"
 #include "ep-json-scan.h"
+#include "ep-producer.h"
 #include "ep-submitter-private.h"
 
 /* The default headers, in the order they are sent. */
