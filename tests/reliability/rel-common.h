@@ -64,11 +64,15 @@ char     *rel_self_exe        (void);
 /* A 10 ms timer on the thread-default context that measures how late it
  * runs. "late" is the gap between two ticks minus 10 ms; "blocked" is the
  * same minus the time this thread spent waiting for a CPU in that gap
- * (/proc/thread-self/schedstat), i.e. the part the process itself caused.
- * Also samples the RSS at every tick. */
+ * (/proc/thread-self/schedstat) and minus what it slept in poll () beyond
+ * the timeout asked for (the ticker's poll function on the default main
+ * context: no ep-glib code runs there), i.e. the part the process itself
+ * caused. Also samples the RSS at every tick. One ticker at a time. */
 typedef struct {
   gint64  last_us;
   guint64 last_wait_ns;
+  gint64  poll_overslept_us;
+  gint64  last_overslept_us;
   gint64  max_late_us;
   gint64  max_blocked_us;
   guint64 peak_rss;
@@ -100,6 +104,10 @@ void      rel_test_init_without_debug (int    *argc,
 
 /* Registers /reliability/debug-messages-dropped, which checks that. */
 void      rel_test_add_debug_messages_dropped (void);
+
+/* Registers /reliability/ticker-catches-block: a 60 ms block is measured
+ * beyond REL_BLOCKED_BOUND_US. */
+void      rel_test_add_ticker_catches_block (void);
 
 void      rel_ticker_start    (RelTicker    *ticker);
 void      rel_ticker_stop     (RelTicker    *ticker);

@@ -259,6 +259,7 @@ main (int    argc,
 {
   rel_test_init_without_debug (&argc, &argv);
   rel_test_add_debug_messages_dropped ();
+  rel_test_add_ticker_catches_block ();
 
   g_test_add_func ("/reliability/memory/backlog", test_backlog);
   g_test_add_data_func ("/reliability/memory/never-answers", GUINT_TO_POINTER (4), never_answers);

@@ -783,6 +783,7 @@ main (int    argc,
 {
   rel_test_init_without_debug (&argc, &argv);
   rel_test_add_debug_messages_dropped ();
+  rel_test_add_ticker_catches_block ();
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
