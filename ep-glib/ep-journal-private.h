@@ -40,6 +40,13 @@
  * (ep_queue_take() reads without it), a removal's write (its space is
  * reserved with the mutex held and written without it: EpJournalWrite),
  * the deletion of dead segments and the compaction's copy and syncs.
+ *
+ * A drain (no sends) takes none of the above on the main context. What the
+ * main thread still slept on there, traced with perf (bench/README.md,
+ * "Issue 18, item 5"), was the GMainContext's own lock, held by threads
+ * handing work back with g_source_attach(): no longer, see
+ * ep-handoff-private.h. Sends on the main context still wait behind the
+ * holders listed above.
  */
 #pragma once
 
