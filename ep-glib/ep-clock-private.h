@@ -21,8 +21,9 @@
  * battery, a forged reply): the caller gives samples only from replies
  * that parse as the consumer's own (SQS XML, see ep-sqs-private.h), and
  * the estimator trusts a sample only when
- *   - it is not before the library's build day (EP_CLOCK_EARLIEST_MS: a
- *     consumer's clock cannot be earlier than the code that talks to it);
+ *   - it is not before the day before the library's build day
+ *     (EP_CLOCK_EARLIEST_MS: a consumer's clock cannot be earlier than the
+ *     code that talks to it, less the largest offset applied);
  *   - its Age, if any, is at most EP_CLOCK_MAX_AGE_S (a POST's reply that a
  *     cache kept longer tells nothing about now);
  *   - it is within EP_CLOCK_OUTLIER_MS of at least one other sample of the
@@ -61,8 +62,11 @@ G_BEGIN_DECLS
 /* A larger Age makes the reply no sample (RFC 9111 allows 2^31 s). */
 #define EP_CLOCK_MAX_AGE_S 3600
 /* No consumer answers before the library was built (config.h: the build
- * day, from SOURCE_DATE_EPOCH when set). */
-#define EP_CLOCK_EARLIEST_MS ((gint64) EP_BUILD_DAY_UNIX * 1000)
+ * day, from SOURCE_DATE_EPOCH when set), less the largest offset applied
+ * (a day): a consumer behind by an hour is a sample also in the first hour
+ * of the build day (test-clock failed from 00:00 to 01:00 UTC on a fresh
+ * build, its consumer one hour behind). */
+#define EP_CLOCK_EARLIEST_MS ((gint64) EP_BUILD_DAY_UNIX * 1000 - EP_CLOCK_MAX_OFFSET_MS)
 
 typedef struct _EpClock EpClock;
 

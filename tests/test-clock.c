@@ -18,8 +18,8 @@
 #include "ep-test-util.h"
 
 #define HOUR_MS (3600 * (gint64) 1000)
-/* A local time, in ms: noon, 30 days after the library's build day (a
- * reply dated before that day is no sample). */
+/* A local time, in ms: noon, 30 days after EP_CLOCK_EARLIEST_MS (a reply
+ * dated before that is no sample). */
 #define NOW_MS (EP_CLOCK_EARLIEST_MS + 30 * 24 * HOUR_MS + 12 * HOUR_MS)
 
 /* A reply that took @rtt_ms and came at @received_ms from a consumer whose
@@ -181,6 +181,26 @@ test_date_1970 (void)
   check_constant_date_ignored (EP_CLOCK_EARLIEST_MS - 1000);
   g_assert_false (ep_clock_add_sample (clock, YEAR_1970_MS, NOW_MS, 50));
   g_assert_cmpuint (ep_clock_get_n_samples_for_testing (clock), ==, 0);
+}
+
+/* Just after midnight (UTC) of the build day, a consumer an hour behind
+ * dates its replies the day before: they are samples, and the offset is
+ * applied (they were ignored as "before this library was built"; the
+ * scheduler's consumer-behind test failed from 00:00 to 01:00 UTC on a
+ * fresh build). */
+static void
+test_behind_on_build_day (void)
+{
+  g_autoptr(EpClock) clock = ep_clock_new (0);
+  gint64 now_ms = (gint64) EP_BUILD_DAY_UNIX * 1000 + 10 * 60 * 1000;
+  gboolean changed = FALSE;
+
+  for (guint i = 0; i < EP_CLOCK_MIN_SAMPLES; i++)
+    changed |= add (clock, now_ms + i * 1000, 50, -HOUR_MS);
+  g_assert_true (changed);
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), >=, -HOUR_MS - 1000);
+  g_assert_cmpint (ep_clock_get_offset_ms (clock), <=, -HOUR_MS + 1000);
+  g_assert_true (ep_clock_offset_is_plausible (-HOUR_MS, now_ms));
 }
 
 /* The bound: consistent samples a little within a day are applied, a
@@ -846,6 +866,7 @@ main (int   argc,
   g_test_add_func ("/ep/clock/hostile/year-9999", test_date_year_9999);
   g_test_add_func ("/ep/clock/hostile/1970", test_date_1970);
   g_test_add_func ("/ep/clock/hostile/offset-bound", test_offset_bound);
+  g_test_add_func ("/ep/clock/behind-on-build-day", test_behind_on_build_day);
   g_test_add_func ("/ep/clock/hostile/after-good", test_hostile_after_good);
   g_test_add_func ("/ep/clock/hostile/far-from-every-other", test_far_from_every_other);
   g_test_add_func ("/ep/clock/hostile/huge-age", test_huge_age);
