@@ -48,7 +48,8 @@ G_DECLARE_FINAL_TYPE (EpMonitor, ep_monitor, EP, MONITOR, GObject)
 /* Called, under the monitor's lock and on the thread that counted, on the
  * first change of a count since the counters were last taken for a save
  * (ep_monitor_snapshot_for_save()). It must not call the monitor. Its
- * result is what ep_monitor_add() returns. */
+ * result is what ep_monitor_add() returns, unless that count started from
+ * zero (then TRUE). */
 typedef gboolean (*EpMonitorChangedFunc) (gpointer user_data);
 
 /* An empty monitor. */
@@ -66,10 +67,11 @@ void        ep_monitor_set_changed_func (EpMonitor            *self,
 void        ep_monitor_restore          (EpMonitor    *self,
                                          GVariant     *snapshot);
 
-/* Counts one dropped event; thread-safe. Returns TRUE when this was the
- * first change since the counters were last taken for a save and the
- * changed function (if any) returned TRUE: the first change since the last
- * save began, so the caller may tell whoever sends the counts. */
+/* Counts one dropped event; thread-safe. Returns TRUE when the counters
+ * were all zero before it, or when this was the first change since the
+ * counters were last taken for a save and the changed function (if any)
+ * returned TRUE: the caller then tells whoever sends the counts (the
+ * scheduler's monitoring timer runs only while a count is non-zero). */
 gboolean    ep_monitor_add              (EpMonitor    *self,
                                          EpDropReason  reason,
                                          const char   *name);

@@ -140,6 +140,15 @@ note_change_locked (EpMonitor *self)
   return self->changed_func == NULL || self->changed_func (self->changed_data);
 }
 
+static gboolean
+is_empty_locked (EpMonitor *self)
+{
+  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
+    if (g_hash_table_size (self->counts[i]) > 0)
+      return FALSE;
+  return TRUE;
+}
+
 static void
 load_map (EpMonitor    *self,
           EpDropReason  reason,
@@ -202,10 +211,15 @@ ep_monitor_add (EpMonitor    *self,
 {
   g_autofree char *key = counter_key (name);
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+  gboolean was_empty = is_empty_locked (self);
 
   g_assert (reason < EP_N_DROP_REASONS);
   add_locked (self, reason, key, 1);
-  return note_change_locked (self);
+  /* Both: the changed function hears of the change whatever the count
+   * was. A count that starts from nothing is news for whoever sends the
+   * counts even when a save was scheduled already (by the outage, the
+   * clock offset or a confirmed report). */
+  return note_change_locked (self) || was_empty;
 }
 
 guint64
@@ -228,10 +242,7 @@ ep_monitor_is_empty (EpMonitor *self)
 {
   g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&self->lock);
 
-  for (guint i = 0; i < EP_N_DROP_REASONS; i++)
-    if (g_hash_table_size (self->counts[i]) > 0)
-      return FALSE;
-  return TRUE;
+  return is_empty_locked (self);
 }
 
 /* One counter, copied out of the lock: the name is a reference on the

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ep-event-private.h"
+#include "ep-producer-private.h"
 #include "ep-queue-private.h"
 #include "ep-scheduler-private.h"
 #include "ep-witness-private.h"
@@ -520,6 +521,30 @@ test_monitoring_failure_keeps_counts (Fixture       *fx,
   EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
 }
 
+/* A count that starts while a save of the producer's state is scheduled
+ * (here a new consumer-clock offset, which any reply may bring; an outage
+ * starting or ending does the same) still has the monitoring event sent:
+ * it used to arm the monitoring timer only when the count was what
+ * scheduled the save, so a lone drop in those 200 ms stayed unreported. */
+static void
+test_monitoring_count_during_pending_save (Fixture       *fx,
+                                           gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "monitoring-interval", 20, NULL);
+  EpTestEntry *entry;
+
+  /* Nothing iterates in between: the state's save is still scheduled. */
+  ep_producer_set_clock_offset (producer, 1000);
+  ep_producer_send_event (producer, "blocked", EP_CONSENT_CATEGORY_PERFORMANCE, "{}", NULL);
+
+  EP_TEST_SPIN_UNTIL (ep_test_server_get_n_requests (fx->consumer.server) >= 1);
+  g_assert_cmpuint (request (fx, 0)->entries->len, ==, 1);
+  entry = g_ptr_array_index (request (fx, 0)->entries, 0);
+  g_assert_cmpstr (entry->name, ==, EP_MONITORING_EVENT_NAME);
+  g_assert_nonnull (strstr (entry->body, "\"consentFilteredEvents\":{\"blocked\":1}"));
+  EP_TEST_SPIN_UNTIL (counters_have (producer, "\"consentFilteredEvents\":{}"));
+}
+
 static void
 test_close_dead_consumer (Fixture       *fx,
                           gconstpointer  data)
@@ -1005,6 +1030,7 @@ main (int   argc,
   ADD ("/ep/delivery/max-in-flight-runtime", test_max_in_flight_runtime);
   ADD ("/ep/delivery/monitoring-event", test_monitoring_event);
   ADD ("/ep/delivery/monitoring-failure-keeps-counts", test_monitoring_failure_keeps_counts);
+  ADD ("/ep/delivery/monitoring-count-during-pending-save", test_monitoring_count_during_pending_save);
   ADD ("/ep/delivery/close-dead-consumer", test_close_dead_consumer);
   ADD ("/ep/delivery/close-delivers", test_close_delivers);
   ADD ("/ep/delivery/restart-mid-delivery", test_restart_mid_delivery);

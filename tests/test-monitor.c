@@ -172,6 +172,39 @@ test_changed_func (void)
   g_assert_cmpuint (n_changes, ==, 3);
 }
 
+static gboolean
+say_no (gpointer data)
+{
+  (*(guint *) data)++;
+  return FALSE;
+}
+
+/* A count that starts from zero is news for whoever sends the counts
+ * (ep_monitor_add() returns TRUE), even when the changed function says no:
+ * the saved state says no while a save is scheduled already, and the
+ * monitoring timer runs only while a count is non-zero. */
+static void
+test_count_from_zero (void)
+{
+  g_autoptr(EpMonitor) monitor = ep_monitor_new ();
+  g_autoptr(GVariant) saved = NULL;
+  g_autoptr(GVariant) report = NULL;
+  guint n_changes = 0;
+
+  ep_monitor_set_changed_func (monitor, say_no, &n_changes);
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "a"));
+  g_assert_cmpuint (n_changes, ==, 1);
+  saved = ep_monitor_snapshot_for_save (monitor);
+  g_assert_false (ep_monitor_add (monitor, EP_DROP_CONSENT_FILTERED, "b"));
+  g_assert_cmpuint (n_changes, ==, 2);
+
+  report = ep_monitor_snapshot_report (monitor, 4096);
+  ep_monitor_subtract (monitor, report);
+  g_assert_true (ep_monitor_is_empty (monitor));
+  g_assert_true (ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "c"));
+  g_assert_false (ep_monitor_add (monitor, EP_DROP_STORING_FAILED, "c"));
+}
+
 static void
 test_odd_names (void)
 {
@@ -533,6 +566,7 @@ main (int   argc,
   g_test_add_func ("/ep/monitor/counts-and-json", test_counts_and_json);
   g_test_add_func ("/ep/monitor/names-capped", test_names_capped);
   g_test_add_func ("/ep/monitor/changed-func", test_changed_func);
+  g_test_add_func ("/ep/monitor/count-from-zero", test_count_from_zero);
   g_test_add_func ("/ep/monitor/odd-names", test_odd_names);
   g_test_add_func ("/ep/monitor/report-within-budget", test_report_within_budget);
   g_test_add_func ("/ep/monitor/report-takes-turns", test_report_takes_turns);
