@@ -167,7 +167,8 @@ void     ep_scheduler_judge_held           (EpScheduler *self,
 
 /* The pipeline (ep-scheduler-pipeline.c). */
 void     ep_scheduler_fill_pipeline        (EpScheduler *self);
-void     ep_scheduler_abandon_split_parts  (EpScheduler *self);
+void     ep_scheduler_abandon_split_parts  (EpScheduler *self,
+                                            EpVerdict   *outcomes);
 void     ep_scheduler_post_batch           (EpScheduler *self,
                                             EpBatch     *batch);
 /* A suspect out of aside re-enters the pipeline (counted here in

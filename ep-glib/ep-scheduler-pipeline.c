@@ -176,25 +176,48 @@ batch_read (EpScheduler *self,
   ep_scheduler_maybe_finish_close (self);
 }
 
+static gboolean outcomes_wanted (EpScheduler *self);
+static void     outcomes_end    (EpScheduler *self,
+                                 EpVerdict   *verdict);
+
+/* Moves the ids @from settled to @to, when @to collects them. */
+static void
+outcomes_take (EpVerdict *to,
+               EpVerdict *from)
+{
+  g_autoptr(GPtrArray) delivered = g_steal_pointer (&from->delivered_ids);
+  g_autoptr(GPtrArray) refused = g_steal_pointer (&from->refused_ids);
+
+  if (to->delivered_ids != NULL && delivered != NULL)
+    g_ptr_array_extend_and_steal (to->delivered_ids, g_steal_pointer (&delivered));
+  if (to->refused_ids != NULL && refused != NULL)
+    g_ptr_array_extend_and_steal (to->refused_ids, g_steal_pointer (&refused));
+}
+
 /* Puts the events of split parts that will not be posted back in the
- * queue (memory only) and counts those parts as answered. */
+ * queue (memory only) and counts those parts as answered. The ids their
+ * held events settle (a lone event the ledger proves faulty, dropped when
+ * a failed drain abandons the rest of its split) go to @outcomes, when it
+ * collects them, for the caller to report at a safe point. */
 void
-ep_scheduler_abandon_split_parts (EpScheduler *self)
+ep_scheduler_abandon_split_parts (EpScheduler *self,
+                                  EpVerdict   *outcomes)
 {
   EpBatch *part;
 
   while ((part = g_queue_pop_head (&self->split_parts)) != NULL)
     {
-      /* Its held events' settling reports no ids (none are collected
-       * outside a reply). */
       g_auto(EpVerdict) verdict = { 0 };
 
+      ep_verdict_init (&verdict, outcomes != NULL && outcomes->refused_ids != NULL);
       ep_batch_keep_all (part);
       count_bytes_left (self, part->bytes);
       g_assert (part->split->outstanding > 0);
       part->split->outstanding--;
       resolve_if_done (self, part->split, &verdict);
       release_in_worker (self, part);
+      if (outcomes != NULL)
+        outcomes_take (outcomes, &verdict);
     }
 }
 
@@ -241,12 +264,18 @@ read_on_settle (EpScheduler *self,
 void
 ep_scheduler_fill_pipeline (EpScheduler *self)
 {
+  g_auto(EpVerdict) abandoned = { 0 };
+  g_autoptr(EpScheduler) guard = NULL;
+
   /* Tasks and requests belong to the scheduler's context, whatever the
    * caller has pushed (a flush from a nested loop, say). */
   g_main_context_push_thread_default (self->context);
 
   if (self->stopped || self->drain_failed)
-    ep_scheduler_abandon_split_parts (self);
+    {
+      ep_verdict_init (&abandoned, outcomes_wanted (self));
+      ep_scheduler_abandon_split_parts (self, &abandoned);
+    }
   while (has_free_slot (self) && !g_queue_is_empty (&self->split_parts))
     {
       count_slot_taken (self, 0);
@@ -267,6 +296,15 @@ ep_scheduler_fill_pipeline (EpScheduler *self)
       ep_scheduler_run_in_worker (self, read_batch_in_thread, batch_read, NULL, NULL);
     }
   g_main_context_pop_thread_default (self->context);
+  /* What the abandoned parts settled is reported once the loops are
+   * done: a handler may flush, close or drop the producer (the guard
+   * keeps the scheduler). */
+  if ((abandoned.delivered_ids != NULL && abandoned.delivered_ids->len > 0) ||
+      (abandoned.refused_ids != NULL && abandoned.refused_ids->len > 0))
+    {
+      guard = g_object_ref (self);
+      outcomes_end (self, &abandoned);
+    }
   ep_scheduler_maybe_drain_finished (self);
 }
 

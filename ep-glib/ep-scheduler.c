@@ -912,7 +912,8 @@ ep_scheduler_stop (EpScheduler *self)
     g_clear_signal_handler (&self->network_changed_id, self->network_monitor);
   self->network_monitor = NULL;
   g_cancellable_cancel (self->cancellable);
-  ep_scheduler_abandon_split_parts (self);
+  /* Stopped: the held events are kept, none is dropped (no ids). */
+  ep_scheduler_abandon_split_parts (self, NULL);
   /* Suspects go back to their places in the queue (by the worker); the
    * ledger remembers them for the next run. */
   while (!g_queue_is_empty (&self->aside))

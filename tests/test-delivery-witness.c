@@ -19,6 +19,8 @@
  * random refuser lets a few batches through on each. */
 #define MAX_FLUSHES 400
 
+#define P(id) ((const char * const[]) { id })
+
 /* Distinct ids the server confirmed. */
 static guint
 n_distinct_confirmed (Fixture *fx)
@@ -364,9 +366,115 @@ test_corrupt_evidence (Fixture       *fx,
   g_assert_true (g_file_test (aside, G_FILE_TEST_IS_REGULAR));
 }
 
-/* The ledger's rule itself --------------------------------------------------- */
+/* A held event that a failed drain settles -------------------------------- */
 
-#define P(id) ((const char * const[]) { id })
+typedef struct {
+  GPtrArray    *refused;     /* owned: ids reported REFUSED, duplicates included */
+  gboolean      close;       /* the handler closes the producer */
+  GAsyncResult *closed;
+} Refused;
+
+static void
+count_refused (EpProducer     *producer,
+               const char    **ids,
+               EpEventOutcome  outcome,
+               gpointer        user_data)
+{
+  Refused *refused = user_data;
+
+  if (outcome == EP_EVENT_OUTCOME_REFUSED)
+    for (guint i = 0; ids[i] != NULL; i++)
+      g_ptr_array_add (refused->refused, g_strdup (ids[i]));
+  /* Re-entered from the scheduler, which reports the abandoned split's
+   * drop from its pipeline. */
+  if (refused->close && outcome == EP_EVENT_OUTCOME_REFUSED)
+    {
+      refused->close = FALSE;
+      ep_producer_close_async (producer, NULL, ep_test_store_result, &refused->closed);
+    }
+}
+
+/* Issue 20: a lone event held while the other parts of its split are out,
+ * proven at fault by a confirmation of one of them, and judged when a
+ * later part fails and the rest of the split is abandoned
+ * (ep_scheduler_abandon_split_parts()): it is dropped and counted, and
+ * events-settled reports it REFUSED, once. The ledger is set up so that
+ * the poison is one confirmation short of its proof when it is held
+ * (EP_WITNESS_MIN_SPECIFIC - 1 refusals of its own, one refusal proven
+ * wrong, EP_WITNESS_FALSE_RATIO_DENOM - 1 confirmations since). */
+static void
+test_held_drop_in_failed_drain_reported (Fixture       *fx,
+                                         gconstpointer  data)
+{
+  g_autoptr(EpProducer) producer = producer_new (fx, "max-in-flight", 1, NULL);
+  g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
+  Refused refused = { ids, GPOINTER_TO_UINT (data), NULL };
+  g_autoptr(EpWitness) witness = ep_witness_new ();
+  g_autofree char *path = g_build_filename (fx->consumer.dir, EP_WITNESS_BLOB_NAME, NULL);
+  const char *poison[] = { "poison", NULL };
+  g_autofree char *poison_id = NULL;
+  g_autoptr(GVariant) state = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Queued by a run that could deliver nothing, so that the next one
+   * reads them all in its first batch. */
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 503, "Unavailable", NULL);
+  g_assert_cmpint (ep_producer_send_event_full (producer, "poison", EP_CONSENT_CATEGORY_NECESSARY,
+                                                "{}", NULL, &poison_id), ==, EP_SEND_RESULT_STORED);
+  send_n (producer, "good", 9);
+  close_producer (&producer);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_ACCEPT, 200, NULL, NULL);
+  ep_test_server_set_poison_names (fx->consumer.server, poison, 413);
+
+  /* A ledger one confirmation short of proving the poison at fault: one
+   * refusal of its own short of EP_WITNESS_MIN_SPECIFIC, one refusal
+   * proven wrong, and one confirmation short of
+   * EP_WITNESS_FALSE_RATIO_DENOM since. */
+  for (guint i = 0; i < EP_WITNESS_MIN_SPECIFIC - 1; i++)
+    ep_witness_note_refused (witness, 0, P (poison_id), 1, TRUE);
+  ep_witness_note_refused (witness, 0, P ("wrong"), 1, TRUE);
+  ep_witness_note_confirmed (witness, 0, "wrong");
+  for (guint i = 2; i < EP_WITNESS_FALSE_RATIO_DENOM; i++)
+    ep_witness_note_confirmed (witness, 0, "other");
+  g_assert_false (ep_witness_is_suspect (witness, poison_id, FALSE));
+  state = g_variant_ref_sink (ep_witness_save (witness));
+  g_assert_true (g_file_set_contents (path, g_variant_get_data (state), g_variant_get_size (state),
+                                      &error));
+  g_assert_no_error (error);
+
+  /* [poison, 9 good] is refused, then [poison, 4 good], [poison, 1 good]
+   * and [poison] alone: its fifth refusal of its own, held while the
+   * other parts are out. [1 good] is confirmed (the poison is now proven
+   * at fault); [3 good] fails, so the drain failed: [5 good] is abandoned
+   * and the held poison judged there. */
+  for (guint i = 0; i < 4; i++)
+    ep_test_server_push_reply (fx->consumer.server, 413, "text/plain", "Too large", NULL);
+  ep_test_server_push_accept (fx->consumer.server);
+  ep_test_server_push_reply (fx->consumer.server, 503, "text/plain", "Unavailable", NULL);
+  ep_test_server_set_default (fx->consumer.server, EP_TEST_ACTION_REPLY, 503, "Unavailable", NULL);
+  producer = producer_new (fx, "max-in-flight", 1, NULL);
+  g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 10);
+  g_signal_connect (producer, "events-settled", G_CALLBACK (count_refused), &refused);
+  g_assert_false (ep_test_flush (producer, &error));
+
+  g_assert_true (counters_have (producer, "\"validationFailedEvents\":{\"poison\":1}"));
+  if (data != NULL)
+    {
+      /* closed from the handler: it finishes, and nothing is reported twice */
+      g_assert_false (refused.close);
+      ep_test_wait_result (&refused.closed);
+      (void) ep_producer_close_finish (producer, refused.closed, NULL);
+      g_clear_object (&refused.closed);
+    }
+  else
+    {
+      g_assert_cmpuint (ep_producer_get_queue_length (producer), ==, 8);
+    }
+  g_assert_cmpuint (ids->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (ids, 0), ==, poison_id);
+}
+
+/* The ledger's rule itself --------------------------------------------------- */
 
 static void
 test_ledger_rule (void)
@@ -486,6 +594,10 @@ main (int   argc,
   ADD ("/ep/witness/expired-suspect-never-sent", test_expired_suspect_never_sent);
   ADD ("/ep/witness/evidence-survives-restart", test_evidence_survives_restart);
   ADD ("/ep/witness/corrupt-evidence", test_corrupt_evidence);
+  ADD ("/ep/witness/held-drop-in-failed-drain-reported", test_held_drop_in_failed_drain_reported);
+  g_test_add ("/ep/witness/held-drop-in-failed-drain-reported/close-in-handler", Fixture,
+              GUINT_TO_POINTER (1), fixture_setup, test_held_drop_in_failed_drain_reported,
+              fixture_teardown);
   g_test_add_func ("/ep/witness/ledger", test_ledger_rule);
 
   return g_test_run ();
