@@ -240,11 +240,11 @@ ep_journal_frame_check (const guint8         *data,
 
 /* Segments ----------------------------------------------------------------- */
 
-EpQueueSegment *
+EpJournalSegment *
 ep_journal_segment_new (int     fd,
                         guint32 number)
 {
-  EpQueueSegment *seg = g_new0 (EpQueueSegment, 1);
+  EpJournalSegment *seg = g_new0 (EpJournalSegment, 1);
 
   seg->ref_count = 1;
   seg->fd = fd;
@@ -252,8 +252,8 @@ ep_journal_segment_new (int     fd,
   return seg;
 }
 
-EpQueueSegment *
-ep_journal_segment_ref (EpQueueSegment *seg)
+EpJournalSegment *
+ep_journal_segment_ref (EpJournalSegment *seg)
 {
   g_atomic_int_inc (&seg->ref_count);
   return seg;
@@ -262,7 +262,7 @@ ep_journal_segment_ref (EpQueueSegment *seg)
 void
 ep_journal_segment_unref (gpointer data)
 {
-  EpQueueSegment *seg = data;
+  EpJournalSegment *seg = data;
 
   if (g_atomic_int_dec_and_test (&seg->ref_count))
     {
@@ -272,23 +272,23 @@ ep_journal_segment_unref (gpointer data)
     }
 }
 
-EpQueueSegment *
-ep_journal_active_segment (EpQueue *self)
+EpJournalSegment *
+ep_journal_active_segment (EpJournal *self)
 {
-  g_assert (self->journal.segments->len > 0);
-  return self->journal.segments->pdata[self->journal.segments->len - 1];
+  g_assert (self->segments->len > 0);
+  return self->segments->pdata[self->segments->len - 1];
 }
 
-EpQueueSegment *
-ep_journal_segment_find (EpQueue *self,
-                         guint32  number)
+EpJournalSegment *
+ep_journal_segment_find (EpJournal *self,
+                         guint32    number)
 {
-  guint lo = 0, hi = self->journal.segments->len;
+  guint lo = 0, hi = self->segments->len;
 
   while (lo < hi)
     {
       guint mid = lo + (hi - lo) / 2;
-      EpQueueSegment *seg = self->journal.segments->pdata[mid];
+      EpJournalSegment *seg = self->segments->pdata[mid];
 
       if (seg->number == number)
         return seg;
@@ -372,38 +372,38 @@ ep_journal_pread_all (int      fd,
 }
 
 static void
-mark_dirty (EpQueue        *self,
-            EpQueueSegment *seg)
+mark_dirty (EpJournal        *self,
+            EpJournalSegment *seg)
 {
   seg->dirty = TRUE;
-  if (self->journal.dirty_since == 0)
+  if (self->dirty_since == 0)
     {
-      self->journal.dirty_since = g_get_monotonic_time ();
-      g_cond_signal (&self->cond);
+      self->dirty_since = g_get_monotonic_time ();
+      g_cond_signal (self->wake);
     }
 }
 
-static void fill_request (EpQueue *self, EpQueueSegment *seg);
+static void fill_request (EpJournal *self, EpJournalSegment *seg);
 
 /* sync_on_send: gives @seg its full size limit now (once per segment), so
  * that appends do not change the file size. Without fallocate() support
  * the file just grows with each append, as in the default mode. */
 static void
-preallocate (EpQueue        *self,
-             EpQueueSegment *seg)
+preallocate (EpJournal        *self,
+             EpJournalSegment *seg)
 {
-  if (!self->journal.sync_on_send || seg->prealloc_tried)
+  if (!self->sync_on_send || seg->prealloc_tried)
     return;
   seg->prealloc_tried = TRUE;
-  if (seg->size >= self->journal.segment_limit)
+  if (seg->size >= self->segment_limit)
     return;
-  if (fallocate (seg->fd, 0, 0, self->journal.segment_limit) != 0)
+  if (fallocate (seg->fd, 0, 0, self->segment_limit) != 0)
     {
       g_debug ("cannot preallocate queue file %08x.journal: %s", seg->number,
                g_strerror (errno));
       return;
     }
-  seg->allocated = self->journal.segment_limit;
+  seg->allocated = self->segment_limit;
   seg->zeroed = seg->size;
   fill_request (self, seg);
 }
@@ -411,14 +411,14 @@ preallocate (EpQueue        *self,
 /* sync_on_send: asks the sync thread to zero-fill ahead of the log in @seg
  * if it is preallocated and the zeros ahead run short. */
 static void
-fill_request (EpQueue        *self,
-              EpQueueSegment *seg)
+fill_request (EpJournal        *self,
+              EpJournalSegment *seg)
 {
-  if (self->journal.fill_wanted || seg->allocated <= seg->zeroed ||
+  if (self->fill_wanted || seg->allocated <= seg->zeroed ||
       seg->zeroed >= seg->size + EP_JOURNAL_FILL_AHEAD)
     return;
-  self->journal.fill_wanted = TRUE;
-  g_cond_signal (&self->cond);
+  self->fill_wanted = TRUE;
+  g_cond_signal (self->wake);
 }
 
 /* Called by the sync thread, and returns, with the mutex held; drops it
@@ -432,25 +432,25 @@ fill_request (EpQueue        *self,
  * or sync fails: the appends' own syncs stay what makes them durable, and
  * the segment just gets no more zeros. */
 void
-ep_journal_fill_locked (EpQueue *self)
+ep_journal_fill_locked (EpJournal *self)
 {
   static guint8 zeros[64 * 1024];  /* never written: in .bss, not in the file */
   struct iovec iov[EP_JOURNAL_FILL_CHUNK / sizeof zeros];
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
   guint64 from, to;
   guint n_iov = 0;
   int errsv = 0;
 
-  self->journal.fill_wanted = FALSE;
-  if (self->journal.segments->len == 0 || self->closed)
+  self->fill_wanted = FALSE;
+  if (self->segments->len == 0 || self->closed)
     return;
   seg = ep_journal_active_segment (self);
   from = MAX (seg->zeroed, seg->size);
   to = MIN (seg->allocated, from + EP_JOURNAL_FILL_CHUNK);
   if (!seg->writable || from >= to)
     return;
-  if (self->journal.io_hook != NULL)
-    self->journal.io_hook (self, EP_QUEUE_IO_FILL, self->journal.io_hook_data);
+  if (self->io_hook != NULL)
+    self->io_hook (self->owner, EP_QUEUE_IO_FILL, self->io_hook_data);
   for (guint64 off = from; off < to; off += sizeof zeros)
     iov[n_iov++] = (struct iovec) { (void *) zeros, MIN (sizeof zeros, to - off) };
   if (!pwritev_all (seg->fd, iov, n_iov, from, &errsv))
@@ -463,12 +463,12 @@ ep_journal_fill_locked (EpQueue *self)
   seg->zeroed = to;
 
   ep_journal_segment_ref (seg);
-  g_mutex_unlock (&self->mutex);
+  g_mutex_unlock (self->lock);
   if (fdatasync (seg->fd) != 0)
     g_debug ("cannot sync the zeros of queue file %08x.journal: %s", seg->number,
              g_strerror (errno));
-  g_mutex_lock (&self->mutex);
-  if (self->journal.segments->len > 0 && ep_journal_active_segment (self) == seg)
+  g_mutex_lock (self->lock);
+  if (self->segments->len > 0 && ep_journal_active_segment (self) == seg)
     fill_request (self, seg);
   ep_journal_segment_unref (seg);
 }
@@ -476,9 +476,9 @@ ep_journal_fill_locked (EpQueue *self)
 /* Gives the preallocated space past the end of the log back (a segment that
  * is sealed or closed). Nothing is lost if it fails or does not reach the
  * disk: restore reads the space as an all-zero tail. */
-void
-ep_journal_release_tail (EpQueue        *self,
-                         EpQueueSegment *seg)
+static void
+release_tail (EpJournal        *self,
+              EpJournalSegment *seg)
 {
   if (seg->allocated <= seg->size)
     return;
@@ -489,30 +489,30 @@ ep_journal_release_tail (EpQueue        *self,
 }
 
 /* Creates segment @number with its header and makes it the active one.
- * @number must be above every segment's (self->journal.segments stays in number
+ * @number must be above every segment's (self->segments stays in number
  * order, which ep_journal_segment_find() relies on): past ffffffff there
  * is no number left (ep-queue-restore.c renumbers a directory that reaches
  * it). */
-EpQueueSegment *
-ep_journal_create_segment (EpQueue  *self,
-                           guint32   number,
-                           guint32   flags,
-                           GError  **error)
+EpJournalSegment *
+ep_journal_create_segment (EpJournal  *self,
+                           guint32     number,
+                           guint32     flags,
+                           GError    **error)
 {
   g_autofree char *name = ep_journal_segment_name (number);
   EpJournalSegmentHeader h;
   struct iovec iov;
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
   int fd, errsv;
 
-  if (self->journal.segments->len > 0 && number <= ep_journal_active_segment (self)->number)
+  if (self->segments->len > 0 && number <= ep_journal_active_segment (self)->number)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
                    "Cannot create queue file %s in %s: no segment number is left above "
-                   "%08x.journal", name, self->journal.dir, ep_journal_active_segment (self)->number);
+                   "%08x.journal", name, self->dir, ep_journal_active_segment (self)->number);
       return NULL;
     }
-  fd = openat (self->journal.dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  fd = openat (self->dir_fd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0)
     {
       ep_journal_set_error (error, errno, "Cannot create queue file", name);
@@ -523,7 +523,7 @@ ep_journal_create_segment (EpQueue  *self,
   if (!pwritev_all (fd, &iov, 1, 0, &errsv))
     {
       ep_journal_set_error (error, errsv, "Cannot write queue file", name);
-      unlinkat (self->journal.dir_fd, name, 0);
+      unlinkat (self->dir_fd, name, 0);
       close (fd);
       return NULL;
     }
@@ -532,66 +532,66 @@ ep_journal_create_segment (EpQueue  *self,
   seg->size = EP_JOURNAL_HEADER_SIZE;
   seg->writable = TRUE;
   preallocate (self, seg);
-  g_ptr_array_add (self->journal.segments, seg);
-  self->journal.dir_dirty = TRUE;
+  g_ptr_array_add (self->segments, seg);
+  self->dir_dirty = TRUE;
   mark_dirty (self, seg);
   return seg;
 }
 
 /* The segment a frame of @frame_len bytes goes to, rotating if needed. */
-static EpQueueSegment *
-segment_for_frame (EpQueue  *self,
-                   guint64   frame_len,
-                   GError  **error)
+static EpJournalSegment *
+segment_for_frame (EpJournal  *self,
+                   guint64     frame_len,
+                   GError    **error)
 {
-  EpQueueSegment *seg = self->journal.segments->len > 0 ? ep_journal_active_segment (self) : NULL;
+  EpJournalSegment *seg = self->segments->len > 0 ? ep_journal_active_segment (self) : NULL;
 
   if (self->closed)
     {
-      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->journal.dir);
+      g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->dir);
       return NULL;
     }
-  if (self->journal.read_only)
+  if (self->read_only)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_STORAGE,
-                   "The queue %s was opened read-only", self->journal.dir);
+                   "The queue %s was opened read-only", self->dir);
       return NULL;
     }
   if (seg != NULL && seg->writable &&
-      (seg->size == EP_JOURNAL_HEADER_SIZE || seg->size + frame_len <= self->journal.segment_limit))
+      (seg->size == EP_JOURNAL_HEADER_SIZE || seg->size + frame_len <= self->segment_limit))
     {
       preallocate (self, seg);  /* the active segment of a restored queue */
       return seg;
     }
   if (seg != NULL)
-    ep_journal_release_tail (self, seg);  /* sealed from now on */
+    release_tail (self, seg);  /* sealed from now on */
   return ep_journal_create_segment (self, seg != NULL ? seg->number + 1 : 1, 0, error);
 }
 
 /* Test hook (ep_queue_set_fault_injection_for_testing()): writes the header and half of
  * the payload of the frame in @iov, then fails as a full disk would. */
 static gboolean
-fault_injected (EpQueue      *self,
+fault_injected (EpJournal    *self,
                 int           fd,
                 struct iovec *iov,
                 guint64       offset,
                 int          *errsv)
 {
-  if (self->journal.fault_writes == 0)
+  if (self->fault_writes == 0)
     return FALSE;
-  self->journal.fault_writes--;
+  self->fault_writes--;
   iov[1].iov_len /= 2;
   pwritev_all (fd, iov, 2, offset, errsv);
-  *errsv = self->journal.fault_errno;
+  *errsv = self->fault_errno;
   return TRUE;
 }
 
 /* sync_on_send: @seg holds a frame that the next sync to start covers. */
 static void
-sync_pending_add (EpQueue        *self,
-                  EpQueueSegment *seg)
+sync_pending_add (EpJournal        *self,
+                  EpJournalSegment *seg)
 {
-  GPtrArray *pending = self->journal.sync_pending;
+  GPtrArray *pending = self->sync_pending;
 
   if (pending->len == 0 || pending->pdata[pending->len - 1] != seg)
     g_ptr_array_add (pending, ep_journal_segment_ref (seg));
@@ -605,7 +605,7 @@ sync_pending_add (EpQueue        *self,
  * ep_journal_finish_reserved_locked()). Takes @payload. The frame's seq
  * order is its place in the file, as for a frame written at once. */
 gboolean
-ep_journal_reserve_frame (EpQueue                     *self,
+ep_journal_reserve_frame (EpJournal                   *self,
                           EpJournalWrite              *w,
                           const EpJournalFrameHeader  *header,
                           guint8                      *payload,
@@ -613,7 +613,7 @@ ep_journal_reserve_frame (EpQueue                     *self,
                           GError                     **error)
 {
   guint64 frame_len = EP_JOURNAL_FRAME_SIZE (payload_len);
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
 
   memset (w, 0, sizeof *w);
   w->payload = payload;
@@ -628,27 +628,27 @@ ep_journal_reserve_frame (EpQueue                     *self,
   w->payload_len = payload_len;
   w->offset = seg->size;
   w->frame_len = frame_len;
-  if (self->journal.fault_writes > 0)
+  if (self->fault_writes > 0)
     {
-      self->journal.fault_writes--;
-      w->fault_errno = self->journal.fault_errno;
+      self->fault_writes--;
+      w->fault_errno = self->fault_errno;
     }
   seg->size += frame_len;
-  self->journal.writes_out++;
+  self->writes_out++;
   return TRUE;
 }
 
 /* Without the mutex: writes a reserved frame; 0 or the errno. */
 int
-ep_journal_write_reserved (EpQueue        *self,
+ep_journal_write_reserved (EpJournal      *self,
                            EpJournalWrite *w)
 {
   static const guint8 padding[8];
   struct iovec iov[3];
   int errsv = 0;
 
-  if (self->journal.io_hook != NULL)
-    self->journal.io_hook (self, EP_QUEUE_IO_TOMBSTONE, self->journal.io_hook_data);
+  if (self->io_hook != NULL)
+    self->io_hook (self->owner, EP_QUEUE_IO_TOMBSTONE, self->io_hook_data);
   iov[0] = (struct iovec) { &w->header, EP_JOURNAL_HEADER_SIZE };
   iov[1] = (struct iovec) { w->payload, w->payload_len };
   iov[2] = (struct iovec) { (void *) padding,
@@ -670,12 +670,12 @@ ep_journal_write_reserved (EpQueue        *self,
  * otherwise its bytes stay and restore skips them (one discarded record).
  * Clears @w. */
 gboolean
-ep_journal_finish_reserved_locked (EpQueue         *self,
+ep_journal_finish_reserved_locked (EpJournal       *self,
                                    EpJournalWrite  *w,
                                    int              errsv,
                                    GError         **error)
 {
-  EpQueueSegment *seg = w->seg;
+  EpJournalSegment *seg = w->seg;
   gboolean ok = errsv == 0;
 
   if (seg == NULL)
@@ -698,9 +698,9 @@ ep_journal_finish_reserved_locked (EpQueue         *self,
       mark_dirty (self, seg);
       fill_request (self, seg);
     }
-  g_assert (self->journal.writes_out > 0);
-  if (--self->journal.writes_out == 0)
-    g_cond_broadcast (&self->journal.writes_cond);
+  g_assert (self->writes_out > 0);
+  if (--self->writes_out == 0)
+    g_cond_broadcast (&self->writes_cond);
   ep_journal_segment_unref (seg);
   g_clear_pointer (&w->payload, g_free);
   memset (w, 0, sizeof *w);
@@ -708,17 +708,17 @@ ep_journal_finish_reserved_locked (EpQueue         *self,
 }
 
 /* With the mutex held: returns once no reserved write is under way. */
-void
-ep_journal_wait_writes_locked (EpQueue *self)
+static void
+wait_writes_locked (EpJournal *self)
 {
-  while (self->journal.writes_out > 0)
-    g_cond_wait (&self->journal.writes_cond, &self->mutex);
+  while (self->writes_out > 0)
+    g_cond_wait (&self->writes_cond, self->lock);
 }
 
 /* Appends one frame to the active segment with one pwritev(); on failure
  * truncates the file back so that nothing partial stays. */
-EpQueueSegment *
-ep_journal_write_frame (EpQueue               *self,
+EpJournalSegment *
+ep_journal_write_frame (EpJournal             *self,
                         EpJournalFrameHeader  *header,
                         const guint8          *payload,
                         gsize                  payload_len,
@@ -728,17 +728,17 @@ ep_journal_write_frame (EpQueue               *self,
   static const guint8 padding[8];
   guint64 frame_len = EP_JOURNAL_FRAME_SIZE (payload_len);
   struct iovec iov[3];
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
   int errsv;
 
   seg = segment_for_frame (self, frame_len, error);
   if (seg == NULL)
     return NULL;
-  if (self->journal.io_hook != NULL)
-    self->journal.io_hook (self,
-                           header->type == EP_JOURNAL_FRAME_EVENT ? EP_QUEUE_IO_EVENT
-                                                                  : EP_QUEUE_IO_TOMBSTONE,
-                           self->journal.io_hook_data);
+  if (self->io_hook != NULL)
+    self->io_hook (self->owner,
+                   header->type == EP_JOURNAL_FRAME_EVENT ? EP_QUEUE_IO_EVENT
+                                                          : EP_QUEUE_IO_TOMBSTONE,
+                   self->io_hook_data);
   iov[0] = (struct iovec) { header, EP_JOURNAL_HEADER_SIZE };
   iov[1] = (struct iovec) { (void *) payload, payload_len };
   iov[2] = (struct iovec) { (void *) padding, frame_len - EP_JOURNAL_HEADER_SIZE - payload_len };
@@ -757,7 +757,7 @@ ep_journal_write_frame (EpQueue               *self,
   seg->size += frame_len;
   /* sync_on_send: the appender waits for the group commit to sync its
    * event; the sync thread would only fdatasync the file again. */
-  if (self->journal.sync_on_send && header->type == EP_JOURNAL_FRAME_EVENT)
+  if (self->sync_on_send && header->type == EP_JOURNAL_FRAME_EVENT)
     sync_pending_add (self, seg);
   else
     mark_dirty (self, seg);
@@ -769,40 +769,40 @@ ep_journal_write_frame (EpQueue               *self,
 
 /* Called and returns with the mutex held; drops it during the syscalls. */
 gboolean
-ep_journal_sync_dirty_locked (EpQueue  *self,
-                              GError  **error)
+ep_journal_sync_dirty_locked (EpJournal  *self,
+                              GError    **error)
 {
   g_autoptr(GPtrArray) dirty = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
-  gboolean dir_dirty = self->journal.dir_dirty;
+  gboolean dir_dirty = self->dir_dirty;
   int errsv = 0;
 
   /* events whose group commit has not started yet (a close meanwhile) */
-  for (guint i = 0; i < self->journal.sync_pending->len; i++)
-    ((EpQueueSegment *) self->journal.sync_pending->pdata[i])->dirty = TRUE;
-  for (guint i = 0; i < self->journal.segments->len; i++)
+  for (guint i = 0; i < self->sync_pending->len; i++)
+    ((EpJournalSegment *) self->sync_pending->pdata[i])->dirty = TRUE;
+  for (guint i = 0; i < self->segments->len; i++)
     {
-      EpQueueSegment *seg = self->journal.segments->pdata[i];
+      EpJournalSegment *seg = self->segments->pdata[i];
 
       if (seg->dirty)
         g_ptr_array_add (dirty, ep_journal_segment_ref (seg));
       seg->dirty = FALSE;
     }
-  self->journal.dir_dirty = FALSE;
-  self->journal.dirty_since = 0;
-  g_mutex_unlock (&self->mutex);
+  self->dir_dirty = FALSE;
+  self->dirty_since = 0;
+  g_mutex_unlock (self->lock);
 
-  if (self->journal.io_hook != NULL && (dirty->len > 0 || dir_dirty))
-    self->journal.io_hook (self, EP_QUEUE_IO_SYNC, self->journal.io_hook_data);
+  if (self->io_hook != NULL && (dirty->len > 0 || dir_dirty))
+    self->io_hook (self->owner, EP_QUEUE_IO_SYNC, self->io_hook_data);
   for (guint i = 0; i < dirty->len; i++)
-    if (fdatasync (((EpQueueSegment *) dirty->pdata[i])->fd) != 0 && errsv == 0)
+    if (fdatasync (((EpJournalSegment *) dirty->pdata[i])->fd) != 0 && errsv == 0)
       errsv = errno;
-  if (dir_dirty && fsync (self->journal.dir_fd) != 0 && errsv == 0)
+  if (dir_dirty && fsync (self->dir_fd) != 0 && errsv == 0)
     errsv = errno;
 
-  g_mutex_lock (&self->mutex);
+  g_mutex_lock (self->lock);
   if (errsv != 0)
     {
-      ep_journal_set_error (error, errsv, "Cannot sync queue directory", self->journal.dir);
+      ep_journal_set_error (error, errsv, "Cannot sync queue directory", self->dir);
       return FALSE;
     }
   return TRUE;
@@ -814,59 +814,59 @@ ep_journal_sync_dirty_locked (EpQueue  *self,
  * next one to start. Called with the mutex held, in the critical section
  * that wrote the frame. */
 guint64
-ep_journal_sync_ticket (EpQueue *self)
+ep_journal_sync_ticket (EpJournal *self)
 {
-  self->journal.sync_next++;
-  if (self->journal.sync_rejoin > 0 && --self->journal.sync_rejoin == 0)
-    g_cond_broadcast (&self->journal.sync_cond);  /* a leader may be waiting for it */
-  return self->journal.sync_started + 1;
+  self->sync_next++;
+  if (self->sync_rejoin > 0 && --self->sync_rejoin == 0)
+    g_cond_broadcast (&self->sync_cond);  /* a leader may be waiting for it */
+  return self->sync_started + 1;
 }
 
 /* Runs one sync for every waiting appender: fdatasyncs the segments written
  * since the previous sync started and, if a segment file was created, the
  * directory. Called and returns with the mutex held; drops it meanwhile. */
 static void
-sync_lead (EpQueue *self)
+sync_lead (EpJournal *self)
 {
-  g_autoptr(GPtrArray) segments = g_steal_pointer (&self->journal.sync_pending);
-  gboolean dir_dirty = self->journal.dir_dirty;
-  guint64 number = ++self->journal.sync_started;
+  g_autoptr(GPtrArray) segments = g_steal_pointer (&self->sync_pending);
+  gboolean dir_dirty = self->dir_dirty;
+  guint64 number = ++self->sync_started;
   guint64 next_seq = self->next_seq;
   int errsv = 0;
 
   gint64 start = g_get_monotonic_time ();
 
-  self->journal.sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
-  self->journal.sync_running = TRUE;
-  self->journal.sync_covered = self->journal.sync_next;
-  self->journal.sync_next = 0;
-  self->journal.sync_rejoin = 0;
-  self->journal.dir_dirty = FALSE;
-  g_mutex_unlock (&self->mutex);
+  self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  self->sync_running = TRUE;
+  self->sync_covered = self->sync_next;
+  self->sync_next = 0;
+  self->sync_rejoin = 0;
+  self->dir_dirty = FALSE;
+  g_mutex_unlock (self->lock);
 
-  if (self->journal.sync_hook != NULL)
-    self->journal.sync_hook (self, FALSE, next_seq, self->journal.sync_hook_data);
+  if (self->sync_hook != NULL)
+    self->sync_hook (self->owner, FALSE, next_seq, self->sync_hook_data);
   for (guint i = 0; i < segments->len; i++)
-    if (fdatasync (((EpQueueSegment *) segments->pdata[i])->fd) != 0 && errsv == 0)
+    if (fdatasync (((EpJournalSegment *) segments->pdata[i])->fd) != 0 && errsv == 0)
       errsv = errno;
-  if (errsv == 0 && dir_dirty && fsync (self->journal.dir_fd) != 0)
+  if (errsv == 0 && dir_dirty && fsync (self->dir_fd) != 0)
     errsv = errno;
-  if (self->journal.sync_hook != NULL && errsv == 0)
-    self->journal.sync_hook (self, TRUE, next_seq, self->journal.sync_hook_data);
+  if (self->sync_hook != NULL && errsv == 0)
+    self->sync_hook (self->owner, TRUE, next_seq, self->sync_hook_data);
 
-  g_mutex_lock (&self->mutex);
+  g_mutex_lock (self->lock);
   if (errsv != 0)
     {
-      self->journal.dir_dirty |= dir_dirty;
-      self->journal.sync_failed = number;
-      self->journal.sync_errno = errsv;
+      self->dir_dirty |= dir_dirty;
+      self->sync_failed = number;
+      self->sync_errno = errsv;
     }
-  self->journal.sync_done = number;
-  self->journal.sync_running = FALSE;
-  self->journal.sync_duration = g_get_monotonic_time () - start;
-  self->journal.sync_rejoin = self->journal.sync_covered;  /* those that send again soon join the next */
-  self->journal.sync_covered = 0;
-  g_cond_broadcast (&self->journal.sync_cond);
+  self->sync_done = number;
+  self->sync_running = FALSE;
+  self->sync_duration = g_get_monotonic_time () - start;
+  self->sync_rejoin = self->sync_covered;  /* those that send again soon join the next */
+  self->sync_covered = 0;
+  g_cond_broadcast (&self->sync_cond);
 }
 
 /* Before leading a sync: the appenders the previous sync released usually
@@ -875,13 +875,13 @@ sync_lead (EpQueue *self)
  * each, which is what makes N senders get about N times the sends of one.
  * With a single sender nobody else is expected and nothing waits. */
 static void
-sync_wait_for_rejoin (EpQueue *self)
+sync_wait_for_rejoin (EpJournal *self)
 {
   gint64 deadline = g_get_monotonic_time () +
-                    MIN (self->journal.sync_duration / 4, EP_JOURNAL_SYNC_REJOIN_MAX_US);
+                    MIN (self->sync_duration / 4, EP_JOURNAL_SYNC_REJOIN_MAX_US);
 
-  while (self->journal.sync_rejoin > 0 && !self->journal.sync_running &&
-         g_cond_wait_until (&self->journal.sync_cond, &self->mutex, deadline))
+  while (self->sync_rejoin > 0 && !self->sync_running &&
+         g_cond_wait_until (&self->sync_cond, self->lock, deadline))
     ;
 }
 
@@ -890,20 +890,20 @@ sync_wait_for_rejoin (EpQueue *self)
  * started before the frame was written or covers it. FALSE if sync @ticket
  * failed (or, conservatively, a later one did). Called without the mutex. */
 gboolean
-ep_journal_sync_wait (EpQueue  *self,
-                      guint64   ticket,
-                      GError  **error)
+ep_journal_sync_wait (EpJournal  *self,
+                      guint64     ticket,
+                      GError    **error)
 {
   gboolean waited = FALSE;
   gboolean ok;
   int errsv;
 
-  g_mutex_lock (&self->mutex);
-  while (self->journal.sync_done < ticket)
+  g_mutex_lock (self->lock);
+  while (self->sync_done < ticket)
     {
-      if (self->journal.sync_running)
-        g_cond_wait (&self->journal.sync_cond, &self->mutex);
-      else if (self->journal.sync_rejoin > 0 && !waited)
+      if (self->sync_running)
+        g_cond_wait (&self->sync_cond, self->lock);
+      else if (self->sync_rejoin > 0 && !waited)
         {
           sync_wait_for_rejoin (self);
           waited = TRUE;
@@ -911,11 +911,11 @@ ep_journal_sync_wait (EpQueue  *self,
       else
         sync_lead (self);
     }
-  ok = self->journal.sync_failed < ticket;
-  errsv = self->journal.sync_errno;
-  g_mutex_unlock (&self->mutex);
+  ok = self->sync_failed < ticket;
+  errsv = self->sync_errno;
+  g_mutex_unlock (self->lock);
   if (!ok)
-    ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->journal.dir);
+    ep_journal_set_error (error, errsv, "Cannot sync the queue in", self->dir);
   return ok;
 }
 
@@ -931,25 +931,25 @@ ep_journal_sync_file (int          fd,
 }
 
 gboolean
-ep_journal_sync_dir (EpQueue  *self,
-                     GError  **error)
+ep_journal_sync_dir (EpJournal  *self,
+                     GError    **error)
 {
-  if (fsync (self->journal.dir_fd) == 0)
+  if (fsync (self->dir_fd) == 0)
     return TRUE;
-  ep_journal_set_error (error, errno, "Cannot sync queue directory", self->journal.dir);
+  ep_journal_set_error (error, errno, "Cannot sync queue directory", self->dir);
   return FALSE;
 }
 
 gboolean
-ep_journal_unlink_segment (EpQueue  *self,
-                           guint32   number,
-                           gboolean  tmp,
-                           GError  **error)
+ep_journal_unlink_segment (EpJournal  *self,
+                           guint32     number,
+                           gboolean    tmp,
+                           GError    **error)
 {
   g_autofree char *name = ep_journal_segment_name (number);
   g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
 
-  if (unlinkat (self->journal.dir_fd, tmp ? tmp_name : name, 0) != 0 && errno != ENOENT)
+  if (unlinkat (self->dir_fd, tmp ? tmp_name : name, 0) != 0 && errno != ENOENT)
     {
       ep_journal_set_error (error, errno, "Cannot delete queue file", tmp ? tmp_name : name);
       return FALSE;
@@ -959,11 +959,11 @@ ep_journal_unlink_segment (EpQueue  *self,
 
 /* Deletes @name (a file of the queue directory); a missing file is fine. */
 gboolean
-ep_journal_unlink (EpQueue     *self,
+ep_journal_unlink (EpJournal   *self,
                    const char  *name,
                    GError     **error)
 {
-  if (unlinkat (self->journal.dir_fd, name, 0) == 0 || errno == ENOENT)
+  if (unlinkat (self->dir_fd, name, 0) == 0 || errno == ENOENT)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot delete queue file", name);
   return FALSE;
@@ -971,7 +971,7 @@ ep_journal_unlink (EpQueue     *self,
 
 /* Opens the existing segment file @name for restore; -1 on error. */
 int
-ep_journal_open_segment (EpQueue     *self,
+ep_journal_open_segment (EpJournal   *self,
                          const char  *name,
                          guint64     *size,
                          GError     **error)
@@ -979,7 +979,7 @@ ep_journal_open_segment (EpQueue     *self,
   struct stat st;
   int fd;
 
-  fd = openat (self->journal.dir_fd, name, (self->journal.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+  fd = openat (self->dir_fd, name, (self->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
   if (fd < 0 || fstat (fd, &st) != 0)
     {
       ep_journal_set_error (error, errno, "Cannot open queue file", name);
@@ -994,30 +994,30 @@ ep_journal_open_segment (EpQueue     *self,
 /* Cuts @seg to @size bytes (a torn tail found by restore), or extends it
  * with zeros (the padding of an intact last frame was cut). */
 gboolean
-ep_journal_truncate (EpQueue         *self,
-                     EpQueueSegment  *seg,
-                     guint64          size,
-                     GError         **error)
+ep_journal_truncate (EpJournal         *self,
+                     EpJournalSegment  *seg,
+                     guint64            size,
+                     GError           **error)
 {
   if (ftruncate (seg->fd, size) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot cut a torn record off a queue file in",
-                        self->journal.dir);
+                        self->dir);
   return FALSE;
 }
 
 /* Creates (truncating) "%08x.journal.tmp" for a compaction into segment
  * @number; -1 on error. */
 int
-ep_journal_create_tmp (EpQueue  *self,
-                       guint32   number,
-                       GError  **error)
+ep_journal_create_tmp (EpJournal  *self,
+                       guint32     number,
+                       GError    **error)
 {
   g_autofree char *name = ep_journal_segment_name (number);
   g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
   int fd;
 
-  fd = openat (self->journal.dir_fd, tmp_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fd = openat (self->dir_fd, tmp_name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
     ep_journal_set_error (error, errno, "Cannot create queue file", tmp_name);
   return fd;
@@ -1044,14 +1044,14 @@ ep_journal_write_at (int            fd,
 
 /* Renames the compaction file of segment @number over that segment. */
 gboolean
-ep_journal_rename_tmp (EpQueue  *self,
-                       guint32   number,
-                       GError  **error)
+ep_journal_rename_tmp (EpJournal  *self,
+                       guint32     number,
+                       GError    **error)
 {
   g_autofree char *name = ep_journal_segment_name (number);
   g_autofree char *tmp_name = g_strconcat (name, ".tmp", NULL);
 
-  if (renameat (self->journal.dir_fd, tmp_name, self->journal.dir_fd, name) == 0)
+  if (renameat (self->dir_fd, tmp_name, self->dir_fd, name) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot rename", tmp_name);
   return FALSE;
@@ -1060,15 +1060,15 @@ ep_journal_rename_tmp (EpQueue  *self,
 /* Renames segment file @from to @to, which must not exist (restore
  * renumbers segments, keeping their order, when they reach ffffffff). */
 gboolean
-ep_journal_rename_segment (EpQueue  *self,
-                           guint32   from,
-                           guint32   to,
-                           GError  **error)
+ep_journal_rename_segment (EpJournal  *self,
+                           guint32     from,
+                           guint32     to,
+                           GError    **error)
 {
   g_autofree char *from_name = ep_journal_segment_name (from);
   g_autofree char *to_name = ep_journal_segment_name (to);
 
-  if (renameat2 (self->journal.dir_fd, from_name, self->journal.dir_fd, to_name, RENAME_NOREPLACE) == 0)
+  if (renameat2 (self->dir_fd, from_name, self->dir_fd, to_name, RENAME_NOREPLACE) == 0)
     return TRUE;
   ep_journal_set_error (error, errno, "Cannot rename", from_name);
   return FALSE;
@@ -1076,9 +1076,9 @@ ep_journal_rename_segment (EpQueue  *self,
 
 /* Gives up a compaction file: closes @fd and deletes the file. */
 void
-ep_journal_abandon_tmp (EpQueue *self,
-                        guint32  number,
-                        int      fd)
+ep_journal_abandon_tmp (EpJournal *self,
+                        guint32    number,
+                        int        fd)
 {
   close (fd);
   ep_journal_unlink_segment (self, number, TRUE, NULL);
@@ -1125,46 +1125,46 @@ open_and_lock (const char  *dir,
 }
 
 gboolean
-ep_journal_open_dir (EpQueue  *self,
-                     GError  **error)
+ep_journal_open_dir (EpJournal  *self,
+                     GError    **error)
 {
-  return open_and_lock (self->journal.dir, &self->journal.dir_fd, &self->journal.lock_fd, error);
+  return open_and_lock (self->dir, &self->dir_fd, &self->lock_fd, error);
 }
 
 /* ep_queue_open_read_only(): opens an existing directory, takes no lock. */
 gboolean
-ep_journal_open_dir_read_only (EpQueue  *self,
-                               GError  **error)
+ep_journal_open_dir_read_only (EpJournal  *self,
+                               GError    **error)
 {
-  self->journal.dir_fd = open (self->journal.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (self->journal.dir_fd >= 0)
+  self->dir_fd = open (self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (self->dir_fd >= 0)
     return TRUE;
-  ep_journal_set_error (error, errno, "Cannot open queue directory", self->journal.dir);
+  ep_journal_set_error (error, errno, "Cannot open queue directory", self->dir);
   return FALSE;
 }
 
 /* Whether the open directory is no longer the one at the queue's path
  * (deleted, moved or replaced). */
 static gboolean
-dir_lost (EpQueue *self)
+dir_lost (EpJournal *self)
 {
   struct stat open_st, path_st;
 
-  return fstat (self->journal.dir_fd, &open_st) != 0 || open_st.st_nlink == 0 ||
-         stat (self->journal.dir, &path_st) != 0 ||
+  return fstat (self->dir_fd, &open_st) != 0 || open_st.st_nlink == 0 ||
+         stat (self->dir, &path_st) != 0 ||
          open_st.st_dev != path_st.st_dev || open_st.st_ino != path_st.st_ino;
 }
 
 /* Whether the directory or a segment file was deleted under the queue:
  * a few fstat() calls, for the sync thread's periodic check. */
 gboolean
-ep_journal_storage_lost (EpQueue *self)
+ep_journal_storage_lost (EpJournal *self)
 {
   if (dir_lost (self))
     return TRUE;
-  for (guint i = 0; i < self->journal.segments->len; i++)
+  for (guint i = 0; i < self->segments->len; i++)
     {
-      EpQueueSegment *seg = self->journal.segments->pdata[i];
+      EpJournalSegment *seg = self->segments->pdata[i];
       struct stat st;
 
       if (fstat (seg->fd, &st) != 0 || st.st_nlink == 0)
@@ -1173,29 +1173,47 @@ ep_journal_storage_lost (EpQueue *self)
   return FALSE;
 }
 
+/* Releases the advisory lock taken by ep_journal_open_dir(). */
+static void
+unlock_dir (EpJournal *self)
+{
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
+  self->lock_fd = -1;
+}
+
+/* Closes the directory opened by ep_journal_open_dir() (finalize). */
+static void
+close_dir (EpJournal *self)
+{
+  if (self->dir_fd >= 0)
+    close (self->dir_fd);
+  self->dir_fd = -1;
+}
+
 /* After ep_journal_storage_lost(): if the directory itself is gone, creates
  * it again (0700), takes its lock and works there from now on. */
 gboolean
-ep_journal_reopen_dir (EpQueue  *self,
-                       GError  **error)
+ep_journal_reopen_dir (EpJournal  *self,
+                       GError    **error)
 {
   int dir_fd, lock_fd;
 
   if (!dir_lost (self))
     return TRUE;
-  if (!open_and_lock (self->journal.dir, &dir_fd, &lock_fd, error))
+  if (!open_and_lock (self->dir, &dir_fd, &lock_fd, error))
     return FALSE;
-  ep_journal_unlock (self);
-  ep_journal_close_dir (self);
-  self->journal.dir_fd = dir_fd;
-  self->journal.lock_fd = lock_fd;
+  unlock_dir (self);
+  close_dir (self);
+  self->dir_fd = dir_fd;
+  self->lock_fd = lock_fd;
   return TRUE;
 }
 
 /* Renames @name (something named like a segment that is not one) to
  * "@name.odd", or "@name.N.odd" if that exists, out of the queue's way. */
 gboolean
-ep_journal_move_aside (EpQueue     *self,
+ep_journal_move_aside (EpJournal   *self,
                        const char  *name,
                        GError     **error)
 {
@@ -1205,9 +1223,9 @@ ep_journal_move_aside (EpQueue     *self,
                                       g_strdup_printf ("%s.%u.odd", name, i);
       struct stat st;
 
-      if (fstatat (self->journal.dir_fd, odd, &st, AT_SYMLINK_NOFOLLOW) == 0)
+      if (fstatat (self->dir_fd, odd, &st, AT_SYMLINK_NOFOLLOW) == 0)
         continue;
-      if (renameat (self->journal.dir_fd, name, self->journal.dir_fd, odd) == 0)
+      if (renameat (self->dir_fd, name, self->dir_fd, odd) == 0)
         return TRUE;
       break;
     }
@@ -1215,20 +1233,56 @@ ep_journal_move_aside (EpQueue     *self,
   return FALSE;
 }
 
-/* Releases the advisory lock taken by ep_journal_open_dir(). */
+/* The journal's life ------------------------------------------------------- */
+
+/* @owner's @lock guards the journal; @wake wakes @owner's sync thread when
+ * a segment becomes dirty or wants zeros. */
 void
-ep_journal_unlock (EpQueue *self)
+ep_journal_init (EpJournal *self,
+                 EpQueue   *owner,
+                 GMutex    *lock,
+                 GCond     *wake)
 {
-  if (self->journal.lock_fd >= 0)
-    close (self->journal.lock_fd);
-  self->journal.lock_fd = -1;
+  self->owner = owner;
+  self->lock = lock;
+  self->wake = wake;
+  self->dir_fd = -1;
+  self->lock_fd = -1;
+  self->next_seq = 1;
+  self->segment_limit = EP_JOURNAL_MAX_SEGMENT_LIMIT;
+  self->segments = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  self->sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  g_cond_init (&self->sync_cond);
+  g_cond_init (&self->writes_cond);
 }
 
-/* Closes the directory opened by ep_journal_open_dir() (finalize). */
+/* Finalize: frees what init set up and closes the directory. */
 void
-ep_journal_close_dir (EpQueue *self)
+ep_journal_clear (EpJournal *self)
 {
-  if (self->journal.dir_fd >= 0)
-    close (self->journal.dir_fd);
-  self->journal.dir_fd = -1;
+  g_clear_pointer (&self->segments, g_ptr_array_unref);
+  g_clear_pointer (&self->sync_pending, g_ptr_array_unref);
+  close_dir (self);
+  g_clear_pointer (&self->dir, g_free);
+  g_cond_clear (&self->sync_cond);
+  g_cond_clear (&self->writes_cond);
+}
+
+/* Close, once @closed is set and the sync thread has stopped: waits for
+ * the reserved writes, syncs, gives the preallocated tail back, lets the
+ * segments go and releases the directory's lock. The directory stays open
+ * until ep_journal_clear(). */
+void
+ep_journal_close_locked (EpJournal *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  wait_writes_locked (self);
+  if (!ep_journal_sync_dirty_locked (self, &error))
+    g_message ("Closing queue: %s", error->message);
+  if (self->segments->len > 0)
+    release_tail (self, ep_journal_active_segment (self));
+  g_ptr_array_set_size (self->segments, 0);
+  g_ptr_array_set_size (self->sync_pending, 0);
+  unlock_dir (self);
 }

@@ -151,7 +151,7 @@ request_save_locked (EpProducerState *self)
   if (self->save_requested || self->closed)
     return FALSE;
   self->save_requested = TRUE;
-  if (!ep_queue_state_is_writable (self->queue))
+  if (!ep_queue_is_writable (self->queue))
     return TRUE;
 
   weak = g_new0 (GWeakRef, 1);
@@ -464,7 +464,7 @@ ep_producer_state_save (EpProducerState  *self,
       g_source_destroy (self->save_timer);
       g_clear_pointer (&self->save_timer, g_source_unref);
     }
-  if (!self->dirty || self->closed || !ep_queue_state_is_writable (self->queue))
+  if (!self->dirty || self->closed || !ep_queue_is_writable (self->queue))
     {
       g_mutex_unlock (&self->lock);
       return TRUE;

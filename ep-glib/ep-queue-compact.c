@@ -16,7 +16,7 @@
 
 #include <errno.h>
 
-#include "ep-journal-private.h"
+#include "ep-queue-internal.h"
 
 /* Bytes of the sealed segments: all of them, and their live frames. */
 void
@@ -27,7 +27,7 @@ ep_queue_sealed_bytes (EpQueue *self,
   *total = *live = 0;
   for (guint i = 0; i + 1 < self->journal.segments->len; i++)
     {
-      EpQueueSegment *seg = self->journal.segments->pdata[i];
+      EpJournalSegment *seg = self->journal.segments->pdata[i];
 
       *total += seg->size;
       *live += seg->live_frame_bytes;
@@ -46,7 +46,7 @@ compaction_worthwhile (EpQueue *self)
 gboolean
 ep_queue_reclaim_possible (EpQueue *self)
 {
-  EpQueueSegment *oldest;
+  EpJournalSegment *oldest;
 
   if (self->journal.segments->len < 2)
     return FALSE;
@@ -63,13 +63,13 @@ delete_dead_segments (EpQueue  *self,
 
   g_mutex_lock (&self->mutex);
   while (ok && self->journal.segments->len >= 2 &&
-         ((EpQueueSegment *) self->journal.segments->pdata[0])->live == 0)
+         ((EpJournalSegment *) self->journal.segments->pdata[0])->live == 0)
     {
-      EpQueueSegment *seg = g_ptr_array_steal_index (self->journal.segments, 0);
+      EpJournalSegment *seg = g_ptr_array_steal_index (self->journal.segments, 0);
 
       g_mutex_unlock (&self->mutex);
-      ok = ep_journal_unlink_segment (self, seg->number, FALSE, error) &&
-           ep_journal_sync_dir (self, error);
+      ok = ep_journal_unlink_segment (&self->journal, seg->number, FALSE, error) &&
+           ep_journal_sync_dir (&self->journal, error);
       ep_journal_segment_unref (seg);
       g_mutex_lock (&self->mutex);
     }
@@ -79,10 +79,10 @@ delete_dead_segments (EpQueue  *self,
 
 /* A live event to copy during compaction. */
 typedef struct {
-  guint64         seq;
-  EpQueueSegment *from;        /* borrowed from the snapshot's refs */
-  guint64         offset;      /* in @from, then in the new file */
-  guint32         frame_len;
+  guint64           seq;
+  EpJournalSegment *from;   /* borrowed from the snapshot's refs */
+  guint64           offset; /* in @from, then in the new file */
+  guint32           frame_len;
 } CompactItem;
 
 typedef struct {
@@ -106,7 +106,7 @@ compact_snapshot (EpQueue    *self,
                   gboolean    force,
                   CompactJob *job)
 {
-  EpQueueSegment *last;
+  EpJournalSegment *last;
   guint n_sealed = self->journal.segments->len - 1;
   guint64 live = 0;
 
@@ -115,7 +115,7 @@ compact_snapshot (EpQueue    *self,
   last = self->journal.segments->pdata[n_sealed - 1];
   /* every event below the active segment's base seq is in a sealed segment:
    * the new file holds all of those that live (see ep-queue-restore.c) */
-  job->base_seq = ep_journal_active_segment (self)->base_seq;
+  job->base_seq = ep_journal_active_segment (&self->journal)->base_seq;
   job->sealed = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
   for (guint i = 0; i < n_sealed; i++)
     g_ptr_array_add (job->sealed, ep_journal_segment_ref (self->journal.segments->pdata[i]));
@@ -130,7 +130,7 @@ compact_snapshot (EpQueue    *self,
       if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_REMOVED)
         continue;
       item.seq = e->seq;
-      item.from = ep_journal_segment_find (self, e->segment);
+      item.from = ep_journal_segment_find (&self->journal, e->segment);
       item.offset = ep_queue_entry_offset (e);
       item.frame_len = EP_JOURNAL_FRAME_SIZE (e->length);
       g_assert (item.from != NULL);
@@ -197,8 +197,8 @@ compact_install (EpQueue    *self,
                  int         fd,
                  guint64     size)
 {
-  EpQueueSegment *last = job->sealed->pdata[job->sealed->len - 1];
-  EpQueueSegment *seg = ep_journal_segment_new (fd, last->number);
+  EpJournalSegment *last = job->sealed->pdata[job->sealed->len - 1];
+  EpJournalSegment *seg = ep_journal_segment_new (fd, last->number);
   GPtrArray *old = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
 
   seg->base_seq = job->base_seq;
@@ -240,42 +240,42 @@ compact (EpQueue   *self,
   int fd;
 
   g_mutex_lock (&self->mutex);
-  ok = !self->closed && compact_snapshot (self, force, &job);
+  ok = !self->journal.closed && compact_snapshot (self, force, &job);
   g_mutex_unlock (&self->mutex);
   if (!ok)
     return TRUE;
 
-  number = ((EpQueueSegment *) job.sealed->pdata[job.sealed->len - 1])->number;
+  number = ((EpJournalSegment *) job.sealed->pdata[job.sealed->len - 1])->number;
   tmp_name = g_strdup_printf ("%08x.journal.tmp", number);
-  fd = ep_journal_create_tmp (self, number, error);
+  fd = ep_journal_create_tmp (&self->journal, number, error);
   if (fd < 0)
     return FALSE;
   if (!compact_copy (&job, fd, &size, error) || !ep_journal_sync_file (fd, tmp_name, error))
     {
-      ep_journal_abandon_tmp (self, number, fd);
+      ep_journal_abandon_tmp (&self->journal, number, fd);
       return FALSE;
     }
 
   g_mutex_lock (&self->mutex);
-  ok = ep_journal_rename_tmp (self, number, error);
+  ok = ep_journal_rename_tmp (&self->journal, number, error);
   if (ok)
     old = compact_install (self, &job, fd, size);
   g_mutex_unlock (&self->mutex);
   if (!ok)
     {
-      ep_journal_abandon_tmp (self, number, fd);
+      ep_journal_abandon_tmp (&self->journal, number, fd);
       return FALSE;
     }
 
   /* The rename must be durable before the superseded files go (a crash in
    * between is fine: the COMPACTED flag makes open delete them). */
-  if (!ep_journal_sync_dir (self, error))
+  if (!ep_journal_sync_dir (&self->journal, error))
     return FALSE;
   for (guint i = 0; i + 1 < old->len; i++)
-    if (!ep_journal_unlink_segment (self, ((EpQueueSegment *) old->pdata[i])->number,
+    if (!ep_journal_unlink_segment (&self->journal, ((EpJournalSegment *) old->pdata[i])->number,
                                     FALSE, error))
       return FALSE;
-  return ep_journal_sync_dir (self, error);
+  return ep_journal_sync_dir (&self->journal, error);
 }
 
 gboolean

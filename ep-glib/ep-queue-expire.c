@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "ep-event-private.h"
-#include "ep-journal-private.h"
+#include "ep-queue-internal.h"
 
 #define EXPIRE_SCAN_CHUNK 256
 

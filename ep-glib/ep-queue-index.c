@@ -13,7 +13,7 @@
 
 #include "config.h"
 
-#include "ep-journal-private.h"
+#include "ep-queue-internal.h"
 
 void
 ep_queue_index_init (EpQueueIndex *ix)
@@ -134,7 +134,7 @@ void
 ep_queue_forget_entry (EpQueue      *self,
                        EpQueueEntry *e)
 {
-  EpQueueSegment *seg = ep_journal_segment_find (self, e->segment);
+  EpJournalSegment *seg = ep_journal_segment_find (&self->journal, e->segment);
 
   if (ep_queue_entry_state (e) == EP_QUEUE_ENTRY_IN_FLIGHT)
     self->n_in_flight--;
@@ -149,13 +149,13 @@ ep_queue_forget_entry (EpQueue      *self,
 }
 
 void
-ep_queue_add_entry (EpQueue        *self,
-                    EpQueueSegment *seg,
-                    guint64         seq,
-                    guint64         offset,
-                    guint32         length,
-                    guint32         logical_size,
-                    guint           category)
+ep_queue_add_entry (EpQueue          *self,
+                    EpJournalSegment *seg,
+                    guint64           seq,
+                    guint64           offset,
+                    guint32           length,
+                    guint32           logical_size,
+                    guint             category)
 {
   EpQueueEntry *e = ep_queue_index_push (&self->index);
 
@@ -208,7 +208,7 @@ static void
 publish_oldest_locked (EpQueue      *self,
                        EpQueueEntry *e)
 {
-  EpQueueSegment *seg = e != NULL ? ep_journal_segment_find (self, e->segment) : NULL;
+  EpJournalSegment *seg = e != NULL ? ep_journal_segment_find (&self->journal, e->segment) : NULL;
 
   g_mutex_lock (&self->oldest_lock);
   g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
@@ -237,7 +237,7 @@ ep_queue_publish_locked (EpQueue *self)
       (first != NULL && self->oldest_seg == NULL))
     publish_oldest_locked (self, first);
   __atomic_store_n (&self->published_first_seq, first_seq, __ATOMIC_RELAXED);
-  __atomic_store_n (&self->published_next_seq, self->next_seq, __ATOMIC_RELAXED);
+  __atomic_store_n (&self->published_next_seq, self->journal.next_seq, __ATOMIC_RELAXED);
   ep_queue_publish_storage_locked (self);
   __atomic_store_n (&self->published_discarded, self->discarded, __ATOMIC_RELAXED);
   __atomic_store_n (&self->published_duplicates, self->duplicates, __ATOMIC_RELAXED);

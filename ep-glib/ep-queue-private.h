@@ -125,6 +125,9 @@ guint64     ep_queue_get_first_seq   (EpQueue             *self);   /* oldest qu
  * its created_us, a host-order gint64: the GVariant "(x...)" layout); 0 if empty */
 gint64      ep_queue_get_oldest_time (EpQueue             *self);
 const char *ep_queue_get_dir         (EpQueue             *self);
+/* Whether the queue can still be written: FALSE once closed or if opened
+ * read-only. Any thread, without the mutex. */
+gboolean    ep_queue_is_writable     (EpQueue             *self);
 
 /* Whether the latest append failed, in the order appends happened (or, until
  * the next append, the state set with ep_queue_set_storing_failing(): a

@@ -41,7 +41,7 @@
 
 #include "ep-crc32c-private.h"
 #include "ep-event-private.h"
-#include "ep-journal-private.h"
+#include "ep-queue-internal.h"
 
 typedef enum {
   HEADER_VALID,
@@ -50,18 +50,18 @@ typedef enum {
 } HeaderState;
 
 typedef struct {
-  guint32     number;      /* its number from now on (see restore_renumber()) */
-  guint32     disk_number; /* the number in its name in the directory */
-  int         fd;          /* owned until moved into an EpQueueSegment */
-  guint64     size;        /* file size */
-  HeaderState state;
-  guint32     flags;
-  guint64     base_seq;
-  gboolean    superseded;  /* a later COMPACTED file holds its live events */
-  guint64     tail;        /* where a torn tail starts; == size if none */
-  gboolean    bad_bytes;   /* holds a bad header or bad frames before its tail */
-  gboolean    stale;       /* holds copies of events restored from earlier files */
-  EpQueueSegment *seg;     /* borrowed, once restored */
+  guint32           number;      /* its number from now on (see restore_renumber()) */
+  guint32           disk_number; /* the number in its name in the directory */
+  int               fd;          /* owned until moved into an EpJournalSegment */
+  guint64           size;        /* file size */
+  HeaderState       state;
+  guint32           flags;
+  guint64           base_seq;
+  gboolean          superseded;  /* a later COMPACTED file holds its live events */
+  guint64           tail;        /* where a torn tail starts; == size if none */
+  gboolean          bad_bytes;   /* holds a bad header or bad frames before its tail */
+  gboolean          stale;       /* holds copies of events restored from earlier files */
+  EpJournalSegment *seg;         /* borrowed, once restored */
 } RestoreFile;
 
 typedef struct {
@@ -124,7 +124,7 @@ restore_open_file (EpQueue     *self,
 
   g_autoptr(GError) local_error = NULL;
 
-  file.fd = ep_journal_open_segment (self, name, &file.size, &local_error);
+  file.fd = ep_journal_open_segment (&self->journal, name, &file.size, &local_error);
   if (file.fd < 0 && self->journal.read_only)
     {
       /* the owner may have deleted it (compaction) since the listing */
@@ -269,7 +269,7 @@ seen (EpQueueIndex *ix,
  * the index in seq order once every file is read. */
 static void
 add_late (Restore                    *rs,
-          EpQueueSegment             *seg,
+          EpJournalSegment           *seg,
           gsize                       off,
           const EpJournalFrameHeader *h,
           guint                       category)
@@ -304,7 +304,7 @@ frame_category (const EpJournalFrameHeader *h,
 static void
 restore_frame (EpQueue                    *self,
                Restore                    *rs,
-               EpQueueSegment             *seg,
+               EpJournalSegment           *seg,
                const guint8               *data,
                gsize                       off,
                const EpJournalFrameHeader *h)
@@ -484,15 +484,15 @@ restore_read_headers (EpQueue  *self,
  * (intact) frame gets its padding back, so that the frame can be read
  * whole, by compaction for one. */
 static gboolean
-restore_scan (EpQueue         *self,
-              Restore         *rs,
-              RestoreFile     *file,
-              const guint8    *data,
-              gsize            size,
-              guint64         *end,
-              GError         **error)
+restore_scan (EpQueue       *self,
+              Restore       *rs,
+              RestoreFile   *file,
+              const guint8  *data,
+              gsize          size,
+              guint64       *end,
+              GError       **error)
 {
-  EpQueueSegment *seg = file->seg;
+  EpJournalSegment *seg = file->seg;
   gsize off = EP_JOURNAL_HEADER_SIZE;
 
   file->tail = size;
@@ -534,7 +534,7 @@ restore_segment (EpQueue      *self,
                  RestoreFile  *file,
                  GError      **error)
 {
-  EpQueueSegment *seg = ep_journal_segment_new (file->fd, file->number);
+  EpJournalSegment *seg = ep_journal_segment_new (file->fd, file->number);
   guint64 end = EP_JOURNAL_HEADER_SIZE;
   gboolean ok = TRUE;
 
@@ -592,7 +592,7 @@ keep_late (EpQueue      *self,
            guint         j,
            EpQueueEntry *e)
 {
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
 
   if (j > 0 && g_array_index (rs->late, EpQueueEntry, j - 1).seq == e->seq)
     {
@@ -603,7 +603,7 @@ keep_late (EpQueue      *self,
       bsearch (&e->seq, rs->unmatched->data, rs->unmatched->len, sizeof (guint64),
                compare_seqs) != NULL)
     return FALSE;
-  seg = ep_journal_segment_find (self, e->segment);
+  seg = ep_journal_segment_find (&self->journal, e->segment);
   seg->live++;
   seg->live_frame_bytes += EP_JOURNAL_FRAME_SIZE (e->length);
   self->n_live++;
@@ -675,17 +675,17 @@ restore_apply (EpQueue  *self,
 
       if (file->superseded || file->state == HEADER_TORN)
         {
-          if (!ep_journal_unlink_segment (self, file->disk_number, FALSE, error))
+          if (!ep_journal_unlink_segment (&self->journal, file->disk_number, FALSE, error))
             return FALSE;
           rs->dir_changed = TRUE;
         }
       else if (file->seg->size != file->size &&
-               !ep_journal_truncate (self, file->seg, file->seg->size, error))
+               !ep_journal_truncate (&self->journal, file->seg, file->seg->size, error))
         return FALSE;
     }
   for (guint i = 0; i < rs->tmp_names->len; i++)
     {
-      ep_journal_unlink (self, rs->tmp_names->pdata[i], NULL);
+      ep_journal_unlink (&self->journal, rs->tmp_names->pdata[i], NULL);
       rs->dir_changed = TRUE;
     }
   for (guint i = 0; i < rs->odd_names->len; i++)
@@ -693,7 +693,7 @@ restore_apply (EpQueue  *self,
       g_autoptr(GError) local_error = NULL;
 
       self->moved_aside++;
-      if (ep_journal_move_aside (self, rs->odd_names->pdata[i], &local_error))
+      if (ep_journal_move_aside (&self->journal, rs->odd_names->pdata[i], &local_error))
         rs->dir_changed = TRUE;
       else
         g_message ("Queue %s: %s", self->journal.dir, local_error->message);
@@ -705,7 +705,7 @@ restore_apply (EpQueue  *self,
 
       if (file->superseded || file->state == HEADER_TORN || file->number == file->disk_number)
         continue;
-      if (!ep_journal_rename_segment (self, file->disk_number, file->number, error))
+      if (!ep_journal_rename_segment (&self->journal, file->disk_number, file->number, error))
         return FALSE;
       g_message ("Queue %s: renamed %08x.journal to %08x.journal (no segment number is "
                  "left above it)", self->journal.dir, file->disk_number, file->number);
@@ -744,8 +744,8 @@ restore_renumber (Restore *rs)
 }
 
 static void
-restore_init (Restore             *rs,
-              const char * const  *feral_names)
+restore_init (Restore            *rs,
+              const char * const *feral_names)
 {
   rs->files = g_array_new (FALSE, FALSE, sizeof (RestoreFile));
   g_array_set_clear_func (rs->files, restore_file_clear);
@@ -804,7 +804,7 @@ ep_queue_restore (EpQueue             *self,
     }
   merge_late (self, &rs);
   apply_early_tombstones (self, &rs);
-  self->next_seq = MAX (rs.max_seq + 1, base_seq);
+  self->journal.next_seq = MAX (rs.max_seq + 1, base_seq);
   if (self->journal.read_only)
     {
       /* a snapshot: nothing is cut, deleted, moved or created */
@@ -814,12 +814,12 @@ ep_queue_restore (EpQueue             *self,
   if (!restore_apply (self, &rs, error))
     return FALSE;
 
-  if (self->journal.segments->len == 0 || !ep_journal_active_segment (self)->writable)
+  if (self->journal.segments->len == 0 || !ep_journal_active_segment (&self->journal)->writable)
     {
-      if (ep_journal_create_segment (self, next_number, 0, error) == NULL)
+      if (ep_journal_create_segment (&self->journal, next_number, 0, error) == NULL)
         return FALSE;
     }
-  if (rs.dir_changed && !ep_journal_sync_dir (self, error))
+  if (rs.dir_changed && !ep_journal_sync_dir (&self->journal, error))
     return FALSE;
   restore_remove_feral (self, &rs);
   /* files renamed or copied to other numbers: one file again, in order */
@@ -845,10 +845,10 @@ ep_queue_restore (EpQueue             *self,
 /* Copies the live frames, in index order, to the end of @seg; @offsets gets
  * their new offsets. */
 static gboolean
-rescue_copy (EpQueue         *self,
-             EpQueueSegment  *seg,
-             GArray          *offsets,
-             GError         **error)
+rescue_copy (EpQueue           *self,
+             EpJournalSegment  *seg,
+             GArray            *offsets,
+             GError           **error)
 {
   g_autoptr(GByteArray) buf = g_byte_array_sized_new (1024 * 1024 + 64 * 1024);
   guint64 file_pos = seg->size;  /* where buf->data[0] goes */
@@ -859,7 +859,7 @@ rescue_copy (EpQueue         *self,
 
       if (e != NULL && ep_queue_entry_state (e) != EP_QUEUE_ENTRY_REMOVED)
         {
-          EpQueueSegment *from = ep_journal_segment_find (self, e->segment);
+          EpJournalSegment *from = ep_journal_segment_find (&self->journal, e->segment);
           guint64 frame_len = EP_JOURNAL_FRAME_SIZE (e->length);
           guint64 offset = file_pos + buf->len;
           gsize at = buf->len;
@@ -896,9 +896,9 @@ rescue_copy (EpQueue         *self,
 /* Points the index at @seg, the only segment from now on; deletes the
  * others that are still there. */
 static void
-rescue_install (EpQueue        *self,
-                EpQueueSegment *seg,
-                GArray         *offsets)
+rescue_install (EpQueue          *self,
+                EpJournalSegment *seg,
+                GArray           *offsets)
 {
   guint k = 0;
 
@@ -915,9 +915,9 @@ rescue_install (EpQueue        *self,
     }
   while (self->journal.segments->len > 1)
     {
-      EpQueueSegment *old = g_ptr_array_steal_index (self->journal.segments, 0);
+      EpJournalSegment *old = g_ptr_array_steal_index (self->journal.segments, 0);
 
-      ep_journal_unlink_segment (self, old->number, FALSE, NULL);
+      ep_journal_unlink_segment (&self->journal, old->number, FALSE, NULL);
       ep_journal_segment_unref (old);
     }
 }
@@ -932,22 +932,22 @@ gboolean
 ep_queue_rescue_locked (EpQueue  *self,
                         GError  **error)
 {
-  guint32 number = ep_journal_active_segment (self)->number + 1;
+  guint32 number = ep_journal_active_segment (&self->journal)->number + 1;
   g_autoptr(GArray) offsets = g_array_new (FALSE, FALSE, sizeof (guint64));
   g_autofree char *name = ep_journal_segment_name (number);
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
 
-  if (!ep_journal_reopen_dir (self, error))
+  if (!ep_journal_reopen_dir (&self->journal, error))
     return FALSE;
-  seg = ep_journal_create_segment (self, number, EP_JOURNAL_SEGMENT_COMPACTED, error);
+  seg = ep_journal_create_segment (&self->journal, number, EP_JOURNAL_SEGMENT_COMPACTED, error);
   if (seg == NULL)
     return FALSE;
   if (!rescue_copy (self, seg, offsets, error) ||
       !ep_journal_sync_file (seg->fd, name, error) ||
-      !ep_journal_sync_dir (self, error))
+      !ep_journal_sync_dir (&self->journal, error))
     {
       g_ptr_array_remove_index (self->journal.segments, self->journal.segments->len - 1);
-      ep_journal_unlink_segment (self, number, FALSE, NULL);
+      ep_journal_unlink_segment (&self->journal, number, FALSE, NULL);
       return FALSE;
     }
   rescue_install (self, seg, offsets);

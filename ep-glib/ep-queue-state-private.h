@@ -22,9 +22,6 @@
 
 G_BEGIN_DECLS
 
-/* Whether blobs can be saved: FALSE for a read-only or closed queue. */
-gboolean  ep_queue_state_is_writable (EpQueue       *self);
-
 /* The blob's bytes; NULL without @error set when there is none, NULL with
  * EP_ERROR_STORAGE when it cannot be read. */
 GBytes   *ep_queue_state_load        (EpQueue       *self,

@@ -15,7 +15,6 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
-#include "ep-journal-private.h"
 #include "ep-queue-state-private.h"
 
 static char *
@@ -24,15 +23,7 @@ blob_path (EpQueue    *self,
 {
   g_assert (name != NULL && *name != '\0' && strchr (name, '/') == NULL);
 
-  return g_build_filename (self->journal.dir, name, NULL);
-}
-
-/* Without the mutex: the producer's saved state asks (on any thread that
- * counted) with its own lock held. read_only is set before the queue is handed out. */
-gboolean
-ep_queue_state_is_writable (EpQueue *self)
-{
-  return !self->journal.read_only && !g_atomic_int_get (&self->published_closed);
+  return g_build_filename (ep_queue_get_dir (self), name, NULL);
 }
 
 GBytes *
@@ -65,10 +56,10 @@ ep_queue_state_save (EpQueue     *self,
   g_autofree char *path = blob_path (self, name);
   g_autoptr(GError) local_error = NULL;
 
-  if (!ep_queue_state_is_writable (self))
+  if (!ep_queue_is_writable (self))
     {
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED,
-                   "The queue %s is closed or read-only: %s not saved", self->journal.dir, name);
+                   "The queue %s is closed or read-only: %s not saved", ep_queue_get_dir (self), name);
       return FALSE;
     }
   if (!g_file_set_contents_full (path, data, len,
@@ -89,10 +80,10 @@ ep_queue_state_move_aside (EpQueue     *self,
   g_autofree char *path = blob_path (self, name);
   g_autofree char *aside = g_strconcat (path, ".corrupt", NULL);
 
-  if (!ep_queue_state_is_writable (self))
+  if (!ep_queue_is_writable (self))
     {
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED,
-                   "The queue %s is closed or read-only: %s not moved", self->journal.dir, name);
+                   "The queue %s is closed or read-only: %s not moved", ep_queue_get_dir (self), name);
       return FALSE;
     }
   if (g_rename (path, aside) != 0)

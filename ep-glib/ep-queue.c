@@ -5,16 +5,24 @@
  *
  * The queue stores opaque event records in a journal of segment files, hands
  * out the oldest ones that are not in flight and forgets them when told to.
- * The parts, one concern per file:
- *   ep-queue.c          this file: the public (library-private) API, the
- *                       sync thread
- *   ep-journal.c        the on-disk format, segment files and frames: the
- *                       only code that opens, writes, syncs, renames or
- *                       unlinks (ep-journal-private.h: the queue struct)
+ * The parts, one concern per file (ep-queue-internal.h: the struct they
+ * share):
+ *   ep-queue.c          this file: the public (library-private) API
+ *   ep-queue-thread.c   the sync thread
+ *   ep-journal.c        EpJournal: the on-disk format, segment files and
+ *                       frames; the only code that opens, writes, syncs,
+ *                       renames or unlinks (ep-journal-private.h); it sees
+ *                       the queue's mutex, not the queue
  *   ep-queue-index.c    the in-memory index of live events
+ *                       (ep-queue-index-private.h) and the counts
+ *                       published from it
  *   ep-queue-restore.c  open-time replay: scan, resync, torn tails, feral
- *                       events
+ *                       events; the rescue of a deleted directory
  *   ep-queue-compact.c  reclaiming space: dead segments, compaction
+ *   ep-queue-expire.c   expiry
+ *   ep-queue-settled.c  what the queue deleted on its own, waiting for the
+ *                       producer
+ *   ep-queue-state.c    small state blobs beside the journal
  *   ep-crc32c.c         the checksum
  *
  * Durability: an append returns once write() returned (the data is in the
@@ -32,7 +40,7 @@
 
 #include "ep-crc32c-private.h"
 #include "ep-event-private.h"
-#include "ep-journal-private.h"
+#include "ep-queue-internal.h"
 
 G_DEFINE_FINAL_TYPE (EpQueue, ep_queue, G_TYPE_OBJECT)
 
@@ -84,7 +92,7 @@ ep_queue_remove_begin_locked (EpQueue         *self,
     }
   ep_journal_frame_header_init (&h, EP_JOURNAL_FRAME_TOMBSTONE, n * 8, n, 0,
                                 ep_crc32c (payload, n * 8), 0);
-  return ep_journal_reserve_frame (self, w, &h, (guint8 *) payload, n * 8, error);
+  return ep_journal_reserve_frame (&self->journal, w, &h, (guint8 *) payload, n * 8, error);
 }
 
 /* Without the mutex: writes the tombstone reserved by
@@ -102,9 +110,9 @@ ep_queue_remove_finish (EpQueue         *self,
       g_clear_pointer (&w->payload, g_free);
       return TRUE;
     }
-  errsv = ep_journal_write_reserved (self, w);
+  errsv = ep_journal_write_reserved (&self->journal, w);
   g_mutex_lock (&self->mutex);
-  ok = ep_journal_finish_reserved_locked (self, w, errsv, error);
+  ok = ep_journal_finish_reserved_locked (&self->journal, w, errsv, error);
   g_mutex_unlock (&self->mutex);
   return ok;
 }
@@ -123,7 +131,7 @@ ep_queue_remove_locked (EpQueue        *self,
     return FALSE;
   if (w.seg == NULL)
     return TRUE;
-  return ep_journal_finish_reserved_locked (self, &w, ep_journal_write_reserved (self, &w),
+  return ep_journal_finish_reserved_locked (&self->journal, &w, ep_journal_write_reserved (&self->journal, &w),
                                             error);
 }
 
@@ -138,7 +146,7 @@ remove_unlocked (EpQueue        *self,
   gboolean ok;
 
   g_mutex_lock (&self->mutex);
-  if (self->closed)
+  if (self->journal.closed)
     {
       g_mutex_unlock (&self->mutex);
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->journal.dir);
@@ -147,140 +155,6 @@ remove_unlocked (EpQueue        *self,
   ok = ep_queue_remove_begin_locked (self, seqs, n_seqs, &w, error);
   g_mutex_unlock (&self->mutex);
   return ok && ep_queue_remove_finish (self, &w, error);
-}
-
-/* The sync thread ---------------------------------------------------------- */
-
-/* The check is due every EP_QUEUE_STORAGE_CHECK_US while events are queued (they
- * are what a deleted directory loses) or a rescue failed: an idle producer
- * with an empty queue does not wake up. */
-static gboolean
-storage_check_wanted (EpQueue *self)
-{
-  return self->n_live > 0 || self->storage_lost;
-}
-
-static void
-report_change (EpQueue *self)
-{
-  EpQueueNotifyFunc func = self->notify_func;
-  gpointer data = self->notify_data;
-
-  if (func == NULL)
-    return;
-  g_mutex_unlock (&self->mutex);
-  func (data);
-  g_mutex_lock (&self->mutex);
-}
-
-/* With the maintenance mutex and the mutex held: finds a deleted
- * directory or segment and stores the queued events again. The loss counts
- * as a failed append (a storage outage, over once they are stored again);
- * appends fail until then. */
-static void
-check_storage_locked (EpQueue *self)
-{
-  g_autoptr(GError) error = NULL;
-  gboolean first = !self->storage_lost;
-
-  if (!self->storage_lost)
-    {
-      if (!ep_journal_storage_lost (self))
-        return;
-      g_message ("Queue %s: the directory or a file in it was deleted; storing the "
-                 "%" G_GUINT64_FORMAT " queued event(s) again", self->journal.dir, self->n_live);
-      self->storage_lost = TRUE;
-      self->storing_failing = TRUE;
-      self->append_failures++;
-      ep_queue_publish_storage_locked (self);
-    }
-  if (ep_queue_rescue_locked (self, &error))
-    {
-      g_message ("Queue %s: the %" G_GUINT64_FORMAT " queued event(s) are stored again",
-                 self->journal.dir, self->n_live);
-      self->storage_lost = FALSE;
-      self->storing_failing = FALSE;
-      ep_queue_publish_locked (self);
-    }
-  else if (first)  /* retried every EP_QUEUE_STORAGE_CHECK_US: said once */
-    g_message ("Queue %s: cannot store the queued events again (retrying): %s",
-               self->journal.dir, error->message);
-  else
-    g_debug ("Queue %s: cannot store the queued events again: %s", self->journal.dir, error->message);
-}
-
-/* With the mutex held. */
-static void
-maybe_check_storage (EpQueue *self)
-{
-  self->storage_check_due = g_get_monotonic_time () + EP_QUEUE_STORAGE_CHECK_US;
-  /* lock order: maintenance first; if a reclaim runs, check next time */
-  if (!g_mutex_trylock (&self->maintenance_mutex))
-    return;
-  if (!self->closed)
-    {
-      gboolean lost_before = self->storage_lost;
-      guint64 failures_before = self->append_failures;
-
-      check_storage_locked (self);
-      if (self->append_failures != failures_before || self->storage_lost != lost_before)
-        {
-          g_mutex_unlock (&self->maintenance_mutex);
-          report_change (self);
-          return;
-        }
-    }
-  g_mutex_unlock (&self->maintenance_mutex);
-}
-
-static gpointer
-sync_thread_main (gpointer data)
-{
-  EpQueue *self = data;  /* borrowed: close() joins this thread */
-
-  g_mutex_lock (&self->mutex);
-  while (!self->stopping)
-    {
-      if (storage_check_wanted (self) && g_get_monotonic_time () >= self->storage_check_due)
-        maybe_check_storage (self);
-      else if (self->journal.fill_wanted)
-        ep_journal_fill_locked (self);
-      else if (self->journal.dirty_since != 0)
-        {
-          gint64 due = self->journal.dirty_since + EP_JOURNAL_SYNC_DELAY_US;
-          g_autoptr(GError) error = NULL;
-
-          if (g_get_monotonic_time () < due)
-            g_cond_wait_until (&self->cond, &self->mutex, due);
-          else if (!ep_journal_sync_dirty_locked (self, &error))
-            g_message ("%s", error->message);
-        }
-      else if ((self->reclaim_wanted || self->compaction_wanted) &&
-               g_get_monotonic_time () >= self->reclaim_not_before)
-        {
-          g_autoptr(GError) error = NULL;
-          gboolean force = self->compaction_wanted;
-          gboolean ok;
-
-          self->reclaim_wanted = self->compaction_wanted = FALSE;
-          g_mutex_unlock (&self->mutex);
-          ok = ep_queue_reclaim (self, force, &error);
-          g_mutex_lock (&self->mutex);
-          if (!ok)
-            {
-              g_message ("Cannot reclaim queue space (retrying in a minute): %s",
-                         error->message);
-              self->compaction_wanted |= force;
-              self->reclaim_not_before = g_get_monotonic_time () + EP_QUEUE_RECLAIM_RETRY_US;
-            }
-        }
-      else if (storage_check_wanted (self))
-        g_cond_wait_until (&self->cond, &self->mutex, self->storage_check_due);
-      else
-        g_cond_wait (&self->cond, &self->mutex);
-    }
-  g_mutex_unlock (&self->mutex);
-  return NULL;
 }
 
 /* GObject ------------------------------------------------------------------ */
@@ -299,7 +173,6 @@ ep_queue_finalize (GObject *object)
   EpQueue *self = EP_QUEUE (object);
 
   ep_queue_index_clear (&self->index);
-  g_clear_pointer (&self->journal.segments, g_ptr_array_unref);
   g_clear_pointer (&self->consent_drops, g_hash_table_unref);
   g_clear_pointer (&self->expired_drops, g_hash_table_unref);
   for (guint i = 0; i < G_N_ELEMENTS (self->settled_ids); i++)
@@ -307,12 +180,8 @@ ep_queue_finalize (GObject *object)
   g_mutex_clear (&self->drops_lock);
   g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
   g_mutex_clear (&self->oldest_lock);
-  ep_journal_close_dir (self);
-  g_free (self->journal.dir);
-  g_clear_pointer (&self->journal.sync_pending, g_ptr_array_unref);
+  ep_journal_clear (&self->journal);
   g_cond_clear (&self->cond);
-  g_cond_clear (&self->journal.sync_cond);
-  g_cond_clear (&self->journal.writes_cond);
   g_mutex_clear (&self->mutex);
   g_mutex_clear (&self->maintenance_mutex);
 
@@ -331,11 +200,7 @@ ep_queue_class_init (EpQueueClass *klass)
 static void
 ep_queue_init (EpQueue *self)
 {
-  self->journal.dir_fd = -1;
-  self->journal.lock_fd = -1;
-  self->next_seq = 1;
-  self->journal.segment_limit = EP_JOURNAL_MAX_SEGMENT_LIMIT;
-  self->journal.segments = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
+  ep_journal_init (&self->journal, self, &self->mutex, &self->cond);
   ep_queue_index_init (&self->index);
   g_mutex_init (&self->mutex);
   g_mutex_init (&self->maintenance_mutex);
@@ -344,9 +209,6 @@ ep_queue_init (EpQueue *self)
   self->oldest_seq = G_MAXUINT64;
   self->published_first_seq = G_MAXUINT64;
   g_cond_init (&self->cond);
-  g_cond_init (&self->journal.sync_cond);
-  g_cond_init (&self->journal.writes_cond);
-  self->journal.sync_pending = g_ptr_array_new_with_free_func (ep_journal_segment_unref);
 }
 
 /* Public API --------------------------------------------------------------- */
@@ -380,7 +242,7 @@ ep_queue_open (const char          *dir,
   if (max_bytes > 0)
     self->journal.segment_limit = CLAMP (max_bytes / 4, EP_JOURNAL_MIN_SEGMENT_LIMIT,
                                          EP_JOURNAL_MAX_SEGMENT_LIMIT);
-  if (!ep_journal_open_dir (self, error))
+  if (!ep_journal_open_dir (&self->journal, error))
     return NULL;
 
   g_mutex_lock (&self->mutex);
@@ -391,7 +253,8 @@ ep_queue_open (const char          *dir,
     return NULL;
   ep_queue_compact_bad_bytes (self);  /* before the sync thread starts */
 
-  self->sync_thread = g_thread_try_new ("ep-queue-sync", sync_thread_main, self, error);
+  self->sync_thread = g_thread_try_new ("ep-queue-sync", ep_queue_sync_thread_main, self,
+                                        error);
   if (self->sync_thread == NULL)
     {
       g_prefix_error (error, "Cannot start the queue's sync thread: ");
@@ -413,7 +276,7 @@ ep_queue_open_read_only (const char  *dir,
   self = g_object_new (EP_TYPE_QUEUE, NULL);
   self->journal.dir = g_strdup (dir);
   self->journal.read_only = TRUE;
-  if (!ep_journal_open_dir_read_only (self, error))
+  if (!ep_journal_open_dir_read_only (&self->journal, error))
     return NULL;
 
   g_mutex_lock (&self->mutex);
@@ -426,7 +289,7 @@ ep_queue_open_read_only (const char  *dir,
 }
 
 /* With the mutex held: checks, writes the frame and indexes it. */
-static EpQueueSegment *
+static EpJournalSegment *
 append_locked (EpQueue       *self,
                const guint8  *record,
                gsize          record_len,
@@ -436,11 +299,11 @@ append_locked (EpQueue       *self,
                guint64       *seq_out,
                GError       **error)
 {
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
   EpJournalFrameHeader h;
   guint64 offset;
 
-  if (self->closed)
+  if (self->journal.closed)
     {
       g_set_error (error, EP_ERROR, EP_ERROR_CLOSED, "The queue %s is closed", self->journal.dir);
       return NULL;
@@ -460,14 +323,14 @@ append_locked (EpQueue       *self,
                    logical_size, self->max_bytes, self->live_bytes);
       return NULL;
     }
-  ep_journal_frame_header_init (&h, EP_JOURNAL_FRAME_EVENT, record_len, logical_size, self->next_seq,
+  ep_journal_frame_header_init (&h, EP_JOURNAL_FRAME_EVENT, record_len, logical_size, self->journal.next_seq,
                                 payload_crc, category < 0 ? 0 : category + 1);
-  seg = ep_journal_write_frame (self, &h, record, record_len, &offset, error);
+  seg = ep_journal_write_frame (&self->journal, &h, record, record_len, &offset, error);
   if (seg == NULL)
     return NULL;
-  ep_queue_add_entry (self, seg, self->next_seq, offset, record_len, logical_size,
+  ep_queue_add_entry (self, seg, self->journal.next_seq, offset, record_len, logical_size,
                       category < 0 ? EP_QUEUE_CATEGORY_UNKNOWN : (guint) category);
-  *seq_out = self->next_seq++;
+  *seq_out = self->journal.next_seq++;
   ep_queue_publish_locked (self);
   return seg;
 }
@@ -494,7 +357,7 @@ sync_appended (EpQueue  *self,
                guint64   seq,
                GError  **error)
 {
-  if (ep_journal_sync_wait (self, ticket, error))
+  if (ep_journal_sync_wait (&self->journal, ticket, error))
     return TRUE;
 
   remove_unlocked (self, &seq, 1, NULL);
@@ -508,7 +371,7 @@ ep_queue_append (EpQueue       *self,
                  guint32        logical_size,
                  GError       **error)
 {
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
   guint32 payload_crc;
   guint64 seq = 0, ticket = 0;
   int category;
@@ -535,7 +398,7 @@ ep_queue_append (EpQueue       *self,
   /* Recorded in append order, inside the same critical section. */
   note_append_result_locked (self, seg != NULL);
   if (seg != NULL && self->journal.sync_on_send)
-    ticket = ep_journal_sync_ticket (self);
+    ticket = ep_journal_sync_ticket (&self->journal);
   g_mutex_unlock (&self->mutex);
 
   if (seg == NULL)
@@ -581,11 +444,11 @@ ep_queue_set_storing_failing (EpQueue  *self,
 
 /* A record to read once the mutex is released. */
 typedef struct {
-  guint64         seq;
-  EpQueueSegment *seg;          /* owned ref */
-  guint64         offset;
-  guint32         length;
-  guint32         logical_size;
+  guint64           seq;
+  EpJournalSegment *seg; /* owned ref */
+  guint64           offset;
+  guint32           length;
+  guint32           logical_size;
 } ReadJob;
 
 static void
@@ -605,7 +468,7 @@ add_job (EpQueue      *self,
   ReadJob job;
 
   job.seq = e->seq;
-  job.seg = ep_journal_segment_ref (ep_journal_segment_find (self, e->segment));
+  job.seg = ep_journal_segment_ref (ep_journal_segment_find (&self->journal, e->segment));
   job.offset = ep_queue_entry_offset (e);
   job.length = e->length;
   job.logical_size = e->logical_size;
@@ -656,7 +519,7 @@ collect_jobs (EpQueue  *self,
       add_job (self, e, jobs);
     }
   if (take && jobs->len == 0 && pos >= self->index.len)
-    self->cursor_seq = self->next_seq;
+    self->cursor_seq = self->journal.next_seq;
   if (take)
     ep_queue_publish_locked (self);
 }
@@ -741,126 +604,6 @@ remove_jobs_begin_locked (EpQueue         *self,
   return ep_queue_remove_begin_locked (self, seqs, jobs->len, w, error);
 }
 
-/* Whether someone wants the ids of deleted events (see
- * ep_queue_set_wants_ids_func()). Without the queue's locks held. */
-static gboolean
-wants_ids (EpQueue *self)
-{
-  EpQueueWantsIdsFunc func;
-  gpointer data;
-
-  g_mutex_lock (&self->mutex);
-  func = self->wants_ids_func;
-  data = self->wants_ids_data;
-  g_mutex_unlock (&self->mutex);
-  return func != NULL && func (data);
-}
-
-/* Adds @ids (consumed, nullable) to those waiting for
- * ep_queue_steal_settled_ids(). */
-static void
-add_settled_ids (EpQueue        *self,
-                 EpEventOutcome  outcome,
-                 GPtrArray      *ids)
-{
-  if (ids == NULL)
-    return;
-  if (ids->len > 0)
-    {
-      g_mutex_lock (&self->drops_lock);
-      if (self->settled_ids[outcome] == NULL)
-        self->settled_ids[outcome] = g_ptr_array_ref (ids);
-      else
-        g_ptr_array_extend_and_steal (self->settled_ids[outcome], g_ptr_array_ref (ids));
-      g_mutex_unlock (&self->drops_lock);
-    }
-  g_ptr_array_unref (ids);
-}
-
-GPtrArray *
-ep_queue_steal_settled_ids (EpQueue        *self,
-                            EpEventOutcome  outcome)
-{
-  GPtrArray *ids;
-
-  g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
-  g_return_val_if_fail (outcome < EP_QUEUE_N_OUTCOMES, NULL);
-
-  /* drops_lock, not the mutex: the main context calls this. */
-  g_mutex_lock (&self->drops_lock);
-  ids = g_steal_pointer (&self->settled_ids[outcome]);
-  g_mutex_unlock (&self->drops_lock);
-  return ids;
-}
-
-gboolean
-ep_queue_wants_ids (EpQueue *self)
-{
-  return wants_ids (self);
-}
-
-void
-ep_queue_add_settled_ids (EpQueue        *self,
-                          EpEventOutcome  outcome,
-                          GPtrArray      *ids)
-{
-  add_settled_ids (self, outcome, ids);
-}
-
-void
-ep_queue_add_drops (EpQueue     *self,
-                    GHashTable **into,
-                    GHashTable  *counts)
-{
-  GHashTableIter iter;
-  gpointer name, count;
-
-  g_mutex_lock (&self->drops_lock);
-  if (*into == NULL)
-    *into = g_steal_pointer (&counts);
-  else
-    {
-      g_hash_table_iter_init (&iter, counts);
-      while (g_hash_table_iter_next (&iter, &name, &count))
-        {
-          gpointer before = g_hash_table_lookup (*into, name);
-
-          g_hash_table_insert (*into, g_strdup (name),
-                               GUINT_TO_POINTER (GPOINTER_TO_UINT (before) +
-                                                 GPOINTER_TO_UINT (count)));
-        }
-    }
-  g_mutex_unlock (&self->drops_lock);
-  g_clear_pointer (&counts, g_hash_table_unref);
-}
-
-void
-ep_queue_notify (EpQueue *self)
-{
-  EpQueueNotifyFunc func;
-  gpointer data;
-
-  g_mutex_lock (&self->mutex);
-  func = self->notify_func;
-  data = self->notify_data;
-  g_mutex_unlock (&self->mutex);
-  if (func != NULL)
-    func (data);
-}
-
-void
-ep_queue_set_wants_ids_func (EpQueue             *self,
-                             EpQueueWantsIdsFunc  func,
-                             gpointer             user_data)
-{
-  g_return_if_fail (EP_IS_QUEUE (self));
-
-  g_mutex_lock (&self->mutex);
-  self->wants_ids_func = func;
-  self->wants_ids_data = user_data;
-  g_mutex_unlock (&self->mutex);
-}
-
 /* Counts the names of the (deleted) events of @jobs into @counts, reading
  * them from the files the jobs hold open; with @ids, adds their ids. */
 static void
@@ -906,7 +649,7 @@ drop_blocked (EpQueue *self,
   g_autoptr(GHashTable) counts = counts_new ();
   g_autoptr(GArray) purged = read_job_array_new ();
   guint64 purged_below = __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED);
-  gboolean want = wants_ids (self);
+  gboolean want = ep_queue_wants_ids (self);
   GPtrArray *ids = want ? g_ptr_array_new_with_free_func (g_free) : NULL;
 
   /* Purged ones are not consent drops: not counted, reported apart. */
@@ -929,13 +672,13 @@ drop_blocked (EpQueue *self,
       g_autoptr(GHashTable) ignored = counts_new ();
 
       count_names (purged, ignored, purged_ids);
-      add_settled_ids (self, EP_EVENT_OUTCOME_PURGED, purged_ids);
+      ep_queue_add_settled_ids (self, EP_EVENT_OUTCOME_PURGED, purged_ids);
     }
 
   /* The names are read without any lock, then added up under drops_lock,
    * which the main context takes to steal them. */
   count_names (jobs, counts, ids);
-  add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
+  ep_queue_add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
   ep_queue_add_drops (self, &self->consent_drops, g_steal_pointer (&counts));
   ep_queue_notify (self);
 }
@@ -956,10 +699,10 @@ ep_queue_remove_category (EpQueue            *self,
   g_return_val_if_fail (error == NULL || *error == NULL, counts);
 
   g_mutex_lock (&self->mutex);
-  below_seq = MIN (below_seq, self->next_seq);
+  below_seq = MIN (below_seq, self->journal.next_seq);
   if (below_seq > self->revoked_below[category])
     __atomic_store_n (&self->revoked_below[category], below_seq, __ATOMIC_RELAXED);
-  for (gsize i = 0; i < self->index.len && !self->closed; i++)
+  for (gsize i = 0; i < self->index.len && !self->journal.closed; i++)
     {
       EpQueueEntry *e = ep_queue_index_at (&self->index, i);
 
@@ -976,10 +719,10 @@ ep_queue_remove_category (EpQueue            *self,
 
   if (jobs->len > 0)
     {
-      GPtrArray *ids = wants_ids (self) ? g_ptr_array_new_with_free_func (g_free) : NULL;
+      GPtrArray *ids = ep_queue_wants_ids (self) ? g_ptr_array_new_with_free_func (g_free) : NULL;
 
       count_names (jobs, counts, ids);
-      add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
+      ep_queue_add_settled_ids (self, EP_EVENT_OUTCOME_CONSENT_REVOKED, ids);
     }
   if (!ok)
     g_prefix_error (error, "The %u deleted event(s) may come back after a restart: ",
@@ -1001,13 +744,13 @@ ep_queue_purge (EpQueue  *self,
   g_return_val_if_fail (error == NULL || *error == NULL, 0);
 
   g_mutex_lock (&self->mutex);
-  if (self->closed)
+  if (self->journal.closed)
     {
       g_mutex_unlock (&self->mutex);
       g_set_error_literal (error, EP_ERROR, EP_ERROR_CLOSED, "The queue is closed");
       return 0;
     }
-  below_seq = MIN (below_seq, self->next_seq);
+  below_seq = MIN (below_seq, self->journal.next_seq);
   if (below_seq > self->purged_below)
     __atomic_store_n (&self->purged_below, below_seq, __ATOMIC_RELAXED);
   for (gsize i = 0; i < self->index.len; i++)
@@ -1028,13 +771,13 @@ ep_queue_purge (EpQueue  *self,
   if (ok && jobs->len > 0)
     ok = ep_queue_remove_finish (self, &w, error);
 
-  if (jobs->len > 0 && wants_ids (self))
+  if (jobs->len > 0 && ep_queue_wants_ids (self))
     {
       GPtrArray *ids = g_ptr_array_new_with_free_func (g_free);
       g_autoptr(GHashTable) ignored = counts_new ();
 
       count_names (jobs, ignored, ids);
-      add_settled_ids (self, EP_EVENT_OUTCOME_PURGED, ids);
+      ep_queue_add_settled_ids (self, EP_EVENT_OUTCOME_PURGED, ids);
     }
   if (!ok)
     {
@@ -1065,20 +808,6 @@ ep_queue_get_revoked_below (EpQueue           *self,
   return __atomic_load_n (&self->revoked_below[category], __ATOMIC_RELAXED);
 }
 
-GHashTable *
-ep_queue_steal_consent_drops (EpQueue *self)
-{
-  GHashTable *drops;
-
-  g_return_val_if_fail (EP_IS_QUEUE (self), NULL);
-
-  /* drops_lock, not the mutex: the main context calls this. */
-  g_mutex_lock (&self->drops_lock);
-  drops = g_steal_pointer (&self->consent_drops);
-  g_mutex_unlock (&self->drops_lock);
-  return drops;
-}
-
 /* The body of ep_queue_take() and ep_queue_peek(): under the mutex, collects
  * events from the first one with a seq >= @from_seq (with @take: from the
  * cursor, pending ones only, marking them in flight); then reads their
@@ -1100,7 +829,7 @@ hand_out (EpQueue  *self,
   g_mutex_lock (&self->mutex);
   if (take)
     from_seq = self->cursor_seq;
-  if (!self->closed)
+  if (!self->journal.closed)
     collect_jobs (self, ep_queue_index_lower_bound (&self->index, from_seq),
                   max_items, max_bytes, take, jobs, blocked);
   if (blocked->len > 0)
@@ -1192,7 +921,7 @@ ep_queue_release (EpQueue       *self,
           e->seq < __atomic_load_n (&self->purged_below, __ATOMIC_RELAXED))
         add_job (self, e, revoked);
     }
-  if (revoked->len > 0 && !self->closed)
+  if (revoked->len > 0 && !self->journal.closed)
     ok = remove_jobs_begin_locked (self, revoked, &w, &error);
   else
     g_array_set_size (revoked, 0);
@@ -1291,7 +1020,7 @@ ep_queue_get_first_seq (EpQueue *self)
 gint64
 ep_queue_get_oldest_time (EpQueue *self)
 {
-  EpQueueSegment *seg;
+  EpJournalSegment *seg;
   guint64 seq, offset;
   guint32 length;
   gint64 created_us = 0;
@@ -1333,6 +1062,17 @@ ep_queue_get_dir (EpQueue *self)
   return self->journal.dir;
 }
 
+/* Without the mutex (the producer's saved state asks on any thread that
+ * counted, with its own lock held): read_only is set before the queue is
+ * handed out, published_closed is atomic. */
+gboolean
+ep_queue_is_writable (EpQueue *self)
+{
+  g_return_val_if_fail (EP_IS_QUEUE (self), FALSE);
+
+  return !self->journal.read_only && !g_atomic_int_get (&self->published_closed);
+}
+
 guint64
 ep_queue_get_disk_usage_for_testing (EpQueue *self)
 {
@@ -1342,7 +1082,7 @@ ep_queue_get_disk_usage_for_testing (EpQueue *self)
 
   g_mutex_lock (&self->mutex);
   for (guint i = 0; i < self->journal.segments->len; i++)
-    total += ((EpQueueSegment *) self->journal.segments->pdata[i])->size;
+    total += ((EpJournalSegment *) self->journal.segments->pdata[i])->size;
   g_mutex_unlock (&self->mutex);
   return total;
 }
@@ -1398,19 +1138,6 @@ ep_queue_set_io_hook_for_testing (EpQueue       *self,
   g_mutex_unlock (&self->mutex);
 }
 
-void
-ep_queue_set_notify_func (EpQueue           *self,
-                          EpQueueNotifyFunc  func,
-                          gpointer           user_data)
-{
-  g_return_if_fail (EP_IS_QUEUE (self));
-
-  g_mutex_lock (&self->mutex);
-  self->notify_func = func;
-  self->notify_data = user_data;
-  g_mutex_unlock (&self->mutex);
-}
-
 gboolean
 ep_queue_sync (EpQueue  *self,
                GError  **error)
@@ -1421,7 +1148,7 @@ ep_queue_sync (EpQueue  *self,
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   g_mutex_lock (&self->mutex);
-  ok = ep_journal_sync_dirty_locked (self, error);
+  ok = ep_journal_sync_dirty_locked (&self->journal, error);
   g_mutex_unlock (&self->mutex);
   return ok;
 }
@@ -1429,18 +1156,17 @@ ep_queue_sync (EpQueue  *self,
 void
 ep_queue_close (EpQueue *self)
 {
-  g_autoptr(GError) error = NULL;
   GThread *thread;
 
   g_return_if_fail (EP_IS_QUEUE (self));
 
   g_mutex_lock (&self->mutex);
-  if (self->closed)
+  if (self->journal.closed)
     {
       g_mutex_unlock (&self->mutex);
       return;
     }
-  self->closed = TRUE;
+  self->journal.closed = TRUE;
   g_atomic_int_set (&self->published_closed, TRUE);
   self->stopping = TRUE;
   thread = g_steal_pointer (&self->sync_thread);
@@ -1452,20 +1178,13 @@ ep_queue_close (EpQueue *self)
 
   g_mutex_lock (&self->maintenance_mutex);
   g_mutex_lock (&self->mutex);
-  ep_journal_wait_writes_locked (self);
-  if (!ep_journal_sync_dirty_locked (self, &error))
-    g_message ("Closing queue: %s", error->message);
-  if (self->journal.segments->len > 0)
-    ep_journal_release_tail (self, ep_journal_active_segment (self));
-  g_ptr_array_set_size (self->journal.segments, 0);
-  g_ptr_array_set_size (self->journal.sync_pending, 0);
+  ep_journal_close_locked (&self->journal);
   ep_queue_index_clear (&self->index);
   ep_queue_index_init (&self->index);
   g_mutex_lock (&self->oldest_lock);
   g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
   self->oldest_seq = G_MAXUINT64;
   g_mutex_unlock (&self->oldest_lock);
-  ep_journal_unlock (self);
   g_mutex_unlock (&self->mutex);
   g_mutex_unlock (&self->maintenance_mutex);
 }

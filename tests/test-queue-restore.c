@@ -21,7 +21,6 @@
 
 #include "ep-crc32c-private.h"
 #include "ep-event-private.h"
-#include "ep-journal-private.h"
 #include "ep-queue-private.h"
 #include "ep-test-queue-util.h"
 #include "ep-test-util.h"

@@ -20,7 +20,6 @@
 #include <glib/gstdio.h>
 
 #include "ep-event-private.h"
-#include "ep-journal-private.h"
 #include "ep-queue-private.h"
 #include "ep-test-queue-util.h"
 #include "ep-test-util.h"
