@@ -163,6 +163,7 @@ void                ep_journal_init                   (EpJournal                
                                                        GCond                       *wake);
 void                ep_journal_clear                  (EpJournal                   *self);
 void                ep_journal_close_locked           (EpJournal                   *self);
+void                ep_journal_unlock                 (EpJournal                   *self);
 void                ep_journal_set_error              (GError                     **error,
                                                        int                          errsv,
                                                        const char                  *what,

@@ -1174,8 +1174,8 @@ ep_journal_storage_lost (EpJournal *self)
 }
 
 /* Releases the advisory lock taken by ep_journal_open_dir(). */
-static void
-unlock_dir (EpJournal *self)
+void
+ep_journal_unlock (EpJournal *self)
 {
   if (self->lock_fd >= 0)
     close (self->lock_fd);
@@ -1203,7 +1203,7 @@ ep_journal_reopen_dir (EpJournal  *self,
     return TRUE;
   if (!open_and_lock (self->dir, &dir_fd, &lock_fd, error))
     return FALSE;
-  unlock_dir (self);
+  ep_journal_unlock (self);
   close_dir (self);
   self->dir_fd = dir_fd;
   self->lock_fd = lock_fd;
@@ -1269,9 +1269,10 @@ ep_journal_clear (EpJournal *self)
 }
 
 /* Close, once @closed is set and the sync thread has stopped: waits for
- * the reserved writes, syncs, gives the preallocated tail back, lets the
- * segments go and releases the directory's lock. The directory stays open
- * until ep_journal_clear(). */
+ * the reserved writes, syncs, gives the preallocated tail back and lets
+ * the segments go. The caller then drops its own references to segments
+ * and releases the directory's lock (ep_journal_unlock()); the directory
+ * stays open until ep_journal_clear(). */
 void
 ep_journal_close_locked (EpJournal *self)
 {
@@ -1284,5 +1285,4 @@ ep_journal_close_locked (EpJournal *self)
     release_tail (self, ep_journal_active_segment (self));
   g_ptr_array_set_size (self->segments, 0);
   g_ptr_array_set_size (self->sync_pending, 0);
-  unlock_dir (self);
 }

@@ -5,11 +5,11 @@
  *
  * The GObject: properties, signals, GInitable and the constructor. It
  * owns the three parts of TIDAL's design: the submitter (ep-submitter.c:
- * the send path), the queue (ep-queue.c: the only code that touches disk)
- * and the scheduler (ep-scheduler.c: delivery), plus the monitor's
- * counters (ep-monitor.c) and what is saved with them (ep-producer-state.c:
- * the outage, the clock offset). The producer's other files, sharing
- * ep-producer-internal.h:
+ * the send path), the queue (ep-queue*.c and ep-journal.c: the only code
+ * that touches disk) and the scheduler (ep-scheduler.c: delivery), plus
+ * the monitor's counters (ep-monitor.c) and what is saved with them
+ * (ep-producer-state.c: the outage, the clock offset). The producer's other
+ * files, sharing ep-producer-internal.h:
  *   ep-producer-init.c     checks the configuration, builds the parts and
  *                          wires the callbacks through which they report;
  *   ep-producer-context.c  hands their news to the main context, and keeps

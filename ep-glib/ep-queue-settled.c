@@ -7,8 +7,9 @@
  * or of a purge met by ep_queue_take() or ep_queue_release(), and expired
  * ones (ep-queue-expire.c). Their names and ids wait here, under
  * drops_lock, until the producer's main context steals them, and the
- * notify function tells it that they wait. The main context never waits
- * for the queue's mutex here: see ep-queue-internal.h.
+ * notify function tells it that they wait. Stealing never waits for the
+ * queue's mutex (see ep-queue-internal.h); the two setters take it, and
+ * are called once, before anything else uses the queue.
  */
 
 #include "config.h"

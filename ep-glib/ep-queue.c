@@ -1185,6 +1185,7 @@ ep_queue_close (EpQueue *self)
   g_clear_pointer (&self->oldest_seg, ep_journal_segment_unref);
   self->oldest_seq = G_MAXUINT64;
   g_mutex_unlock (&self->oldest_lock);
+  ep_journal_unlock (&self->journal);
   g_mutex_unlock (&self->mutex);
   g_mutex_unlock (&self->maintenance_mutex);
 }

@@ -5,7 +5,7 @@
  *
  * Each case builds a queue directory (random record sizes, segment sizes,
  * removals and compactions), maps every frame of every segment with an
- * independent reader of the documented journal format (ep-queue.c), damages
+ * independent reader of the documented journal format (ep-journal.c), damages
  * the directory in one way, and reopens it:
  *   - the open succeeds, within a time limit (nothing hangs);
  *   - every live record whose bytes the damage did not touch comes back,
